@@ -1,0 +1,8 @@
+//! Adapters: every piece of code that speaks a protocol foreign to the gateway.
+//!
+//! Codecs here are sans-IO (bytes in, values out; no sockets, no clocks) so they
+//! can be fuzzed and benchmarked in isolation. Transport code (HTTP clients,
+//! serial ports) lives in the `gateway` crate and wraps these codecs at the edge.
+//! This crate never depends on `gateway` or `classifier`.
+
+pub mod sms;

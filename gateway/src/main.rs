@@ -1,0 +1,2 @@
+//! The `gateway` binary: a thin shell over `gateway::cli`.
+fn main() {}
