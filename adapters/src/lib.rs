@@ -5,4 +5,6 @@
 //! serial ports) lives in the `gateway` crate and wraps these codecs at the edge.
 //! This crate never depends on `gateway` or `classifier`.
 
+pub mod generic;
+pub mod signing;
 pub mod sms;

@@ -1,1 +1,23 @@
-//! The gateway service.
+//! The gateway service: pipeline, store, envelope, HTTP API, delivery queue.
+//!
+//! I/O happens in `http` (server), `delivery` (HTTP client), `store` (SQLite,
+//! on its own threads) and `serve` (wiring). Everything that parses foreign
+//! bytes lives in the `adapters` crate; spam scoring lives in `classifier`.
+
+pub mod address;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod envelope;
+pub mod error;
+pub mod fsutil;
+pub mod http;
+pub mod metrics;
+pub mod pipeline;
+pub mod serve;
+pub mod sms_plan;
+pub mod state;
+pub mod store;
+
+pub use error::{Error, Result};

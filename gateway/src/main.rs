@@ -1,2 +1,4 @@
-//! The `gateway` binary: a thin shell over `gateway::cli`.
-fn main() {}
+//! The `gateway` binary: a thin shell over [`gateway::cli::main`].
+fn main() -> std::process::ExitCode {
+    gateway::cli::main()
+}

@@ -1,0 +1,274 @@
+//! `gateway keys …`, `gateway identity …` and `gateway dead-letters …`.
+//!
+//! These write to the same SQLite database as a running service (WAL mode and
+//! a busy timeout make that safe), so they work with the service up or down.
+
+use clap::Subcommand;
+
+use super::CliError;
+use crate::address::{self, Address};
+use crate::clock;
+use crate::config::Config;
+use crate::envelope::keys::{self, Keyring};
+use crate::store;
+
+/// `gateway keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the edge key pair if there is none (serve does this on first run).
+    Create,
+    /// Create a new edge key and make it current; old keys are kept to open old envelopes.
+    Rotate,
+    /// List edge keys (kid, created, current).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the current edge public key (base64), which the private side
+    /// seals outbound envelopes to.
+    Public,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Api(ApiCommand),
+}
+
+/// `gateway keys api`.
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
+    /// Create an API key and print its token once (it is stored hashed).
+    Create {
+        /// A name to recognise the key by.
+        name: String,
+    },
+    /// List API keys (names and dates, never tokens).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key (takes effect within seconds in a running service).
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
+}
+
+/// `gateway identity`.
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// Register (or replace) the public key of an internal address.
+    Set {
+        /// The address (E.164 number, short code or alphanumeric id).
+        address: String,
+        /// Base64 X25519 public key.
+        public_key: String,
+    },
+    /// Show the registered key of an address.
+    Show {
+        /// The address.
+        address: String,
+    },
+}
+
+/// `gateway dead-letters`.
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterCommand {
+    /// List dead-lettered messages with their last error.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a dead-lettered message back in the delivery queue.
+    Retry {
+        /// Message id.
+        id: String,
+    },
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| CliError {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    println!("{s}");
+    Ok(())
+}
+
+/// Runs `gateway keys …`.
+pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
+    match cmd {
+        KeysCommand::Create => {
+            crate::fsutil::create_private_dir(&cfg.data_dir)?;
+            let had = Keyring::open(&cfg.data_dir).is_ok();
+            let k = Keyring::open_or_create(&cfg.data_dir)?;
+            if had {
+                eprintln!("an edge key already exists; use `gateway keys rotate` for a new one");
+            }
+            println!("{}", k.current().kid);
+        }
+        KeysCommand::Rotate => {
+            let mut k = Keyring::open(&cfg.data_dir)?;
+            let kid = k.rotate()?;
+            println!("{kid}");
+        }
+        KeysCommand::List { json } => {
+            let k = Keyring::open(&cfg.data_dir)?;
+            let current = k.current().kid.clone();
+            let rows: Vec<_> = k
+                .all()
+                .map(|e| {
+                    serde_json::json!({
+                        "kid": e.kid, "created_at": e.created_at, "current": e.kid == current,
+                        "public_key": keys::public_key_b64(&e.public),
+                    })
+                })
+                .collect();
+            if *json {
+                print_json(&rows)?;
+            } else {
+                println!(
+                    "{:<18} {:<26} {:<8} PUBLIC KEY",
+                    "KID", "CREATED", "CURRENT"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<18} {:<26} {:<8} {}",
+                        r["kid"].as_str().unwrap_or_default(),
+                        r["created_at"].as_str().unwrap_or_default(),
+                        if r["current"].as_bool().unwrap_or(false) {
+                            "yes"
+                        } else {
+                            ""
+                        },
+                        r["public_key"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+        }
+        KeysCommand::Public => {
+            let k = Keyring::open(&cfg.data_dir)?;
+            println!("{}", keys::public_key_b64(&k.current().public));
+        }
+        KeysCommand::Api(api) => {
+            let conn = store::open_for_cli(&cfg.data_dir)?;
+            match api {
+                ApiCommand::Create { name } => {
+                    let token = store::credentials::create_api_key(&conn, name, clock::now_ms())?;
+                    println!("{token}");
+                    eprintln!("store this token now: it is not shown again");
+                }
+                ApiCommand::List { json } => {
+                    let keys = store::credentials::list_api_keys(&conn)?;
+                    if *json {
+                        print_json(&keys)?;
+                    } else {
+                        println!("{:<24} {:<26} REVOKED", "NAME", "CREATED");
+                        for k in keys {
+                            println!(
+                                "{:<24} {:<26} {}",
+                                k.name,
+                                clock::rfc3339_ms(k.created_at),
+                                k.revoked_at.map(clock::rfc3339_ms).unwrap_or_default()
+                            );
+                        }
+                    }
+                }
+                ApiCommand::Revoke { name } => {
+                    if !store::credentials::revoke_api_key(&conn, name, clock::now_ms())? {
+                        return Err(CliError::input(format!("no live API key named {name}")));
+                    }
+                    println!("revoked {name}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `gateway identity …`.
+pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
+    let conn = store::open_for_cli(&cfg.data_dir)?;
+    let region = address::region(&cfg.default_region);
+    match cmd {
+        IdentityCommand::Set {
+            address,
+            public_key,
+        } => {
+            let addr = Address::sender(address, region, "address")?;
+            let pk = keys::parse_public_key(public_key)?;
+            let kid = store::credentials::put_identity(&conn, addr.as_str(), &pk, clock::now_ms())?;
+            println!("{} {kid}", addr.as_str());
+        }
+        IdentityCommand::Show { address } => {
+            let addr = Address::sender(address, region, "address")?;
+            match store::credentials::identity(&conn, addr.as_str())? {
+                Some(pk) => println!(
+                    "{} {} {}",
+                    addr.as_str(),
+                    keys::kid_of(&pk),
+                    keys::public_key_b64(&pk)
+                ),
+                None => {
+                    return Err(CliError::input(format!(
+                        "no identity registered for {}",
+                        addr.as_str()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `gateway dead-letters …`.
+pub fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliError> {
+    let mut conn = store::open_for_cli(&cfg.data_dir)?;
+    match cmd {
+        DeadLetterCommand::List { json } => {
+            let ids: Vec<String> = conn
+                .prepare(
+                    "SELECT message_id FROM queue WHERE dead = 1 ORDER BY rowid DESC LIMIT 1000",
+                )
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .map_err(crate::Error::from)?;
+            let mut views = Vec::new();
+            for id in ids {
+                if let Some(v) = store::messages::message_view(&conn, &id)? {
+                    views.push(v);
+                }
+            }
+            if *json {
+                print_json(&views)?;
+            } else {
+                println!(
+                    "{:<38} {:<9} {:<8} {:<26} LAST ERROR",
+                    "ID", "DIRECTION", "ATTEMPTS", "UPDATED"
+                );
+                for v in views {
+                    println!(
+                        "{:<38} {:<9} {:<8} {:<26} {}",
+                        v.id,
+                        v.direction,
+                        v.attempts.unwrap_or(0),
+                        v.updated_at,
+                        v.last_error.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        DeadLetterCommand::Retry { id } => {
+            let tx = conn.transaction().map_err(crate::Error::from)?;
+            let ok = store::messages::retry_dead(&tx, id, clock::now_ms())?;
+            tx.commit().map_err(crate::Error::from)?;
+            if !ok {
+                return Err(CliError::input(format!(
+                    "no dead-lettered message with id {id}"
+                )));
+            }
+            println!("requeued {id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! The command line: one binary, `gateway`, with subcommands for the service,
+//! keys, envelopes and operator tools. `main.rs` only calls [`main`].
+
+mod envelope_cmd;
+mod keys_cmd;
+mod sink;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+
+/// SMS/RCS interoperability gateway with metadata-only spam defense.
+///
+/// Runs with no configuration at all: `gateway serve` listens on
+/// 127.0.0.1:8080 and keeps its database and keys in ./gateway-data/.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file (unknown keys are errors). Without it the
+    /// embedded defaults apply.
+    #[arg(long, global = true, env = "GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database and keys); overrides the config's data_dir.
+    #[arg(long, global = true, env = "GATEWAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway service until SIGINT/SIGTERM.
+    Serve(ServeArgs),
+    /// Manage the gateway's edge keys and API keys.
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
+    /// Register or show internal recipients' public keys.
+    #[command(subcommand)]
+    Identity(keys_cmd::IdentityCommand),
+    /// Seal, open and inspect envelopes (the encrypted internal format).
+    #[command(subcommand)]
+    Envelope(envelope_cmd::EnvelopeCommand),
+    /// List and retry dead-lettered messages.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(keys_cmd::DeadLetterCommand),
+    /// A tiny local HTTP sink that prints what the gateway delivers to it
+    /// (for the walk-through, demos and benchmarks).
+    Sink(sink::SinkArgs),
+}
+
+/// Options of `gateway serve`.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (overrides the config), e.g. 127.0.0.1:0 for an ephemeral port.
+    #[arg(long, env = "GATEWAY_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Log format (overrides the config).
+    #[arg(long, value_enum, env = "GATEWAY_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+/// An error that maps to an exit status: 2 for bad input, 1 for the rest.
+#[derive(Debug)]
+pub struct CliError {
+    /// Exit status.
+    pub code: u8,
+    /// What to print on stderr.
+    pub message: String,
+}
+
+impl CliError {
+    /// Bad input from the operator (exit 2).
+    pub fn input(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::Error> for CliError {
+    fn from(e: crate::Error) -> Self {
+        let code = if matches!(e, crate::Error::Invalid { .. } | crate::Error::Config(_)) {
+            2
+        } else {
+            1
+        };
+        Self {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Loads the config named on the command line, with `--data-dir` applied.
+fn load_config(cli: &Cli) -> Result<Config, CliError> {
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if let Some(d) = &cli.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gateway: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError {
+            code: 1,
+            message: format!("cannot start the runtime: {e}"),
+        })
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Serve(args) => {
+            let mut cfg = load_config(&cli)?;
+            if let Some(l) = args.listen {
+                cfg.listen = l;
+            }
+            if let Some(f) = args.log_format {
+                cfg.log.format = f;
+            }
+            init_logging(cfg.log.format, &cfg.log.level);
+            runtime()?
+                .block_on(crate::serve::run(cfg))
+                .map_err(CliError::from)
+        }
+        Command::Keys(cmd) => keys_cmd::keys(&load_config(&cli)?, cmd),
+        Command::Identity(cmd) => keys_cmd::identity(&load_config(&cli)?, cmd),
+        Command::DeadLetters(cmd) => keys_cmd::dead_letters(&load_config(&cli)?, cmd),
+        Command::Envelope(cmd) => {
+            let cfg = load_config(&cli)?;
+            envelope_cmd::run(&cfg, cmd)
+        }
+        Command::Sink(args) => {
+            init_logging(LogFormat::Human, "warn");
+            runtime()?.block_on(sink::run(args))
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! Service configuration: embedded defaults, an optional TOML file, and
+//! environment overrides for secrets.
+//!
+//! Every struct denies unknown fields, so a typo in the file is an error that
+//! names the key instead of a silently ignored setting. Defaults are `const fn`s
+//! so the documented values and the code cannot drift apart. Secrets never
+//! appear in the file as literals: they come from an environment variable
+//! (with a fixed default name per section) or from a file path.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the database and key files (created owner-only).
+    pub data_dir: PathBuf,
+    /// Region used to read national numbers (ISO 3166 alpha-2, e.g. "US").
+    pub default_region: String,
+    /// Logging.
+    pub log: LogConfig,
+    /// HTTP server limits.
+    pub http: HttpConfig,
+    /// Durable store.
+    pub store: StoreConfig,
+    /// Delivery queue and retries.
+    pub delivery: DeliveryConfig,
+    /// The generic HTTP SMSC adapter; absent means no SMS route.
+    pub generic: Option<GenericConfig>,
+    /// Where inbound envelopes go.
+    pub private_side: PrivateSideConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./gateway-data"),
+            default_region: "US".into(),
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            store: StoreConfig::default(),
+            delivery: DeliveryConfig::default(),
+            generic: None,
+            private_side: PrivateSideConfig::default(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `gateway=debug,info`; `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Limits that keep the HTTP server bounded under abuse.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted; bigger gets 413.
+    pub max_body_bytes: usize,
+    /// Requests handled at once; beyond that clients get 503 with Retry-After.
+    pub max_in_flight: usize,
+    /// A request that takes longer than this is answered 503.
+    pub request_timeout_secs: u64,
+}
+
+const fn default_max_body_bytes() -> usize {
+    64 * 1024
+}
+const fn default_max_in_flight() -> usize {
+    4096
+}
+const fn default_request_timeout_secs() -> u64 {
+    15
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: default_max_body_bytes(),
+            max_in_flight: default_max_in_flight(),
+            request_timeout_secs: default_request_timeout_secs(),
+        }
+    }
+}
+
+/// SQLite durability setting.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync the WAL on every commit: an acknowledged message survives power
+    /// loss. The default, because acknowledging means promising.
+    #[default]
+    Full,
+    /// fsync only at checkpoints: survives a process crash, but a power loss
+    /// can lose the last commits.
+    Normal,
+}
+
+/// Durable store settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Durability of each commit.
+    pub synchronous: Synchronous,
+    /// Most write operations folded into one transaction (group commit).
+    pub max_batch: usize,
+    /// Read connections kept open for queries.
+    pub read_connections: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Full,
+            max_batch: 2048,
+            read_connections: 4,
+        }
+    }
+}
+
+/// Delivery queue settings, shared by every route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// Age (seconds since accepted) after which a message is dead-lettered.
+    pub max_age_secs: u64,
+    /// First retry delay; doubles each attempt, with jitter.
+    pub initial_backoff_ms: u64,
+    /// Ceiling of the retry delay.
+    pub max_backoff_secs: u64,
+    /// Sends in flight at once per route.
+    pub concurrency: usize,
+    /// Timeout of one delivery HTTP request.
+    pub request_timeout_secs: u64,
+    /// Signature timestamp window for inbound webhooks, in seconds.
+    pub signature_window_secs: i64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 15,
+            max_age_secs: 2 * 24 * 3600,
+            initial_backoff_ms: 1000,
+            max_backoff_secs: 600,
+            concurrency: 64,
+            request_timeout_secs: 10,
+            signature_window_secs: 300,
+        }
+    }
+}
+
+/// Where a secret comes from. The environment variable wins over the file so
+/// an operator can override a deployed file without editing it.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretRef {
+    /// Environment variable holding the secret (each section has a default name).
+    pub secret_env: Option<String>,
+    /// File holding the secret (trailing newline ignored).
+    pub secret_file: Option<PathBuf>,
+}
+
+impl SecretRef {
+    /// Resolves the secret, trying `secret_env` (or `default_env`), then the file.
+    pub fn resolve(&self, default_env: &str) -> Result<Option<Vec<u8>>> {
+        let var = self.secret_env.as_deref().unwrap_or(default_env);
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                return Ok(Some(v.into_bytes()));
+            }
+        }
+        if let Some(path) = &self.secret_file {
+            let raw = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+            return Ok(Some(raw.trim_end_matches(['\r', '\n']).as_bytes().to_vec()));
+        }
+        Ok(None)
+    }
+}
+
+/// The generic HTTP SMSC adapter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenericConfig {
+    /// URL each outbound SMS is POSTed to.
+    pub url: String,
+    /// Sender used when a message names none.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Shared HMAC secret for both directions (default env `GATEWAY_GENERIC_SECRET`).
+    #[serde(flatten)]
+    pub secret: SecretRef,
+}
+
+/// Default environment variable of the generic adapter's secret.
+pub const GENERIC_SECRET_ENV: &str = "GATEWAY_GENERIC_SECRET";
+/// Default environment variable of the private-side webhook secret.
+pub const PRIVATE_SECRET_ENV: &str = "GATEWAY_PRIVATE_SECRET";
+
+/// The private side: where inbound envelopes are delivered.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivateSideConfig {
+    /// URL each inbound envelope is POSTed to; absent means envelopes wait in the store.
+    pub webhook_url: Option<String>,
+    /// Public key (base64, 32 bytes X25519) used when the recipient has no registered identity.
+    pub service_public_key: Option<String>,
+    /// HMAC secret for the webhook (default env `GATEWAY_PRIVATE_SECRET`).
+    #[serde(flatten)]
+    pub secret: SecretRef,
+}
+
+impl Config {
+    /// Loads `path` over the embedded defaults, or the defaults alone.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let cfg = match path {
+            None => Self::default(),
+            Some(p) => {
+                let raw = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
+                Self::from_toml(&raw)?
+            }
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML text (unknown keys are errors naming the key).
+    pub fn from_toml(raw: &str) -> Result<Self> {
+        toml::from_str(raw).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Semantic checks the types cannot express; reports every problem at once.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Vec::new();
+        if self
+            .default_region
+            .parse::<phonenumber::country::Id>()
+            .is_err()
+        {
+            problems.push(format!(
+                "default_region {:?} is not an ISO 3166 region code",
+                self.default_region
+            ));
+        }
+        if self.http.max_body_bytes < 1024 {
+            problems.push("http.max_body_bytes must be at least 1024".to_string());
+        }
+        if self.store.max_batch == 0 {
+            problems.push("store.max_batch must be at least 1".to_string());
+        }
+        if self.delivery.concurrency == 0 {
+            problems.push("delivery.concurrency must be at least 1".to_string());
+        }
+        if self.delivery.max_attempts == 0 {
+            problems.push("delivery.max_attempts must be at least 1".to_string());
+        }
+        if let Some(g) = &self.generic {
+            if !(g.url.starts_with("http://") || g.url.starts_with("https://")) {
+                problems.push("generic.url must be an http(s) URL".to_string());
+            }
+        }
+        if let Some(u) = &self.private_side.webhook_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                problems.push("private_side.webhook_url must be an http(s) URL".to_string());
+            }
+        }
+        if let Some(k) = &self.private_side.service_public_key {
+            if crate::envelope::keys::parse_public_key(k).is_err() {
+                problems.push(
+                    "private_side.service_public_key is not a base64 X25519 public key".to_string(),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(problems.join("; ")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./gateway-data"));
+        assert!(c.generic.is_none());
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::from_toml("listne = \"127.0.0.1:1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listne"), "{e}");
+        let e = Config::from_toml("[delivery]\nmax_atempts = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_atempts"), "{e}");
+    }
+
+    #[test]
+    fn all_semantic_problems_reported_together() {
+        let c = Config::from_toml(
+            "default_region = \"XX\"\n[store]\nmax_batch = 0\n[generic]\nurl = \"ftp://x\"",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("default_region") && e.contains("max_batch") && e.contains("generic.url"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secret_env_wins_over_file() {
+        let dir = std::env::temp_dir().join(format!("gw-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("s");
+        std::fs::write(&f, "from-file\n").unwrap();
+        let r = SecretRef {
+            secret_env: Some("GW_TEST_SECRET_UNSET_VAR".into()),
+            secret_file: Some(f),
+        };
+        assert_eq!(r.resolve("X").unwrap().unwrap(), b"from-file");
+        let r2 = SecretRef {
+            secret_env: Some("PATH".into()),
+            secret_file: None,
+        };
+        assert!(r2.resolve("X").unwrap().is_some());
+    }
+}

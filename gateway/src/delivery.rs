@@ -1,0 +1,392 @@
+//! The delivery queue worker: takes due entries from the store's queue table,
+//! sends them (out through a route, or to the private side), and records the
+//! outcome. Failures are retried with exponential backoff and jitter until an
+//! attempt or age limit dead-letters them.
+//!
+//! The queue lives in SQLite, not in memory: only the entries in flight are
+//! held here, so a long outage grows the database, not the process. A crash
+//! between a send and its commit re-sends with the same attempt id, which the
+//! receiver can use to drop the duplicate.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use adapters::generic::{OutboundSms, SubmitAnswer};
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::clock;
+use crate::envelope::Envelope;
+use crate::error::{Error, Result};
+use crate::pipeline::GENERIC_ROUTE;
+use crate::state::AppState;
+use crate::store::{QueueItem, Target};
+
+/// Most due entries fetched per poll.
+const FETCH: usize = 512;
+/// Longest sleep between polls when nothing wakes the worker.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Runs until `shutdown` fires, then waits for in-flight sends to finish.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(
+            state.config.delivery.request_timeout_secs,
+        ))
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(state.config.delivery.concurrency)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the HTTP client; delivery is stopped");
+            return;
+        }
+    };
+    let limit = Arc::new(Semaphore::new(state.config.delivery.concurrency));
+    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let exclude: Vec<String> = in_flight
+            .lock()
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        let due = match state.store.due(clock::now_ms(), FETCH, exclude).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the delivery queue failed");
+                Vec::new()
+            }
+        };
+        let got = due.len();
+        for item in due {
+            let permit = tokio::select! {
+                p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                () = shutdown.cancelled() => break,
+            };
+            if let Ok(mut s) = in_flight.lock() {
+                s.insert(item.message_id.clone());
+            }
+            let (state, http, in_flight) = (state.clone(), http.clone(), in_flight.clone());
+            tasks.spawn(async move {
+                let id = item.message_id.clone();
+                let span =
+                    tracing::debug_span!("deliver", msg_id = %id, attempt = item.attempts + 1);
+                deliver(&state, &http, item).instrument(span).await;
+                if let Ok(mut s) = in_flight.lock() {
+                    s.remove(&id);
+                }
+                drop(permit);
+            });
+        }
+        if shutdown.is_cancelled() {
+            break;
+        }
+        if got >= FETCH {
+            continue;
+        }
+        let wait = match state.store.next_due_at().await {
+            Ok(Some(at)) => Duration::from_millis(
+                (at - clock::now_ms()).clamp(0, IDLE_POLL.as_millis() as i64) as u64,
+            ),
+            _ => IDLE_POLL,
+        };
+        tokio::select! {
+            () = state.queue_notify.notified() => {}
+            () = tokio::time::sleep(wait.max(Duration::from_millis(5))) => {}
+            () = shutdown.cancelled() => break,
+        }
+    }
+    // Graceful shutdown: in-flight sends finish and record their outcome;
+    // anything not started stays queued in the database for the next start.
+    let pending = tasks.len();
+    if pending > 0 {
+        tracing::info!(pending, "waiting for in-flight deliveries");
+    }
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(
+        Duration::from_secs(state.config.delivery.request_timeout_secs + 2),
+        drain,
+    )
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            "in-flight deliveries did not finish in time; they stay queued and will be retried"
+        );
+    }
+}
+
+/// What one send attempt came to.
+enum Outcome {
+    /// Accepted; the status to record and the carrier's id.
+    Done {
+        status: &'static str,
+        carrier_id: Option<String>,
+    },
+    /// Try again later.
+    Retry(String),
+    /// Retrying cannot help.
+    Permanent(String),
+}
+
+async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
+    let target_name = match &item.target {
+        Target::Route(r) => r.clone(),
+        Target::Private => "private".to_string(),
+    };
+    let outcome = match attempt(state, http, &item).await {
+        Ok(o) => o,
+        Err(e) if e.is_transient() => Outcome::Retry(e.to_string()),
+        Err(e) => Outcome::Permanent(e.to_string()),
+    };
+    let now = clock::now_ms();
+    let id = item.message_id.clone();
+    let direction = match item.target {
+        Target::Private => "inbound",
+        Target::Route(_) => "outbound",
+    };
+    let attempts = item.attempts + 1;
+    let record = match outcome {
+        Outcome::Done { status, carrier_id } => {
+            state
+                .metrics
+                .attempts
+                .get_or_create(&crate::metrics::AttemptLabels {
+                    target: target_name.clone(),
+                    outcome: "ok",
+                })
+                .inc();
+            state.metrics.message(direction, status);
+            let detail = format!("attempt {attempts}");
+            state
+                .store
+                .writer()
+                .write(move |tx| {
+                    crate::store::messages::complete(
+                        tx,
+                        &id,
+                        status,
+                        carrier_id.as_deref(),
+                        Some(&detail),
+                        now,
+                    )
+                })
+                .await
+        }
+        Outcome::Retry(error) | Outcome::Permanent(error)
+            if attempts >= state.config.delivery.max_attempts
+                || now - item.created_at > (state.config.delivery.max_age_secs as i64) * 1000 =>
+        {
+            dead(state, &target_name, direction, id, attempts, error, now).await
+        }
+        Outcome::Permanent(error) => {
+            dead(state, &target_name, direction, id, attempts, error, now).await
+        }
+        Outcome::Retry(error) => {
+            state
+                .metrics
+                .attempts
+                .get_or_create(&crate::metrics::AttemptLabels {
+                    target: target_name.clone(),
+                    outcome: "retry",
+                })
+                .inc();
+            let next = now + backoff_ms(&state.config.delivery, attempts);
+            tracing::debug!(error = %error, "delivery failed; will retry");
+            state
+                .store
+                .writer()
+                .write(move |tx| {
+                    crate::store::messages::reschedule(tx, &id, attempts, next, &error, now)
+                })
+                .await
+        }
+    };
+    if let Err(e) = record {
+        tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
+    }
+}
+
+async fn dead(
+    state: &AppState,
+    target: &str,
+    direction: &'static str,
+    id: String,
+    attempts: u32,
+    error: String,
+    now: i64,
+) -> Result<()> {
+    state
+        .metrics
+        .attempts
+        .get_or_create(&crate::metrics::AttemptLabels {
+            target: target.to_string(),
+            outcome: "dead",
+        })
+        .inc();
+    state.metrics.message(direction, "dead");
+    tracing::warn!(msg_id = %id, target, attempts, error = %error, "message dead-lettered");
+    state
+        .store
+        .writer()
+        .write(move |tx| crate::store::messages::dead_letter(tx, &id, attempts, &error, now))
+        .await
+}
+
+/// Exponential backoff with "equal jitter": half fixed, half random, so
+/// retries from an outage spread out instead of arriving together.
+pub fn backoff_ms(cfg: &crate::config::DeliveryConfig, attempts: u32) -> i64 {
+    let base =
+        cfg.initial_backoff_ms.max(1) as f64 * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
+    let capped = base.min(cfg.max_backoff_secs as f64 * 1000.0);
+    let jitter = rand::rng().random_range(0.0..=0.5);
+    (capped * (0.5 + jitter)) as i64
+}
+
+async fn attempt(state: &AppState, http: &reqwest::Client, item: &QueueItem) -> Result<Outcome> {
+    let Some(sealed) = &item.sealed else {
+        return Ok(Outcome::Permanent("body erased at expiry".into()));
+    };
+    let env = Envelope::from_parts(&item.header, sealed)?;
+    let attempt_id = format!("{}#{}", item.message_id, item.attempts + 1);
+    match &item.target {
+        Target::Private => {
+            let Some(url) = state.config.private_side.webhook_url.as_deref() else {
+                return Ok(Outcome::Retry("no private-side webhook configured".into()));
+            };
+            let body = serde_json::to_vec(&serde_json::json!({
+                "id": item.message_id,
+                "attempt_id": attempt_id,
+                "envelope": env.to_base64(),
+            }))
+            .map_err(|e| Error::Permanent(e.to_string()))?;
+            let secret = state.secrets.private.as_deref().unwrap_or_default();
+            post_signed(http, url, secret, body, &attempt_id)
+                .await
+                .map(|r| match r {
+                    Ok(_) => Outcome::Done {
+                        status: "delivered",
+                        carrier_id: None,
+                    },
+                    Err(o) => o,
+                })
+        }
+        Target::Route(route) if route == GENERIC_ROUTE => {
+            let Some(cfg) = state.config.generic.as_ref() else {
+                return Ok(Outcome::Retry("generic route is not configured".into()));
+            };
+            let key = state.edge_key(&env.header.kid)?;
+            let content = env.open(&key.private)?;
+            let msg = OutboundSms {
+                id: item.message_id.clone(),
+                attempt_id: attempt_id.clone(),
+                from: (!env.header.from.is_empty()).then(|| env.header.from.clone()),
+                to: env.header.to.clone(),
+                text: content.as_text().to_string(),
+                segments: env.header.segments,
+                encoding: env.header.encoding.clone(),
+            };
+            let body = serde_json::to_vec(&msg).map_err(|e| Error::Permanent(e.to_string()))?;
+            drop(msg);
+            let secret = state.secrets.generic.as_deref().unwrap_or_default();
+            post_signed(http, &cfg.url, secret, body, &attempt_id)
+                .await
+                .map(|r| match r {
+                    Ok(bytes) => {
+                        let answer: SubmitAnswer =
+                            serde_json::from_slice(&bytes).unwrap_or_default();
+                        let status = if answer.status.as_deref() == Some("delivered") {
+                            "delivered"
+                        } else {
+                            "sent"
+                        };
+                        Outcome::Done {
+                            status,
+                            carrier_id: answer.carrier_id,
+                        }
+                    }
+                    Err(o) => o,
+                })
+        }
+        Target::Route(other) => Ok(Outcome::Permanent(format!("unknown route {other}"))),
+    }
+}
+
+/// POSTs a signed JSON body. `Ok(Ok(body))` on 2xx; `Ok(Err(outcome))` when
+/// the receiver answered with an error status.
+async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &[u8],
+    body: Vec<u8>,
+    attempt_id: &str,
+) -> Result<std::result::Result<Vec<u8>, Outcome>> {
+    let sig = adapters::signing::sign(secret, clock::now_secs(), &body);
+    let resp = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header(adapters::signing::SIGNATURE_HEADER, sig)
+        .header("idempotency-key", attempt_id)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Error::Transient(describe_reqwest(&e)))?;
+    let status = resp.status();
+    if status.is_success() {
+        // Cap what we read from a receiver; its answer is small metadata.
+        let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        return Ok(Ok(if bytes.len() > 64 * 1024 {
+            Vec::new()
+        } else {
+            bytes
+        }));
+    }
+    let reason = format!("HTTP {}", status.as_u16());
+    // 408, 425, 429 and 5xx are the receiver's trouble and pass; other 4xx
+    // mean the request itself is refused and will be refused again.
+    let transient = status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429);
+    Ok(Err(if transient {
+        Outcome::Retry(reason)
+    } else {
+        Outcome::Permanent(reason)
+    }))
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    // reqwest errors can embed the URL; keep only the class of failure.
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection refused or unreachable".into()
+    } else {
+        "transport error".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let cfg = crate::config::DeliveryConfig {
+            initial_backoff_ms: 1000,
+            max_backoff_secs: 60,
+            ..Default::default()
+        };
+        for _ in 0..50 {
+            let b1 = backoff_ms(&cfg, 1);
+            assert!((500..=1000).contains(&b1), "{b1}");
+            let b4 = backoff_ms(&cfg, 4);
+            assert!((4000..=8000).contains(&b4), "{b4}");
+            let b30 = backoff_ms(&cfg, 30);
+            assert!((30_000..=60_000).contains(&b30), "{b30}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The gateway crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside the gateway library.
+///
+/// Messages never contain message text: variants carry field names, ids and
+/// causes only.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration file could not be read or is invalid; the string names
+    /// every problem found.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A file or directory operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("create", "read", …).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The SQLite store failed.
+    #[error("store: {0}")]
+    Store(#[from] rusqlite::Error),
+    /// The store's writer thread has stopped (the service is shutting down).
+    #[error("store writer is not running")]
+    StoreClosed,
+    /// An envelope could not be parsed, sealed or opened.
+    #[error("envelope: {0}")]
+    Envelope(String),
+    /// A key file is missing, unreadable or malformed.
+    #[error("keys: {0}")]
+    Keys(String),
+    /// Input from a client or carrier is invalid; the string says which field and why.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// Why it was refused (never the field's content if it is message text).
+        reason: String,
+    },
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A downstream HTTP call failed in a way worth retrying.
+    #[error("delivery failed (transient): {0}")]
+    Transient(String),
+    /// A downstream HTTP call failed in a way that retrying cannot fix.
+    #[error("delivery failed (permanent): {0}")]
+    Permanent(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Whether retrying the same operation later may succeed. Retry logic uses
+    /// this instead of matching on strings.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Transient(_) | Self::StoreClosed | Self::Io { .. }
+        )
+    }
+}
+
+/// Result alias for the gateway crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

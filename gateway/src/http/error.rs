@@ -1,0 +1,121 @@
+//! `ApiError`: every error an HTTP client can see, as a status code and the
+//! JSON body `{"error":{"code","message"}}`. Internal details are logged
+//! once and replaced by a generic message.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::Error;
+
+/// An error answered to an HTTP client.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed or a field is invalid.
+    BadRequest(String),
+    /// 401: missing or wrong credentials or signature.
+    Unauthorized(String),
+    /// 404.
+    NotFound(String),
+    /// 413: the body is over the limit.
+    TooLarge,
+    /// 415: the body is not in the expected media type.
+    UnsupportedMedia(String),
+    /// 429: over a rate limit; retry after this many seconds.
+    RateLimited(u64),
+    /// 503: overloaded or shutting down; retry after this many seconds.
+    Unavailable(u64),
+    /// 500: something broke inside; details are in the log only.
+    Internal,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone()),
+            Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "request body is too large".into(),
+            ),
+            Self::UnsupportedMedia(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m.clone(),
+            ),
+            Self::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "rate limit exceeded".into(),
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "overloaded; retry later".into(),
+            ),
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        let mut resp = (
+            status,
+            Json(serde_json::json!({"error": {"code": code, "message": message}})),
+        )
+            .into_response();
+        if let Self::RateLimited(s) | Self::Unavailable(s) = self {
+            if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid { .. } => Self::BadRequest(e.to_string()),
+            Error::NotFound(m) => Self::NotFound(m),
+            Error::StoreClosed => Self::Unavailable(5),
+            other => {
+                // Logged once here; the client sees only "internal error".
+                tracing::error!(error = %other, "request failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection as J;
+        match r {
+            J::MissingJsonContentType(_) => {
+                Self::UnsupportedMedia("expected Content-Type: application/json".into())
+            }
+            J::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::TooLarge,
+            // serde's message names the field and position, never echoes the value.
+            other => Self::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(r: axum::extract::rejection::BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::TooLarge
+        } else {
+            Self::BadRequest(r.body_text())
+        }
+    }
+}

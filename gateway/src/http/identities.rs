@@ -1,0 +1,56 @@
+//! `PUT /v1/identities/{address}`: internal recipients register the public
+//! key inbound messages to them are sealed to.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+
+use super::auth::ApiCaller;
+use super::error::ApiError;
+use crate::address::Address;
+use crate::envelope::keys;
+use crate::state::AppState;
+
+/// Body of the PUT.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityBody {
+    /// Base64 X25519 public key (32 bytes).
+    public_key: String,
+}
+
+/// Registers or replaces an identity.
+pub async fn put(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(address): Path<String>,
+    body: Result<Json<IdentityBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    let addr = Address::sender(&address, state.region, "address")?;
+    let pk = keys::parse_public_key(&b.public_key)
+        .map_err(|e| ApiError::BadRequest(format!("invalid public_key: {e}")))?;
+    let kid = state.store.put_identity(addr.to_string(), pk).await?;
+    Ok(Json(
+        serde_json::json!({"address": addr.as_str(), "kid": kid}),
+    ))
+}
+
+/// Shows the registered key of an address.
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(address): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let addr = Address::sender(&address, state.region, "address")?;
+    let pk = state
+        .store
+        .identity(addr.to_string())
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no identity for this address".into()))?;
+    Ok(Json(serde_json::json!({
+        "address": addr.as_str(),
+        "public_key": keys::public_key_b64(&pk),
+        "kid": keys::kid_of(&pk),
+    })))
+}

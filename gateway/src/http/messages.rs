@@ -1,0 +1,99 @@
+//! `POST /v1/messages`, `GET /v1/messages/{id}`, `POST /v1/messages/{id}/retry`,
+//! `GET /v1/dead-letters`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::auth::ApiCaller;
+use super::error::ApiError;
+use crate::pipeline::{self, OutboundRequest};
+use crate::state::AppState;
+use crate::store::MessageView;
+
+/// Body of `POST /v1/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    to: Option<String>,
+    from: Option<String>,
+    text: Option<String>,
+    envelope: Option<String>,
+    channel: Option<String>,
+    ttl_seconds: Option<u64>,
+}
+
+/// Accepts an outbound message; answers 202 only after the durable commit.
+pub async fn create(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    body: Result<Json<SendBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<pipeline::Accepted>), ApiError> {
+    let Json(b) = body?;
+    let accepted = pipeline::accept_outbound(
+        &state,
+        OutboundRequest {
+            to: b.to,
+            from: b.from,
+            text: b.text,
+            envelope: b.envelope,
+            channel: b.channel,
+            ttl_seconds: b.ttl_seconds,
+        },
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Metadata and history of one message.
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<MessageView>, ApiError> {
+    if id.len() > 64 {
+        return Err(ApiError::NotFound("no such message".into()));
+    }
+    state
+        .store
+        .message(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("no such message".into()))
+}
+
+/// Puts a dead-lettered message back in the queue.
+pub async fn retry(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<MessageView>, ApiError> {
+    let now = crate::clock::now_ms();
+    let key = id.clone();
+    let found = state
+        .store
+        .writer()
+        .write(move |tx| crate::store::messages::retry_dead(tx, &key, now))
+        .await?;
+    if !found {
+        return Err(ApiError::NotFound(
+            "no dead-lettered message with this id".into(),
+        ));
+    }
+    state.queue_notify.notify_one();
+    state
+        .store
+        .message(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound("no such message".into()))
+}
+
+/// Dead-lettered messages, newest first.
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+) -> Result<Json<Vec<MessageView>>, ApiError> {
+    Ok(Json(state.store.dead_letters(500).await?))
+}

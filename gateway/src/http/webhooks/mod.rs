@@ -1,0 +1,3 @@
+//! Inbound webhooks, one module per adapter.
+
+pub mod generic;

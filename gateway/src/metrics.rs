@@ -1,0 +1,149 @@
+//! Prometheus metrics. Labels are small closed sets (direction, status, route,
+//! outcome) and never carry numbers or content.
+
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of the message counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    /// inbound / outbound.
+    pub direction: &'static str,
+    /// The status reached.
+    pub status: &'static str,
+}
+
+/// Labels of delivery attempts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    /// `private` or the route name.
+    pub target: String,
+    /// ok / retry / dead.
+    pub outcome: &'static str,
+}
+
+/// Labels of HTTP latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The matched route template, e.g. `/v1/messages/{id}`.
+    pub route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~3.3 s.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
+}
+
+/// Every metric the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Messages reaching a status, by direction.
+    pub messages: Family<MessageLabels, Counter>,
+    /// Delivery attempts by target and outcome.
+    pub attempts: Family<AttemptLabels, Counter>,
+    /// Writes folded into each group commit.
+    pub commit_batch: Histogram,
+    /// Duration of each group commit (including fsync).
+    pub commit_seconds: Histogram,
+    /// HTTP handling latency by route.
+    pub http_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    /// Live queue entries (set at scrape time).
+    pub queue_live: Gauge<i64, AtomicI64>,
+    /// Dead-lettered entries (set at scrape time).
+    pub queue_dead: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Builds and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("gateway");
+        let messages = Family::<MessageLabels, Counter>::default();
+        registry.register(
+            "messages",
+            "Messages that reached a status",
+            messages.clone(),
+        );
+        let attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts by target and outcome",
+            attempts.clone(),
+        );
+        let commit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 13));
+        registry.register(
+            "commit_batch_size",
+            "Writes per group commit",
+            commit_batch.clone(),
+        );
+        let commit_seconds = latency_histogram();
+        registry.register(
+            "commit_seconds",
+            "Group commit duration including fsync",
+            commit_seconds.clone(),
+        );
+        let http_seconds: Family<RouteLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_seconds",
+            "HTTP request latency by route",
+            http_seconds.clone(),
+        );
+        let queue_live = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "queue_depth",
+            "Messages waiting for delivery",
+            queue_live.clone(),
+        );
+        let queue_dead = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "dead_letters",
+            "Messages that exhausted their attempts",
+            queue_dead.clone(),
+        );
+        Self {
+            registry,
+            messages,
+            attempts,
+            commit_batch,
+            commit_seconds,
+            http_seconds,
+            queue_live,
+            queue_dead,
+        }
+    }
+
+    /// Counts a message reaching `status`.
+    pub fn message(&self, direction: &'static str, status: &'static str) {
+        self.messages
+            .get_or_create(&MessageLabels { direction, status })
+            .inc();
+    }
+
+    /// Records one group commit.
+    pub fn observe_commit(&self, jobs: usize, took: Duration) {
+        self.commit_batch.observe(jobs as f64);
+        self.commit_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Renders the Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

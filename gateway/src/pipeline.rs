@@ -1,0 +1,374 @@
+//! The flow of one message through the gateway, independent of the adapter
+//! or HTTP shape it arrived in: normalise addresses, seal the content into an
+//! envelope, commit durably, queue for delivery.
+//!
+//! Plaintext exists only inside these functions and the delivery senders;
+//! what leaves here for the store is the header and the sealed body.
+
+use uuid::Uuid;
+
+use crate::address::Address;
+use crate::clock;
+use crate::envelope::keys::PublicKey;
+use crate::envelope::{Channel, Content, Direction, Envelope, Header};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{InsertOutcome, NewMessage, Target};
+
+/// Name of the generic HTTP SMSC route.
+pub const GENERIC_ROUTE: &str = "generic";
+/// Longest accepted TTL: a week; longer is retention policy, not ephemerality.
+pub const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// An outbound request after JSON parsing, before checks.
+#[derive(Debug)]
+pub struct OutboundRequest {
+    /// Recipient as given.
+    pub to: Option<String>,
+    /// Sender as given.
+    pub from: Option<String>,
+    /// Text content.
+    pub text: Option<String>,
+    /// A pre-sealed envelope (base64) addressed to the gateway's edge key.
+    pub envelope: Option<String>,
+    /// Requested channel.
+    pub channel: Option<String>,
+    /// Seconds until the body is erased.
+    pub ttl_seconds: Option<u64>,
+}
+
+/// What the API answers with 202.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Accepted {
+    /// Message id.
+    pub id: String,
+    /// `queued` (or the existing status for a repeated envelope).
+    pub status: String,
+    /// `sms`.
+    pub channel: &'static str,
+    /// Segments the text needs.
+    pub segments: u32,
+    /// `gsm7` / `ucs2`.
+    pub encoding: String,
+}
+
+fn header(
+    id: String,
+    now: i64,
+    direction: Direction,
+    from: &str,
+    to: &str,
+    segments: u32,
+    encoding: &str,
+    expires_at: Option<i64>,
+) -> Header {
+    Header {
+        v: crate::envelope::VERSION,
+        id,
+        created_at: clock::rfc3339_ms(now),
+        channel: Channel::Sms,
+        direction,
+        from: from.to_string(),
+        to: to.to_string(),
+        segments,
+        encoding: encoding.to_string(),
+        size_class: 0,
+        expires_at: expires_at.map(clock::rfc3339_ms),
+        kid: String::new(),
+        carrier_ids: Default::default(),
+    }
+}
+
+fn new_row(
+    env: &Envelope,
+    now: i64,
+    expires_at: Option<i64>,
+    adapter: &str,
+    status: &'static str,
+) -> NewMessage {
+    let h = &env.header;
+    NewMessage {
+        id: h.id.clone(),
+        direction: h.direction.as_str(),
+        channel: "sms",
+        adapter: Some(adapter.to_string()),
+        sender: h.from.clone(),
+        recipient: h.to.clone(),
+        segments: h.segments,
+        encoding: h.encoding.clone(),
+        size_class: h.size_class,
+        status,
+        created_at: now,
+        expires_at,
+        kid: h.kid.clone(),
+        header: env.header_bytes().to_vec(),
+        sealed: env.sealed_bytes(),
+        carrier_id: None,
+        queue: None,
+    }
+}
+
+/// Checks, seals and durably commits an outbound message; returns only after
+/// the commit, so the 202 that follows is a promise kept across a crash.
+pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<Accepted> {
+    match req.channel.as_deref() {
+        None | Some("auto") | Some("sms") => {}
+        Some("rcs") => return Err(Error::invalid("channel", "no RCS route is configured")),
+        Some(_) => return Err(Error::invalid("channel", "must be auto, sms or rcs")),
+    }
+    let Some(route) = state.config.generic.as_ref() else {
+        return Err(Error::invalid(
+            "to",
+            "no SMS route is configured on this gateway",
+        ));
+    };
+    let now = clock::now_ms();
+    let ttl = match req.ttl_seconds {
+        Some(0) => return Err(Error::invalid("ttl_seconds", "must be at least 1")),
+        Some(t) if t > MAX_TTL_SECS => {
+            return Err(Error::invalid(
+                "ttl_seconds",
+                "must be at most 604800 (7 days)",
+            ));
+        }
+        t => t,
+    };
+    let expires_at = ttl.map(|t| now + (t as i64) * 1000);
+
+    let (env, dedup) = match (req.envelope, req.text) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid(
+                "envelope",
+                "give either text or envelope, not both",
+            ));
+        }
+        (None, None) => return Err(Error::invalid("text", "text or envelope is required")),
+        (Some(b64), None) => {
+            let env = Envelope::from_base64(&b64)
+                .map_err(|e| Error::invalid("envelope", e.to_string()))?;
+            if env.header.direction != Direction::Outbound {
+                return Err(Error::invalid(
+                    "envelope",
+                    "header direction must be outbound",
+                ));
+            }
+            let key = state.edge_key(&env.header.kid).map_err(|_| {
+                Error::invalid("envelope", "not sealed to one of this gateway's edge keys")
+            })?;
+            let content = env
+                .open(&key.private)
+                .map_err(|e| Error::invalid("envelope", e.to_string()))?;
+            Address::phone(&env.header.to, state.region, "envelope.to")?;
+            Address::sender(&env.header.from, state.region, "envelope.from")?;
+            let (segments, encoding) = crate::sms_plan::plan(content.as_text());
+            if env.header.segments != segments || env.header.encoding != encoding {
+                return Err(Error::invalid(
+                    "envelope",
+                    format!(
+                        "header says {} segments {}, content needs {segments} {encoding}",
+                        env.header.segments, env.header.encoding
+                    ),
+                ));
+            }
+            if Uuid::parse_str(&env.header.id).is_err() {
+                return Err(Error::invalid("envelope", "header id must be a UUID"));
+            }
+            let id = env.header.id.clone();
+            (env, Some(("api".to_string(), id)))
+        }
+        (None, Some(text)) => {
+            if text.is_empty() {
+                return Err(Error::invalid("text", "must not be empty"));
+            }
+            if text.chars().count() > adapters::generic::MAX_TEXT_CHARS {
+                return Err(Error::invalid("text", "longer than 10000 characters"));
+            }
+            let to = Address::phone(req.to.as_deref().unwrap_or(""), state.region, "to")?;
+            let from = match req.from.as_deref().or(route.from.as_deref()) {
+                Some(f) => Address::sender(f, state.region, "from")?.to_string(),
+                None => String::new(),
+            };
+            let (segments, encoding) = crate::sms_plan::plan(&text);
+            let edge = state.current_edge_key()?;
+            let h = header(
+                Uuid::now_v7().to_string(),
+                now,
+                Direction::Outbound,
+                &from,
+                to.as_str(),
+                segments,
+                encoding,
+                expires_at,
+            );
+            (
+                Envelope::seal(h, &Content::text(text), &edge.public, &mut rand::rng())?,
+                None,
+            )
+        }
+    };
+    let expires_at = expires_at.or_else(|| {
+        env.header
+            .expires_at
+            .as_deref()
+            .and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+    });
+    let mut row = new_row(&env, now, expires_at, GENERIC_ROUTE, "queued");
+    row.carrier_id = dedup;
+    row.queue = Some(Target::Route(GENERIC_ROUTE.to_string()));
+    let accepted = Accepted {
+        id: row.id.clone(),
+        status: "queued".into(),
+        channel: "sms",
+        segments: row.segments,
+        encoding: row.encoding.clone(),
+    };
+    match state.store.insert_message(row).await? {
+        InsertOutcome::Inserted => {
+            state.metrics.message("outbound", "queued");
+            state.queue_notify.notify_one();
+            Ok(accepted)
+        }
+        InsertOutcome::Duplicate { id } => {
+            let status = state
+                .store
+                .message(id.clone())
+                .await?
+                .map(|v| v.status)
+                .unwrap_or_default();
+            Ok(Accepted {
+                id,
+                status,
+                ..accepted
+            })
+        }
+    }
+}
+
+/// An inbound message from any adapter, already verified.
+pub struct InboundMessage {
+    /// Adapter name (`generic`, `twilio`, …).
+    pub adapter: &'static str,
+    /// The carrier's id, for de-duplication of retried webhooks.
+    pub carrier_id: String,
+    /// Sender as the carrier gave it.
+    pub from: String,
+    /// Recipient (an internal address) as the carrier gave it.
+    pub to: String,
+    /// The content, sealed before it is stored.
+    pub content: Content,
+}
+
+/// What became of an inbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundOutcome {
+    /// Message id.
+    pub id: String,
+    /// True when the carrier id was already stored (a retried webhook).
+    pub duplicate: bool,
+}
+
+/// Picks the key an inbound message is sealed to: the recipient's registered
+/// identity, else the private side's service key. `None` means nobody on the
+/// private side can read it yet.
+async fn recipient_key(state: &AppState, to: &str) -> Result<Option<PublicKey>> {
+    if let Some(pk) = state.store.identity(to.to_string()).await? {
+        return Ok(Some(pk));
+    }
+    Ok(state.service_key.clone())
+}
+
+/// Normalises, seals and durably commits an inbound message, then queues it
+/// for the private side. Returns after the commit: only then may the carrier
+/// get its 2xx.
+pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<InboundOutcome> {
+    let from = Address::sender(&msg.from, state.region, "from")?;
+    let to = Address::sender(&msg.to, state.region, "to")?;
+    if msg.carrier_id.is_empty() || msg.carrier_id.len() > 128 {
+        return Err(Error::invalid(
+            "id",
+            "carrier message id must be 1 to 128 characters",
+        ));
+    }
+    let now = clock::now_ms();
+    let (segments, encoding) = crate::sms_plan::plan(msg.content.as_text());
+    let (key, status, queue) = match recipient_key(state, to.as_str()).await? {
+        Some(pk) if state.config.private_side.webhook_url.is_some() => {
+            (pk, "queued", Some(Target::Private))
+        }
+        Some(pk) => (pk, "stored", None),
+        // Nobody can read it yet: keep it sealed to the edge key and hold it.
+        None => (state.current_edge_key()?.public, "waiting_key", None),
+    };
+    let mut h = header(
+        Uuid::now_v7().to_string(),
+        now,
+        Direction::Inbound,
+        from.as_str(),
+        to.as_str(),
+        segments,
+        encoding,
+        None,
+    );
+    h.carrier_ids
+        .insert(msg.adapter.to_string(), msg.carrier_id.clone());
+    let env = Envelope::seal(h, &msg.content, &key, &mut rand::rng())?;
+    let mut row = new_row(&env, now, None, msg.adapter, status);
+    row.carrier_id = Some((msg.adapter.to_string(), msg.carrier_id));
+    row.queue = queue;
+    let id = row.id.clone();
+    match state.store.insert_message(row).await? {
+        InsertOutcome::Inserted => {
+            state.metrics.message("inbound", status);
+            if status == "waiting_key" {
+                tracing::warn!(msg_id = %id, adapter = msg.adapter, "inbound message waiting: recipient has no identity and no service key is configured");
+            }
+            state.queue_notify.notify_one();
+            Ok(InboundOutcome {
+                id,
+                duplicate: false,
+            })
+        }
+        InsertOutcome::Duplicate { id } => {
+            state.metrics.message("inbound", "duplicate");
+            Ok(InboundOutcome {
+                id,
+                duplicate: true,
+            })
+        }
+    }
+}
+
+/// Applies a delivery status reported by a carrier to an outbound message.
+pub async fn record_status(
+    state: &AppState,
+    id: String,
+    status: &str,
+    detail: Option<String>,
+) -> Result<bool> {
+    let status: &'static str = match status {
+        "delivered" => "delivered",
+        "failed" | "undelivered" => "failed",
+        "sent" => "sent",
+        _ => {
+            return Err(Error::invalid(
+                "status",
+                "must be delivered, failed or sent",
+            ));
+        }
+    };
+    let now = clock::now_ms();
+    let found = state
+        .store
+        .writer()
+        .write(move |tx| {
+            crate::store::messages::set_status(tx, &id, status, detail.as_deref(), None, now)
+        })
+        .await?;
+    if found {
+        state.metrics.message("outbound", status);
+    }
+    Ok(found)
+}

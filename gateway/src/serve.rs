@@ -1,0 +1,145 @@
+//! `gateway serve`: wires the store, keys, HTTP server and background tasks
+//! together and runs until SIGINT/SIGTERM.
+//!
+//! Shutdown order matters for "lose nothing": stop accepting connections and
+//! let in-flight requests finish (their commits complete), stop the delivery
+//! worker after its in-flight sends record their outcome, then let the writer
+//! thread drain its queue and exit. Whatever was queued but not yet sent stays
+//! in the database and goes out after the next start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::envelope::keys::Keyring;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::store::Store;
+
+/// How often expired bodies are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// How often the WAL is checkpointed and truncated after erasures.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+
+/// Runs the service until a shutdown signal.
+pub async fn run(config: Config) -> Result<()> {
+    let shutdown = CancellationToken::new();
+    let signal_token = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight work");
+        signal_token.cancel();
+    });
+    run_until(config, shutdown).await
+}
+
+/// Runs the service until `shutdown` is cancelled.
+pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()> {
+    crate::fsutil::create_private_dir(&config.data_dir)?;
+    let keys = Keyring::open_or_create(&config.data_dir)?;
+    let metrics = Arc::new(Metrics::new());
+    let (store, writer_thread) = Store::open(
+        &config.data_dir,
+        config.store.synchronous,
+        config.store.max_batch,
+        config.store.read_connections,
+        metrics.clone(),
+    )?;
+    let listen = config.listen;
+    let state = AppState::new(config, store, keys, metrics)?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::io("bind", listen.to_string(), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::io("bind", listen.to_string(), e))?;
+    tracing::info!(
+        addr = %local,
+        data_dir = %state.config.data_dir.display(),
+        edge_kid = %state.current_edge_key()?.kid,
+        generic = state.config.generic.is_some(),
+        private_side = state.config.private_side.webhook_url.is_some(),
+        "listening"
+    );
+
+    let worker = tokio::spawn(crate::delivery::run(state.clone(), shutdown.clone()));
+    let sweeper = tokio::spawn(sweep(state.clone(), shutdown.clone()));
+
+    let app = crate::http::app(state.clone());
+    let server_token = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { server_token.cancelled().await })
+        .await
+        .map_err(|e| Error::io("serve", local.to_string(), e))?;
+    shutdown.cancel();
+    let _ = worker.await;
+    let _ = sweeper.await;
+    drop(state);
+    // Every Writer handle is gone now; the thread finishes queued writes and exits.
+    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn sweep(state: AppState, shutdown: CancellationToken) {
+    let mut last_checkpoint = tokio::time::Instant::now();
+    let mut erased_since_checkpoint = 0usize;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+            () = shutdown.cancelled() => break,
+        }
+        let now = crate::clock::now_ms();
+        match state
+            .store
+            .writer()
+            .write(move |tx| crate::store::messages::erase_expired(tx, now))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                erased_since_checkpoint += n;
+                tracing::debug!(erased = n, "expired bodies erased");
+            }
+            Err(e) => tracing::error!(error = %e, "erasing expired bodies failed"),
+        }
+        if erased_since_checkpoint > 0 && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            // Erased pages may still sit in the WAL; fold it into the main
+            // file (where secure_delete zeroed them) and truncate it.
+            if let Err(e) = state.store.checkpoint().await {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+            erased_since_checkpoint = 0;
+            last_checkpoint = tokio::time::Instant::now();
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

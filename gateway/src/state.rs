@@ -1,0 +1,140 @@
+//! Shared state of the running service: one `Clone` struct of `Arc`s handed
+//! to every HTTP handler and background task.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use phonenumber::country::Id as Region;
+use tokio::sync::Notify;
+
+use crate::config::{Config, GENERIC_SECRET_ENV, PRIVATE_SECRET_ENV};
+use crate::envelope::keys::{EdgeKey, Keyring, PublicKey};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// How long a validated API token is trusted without asking the database
+/// again; also how long a revocation takes to bite.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Secrets resolved at start (never logged).
+#[derive(Default)]
+pub struct Secrets {
+    /// HMAC secret of the generic adapter.
+    pub generic: Option<Vec<u8>>,
+    /// HMAC secret of the private-side webhook.
+    pub private: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets { <redacted> }")
+    }
+}
+
+/// Everything a handler or task needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// Durable store.
+    pub store: Store,
+    /// Edge keys; reloaded from disk when an unknown kid shows up (rotation by the CLI).
+    pub keys: Arc<RwLock<Keyring>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Resolved secrets.
+    pub secrets: Arc<Secrets>,
+    /// Region for national numbers.
+    pub region: Region,
+    /// The private side's service key, for recipients without an identity.
+    pub service_key: Option<PublicKey>,
+    /// Wakes the delivery worker when something was queued.
+    pub queue_notify: Arc<Notify>,
+    token_cache: Arc<Mutex<HashMap<[u8; 32], (String, Instant)>>>,
+}
+
+impl AppState {
+    /// Builds the state from a loaded config and an open store.
+    pub fn new(config: Config, store: Store, keys: Keyring, metrics: Arc<Metrics>) -> Result<Self> {
+        let secrets = Secrets {
+            generic: match &config.generic {
+                Some(g) => g.secret.resolve(GENERIC_SECRET_ENV)?,
+                None => None,
+            },
+            private: config.private_side.secret.resolve(PRIVATE_SECRET_ENV)?,
+        };
+        if config.generic.is_some() && secrets.generic.is_none() {
+            return Err(Error::Config(format!(
+                "[generic] needs a secret: set {GENERIC_SECRET_ENV} or generic.secret_env / secret_file"
+            )));
+        }
+        if config.private_side.webhook_url.is_some() && secrets.private.is_none() {
+            return Err(Error::Config(format!(
+                "[private_side] webhook_url needs a secret: set {PRIVATE_SECRET_ENV} or private_side.secret_env / secret_file"
+            )));
+        }
+        let service_key = config
+            .private_side
+            .service_public_key
+            .as_deref()
+            .map(crate::envelope::keys::parse_public_key)
+            .transpose()?;
+        Ok(Self {
+            region: crate::address::region(&config.default_region),
+            config: Arc::new(config),
+            store,
+            keys: Arc::new(RwLock::new(keys)),
+            metrics,
+            secrets: Arc::new(secrets),
+            service_key,
+            queue_notify: Arc::new(Notify::new()),
+            token_cache: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The edge key new outbound envelopes are sealed to.
+    pub fn current_edge_key(&self) -> Result<EdgeKey> {
+        let k = self
+            .keys
+            .read()
+            .map_err(|_| Error::Keys("keyring lock poisoned".into()))?;
+        Ok(k.current().clone())
+    }
+
+    /// The edge key with id `kid`, reloading the keyring from disk once if it
+    /// is unknown (the CLI may have rotated keys while the service runs).
+    pub fn edge_key(&self, kid: &str) -> Result<EdgeKey> {
+        if let Some(k) = self.keys.read().ok().and_then(|k| k.get(kid).cloned()) {
+            return Ok(k);
+        }
+        let fresh = Keyring::open(&self.config.data_dir)?;
+        let found = fresh.get(kid).cloned();
+        if let Ok(mut guard) = self.keys.write() {
+            *guard = fresh;
+        }
+        found.ok_or_else(|| Error::Keys(format!("no edge key with id {kid}")))
+    }
+
+    /// Checks a bearer token, caching good answers briefly.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<String>> {
+        let hash = crate::store::hash_token(token);
+        if let Ok(cache) = self.token_cache.lock() {
+            if let Some((name, at)) = cache.get(&hash) {
+                if at.elapsed() < TOKEN_CACHE_TTL {
+                    return Ok(Some(name.clone()));
+                }
+            }
+        }
+        let found = self.store.check_token(token.to_string()).await?;
+        if let (Some(name), Ok(mut cache)) = (&found, self.token_cache.lock()) {
+            if cache.len() >= TOKEN_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(hash, (name.clone(), Instant::now()));
+        }
+        Ok(found)
+    }
+}

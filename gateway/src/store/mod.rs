@@ -1,0 +1,172 @@
+//! The durable store: SQLite in WAL mode, one group-committing writer thread,
+//! and a small pool of read connections used from `spawn_blocking` so rusqlite
+//! never runs on the async worker threads.
+//!
+//! Only the envelope header (metadata) is stored in clear columns; the sealed
+//! body is the one place content lives, and it is erased (with SQLite's
+//! `secure_delete`) when the message expires.
+
+pub mod credentials;
+pub mod messages;
+pub mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use credentials::{ApiKeyInfo, hash_token, new_token};
+pub use messages::{InsertOutcome, MessageEvent, MessageView, NewMessage, QueueItem, Target};
+pub use writer::Writer;
+
+use crate::config::Synchronous;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "gateway.db";
+
+/// Opens a connection with the pragmas every connection needs.
+pub fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        },
+    )?;
+    // Erased bodies are overwritten with zeros, not just unlinked from the b-tree.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// Opens the database for a one-shot command (CLI), migrating it if needed.
+pub fn open_for_cli(data_dir: &Path) -> Result<Connection> {
+    crate::fsutil::create_private_dir(data_dir)?;
+    let path = data_dir.join(DB_FILE);
+    let mut conn = open_connection(&path, Synchronous::Full)?;
+    schema::migrate(&mut conn)?;
+    restrict_db_files(&path)?;
+    Ok(conn)
+}
+
+fn restrict_db_files(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        crate::fsutil::restrict_file(Path::new(&p))?;
+    }
+    Ok(())
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    path: Arc<PathBuf>,
+    sync: Synchronous,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    max_readers: usize,
+    writer: Writer,
+}
+
+/// Joins the writer thread at shutdown.
+pub struct WriterThread(std::thread::JoinHandle<()>);
+
+impl WriterThread {
+    /// Waits for the writer to finish the writes already queued.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database in `data_dir`.
+    pub fn open(
+        data_dir: &Path,
+        sync: Synchronous,
+        max_batch: usize,
+        max_readers: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, WriterThread)> {
+        let path = data_dir.join(DB_FILE);
+        let mut conn = open_connection(&path, sync)?;
+        schema::migrate(&mut conn)?;
+        restrict_db_files(&path)?;
+        let (writer, handle) = Writer::start(conn, max_batch, metrics)?;
+        Ok((
+            Self {
+                path: Arc::new(path),
+                sync,
+                readers: Arc::new(Mutex::new(Vec::new())),
+                max_readers: max_readers.max(1),
+                writer,
+            },
+            WriterThread(handle),
+        ))
+    }
+
+    /// The writer handle (group commit).
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+
+    /// Runs a read query on a pooled connection off the async threads.
+    pub async fn read<F, R>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.read_blocking(f))
+            .await
+            .map_err(|e| Error::Config(format!("read task failed: {e}")))?
+    }
+
+    /// Runs a read query on the calling (blocking) thread.
+    pub fn read_blocking<F, R>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&Connection) -> Result<R>,
+    {
+        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path, self.sync)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut p) = self.readers.lock() {
+            if p.len() < self.max_readers {
+                p.push(conn);
+            }
+        }
+        out
+    }
+
+    /// Checkpoints the WAL into the main file and truncates it, so erased
+    /// bodies do not linger in the WAL.
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.writer
+            .write(|tx| {
+                // A checkpoint cannot run inside a transaction; the writer
+                // runs it right after this (empty) job's batch instead.
+                let _ = tx;
+                Ok(())
+            })
+            .await?;
+        self.read(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}

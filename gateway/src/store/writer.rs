@@ -1,0 +1,170 @@
+//! The single writer: one thread owns the write connection and folds every
+//! write that is waiting into one transaction (group commit), so many
+//! concurrent requests share one fsync.
+//!
+//! Each job runs inside its own SAVEPOINT, so a job that fails (a constraint,
+//! a bad value) is rolled back alone and the rest of the batch still commits.
+//! A job's caller hears back only after the COMMIT returned: that is the
+//! moment the message is durable and may be acknowledged.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::time::Instant;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+
+/// One queued write.
+trait Job: Send {
+    /// Runs the job in a savepoint; returns whether it succeeded.
+    fn run(&mut self, tx: &Transaction<'_>) -> bool;
+    /// Reports the outcome once the batch's commit is known.
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+}
+
+struct TypedJob<F, R> {
+    work: Option<F>,
+    result: Option<Result<R>>,
+    reply: oneshot::Sender<Result<R>>,
+}
+
+impl<F, R> Job for TypedJob<F, R>
+where
+    F: FnOnce(&Transaction<'_>) -> Result<R> + Send,
+    R: Send,
+{
+    fn run(&mut self, tx: &Transaction<'_>) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let outcome = match tx.execute_batch("SAVEPOINT job") {
+            Ok(()) => {
+                let r = work(tx);
+                let end = if r.is_ok() {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
+                match tx.execute_batch(end) {
+                    Ok(()) => r,
+                    Err(e) => Err(Error::Store(e)),
+                }
+            }
+            Err(e) => Err(Error::Store(e)),
+        };
+        let ok = outcome.is_ok();
+        self.result = Some(outcome);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+        let result = match (commit, self.result) {
+            (Ok(()), Some(r)) => r,
+            (Err(e), Some(Ok(_))) => Err(Error::Config(format!("commit failed: {e}"))),
+            (_, Some(Err(e))) => Err(e),
+            (_, None) => Err(Error::StoreClosed),
+        };
+        // The caller may have gone away (client disconnected); nothing to do then.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Handle used to submit writes; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn start(
+        conn: Connection,
+        max_batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, std::thread::JoinHandle<()>)> {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Job>>();
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run(conn, rx, max_batch.max(1), &metrics))
+            .map_err(|e| Error::io("spawn", "store-writer", e))?;
+        Ok((Self { tx }, handle))
+    }
+
+    /// Runs `work` in the next group commit and returns its result once the
+    /// commit is durable.
+    pub async fn write<F, R>(&self, work: F) -> Result<R>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.tx
+            .send(Box::new(job))
+            .map_err(|_| Error::StoreClosed)?;
+        rx.await.map_err(|_| Error::StoreClosed)?
+    }
+
+    /// Blocking variant for code that is not async (CLI, shutdown paths).
+    pub fn write_blocking<F, R>(&self, work: F) -> Result<R>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = TypedJob {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.tx
+            .send(Box::new(job))
+            .map_err(|_| Error::StoreClosed)?;
+        rx.blocking_recv().map_err(|_| Error::StoreClosed)?
+    }
+}
+
+fn run(mut conn: Connection, rx: Receiver<Box<dyn Job>>, max_batch: usize, metrics: &Metrics) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    // Ends when every Writer handle is dropped and the channel is drained: the
+    // graceful-shutdown path, which therefore finishes queued writes.
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let started = Instant::now();
+        let commit = commit_batch(&mut conn, &mut batch);
+        metrics.observe_commit(batch.len(), started.elapsed());
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, jobs = batch.len(), "group commit failed");
+        }
+        for job in batch.drain(..) {
+            job.finish(commit.clone());
+        }
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn Job>],
+) -> std::result::Result<(), String> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    for job in batch.iter_mut() {
+        job.run(&tx);
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
