@@ -58,8 +58,7 @@ fn header(
     direction: Direction,
     from: &str,
     to: &str,
-    segments: u32,
-    encoding: &str,
+    (segments, encoding): (u32, &str),
     expires_at: Option<i64>,
 ) -> Header {
     Header {
@@ -196,8 +195,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 Direction::Outbound,
                 &from,
                 to.as_str(),
-                segments,
-                encoding,
+                (segments, encoding),
                 expires_at,
             );
             (
@@ -308,8 +306,7 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
         Direction::Inbound,
         from.as_str(),
         to.as_str(),
-        segments,
-        encoding,
+        (segments, encoding),
         None,
     );
     h.carrier_ids

@@ -19,6 +19,9 @@ use crate::store::Store;
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 const TOKEN_CACHE_MAX: usize = 10_000;
 
+/// Token hash -> (API key name, when it was checked).
+type TokenCache = HashMap<[u8; 32], (String, Instant)>;
+
 /// Secrets resolved at start (never logged).
 #[derive(Default)]
 pub struct Secrets {
@@ -53,7 +56,7 @@ pub struct AppState {
     pub service_key: Option<PublicKey>,
     /// Wakes the delivery worker when something was queued.
     pub queue_notify: Arc<Notify>,
-    token_cache: Arc<Mutex<HashMap<[u8; 32], (String, Instant)>>>,
+    token_cache: Arc<Mutex<TokenCache>>,
 }
 
 impl AppState {

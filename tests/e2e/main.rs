@@ -1,1 +1,8 @@
-//! End-to-end tests that start the real `gateway` binary.
+//! End-to-end tests that start the real `gateway` binary on 127.0.0.1 with an
+//! ephemeral port, drive it over HTTP, and stop it. One test binary with area
+//! modules (ripgrep's layout); helpers live in `harness`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod backbone;
+mod harness;
