@@ -223,9 +223,8 @@ async fn inbound_is_sealed_to_the_recipient_and_deduplicated() {
     let mut wire = env.to_bytes();
     let pos = 7 + wire[7..].iter().position(|&b| b == b'+').unwrap() + 1;
     wire[pos] ^= 0x01;
-    match Envelope::from_bytes(&wire) {
-        Ok(tampered) => assert!(tampered.open(&sk).is_err()),
-        Err(_) => {}
+    if let Ok(tampered) = Envelope::from_bytes(&wire) {
+        assert!(tampered.open(&sk).is_err());
     }
 
     // The same carrier message id again: stored once, acknowledged again.
