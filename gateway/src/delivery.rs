@@ -282,7 +282,7 @@ async fn attempt(state: &AppState, http: &reqwest::Client, item: &QueueItem) -> 
                 return Ok(Outcome::Retry("generic route is not configured".into()));
             };
             let key = state.edge_key(&env.header.kid)?;
-            let content = env.open(&key.private)?;
+            let content = state.opener.open(&env, &key.private)?;
             let msg = OutboundSms {
                 id: item.message_id.clone(),
                 attempt_id: attempt_id.clone(),

@@ -75,6 +75,7 @@ fn header(
         expires_at: expires_at.map(clock::rfc3339_ms),
         kid: String::new(),
         carrier_ids: Default::default(),
+        seal: Default::default(),
     }
 }
 
@@ -199,7 +200,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 expires_at,
             );
             (
-                Envelope::seal(h, &Content::text(text), &edge.public, &mut rand::rng())?,
+                state.sealer.seal(h, &Content::text(text), &edge.public)?,
                 None,
             )
         }
@@ -311,7 +312,7 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     );
     h.carrier_ids
         .insert(msg.adapter.to_string(), msg.carrier_id.clone());
-    let env = Envelope::seal(h, &msg.content, &key, &mut rand::rng())?;
+    let env = state.sealer.seal(h, &msg.content, &key)?;
     let mut row = new_row(&env, now, None, msg.adapter, status);
     row.carrier_id = Some((msg.adapter.to_string(), msg.carrier_id));
     row.queue = queue;

@@ -56,6 +56,10 @@ pub struct AppState {
     pub service_key: Option<PublicKey>,
     /// Wakes the delivery worker when something was queued.
     pub queue_notify: Arc<Notify>,
+    /// Export-mode sealer (one key agreement per epoch and recipient key).
+    pub sealer: Arc<crate::envelope::epoch::Sealer>,
+    /// Opener with cached epoch contexts.
+    pub opener: Arc<crate::envelope::epoch::Opener>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -94,6 +98,8 @@ impl AppState {
             secrets: Arc::new(secrets),
             service_key,
             queue_notify: Arc::new(Notify::new()),
+            sealer: Arc::default(),
+            opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })
     }

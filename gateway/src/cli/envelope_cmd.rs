@@ -133,6 +133,7 @@ pub fn run(cfg: &Config, cmd: &EnvelopeCommand) -> Result<(), CliError> {
                 expires_at: ttl_seconds.map(|t| clock::rfc3339_ms(now + t as i64 * 1000)),
                 kid: String::new(),
                 carrier_ids: Default::default(),
+                seal: Default::default(),
             };
             let env = Envelope::seal(header, &Content::text(text.clone()), &pk, &mut rand::rng())?;
             println!("{}", env.to_base64());

@@ -10,6 +10,7 @@
 //! class, never the exact length of the text.
 
 pub mod content;
+pub mod epoch;
 pub mod keys;
 
 use base64::Engine;
@@ -71,6 +72,25 @@ impl Direction {
     }
 }
 
+/// How the body key was obtained.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SealMode {
+    /// One HPKE single-shot seal per envelope (its own key agreement).
+    #[default]
+    Base,
+    /// An HPKE context shared by many envelopes to the same key (one key
+    /// agreement per epoch); each envelope's AEAD key is the context's
+    /// exported secret for `"sms-gateway envelope key " || id`.
+    Export,
+}
+
+impl SealMode {
+    fn is_base(&self) -> bool {
+        *self == Self::Base
+    }
+}
+
 /// The clear header. Nothing here may reveal content: only routing and sizing
 /// metadata that the store, queue and classifier need anyway.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -104,6 +124,9 @@ pub struct Header {
     /// Carrier correlation ids, by adapter name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub carrier_ids: std::collections::BTreeMap<String, String>,
+    /// Sealing mode; absent means `base`.
+    #[serde(default, skip_serializing_if = "SealMode::is_base")]
+    pub seal: SealMode,
 }
 
 /// A parsed envelope: header (and its exact bytes), encapsulated key, ciphertext.
@@ -202,6 +225,10 @@ impl Envelope {
     /// Opens the body with the recipient's private key. Fails when any byte of
     /// the header, the encapsulated key or the ciphertext was changed.
     pub fn open(&self, recipient: &PrivateKey) -> Result<Content> {
+        if self.header.seal == SealMode::Export {
+            let ctx = epoch::receiver(recipient, &self.enc)?;
+            return self.open_export(&ctx);
+        }
         let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&self.enc)
             .map_err(|_| Error::Envelope("bad encapsulated key".into()))?;
         let split = self
@@ -222,14 +249,76 @@ impl Envelope {
             &tag,
         )
         .map_err(|_| Error::Envelope("cannot open: wrong key or tampered envelope".into()))?;
+        self.decode_plaintext(&buf)
+    }
+
+    fn decode_plaintext(&self, buf: &[u8]) -> Result<Content> {
         if buf.len() != self.header.size_class as usize {
             return Err(Error::Envelope(
                 "plaintext does not match its size class".into(),
             ));
         }
-        let body = unpad(&buf)?;
+        let body = unpad(buf)?;
         serde_json::from_slice(body)
             .map_err(|_| Error::Envelope("sealed content is not valid".into()))
+    }
+
+    /// Seals under an epoch context (`seal: export`): no key agreement here.
+    pub(crate) fn seal_export(
+        mut header: Header,
+        content: &Content,
+        recipient_kid: String,
+        enc: [u8; ENC_LEN],
+        key: &epoch::MessageKey,
+    ) -> Result<Self> {
+        use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+        let body = serde_json::to_vec(content).map_err(|e| Error::Envelope(e.to_string()))?;
+        header.size_class = size_class_for(body.len())?;
+        header.kid = recipient_kid;
+        header.v = VERSION;
+        header.seal = SealMode::Export;
+        let header_bytes =
+            serde_json::to_vec(&header).map_err(|e| Error::Envelope(e.to_string()))?;
+        if header_bytes.len() > MAX_HEADER_LEN {
+            return Err(Error::invalid("header", "longer than 8 KiB"));
+        }
+        let mut plain = pad(&body, header.size_class);
+        let cipher = chacha20poly1305::ChaCha20Poly1305::new(&key.0.into());
+        let tag = cipher
+            .encrypt_in_place_detached(&[0u8; 12].into(), &header_bytes, &mut plain)
+            .map_err(|_| Error::Envelope("seal failed".into()))?;
+        plain.extend_from_slice(&tag);
+        Ok(Self {
+            header,
+            header_bytes,
+            enc,
+            ciphertext: plain,
+        })
+    }
+
+    /// Opens an export-mode envelope with an already set-up receiver context.
+    pub(crate) fn open_export(&self, ctx: &epoch::ReceiverCtx) -> Result<Content> {
+        use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+        if self.header.seal != SealMode::Export {
+            return Err(Error::Envelope("not an export-mode envelope".into()));
+        }
+        let key = epoch::message_key_r(ctx, &self.header.id)?;
+        let split = self
+            .ciphertext
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or_else(|| Error::Envelope("ciphertext shorter than its tag".into()))?;
+        let mut buf = self.ciphertext[..split].to_vec();
+        let tag = chacha20poly1305::Tag::from_slice(&self.ciphertext[split..]);
+        chacha20poly1305::ChaCha20Poly1305::new(&key.0.into())
+            .decrypt_in_place_detached(&[0u8; 12].into(), &self.header_bytes, &mut buf, tag)
+            .map_err(|_| Error::Envelope("cannot open: wrong key or tampered envelope".into()))?;
+        self.decode_plaintext(&buf)
+    }
+
+    /// The encapsulated key (shared by every envelope of an export epoch).
+    pub fn enc(&self) -> &[u8; ENC_LEN] {
+        &self.enc
     }
 
     /// The exact header bytes (the AEAD associated data).

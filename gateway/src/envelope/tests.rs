@@ -41,6 +41,7 @@ fn example_header() -> Header {
         expires_at: None,
         kid: String::new(),
         carrier_ids: [("generic".to_string(), "carrier-42".to_string())].into(),
+        seal: SealMode::Base,
     }
 }
 
@@ -179,4 +180,44 @@ fn truncated_and_garbage_inputs_are_errors() {
 fn debug_never_shows_text() {
     let c = Content::text("secret canary 123");
     assert!(!format!("{c:?}").contains("canary"));
+}
+
+#[test]
+fn export_mode_round_trips_and_shares_one_key_agreement() {
+    let (sk, pk) = keys::generate();
+    let sealer = epoch::Sealer::default();
+    let mut h1 = example_header();
+    h1.id = "0192f3a4-0000-7000-8000-000000000001".into();
+    let mut h2 = example_header();
+    h2.id = "0192f3a4-0000-7000-8000-000000000002".into();
+    let a = sealer.seal(h1, &Content::text("first"), &pk).unwrap();
+    let b = sealer.seal(h2, &Content::text("first"), &pk).unwrap();
+    assert_eq!(a.header.seal, SealMode::Export);
+    assert_eq!(a.enc(), b.enc(), "one epoch, one encapsulated key");
+    assert_ne!(
+        a.to_bytes()[a.to_bytes().len() - 40..],
+        b.to_bytes()[b.to_bytes().len() - 40..],
+        "per-message keys differ"
+    );
+    // Plain `open` (no cache) and the caching opener both work, through the wire form.
+    let a2 = Envelope::from_bytes(&a.to_bytes()).unwrap();
+    assert_eq!(a2.open(&sk).unwrap().as_text(), "first");
+    let opener = epoch::Opener::default();
+    assert_eq!(opener.open(&b, &sk).unwrap().as_text(), "first");
+    assert_eq!(opener.open(&a2, &sk).unwrap().as_text(), "first");
+    // Tampering with the header (e.g. swapping the id to reuse a key) fails.
+    let wire = a.to_bytes();
+    let hlen = a.header_bytes().len();
+    for i in 7..7 + hlen {
+        let mut w = wire.clone();
+        w[i] ^= 0x01;
+        if let Ok(e) = Envelope::from_bytes(&w) {
+            assert!(
+                opener.open(&e, &sk).is_err(),
+                "flipped header byte {i} still opened"
+            );
+        }
+    }
+    let (other, _) = keys::generate();
+    assert!(Envelope::from_bytes(&wire).unwrap().open(&other).is_err());
 }

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Bounded load benchmark of the gateway's outbound path (POST /v1/messages).
+
+Starts `gateway sink --quiet` (the SMSC stand-in) and `gateway serve` from
+target/release on 127.0.0.1 with a fresh data directory per phase, drives the
+API with wrk (1 thread, C keep-alive connections, a fixed number of requests),
+waits for delivery to drain, and prints one line per phase:
+
+  gateway_mt conc=64 n=100000 accepted_per_s=... p50_ms=... p99_ms=... rss_mb=...
+             cpu_us_per_msg=... delivered=... drain_s=... sync=full
+
+Every accepted message is fsync-durable (synchronous=full) and sealed with
+HPKE before the 202. Usage:
+
+  python3 bench/load.py [--n 100000] [--conc 1,16,64] [--runs 1] [--sync full|normal]
+
+Stdlib only; needs wrk (apt-get install wrk).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GW = os.path.join(ROOT, "target", "release", "gateway")
+LUA = os.path.join(ROOT, "bench", "send.lua")
+SECRET = "bench-secret"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def proc_cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tck = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tck
+
+
+def proc_hwm_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_port(port, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def phase(conc, n, sync, max_s):
+    work = tempfile.mkdtemp(prefix="gw-bench-")
+    env = dict(os.environ, GATEWAY_GENERIC_SECRET=SECRET, RUST_LOG="warn")
+    sink_port, gw_port = free_port(), free_port()
+    cfg = os.path.join(work, "gateway.toml")
+    with open(cfg, "w") as f:
+        f.write(f'listen = "127.0.0.1:{gw_port}"\ndata_dir = "{work}/data"\n'
+                f'[store]\nsynchronous = "{sync}"\n'
+                f'[http]\nmax_in_flight = 65536\n'
+                f'[delivery]\nconcurrency = 128\n'
+                f'[generic]\nurl = "http://127.0.0.1:{sink_port}/sms"\nfrom = "+14155550199"\n')
+    sink = subprocess.Popen([GW, "sink", "--quiet", "--listen", f"127.0.0.1:{sink_port}"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    token = subprocess.run([GW, "--config", cfg, "keys", "api", "create", "bench"], env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    gw = subprocess.Popen([GW, "--config", cfg, "serve"], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(sink_port)
+        wait_port(gw_port)
+        cpu0 = proc_cpu_s(gw.pid)
+        done = os.path.join(work, "wrk.done.")
+        wrk = subprocess.Popen(["wrk", "-t1", f"-c{conc}", f"-d{max_s}s", "--timeout", "10s", "-s", LUA,
+                                f"http://127.0.0.1:{gw_port}", "--", str(n), done, token],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        end = time.time() + max_s + 5
+        while time.time() < end and wrk.poll() is None:
+            if os.path.exists(done + "1"):
+                break
+            time.sleep(0.05)
+        if wrk.poll() is None:
+            wrk.send_signal(signal.SIGINT)
+        out = wrk.communicate(timeout=30)[0]
+        t_http = time.time()
+        figures = {}
+        for line in out.splitlines():
+            if line.startswith("WRK "):
+                for kv in line[4:].split():
+                    k, v = kv.split("=")
+                    figures[k] = float(v)
+        if "accepted" not in figures:
+            raise RuntimeError("wrk failed: " + out)
+        # Wait for delivery to the sink to drain (every accepted message sent).
+        db = os.path.join(work, "data", "gateway.db")
+        drain_end = time.time() + 120
+        queued = -1
+        while time.time() < drain_end:
+            r = subprocess.run(["python3", "-c",
+                                "import sqlite3,sys;c=sqlite3.connect(sys.argv[1]);"
+                                "print(c.execute('select count(*) from queue').fetchone()[0])", db],
+                               capture_output=True, text=True)
+            try:
+                queued = int(r.stdout.strip())
+            except ValueError:
+                queued = -1
+            if queued == 0:
+                break
+            time.sleep(0.25)
+        t_drain = time.time()
+        cpu = proc_cpu_s(gw.pid) - cpu0
+        rss = proc_hwm_mb(gw.pid)
+        acc = figures["accepted"]
+        return {
+            "conc": conc, "n": n, "sync": sync,
+            "accepted": int(acc),
+            "accepted_per_s": round(acc / figures["window_s"], 1) if figures["window_s"] else 0,
+            "p50_ms": figures["p50_us"] / 1000, "p99_ms": figures["p99_us"] / 1000,
+            "p999_ms": figures["p999_us"] / 1000, "errors": int(figures["errors"]),
+            "other": int(figures["other"]),
+            "rss_mb": round(rss, 1),
+            "cpu_us_per_msg": round(cpu * 1e6 / acc, 1) if acc else 0,
+            "drain_s": round(t_drain - t_http, 2), "left_in_queue": queued,
+        }
+    finally:
+        gw.send_signal(signal.SIGTERM)
+        try:
+            gw.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+        sink.send_signal(signal.SIGINT)
+        try:
+            sink.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            sink.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100000)
+    ap.add_argument("--conc", default="1,16,64")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--sync", default="full", choices=["full", "normal"])
+    ap.add_argument("--max-seconds", type=int, default=60)
+    a = ap.parse_args()
+    if not os.path.exists(GW):
+        sys.exit("build first: cargo build --release")
+    if not shutil.which("wrk"):
+        sys.exit("needs wrk: apt-get install wrk")
+    results = {}
+    for run in range(a.runs):
+        for c in [int(x) for x in a.conc.split(",")]:
+            r = phase(c, a.n, a.sync, a.max_seconds)
+            results.setdefault(c, []).append(r)
+            print("gateway_mt " + " ".join(f"{k}={v}" for k, v in r.items()), flush=True)
+    if a.runs > 1:
+        for c, rs in results.items():
+            med = {k: statistics.median(r[k] for r in rs) for k in
+                   ("accepted_per_s", "p50_ms", "p99_ms", "rss_mb", "cpu_us_per_msg")}
+            print(f"gateway_mt_median conc={c} runs={len(rs)} " + " ".join(f"{k}={v}" for k, v in med.items()))
+
+
+if __name__ == "__main__":
+    main()
