@@ -77,7 +77,7 @@ def phase(conc, n, sync, max_s):
         f.write(f'listen = "127.0.0.1:{gw_port}"\ndata_dir = "{work}/data"\n'
                 f'[store]\nsynchronous = "{sync}"\n'
                 f'[http]\nmax_in_flight = 65536\n'
-                f'[delivery]\nconcurrency = 128\n'
+                f'[delivery]\nconcurrency = {os.environ.get("BENCH_DELIVERY_CONC", "128")}\n'
                 f'[generic]\nurl = "http://127.0.0.1:{sink_port}/sms"\nfrom = "+14155550199"\n')
     sink = subprocess.Popen([GW, "sink", "--quiet", "--listen", f"127.0.0.1:{sink_port}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
