@@ -31,8 +31,61 @@ const FETCH: usize = 512;
 /// Longest sleep between polls when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
+/// Hands freshly committed queue entries straight to the worker, so the
+/// common case (deliver now) needs no database poll. The database stays the
+/// source of truth: an entry that does not fit in the channel, or that was in
+/// it when the process died, is found by the poller.
+#[derive(Clone)]
+pub struct Dispatch {
+    tx: tokio::sync::mpsc::Sender<QueueItem>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+/// The worker's end of [`Dispatch`].
+pub struct DispatchRx {
+    rx: tokio::sync::mpsc::Receiver<QueueItem>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Entries waiting in the fast-path channel at most.
+const FAST_PATH_CAPACITY: usize = 8192;
+
+impl Dispatch {
+    /// A connected pair.
+    pub fn new() -> (Self, DispatchRx) {
+        let (tx, rx) = tokio::sync::mpsc::channel(FAST_PATH_CAPACITY);
+        let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+        (
+            Self {
+                tx,
+                in_flight: in_flight.clone(),
+            },
+            DispatchRx { rx, in_flight },
+        )
+    }
+
+    /// Offers a just-committed entry; returns false when the poller must pick it up.
+    pub fn offer(&self, item: QueueItem) -> bool {
+        let id = item.message_id.clone();
+        // Mark it in flight before it is visible to the poller's filter.
+        match self.in_flight.lock() {
+            Ok(mut s) => {
+                s.insert(id.clone());
+            }
+            Err(_) => return false,
+        }
+        if self.tx.try_send(item).is_ok() {
+            return true;
+        }
+        if let Ok(mut s) = self.in_flight.lock() {
+            s.remove(&id);
+        }
+        false
+    }
+}
+
 /// Runs until `shutdown` fires, then waits for in-flight sends to finish.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
+pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationToken) {
     let http = match reqwest::Client::builder()
         .timeout(Duration::from_secs(
             state.config.delivery.request_timeout_secs,
@@ -48,30 +101,67 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         }
     };
     let limit = Arc::new(Semaphore::new(state.config.delivery.concurrency));
-    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let in_flight = fast.in_flight.clone();
     let mut tasks = JoinSet::new();
-    loop {
+    let mut next_poll = tokio::time::Instant::now();
+    'outer: loop {
         while tasks.try_join_next().is_some() {}
-        let exclude: Vec<String> = in_flight
-            .lock()
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default();
-        let due = match state.store.due(clock::now_ms(), FETCH, exclude).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the delivery queue failed");
-                Vec::new()
+        let mut batch = Vec::new();
+        if tokio::time::Instant::now() >= next_poll {
+            let exclude: HashSet<String> = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
+            match state.store.due(clock::now_ms(), FETCH, exclude).await {
+                Ok(due) => {
+                    let full = due.len() >= FETCH;
+                    if let Ok(mut s) = in_flight.lock() {
+                        for item in &due {
+                            s.insert(item.message_id.clone());
+                        }
+                    }
+                    batch = due;
+                    next_poll = if full {
+                        tokio::time::Instant::now()
+                    } else {
+                        let wait = match state.store.next_due_at().await {
+                            Ok(Some(at)) => {
+                                (at - clock::now_ms()).clamp(5, IDLE_POLL.as_millis() as i64) as u64
+                            }
+                            _ => IDLE_POLL.as_millis() as u64,
+                        };
+                        tokio::time::Instant::now() + Duration::from_millis(wait)
+                    };
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the delivery queue failed");
+                    next_poll = tokio::time::Instant::now() + IDLE_POLL;
+                }
             }
-        };
-        let got = due.len();
-        for item in due {
+        }
+        if batch.is_empty() {
+            tokio::select! {
+                item = fast.rx.recv() => match item {
+                    Some(item) => batch.push(item),
+                    None => break 'outer,
+                },
+                () = state.queue_notify.notified() => { next_poll = tokio::time::Instant::now(); }
+                () = tokio::time::sleep_until(next_poll) => {}
+                () = shutdown.cancelled() => break 'outer,
+            }
+            while batch.len() < FETCH {
+                match fast.rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+        }
+        for item in batch {
             let permit = tokio::select! {
-                p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                () = shutdown.cancelled() => break,
+                p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break 'outer },
+                () = shutdown.cancelled() => {
+                    // Not started: it stays queued in the database.
+                    if let Ok(mut s) = in_flight.lock() { s.remove(&item.message_id); }
+                    continue;
+                }
             };
-            if let Ok(mut s) = in_flight.lock() {
-                s.insert(item.message_id.clone());
-            }
             let (state, http, in_flight) = (state.clone(), http.clone(), in_flight.clone());
             tasks.spawn(async move {
                 let id = item.message_id.clone();
@@ -86,20 +176,6 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         }
         if shutdown.is_cancelled() {
             break;
-        }
-        if got >= FETCH {
-            continue;
-        }
-        let wait = match state.store.next_due_at().await {
-            Ok(Some(at)) => Duration::from_millis(
-                (at - clock::now_ms()).clamp(0, IDLE_POLL.as_millis() as i64) as u64,
-            ),
-            _ => IDLE_POLL,
-        };
-        tokio::select! {
-            () = state.queue_notify.notified() => {}
-            () = tokio::time::sleep(wait.max(Duration::from_millis(5))) => {}
-            () = shutdown.cancelled() => break,
         }
     }
     // Graceful shutdown: in-flight sends finish and record their outcome;

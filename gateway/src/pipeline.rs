@@ -13,7 +13,7 @@ use crate::envelope::keys::PublicKey;
 use crate::envelope::{Channel, Content, Direction, Envelope, Header};
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{InsertOutcome, NewMessage, Target};
+use crate::store::{InsertOutcome, NewMessage, QueueItem, Target};
 
 /// Name of the generic HTTP SMSC route.
 pub const GENERIC_ROUTE: &str = "generic";
@@ -105,6 +105,27 @@ fn new_row(
         sealed: env.sealed_bytes(),
         carrier_id: None,
         queue: None,
+    }
+}
+
+/// The delivery work a new row implies, built before the row moves into the store.
+fn queue_item(row: &NewMessage) -> Option<QueueItem> {
+    row.queue.as_ref().map(|target| QueueItem {
+        message_id: row.id.clone(),
+        target: target.clone(),
+        attempts: 0,
+        created_at: row.created_at,
+        header: row.header.clone(),
+        sealed: Some(row.sealed.clone()),
+    })
+}
+
+/// Gives a committed entry to the delivery worker directly, or wakes its poller.
+fn hand_to_delivery(state: &AppState, item: Option<QueueItem>) {
+    if let Some(item) = item {
+        if !state.dispatch.offer(item) {
+            state.queue_notify.notify_one();
+        }
     }
 }
 
@@ -224,10 +245,11 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
         segments: row.segments,
         encoding: row.encoding.clone(),
     };
+    let item = queue_item(&row);
     match state.store.insert_message(row).await? {
         InsertOutcome::Inserted => {
             state.metrics.message("outbound", "queued");
-            state.queue_notify.notify_one();
+            hand_to_delivery(state, item);
             Ok(accepted)
         }
         InsertOutcome::Duplicate { id } => {
@@ -317,13 +339,14 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     row.carrier_id = Some((msg.adapter.to_string(), msg.carrier_id));
     row.queue = queue;
     let id = row.id.clone();
+    let item = queue_item(&row);
     match state.store.insert_message(row).await? {
         InsertOutcome::Inserted => {
             state.metrics.message("inbound", status);
             if status == "waiting_key" {
                 tracing::warn!(msg_id = %id, adapter = msg.adapter, "inbound message waiting: recipient has no identity and no service key is configured");
             }
-            state.queue_notify.notify_one();
+            hand_to_delivery(state, item);
             Ok(InboundOutcome {
                 id,
                 duplicate: false,

@@ -50,7 +50,8 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         metrics.clone(),
     )?;
     let listen = config.listen;
-    let state = AppState::new(config, store, keys, metrics)?;
+    let (dispatch, dispatch_rx) = crate::delivery::Dispatch::new();
+    let state = AppState::new(config, store, keys, metrics, dispatch)?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| Error::io("bind", listen.to_string(), e))?;
@@ -66,7 +67,11 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         "listening"
     );
 
-    let worker = tokio::spawn(crate::delivery::run(state.clone(), shutdown.clone()));
+    let worker = tokio::spawn(crate::delivery::run(
+        state.clone(),
+        dispatch_rx,
+        shutdown.clone(),
+    ));
     let sweeper = tokio::spawn(sweep(state.clone(), shutdown.clone()));
 
     let app = crate::http::app(state.clone());

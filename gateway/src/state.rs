@@ -60,12 +60,20 @@ pub struct AppState {
     pub sealer: Arc<crate::envelope::epoch::Sealer>,
     /// Opener with cached epoch contexts.
     pub opener: Arc<crate::envelope::epoch::Opener>,
+    /// Fast path from commit to the delivery worker.
+    pub dispatch: crate::delivery::Dispatch,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
 impl AppState {
     /// Builds the state from a loaded config and an open store.
-    pub fn new(config: Config, store: Store, keys: Keyring, metrics: Arc<Metrics>) -> Result<Self> {
+    pub fn new(
+        config: Config,
+        store: Store,
+        keys: Keyring,
+        metrics: Arc<Metrics>,
+        dispatch: crate::delivery::Dispatch,
+    ) -> Result<Self> {
         let secrets = Secrets {
             generic: match &config.generic {
                 Some(g) => g.secret.resolve(GENERIC_SECRET_ENV)?,
@@ -99,6 +107,7 @@ impl AppState {
             service_key,
             queue_notify: Arc::new(Notify::new()),
             sealer: Arc::default(),
+            dispatch,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })

@@ -343,37 +343,45 @@ impl Store {
     }
 
     /// Due, live queue entries, oldest first, skipping `exclude` (in flight).
+    /// Ids are filtered before any body is read, so a large in-flight set
+    /// costs index reads, not blob reads.
     pub async fn due(
         &self,
         now: i64,
         limit: usize,
-        exclude: Vec<String>,
+        exclude: std::collections::HashSet<String>,
     ) -> Result<Vec<QueueItem>> {
         self.read(move |c| {
+            let ids: Vec<String> = c
+                .prepare_cached(
+                    "SELECT message_id FROM queue WHERE dead = 0 AND next_attempt_at <= ?1 \
+                     ORDER BY next_attempt_at LIMIT ?2",
+                )?
+                .query_map(params![now, (limit + exclude.len()) as i64], |r| {
+                    r.get::<_, String>(0)
+                })?
+                .filter(|id| id.as_ref().map(|i| !exclude.contains(i)).unwrap_or(true))
+                .take(limit)
+                .collect::<rusqlite::Result<_>>()?;
             let mut stmt = c.prepare_cached(
                 "SELECT q.message_id, q.target, q.attempts, m.created_at, m.header, m.sealed \
-                 FROM queue q JOIN messages m ON m.id = q.message_id \
-                 WHERE q.dead = 0 AND q.next_attempt_at <= ?1 ORDER BY q.next_attempt_at LIMIT ?2",
+                 FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.message_id = ?1",
             )?;
-            let rows = stmt.query_map(params![now, (limit + exclude.len()) as i64], |r| {
-                Ok(QueueItem {
-                    message_id: r.get(0)?,
-                    target: Target::from_db(&r.get::<_, String>(1)?),
-                    attempts: r.get(2)?,
-                    created_at: r.get(3)?,
-                    header: r.get(4)?,
-                    sealed: r.get(5)?,
-                })
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let item = row?;
-                if !exclude.contains(&item.message_id) {
-                    out.push(item);
-                }
-                if out.len() >= limit {
-                    break;
-                }
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let item = stmt
+                    .query_row(params![id], |r| {
+                        Ok(QueueItem {
+                            message_id: r.get(0)?,
+                            target: Target::from_db(&r.get::<_, String>(1)?),
+                            attempts: r.get(2)?,
+                            created_at: r.get(3)?,
+                            header: r.get(4)?,
+                            sealed: r.get(5)?,
+                        })
+                    })
+                    .optional()?;
+                out.extend(item);
             }
             Ok(out)
         })
