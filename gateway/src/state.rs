@@ -37,9 +37,20 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
-/// Everything a handler or task needs.
+/// Everything a handler or task needs. Cloning is one reference-count bump
+/// (axum clones the state for every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields behind [`AppState`].
+pub struct Shared {
     /// The loaded configuration.
     pub config: Arc<Config>,
     /// Durable store.
@@ -97,7 +108,7 @@ impl AppState {
             .as_deref()
             .map(crate::envelope::keys::parse_public_key)
             .transpose()?;
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             region: crate::address::region(&config.default_region),
             config: Arc::new(config),
             store,
@@ -110,7 +121,7 @@ impl AppState {
             dispatch,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
-        })
+        })))
     }
 
     /// The edge key new outbound envelopes are sealed to.
