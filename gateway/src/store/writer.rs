@@ -175,3 +175,75 @@ fn commit_batch(
     }
     tx.commit().map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn open(
+        name: &str,
+    ) -> (
+        Writer,
+        std::thread::JoinHandle<()>,
+        Arc<Metrics>,
+        std::path::PathBuf,
+    ) {
+        let dir = crate::fsutil::test_dir(name);
+        let path = dir.join("t.db");
+        let conn = crate::store::open_connection(&path, crate::config::Synchronous::Full).unwrap();
+        conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            .unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let (w, h) = Writer::start(conn, 1024, metrics.clone()).unwrap();
+        (w, h, metrics, path)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_share_commits_and_a_failing_job_fails_alone() {
+        let (w, h, metrics, path) = open("writer");
+        let mut tasks = Vec::new();
+        for i in 0..500i64 {
+            let w = w.clone();
+            tasks.push(tokio::spawn(async move {
+                w.write(move |tx| {
+                    tx.execute("INSERT INTO t (k, v) VALUES (?1, 'x')", [i])?;
+                    Ok(i)
+                })
+                .await
+            }));
+        }
+        // A job that writes, then fails: its write must be rolled back alone.
+        let bad = w
+            .write(|tx| {
+                tx.execute("INSERT INTO t (k, v) VALUES (100000, 'partial')", [])?;
+                tx.execute("INSERT INTO t (k, v) VALUES (1, 'duplicate key')", [])?;
+                Ok(())
+            })
+            .await;
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert!(bad.is_err());
+        drop(w);
+        h.join().unwrap();
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let n: i64 = c
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            n, 500,
+            "every good write committed, the failed job's partial write rolled back"
+        );
+        let text = metrics.render();
+        let count_line = text
+            .lines()
+            .find(|l| l.starts_with("gateway_commit_batch_size_count"))
+            .unwrap();
+        let commits: f64 = count_line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(
+            commits < 501.0,
+            "group commit folded writes together: {commits} commits for 501 jobs"
+        );
+    }
+}
