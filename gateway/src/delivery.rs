@@ -12,7 +12,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use adapters::generic::{OutboundSms, SubmitAnswer};
 use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -22,7 +21,8 @@ use tracing::Instrument;
 use crate::clock;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
-use crate::pipeline::GENERIC_ROUTE;
+use crate::routes::http::{Answer, post_signed};
+use crate::routes::{OutboundSms, SendOutcome};
 use crate::state::AppState;
 use crate::store::{QueueItem, Target};
 
@@ -86,20 +86,7 @@ impl Dispatch {
 
 /// Runs until `shutdown` fires, then waits for in-flight sends to finish.
 pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationToken) {
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(
-            state.config.delivery.request_timeout_secs,
-        ))
-        .connect_timeout(Duration::from_secs(5))
-        .pool_max_idle_per_host(state.config.delivery.concurrency)
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build the HTTP client; delivery is stopped");
-            return;
-        }
-    };
+    let http = state.http.clone();
     let limit = Arc::new(Semaphore::new(state.config.delivery.concurrency));
     let in_flight = fast.in_flight.clone();
     let mut tasks = JoinSet::new();
@@ -198,19 +185,6 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
     }
 }
 
-/// What one send attempt came to.
-enum Outcome {
-    /// Accepted; the status to record and the carrier's id.
-    Done {
-        status: &'static str,
-        carrier_id: Option<String>,
-    },
-    /// Try again later.
-    Retry(String),
-    /// Retrying cannot help.
-    Permanent(String),
-}
-
 async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     let target_name = match &item.target {
         Target::Route(r) => r.clone(),
@@ -218,8 +192,8 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     };
     let outcome = match attempt(state, http, &item).await {
         Ok(o) => o,
-        Err(e) if e.is_transient() => Outcome::Retry(e.to_string()),
-        Err(e) => Outcome::Permanent(e.to_string()),
+        Err(e) if e.is_transient() => SendOutcome::Retry(e.to_string()),
+        Err(e) => SendOutcome::Permanent(e.to_string()),
     };
     let now = clock::now_ms();
     let id = item.message_id.clone();
@@ -229,7 +203,7 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     };
     let attempts = item.attempts + 1;
     let record = match outcome {
-        Outcome::Done { status, carrier_id } => {
+        SendOutcome::Accepted { status, carrier_id } => {
             state
                 .metrics
                 .attempts
@@ -255,16 +229,16 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
                 })
                 .await
         }
-        Outcome::Retry(error) | Outcome::Permanent(error)
+        SendOutcome::Retry(error) | SendOutcome::Permanent(error)
             if attempts >= state.config.delivery.max_attempts
                 || now - item.created_at > (state.config.delivery.max_age_secs as i64) * 1000 =>
         {
             dead(state, &target_name, direction, id, attempts, error, now).await
         }
-        Outcome::Permanent(error) => {
+        SendOutcome::Permanent(error) => {
             dead(state, &target_name, direction, id, attempts, error, now).await
         }
-        Outcome::Retry(error) => {
+        SendOutcome::Retry(error) => {
             state
                 .metrics
                 .attempts
@@ -325,16 +299,22 @@ pub fn backoff_ms(cfg: &crate::config::DeliveryConfig, attempts: u32) -> i64 {
     (capped * (0.5 + jitter)) as i64
 }
 
-async fn attempt(state: &AppState, http: &reqwest::Client, item: &QueueItem) -> Result<Outcome> {
+async fn attempt(
+    state: &AppState,
+    http: &reqwest::Client,
+    item: &QueueItem,
+) -> Result<SendOutcome> {
     let Some(sealed) = &item.sealed else {
-        return Ok(Outcome::Permanent("body erased at expiry".into()));
+        return Ok(SendOutcome::Permanent("body erased at expiry".into()));
     };
     let env = Envelope::from_parts(&item.header, sealed)?;
     let attempt_id = format!("{}#{}", item.message_id, item.attempts + 1);
     match &item.target {
         Target::Private => {
             let Some(url) = state.config.private_side.webhook_url.as_deref() else {
-                return Ok(Outcome::Retry("no private-side webhook configured".into()));
+                return Ok(SendOutcome::Retry(
+                    "no private-side webhook configured".into(),
+                ));
             };
             let body = serde_json::to_vec(&serde_json::json!({
                 "id": item.message_id,
@@ -343,126 +323,40 @@ async fn attempt(state: &AppState, http: &reqwest::Client, item: &QueueItem) -> 
             }))
             .map_err(|e| Error::Permanent(e.to_string()))?;
             let secret = state.secrets.private.as_deref().unwrap_or_default();
-            post_signed(http, url, secret, body, &attempt_id)
-                .await
-                .map(|r| match r {
-                    Ok(_) => Outcome::Done {
+            Ok(
+                match post_signed(http, url, secret, body, &attempt_id).await {
+                    Ok(Answer::Ok(_)) => SendOutcome::Accepted {
                         status: "delivered",
                         carrier_id: None,
                     },
-                    Err(o) => o,
-                })
+                    Ok(Answer::Failed {
+                        transient: true,
+                        reason,
+                    })
+                    | Err(reason) => SendOutcome::Retry(reason),
+                    Ok(Answer::Failed {
+                        transient: false,
+                        reason,
+                    }) => SendOutcome::Permanent(reason),
+                },
+            )
         }
-        Target::Route(route) if route == GENERIC_ROUTE => {
-            let Some(cfg) = state.config.generic.as_ref() else {
-                return Ok(Outcome::Retry("generic route is not configured".into()));
+        Target::Route(name) => {
+            let Some(route) = state.routes.get(name) else {
+                return Ok(SendOutcome::Retry(format!(
+                    "route {name} is not configured"
+                )));
             };
             let key = state.edge_key(&env.header.kid)?;
             let content = state.opener.open(&env, &key.private)?;
-            let msg = OutboundSms {
-                id: item.message_id.clone(),
-                attempt_id: attempt_id.clone(),
-                from: (!env.header.from.is_empty()).then(|| env.header.from.clone()),
-                to: env.header.to.clone(),
-                text: content.as_text().to_string(),
-                segments: env.header.segments,
-                encoding: env.header.encoding.clone(),
-            };
-            let body = serde_json::to_vec(&msg).map_err(|e| Error::Permanent(e.to_string()))?;
-            drop(msg);
-            let secret = state.secrets.generic.as_deref().unwrap_or_default();
-            post_signed(http, &cfg.url, secret, body, &attempt_id)
-                .await
-                .map(|r| match r {
-                    Ok(bytes) => {
-                        let answer: SubmitAnswer =
-                            serde_json::from_slice(&bytes).unwrap_or_default();
-                        let status = if answer.status.as_deref() == Some("delivered") {
-                            "delivered"
-                        } else {
-                            "sent"
-                        };
-                        Outcome::Done {
-                            status,
-                            carrier_id: answer.carrier_id,
-                        }
-                    }
-                    Err(o) => o,
+            Ok(route
+                .send(OutboundSms {
+                    id: &item.message_id,
+                    attempt_id: &attempt_id,
+                    header: &env.header,
+                    content: &content,
                 })
-        }
-        Target::Route(other) => Ok(Outcome::Permanent(format!("unknown route {other}"))),
-    }
-}
-
-/// POSTs a signed JSON body. `Ok(Ok(body))` on 2xx; `Ok(Err(outcome))` when
-/// the receiver answered with an error status.
-async fn post_signed(
-    http: &reqwest::Client,
-    url: &str,
-    secret: &[u8],
-    body: Vec<u8>,
-    attempt_id: &str,
-) -> Result<std::result::Result<Vec<u8>, Outcome>> {
-    let sig = adapters::signing::sign(secret, clock::now_secs(), &body);
-    let resp = http
-        .post(url)
-        .header("content-type", "application/json")
-        .header(adapters::signing::SIGNATURE_HEADER, sig)
-        .header("idempotency-key", attempt_id)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| Error::Transient(describe_reqwest(&e)))?;
-    let status = resp.status();
-    if status.is_success() {
-        // Cap what we read from a receiver; its answer is small metadata.
-        let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-        return Ok(Ok(if bytes.len() > 64 * 1024 {
-            Vec::new()
-        } else {
-            bytes
-        }));
-    }
-    let reason = format!("HTTP {}", status.as_u16());
-    // 408, 425, 429 and 5xx are the receiver's trouble and pass; other 4xx
-    // mean the request itself is refused and will be refused again.
-    let transient = status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429);
-    Ok(Err(if transient {
-        Outcome::Retry(reason)
-    } else {
-        Outcome::Permanent(reason)
-    }))
-}
-
-fn describe_reqwest(e: &reqwest::Error) -> String {
-    // reqwest errors can embed the URL; keep only the class of failure.
-    if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connection refused or unreachable".into()
-    } else {
-        "transport error".into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let cfg = crate::config::DeliveryConfig {
-            initial_backoff_ms: 1000,
-            max_backoff_secs: 60,
-            ..Default::default()
-        };
-        for _ in 0..50 {
-            let b1 = backoff_ms(&cfg, 1);
-            assert!((500..=1000).contains(&b1), "{b1}");
-            let b4 = backoff_ms(&cfg, 4);
-            assert!((4000..=8000).contains(&b4), "{b4}");
-            let b30 = backoff_ms(&cfg, 30);
-            assert!((30_000..=60_000).contains(&b30), "{b30}");
+                .await)
         }
     }
 }

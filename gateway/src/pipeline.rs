@@ -15,8 +15,6 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{InsertOutcome, NewMessage, QueueItem, Target};
 
-/// Name of the generic HTTP SMSC route.
-pub const GENERIC_ROUTE: &str = "generic";
 /// Longest accepted TTL: a week; longer is retention policy, not ephemerality.
 pub const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
 
@@ -137,12 +135,6 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
         Some("rcs") => return Err(Error::invalid("channel", "no RCS route is configured")),
         Some(_) => return Err(Error::invalid("channel", "must be auto, sms or rcs")),
     }
-    let Some(route) = state.config.generic.as_ref() else {
-        return Err(Error::invalid(
-            "to",
-            "no SMS route is configured on this gateway",
-        ));
-    };
     let now = clock::now_ms();
     let ttl = match req.ttl_seconds {
         Some(0) => return Err(Error::invalid("ttl_seconds", "must be at least 1")),
@@ -205,7 +197,12 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 return Err(Error::invalid("text", "longer than 10000 characters"));
             }
             let to = Address::phone(req.to.as_deref().unwrap_or(""), state.region, "to")?;
-            let from = match req.from.as_deref().or(route.from.as_deref()) {
+            let default_from = state
+                .config
+                .generic
+                .as_ref()
+                .and_then(|g| g.from.as_deref());
+            let from = match req.from.as_deref().or(default_from) {
                 Some(f) => Address::sender(f, state.region, "from")?.to_string(),
                 None => String::new(),
             };
@@ -235,9 +232,14 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
             })
             .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
     });
-    let mut row = new_row(&env, now, expires_at, GENERIC_ROUTE, "queued");
+    let route = state
+        .routes
+        .choose(&env.header.to)
+        .ok_or_else(|| Error::invalid("to", "no SMS route is configured on this gateway"))?
+        .to_string();
+    let mut row = new_row(&env, now, expires_at, &route, "queued");
     row.carrier_id = dedup;
-    row.queue = Some(Target::Route(GENERIC_ROUTE.to_string()));
+    row.queue = Some(Target::Route(route));
     let accepted = Accepted {
         id: row.id.clone(),
         status: "queued".into(),

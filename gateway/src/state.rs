@@ -73,6 +73,10 @@ pub struct Shared {
     pub opener: Arc<crate::envelope::epoch::Opener>,
     /// Fast path from commit to the delivery worker.
     pub dispatch: crate::delivery::Dispatch,
+    /// Outbound routes.
+    pub routes: crate::routes::Routes,
+    /// The shared HTTP client (connection pools) for outgoing requests.
+    pub http: reqwest::Client,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -102,6 +106,25 @@ impl AppState {
                 "[private_side] webhook_url needs a secret: set {PRIVATE_SECRET_ENV} or private_side.secret_env / secret_file"
             )));
         }
+        let mut routes = crate::routes::Routes::default();
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(
+                config.delivery.request_timeout_secs,
+            ))
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .pool_max_idle_per_host(config.delivery.concurrency)
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        if let (Some(g), Some(secret)) = (&config.generic, &secrets.generic) {
+            routes.add(
+                crate::routes::generic::NAME,
+                Arc::new(crate::routes::generic::GenericRoute::new(
+                    http.clone(),
+                    g.url.clone(),
+                    secret.clone(),
+                )),
+            );
+        }
         let service_key = config
             .private_side
             .service_public_key
@@ -119,6 +142,8 @@ impl AppState {
             queue_notify: Arc::new(Notify::new()),
             sealer: Arc::default(),
             dispatch,
+            routes,
+            http,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))

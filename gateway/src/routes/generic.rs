@@ -1,0 +1,67 @@
+//! The generic HTTP SMSC route: one signed JSON POST per message
+//! (shapes in `adapters::generic`).
+
+use adapters::generic::{OutboundSms as Wire, SubmitAnswer};
+
+use super::http::{Answer, post_signed};
+use super::{OutboundSms, Route, SendFuture, SendOutcome};
+
+/// Name of this route in the config and the store.
+pub const NAME: &str = "generic";
+
+/// Sends to a generic HTTP SMSC.
+pub struct GenericRoute {
+    http: reqwest::Client,
+    url: String,
+    secret: Vec<u8>,
+}
+
+impl GenericRoute {
+    /// A route POSTing to `url`, signing with `secret`.
+    pub fn new(http: reqwest::Client, url: String, secret: Vec<u8>) -> Self {
+        Self { http, url, secret }
+    }
+}
+
+impl Route for GenericRoute {
+    fn send<'a>(&'a self, msg: OutboundSms<'a>) -> SendFuture<'a> {
+        Box::pin(async move {
+            let wire = Wire {
+                id: msg.id.to_string(),
+                attempt_id: msg.attempt_id.to_string(),
+                from: (!msg.header.from.is_empty()).then(|| msg.header.from.clone()),
+                to: msg.header.to.clone(),
+                text: msg.content.as_text().to_string(),
+                segments: msg.header.segments,
+                encoding: msg.header.encoding.clone(),
+            };
+            let body = match serde_json::to_vec(&wire) {
+                Ok(b) => b,
+                Err(e) => return SendOutcome::Permanent(format!("encoding the request: {e}")),
+            };
+            drop(wire);
+            match post_signed(&self.http, &self.url, &self.secret, body, msg.attempt_id).await {
+                Ok(Answer::Ok(bytes)) => {
+                    let answer: SubmitAnswer = serde_json::from_slice(&bytes).unwrap_or_default();
+                    SendOutcome::Accepted {
+                        status: if answer.status.as_deref() == Some("delivered") {
+                            "delivered"
+                        } else {
+                            "sent"
+                        },
+                        carrier_id: answer.carrier_id,
+                    }
+                }
+                Ok(Answer::Failed {
+                    transient: true,
+                    reason,
+                })
+                | Err(reason) => SendOutcome::Retry(reason),
+                Ok(Answer::Failed {
+                    transient: false,
+                    reason,
+                }) => SendOutcome::Permanent(reason),
+            }
+        })
+    }
+}

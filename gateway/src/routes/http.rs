@@ -1,0 +1,70 @@
+//! Shared HTTP plumbing for routes and the private-side webhook: signed
+//! POSTs and the mapping of HTTP answers to retry or give up.
+
+use crate::clock;
+
+/// The HTTP answer of a POST that reached the far end.
+pub enum Answer {
+    /// 2xx, with the (capped) body.
+    Ok(Vec<u8>),
+    /// Anything else, classified.
+    Failed {
+        /// True for 408, 425, 429 and 5xx: the far end's trouble, which passes.
+        transient: bool,
+        /// `HTTP <code>`.
+        reason: String,
+    },
+}
+
+/// Largest answer body read from a far end; answers are small metadata.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// POSTs a JSON body signed with [`adapters::signing`]. `Err` is a transport
+/// failure (refused, timeout), always worth a retry.
+pub async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &[u8],
+    body: Vec<u8>,
+    attempt_id: &str,
+) -> Result<Answer, String> {
+    let sig = adapters::signing::sign(secret, clock::now_secs(), &body);
+    let resp = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header(adapters::signing::SIGNATURE_HEADER, sig)
+        .header("idempotency-key", attempt_id)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(classify(resp).await)
+}
+
+/// Turns a response into an [`Answer`].
+pub async fn classify(resp: reqwest::Response) -> Answer {
+    let status = resp.status();
+    if status.is_success() {
+        let bytes = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        return Answer::Ok(if bytes.len() > MAX_ANSWER {
+            Vec::new()
+        } else {
+            bytes
+        });
+    }
+    Answer::Failed {
+        transient: status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429),
+        reason: format!("HTTP {}", status.as_u16()),
+    }
+}
+
+/// A transport error without the URL or anything else reqwest may embed.
+pub fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection refused or unreachable".into()
+    } else {
+        "transport error".into()
+    }
+}
