@@ -217,7 +217,7 @@ mod tests {
         let bad = w
             .write(|tx| {
                 tx.execute("INSERT INTO t (k, v) VALUES (100000, 'partial')", [])?;
-                tx.execute("INSERT INTO t (k, v) VALUES (1, 'duplicate key')", [])?;
+                tx.execute("INSERT INTO t (k, v) VALUES (100001, NULL)", [])?;
                 Ok(())
             })
             .await;
