@@ -36,6 +36,8 @@ pub struct Config {
     pub generic: Option<GenericConfig>,
     /// Where inbound envelopes go.
     pub private_side: PrivateSideConfig,
+    /// Which route sends which outbound message.
+    pub routing: RoutingConfig,
 }
 
 impl Default for Config {
@@ -50,6 +52,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             generic: None,
             private_side: PrivateSideConfig::default(),
+            routing: RoutingConfig::default(),
         }
     }
 }
@@ -227,6 +230,34 @@ pub struct GenericConfig {
     pub secret: SecretRef,
 }
 
+/// Routing rules, tried in order; the first that matches picks the route.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Route for messages no rule matches; absent means the first configured route.
+    pub default: Option<String>,
+    /// Ordered rules.
+    pub rules: Vec<RouteRule>,
+}
+
+/// One routing rule. Every condition given must hold; a rule with no
+/// condition matches everything.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    /// Destination number prefix in E.164, e.g. `+44` or `+1415`.
+    #[serde(default)]
+    pub to_prefix: Option<String>,
+    /// Destination country (ISO 3166 alpha-2), e.g. `GB`.
+    #[serde(default)]
+    pub to_country: Option<String>,
+    /// Sender, exactly as normalised (E.164, short code or alphanumeric id).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The route to use.
+    pub route: String,
+}
+
 /// Default environment variable of the generic adapter's secret.
 pub const GENERIC_SECRET_ENV: &str = "GATEWAY_GENERIC_SECRET";
 /// Default environment variable of the private-side webhook secret.
@@ -304,6 +335,20 @@ impl Config {
                 problems.push(
                     "private_side.service_public_key is not a base64 X25519 public key".to_string(),
                 );
+            }
+        }
+        for (i, r) in self.routing.rules.iter().enumerate() {
+            if let Some(p) = &r.to_prefix {
+                if !p.starts_with('+') || !p[1..].bytes().all(|b| b.is_ascii_digit()) {
+                    problems.push(format!("routing.rules[{i}].to_prefix must be + and digits"));
+                }
+            }
+            if let Some(c) = &r.to_country {
+                if c.parse::<phonenumber::country::Id>().is_err() {
+                    problems.push(format!(
+                        "routing.rules[{i}].to_country {c:?} is not an ISO 3166 region"
+                    ));
+                }
             }
         }
         if problems.is_empty() {

@@ -234,7 +234,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
     });
     let route = state
         .routes
-        .choose(&env.header.to)
+        .choose(&env.header.from, &env.header.to)
         .ok_or_else(|| Error::invalid("to", "no SMS route is configured on this gateway"))?
         .to_string();
     let mut row = new_row(&env, now, expires_at, &route, "queued");

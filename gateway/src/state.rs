@@ -125,6 +125,7 @@ impl AppState {
                 )),
             );
         }
+        routes.set_rules(&config.routing)?;
         let service_key = config
             .private_side
             .service_public_key

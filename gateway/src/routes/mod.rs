@@ -15,7 +15,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::config::{RouteRule, RoutingConfig};
 use crate::envelope::{Content, Header};
+
+/// ISO region of an E.164 number, via `phonenumber`'s metadata.
+fn country_of(e164: &str) -> Option<String> {
+    let n = phonenumber::parse(None, e164).ok()?;
+    n.country().id().map(|id| id.as_ref().to_string())
+}
 
 /// What a route gets for one attempt: the clear header and the opened content.
 pub struct OutboundSms<'a> {
@@ -54,11 +61,12 @@ pub trait Route: Send + Sync + 'static {
     fn send<'a>(&'a self, msg: OutboundSms<'a>) -> SendFuture<'a>;
 }
 
-/// The configured routes and the rule that picks one.
+/// The configured routes and the rules that pick one.
 #[derive(Clone, Default)]
 pub struct Routes {
     by_name: BTreeMap<String, Arc<dyn Route>>,
     default: Option<String>,
+    rules: Vec<RouteRule>,
 }
 
 impl Routes {
@@ -70,13 +78,98 @@ impl Routes {
         self.by_name.insert(name.to_string(), route);
     }
 
-    /// The route for a message to `to` (E.164), if any route exists.
-    pub fn choose(&self, _to: &str) -> Option<&str> {
-        self.default.as_deref()
+    /// Installs the routing rules; every route they name must exist.
+    pub fn set_rules(&mut self, cfg: &RoutingConfig) -> crate::Result<()> {
+        let mut missing: Vec<String> = cfg
+            .rules
+            .iter()
+            .map(|r| r.route.clone())
+            .chain(cfg.default.clone())
+            .filter(|name| !self.by_name.contains_key(name))
+            .collect();
+        missing.dedup();
+        if !missing.is_empty() {
+            return Err(crate::Error::Config(format!(
+                "routing names routes that are not configured: {}",
+                missing.join(", ")
+            )));
+        }
+        if cfg.default.is_some() {
+            self.default = cfg.default.clone();
+        }
+        self.rules = cfg.rules.clone();
+        Ok(())
+    }
+
+    /// The route for a message from `from` to `to` (E.164): the first rule
+    /// that matches, else the default. `None` when no route is configured.
+    pub fn choose(&self, from: &str, to: &str) -> Option<&str> {
+        let matched = self.rules.iter().find(|r| {
+            r.to_prefix.as_deref().is_none_or(|p| to.starts_with(p))
+                && r.from.as_deref().is_none_or(|f| f == from)
+                && r.to_country
+                    .as_deref()
+                    .is_none_or(|c| country_of(to).as_deref() == Some(c))
+        });
+        matched
+            .map(|r| r.route.as_str())
+            .or(self.default.as_deref())
     }
 
     /// The route called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Route>> {
         self.by_name.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    struct Nop;
+    impl Route for Nop {
+        fn send<'a>(&'a self, _msg: OutboundSms<'a>) -> SendFuture<'a> {
+            Box::pin(async { SendOutcome::Retry("nop".into()) })
+        }
+    }
+
+    #[test]
+    fn rules_pick_in_order_with_a_default() {
+        let mut r = Routes::default();
+        assert_eq!(r.choose("", "+14155550101"), None);
+        for name in ["generic", "uk", "alerts", "de"] {
+            r.add(name, Arc::new(Nop));
+        }
+        let cfg: crate::config::Config = toml::from_str(
+            r#"
+            [routing]
+            default = "generic"
+            [[routing.rules]]
+            from = "ALERTS"
+            route = "alerts"
+            [[routing.rules]]
+            to_prefix = "+44"
+            route = "uk"
+            [[routing.rules]]
+            to_country = "DE"
+            route = "de"
+            "#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        r.set_rules(&cfg.routing).unwrap();
+        assert_eq!(r.choose("+14155550100", "+447911123456"), Some("uk"));
+        assert_eq!(r.choose("ALERTS", "+447911123456"), Some("alerts"));
+        assert_eq!(r.choose("+14155550100", "+4915112345678"), Some("de"));
+        assert_eq!(r.choose("+14155550100", "+14155550101"), Some("generic"));
+        let bad: crate::config::Config =
+            toml::from_str("[[routing.rules]]\nto_prefix = \"+1\"\nroute = \"nowhere\"").unwrap();
+        assert!(
+            r.set_rules(&bad.routing)
+                .unwrap_err()
+                .to_string()
+                .contains("nowhere")
+        );
     }
 }
