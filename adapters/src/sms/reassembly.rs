@@ -32,6 +32,7 @@ use super::gsm7::Gsm7Tables;
 use super::segment::Encoding;
 use super::tpdu::Deliver;
 use super::ucs2;
+use super::user_data::UserData;
 use crate::Error;
 
 /// The body of one part in its wire coding (septets for GSM 7-bit, octets
@@ -77,7 +78,16 @@ impl Part {
         source: impl Into<String>,
         arrived_at: OffsetDateTime,
     ) -> Self {
-        let ud = &d.user_data;
+        Self::from_user_data(&d.user_data, source, arrived_at)
+    }
+
+    /// The part any user data carries (e.g. an SMS-SUBMIT read back from SIM
+    /// storage), like [`Part::from_deliver`].
+    pub fn from_user_data(
+        ud: &UserData,
+        source: impl Into<String>,
+        arrived_at: OffsetDateTime,
+    ) -> Self {
         let concat = ud.header().and_then(|h| h.concat());
         Self {
             source: source.into(),
