@@ -63,9 +63,11 @@ fn gen_text(rng: &mut Lcg, allow_astral: bool) -> String {
             (2, 0..=4) => *rng.pick(&bmp),
             (2, _) => *rng.pick(&basic),
             (3, _) => *rng.pick(&bmp),
-            (_, 0 | 1) => *rng.pick(ASTRAL),
-            (_, 2 | 3 | 4 | 5) => *rng.pick(&bmp),
-            (_, _) => *rng.pick(&basic),
+            (_, r) => match r {
+                0 | 1 => *rng.pick(ASTRAL),
+                2..=5 => *rng.pick(&bmp),
+                _ => *rng.pick(&basic),
+            },
         })
         .collect()
 }
