@@ -246,13 +246,14 @@ impl Address {
             gsm7::pack(&septets, 0, out);
             (septets.len() * 7).div_ceil(4)
         } else {
-            let nibbles: Vec<u8> = self.value.chars().filter_map(nibble_of).collect();
-            for pair in nibbles.chunks(2) {
-                let lo = pair.first().copied().unwrap_or(0x0F);
-                let hi = pair.get(1).copied().unwrap_or(0x0F);
-                out.push(lo | (hi << 4));
+            let mut nibbles = self.value.chars().filter_map(nibble_of);
+            let mut count = 0;
+            while let Some(lo) = nibbles.next() {
+                let hi = nibbles.next();
+                count += 1 + usize::from(hi.is_some());
+                out.push(lo | (hi.unwrap_or(0x0F) << 4));
             }
-            nibbles.len()
+            count
         }
     }
 

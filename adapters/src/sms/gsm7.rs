@@ -27,27 +27,30 @@ pub(crate) const DEFAULT_ALPHABET: [char; 128] = [
     'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 'ä', 'ö', 'ñ', 'ü', 'à', //
 ];
 
-/// Marker in [`ASCII_LOOKUP`] for "not in the default alphabet or extension".
+/// Marker in [`LOOKUP`] for "not in the default alphabet or extension".
 const NO_CODE: u16 = 0xFFFF;
-/// Flag in [`ASCII_LOOKUP`] for "extension table code".
+/// Flag in [`LOOKUP`] for "extension table code".
 const EXT_FLAG: u16 = 0x100;
+/// Every character of the default tables except '€' is below U+0400.
+const LOOKUP_LEN: usize = 0x400;
 
-/// Fast path for the default tables: ASCII char -> septet (or EXT_FLAG|code).
-const ASCII_LOOKUP: [u16; 128] = {
-    let mut t = [NO_CODE; 128];
+/// Fast path for the default tables: char below U+0400 -> septet (or
+/// EXT_FLAG | code), built at compile time from the tables themselves.
+const LOOKUP: [u16; LOOKUP_LEN] = {
+    let mut t = [NO_CODE; LOOKUP_LEN];
     let mut i = 0;
     while i < 128 {
-        let c = DEFAULT_ALPHABET[i] as u32;
-        if i != ESC as usize && c < 128 {
-            t[c as usize] = i as u16;
+        let c = DEFAULT_ALPHABET[i] as usize;
+        if i != ESC as usize && c < LOOKUP_LEN {
+            t[c] = i as u16;
         }
         i += 1;
     }
     let mut i = 0;
     while i < 128 {
-        let c = DEFAULT_EXTENSION[i] as u32;
-        if c < 128 && t[c as usize] == NO_CODE {
-            t[c as usize] = EXT_FLAG | i as u16;
+        let c = DEFAULT_EXTENSION[i] as usize;
+        if c < LOOKUP_LEN && t[c] == NO_CODE {
+            t[c] = EXT_FLAG | i as u16;
         }
         i += 1;
     }
@@ -128,6 +131,7 @@ impl Gsm7Tables {
     }
 
     /// How `c` is written with these tables, or `None` if it cannot be.
+    #[inline]
     pub fn lookup(&self, c: char) -> Option<Gsm7Char> {
         if self.locking.is_none() && self.single.is_none() {
             return lookup_default(c);
@@ -180,8 +184,12 @@ impl Gsm7Tables {
     ///
     /// Septet values are masked to 7 bits.
     pub fn decode(&self, septets: &[u8], out: &mut String) {
+        if self.locking.is_none() && self.single.is_none() {
+            return decode_default(septets, out);
+        }
         let basic = self.basic();
         let ext = self.extension();
+        out.reserve(septets.len());
         let mut escaped = false;
         for &s in septets {
             let s = (s & 0x7F) as usize;
@@ -208,62 +216,80 @@ impl Gsm7Tables {
     }
 }
 
-/// Lookup in the default alphabet and default extension table.
-fn lookup_default(c: char) -> Option<Gsm7Char> {
-    let code = c as u32;
-    if code < 128 {
-        // `code < 128` bounds the index into the 128-entry table.
-        let v = ASCII_LOOKUP[code as usize];
-        return match v {
-            NO_CODE => None,
-            v if v & EXT_FLAG != 0 => Some(Gsm7Char::Extended((v & 0x7F) as u8)),
-            v => Some(Gsm7Char::Basic(v as u8)),
+/// UTF-8 of each default-alphabet septet: length and up to 3 bytes.
+const DEFAULT_UTF8: [(u8, [u8; 3]); 128] = {
+    let mut t = [(0u8, [0u8; 3]); 128];
+    let mut i = 0;
+    while i < 128 {
+        let c = DEFAULT_ALPHABET[i] as u32;
+        t[i] = if c < 0x80 {
+            (1, [c as u8, 0, 0])
+        } else if c < 0x800 {
+            (2, [0xC0 | (c >> 6) as u8, 0x80 | (c & 0x3F) as u8, 0])
+        } else {
+            (
+                3,
+                [
+                    0xE0 | (c >> 12) as u8,
+                    0x80 | ((c >> 6) & 0x3F) as u8,
+                    0x80 | (c & 0x3F) as u8,
+                ],
+            )
         };
+        i += 1;
     }
-    let basic = match c {
-        '£' => 0x01,
-        '¥' => 0x03,
-        'è' => 0x04,
-        'é' => 0x05,
-        'ù' => 0x06,
-        'ì' => 0x07,
-        'ò' => 0x08,
-        'Ç' => 0x09,
-        'Ø' => 0x0B,
-        'ø' => 0x0C,
-        'Å' => 0x0E,
-        'å' => 0x0F,
-        'Δ' => 0x10,
-        'Φ' => 0x12,
-        'Γ' => 0x13,
-        'Λ' => 0x14,
-        'Ω' => 0x15,
-        'Π' => 0x16,
-        'Ψ' => 0x17,
-        'Σ' => 0x18,
-        'Θ' => 0x19,
-        'Ξ' => 0x1A,
-        'Æ' => 0x1C,
-        'æ' => 0x1D,
-        'ß' => 0x1E,
-        'É' => 0x1F,
-        '¤' => 0x24,
-        '¡' => 0x40,
-        'Ä' => 0x5B,
-        'Ö' => 0x5C,
-        'Ñ' => 0x5D,
-        'Ü' => 0x5E,
-        '§' => 0x5F,
-        '¿' => 0x60,
-        'ä' => 0x7B,
-        'ö' => 0x7C,
-        'ñ' => 0x7D,
-        'ü' => 0x7E,
-        'à' => 0x7F,
-        '€' => return Some(Gsm7Char::Extended(0x65)),
-        _ => return None,
+    t
+};
+
+/// [`Gsm7Tables::decode`] for the default tables: builds UTF-8 bytes from a
+/// precomputed table (the hot path of every received SMS).
+fn decode_default(septets: &[u8], out: &mut String) {
+    let mut bytes = Vec::with_capacity(septets.len() + 4);
+    let mut iter = septets.iter();
+    while let Some(&s) = iter.next() {
+        let s = s & 0x7F;
+        if s == ESC {
+            let c = match iter.next() {
+                None => ' ',
+                Some(&e) if e & 0x7F == ESC => ' ',
+                Some(&e) => match DEFAULT_EXTENSION[usize::from(e & 0x7F)] {
+                    NONE => DEFAULT_ALPHABET[usize::from(e & 0x7F)],
+                    c => c,
+                },
+            };
+            let mut buf = [0u8; 4];
+            bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        // `s` < 128 after masking.
+        let (len, utf8) = DEFAULT_UTF8[usize::from(s)];
+        if len == 1 {
+            bytes.push(utf8[0]);
+        } else {
+            bytes.extend_from_slice(utf8.get(..usize::from(len)).unwrap_or(&[]));
+        }
+    }
+    // Every table entry is valid UTF-8, so this never takes the lossy path.
+    match String::from_utf8(bytes) {
+        Ok(s) if out.is_empty() => *out = s,
+        Ok(s) => out.push_str(&s),
+        Err(e) => out.push_str(&String::from_utf8_lossy(e.as_bytes())),
+    }
+}
+
+/// Lookup in the default alphabet and default extension table.
+#[inline]
+fn lookup_default(c: char) -> Option<Gsm7Char> {
+    let v = match LOOKUP.get(c as usize) {
+        Some(&v) => v,
+        None if c == '€' => return Some(Gsm7Char::Extended(0x65)),
+        None => return None,
     };
-    Some(Gsm7Char::Basic(basic))
+    match v {
+        NO_CODE => None,
+        v if v & EXT_FLAG != 0 => Some(Gsm7Char::Extended((v & 0x7F) as u8)),
+        v => Some(Gsm7Char::Basic(v as u8)),
+    }
 }
 
 /// True when every character of `text` is in the default alphabet or the
@@ -282,11 +308,25 @@ pub const fn packed_len(count: usize, fill_bits: usize) -> usize {
 /// §6.1.2.1.1), after `fill_bits` zero bits (0..=6; used to align text to a
 /// septet boundary after a UDH). Septet values are masked to 7 bits.
 pub fn pack(septets: &[u8], fill_bits: usize, out: &mut Vec<u8>) {
-    out.reserve(packed_len(septets.len(), fill_bits));
-    let mut acc: u32 = 0;
-    let mut nbits = (fill_bits % 8) as u32;
-    for &s in septets {
-        acc |= u32::from(s & 0x7F) << nbits;
+    let fill = fill_bits % 8;
+    out.reserve(packed_len(septets.len(), fill));
+    // Eight septets fill exactly seven octets; with the fill bits carried in
+    // `acc` the groups stay aligned, so whole groups go through a u64.
+    let mut acc: u64 = 0;
+    let mut nbits = fill as u32;
+    let mut chunks = septets.chunks_exact(8);
+    for group in &mut chunks {
+        let mut g: u64 = 0;
+        for (i, &s) in group.iter().enumerate() {
+            g |= u64::from(s & 0x7F) << (7 * i);
+        }
+        // 56 bits of the group plus up to 7 pending bits fit in a u64.
+        let combined = acc | (g << nbits);
+        out.extend_from_slice(&combined.to_le_bytes()[..7]);
+        acc = combined >> 56;
+    }
+    for &s in chunks.remainder() {
+        acc |= u64::from(s & 0x7F) << nbits;
         nbits += 7;
         if nbits >= 8 {
             out.push(acc as u8);
@@ -302,32 +342,36 @@ pub fn pack(septets: &[u8], fill_bits: usize, out: &mut Vec<u8>) {
 /// Unpacks up to `count` septets from `data`, skipping `fill_bits` leading
 /// bits. Stops early if `data` is too short (callers check lengths first).
 pub fn unpack(data: &[u8], fill_bits: usize, count: usize, out: &mut Vec<u8>) {
+    let fill = fill_bits % 8;
+    let available = (data.len() * 8).saturating_sub(fill) / 7;
+    let count = count.min(available);
     out.reserve(count);
-    let mut bytes = data.iter();
-    let mut acc: u32 = 0;
-    let mut nbits: u32 = 0;
-    let mut skip = (fill_bits % 8) as u32;
-    let mut produced = 0;
-    while produced < count {
-        if nbits < 7 {
-            match bytes.next() {
-                Some(&b) => {
-                    acc |= u32::from(b) << nbits;
-                    nbits += 8;
-                    if skip > 0 {
-                        acc >>= skip;
-                        nbits -= skip;
-                        skip = 0;
-                    }
-                }
-                None => break,
-            }
-            continue;
+    // Whole groups of eight septets (56 bits starting at bit 56k + fill, i.e.
+    // octet 7k) are read through one u64 while eight octets remain.
+    let mut i = 0;
+    while i + 8 <= count {
+        let start = i / 8 * 7;
+        let Some(window) = data.get(start..start + 8) else {
+            break;
+        };
+        let mut w = [0u8; 8];
+        w.copy_from_slice(window);
+        let g = u64::from_le_bytes(w) >> fill;
+        for k in 0..8 {
+            out.push(((g >> (7 * k)) & 0x7F) as u8);
         }
-        out.push((acc & 0x7F) as u8);
-        acc >>= 7;
-        nbits -= 7;
-        produced += 1;
+        i += 8;
+    }
+    while i < count {
+        let bit = fill + 7 * i;
+        let byte = bit / 8;
+        let shift = bit % 8;
+        // `byte` < data.len() because `count` <= `available`; the second
+        // octet is only needed (and only present) when the septet crosses.
+        let lo = u16::from(data.get(byte).copied().unwrap_or(0));
+        let hi = u16::from(data.get(byte + 1).copied().unwrap_or(0));
+        out.push((((hi << 8 | lo) >> shift) & 0x7F) as u8);
+        i += 1;
     }
 }
 

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::gsm7::{ESC, Gsm7Char, Gsm7Tables};
+use super::gsm7::{ESC, Gsm7Tables};
 use super::national::NationalLanguage;
 use super::udh::{InformationElement, Udh};
 use super::user_data::{MAX_OCTETS, MAX_SEPTETS, UserData, header_septets};
@@ -94,10 +94,12 @@ pub struct EncodedText {
 }
 
 /// An encoding choice for a text.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Choice {
     encoding: Encoding,
     tables: Gsm7Tables,
+    /// The whole text in septets (GSM 7-bit choices only).
+    septets: Vec<u8>,
     units: usize,
     segments: usize,
     single_cap: usize,
@@ -156,18 +158,41 @@ fn count_parts(
     parts
 }
 
+/// Cuts septets into parts of at most `cap`, never ending a part on the
+/// ESC that starts an escape pair. (Text encoded by this crate has ESC only
+/// as the first septet of a pair.)
+fn split_gsm7(septets: &[u8], cap: usize) -> impl Iterator<Item = &[u8]> {
+    let mut rest = septets;
+    let mut first = true;
+    std::iter::from_fn(move || {
+        if rest.is_empty() && !first {
+            return None;
+        }
+        first = false;
+        let mut take = rest.len().min(cap);
+        if take < rest.len() && take > 0 && rest.get(take - 1) == Some(&ESC) {
+            take -= 1;
+        }
+        let (part, tail) = rest.split_at(take);
+        rest = tail;
+        Some(part)
+    })
+}
+
 fn gsm7_choice(text: &str, t: Gsm7Tables, opts: &SmsOptions) -> Option<Choice> {
-    let units = t.count(text).ok()?;
+    let mut septets = Vec::with_capacity(text.len() + 8);
+    t.encode(text, &mut septets).ok()?;
+    let units = septets.len();
     let (single_cap, multi_cap) = gsm7_caps(t, opts);
-    let segments = count_parts(
-        text.chars().filter_map(|c| t.lookup(c)).map(Gsm7Char::cost),
-        units,
-        single_cap,
-        multi_cap,
-    );
+    let segments = if units <= single_cap {
+        1
+    } else {
+        split_gsm7(&septets, multi_cap).count()
+    };
     Some(Choice {
         encoding: Encoding::Gsm7,
         tables: t,
+        septets,
         units,
         segments,
         single_cap,
@@ -188,6 +213,7 @@ fn ucs2_choice(text: &str, opts: &SmsOptions) -> Choice {
     Choice {
         encoding: Encoding::Ucs2,
         tables: Gsm7Tables::DEFAULT,
+        septets: Vec::new(),
         units,
         segments,
         single_cap,
@@ -266,35 +292,20 @@ pub fn plan(text: &str, opts: &SmsOptions) -> SegmentPlan {
 /// callers pick it, e.g. from a per-recipient counter, so this stays
 /// deterministic. Fails with [`Error::TooManySegments`] past 255 parts.
 pub fn encode_text(text: &str, opts: &SmsOptions, reference: u16) -> Result<EncodedText, Error> {
-    let (text, c, smart) = choose(text, opts);
+    let (text, mut c, smart) = choose(text, opts);
     if c.segments > 255 {
         return Err(Error::TooManySegments {
             segments: c.segments,
         });
     }
     let cap = c.cap();
-    let mut bodies: Vec<Vec<u8>> = Vec::with_capacity(c.segments);
-    let mut cur: Vec<u8> = Vec::with_capacity(MAX_OCTETS);
-    let mut used = 0;
-    match c.encoding {
-        Encoding::Gsm7 => {
-            for (i, ch) in text.chars().enumerate() {
-                let code = c.tables.lookup(ch).ok_or(Error::Alphabet {
-                    position: i,
-                    alphabet: "GSM 7-bit",
-                })?;
-                if used + code.cost() > cap {
-                    bodies.push(std::mem::take(&mut cur));
-                    used = 0;
-                }
-                used += code.cost();
-                match code {
-                    Gsm7Char::Basic(s) => cur.push(s),
-                    Gsm7Char::Extended(s) => cur.extend_from_slice(&[ESC, s]),
-                }
-            }
-        }
+    let bodies: Vec<Vec<u8>> = match c.encoding {
+        Encoding::Gsm7 if c.segments == 1 => vec![std::mem::take(&mut c.septets)],
+        Encoding::Gsm7 => split_gsm7(&c.septets, cap).map(<[u8]>::to_vec).collect(),
         Encoding::Ucs2 | Encoding::EightBit => {
+            let mut bodies = Vec::with_capacity(c.segments);
+            let mut cur: Vec<u8> = Vec::with_capacity(MAX_OCTETS);
+            let mut used = 0;
             let mut buf = [0u16; 2];
             for ch in text.chars() {
                 let units = ch.encode_utf16(&mut buf);
@@ -307,9 +318,10 @@ pub fn encode_text(text: &str, opts: &SmsOptions, reference: u16) -> Result<Enco
                     cur.extend_from_slice(&u.to_be_bytes());
                 }
             }
+            bodies.push(cur);
+            bodies
         }
-    }
-    bodies.push(cur);
+    };
     let total = bodies.len();
     let mut parts = Vec::with_capacity(total);
     for (i, body) in bodies.into_iter().enumerate() {
@@ -340,6 +352,7 @@ pub fn encode_text(text: &str, opts: &SmsOptions, reference: u16) -> Result<Enco
             elements.push(InformationElement::LockingShift(l.id()));
         }
         let header = (!elements.is_empty()).then_some(Udh { elements });
+        // Sizes follow from the capacities above; `new` re-checks them.
         parts.push(UserData::new(header, c.encoding, body)?);
     }
     Ok(EncodedText {

@@ -91,7 +91,7 @@ impl UserData {
 
     /// The body as text, or `None` for 8-bit data.
     pub fn text(&self) -> Option<String> {
-        let mut s = String::new();
+        let mut s = String::with_capacity(self.body.len() + 8);
         match self.encoding {
             Encoding::Gsm7 => self.gsm7_tables().decode(&self.body, &mut s),
             Encoding::Ucs2 => ucs2::decode(&self.body, &mut s),
