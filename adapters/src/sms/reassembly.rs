@@ -8,10 +8,12 @@
 //!   several messages from one sender can interleave, and a 16-bit reference
 //!   never merges with an 8-bit one.
 //! * A completed message leaves the table, so a later message that reuses its
-//!   reference starts afresh. A short memory of completed parts (fingerprints
-//!   only) recognises late duplicates of them (modems redeliver when an
-//!   acknowledgement is lost) without confusing them with a new message that
-//!   reuses the reference: only an identical part body counts as duplicate.
+//!   reference starts afresh. A short memory of completed multipart messages
+//!   (part fingerprints only, kept for one timeout) recognises late duplicates
+//!   of their parts (modems redeliver when an acknowledgement is lost) without
+//!   confusing them with a new message that reuses the reference: only an
+//!   identical part body counts as duplicate. Single-part messages are not
+//!   remembered: two identical texts are two messages.
 //! * A message's deadline is its earliest part's arrival plus the timeout, so
 //!   re-inserting the persisted parts after a restart, in arrival order, with
 //!   their original arrival times, rebuilds the same state; re-inserting a
@@ -362,8 +364,10 @@ impl Reassembler {
         }
 
         if part.total == 1 {
+            // Not remembered: two identical single-part messages ("ok",
+            // "ok") are two messages. Redelivery of single messages is
+            // caught by the caller's message ids, not here.
             let content = build_content(&[(1, &part.body)]);
-            self.remember_finished(key, [(1, fingerprint(&part.body))].into(), now);
             return Ok(InsertOutcome {
                 inserted: Inserted::Complete(Message {
                     source: part.source,
@@ -640,6 +644,19 @@ mod tests {
         assert_eq!(
             text(&r.insert(part("+1", 9, 2, 1, 4, "new1")).unwrap()),
             Some("new1new2")
+        );
+    }
+
+    #[test]
+    fn identical_single_part_messages_both_complete() {
+        let mut r = Reassembler::new(ReassemblyConfig::default());
+        assert_eq!(
+            text(&r.insert(part("+1", 0, 1, 1, 0, "ok")).unwrap()),
+            Some("ok")
+        );
+        assert_eq!(
+            text(&r.insert(part("+1", 0, 1, 1, 1, "ok")).unwrap()),
+            Some("ok")
         );
     }
 

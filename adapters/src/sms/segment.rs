@@ -477,6 +477,49 @@ mod tests {
         assert_eq!((p.single_shift, p.locking_shift), (None, None));
     }
 
+    fn round_trip(text: &str, opts: &SmsOptions) -> (SegmentPlan, String) {
+        let e = encode_text(text, opts, 3).unwrap();
+        let mut out = String::new();
+        for ud in &e.parts {
+            out.push_str(&ud.text().unwrap());
+        }
+        (e.plan, out)
+    }
+
+    #[test]
+    fn spanish_single_shift() {
+        let text = "¿Cómo estás? Sí, ésta es la canción de mañana. ".repeat(4);
+        assert_eq!(plan(&text, &opts()).encoding, Encoding::Ucs2);
+        let es = SmsOptions {
+            national_languages: vec![NationalLanguage::Spanish],
+            ..opts()
+        };
+        let (p, back) = round_trip(&text, &es);
+        assert_eq!(p.encoding, Encoding::Gsm7);
+        assert_eq!(
+            (p.single_shift, p.locking_shift),
+            (Some(NationalLanguage::Spanish), None)
+        );
+        assert_eq!(back, text);
+    }
+
+    #[test]
+    fn portuguese_tables() {
+        let text = "Não, você está ótimo! Ação, coração, pão e avô. ".repeat(4);
+        let pt = SmsOptions {
+            national_languages: vec![NationalLanguage::Portuguese, NationalLanguage::Spanish],
+            ..opts()
+        };
+        let (p, back) = round_trip(&text, &pt);
+        assert_eq!(p.encoding, Encoding::Gsm7);
+        assert!(p.segments < plan(&text, &opts()).segments);
+        assert!(
+            p.locking_shift == Some(NationalLanguage::Portuguese)
+                || p.single_shift == Some(NationalLanguage::Portuguese)
+        );
+        assert_eq!(back, text);
+    }
+
     #[test]
     fn smart_encoding() {
         let text = "It\u{2019}s \u{201C}fine\u{201D} \u{2014} really\u{2026}";
