@@ -259,11 +259,13 @@ impl Address {
 
     /// Writes a TP address (length in useful semi-octets).
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut value = Vec::with_capacity(10);
-        let semi_octets = self.value_bytes(&mut value);
-        out.push(semi_octets as u8);
+        let len_at = out.len();
+        out.push(0);
         out.push(self.toa());
-        out.extend_from_slice(&value);
+        let semi_octets = self.value_bytes(out);
+        if let Some(len) = out.get_mut(len_at) {
+            *len = semi_octets as u8;
+        }
     }
 
     /// Reads a TP address (TP-OA, TP-DA or TP-RA).
@@ -323,11 +325,14 @@ impl Address {
         match smsc {
             None => out.push(0),
             Some(a) => {
-                let mut value = Vec::with_capacity(10);
-                a.value_bytes(&mut value);
-                out.push(value.len() as u8 + 1);
+                let len_at = out.len();
+                out.push(0);
                 out.push(a.toa());
-                out.extend_from_slice(&value);
+                a.value_bytes(out);
+                let octets = out.len() - len_at - 1;
+                if let Some(len) = out.get_mut(len_at) {
+                    *len = octets as u8;
+                }
             }
         }
     }

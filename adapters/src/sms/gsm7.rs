@@ -164,6 +164,9 @@ impl Gsm7Tables {
     /// Appends the septets of `text` to `out`; on failure returns the char
     /// index of the first character that cannot be written.
     pub fn encode(&self, text: &str, out: &mut Vec<u8>) -> Result<(), usize> {
+        if self.locking.is_none() && self.single.is_none() {
+            return encode_default(text, out);
+        }
         for (i, c) in text.chars().enumerate() {
             match self.lookup(c).ok_or(i)? {
                 Gsm7Char::Basic(s) => out.push(s),
@@ -214,6 +217,42 @@ impl Gsm7Tables {
             out.push(' ');
         }
     }
+}
+
+/// [`Gsm7Tables::encode`] for the default tables, with a fast path for
+/// ASCII bytes (most traffic) that skips UTF-8 decoding.
+fn encode_default(text: &str, out: &mut Vec<u8>) -> Result<(), usize> {
+    out.reserve(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut char_index: usize = 0;
+    while let Some(&b) = bytes.get(i) {
+        let code = if b < 0x80 {
+            i += 1;
+            // `b` < 0x80 is a valid index into the table.
+            match LOOKUP[usize::from(b)] {
+                NO_CODE => None,
+                v if v & EXT_FLAG != 0 => Some(Gsm7Char::Extended((v & 0x7F) as u8)),
+                v => Some(Gsm7Char::Basic(v as u8)),
+            }
+        } else {
+            let c = text
+                .get(i..)
+                .and_then(|rest| rest.chars().next())
+                .ok_or(char_index)?;
+            i += c.len_utf8();
+            lookup_default(c)
+        };
+        match code.ok_or(char_index)? {
+            Gsm7Char::Basic(s) => out.push(s),
+            Gsm7Char::Extended(s) => {
+                out.push(ESC);
+                out.push(s);
+            }
+        }
+        char_index += 1;
+    }
+    Ok(())
 }
 
 /// UTF-8 of each default-alphabet septet: length and up to 3 bytes.

@@ -325,7 +325,7 @@ pub fn encode_text(text: &str, opts: &SmsOptions, reference: u16) -> Result<Enco
     let total = bodies.len();
     let mut parts = Vec::with_capacity(total);
     for (i, body) in bodies.into_iter().enumerate() {
-        let mut elements = Vec::with_capacity(3);
+        let mut elements = Vec::new();
         if total > 1 {
             // `total` <= 255 was checked above (the greedy split in this
             // function is the one `count_parts` simulates).

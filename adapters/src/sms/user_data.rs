@@ -48,7 +48,7 @@ impl UserData {
         }
         let fits = match encoding {
             Encoding::Gsm7 => {
-                body.iter().all(|&s| s < 0x80)
+                body.iter().fold(0u8, |acc, &s| acc | s) < 0x80
                     && header_septets(udh_octets) + body.len() <= MAX_SEPTETS
             }
             Encoding::Ucs2 | Encoding::EightBit => udh_octets + body.len() <= MAX_OCTETS,
