@@ -39,7 +39,9 @@ pub use reassembly::{
     Content, Incomplete, IncompleteReason, InsertOutcome, Inserted, Message, Part, PartBody,
     Reassembler, ReassemblyConfig,
 };
-pub use segment::{EncodedText, Encoding, SegmentPlan, SmsOptions, encode_text, plan};
+pub use segment::{
+    EncodedText, Encoding, SegmentPlan, SmsOptions, encode_binary, encode_text, plan,
+};
 pub use timestamp::{Timestamp, ValidityPeriod};
 pub use tpdu::{
     Deliver, ModemPdu, Status, StatusCategory, StatusReport, Submit, Tpdu, cmgs_length, parse_hex,

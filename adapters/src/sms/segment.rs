@@ -361,6 +361,76 @@ pub fn encode_text(text: &str, opts: &SmsOptions, reference: u16) -> Result<Enco
     })
 }
 
+/// Splits 8-bit data (e.g. a WAP push or an application payload) into parts:
+/// 140 octets in one SMS, 134 per part with an 8-bit concatenation
+/// reference (133 with a 16-bit one). `ports` adds an application port
+/// element (IEI 0x05) to every part, which reduces the room accordingly.
+pub fn encode_binary(
+    data: &[u8],
+    opts: &SmsOptions,
+    reference: u16,
+    ports: Option<super::udh::Ports>,
+) -> Result<EncodedText, Error> {
+    let port_octets = if ports.is_some() { 6 } else { 0 };
+    let single_cap = MAX_OCTETS - if port_octets > 0 { 1 + port_octets } else { 0 };
+    let multi_cap = MAX_OCTETS - 1 - concat_ie_octets(opts) - port_octets;
+    let segments = if data.len() <= single_cap {
+        1
+    } else {
+        data.len().div_ceil(multi_cap)
+    };
+    if segments > 255 {
+        return Err(Error::TooManySegments { segments });
+    }
+    let cap = if segments == 1 { single_cap } else { multi_cap };
+    let chunks: Vec<&[u8]> = if data.is_empty() {
+        vec![data]
+    } else {
+        data.chunks(cap).collect()
+    };
+    let total = u8::try_from(chunks.len()).unwrap_or(u8::MAX);
+    let mut parts = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let mut elements = Vec::new();
+        if total > 1 {
+            let sequence = u8::try_from(i + 1).unwrap_or(u8::MAX);
+            elements.push(if opts.wide_concat_reference {
+                InformationElement::Concat16 {
+                    reference,
+                    total,
+                    sequence,
+                }
+            } else {
+                InformationElement::Concat8 {
+                    reference: reference as u8,
+                    total,
+                    sequence,
+                }
+            });
+        }
+        if let Some(p) = ports {
+            elements.push(InformationElement::Ports16 {
+                destination: p.destination,
+                origin: p.origin,
+            });
+        }
+        let header = (!elements.is_empty()).then_some(Udh { elements });
+        parts.push(UserData::new(header, Encoding::EightBit, chunk.to_vec())?);
+    }
+    Ok(EncodedText {
+        plan: SegmentPlan {
+            encoding: Encoding::EightBit,
+            segments,
+            smart_encoded: false,
+            units: data.len(),
+            units_per_segment: cap,
+            single_shift: None,
+            locking_shift: None,
+        },
+        parts,
+    })
+}
+
 /// Replaces look-alike Unicode with GSM characters. Returns `Cow::Borrowed`
 /// when nothing changed.
 pub fn smart_replace(text: &str) -> Cow<'_, str> {
@@ -536,6 +606,32 @@ mod tests {
         // Still UCS-2 after replacement: keep the original text.
         let p = plan("\u{201C}日本\u{201D}", &smart);
         assert_eq!((p.encoding, p.smart_encoded), (Encoding::Ucs2, false));
+    }
+
+    #[test]
+    fn binary_boundaries() {
+        let e = encode_binary(&[0xAB; 140], &opts(), 9, None).unwrap();
+        assert_eq!((e.plan.segments, e.parts.len()), (1, 1));
+        assert!(e.parts[0].header().is_none());
+        let e = encode_binary(&[0xAB; 141], &opts(), 9, None).unwrap();
+        assert_eq!(e.parts.len(), 2);
+        assert_eq!(e.parts[0].body().len(), 134);
+        assert_eq!(e.parts[0].wire_octets(), 140);
+        assert_eq!(e.parts[1].body().len(), 7);
+        let ports = crate::sms::udh::Ports {
+            destination: 2948,
+            origin: 9200,
+        };
+        let e = encode_binary(&[1; 300], &opts(), 9, Some(ports)).unwrap();
+        assert!(e.parts.iter().all(|p| p.wire_octets() <= 140));
+        assert!(
+            e.parts
+                .iter()
+                .all(|p| p.header().and_then(|h| h.ports()) == Some(ports))
+        );
+        let joined: Vec<u8> = e.parts.iter().flat_map(|p| p.body().to_vec()).collect();
+        assert_eq!(joined, vec![1; 300]);
+        assert!(encode_binary(&[0; 134 * 255 + 1], &opts(), 0, None).is_err());
     }
 
     #[test]
