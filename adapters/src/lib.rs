@@ -5,6 +5,12 @@
 //! serial ports) lives in the `gateway` crate and wraps these codecs at the edge.
 //! This crate never depends on `gateway` or `classifier`.
 
+pub mod error;
 pub mod generic;
 pub mod signing;
 pub mod sms;
+
+pub use error::{Error, PduReason};
+
+#[doc(hidden)]
+pub mod fuzzing;
