@@ -38,6 +38,8 @@ pub struct Config {
     pub private_side: PrivateSideConfig,
     /// Which route sends which outbound message.
     pub routing: RoutingConfig,
+    /// SMS encoding options: national language tables, smart encoding.
+    pub sms: adapters::sms::SmsOptions,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             generic: None,
             private_side: PrivateSideConfig::default(),
             routing: RoutingConfig::default(),
+            sms: adapters::sms::SmsOptions::default(),
         }
     }
 }

@@ -173,7 +173,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 .map_err(|e| Error::invalid("envelope", e.to_string()))?;
             Address::phone(&env.header.to, state.region, "envelope.to")?;
             Address::sender(&env.header.from, state.region, "envelope.from")?;
-            let (segments, encoding) = crate::sms_plan::plan(content.as_text());
+            let (segments, encoding) = crate::sms_plan::plan(content.as_text(), &state.config.sms);
             if env.header.segments != segments || env.header.encoding != encoding {
                 return Err(Error::invalid(
                     "envelope",
@@ -206,7 +206,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 Some(f) => Address::sender(f, state.region, "from")?.to_string(),
                 None => String::new(),
             };
-            let (segments, encoding) = crate::sms_plan::plan(&text);
+            let (segments, encoding) = crate::sms_plan::plan(&text, &state.config.sms);
             let edge = state.current_edge_key()?;
             let h = header(
                 Uuid::now_v7().to_string(),
@@ -316,7 +316,7 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
         ));
     }
     let now = clock::now_ms();
-    let (segments, encoding) = crate::sms_plan::plan(msg.content.as_text());
+    let (segments, encoding) = crate::sms_plan::plan(msg.content.as_text(), &state.config.sms);
     let (key, status, queue) = match recipient_key(state, to.as_str()).await? {
         Some(pk) if state.config.private_side.webhook_url.is_some() => {
             (pk, "queued", Some(Target::Private))

@@ -122,6 +122,7 @@ impl AppState {
                     http.clone(),
                     g.url.clone(),
                     secret.clone(),
+                    config.sms.clone(),
                 )),
             );
         }

@@ -6,3 +6,4 @@
 
 mod backbone;
 mod harness;
+mod pdu_cli;

@@ -113,7 +113,7 @@ pub fn run(cfg: &Config, cmd: &EnvelopeCommand) -> Result<(), CliError> {
                 Some(k) => keys::parse_public_key(k)?,
                 None => Keyring::open(&cfg.data_dir)?.current().public.clone(),
             };
-            let (segments, encoding) = crate::sms_plan::plan(text);
+            let (segments, encoding) = crate::sms_plan::plan(text, &cfg.sms);
             let now = clock::now_ms();
             let header = Header {
                 v: crate::envelope::VERSION,

@@ -3,6 +3,7 @@
 
 mod envelope_cmd;
 mod keys_cmd;
+mod pdu_cmd;
 mod sink;
 
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ enum Command {
     /// Seal, open and inspect envelopes (the encrypted internal format).
     #[command(subcommand)]
     Envelope(envelope_cmd::EnvelopeCommand),
+    /// Decode and encode SMS PDUs (modem PDU mode).
+    #[command(subcommand)]
+    Pdu(pdu_cmd::PduCommand),
     /// List and retry dead-lettered messages.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(keys_cmd::DeadLetterCommand),
@@ -160,6 +164,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let cfg = load_config(&cli)?;
             envelope_cmd::run(&cfg, cmd)
         }
+        Command::Pdu(cmd) => pdu_cmd::run(&load_config(&cli)?, cmd),
         Command::Sink(args) => {
             init_logging(LogFormat::Human, "warn");
             runtime()?.block_on(sink::run(args))

@@ -14,12 +14,23 @@ pub struct GenericRoute {
     http: reqwest::Client,
     url: String,
     secret: Vec<u8>,
+    sms: adapters::sms::SmsOptions,
 }
 
 impl GenericRoute {
     /// A route POSTing to `url`, signing with `secret`.
-    pub fn new(http: reqwest::Client, url: String, secret: Vec<u8>) -> Self {
-        Self { http, url, secret }
+    pub fn new(
+        http: reqwest::Client,
+        url: String,
+        secret: Vec<u8>,
+        sms: adapters::sms::SmsOptions,
+    ) -> Self {
+        Self {
+            http,
+            url,
+            secret,
+            sms,
+        }
     }
 }
 
@@ -31,7 +42,7 @@ impl Route for GenericRoute {
                 attempt_id: msg.attempt_id.to_string(),
                 from: (!msg.header.from.is_empty()).then(|| msg.header.from.clone()),
                 to: msg.header.to.clone(),
-                text: msg.content.as_text().to_string(),
+                text: crate::sms_plan::render(msg.content.as_text(), &self.sms).into_owned(),
                 segments: msg.header.segments,
                 encoding: msg.header.encoding.clone(),
             };
