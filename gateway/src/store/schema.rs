@@ -74,6 +74,27 @@ const MIGRATIONS: &[&str] = &[
         updated_at  INTEGER NOT NULL
     );
     "#,
+    // 2: multipart parts waiting for their siblings (sealed), and opt-outs.
+    r#"
+    CREATE TABLE pending_parts (
+        id          INTEGER PRIMARY KEY,
+        adapter     TEXT NOT NULL,
+        sender      TEXT NOT NULL,
+        arrived_at  INTEGER NOT NULL,
+        kid         TEXT NOT NULL,
+        header      BLOB NOT NULL,
+        sealed      BLOB NOT NULL
+    );
+    CREATE INDEX pending_parts_by_sender ON pending_parts(adapter, sender);
+
+    CREATE TABLE opt_outs (
+        local_address   TEXT NOT NULL,
+        remote_address  TEXT NOT NULL,
+        keyword         TEXT NOT NULL,
+        at              INTEGER NOT NULL,
+        PRIMARY KEY (local_address, remote_address)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this binary writes.
