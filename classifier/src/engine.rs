@@ -29,6 +29,14 @@ use crate::timestamp::Timestamp;
 
 /// How many reasons a verdict carries.
 const TOP_REASONS: usize = 3;
+/// Weight of the newest model output in a sender's smoothed score. A
+/// sender's verdict follows `s ← s + α (score − s)` over its events, starting
+/// from 0: one odd message (a marketing blast's burst, a person's busy
+/// evening) cannot flag a sender on its own, while a spammer whose every
+/// message scores high crosses a 0.9 threshold after about three events.
+pub const SCORE_SMOOTHING: f32 = 0.6;
+/// Time constant of the per-block new-sender counter (6 hours).
+const BLOCK_TAU_MS: f32 = 6.0 * 3_600_000.0;
 /// Sweep idle senders and limiter keys this often (trace time).
 const SWEEP_EVERY_MS: i64 = 3_600_000;
 
@@ -45,6 +53,8 @@ pub(crate) enum ListHit {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Observed {
     pub sender: u64,
+    /// Smoothed score after this event.
+    pub score: f32,
     pub features: FeatureVector,
     pub rate: RateDecision,
     pub list: ListHit,
@@ -61,6 +71,10 @@ pub struct Detector {
     block: IdList,
     senders: HashMap<u64, SenderState, FxBuildHasher>,
     graph: ContactGraph,
+    /// Numbers that have sent anything (Greystar's complement of "grey").
+    active: ContactGraph,
+    /// Decayed count of new senders per 100-number block: (count, at ms).
+    blocks: HashMap<u64, (f32, i64), FxBuildHasher>,
     pending: Vec<(u64, u64)>,
     pending_mask: usize,
     limiter: Limiter,
@@ -99,6 +113,8 @@ impl Detector {
             block: IdList::new(&config.block),
             senders: HashMap::with_hasher(FxBuildHasher),
             graph: ContactGraph::new(config.tracking.contact_graph_log2_words),
+            active: ContactGraph::new(config.tracking.contact_graph_log2_words.saturating_sub(3)),
+            blocks: HashMap::with_hasher(FxBuildHasher),
             pending: vec![(0, 0); slots],
             pending_mask: slots - 1,
             limiter: Limiter::new(&config.rate_limits, ManualClock::new())?,
@@ -124,7 +140,26 @@ impl Detector {
 
     /// Current features of a sender, if tracked.
     pub fn sender_features(&self, sender: &str, now: Timestamp) -> Option<FeatureVector> {
-        self.senders.get(&hash_str(sender)).map(|s| s.features(now))
+        self.senders.get(&hash_str(sender)).map(|s| s.features(now, self.block_count(s.block, now)))
+    }
+
+    fn block_count(&self, block: u64, now: Timestamp) -> f32 {
+        match self.blocks.get(&block) {
+            Some(&(c, at)) => c * (-((now.unix_millis() - at).max(0) as f32) / BLOCK_TAU_MS).exp(),
+            None => 0.0,
+        }
+    }
+
+    /// Features, raw score and the updated smoothed score of a tracked
+    /// sender after an event.
+    fn rescore(&mut self, sender: u64, now: Timestamp) -> Option<(FeatureVector, f32, u32)> {
+        let block = self.senders.get(&sender)?.block;
+        let bc = self.block_count(block, now);
+        let st = self.senders.get_mut(&sender)?;
+        let features = st.features(now, bc);
+        let raw = self.model.score(&features);
+        st.score += SCORE_SMOOTHING * (raw - st.score);
+        Some((features, st.score, st.messages()))
     }
 
     /// A sender's state as an observation without feeding an event.
@@ -133,7 +168,8 @@ impl Detector {
         let st = self.senders.get(&h)?;
         Some(Observed {
             sender: h,
-            features: st.features(now),
+            score: st.score,
+            features: st.features(now, self.block_count(st.block, now)),
             rate: RateDecision { allowed: true, retry_after: None, limited_by: None },
             list: self.list_hit(sender),
             is_message: false,
@@ -166,12 +202,11 @@ impl Detector {
                     Some((id_hash, sender)) if id_hash == h => sender,
                     _ => return None,
                 };
-                let st = self.senders.get_mut(&sender)?;
-                st.on_status(now, status);
-                let messages = st.messages();
-                let features = st.features(now);
+                self.senders.get_mut(&sender)?.on_status(now, status);
+                let (features, score, messages) = self.rescore(sender, now)?;
                 Some(Observed {
                     sender,
+                    score,
                     features,
                     rate: RateDecision { allowed: true, retry_after: None, limited_by: None },
                     list: ListHit::None,
@@ -187,15 +222,16 @@ impl Detector {
                     return None;
                 }
                 let list = self.list_hit(sender);
-                let st = self.senders.get_mut(&hs)?;
-                st.on_report(now);
+                self.senders.get_mut(&hs)?.on_report(now);
+                let (features, score, messages) = self.rescore(hs, now)?;
                 Some(Observed {
                     sender: hs,
-                    features: st.features(now),
+                    score,
+                    features,
                     rate: RateDecision { allowed: true, retry_after: None, limited_by: None },
                     list,
                     is_message: false,
-                    messages: st.messages(),
+                    messages,
                 })
             }
         }
@@ -209,6 +245,8 @@ impl Detector {
         let known_contact = self.graph.contains(backward);
         let new_recipient = self.graph.insert(forward);
         let recipient_country = country_index(m.to);
+        let inactive_recipient = !self.active.contains(ht);
+        self.active.insert(hf);
 
         // The recipient's side: inbound traffic, and a first answer to
         // someone who wrote to it earlier is a reply for that someone.
@@ -233,10 +271,30 @@ impl Detector {
             LimitKeys { sender: hf, recipient: ht, pair: forward, route },
             u32::from(m.segments),
         );
-        let st = self
-            .senders
-            .entry(hf)
-            .or_insert_with(|| SenderState::new(now, kind, country_index(m.from)));
+        if !self.senders.contains_key(&hf) {
+            let block = e164_value(m.from).map_or(u64::MAX, |v| v / 100);
+            if block != u64::MAX {
+                let t = now.unix_millis();
+                let e = self.blocks.entry(block).or_insert((0.0, t));
+                e.0 = e.0 * (-((t - e.1).max(0) as f32) / BLOCK_TAU_MS).exp() + 1.0;
+                e.1 = t;
+            }
+            let mut st = SenderState::new(now, kind, country_index(m.from));
+            st.block = block;
+            self.senders.insert(hf, st);
+        }
+        let Some(st) = self.senders.get_mut(&hf) else {
+            // just inserted above
+            return Observed {
+                sender: hf,
+                score: 0.0,
+                features: [0.0; crate::features::NUM_FEATURES],
+                rate,
+                list: ListHit::None,
+                is_message: true,
+                messages: 0,
+            };
+        };
         st.on_message(&MessageFacts {
             at: now,
             recipient_hash: ht,
@@ -249,20 +307,21 @@ impl Detector {
             channel: m.channel,
             bytes: m.bytes,
             rate_limited: !rate.allowed,
+            inactive_recipient,
         });
-        let features = st.features(now);
-        let messages = st.messages();
         let id = hash_str(m.id);
         if let Some(slot) = self.pending.get_mut(id as usize & self.pending_mask) {
             *slot = (id, hf);
         }
-        Observed { sender: hf, features, rate, list: self.list_hit(m.from), is_message: true, messages }
+        let (features, score, messages) =
+            self.rescore(hf, now).unwrap_or(([0.0; crate::features::NUM_FEATURES], 0.0, 0));
+        Observed { sender: hf, score, features, rate, list: self.list_hit(m.from), is_message: true, messages }
     }
 
     /// Score and verdict (without explanations) of an observation.
     #[inline]
     pub(crate) fn judge(&self, o: &Observed) -> (f32, VerdictKind) {
-        let score = self.model.score(&o.features);
+        let score = o.score;
         let kind = match o.list {
             ListHit::Allow => VerdictKind::Ok,
             ListHit::Block => VerdictKind::Spam,
@@ -287,6 +346,7 @@ impl Detector {
         self.next_sweep = t + SWEEP_EVERY_MS;
         let cutoff = t - i64::from(self.tracking.idle_hours) * 3_600_000;
         self.senders.retain(|_, s| s.last_event >= cutoff);
+        self.blocks.retain(|_, (c, at)| *c * (-((t - *at).max(0) as f32) / BLOCK_TAU_MS).exp() > 0.01);
         self.limiter.prune();
     }
 

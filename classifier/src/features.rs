@@ -36,7 +36,7 @@ const fn f(name: &'static str, words: &'static str) -> FeatureSpec {
 }
 
 /// Number of model inputs.
-pub const NUM_FEATURES: usize = 32;
+pub const NUM_FEATURES: usize = 34;
 
 /// The feature schema, in model order. Changing it requires a new model file
 /// (the loader refuses a model whose schema differs).
@@ -73,6 +73,8 @@ pub static FEATURES: [FeatureSpec; NUM_FEATURES] = [
     f("LOG_BYTES", "message size in bytes (log)"),
     f("RATE_LIMITED_SHARE", "share of messages over a rate limit"),
     f("RCS_SHARE", "share of messages over RCS"),
+    f("INACTIVE_RECIPIENT_SHARE", "share of recipients never seen sending anything (grey numbers)"),
+    f("BLOCK_NEW_SENDERS", "new senders appearing in the sender's own 100-number block (log)"),
 ];
 
 /// Index of a feature by name.
@@ -118,6 +120,11 @@ pub struct SenderState {
     ew_bytes: f32,
     ew_limited: f32,
     ew_rcs: f32,
+    ew_inactive: f32,
+    /// Smoothed model score (see `Detector`), kept with the sender.
+    pub(crate) score: f32,
+    /// The sender's 100-number block (`u64::MAX` if not E.164).
+    pub(crate) block: u64,
     gap_mean: f32,
     gap_var: f32,
     countries: u128,
@@ -143,6 +150,7 @@ pub(crate) struct MessageFacts {
     pub channel: Channel,
     pub bytes: u32,
     pub rate_limited: bool,
+    pub inactive_recipient: bool,
 }
 
 #[inline]
@@ -186,6 +194,9 @@ impl SenderState {
             ew_bytes: 0.0,
             ew_limited: 0.0,
             ew_rcs: 0.0,
+            ew_inactive: 0.0,
+            score: 0.0,
+            block: u64::MAX,
             gap_mean: 0.0,
             gap_var: 0.0,
             countries: 0,
@@ -282,6 +293,7 @@ impl SenderState {
         ew(&mut self.ew_bytes, n, (m.bytes as f32).ln_1p());
         ew(&mut self.ew_limited, n, b(m.rate_limited));
         ew(&mut self.ew_rcs, n, b(m.channel == Channel::Rcs));
+        ew(&mut self.ew_inactive, n, b(m.inactive_recipient));
     }
 
     fn inbound_push(&mut self, inbound: bool) {
@@ -315,8 +327,10 @@ impl SenderState {
         self.last_event = self.last_event.max(at.unix_millis());
     }
 
-    /// The feature vector as of `now`.
-    pub fn features(&self, now: Timestamp) -> FeatureVector {
+    /// The feature vector as of `now`. `block_new_senders` is the decayed
+    /// count of new senders in this sender's number block, which lives
+    /// outside the per-sender state (see `Detector`).
+    pub fn features(&self, now: Timestamp, block_new_senders: f32) -> FeatureVector {
         let now_ms = now.unix_millis();
         let dt = ((now_ms - self.last_msg).max(0) as f32) / 1000.0;
         let (r1m, r1h, r24h) = if dt > 0.0 {
@@ -357,6 +371,8 @@ impl SenderState {
         v[29] = self.ew_bytes;
         v[30] = self.ew_limited;
         v[31] = self.ew_rcs;
+        v[32] = self.ew_inactive;
+        v[33] = block_new_senders.ln_1p();
         v
     }
 }
@@ -380,6 +396,7 @@ mod tests {
             channel: Channel::Sms,
             bytes: 40,
             rate_limited: false,
+            inactive_recipient: true,
         }
     }
 
@@ -397,7 +414,7 @@ mod tests {
         for i in 0..20 {
             s.on_message(&facts(i * 10, 14_155_550_000 + i as u64));
         }
-        let v = s.features(facts(200, 0).at);
+        let v = s.features(facts(200, 0).at, 0.0);
         assert!(v[feature_index("SEQUENTIAL_SHARE").unwrap()] > 0.9);
         assert!(v[feature_index("FAN_OUT").unwrap()] > 0.8);
         // perfectly regular 10 s gaps
@@ -410,8 +427,8 @@ mod tests {
         for i in 0..30 {
             s.on_message(&facts(i, 14_155_550_000 + i as u64 * 7919));
         }
-        let busy = s.features(facts(30, 0).at);
-        let later = s.features(facts(30 + 3600, 0).at);
+        let busy = s.features(facts(30, 0).at, 0.0);
+        let later = s.features(facts(30 + 3600, 0).at, 0.0);
         assert!(busy[0] > 2.5, "{}", busy[0]);
         assert!(later[0] < 0.01);
         assert!(later[1] < busy[1] && later[1] > 0.5 * busy[1]);
@@ -422,10 +439,10 @@ mod tests {
     fn failure_rate_moves_from_prior() {
         let mut s = SenderState::new(facts(0, 0).at, SenderKind::LongCode, Some(0));
         let at = facts(0, 0).at;
-        assert!((s.features(at)[10] - PRIOR_FAILURE).abs() < 1e-6);
+        assert!((s.features(at, 0.0)[10] - PRIOR_FAILURE).abs() < 1e-6);
         for _ in 0..10 {
             s.on_status(at, DeliveryStatus::Failed);
         }
-        assert!(s.features(at)[10] > 0.8);
+        assert!(s.features(at, 0.0)[10] > 0.8);
     }
 }

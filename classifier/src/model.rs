@@ -69,6 +69,35 @@ pub enum ModelKind {
         /// Flattened nodes.
         nodes: Vec<TreeNode>,
     },
+    /// Bagged decision trees (each on a bootstrap sample and a random
+    /// subset of features); the score is the mean leaf probability.
+    Forest {
+        /// One flattened tree per member.
+        trees: Vec<Vec<TreeNode>>,
+    },
+}
+
+fn validate_tree(nodes: &[TreeNode]) -> Result<(), Error> {
+    if nodes.is_empty() {
+        return Err(Error::Model("tree has no nodes".into()));
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(f) = n.feature {
+            let ok = usize::from(f) < NUM_FEATURES
+                && (n.left as usize) > i
+                && (n.right as usize) > i
+                && (n.left as usize) < nodes.len()
+                && (n.right as usize) < nodes.len()
+                && n.threshold.is_finite();
+            if !ok {
+                return Err(Error::Model(format!("tree node {i} is malformed")));
+            }
+        }
+        if !(0.0..=1.0).contains(&n.p) {
+            return Err(Error::Model(format!("tree node {i} has p outside [0,1]")));
+        }
+    }
+    Ok(())
 }
 
 /// Score cut-offs tuned on held-out data at training time.
@@ -157,25 +186,12 @@ impl Model {
                 }
                 weights.copy_from_slice(w);
             }
-            ModelKind::Tree { nodes } => {
-                if nodes.is_empty() {
-                    return Err(Error::Model("tree has no nodes".into()));
+            ModelKind::Tree { nodes } => validate_tree(nodes)?,
+            ModelKind::Forest { trees } => {
+                if trees.is_empty() {
+                    return Err(Error::Model("forest has no trees".into()));
                 }
-                for (i, n) in nodes.iter().enumerate() {
-                    if let Some(f) = n.feature {
-                        let ok = usize::from(f) < NUM_FEATURES
-                            && (n.left as usize) > i
-                            && (n.right as usize) > i
-                            && (n.left as usize) < nodes.len()
-                            && (n.right as usize) < nodes.len();
-                        if !ok {
-                            return Err(Error::Model(format!("tree node {i} is malformed")));
-                        }
-                    }
-                    if !(0.0..=1.0).contains(&n.p) {
-                        return Err(Error::Model(format!("tree node {i} has p outside [0,1]")));
-                    }
-                }
+                trees.iter().try_for_each(|t| validate_tree(t))?;
             }
         }
         let t = file.thresholds;
@@ -247,20 +263,28 @@ impl Model {
                 }
                 sigmoid(s)
             }
-            ModelKind::Tree { nodes } => {
-                let mut i = 0usize;
-                while let Some(n) = nodes.get(i) {
-                    match n.feature {
-                        None => return n.p,
-                        Some(f) => {
-                            let f = usize::from(f);
-                            i = if self.z(x, f) < n.threshold { n.left as usize } else { n.right as usize };
-                        }
-                    }
-                }
-                0.0
+            ModelKind::Tree { nodes } => self.walk(nodes, x, |_, _| {}),
+            ModelKind::Forest { trees } => {
+                let sum: f32 = trees.iter().map(|t| self.walk(t, x, |_, _| {})).sum();
+                sum / trees.len() as f32
             }
         }
+    }
+
+    /// Walks one tree to its leaf probability, reporting each split's
+    /// (feature, probability change) to `on_split`.
+    #[inline]
+    fn walk(&self, nodes: &[TreeNode], x: &FeatureVector, mut on_split: impl FnMut(usize, f32)) -> f32 {
+        let mut i = 0usize;
+        while let Some(n) = nodes.get(i) {
+            let Some(f) = n.feature else { return n.p };
+            let f = usize::from(f);
+            i = if self.z(x, f) < n.threshold { n.left } else { n.right } as usize;
+            if let Some(child) = nodes.get(i) {
+                on_split(f, child.p - n.p);
+            }
+        }
+        0.0
     }
 
     /// The `k` features that pushed the score up the most, strongest first.
@@ -273,15 +297,12 @@ impl Model {
                 }
             }
             ModelKind::Tree { nodes } => {
-                let mut i = 0usize;
-                while let Some(n) = nodes.get(i) {
-                    let Some(f) = n.feature else { break };
-                    let f = usize::from(f);
-                    let next = if self.z(x, f) < n.threshold { n.left } else { n.right } as usize;
-                    if let Some(child) = nodes.get(next) {
-                        contrib[f] += child.p - n.p;
-                    }
-                    i = next;
+                self.walk(nodes, x, |f, d| contrib[f] += d);
+            }
+            ModelKind::Forest { trees } => {
+                let w = 1.0 / trees.len() as f32;
+                for t in trees {
+                    self.walk(t, x, |f, d| contrib[f] += w * d);
                 }
             }
         }

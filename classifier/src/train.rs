@@ -10,9 +10,10 @@
 //!    sample of up to `max_samples_per_sender` more, per label, so a
 //!    marketing sender with 100 000 messages does not outweigh 1 000 people.
 //! 4. Features are standardized with training means and deviations; linfa
-//!    fits a logistic regression and a decision tree.
-//! 5. Each candidate scores the held-out senders' snapshots; a sender's score
-//!    is its maximum, as in replay. The spam threshold is the lowest that
+//!    fits a logistic regression, a decision tree, and a bagged forest of
+//!    decision trees (bootstrap rows, random feature subsets).
+//! 5. Each candidate scores the held-out senders' events with the detector's
+//!    score smoothing; a sender's score is its maximum, as in replay. The spam threshold is the lowest that
 //!    keeps held-out sender precision at `target_precision`; the candidate
 //!    with the higher recall there (then F1) wins and is saved with its
 //!    schema, parameters and thresholds.
@@ -31,7 +32,7 @@ use ndarray::{Array1, Array2};
 use serde::Serialize;
 
 use crate::Error;
-use crate::engine::Detector;
+use crate::engine::{Detector, SCORE_SMOOTHING};
 use crate::event::EventView;
 use crate::features::{FEATURES, FeatureVector, NUM_FEATURES};
 use crate::labels::{Label, LabelRecord, read_labels};
@@ -56,6 +57,12 @@ pub struct TrainOptions {
     pub tree_max_depth: usize,
     /// Minimum samples in a tree leaf.
     pub tree_min_leaf: f32,
+    /// Trees in the bagged forest (0 disables the forest candidate).
+    pub forest_trees: usize,
+    /// Depth limit of each forest tree.
+    pub forest_max_depth: usize,
+    /// Share of features each forest tree may use.
+    pub forest_feature_fraction: f32,
     /// Held-out sender precision the spam threshold must keep.
     pub target_precision: f32,
     /// Held-out sender precision the suspect threshold must keep.
@@ -73,6 +80,9 @@ impl Default for TrainOptions {
             logistic_alpha: 1.0,
             tree_max_depth: 10,
             tree_min_leaf: 20.0,
+            forest_trees: 24,
+            forest_max_depth: 9,
+            forest_feature_fraction: 0.6,
             target_precision: 0.995,
             suspect_precision: 0.9,
             provenance: String::new(),
@@ -83,7 +93,7 @@ impl Default for TrainOptions {
 /// Held-out figures of one candidate.
 #[derive(Debug, Clone, Serialize)]
 pub struct CandidateReport {
-    /// `logistic` or `tree`.
+    /// `logistic`, `tree` or `forest`.
     pub name: String,
     /// Tuned spam threshold.
     pub spam_threshold: f32,
@@ -126,23 +136,40 @@ struct SenderSamples {
     reservoir: [Vec<Snapshot>; 2],
 }
 
+/// A held-out sender: its label and the features after each of its events
+/// (messages, statuses, complaints), in order, so threshold tuning can
+/// replay the score smoothing exactly as the detector applies it.
+struct Holdout {
+    spam: bool,
+    events: Vec<(FeatureVector, bool)>,
+}
+
 struct Collected {
     train: Vec<Snapshot>,
-    /// Held-out senders: sender label and all snapshots.
-    holdout: Vec<(bool, Vec<FeatureVector>, Vec<bool>)>,
+    holdout: Vec<Holdout>,
     train_senders: (usize, usize),
 }
 
-/// A tiny deterministic generator for reservoir sampling.
+/// A tiny deterministic generator for sampling.
 struct SplitMix(u64);
 impl SplitMix {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         fmix64(self.0)
     }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
 }
 
 const FIRST_SNAPSHOTS: usize = 12;
+const HOLDOUT_EVENTS_CAP: usize = 6000;
+
+struct SenderLabel {
+    label: Label,
+    spam_from: Option<Timestamp>,
+    held: bool,
+}
 
 fn collect(
     traces: Vec<Box<dyn BufRead + '_>>,
@@ -152,31 +179,37 @@ fn collect(
 ) -> Result<Collected, Error> {
     let mut rng = SplitMix(options.seed);
     let holdout_cut = (f64::from(options.holdout_fraction.clamp(0.0, 0.9)) * u64::MAX as f64) as u64;
-    let mut train_map: HashMap<String, SenderSamples> = HashMap::new();
-    let mut holdout_map: HashMap<String, (bool, Vec<FeatureVector>, Vec<bool>)> = HashMap::new();
+    let by_hash: HashMap<u64, SenderLabel> = labels
+        .iter()
+        .map(|(s, (label, spam_from))| {
+            let h = hash_str(s);
+            (h, SenderLabel { label: *label, spam_from: *spam_from, held: fmix64(h ^ options.seed) < holdout_cut })
+        })
+        .collect();
+    // keyed by (trace number, sender hash): the same id in two traces is two senders
+    let mut train_map: HashMap<(usize, u64), SenderSamples> = HashMap::new();
+    let mut holdout_map: HashMap<(usize, u64), Holdout> = HashMap::new();
     for (n, trace) in traces.into_iter().enumerate() {
         let mut det = Detector::new(Model::neutral(), config)?;
         let mut reader = TraceReader::new(trace);
         let mut step = |ev: EventView<'_>| {
-            let EventView::Message(m) = ev else {
-                det.observe(ev, ev.at());
-                return;
-            };
-            let Some(o) = det.observe(ev, m.at) else { return };
-            let Some(&(label, spam_from)) = labels.get(m.from) else { return };
-            let spam = label == Label::Spam && spam_from.is_none_or(|t| m.at >= t);
-            // one namespace per trace: the same id in two traces is two senders
-            let key = format!("{n}\u{1f}{}", m.from);
-            let held = fmix64(hash_str(m.from) ^ options.seed) < holdout_cut;
-            if held {
-                let e = holdout_map.entry(key).or_insert_with(|| (label == Label::Spam, Vec::new(), Vec::new()));
-                if e.1.len() < 5000 {
-                    e.1.push(o.features);
-                    e.2.push(spam);
+            let at = ev.at();
+            let Some(o) = det.observe(ev, at) else { return };
+            let Some(sl) = by_hash.get(&o.sender) else { return };
+            let spam = sl.label == Label::Spam && sl.spam_from.is_none_or(|t| at >= t);
+            if sl.held {
+                let h = holdout_map
+                    .entry((n, o.sender))
+                    .or_insert_with(|| Holdout { spam: sl.label == Label::Spam, events: Vec::new() });
+                if h.events.len() < HOLDOUT_EVENTS_CAP {
+                    h.events.push((o.features, spam));
                 }
                 return;
             }
-            let s = train_map.entry(key).or_default();
+            if !o.is_message {
+                return;
+            }
+            let s = train_map.entry((n, o.sender)).or_default();
             let snap = Snapshot { x: o.features, spam };
             let li = usize::from(spam);
             s.seen[li] += 1;
@@ -188,9 +221,9 @@ fn collect(
                 if r.len() < k {
                     r.push(snap);
                 } else {
-                    let j = (rng.next() % s.seen[li] as u64) as usize;
-                    if j < k {
-                        r[j] = snap;
+                    let j = rng.below(s.seen[li]);
+                    if let Some(slot) = r.get_mut(j) {
+                        *slot = snap;
                     }
                 }
             }
@@ -199,8 +232,8 @@ fn collect(
     }
     let mut train = Vec::new();
     let mut train_senders = (0, 0);
-    let mut keys: Vec<String> = train_map.keys().cloned().collect();
-    keys.sort();
+    let mut keys: Vec<(usize, u64)> = train_map.keys().copied().collect();
+    keys.sort_unstable();
     for k in keys {
         let Some(s) = train_map.remove(&k) else { continue };
         if s.seen[1] > 0 {
@@ -213,8 +246,8 @@ fn collect(
             train.extend(r);
         }
     }
-    let mut hk: Vec<String> = holdout_map.keys().cloned().collect();
-    hk.sort();
+    let mut hk: Vec<(usize, u64)> = holdout_map.keys().copied().collect();
+    hk.sort_unstable();
     let holdout = hk.into_iter().filter_map(|k| holdout_map.remove(&k)).collect();
     Ok(Collected { train, holdout, train_senders })
 }
@@ -282,43 +315,59 @@ fn fit_logistic(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOp
     })
 }
 
-fn fit_tree(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOptions) -> Result<ModelKind, Error> {
-    let x = matrix(train, mean, std);
-    let y: Array1<usize> = train.iter().map(|s| usize::from(s.spam)).collect();
-    let ds = Dataset::new(x.clone(), y);
+/// Fits one linfa tree on the given rows and feature columns of the
+/// standardized matrix, flattens it in pre-order (so every child index
+/// exceeds its parent's, which the loader checks) with feature indices
+/// mapped back to the full schema, and sets node probabilities from `prob_rows`
+/// (Laplace-smoothed), so leaves give probabilities rather than classes and
+/// explanations can attribute probability changes to splits.
+fn fit_one_tree(
+    x: &Array2<f64>,
+    y: &[bool],
+    rows: &[usize],
+    cols: &[usize],
+    prob_rows: &[usize],
+    max_depth: usize,
+    min_leaf: f32,
+) -> Result<Vec<TreeNode>, Error> {
+    let mut sub = Array2::<f64>::zeros((rows.len(), cols.len()));
+    for (r, &row) in rows.iter().enumerate() {
+        for (c, &col) in cols.iter().enumerate() {
+            sub[(r, c)] = x[(row, col)];
+        }
+    }
+    let targets: Array1<usize> = rows.iter().map(|&r| usize::from(y.get(r).copied().unwrap_or(false))).collect();
     let tree = DecisionTree::params()
-        .max_depth(Some(options.tree_max_depth))
-        .min_weight_leaf(options.tree_min_leaf)
-        .min_weight_split(options.tree_min_leaf * 2.0)
-        .fit(&ds)
+        .max_depth(Some(max_depth))
+        .min_weight_leaf(min_leaf)
+        .min_weight_split(min_leaf * 2.0)
+        .fit(&Dataset::new(sub, targets))
         .map_err(|e| Error::Training(format!("decision tree: {e}")))?;
-    // Flatten in pre-order so every child index exceeds its parent's.
-    let mut nodes: Vec<TreeNode> = Vec::new();
-    fn flatten(n: &linfa_trees::TreeNode<f64, usize>, nodes: &mut Vec<TreeNode>) -> u32 {
+    fn flatten(n: &linfa_trees::TreeNode<f64, usize>, cols: &[usize], nodes: &mut Vec<TreeNode>) -> u32 {
         let me = nodes.len();
         nodes.push(TreeNode { feature: None, threshold: 0.0, left: 0, right: 0, p: 0.0 });
         let children = n.children();
         if let (false, Some(Some(l)), Some(Some(r))) = (n.is_leaf(), children.first(), children.get(1)) {
             let (f, split, _) = n.split();
-            let left = flatten(l, nodes);
-            let right = flatten(r, nodes);
+            let left = flatten(l, cols, nodes);
+            let right = flatten(r, cols, nodes);
+            let feature = cols.get(f).and_then(|c| u16::try_from(*c).ok());
             if let Some(node) = nodes.get_mut(me) {
-                *node = TreeNode { feature: u16::try_from(f).ok(), threshold: split as f32, left, right, p: 0.0 };
+                *node = TreeNode { feature, threshold: split as f32, left, right, p: 0.0 };
             }
         }
         me as u32
     }
-    flatten(tree.root_node(), &mut nodes);
-    // Node probabilities from the training samples that reach each node
-    // (Laplace-smoothed), so leaves give probabilities rather than classes
-    // and explanations can attribute probability changes to splits.
+    let mut nodes: Vec<TreeNode> = Vec::new();
+    flatten(tree.root_node(), cols, &mut nodes);
     let mut counts = vec![(0u64, 0u64); nodes.len()];
-    for (r, s) in train.iter().enumerate() {
+    for &r in prob_rows {
+        let spam = y.get(r).copied().unwrap_or(false);
         let mut i = 0usize;
         loop {
             if let Some(c) = counts.get_mut(i) {
                 c.0 += 1;
-                c.1 += u64::from(s.spam);
+                c.1 += u64::from(spam);
             }
             let Some(node) = nodes.get(i) else { break };
             let Some(f) = node.feature else { break };
@@ -328,7 +377,36 @@ fn fit_tree(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOption
     for (node, (n, k)) in nodes.iter_mut().zip(counts) {
         node.p = (k as f32 + 0.5) / (n as f32 + 1.0);
     }
+    Ok(nodes)
+}
+
+fn fit_tree(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOptions) -> Result<ModelKind, Error> {
+    let x = matrix(train, mean, std);
+    let y: Vec<bool> = train.iter().map(|s| s.spam).collect();
+    let all: Vec<usize> = (0..train.len()).collect();
+    let cols: Vec<usize> = (0..NUM_FEATURES).collect();
+    let nodes = fit_one_tree(&x, &y, &all, &cols, &all, options.tree_max_depth, options.tree_min_leaf)?;
     Ok(ModelKind::Tree { nodes })
+}
+
+fn fit_forest(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOptions) -> Result<ModelKind, Error> {
+    let x = matrix(train, mean, std);
+    let y: Vec<bool> = train.iter().map(|s| s.spam).collect();
+    let all: Vec<usize> = (0..train.len()).collect();
+    let mut rng = SplitMix(options.seed ^ 0xF0_4E57);
+    let n_cols = ((NUM_FEATURES as f32 * options.forest_feature_fraction.clamp(0.1, 1.0)).round() as usize).max(1);
+    let mut trees = Vec::with_capacity(options.forest_trees);
+    for _ in 0..options.forest_trees {
+        let rows: Vec<usize> = (0..train.len()).map(|_| rng.below(train.len())).collect();
+        let mut cols: Vec<usize> = (0..NUM_FEATURES).collect();
+        for i in (1..cols.len()).rev() {
+            cols.swap(i, rng.below(i + 1));
+        }
+        cols.truncate(n_cols);
+        cols.sort_unstable();
+        trees.push(fit_one_tree(&x, &y, &rows, &cols, &all, options.forest_max_depth, options.tree_min_leaf)?);
+    }
+    Ok(ModelKind::Forest { trees })
 }
 
 /// Sender-level precision/recall/F1 of max scores at threshold `t`.
@@ -373,22 +451,24 @@ pub(crate) fn tune_threshold(senders: &[(bool, f32)], target: f32) -> f32 {
 fn evaluate_candidate(
     name: &str,
     file: &ModelFile,
-    holdout: &[(bool, Vec<FeatureVector>, Vec<bool>)],
+    holdout: &[Holdout],
     options: &TrainOptions,
 ) -> Result<(CandidateReport, ModelThresholds), Error> {
     let model = Model::from_file(file.clone())?;
     let mut senders = Vec::with_capacity(holdout.len());
     let (mut loss, mut n) = (0.0f64, 0usize);
-    for (spam, xs, ys) in holdout {
-        let mut max = 0.0f32;
-        for (x, y) in xs.iter().zip(ys) {
+    for h in holdout {
+        // the detector's smoothing, event by event
+        let (mut smoothed, mut max) = (0.0f32, 0.0f32);
+        for (x, y) in &h.events {
             let s = model.score(x);
-            max = max.max(s);
+            smoothed += SCORE_SMOOTHING * (s - smoothed);
+            max = max.max(smoothed);
             let p = f64::from(s.clamp(1e-6, 1.0 - 1e-6));
             loss -= if *y { p.ln() } else { (1.0 - p).ln() };
             n += 1;
         }
-        senders.push((*spam, max));
+        senders.push((h.spam, max));
     }
     let spam_t = tune_threshold(&senders, options.target_precision);
     let suspect_t = tune_threshold(&senders, options.suspect_precision).min(spam_t);
@@ -436,15 +516,19 @@ pub fn train<'a>(
     if spam == 0 || spam == data.train.len() {
         return Err(Error::Training("training data needs both spam and ham senders".into()));
     }
-    if data.holdout.iter().all(|h| h.0) || data.holdout.iter().all(|h| !h.0) {
+    if data.holdout.iter().all(|h| h.spam) || data.holdout.iter().all(|h| !h.spam) {
         return Err(Error::Training("held-out senders need both classes; add more senders".into()));
     }
     let (mean, std) = standardize(&data.train);
-    let mut results = Vec::new();
-    for (name, kind) in [
+    let mut candidates = vec![
         ("logistic", fit_logistic(&data.train, &mean, &std, options)?),
         ("tree", fit_tree(&data.train, &mean, &std, options)?),
-    ] {
+    ];
+    if options.forest_trees > 0 {
+        candidates.push(("forest", fit_forest(&data.train, &mean, &std, options)?));
+    }
+    let mut results = Vec::new();
+    for (name, kind) in candidates {
         let mut file = base_file(&mean, &std, kind, &options.provenance);
         let (report, thresholds) = evaluate_candidate(name, &file, &data.holdout, options)?;
         file.thresholds = thresholds;
@@ -454,7 +538,8 @@ pub fn train<'a>(
         .iter()
         .enumerate()
         .max_by(|(_, a), (_, b)| {
-            let key = |r: &CandidateReport| (r.precision >= 0.99 * 1.0_f32.min(0.995), r.recall, r.f1);
+            // meeting the precision target first, then recall, then F1
+            let key = |r: &CandidateReport| (r.precision >= options.target_precision, r.recall, r.f1);
             let (ka, kb) = (key(&a.0), key(&b.0));
             ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(ka.2.total_cmp(&kb.2))
         })
@@ -464,8 +549,8 @@ pub fn train<'a>(
         chosen: results.get(best).map(|r| r.0.name.clone()).unwrap_or_default(),
         train_senders: data.train_senders,
         holdout_senders: (
-            data.holdout.iter().filter(|h| h.0).count(),
-            data.holdout.iter().filter(|h| !h.0).count(),
+            data.holdout.iter().filter(|h| h.spam).count(),
+            data.holdout.iter().filter(|h| !h.spam).count(),
         ),
         samples: data.train.len(),
     };
