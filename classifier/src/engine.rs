@@ -1,0 +1,558 @@
+//! The metadata pipeline: rate limiter, feature tracker, model, policy.
+//!
+//! [`Detector`] is the single-threaded core, used directly by replay,
+//! training and evaluation. [`Engine`] wraps it in a mutex for the gateway's
+//! many request tasks: one message costs about a microsecond inside the lock,
+//! so a single lock sustains far more than any SMS route delivers, and the
+//! shared structures (contact graph, recipient limits) stay exact. If that
+//! ever becomes the bottleneck, shard by sender hash and keep the graph
+//! separate.
+//!
+//! Everything here is I/O-free: no clocks (time comes with each call), no
+//! files, no logging.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rustc_hash::FxBuildHasher;
+
+use crate::Error;
+use crate::countries::country_index;
+use crate::event::{EventView, MessageView, MetadataEvent};
+use crate::features::{FeatureVector, MessageFacts, SenderState, feature_index};
+use crate::model::Model;
+use crate::policy::{Config, Decision, IdList, RuleTag, TrackingConfig, Verdict, VerdictKind};
+use crate::ratelimit::{LimitKeys, Limiter, ManualClock, RateDecision};
+use crate::sender::{SenderKind, e164_value};
+use crate::sketch::{ContactGraph, fmix64, hash_str, pair_hash};
+use crate::timestamp::Timestamp;
+
+/// How many reasons a verdict carries.
+const TOP_REASONS: usize = 3;
+/// Weight of the newest model output in a sender's smoothed score. A
+/// sender's verdict follows `s ← s + α (score − s)` over its events, starting
+/// from 0: one odd message (a marketing blast's burst, a person's busy
+/// evening) cannot flag a sender on its own, while a spammer whose every
+/// message scores high crosses a 0.9 threshold after about three events.
+pub const SCORE_SMOOTHING: f32 = 0.6;
+/// Time constant of the per-block new-sender counter (6 hours).
+const BLOCK_TAU_MS: f32 = 6.0 * 3_600_000.0;
+/// Sweep idle senders and limiter keys this often (trace time).
+const SWEEP_EVERY_MS: i64 = 3_600_000;
+
+/// Whether an allow/block list decided the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListHit {
+    None,
+    Allow,
+    Block,
+}
+
+/// The result of feeding one event: which sender it concerns and its
+/// features afterwards. Scoring is separate so replay can skip explanations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Observed {
+    pub sender: u64,
+    /// Smoothed score after this event.
+    pub score: f32,
+    pub features: FeatureVector,
+    pub rate: RateDecision,
+    pub list: ListHit,
+    pub is_message: bool,
+    pub messages: u32,
+}
+
+/// Single-threaded pipeline core.
+pub struct Detector {
+    model: Model,
+    suspect_at: f32,
+    spam_at: f32,
+    allow: IdList,
+    block: IdList,
+    senders: HashMap<u64, SenderState, FxBuildHasher>,
+    graph: ContactGraph,
+    /// Numbers that have sent anything (Greystar's complement of "grey").
+    active: ContactGraph,
+    /// Decayed count of new senders per 100-number block: (count, at ms).
+    blocks: HashMap<u64, (f32, i64), FxBuildHasher>,
+    pending: Vec<(u64, u64)>,
+    pending_mask: usize,
+    limiter: Limiter,
+    tracking: TrackingConfig,
+    next_sweep: i64,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("senders", &self.senders.len())
+            .field("graph", &self.graph)
+            .field("limiter", &self.limiter)
+            .finish()
+    }
+}
+
+impl Detector {
+    /// Builds a pipeline from a model and a validated policy.
+    pub fn new(model: Model, config: &Config) -> Result<Self, Error> {
+        config.validate()?;
+        let t = model.thresholds();
+        let suspect_at = config.thresholds.suspect.unwrap_or(t.suspect);
+        let spam_at = config.thresholds.spam.unwrap_or(t.spam);
+        if suspect_at > spam_at {
+            return Err(Error::Config(format!(
+                "suspect threshold {suspect_at} exceeds spam threshold {spam_at}"
+            )));
+        }
+        let slots = 1usize << config.tracking.pending_status_log2_slots.clamp(4, 28);
+        Ok(Detector {
+            model,
+            suspect_at,
+            spam_at,
+            allow: IdList::new(&config.allow),
+            block: IdList::new(&config.block),
+            senders: HashMap::with_hasher(FxBuildHasher),
+            graph: ContactGraph::new(config.tracking.contact_graph_log2_words),
+            active: ContactGraph::new(config.tracking.contact_graph_log2_words.saturating_sub(3)),
+            blocks: HashMap::with_hasher(FxBuildHasher),
+            pending: vec![(0, 0); slots],
+            pending_mask: slots - 1,
+            limiter: Limiter::new(&config.rate_limits, ManualClock::new())?,
+            tracking: config.tracking,
+            next_sweep: i64::MIN,
+        })
+    }
+
+    /// The model in use.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// (suspect, spam) thresholds in force.
+    pub fn thresholds(&self) -> (f32, f32) {
+        (self.suspect_at, self.spam_at)
+    }
+
+    /// Number of senders currently tracked.
+    pub fn tracked_senders(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Current features of a sender, if tracked.
+    pub fn sender_features(&self, sender: &str, now: Timestamp) -> Option<FeatureVector> {
+        self.senders.get(&hash_str(sender)).map(|s| s.features(now, self.block_count(s.block, now)))
+    }
+
+    fn block_count(&self, block: u64, now: Timestamp) -> f32 {
+        match self.blocks.get(&block) {
+            Some(&(c, at)) => c * (-((now.unix_millis() - at).max(0) as f32) / BLOCK_TAU_MS).exp(),
+            None => 0.0,
+        }
+    }
+
+    /// Features, raw score and the updated smoothed score of a tracked
+    /// sender after an event.
+    fn rescore(&mut self, sender: u64, now: Timestamp) -> Option<(FeatureVector, f32, u32)> {
+        let block = self.senders.get(&sender)?.block;
+        let bc = self.block_count(block, now);
+        let st = self.senders.get_mut(&sender)?;
+        let features = st.features(now, bc);
+        let raw = self.model.score(&features);
+        st.score += SCORE_SMOOTHING * (raw - st.score);
+        Some((features, st.score, st.messages()))
+    }
+
+    /// A sender's state as an observation without feeding an event.
+    pub(crate) fn peek(&self, sender: &str, now: Timestamp) -> Option<Observed> {
+        let h = hash_str(sender);
+        let st = self.senders.get(&h)?;
+        Some(Observed {
+            sender: h,
+            score: st.score,
+            features: st.features(now, self.block_count(st.block, now)),
+            rate: RateDecision { allowed: true, retry_after: None, limited_by: None },
+            list: self.list_hit(sender),
+            is_message: false,
+            messages: st.messages(),
+        })
+    }
+
+    fn list_hit(&self, sender: &str) -> ListHit {
+        if !self.allow.is_empty() && self.allow.matches(sender) {
+            ListHit::Allow
+        } else if !self.block.is_empty() && self.block.matches(sender) {
+            ListHit::Block
+        } else {
+            ListHit::None
+        }
+    }
+
+    /// Feeds one event at time `now` (the trace's clock in replay, the wall
+    /// clock live). Returns the affected sender's new state, or `None` when
+    /// the event concerns no tracked sender (a status for a forgotten
+    /// message, a complaint about a sender never seen).
+    pub(crate) fn observe(&mut self, ev: EventView<'_>, now: Timestamp) -> Option<Observed> {
+        self.maybe_sweep(now);
+        match ev {
+            EventView::Message(m) => Some(self.observe_message(&m, now)),
+            EventView::Status { id, status, .. } => {
+                let h = hash_str(id);
+                let slot = self.pending.get(h as usize & self.pending_mask).copied();
+                let sender = match slot {
+                    Some((id_hash, sender)) if id_hash == h => sender,
+                    _ => return None,
+                };
+                self.senders.get_mut(&sender)?.on_status(now, status);
+                let (features, score, messages) = self.rescore(sender, now)?;
+                Some(Observed {
+                    sender,
+                    score,
+                    features,
+                    rate: RateDecision { allowed: true, retry_after: None, limited_by: None },
+                    list: ListHit::None,
+                    is_message: false,
+                    messages,
+                })
+            }
+            EventView::Report { reporter, sender, .. } => {
+                let hs = hash_str(sender);
+                // Only complaints from people the sender actually messaged
+                // count, so nobody can report-bomb a competitor.
+                if !self.graph.contains(pair_hash(hs, hash_str(reporter))) {
+                    return None;
+                }
+                let list = self.list_hit(sender);
+                self.senders.get_mut(&hs)?.on_report(now);
+                let (features, score, messages) = self.rescore(hs, now)?;
+                Some(Observed {
+                    sender: hs,
+                    score,
+                    features,
+                    rate: RateDecision { allowed: true, retry_after: None, limited_by: None },
+                    list,
+                    is_message: false,
+                    messages,
+                })
+            }
+        }
+    }
+
+    fn observe_message(&mut self, m: &MessageView<'_>, now: Timestamp) -> Observed {
+        let hf = hash_str(m.from);
+        let ht = hash_str(m.to);
+        let forward = pair_hash(hf, ht);
+        let backward = pair_hash(ht, hf);
+        let known_contact = self.graph.contains(backward);
+        let new_recipient = self.graph.insert(forward);
+        let recipient_country = country_index(m.to);
+        let inactive_recipient = !self.active.contains(ht);
+        self.active.insert(hf);
+
+        // The recipient's side: inbound traffic, and a first answer to
+        // someone who wrote to it earlier is a reply for that someone.
+        if let Some(r) = self.senders.get_mut(&ht) {
+            r.on_received(now);
+            if new_recipient && known_contact {
+                r.on_reply();
+            }
+        }
+
+        if !self.senders.contains_key(&hf) && self.senders.len() >= self.tracking.max_senders {
+            self.evict_oldest(now);
+        }
+        let kind = m.sender_type.unwrap_or_else(|| SenderKind::classify(m.from));
+        let route = match m.route {
+            Some(r) => hash_str(r),
+            None => fmix64(recipient_country.map_or(u64::MAX, |c| c as u64) << 2 | m.channel as u64),
+        };
+        let rate = self.limiter.check(
+            now,
+            kind,
+            LimitKeys { sender: hf, recipient: ht, pair: forward, route },
+            u32::from(m.segments),
+        );
+        if !self.senders.contains_key(&hf) {
+            let block = e164_value(m.from).map_or(u64::MAX, |v| v / 100);
+            if block != u64::MAX {
+                let t = now.unix_millis();
+                let e = self.blocks.entry(block).or_insert((0.0, t));
+                e.0 = e.0 * (-((t - e.1).max(0) as f32) / BLOCK_TAU_MS).exp() + 1.0;
+                e.1 = t;
+            }
+            let mut st = SenderState::new(now, kind, country_index(m.from));
+            st.block = block;
+            self.senders.insert(hf, st);
+        }
+        let Some(st) = self.senders.get_mut(&hf) else {
+            // just inserted above
+            return Observed {
+                sender: hf,
+                score: 0.0,
+                features: [0.0; crate::features::NUM_FEATURES],
+                rate,
+                list: ListHit::None,
+                is_message: true,
+                messages: 0,
+            };
+        };
+        st.on_message(&MessageFacts {
+            at: now,
+            recipient_hash: ht,
+            recipient_value: e164_value(m.to),
+            recipient_country,
+            new_recipient,
+            known_contact,
+            segments: m.segments,
+            encoding: m.encoding,
+            channel: m.channel,
+            bytes: m.bytes,
+            rate_limited: !rate.allowed,
+            inactive_recipient,
+        });
+        let id = hash_str(m.id);
+        if let Some(slot) = self.pending.get_mut(id as usize & self.pending_mask) {
+            *slot = (id, hf);
+        }
+        let (features, score, messages) =
+            self.rescore(hf, now).unwrap_or(([0.0; crate::features::NUM_FEATURES], 0.0, 0));
+        Observed { sender: hf, score, features, rate, list: self.list_hit(m.from), is_message: true, messages }
+    }
+
+    /// Score and verdict (without explanations) of an observation.
+    #[inline]
+    pub(crate) fn judge(&self, o: &Observed) -> (f32, VerdictKind) {
+        let score = o.score;
+        let kind = match o.list {
+            ListHit::Allow => VerdictKind::Ok,
+            ListHit::Block => VerdictKind::Spam,
+            ListHit::None if score >= self.spam_at => VerdictKind::Spam,
+            ListHit::None if score >= self.suspect_at => VerdictKind::Suspect,
+            ListHit::None => VerdictKind::Ok,
+        };
+        (score, kind)
+    }
+
+    /// Full verdict with reasons and rule tags.
+    pub(crate) fn verdict(&self, o: &Observed) -> Verdict {
+        let (score, verdict) = self.judge(o);
+        Verdict { score, verdict, reasons: self.model.explain(&o.features, TOP_REASONS), tags: rule_tags(o) }
+    }
+
+    fn maybe_sweep(&mut self, now: Timestamp) {
+        let t = now.unix_millis();
+        if t < self.next_sweep {
+            return;
+        }
+        self.next_sweep = t + SWEEP_EVERY_MS;
+        let cutoff = t - i64::from(self.tracking.idle_hours) * 3_600_000;
+        self.senders.retain(|_, s| s.last_event >= cutoff);
+        self.blocks.retain(|_, (c, at)| *c * (-((t - *at).max(0) as f32) / BLOCK_TAU_MS).exp() > 0.01);
+        self.limiter.prune();
+    }
+
+    /// Evicts the least recently active tenth of the senders (amortized LRU:
+    /// one O(n) pass frees room for n/10 new senders).
+    fn evict_oldest(&mut self, now: Timestamp) {
+        let mut times: Vec<i64> = self.senders.values().map(|s| s.last_event).collect();
+        let keep = self.tracking.max_senders - self.tracking.max_senders / 10 - 1;
+        if times.len() <= keep {
+            return;
+        }
+        let cut_idx = times.len() - keep - 1;
+        let (_, cut, _) = times.select_nth_unstable(cut_idx);
+        let cut = (*cut).min(now.unix_millis());
+        self.senders.retain(|_, s| s.last_event > cut);
+    }
+}
+
+fn rule_tags(o: &Observed) -> Vec<RuleTag> {
+    let f = |name: &str| feature_index(name).map_or(0.0, |i| o.features[i]);
+    let mut tags = Vec::new();
+    match o.list {
+        ListHit::Allow => tags.push(RuleTag::AllowListed),
+        ListHit::Block => tags.push(RuleTag::BlockListed),
+        ListHit::None => {}
+    }
+    if !o.rate.allowed || f("RATE_LIMITED_SHARE") > 0.2 {
+        tags.push(RuleTag::BurstOverRateLimit);
+    }
+    if o.messages >= 5 && f("SEQUENTIAL_SHARE") > 0.5 {
+        tags.push(RuleTag::SequentialRecipients);
+    }
+    if f("PREMIUM_SHARE") > 0.3 {
+        tags.push(RuleTag::PremiumDestinations);
+    }
+    if o.messages >= 5 && f("FAILURE_RATE") > 0.3 {
+        tags.push(RuleTag::HighFailureRate);
+    }
+    if f("COMPLAINTS") >= 3f32.ln() {
+        tags.push(RuleTag::RecipientComplaints);
+    }
+    if f("DISTINCT_RECIPIENTS") >= 21f32.ln() && f("REPLY_RATE") < 0.05 && f("KNOWN_CONTACT_SHARE") < 0.05 {
+        tags.push(RuleTag::FanOutWithoutReplies);
+    }
+    tags
+}
+
+/// Thread-safe live API for the gateway pipeline.
+///
+/// Call [`Engine::observe`] for every inbound and outbound message (and for
+/// delivery statuses and complaints) before committing it. Mutex poisoning is
+/// ignored on purpose: every update leaves the state consistent between
+/// statements, so a panic elsewhere cannot corrupt it.
+#[derive(Debug)]
+pub struct Engine {
+    inner: Mutex<Detector>,
+}
+
+impl Engine {
+    /// Builds the engine.
+    pub fn new(model: Model, config: &Config) -> Result<Self, Error> {
+        Ok(Engine { inner: Mutex::new(Detector::new(model, config)?) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Detector> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Feeds one event as of `now` and returns the verdict for the sender it
+    /// concerns (the message's sender, the sender of the message a status
+    /// refers to, or the sender a complaint names) plus the message's
+    /// rate-limit decision. `None` when the event concerns no tracked sender.
+    pub fn observe(&self, event: &MetadataEvent, now: Timestamp) -> Option<Decision> {
+        let mut d = self.lock();
+        let o = d.observe(event.view(), now)?;
+        Some(Decision { verdict: d.verdict(&o), rate: o.rate })
+    }
+
+    /// Same as [`Engine::observe`] for a borrowed view.
+    pub fn observe_view(&self, event: EventView<'_>, now: Timestamp) -> Option<Decision> {
+        let mut d = self.lock();
+        let o = d.observe(event, now)?;
+        Some(Decision { verdict: d.verdict(&o), rate: o.rate })
+    }
+
+    /// Current verdict for a sender without feeding an event (for review).
+    pub fn sender_verdict(&self, sender: &str, now: Timestamp) -> Option<Verdict> {
+        let d = self.lock();
+        let o = d.peek(sender, now)?;
+        Some(d.verdict(&o))
+    }
+
+    /// Number of senders tracked.
+    pub fn tracked_senders(&self) -> usize {
+        self.lock().tracked_senders()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::event::{Channel, Encoding, MessageMeta, ReportMeta};
+
+    fn msg(at_s: i64, id: &str, from: &str, to: &str) -> MetadataEvent {
+        MetadataEvent::Message(MessageMeta {
+            at: t(at_s),
+            id: id.into(),
+            from: from.into(),
+            to: to.into(),
+            channel: Channel::Sms,
+            segments: 1,
+            encoding: Encoding::Gsm7,
+            bytes: 40,
+            sender_type: None,
+            route: None,
+        })
+    }
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_unix_millis(1_772_366_400_000 + s * 1000)
+    }
+
+    #[test]
+    fn engine_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Engine>();
+    }
+
+    #[test]
+    fn identical_metadata_gives_identical_scores() {
+        // Two independent engines fed the same metadata (only the opaque
+        // message ids differ) must agree on every score, verdict and
+        // rate decision: nothing but metadata can influence them.
+        let a = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
+        let b = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
+        for i in 0..30 {
+            let to = format!("+1415555{:04}", i * 37);
+            let da = a.observe(&msg(i * 20, &format!("a-{i}"), "+12125550100", &to), t(i * 20)).unwrap();
+            let db = b.observe(&msg(i * 20, &format!("zz{i}"), "+12125550100", &to), t(i * 20)).unwrap();
+            assert_eq!(da.verdict.score, db.verdict.score);
+            assert_eq!(da.verdict.verdict, db.verdict.verdict);
+            assert_eq!(da.rate, db.rate);
+        }
+    }
+
+    #[test]
+    fn lists_override_the_model() {
+        let cfg = Config {
+            allow: vec!["+1800*".into()],
+            block: vec!["+12125550100".into()],
+            ..Config::default()
+        };
+        let e = Engine::new(Model::default_model().unwrap(), &cfg).unwrap();
+        let d = e.observe(&msg(0, "1", "+12125550100", "+14155550101"), t(0)).unwrap();
+        assert_eq!(d.verdict.verdict, VerdictKind::Spam);
+        assert!(d.verdict.tags.contains(&RuleTag::BlockListed));
+        for i in 0..200 {
+            let to = format!("+1415555{:04}", i);
+            let d = e.observe(&msg(i, &i.to_string(), "+18005550100", &to), t(i)).unwrap();
+            assert_eq!(d.verdict.verdict, VerdictKind::Ok);
+        }
+        let v = e.sender_verdict("+18005550100", t(300)).unwrap();
+        assert!(v.tags.contains(&RuleTag::AllowListed));
+        assert!(v.tags.contains(&RuleTag::SequentialRecipients));
+    }
+
+    #[test]
+    fn rate_limit_decision_comes_with_retry_after() {
+        let e = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
+        let mut denied = None;
+        for i in 0..20 {
+            let d = e.observe(&msg(0, &i.to_string(), "+12125550100", &format!("+1415555{i:04}")), t(0)).unwrap();
+            if !d.rate.allowed {
+                denied = Some(d);
+                break;
+            }
+        }
+        let d = denied.unwrap();
+        assert!(d.rate.retry_after.unwrap() > std::time::Duration::ZERO);
+        assert!(d.verdict.tags.contains(&RuleTag::BurstOverRateLimit));
+    }
+
+    #[test]
+    fn complaints_only_count_from_actual_recipients() {
+        let e = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
+        e.observe(&msg(0, "1", "+12125550100", "+14155550101"), t(0)).unwrap();
+        let report = |reporter: &str| {
+            MetadataEvent::Report(ReportMeta { at: t(10), reporter: reporter.into(), sender: "+12125550100".into() })
+        };
+        assert!(e.observe(&report("+19995550000"), t(10)).is_none());
+        assert!(e.observe(&report("+14155550101"), t(10)).is_some());
+    }
+
+    #[test]
+    fn idle_senders_are_evicted_and_capacity_is_bounded() {
+        let cfg = Config {
+            tracking: TrackingConfig { max_senders: 100, idle_hours: 1, ..TrackingConfig::default() },
+            ..Config::default()
+        };
+        let e = Engine::new(Model::default_model().unwrap(), &cfg).unwrap();
+        for i in 0..1000 {
+            e.observe(&msg(i, "x", &format!("+1212555{i:04}"), "+14155550101"), t(i));
+            assert!(e.tracked_senders() <= 100);
+        }
+        e.observe(&msg(10_000, "y", "+19175550100", "+14155550101"), t(10_000));
+        assert_eq!(e.tracked_senders(), 1, "everyone idle for over an hour is gone");
+    }
+}
