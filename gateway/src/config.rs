@@ -40,6 +40,31 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// SMS encoding options: national language tables, smart encoding.
     pub sms: adapters::sms::SmsOptions,
+    /// Spam defense policy: thresholds, allow/block lists, rate limits.
+    pub classifier: classifier::Config,
+    /// Which spam model to load.
+    pub model: ModelConfig,
+}
+
+/// Which spam model to load.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// A model file written by `gateway model train`; absent means the model
+    /// bundled with the binary.
+    pub path: Option<PathBuf>,
+}
+
+impl ModelConfig {
+    /// Loads the configured model, or the bundled one.
+    pub fn load(&self) -> Result<classifier::Model> {
+        match &self.path {
+            Some(p) => classifier::Model::load(p)
+                .map_err(|e| Error::Config(format!("model {}: {e}", p.display()))),
+            None => classifier::Model::default_model()
+                .map_err(|e| Error::Config(format!("bundled model: {e}"))),
+        }
+    }
 }
 
 impl Default for Config {
@@ -56,6 +81,8 @@ impl Default for Config {
             private_side: PrivateSideConfig::default(),
             routing: RoutingConfig::default(),
             sms: adapters::sms::SmsOptions::default(),
+            classifier: classifier::Config::default(),
+            model: ModelConfig::default(),
         }
     }
 }

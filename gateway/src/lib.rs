@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod review;
 pub mod routes;
 pub mod serve;
 pub mod sms_plan;

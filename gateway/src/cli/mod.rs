@@ -3,6 +3,7 @@
 
 mod envelope_cmd;
 mod keys_cmd;
+mod model_cmd;
 mod pdu_cmd;
 mod sink;
 
@@ -47,6 +48,12 @@ enum Command {
     /// Decode and encode SMS PDUs (modem PDU mode).
     #[command(subcommand)]
     Pdu(pdu_cmd::PduCommand),
+    /// Run the rate limiter and classifier over a recorded metadata trace on
+    /// the trace's own clock; writes one verdict line per sender.
+    Replay(model_cmd::ReplayArgs),
+    /// Train and evaluate the spam model.
+    #[command(subcommand)]
+    Model(model_cmd::ModelCommand),
     /// List and retry dead-lettered messages.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(keys_cmd::DeadLetterCommand),
@@ -164,6 +171,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let cfg = load_config(&cli)?;
             envelope_cmd::run(&cfg, cmd)
         }
+        Command::Replay(args) => model_cmd::replay(&load_config(&cli)?, args),
+        Command::Model(cmd) => model_cmd::run(&load_config(&cli)?, cmd),
         Command::Pdu(cmd) => pdu_cmd::run(&load_config(&cli)?, cmd),
         Command::Sink(args) => {
             init_logging(LogFormat::Human, "warn");

@@ -95,6 +95,44 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (local_address, remote_address)
     ) WITHOUT ROWID;
     "#,
+    // 3: spam defense: verdicts on messages, the review queue of flagged
+    // senders, allow/block lists, and the operators' audit log.
+    r#"
+    ALTER TABLE messages ADD COLUMN verdict TEXT;
+    ALTER TABLE messages ADD COLUMN score REAL;
+    CREATE INDEX messages_by_sender_status ON messages(sender, status);
+
+    CREATE TABLE flagged_senders (
+        sender            TEXT PRIMARY KEY,
+        verdict           TEXT NOT NULL,
+        score             REAL NOT NULL,
+        reasons           TEXT NOT NULL,
+        adapter           TEXT,
+        first_flagged_at  INTEGER NOT NULL,
+        last_seen         INTEGER NOT NULL,
+        decided           TEXT
+    );
+
+    CREATE TABLE lists (
+        kind        TEXT NOT NULL,
+        pattern     TEXT NOT NULL,
+        expires_at  INTEGER,
+        note        TEXT,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (kind, pattern)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE audit_log (
+        id              INTEGER PRIMARY KEY,
+        at              INTEGER NOT NULL,
+        actor           TEXT NOT NULL,
+        action          TEXT NOT NULL,
+        target          TEXT NOT NULL,
+        note            TEXT,
+        model_verdict   TEXT,
+        model_score     REAL
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.

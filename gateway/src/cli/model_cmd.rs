@@ -1,0 +1,161 @@
+//! `gateway replay` and `gateway model train|eval`: the metadata pipeline
+//! offline, on recorded traces (format in DESIGN.md).
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::CliError;
+use crate::config::Config;
+
+/// Options of `gateway replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The metadata trace (JSON lines, time-ordered).
+    trace: PathBuf,
+    /// Where to write one verdict line per sender (standard output when absent).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Model file instead of the configured or bundled one.
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+/// `gateway model`.
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Train a model from traces and their labels (and operators' review decisions).
+    Train {
+        /// A trace; give one `--labels` per `--trace`, in the same order.
+        #[arg(long, required = true)]
+        trace: Vec<PathBuf>,
+        /// Labels for the trace at the same position (JSON lines: sender, label, category).
+        #[arg(long, required = true)]
+        labels: Vec<PathBuf>,
+        /// Where to write the model file.
+        #[arg(long, default_value = "model.json")]
+        out: PathBuf,
+        /// Seed of the held-out split.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Evaluate a model on a labeled trace it never saw: precision, recall,
+    /// F1, false positives per legitimate category, recall per spam category,
+    /// detection delay; writes a precision/recall curve and a score histogram.
+    Eval {
+        /// The trace.
+        #[arg(long)]
+        trace: PathBuf,
+        /// Its labels.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Model file instead of the configured or bundled one.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Directory for `pr_curve.svg` and `score_histogram.svg`.
+        #[arg(long, default_value = ".")]
+        svg_dir: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn model(cfg: &Config, over: &Option<PathBuf>) -> Result<classifier::Model, CliError> {
+    match over {
+        Some(p) => classifier::Model::load(p)
+            .map_err(|e| CliError::input(format!("model {}: {e}", p.display()))),
+        None => Ok(cfg.model.load()?),
+    }
+}
+
+fn open(path: &PathBuf) -> Result<BufReader<File>, CliError> {
+    File::open(path)
+        .map(BufReader::new)
+        .map_err(|e| CliError::input(format!("{}: {e}", path.display())))
+}
+
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError::input(e.to_string())
+}
+
+/// Runs `gateway replay`.
+pub fn replay(cfg: &Config, args: &ReplayArgs) -> Result<(), CliError> {
+    let model = model(cfg, &args.model)?;
+    let verdicts = classifier::replay::run(open(&args.trace)?, &model, &cfg.classifier)
+        .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
+    match &args.out {
+        Some(path) => {
+            let f = File::create(path)
+                .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+            classifier::replay::write_verdicts(BufWriter::new(f), &verdicts).map_err(failed)?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            classifier::replay::write_verdicts(stdout.lock(), &verdicts).map_err(failed)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `gateway model …`.
+pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
+    match cmd {
+        ModelCommand::Train {
+            trace,
+            labels,
+            out,
+            seed,
+        } => {
+            if trace.len() != labels.len() {
+                return Err(CliError::input("give one --labels for each --trace"));
+            }
+            let sets: Vec<(PathBuf, PathBuf)> =
+                trace.iter().cloned().zip(labels.iter().cloned()).collect();
+            let mut options = classifier::train::TrainOptions::default();
+            if let Some(s) = seed {
+                options.seed = *s;
+            }
+            let extra = crate::review::decisions_as_labels(&cfg.data_dir).unwrap_or_default();
+            if !extra.is_empty() {
+                eprintln!("using {} operator decisions as labels", extra.len());
+            }
+            eprintln!("training on {} trace(s)…", sets.len());
+            let (model, report) =
+                classifier::train::train_files(&sets, &extra, &cfg.classifier, &options)
+                    .map_err(failed)?;
+            let json = model.to_json().map_err(failed)?;
+            std::fs::write(out, json)
+                .map_err(|e| CliError::input(format!("{}: {e}", out.display())))?;
+            let summary = serde_json::to_string_pretty(&report).map_err(failed)?;
+            println!("{summary}");
+            eprintln!("model written to {}", out.display());
+        }
+        ModelCommand::Eval {
+            trace,
+            labels,
+            model: m,
+            svg_dir,
+            json,
+        } => {
+            let model = model(cfg, m)?;
+            let labels = classifier::labels::read_labels(open(labels)?).map_err(failed)?;
+            let report = classifier::eval::evaluate(open(trace)?, &labels, &model, &cfg.classifier)
+                .map_err(failed)?;
+            std::fs::create_dir_all(svg_dir)
+                .map_err(|e| CliError::input(format!("{}: {e}", svg_dir.display())))?;
+            let (pr, hist) = report.write_svgs(svg_dir).map_err(failed)?;
+            if *json {
+                let s = serde_json::to_string_pretty(&report).map_err(failed)?;
+                println!("{s}");
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{report}");
+            }
+            eprintln!("wrote {} and {}", pr.display(), hist.display());
+        }
+    }
+    Ok(())
+}
