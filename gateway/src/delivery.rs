@@ -204,6 +204,9 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     let attempts = item.attempts + 1;
     let record = match outcome {
         SendOutcome::Accepted { status, carrier_id } => {
+            if status == "delivered" && direction == "outbound" {
+                state.spam.observe_status(&item.message_id, true);
+            }
             state
                 .metrics
                 .attempts

@@ -43,6 +43,12 @@ pub enum Error {
         /// Why it was refused (never the field's content if it is message text).
         reason: String,
     },
+    /// Refused by policy (block list, opt-out); the string says why.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Over a rate limit; retry after this many seconds.
+    #[error("rate limited; retry after {0} s")]
+    RateLimited(u64),
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),

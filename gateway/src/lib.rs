@@ -19,6 +19,7 @@ pub mod review;
 pub mod routes;
 pub mod serve;
 pub mod sms_plan;
+pub mod spam;
 pub mod state;
 pub mod store;
 

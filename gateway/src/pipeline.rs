@@ -103,6 +103,37 @@ fn new_row(
         sealed: env.sealed_bytes(),
         carrier_id: None,
         queue: None,
+        verdict: None,
+        flag_reasons: None,
+    }
+}
+
+/// Applies the spam gate's decision to a row: status, queue, verdict, flag.
+fn apply_gate(row: &mut NewMessage, gate: crate::spam::Gate, queue: Option<Target>) {
+    use crate::spam::Gate;
+    match gate {
+        Gate::Deliver { score } => {
+            row.verdict = Some(("ok", score));
+            row.queue = queue;
+        }
+        Gate::Hold { score, reasons } => {
+            row.verdict = Some(("suspect", score));
+            row.status = "held";
+            row.flag_reasons = Some(reasons);
+        }
+        Gate::Block { score, reasons } => {
+            row.verdict = Some(("spam", score));
+            row.status = "blocked";
+            row.flag_reasons = Some(reasons);
+        }
+        Gate::RateLimited { .. } => {
+            row.status = "held";
+            row.flag_reasons =
+                Some("[{\"tag\":\"RATE_LIMITED\",\"words\":\"over a rate limit\"}]".into());
+            row.verdict = Some(("suspect", 0.0));
+        }
+        // Callers handle refusals before building a row.
+        Gate::Refused => row.status = "refused",
     }
 }
 
@@ -237,12 +268,31 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
         .choose(&env.header.from, &env.header.to)
         .ok_or_else(|| Error::invalid("to", "no SMS route is configured on this gateway"))?
         .to_string();
+    let gate = state
+        .spam
+        .check(crate::spam::MessageFacts {
+            id: &env.header.id,
+            from: &env.header.from,
+            to: &env.header.to,
+            segments: env.header.segments,
+            encoding: &env.header.encoding,
+            bytes: env.header.size_class as usize,
+            route: &route,
+        })
+        .await?;
+    match gate {
+        crate::spam::Gate::Refused => return Err(Error::Refused("the sender is blocked".into())),
+        crate::spam::Gate::RateLimited { retry_after_secs } => {
+            return Err(Error::RateLimited(retry_after_secs));
+        }
+        _ => {}
+    }
     let mut row = new_row(&env, now, expires_at, &route, "queued");
     row.carrier_id = dedup;
-    row.queue = Some(Target::Route(route));
+    apply_gate(&mut row, gate, Some(Target::Route(route)));
     let accepted = Accepted {
         id: row.id.clone(),
-        status: "queued".into(),
+        status: row.status.into(),
         channel: "sms",
         segments: row.segments,
         encoding: row.encoding.clone(),
@@ -250,7 +300,9 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
     let item = queue_item(&row);
     match state.store.insert_message(row).await? {
         InsertOutcome::Inserted => {
-            state.metrics.message("outbound", "queued");
+            state
+                .metrics
+                .message("outbound", accepted_status(&accepted));
             hand_to_delivery(state, item);
             Ok(accepted)
         }
@@ -267,6 +319,14 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 ..accepted
             })
         }
+    }
+}
+
+fn accepted_status(a: &Accepted) -> &'static str {
+    match a.status.as_str() {
+        "held" => "held",
+        "blocked" => "blocked",
+        _ => "queued",
     }
 }
 
@@ -337,9 +397,27 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     h.carrier_ids
         .insert(msg.adapter.to_string(), msg.carrier_id.clone());
     let env = state.sealer.seal(h, &msg.content, &key)?;
+    let gate = state
+        .spam
+        .check(crate::spam::MessageFacts {
+            id: &env.header.id,
+            from: &env.header.from,
+            to: &env.header.to,
+            segments: env.header.segments,
+            encoding: &env.header.encoding,
+            bytes: env.header.size_class as usize,
+            route: msg.adapter,
+        })
+        .await?;
+    if gate == crate::spam::Gate::Refused {
+        state.metrics.message("inbound", "refused");
+        return Err(Error::Refused("the sender is blocked".into()));
+    }
     let mut row = new_row(&env, now, None, msg.adapter, status);
     row.carrier_id = Some((msg.adapter.to_string(), msg.carrier_id));
-    row.queue = queue;
+    // Inbound over a rate limit is held for review, never dropped.
+    apply_gate(&mut row, gate, queue);
+    let status = row.status;
     let id = row.id.clone();
     let item = queue_item(&row);
     match state.store.insert_message(row).await? {
@@ -383,6 +461,7 @@ pub async fn record_status(
         }
     };
     let now = clock::now_ms();
+    let key = id.clone();
     let found = state
         .store
         .writer()
@@ -392,6 +471,9 @@ pub async fn record_status(
         .await?;
     if found {
         state.metrics.message("outbound", status);
+        if status != "sent" {
+            state.spam.observe_status(&key, status == "delivered");
+        }
     }
     Ok(found)
 }

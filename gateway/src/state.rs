@@ -75,6 +75,8 @@ pub struct Shared {
     pub dispatch: crate::delivery::Dispatch,
     /// Outbound routes.
     pub routes: crate::routes::Routes,
+    /// Rate limits, classifier and operators' lists.
+    pub spam: Arc<crate::spam::SpamGate>,
     /// The shared HTTP client (connection pools) for outgoing requests.
     pub http: reqwest::Client,
     token_cache: Arc<Mutex<TokenCache>>,
@@ -133,7 +135,9 @@ impl AppState {
             .as_deref()
             .map(crate::envelope::keys::parse_public_key)
             .transpose()?;
+        let spam = Arc::new(crate::spam::SpamGate::new(&config, store.clone())?);
         Ok(Self(Arc::new(Shared {
+            spam,
             region: crate::address::region(&config.default_region),
             config: Arc::new(config),
             store,

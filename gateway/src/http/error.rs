@@ -15,6 +15,8 @@ pub enum ApiError {
     BadRequest(String),
     /// 401: missing or wrong credentials or signature.
     Unauthorized(String),
+    /// 403: refused by policy (block list, opt-out).
+    Forbidden(String),
     /// 404.
     NotFound(String),
     /// 413: the body is over the limit.
@@ -34,6 +36,7 @@ impl ApiError {
         match self {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone()),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,6 +89,8 @@ impl From<Error> for ApiError {
         match e {
             Error::Invalid { .. } => Self::BadRequest(e.to_string()),
             Error::NotFound(m) => Self::NotFound(m),
+            Error::Refused(m) => Self::Forbidden(m),
+            Error::RateLimited(s) => Self::RateLimited(s),
             Error::StoreClosed => Self::Unavailable(5),
             other => {
                 // Logged once here; the client sees only "internal error".

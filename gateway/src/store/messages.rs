@@ -71,6 +71,11 @@ pub struct NewMessage {
     pub carrier_id: Option<(String, String)>,
     /// Queue entry to create, due now.
     pub queue: Option<Target>,
+    /// Classifier verdict (`ok`, `suspect`, `spam`) and score.
+    pub verdict: Option<(&'static str, f32)>,
+    /// Reasons (JSON) when the message was held or blocked: the sender goes
+    /// to the review queue.
+    pub flag_reasons: Option<String>,
 }
 
 /// Result of an insert.
@@ -186,8 +191,8 @@ pub fn insert(tx: &Transaction<'_>, m: &NewMessage) -> Result<InsertOutcome> {
     }
     tx.prepare_cached(
         "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, \
-         size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16)",
+         size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, score) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         m.id,
@@ -206,7 +211,17 @@ pub fn insert(tx: &Transaction<'_>, m: &NewMessage) -> Result<InsertOutcome> {
         m.header,
         m.sealed,
         m.carrier_id.as_ref().map(|(_, c)| c.as_str()),
+        m.verdict.map(|v| v.0),
+        m.verdict.map(|v| f64::from(v.1)),
     ])?;
+    if let (Some(reasons), Some((verdict, score))) = (&m.flag_reasons, m.verdict) {
+        tx.prepare_cached(
+            "INSERT INTO flagged_senders (sender, verdict, score, reasons, adapter, first_flagged_at, last_seen) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(sender) DO UPDATE SET verdict = excluded.verdict, \
+             score = excluded.score, reasons = excluded.reasons, last_seen = excluded.last_seen, decided = NULL",
+        )?
+        .execute(params![m.sender, verdict, f64::from(score), reasons, m.adapter, m.created_at])?;
+    }
     event(tx, &m.id, m.created_at, m.status, None)?;
     if let Some(target) = &m.queue {
         tx.prepare_cached(
