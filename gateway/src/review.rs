@@ -112,3 +112,426 @@ mod tests {
         );
     }
 }
+
+/// One row of the review queue.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueRow {
+    /// The flagged sender.
+    pub sender: String,
+    /// `suspect` or `spam`.
+    pub verdict: String,
+    /// Model score.
+    pub score: f64,
+    /// Top reasons, in words.
+    pub reasons: Vec<String>,
+    /// Messages held or blocked now.
+    pub held: i64,
+    /// Adapter it came through.
+    pub adapter: Option<String>,
+    /// RFC 3339.
+    pub first_seen: String,
+    /// RFC 3339.
+    pub last_seen: String,
+    /// Destination countries of its held messages.
+    pub countries: Vec<String>,
+}
+
+/// Filters of `review list`.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    /// Only this verdict.
+    pub verdict: Option<String>,
+    /// Score at least.
+    pub min_score: Option<f64>,
+    /// Score at most.
+    pub max_score: Option<f64>,
+    /// Last seen at or after (Unix ms).
+    pub since: Option<i64>,
+    /// Only this adapter.
+    pub adapter: Option<String>,
+}
+
+fn reason_words(json: &str) -> Vec<String> {
+    let v: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+    v.iter()
+        .filter_map(|r| {
+            let words = r.get("words")?.as_str()?;
+            Some(match r.get("value").and_then(|x| x.as_f64()) {
+                Some(val) => format!("{words} ({val:.2})"),
+                None => words.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// ISO region of an E.164 number, or `??`.
+pub fn country(number: &str) -> String {
+    phonenumber::parse(None, number)
+        .ok()
+        .and_then(|n| n.country().id().map(|id| id.as_ref().to_string()))
+        .unwrap_or_else(|| "??".into())
+}
+
+/// The undecided flagged senders, filtered.
+pub fn queue(conn: &Connection, f: &QueueFilter) -> Result<Vec<QueueRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.sender, s.verdict, s.score, s.reasons, s.adapter, s.first_flagged_at, s.last_seen, \
+         (SELECT COUNT(*) FROM messages m WHERE m.sender = s.sender AND m.status IN ('held', 'blocked')) \
+         FROM flagged_senders s WHERE s.decided IS NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, f64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, i64>(5)?,
+            r.get::<_, i64>(6)?,
+            r.get::<_, i64>(7)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (sender, verdict, score, reasons, adapter, first, last, held) = row?;
+        if f.verdict.as_deref().is_some_and(|v| v != verdict)
+            || f.min_score.is_some_and(|m| score < m)
+            || f.max_score.is_some_and(|m| score > m)
+            || f.since.is_some_and(|s| last < s)
+            || (f.adapter.is_some() && f.adapter != adapter)
+        {
+            continue;
+        }
+        let mut countries: Vec<String> = conn
+            .prepare_cached(
+                "SELECT DISTINCT recipient FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') LIMIT 200",
+            )?
+            .query_map([&sender], |r| r.get::<_, String>(0))?
+            .filter_map(|r| r.ok())
+            .map(|n| country(&n))
+            .collect();
+        countries.sort();
+        countries.dedup();
+        out.push(QueueRow {
+            sender,
+            verdict,
+            score,
+            reasons: reason_words(&reasons),
+            held,
+            adapter,
+            first_seen: crate::clock::rfc3339_ms(first),
+            last_seen: crate::clock::rfc3339_ms(last),
+            countries,
+        });
+    }
+    Ok(out)
+}
+
+/// Appends to the audit log.
+pub fn audit(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    target: &str,
+    note: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    let model: Option<(String, f64)> = conn
+        .prepare_cached("SELECT verdict, score FROM flagged_senders WHERE sender = ?1")?
+        .query_row([target], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (model_verdict, model_score) = model.unzip();
+    conn.prepare_cached(
+        "INSERT INTO audit_log (at, actor, action, target, note, model_verdict, model_score) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![now, actor, action, target, note, model_verdict, model_score])?;
+    Ok(())
+}
+
+/// Where a released message goes: outbound ones back to their route,
+/// inbound ones to the private side.
+fn release_one(tx: &rusqlite::Transaction<'_>, id: &str, now: i64) -> Result<bool> {
+    let row: Option<(String, Option<String>)> = tx
+        .prepare_cached("SELECT direction, adapter FROM messages WHERE id = ?1 AND status IN ('held', 'blocked') AND sealed IS NOT NULL")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((direction, adapter)) = row else {
+        return Ok(false);
+    };
+    let target = if direction == "outbound" {
+        crate::store::Target::Route(adapter.unwrap_or_else(|| "generic".into()))
+    } else {
+        crate::store::Target::Private
+    };
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO queue (message_id, target, next_attempt_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![id, target.as_db(), now])?;
+    crate::store::messages::set_status(tx, id, "queued", Some("released by operator"), None, now)?;
+    Ok(true)
+}
+
+/// Drops a held message: its sealed body is erased.
+fn drop_one(tx: &rusqlite::Transaction<'_>, id: &str, now: i64) -> Result<bool> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE messages SET sealed = NULL WHERE id = ?1 AND status IN ('held', 'blocked')",
+        )?
+        .execute([id])?;
+    if n > 0 {
+        tx.prepare_cached("DELETE FROM queue WHERE message_id = ?1")?
+            .execute([id])?;
+        crate::store::messages::set_status(
+            tx,
+            id,
+            "dropped",
+            Some("dropped by operator; body erased"),
+            None,
+            now,
+        )?;
+    }
+    Ok(n > 0)
+}
+
+/// Releases or drops one message; records the decision.
+pub fn decide_message(
+    conn: &mut Connection,
+    actor: &str,
+    id: &str,
+    release: bool,
+    note: Option<&str>,
+) -> Result<bool> {
+    let now = crate::clock::now_ms();
+    let tx = conn.transaction()?;
+    let done = if release {
+        release_one(&tx, id, now)?
+    } else {
+        drop_one(&tx, id, now)?
+    };
+    if done {
+        audit(
+            &tx,
+            actor,
+            if release { "release" } else { "drop" },
+            id,
+            note,
+            now,
+        )?;
+    }
+    tx.commit()?;
+    Ok(done)
+}
+
+/// `mark SENDER spam|ham`: spam blocks the sender and drops its held
+/// messages; ham releases them and allow-lists it. Returns the messages affected.
+pub fn mark(
+    conn: &mut Connection,
+    actor: &str,
+    sender: &str,
+    spam: bool,
+    note: Option<&str>,
+) -> Result<usize> {
+    let now = crate::clock::now_ms();
+    let tx = conn.transaction()?;
+    let ids: Vec<String> = tx
+        .prepare("SELECT id FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') ORDER BY created_at")?
+        .query_map([sender], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut n = 0;
+    for id in &ids {
+        let done = if spam {
+            drop_one(&tx, id, now)?
+        } else {
+            release_one(&tx, id, now)?
+        };
+        n += usize::from(done);
+    }
+    let (kind, other) = if spam {
+        ("block", "allow")
+    } else {
+        ("allow", "block")
+    };
+    tx.execute(
+        "DELETE FROM lists WHERE kind = ?1 AND pattern = ?2",
+        params![other, sender],
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, NULL, ?3, ?4)",
+        params![kind, sender, note, now],
+    )?;
+    tx.execute(
+        "UPDATE flagged_senders SET decided = ?2 WHERE sender = ?1",
+        params![sender, if spam { "spam" } else { "ham" }],
+    )?;
+    audit(
+        &tx,
+        actor,
+        if spam { "mark_spam" } else { "mark_ham" },
+        sender,
+        note,
+        now,
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// Adds a list entry (number or `prefix*`), optionally expiring.
+pub fn list_add(
+    conn: &mut Connection,
+    actor: &str,
+    kind: ListKind,
+    pattern: &str,
+    expires_at: Option<i64>,
+    note: Option<&str>,
+) -> Result<()> {
+    let now = crate::clock::now_ms();
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![kind.as_str(), pattern, expires_at, note, now],
+    )?;
+    audit(&tx, actor, kind.as_str(), pattern, note, now)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Removes a list entry.
+pub fn list_remove(
+    conn: &mut Connection,
+    actor: &str,
+    kind: ListKind,
+    pattern: &str,
+) -> Result<bool> {
+    let now = crate::clock::now_ms();
+    let tx = conn.transaction()?;
+    let n = tx.execute(
+        "DELETE FROM lists WHERE kind = ?1 AND pattern = ?2",
+        params![kind.as_str(), pattern],
+    )?;
+    if n > 0 {
+        audit(
+            &tx,
+            actor,
+            &format!("un{}", kind.as_str()),
+            pattern,
+            None,
+            now,
+        )?;
+    }
+    tx.commit()?;
+    Ok(n > 0)
+}
+
+/// One audit-log entry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    /// RFC 3339.
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What (`mark_spam`, `mark_ham`, `release`, `drop`, `allow`, `block`, …).
+    pub action: String,
+    /// Sender, message id or list pattern.
+    pub target: String,
+    /// Why, in the operator's words.
+    pub note: Option<String>,
+    /// The model's verdict at the time.
+    pub model_verdict: Option<String>,
+    /// The model's score at the time.
+    pub model_score: Option<f64>,
+}
+
+/// The audit log, oldest first.
+pub fn log(conn: &Connection, limit: usize) -> Result<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, actor, action, target, note, model_verdict, model_score FROM \
+         (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) ORDER BY id",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| {
+        Ok(AuditEntry {
+            at: crate::clock::rfc3339_ms(r.get(0)?),
+            actor: r.get(1)?,
+            action: r.get(2)?,
+            target: r.get(3)?,
+            note: r.get(4)?,
+            model_verdict: r.get(5)?,
+            model_score: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// How the model's verdicts compared with the operators' decisions.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stats {
+    /// Sender decisions made.
+    pub decisions: usize,
+    /// Model said spam, operator said spam.
+    pub spam_confirmed: usize,
+    /// Model said spam, operator said ham (false positives).
+    pub spam_overturned: usize,
+    /// Model held (suspect), operator said spam.
+    pub holds_confirmed_spam: usize,
+    /// Model held (suspect), operator said ham: overturned holds.
+    pub holds_overturned: usize,
+    /// Share of decisions where the operator agreed the sender was spam-like
+    /// (spam confirmed / all spam verdicts), if any.
+    pub spam_precision: Option<f64>,
+    /// Held or blocked senders still waiting for a decision.
+    pub pending: usize,
+    /// Decisions per day (RFC 3339 date, count, overturned).
+    pub by_day: Vec<(String, usize, usize)>,
+}
+
+/// Compares the model with the operators over the audit log.
+pub fn stats(conn: &Connection) -> Result<Stats> {
+    let mut s = Stats::default();
+    let mut stmt = conn.prepare(
+        "SELECT at, action, model_verdict FROM audit_log WHERE action IN ('mark_spam', 'mark_ham') ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut days: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for row in rows {
+        let (at, action, model) = row?;
+        s.decisions += 1;
+        let spam = action == "mark_spam";
+        let overturned = match model.as_deref() {
+            Some("spam") if spam => {
+                s.spam_confirmed += 1;
+                false
+            }
+            Some("spam") => {
+                s.spam_overturned += 1;
+                true
+            }
+            Some("suspect") if spam => {
+                s.holds_confirmed_spam += 1;
+                false
+            }
+            Some("suspect") => {
+                s.holds_overturned += 1;
+                true
+            }
+            _ => false,
+        };
+        let day: String = crate::clock::rfc3339_ms(at).chars().take(10).collect();
+        let e = days.entry(day).or_default();
+        e.0 += 1;
+        e.1 += usize::from(overturned);
+    }
+    let flagged_spam = s.spam_confirmed + s.spam_overturned;
+    s.spam_precision = (flagged_spam > 0).then(|| s.spam_confirmed as f64 / flagged_spam as f64);
+    s.pending = conn.query_row(
+        "SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? as usize;
+    s.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
+    Ok(s)
+}
