@@ -73,7 +73,11 @@ impl Sim {
             .collect()
     }
 
-    async fn wait_until(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    async fn wait_until(
+        &self,
+        what: &str,
+        f: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let start = Instant::now();
         loop {
             let s = self.state();
@@ -246,7 +250,7 @@ async fn modem_inbound_single_and_multipart_reach_the_private_side() {
     wait_up(&gw).await;
 
     let single = "Hello from a modem";
-    let long = "Grüße! ".repeat(40) + "the end";
+    let long = "Привет! ".repeat(40) + "the end";
     let parts = deliver_pdus(PEER, &long, 77);
     assert_eq!(parts.len(), 5);
     sim.ctl(serde_json::json!({"op": "deliver", "pdu": deliver_pdus(PEER, single, 0)[0]}));
@@ -266,7 +270,13 @@ async fn modem_inbound_single_and_multipart_reach_the_private_side() {
     assert_eq!(h["received"], 2, "{h}");
     // Text never reaches the logs.
     let logs = gw.kill();
-    assert!(!logs.lock().unwrap().iter().any(|l| l.contains("from a modem")));
+    assert!(
+        !logs
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("from a modem"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,7 +354,9 @@ async fn modem_faults_lose_nothing_and_send_nothing_twice() {
     // A hung modem: the next command gets no answer; the adapter resets it.
     let connects = sim.state()["connects"].as_u64().unwrap();
     sim.ctl(serde_json::json!({"op": "fault", "mute": 1}));
-    let r = gw.send(serde_json::json!({"to": PEER, "text": "after the hang"})).await;
+    let r = gw
+        .send(serde_json::json!({"to": PEER, "text": "after the hang"}))
+        .await;
     let id2 = r.json::<serde_json::Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -360,6 +372,14 @@ async fn modem_faults_lose_nothing_and_send_nothing_twice() {
     sim.ctl(serde_json::json!({"op": "vanish", "secs": 2}));
     sim.ctl(serde_json::json!({"op": "deliver", "pdu": deliver_pdus(PEER, "two", 0)[0]}));
     let got = sink.wait_for("/private", 2, WAIT).await;
+    if open_all(&got, &sk) != vec!["one", "two"] {
+        for l in gw.logs.lock().unwrap().iter() {
+            if l.contains("modem") || l.contains("inbound") {
+                eprintln!("{l}");
+            }
+        }
+        eprintln!("{}", sim.state());
+    }
     assert_eq!(open_all(&got, &sk), vec!["one", "two"]);
     sim.wait_until("empty SIM", |s| s["sim"].as_object().unwrap().is_empty())
         .await;
@@ -375,8 +395,16 @@ async fn modem_faults_lose_nothing_and_send_nothing_twice() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("gateway_modem_up{modem=\"sim1\"} 1"), "{metrics}");
-    assert!(sink.wait_for("/private", 3, Duration::from_secs(1)).await.len() == 2);
+    assert!(
+        metrics.contains("gateway_modem_up{modem=\"sim1\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        sink.wait_for("/private", 3, Duration::from_secs(1))
+            .await
+            .len()
+            == 2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,7 +432,10 @@ async fn modem_waiting_parts_survive_a_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Sealed, not plaintext.
-    assert!(!file_contains(&gw.data_dir.join("gateway.db"), "Restart-proof"));
+    assert!(!file_contains(
+        &gw.data_dir.join("gateway.db"),
+        "Restart-proof"
+    ));
     let token = gw.token.clone();
     let (status, _) = gw.terminate();
     assert!(status.success());

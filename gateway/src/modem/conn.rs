@@ -109,7 +109,13 @@ impl Conn {
     pub async fn abort_input(&mut self) -> Result<(), ConnError> {
         self.write(&[adapters::at::ESC, b'\r']).await?;
         let quiet = Instant::now() + Duration::from_millis(100);
-        while tokio::time::timeout_at(quiet, self.fill()).await.is_ok() {}
+        loop {
+            match tokio::time::timeout_at(quiet, self.fill()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => break,
+            }
+        }
         self.drop_stale();
         Ok(())
     }
