@@ -266,14 +266,14 @@ impl Modem {
                     self.on_stored(conn, index, pdu).await?;
                 }
             }
-            Urc::Message { pdu, .. } | Urc::StatusReport { pdu, .. } => {
-                if self.on_pdu(&pdu).await {
-                    // Acknowledge only after the commit; without the ack the
-                    // network redelivers (and the carrier id absorbs it).
-                    match conn.command(&Command::Acknowledge).await {
-                        Ok(_) | Err(ConnError::Modem(_)) => {}
-                        Err(e) => return Err(e),
-                    }
+            Urc::Message { pdu, .. } | Urc::StatusReport { pdu, .. }
+                // Acknowledge only after the commit; without the ack the
+                // network redelivers (and the carrier id absorbs it).
+                if self.on_pdu(&pdu).await =>
+            {
+                match conn.command(&Command::Acknowledge).await {
+                    Ok(_) | Err(ConnError::Modem(_)) => {}
+                    Err(e) => return Err(e),
                 }
             }
             Urc::Ring | Urc::Vendor(_) => {}
