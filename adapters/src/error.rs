@@ -118,6 +118,25 @@ pub enum Error {
         /// Why the part is rejected.
         reason: &'static str,
     },
+    /// A modem answered an AT command with an error. `command` is the
+    /// log-safe wire form (a PIN is masked), `answer` the final result code
+    /// (or a short description); neither ever holds message text.
+    #[error("modem refused {command}: {answer}")]
+    Modem {
+        /// The command, e.g. `AT+CMGS=23`.
+        command: String,
+        /// The modem's answer, e.g. `+CMS ERROR: 332`.
+        answer: String,
+        /// True when trying again later may succeed.
+        transient: bool,
+    },
+    /// A modem's answer did not follow the AT protocol (for example `OK`
+    /// before the `AT+CMGS` prompt).
+    #[error("unexpected modem answer: {reason}")]
+    AtProtocol {
+        /// What was unexpected.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -159,6 +178,8 @@ impl Error {
             | Self::TooManySegments { .. }
             | Self::Parameter { .. }
             | Self::Reassembly { .. } => false,
+            Self::Modem { transient, .. } => *transient,
+            Self::AtProtocol { .. } => true,
         }
     }
 

@@ -117,3 +117,29 @@ pub fn reassembly(data: &[u8]) {
         );
     }
 }
+
+/// Feeds `data` to the AT response parser whole and split at a point the
+/// first byte picks: both must give the same events (the parser is
+/// incremental), every event must reach the state machines without a
+/// panic, and listing headers must parse or be refused cleanly.
+pub fn at_parser(data: &[u8]) {
+    use crate::at::{Event, Listing, Parser, Reply, SendPdu};
+    let mut whole = Vec::new();
+    Parser::new().feed(data, &mut whole);
+    let cut = data.first().map_or(0, |&b| usize::from(b)).min(data.len());
+    let mut split = Vec::new();
+    let mut p = Parser::new();
+    p.feed(&data[..cut], &mut split);
+    p.feed(&data[cut..], &mut split);
+    assert_eq!(whole, split, "events depend on how the input was split");
+    let mut send = SendPdu::new("0011000B916407281553F80000AA0AE8329BFD4697D9EC37", 23);
+    let mut reply = Reply::default();
+    for ev in &whole {
+        let _ = send.handle(ev);
+        reply.push(ev);
+        if let Event::Listed { header, pdu } = ev {
+            let _ = Listing::parse(header);
+            assert!(pdu.len() <= crate::at::MAX_LINE);
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! serial ports) lives in the `gateway` crate and wraps these codecs at the edge.
 //! This crate never depends on `gateway` or `classifier`.
 
+pub mod at;
 pub mod error;
 pub mod generic;
 pub mod signing;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod fsutil;
 pub mod http;
 pub mod metrics;
+pub mod modem;
 pub mod pipeline;
 pub mod review;
 pub mod routes;

@@ -29,6 +29,22 @@ pub struct AttemptLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of per-modem metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModemLabels {
+    /// The modem's configured name.
+    pub modem: String,
+}
+
+/// Labels of per-modem event counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModemEventLabels {
+    /// The modem's configured name.
+    pub modem: String,
+    /// sent_part / send_refused / received / report / reset / timeout.
+    pub event: &'static str,
+}
+
 /// Labels of HTTP latency.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -58,6 +74,10 @@ pub struct Metrics {
     pub queue_live: Gauge<i64, AtomicI64>,
     /// Dead-lettered entries (set at scrape time).
     pub queue_dead: Gauge<i64, AtomicI64>,
+    /// 1 while a modem is brought up and answering.
+    pub modem_up: Family<ModemLabels, Gauge<i64, AtomicI64>>,
+    /// Modem events by modem.
+    pub modem_events: Family<ModemEventLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -113,8 +133,22 @@ impl Metrics {
             "Messages that exhausted their attempts",
             queue_dead.clone(),
         );
+        let modem_up = Family::<ModemLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "modem_up",
+            "1 while the modem is up and answering",
+            modem_up.clone(),
+        );
+        let modem_events = Family::<ModemEventLabels, Counter>::default();
+        registry.register(
+            "modem_events",
+            "Modem events (parts sent, refusals, received, reports, resets, timeouts)",
+            modem_events.clone(),
+        );
         Self {
             registry,
+            modem_up,
+            modem_events,
             messages,
             attempts,
             commit_batch,
@@ -130,6 +164,25 @@ impl Metrics {
         self.messages
             .get_or_create(&MessageLabels { direction, status })
             .inc();
+    }
+
+    /// Counts a modem event.
+    pub fn modem_event(&self, modem: &str, event: &'static str) {
+        self.modem_events
+            .get_or_create(&ModemEventLabels {
+                modem: modem.to_string(),
+                event,
+            })
+            .inc();
+    }
+
+    /// Sets a modem's up gauge.
+    pub fn modem_up(&self, modem: &str, up: bool) {
+        self.modem_up
+            .get_or_create(&ModemLabels {
+                modem: modem.to_string(),
+            })
+            .set(i64::from(up));
     }
 
     /// Records one group commit.

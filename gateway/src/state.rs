@@ -79,6 +79,8 @@ pub struct Shared {
     pub spam: Arc<crate::spam::SpamGate>,
     /// The shared HTTP client (connection pools) for outgoing requests.
     pub http: reqwest::Client,
+    /// GSM modems: tasks to start, and their health.
+    pub modems: crate::modem::Modems,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -128,6 +130,7 @@ impl AppState {
                 )),
             );
         }
+        let modems = crate::modem::Modems::new(&config, &mut routes)?;
         routes.set_rules(&config.routing)?;
         let service_key = config
             .private_side
@@ -150,6 +153,7 @@ impl AppState {
             dispatch,
             routes,
             http,
+            modems,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))

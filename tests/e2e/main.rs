@@ -6,4 +6,5 @@
 
 mod backbone;
 mod harness;
+mod modem;
 mod pdu_cli;

@@ -27,6 +27,13 @@ pub enum Content {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         media: Vec<MediaRef>,
     },
+    /// One part of a multipart SMS held until its siblings arrive (modem
+    /// adapter); sealed to the edge key in `pending_parts`, never delivered.
+    #[serde(rename = "sms_part")]
+    SmsPart {
+        /// The part as the reassembler keeps it.
+        part: adapters::sms::Part,
+    },
 }
 
 impl Content {
@@ -42,6 +49,7 @@ impl Content {
     pub fn as_text(&self) -> &str {
         match self {
             Self::Text { text, .. } => text,
+            Self::SmsPart { .. } => "",
         }
     }
 }
@@ -54,6 +62,11 @@ impl std::fmt::Debug for Content {
                 "Content::Text {{ <{} chars redacted>, {} media }}",
                 text.chars().count(),
                 media.len()
+            ),
+            Self::SmsPart { part } => write!(
+                f,
+                "Content::SmsPart {{ part {}/{}, <redacted> }}",
+                part.sequence, part.total
             ),
         }
     }
