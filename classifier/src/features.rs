@@ -133,6 +133,9 @@ pub struct SenderState {
     recent_pos: u8,
     home_country: u8,
     kind: SenderKind,
+    /// Cached estimate of `distinct`, refreshed only when a register grows
+    /// (estimating walks all 256 registers; most inserts change none).
+    distinct_est: f32,
     distinct: DistinctCounter,
 }
 
@@ -205,6 +208,7 @@ impl SenderState {
             recent_pos: 0,
             home_country: home_country.and_then(|c| u8::try_from(c).ok()).unwrap_or(u8::MAX),
             kind,
+            distinct_est: 0.0,
             distinct: DistinctCounter::default(),
         }
     }
@@ -251,7 +255,9 @@ impl SenderState {
         self.last_event = self.last_event.max(now);
         let n = self.msgs;
 
-        self.distinct.insert(m.recipient_hash);
+        if self.distinct.insert(m.recipient_hash) {
+            self.distinct_est = self.distinct.estimate();
+        }
         ew(&mut self.ew_new, n, b(m.new_recipient));
         ew(&mut self.ew_known, n, b(m.known_contact));
         self.inbound_push(false);
@@ -339,7 +345,7 @@ impl SenderState {
             (self.r1m, self.r1h, self.r24h)
         };
         let msgs = self.msgs.max(1) as f32;
-        let distinct = self.distinct.estimate().min(msgs).max(if self.msgs > 0 { 1.0 } else { 0.0 });
+        let distinct = self.distinct_est.min(msgs).max(if self.msgs > 0 { 1.0 } else { 0.0 });
         let age_h = ((now_ms - self.first_seen).max(0) as f32) / 3_600_000.0;
         let kind = self.kind.index();
         let mut v = [0.0f32; NUM_FEATURES];

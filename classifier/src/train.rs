@@ -65,6 +65,10 @@ pub struct TrainOptions {
     pub forest_feature_fraction: f32,
     /// Held-out sender precision the spam threshold must keep.
     pub target_precision: f32,
+    /// Margin added above the highest held-out legitimate score below the
+    /// tuned spam threshold, so unseen legitimate senders a little more
+    /// extreme than the held-out ones still pass.
+    pub threshold_margin: f32,
     /// Held-out sender precision the suspect threshold must keep.
     pub suspect_precision: f32,
     /// Provenance text stored in the model file.
@@ -80,10 +84,11 @@ impl Default for TrainOptions {
             logistic_alpha: 1.0,
             tree_max_depth: 10,
             tree_min_leaf: 20.0,
-            forest_trees: 24,
+            forest_trees: 16,
             forest_max_depth: 9,
             forest_feature_fraction: 0.6,
             target_precision: 0.995,
+            threshold_margin: 0.05,
             suspect_precision: 0.9,
             provenance: String::new(),
         }
@@ -470,7 +475,9 @@ fn evaluate_candidate(
         }
         senders.push((h.spam, max));
     }
-    let spam_t = tune_threshold(&senders, options.target_precision);
+    let tuned = tune_threshold(&senders, options.target_precision);
+    let ham_below = senders.iter().filter(|s| !s.0 && s.1 < tuned).map(|s| s.1).fold(0.0f32, f32::max);
+    let spam_t = tuned.max(ham_below + options.threshold_margin).min(0.999);
     let suspect_t = tune_threshold(&senders, options.suspect_precision).min(spam_t);
     let (p, r, f) = prf(&senders, spam_t);
     Ok((
