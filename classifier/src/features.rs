@@ -407,6 +407,19 @@ mod tests {
     }
 
     #[test]
+    fn per_sender_memory_is_bounded() {
+        // what one tracked sender costs in the tracker's map: the state, its
+        // u64 key, hashbrown's control byte, and any heap it owns (none)
+        let mut s = SenderState::new(facts(0, 0).at, SenderKind::LongCode, Some(0));
+        for i in 0..5000u64 {
+            s.on_message(&facts(i as i64, 14_155_550_000 + i * 7919));
+        }
+        let per_sender = std::mem::size_of::<SenderState>() + std::mem::size_of::<u64>() + 1 + s.heap_bytes();
+        assert!(per_sender <= 512, "{per_sender} bytes per sender");
+        assert_eq!(std::mem::size_of_val(&s), std::mem::size_of::<SenderState>(), "fixed size whatever the traffic");
+    }
+
+    #[test]
     fn schema_names_are_unique_screaming_snake() {
         for (i, s) in FEATURES.iter().enumerate() {
             assert!(s.name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'));
