@@ -25,8 +25,10 @@ fn main() {
     };
     let (t, l, _) = generate_to_vecs(&params).unwrap();
     let labels = read_labels(&l[..]).unwrap();
-    let by: HashMap<&str, (&Label, &str)> =
-        labels.iter().map(|r| (r.sender.as_str(), (&r.label, r.category.as_str()))).collect();
+    let by: HashMap<&str, (&Label, &str)> = labels
+        .iter()
+        .map(|r| (r.sender.as_str(), (&r.label, r.category.as_str())))
+        .collect();
     let engine = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
     let mut first_spam: HashMap<String, String> = HashMap::new();
     let mut best: HashMap<String, (f32, String, u32)> = HashMap::new();
@@ -38,7 +40,9 @@ fn main() {
             classifier::MetadataEvent::Report(r) => r.sender.clone(),
             classifier::MetadataEvent::Status(_) => String::new(),
         };
-        let Some(d) = engine.observe(&ev, ev.at()) else { continue };
+        let Some(d) = engine.observe(&ev, ev.at()) else {
+            continue;
+        };
         if sender.is_empty() {
             continue;
         }
@@ -55,7 +59,10 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ");
         if d.verdict.verdict == VerdictKind::Spam && !first_spam.contains_key(&sender) {
-            first_spam.insert(sender.clone(), format!("msg {n} score {:.3}: {reasons}", d.verdict.score));
+            first_spam.insert(
+                sender.clone(),
+                format!("msg {n} score {:.3}: {reasons}", d.verdict.score),
+            );
         }
         let b = best.entry(sender).or_insert((0.0, String::new(), 0));
         if d.verdict.score > b.0 {
@@ -72,7 +79,10 @@ fn main() {
     for (s, (score, why, n)) in &best {
         if let Some((Label::Spam, cat)) = by.get(s.as_str()) {
             if !first_spam.contains_key(s) {
-                println!("  {s} [{cat}] msgs {} best {score:.3} at msg {n}: {why}", count.get(s).unwrap_or(&0));
+                println!(
+                    "  {s} [{cat}] msgs {} best {score:.3} at msg {n}: {why}",
+                    count.get(s).unwrap_or(&0)
+                );
             }
         }
     }

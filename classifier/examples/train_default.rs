@@ -35,11 +35,19 @@ fn main() {
     let mut sets: Vec<(Box<dyn BufRead>, Vec<classifier::LabelRecord>)> = Vec::new();
     for seed in train_seeds {
         let (t, l, s) = generate_to_vecs(&Params::with_seed(seed)).unwrap();
-        eprintln!("train seed {seed}: {} events, {} senders ({} spam)", s.events, s.senders, s.spam_senders);
-        sets.push((Box::new(std::io::Cursor::new(t)), read_labels(&l[..]).unwrap()));
+        eprintln!(
+            "train seed {seed}: {} events, {} senders ({} spam)",
+            s.events, s.senders, s.spam_senders
+        );
+        sets.push((
+            Box::new(std::io::Cursor::new(t)),
+            read_labels(&l[..]).unwrap(),
+        ));
     }
     let options = TrainOptions {
-        provenance: format!("trafficgen seeds {train_seeds:?}, default parameters, 3 days each; evaluated on seeds 101 (default) and 202, 303 (shifted)"),
+        provenance: format!(
+            "trafficgen seeds {train_seeds:?}, default parameters, 3 days each; evaluated on seeds 101 (default) and 202, 303 (shifted)"
+        ),
         ..TrainOptions::default()
     };
     let t0 = Instant::now();
@@ -47,7 +55,11 @@ fn main() {
     eprintln!("trained in {:.1}s", t0.elapsed().as_secs_f64());
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
     if write {
-        std::fs::write("classifier/model/default.json", model.to_json().unwrap() + "\n").unwrap();
+        std::fs::write(
+            "classifier/model/default.json",
+            model.to_json().unwrap() + "\n",
+        )
+        .unwrap();
         eprintln!("wrote classifier/model/default.json");
     }
     evaluate_all(&model, &config, &out);
@@ -62,7 +74,10 @@ fn evaluate_all(model: &Model, config: &Config, out: &std::path::Path) {
         let (t, l, s) = generate_to_vecs(&params).unwrap();
         let labels = read_labels(&l[..]).unwrap();
         let r = eval::evaluate(&t[..], &labels, model, config).unwrap();
-        println!("== {name} ({} events, {} senders, {} spam)\n{r}", s.events, s.senders, s.spam_senders);
+        println!(
+            "== {name} ({} events, {} senders, {} spam)\n{r}",
+            s.events, s.senders, s.spam_senders
+        );
         r.write_svgs(&out.join(name)).unwrap();
         // replay throughput on one core, best of three
         let mut best = f64::MAX;
@@ -72,6 +87,11 @@ fn evaluate_all(model: &Model, config: &Config, out: &std::path::Path) {
             std::hint::black_box(v);
             best = best.min(t0.elapsed().as_secs_f64());
         }
-        println!("replay: {:.0} events/s ({} events in {:.3}s)\n", s.events as f64 / best, s.events, best);
+        println!(
+            "replay: {:.0} events/s ({} events in {:.3}s)\n",
+            s.events as f64 / best,
+            s.events,
+            best
+        );
     }
 }

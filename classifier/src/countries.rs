@@ -25,7 +25,12 @@ pub struct Country {
 }
 
 const fn c(code: &'static str, iso: &'static str, utc_offset: i8, high_risk: bool) -> Country {
-    Country { code, iso, utc_offset, high_risk }
+    Country {
+        code,
+        iso,
+        utc_offset,
+        high_risk,
+    }
 }
 
 /// Index 0 is NANP (US/CA), index 1 the Caribbean NANP area codes.
@@ -167,7 +172,9 @@ pub fn country_index(number: &str) -> Option<usize> {
         return Some(if caribbean { 1 } else { 0 });
     }
     for len in [3usize, 2, 1] {
-        let Some(prefix) = digits.get(..len) else { continue };
+        let Some(prefix) = digits.get(..len) else {
+            continue;
+        };
         if let Some(i) = COUNTRIES.iter().position(|c| c.code.as_bytes() == prefix) {
             return Some(i);
         }

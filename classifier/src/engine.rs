@@ -140,7 +140,9 @@ impl Detector {
 
     /// Current features of a sender, if tracked.
     pub fn sender_features(&self, sender: &str, now: Timestamp) -> Option<FeatureVector> {
-        self.senders.get(&hash_str(sender)).map(|s| s.features(now, self.block_count(s.block, now)))
+        self.senders
+            .get(&hash_str(sender))
+            .map(|s| s.features(now, self.block_count(s.block, now)))
     }
 
     fn block_count(&self, block: u64, now: Timestamp) -> f32 {
@@ -170,7 +172,11 @@ impl Detector {
             sender: h,
             score: st.score,
             features: st.features(now, self.block_count(st.block, now)),
-            rate: RateDecision { allowed: true, retry_after: None, limited_by: None },
+            rate: RateDecision {
+                allowed: true,
+                retry_after: None,
+                limited_by: None,
+            },
             list: self.list_hit(sender),
             is_message: false,
             messages: st.messages(),
@@ -208,13 +214,19 @@ impl Detector {
                     sender,
                     score,
                     features,
-                    rate: RateDecision { allowed: true, retry_after: None, limited_by: None },
+                    rate: RateDecision {
+                        allowed: true,
+                        retry_after: None,
+                        limited_by: None,
+                    },
                     list: ListHit::None,
                     is_message: false,
                     messages,
                 })
             }
-            EventView::Report { reporter, sender, .. } => {
+            EventView::Report {
+                reporter, sender, ..
+            } => {
                 let hs = hash_str(sender);
                 // Only complaints from people the sender actually messaged
                 // count, so nobody can report-bomb a competitor.
@@ -228,7 +240,11 @@ impl Detector {
                     sender: hs,
                     score,
                     features,
-                    rate: RateDecision { allowed: true, retry_after: None, limited_by: None },
+                    rate: RateDecision {
+                        allowed: true,
+                        retry_after: None,
+                        limited_by: None,
+                    },
                     list,
                     is_message: false,
                     messages,
@@ -260,15 +276,24 @@ impl Detector {
         if !self.senders.contains_key(&hf) && self.senders.len() >= self.tracking.max_senders {
             self.evict_oldest(now);
         }
-        let kind = m.sender_type.unwrap_or_else(|| SenderKind::classify(m.from));
+        let kind = m
+            .sender_type
+            .unwrap_or_else(|| SenderKind::classify(m.from));
         let route = match m.route {
             Some(r) => hash_str(r),
-            None => fmix64(recipient_country.map_or(u64::MAX, |c| c as u64) << 2 | m.channel as u64),
+            None => {
+                fmix64(recipient_country.map_or(u64::MAX, |c| c as u64) << 2 | m.channel as u64)
+            }
         };
         let rate = self.limiter.check(
             now,
             kind,
-            LimitKeys { sender: hf, recipient: ht, pair: forward, route },
+            LimitKeys {
+                sender: hf,
+                recipient: ht,
+                pair: forward,
+                route,
+            },
             u32::from(m.segments),
         );
         if !self.senders.contains_key(&hf) {
@@ -314,8 +339,17 @@ impl Detector {
             *slot = (id, hf);
         }
         let (features, score, messages) =
-            self.rescore(hf, now).unwrap_or(([0.0; crate::features::NUM_FEATURES], 0.0, 0));
-        Observed { sender: hf, score, features, rate, list: self.list_hit(m.from), is_message: true, messages }
+            self.rescore(hf, now)
+                .unwrap_or(([0.0; crate::features::NUM_FEATURES], 0.0, 0));
+        Observed {
+            sender: hf,
+            score,
+            features,
+            rate,
+            list: self.list_hit(m.from),
+            is_message: true,
+            messages,
+        }
     }
 
     /// Score and verdict (without explanations) of an observation.
@@ -335,7 +369,12 @@ impl Detector {
     /// Full verdict with reasons and rule tags.
     pub(crate) fn verdict(&self, o: &Observed) -> Verdict {
         let (score, verdict) = self.judge(o);
-        Verdict { score, verdict, reasons: self.model.explain(&o.features, TOP_REASONS), tags: rule_tags(o) }
+        Verdict {
+            score,
+            verdict,
+            reasons: self.model.explain(&o.features, TOP_REASONS),
+            tags: rule_tags(o),
+        }
     }
 
     fn maybe_sweep(&mut self, now: Timestamp) {
@@ -346,7 +385,8 @@ impl Detector {
         self.next_sweep = t + SWEEP_EVERY_MS;
         let cutoff = t - i64::from(self.tracking.idle_hours) * 3_600_000;
         self.senders.retain(|_, s| s.last_event >= cutoff);
-        self.blocks.retain(|_, (c, at)| *c * (-((t - *at).max(0) as f32) / BLOCK_TAU_MS).exp() > 0.01);
+        self.blocks
+            .retain(|_, (c, at)| *c * (-((t - *at).max(0) as f32) / BLOCK_TAU_MS).exp() > 0.01);
         self.limiter.prune();
     }
 
@@ -388,7 +428,10 @@ fn rule_tags(o: &Observed) -> Vec<RuleTag> {
     if f("COMPLAINTS") >= 3f32.ln() {
         tags.push(RuleTag::RecipientComplaints);
     }
-    if f("DISTINCT_RECIPIENTS") >= 21f32.ln() && f("REPLY_RATE") < 0.05 && f("KNOWN_CONTACT_SHARE") < 0.05 {
+    if f("DISTINCT_RECIPIENTS") >= 21f32.ln()
+        && f("REPLY_RATE") < 0.05
+        && f("KNOWN_CONTACT_SHARE") < 0.05
+    {
         tags.push(RuleTag::FanOutWithoutReplies);
     }
     tags
@@ -408,11 +451,15 @@ pub struct Engine {
 impl Engine {
     /// Builds the engine.
     pub fn new(model: Model, config: &Config) -> Result<Self, Error> {
-        Ok(Engine { inner: Mutex::new(Detector::new(model, config)?) })
+        Ok(Engine {
+            inner: Mutex::new(Detector::new(model, config)?),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Detector> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Feeds one event as of `now` and returns the verdict for the sender it
@@ -422,14 +469,20 @@ impl Engine {
     pub fn observe(&self, event: &MetadataEvent, now: Timestamp) -> Option<Decision> {
         let mut d = self.lock();
         let o = d.observe(event.view(), now)?;
-        Some(Decision { verdict: d.verdict(&o), rate: o.rate })
+        Some(Decision {
+            verdict: d.verdict(&o),
+            rate: o.rate,
+        })
     }
 
     /// Same as [`Engine::observe`] for a borrowed view.
     pub fn observe_view(&self, event: EventView<'_>, now: Timestamp) -> Option<Decision> {
         let mut d = self.lock();
         let o = d.observe(event, now)?;
-        Some(Decision { verdict: d.verdict(&o), rate: o.rate })
+        Some(Decision {
+            verdict: d.verdict(&o),
+            rate: o.rate,
+        })
     }
 
     /// Current verdict for a sender without feeding an event (for review).
@@ -485,8 +538,18 @@ mod tests {
         let b = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
         for i in 0..30 {
             let to = format!("+1415555{:04}", i * 37);
-            let da = a.observe(&msg(i * 20, &format!("a-{i}"), "+12125550100", &to), t(i * 20)).unwrap();
-            let db = b.observe(&msg(i * 20, &format!("zz{i}"), "+12125550100", &to), t(i * 20)).unwrap();
+            let da = a
+                .observe(
+                    &msg(i * 20, &format!("a-{i}"), "+12125550100", &to),
+                    t(i * 20),
+                )
+                .unwrap();
+            let db = b
+                .observe(
+                    &msg(i * 20, &format!("zz{i}"), "+12125550100", &to),
+                    t(i * 20),
+                )
+                .unwrap();
             assert_eq!(da.verdict.score, db.verdict.score);
             assert_eq!(da.verdict.verdict, db.verdict.verdict);
             assert_eq!(da.rate, db.rate);
@@ -501,12 +564,16 @@ mod tests {
             ..Config::default()
         };
         let e = Engine::new(Model::default_model().unwrap(), &cfg).unwrap();
-        let d = e.observe(&msg(0, "1", "+12125550100", "+14155550101"), t(0)).unwrap();
+        let d = e
+            .observe(&msg(0, "1", "+12125550100", "+14155550101"), t(0))
+            .unwrap();
         assert_eq!(d.verdict.verdict, VerdictKind::Spam);
         assert!(d.verdict.tags.contains(&RuleTag::BlockListed));
         for i in 0..200 {
             let to = format!("+1415555{:04}", i);
-            let d = e.observe(&msg(i, &i.to_string(), "+18005550100", &to), t(i)).unwrap();
+            let d = e
+                .observe(&msg(i, &i.to_string(), "+18005550100", &to), t(i))
+                .unwrap();
             assert_eq!(d.verdict.verdict, VerdictKind::Ok);
         }
         let v = e.sender_verdict("+18005550100", t(300)).unwrap();
@@ -519,7 +586,17 @@ mod tests {
         let e = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
         let mut denied = None;
         for i in 0..20 {
-            let d = e.observe(&msg(0, &i.to_string(), "+12125550100", &format!("+1415555{i:04}")), t(0)).unwrap();
+            let d = e
+                .observe(
+                    &msg(
+                        0,
+                        &i.to_string(),
+                        "+12125550100",
+                        &format!("+1415555{i:04}"),
+                    ),
+                    t(0),
+                )
+                .unwrap();
             if !d.rate.allowed {
                 denied = Some(d);
                 break;
@@ -533,9 +610,14 @@ mod tests {
     #[test]
     fn complaints_only_count_from_actual_recipients() {
         let e = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
-        e.observe(&msg(0, "1", "+12125550100", "+14155550101"), t(0)).unwrap();
+        e.observe(&msg(0, "1", "+12125550100", "+14155550101"), t(0))
+            .unwrap();
         let report = |reporter: &str| {
-            MetadataEvent::Report(ReportMeta { at: t(10), reporter: reporter.into(), sender: "+12125550100".into() })
+            MetadataEvent::Report(ReportMeta {
+                at: t(10),
+                reporter: reporter.into(),
+                sender: "+12125550100".into(),
+            })
         };
         assert!(e.observe(&report("+19995550000"), t(10)).is_none());
         assert!(e.observe(&report("+14155550101"), t(10)).is_some());
@@ -544,15 +626,26 @@ mod tests {
     #[test]
     fn idle_senders_are_evicted_and_capacity_is_bounded() {
         let cfg = Config {
-            tracking: TrackingConfig { max_senders: 100, idle_hours: 1, ..TrackingConfig::default() },
+            tracking: TrackingConfig {
+                max_senders: 100,
+                idle_hours: 1,
+                ..TrackingConfig::default()
+            },
             ..Config::default()
         };
         let e = Engine::new(Model::default_model().unwrap(), &cfg).unwrap();
         for i in 0..1000 {
-            e.observe(&msg(i, "x", &format!("+1212555{i:04}"), "+14155550101"), t(i));
+            e.observe(
+                &msg(i, "x", &format!("+1212555{i:04}"), "+14155550101"),
+                t(i),
+            );
             assert!(e.tracked_senders() <= 100);
         }
         e.observe(&msg(10_000, "y", "+19175550100", "+14155550101"), t(10_000));
-        assert_eq!(e.tracked_senders(), 1, "everyone idle for over an hour is gone");
+        assert_eq!(
+            e.tracked_senders(),
+            1,
+            "everyone idle for over an hour is gone"
+        );
     }
 }

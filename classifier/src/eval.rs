@@ -40,7 +40,11 @@ pub struct CategoryStats {
 impl CategoryStats {
     /// `spam / senders`.
     pub fn spam_rate(&self) -> f64 {
-        if self.senders == 0 { 0.0 } else { self.spam as f64 / self.senders as f64 }
+        if self.senders == 0 {
+            0.0
+        } else {
+            self.spam as f64 / self.senders as f64
+        }
     }
 }
 
@@ -96,8 +100,14 @@ struct Track {
 
 /// Replays `trace` with `model` and `config` and scores the outcome against
 /// `labels`.
-pub fn evaluate(trace: impl BufRead, labels: &[LabelRecord], model: &Model, config: &Config) -> Result<EvalReport, Error> {
-    let by_sender: HashMap<&str, &LabelRecord> = labels.iter().map(|l| (l.sender.as_str(), l)).collect();
+pub fn evaluate(
+    trace: impl BufRead,
+    labels: &[LabelRecord],
+    model: &Model,
+    config: &Config,
+) -> Result<EvalReport, Error> {
+    let by_sender: HashMap<&str, &LabelRecord> =
+        labels.iter().map(|l| (l.sender.as_str(), l)).collect();
     let mut replay = Replay::new(model, config)?;
     let thresholds = replay.detector().thresholds();
     let mut tracks: Vec<Track> = Vec::new();
@@ -115,17 +125,25 @@ pub fn evaluate(trace: impl BufRead, labels: &[LabelRecord], model: &Model, conf
         let Some((step, at)) = result else { continue };
         if step.row >= tracks.len() {
             tracks.resize(step.row + 1, Track::default());
-            let sender = replay.rows().get(step.row).map(|r| r.sender.as_str()).unwrap_or("");
+            let sender = replay
+                .rows()
+                .get(step.row)
+                .map(|r| r.sender.as_str())
+                .unwrap_or("");
             row_labels.resize(step.row + 1, None);
             if let Some(slot) = row_labels.get_mut(step.row) {
                 *slot = by_sender.get(sender).copied();
             }
         }
-        let Some(label) = row_labels.get(step.row).copied().flatten() else { continue };
+        let Some(label) = row_labels.get(step.row).copied().flatten() else {
+            continue;
+        };
         if label.label != Label::Spam {
             continue;
         }
-        let Some(t) = tracks.get_mut(step.row) else { continue };
+        let Some(t) = tracks.get_mut(step.row) else {
+            continue;
+        };
         let in_spam_phase = label.spam_from.is_none_or(|s| at >= s);
         if step.is_message && in_spam_phase {
             if t.started.is_none() {
@@ -135,7 +153,9 @@ pub fn evaluate(trace: impl BufRead, labels: &[LabelRecord], model: &Model, conf
         }
         if step.verdict == VerdictKind::Spam && t.delay.is_none() {
             match t.started {
-                Some(start) => t.delay = Some((t.since_start.max(1), at.seconds_since(start) / 60.0)),
+                Some(start) => {
+                    t.delay = Some((t.since_start.max(1), at.seconds_since(start) / 60.0))
+                }
                 None if !in_spam_phase => {
                     t.early = true;
                     t.delay = Some((0, 0.0));
@@ -162,10 +182,12 @@ pub fn evaluate(trace: impl BufRead, labels: &[LabelRecord], model: &Model, conf
         let flagged = row.verdict == VerdictKind::Spam;
         sender_scores.push((is_spam, row.score));
         let map = if is_spam { &mut spam } else { &mut legit };
-        let c = map.entry(label.category.clone()).or_insert_with(|| CategoryStats {
-            category: label.category.clone(),
-            ..CategoryStats::default()
-        });
+        let c = map
+            .entry(label.category.clone())
+            .or_insert_with(|| CategoryStats {
+                category: label.category.clone(),
+                ..CategoryStats::default()
+            });
         c.senders += 1;
         match row.verdict {
             VerdictKind::Spam => c.spam += 1,
@@ -187,9 +209,21 @@ pub fn evaluate(trace: impl BufRead, labels: &[LabelRecord], model: &Model, conf
             }
         }
     }
-    let precision = if tp + fp == 0 { 1.0 } else { tp as f64 / (tp + fp) as f64 };
-    let recall = if tp + fneg == 0 { 0.0 } else { tp as f64 / (tp + fneg) as f64 };
-    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+    let precision = if tp + fp == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let recall = if tp + fneg == 0 {
+        0.0
+    } else {
+        tp as f64 / (tp + fneg) as f64
+    };
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
     Ok(EvalReport {
         events,
         senders: sender_scores.len(),
@@ -218,7 +252,11 @@ impl EvalReport {
         let (mut tp, mut fp) = (0usize, 0usize);
         let mut out = Vec::new();
         for (i, (spam, score)) in s.iter().enumerate() {
-            if *spam { tp += 1 } else { fp += 1 }
+            if *spam {
+                tp += 1
+            } else {
+                fp += 1
+            }
             let last_of_tie = s.get(i + 1).is_none_or(|n| n.1 != *score);
             if last_of_tie {
                 out.push((*score, tp as f64 / (tp + fp) as f64, tp as f64 / positives));
@@ -233,12 +271,36 @@ impl EvalReport {
         let pr = dir.join("pr_curve.svg");
         let hist = dir.join("score_histogram.svg");
         let points: Vec<(f64, f64)> = self.pr_curve().iter().map(|(_, p, r)| (*r, *p)).collect();
-        std::fs::write(&pr, svg::line_chart("Sender-level precision / recall (spam)", "recall", "precision", &points))?;
-        let ham: Vec<f32> = self.sender_scores.iter().filter(|s| !s.0).map(|s| s.1).collect();
-        let spam: Vec<f32> = self.sender_scores.iter().filter(|s| s.0).map(|s| s.1).collect();
+        std::fs::write(
+            &pr,
+            svg::line_chart(
+                "Sender-level precision / recall (spam)",
+                "recall",
+                "precision",
+                &points,
+            ),
+        )?;
+        let ham: Vec<f32> = self
+            .sender_scores
+            .iter()
+            .filter(|s| !s.0)
+            .map(|s| s.1)
+            .collect();
+        let spam: Vec<f32> = self
+            .sender_scores
+            .iter()
+            .filter(|s| s.0)
+            .map(|s| s.1)
+            .collect();
         std::fs::write(
             &hist,
-            svg::histogram("Highest score per sender", &ham, &spam, self.thresholds.0, self.thresholds.1),
+            svg::histogram(
+                "Highest score per sender",
+                &ham,
+                &spam,
+                self.thresholds.0,
+                self.thresholds.1,
+            ),
         )?;
         Ok((pr, hist))
     }
@@ -248,8 +310,16 @@ impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.1}"));
         writeln!(f, "events replayed        {}", self.events)?;
-        writeln!(f, "labeled senders        {} ({} unlabeled ignored)", self.senders, self.unlabeled)?;
-        writeln!(f, "thresholds             suspect {:.3}  spam {:.3}", self.thresholds.0, self.thresholds.1)?;
+        writeln!(
+            f,
+            "labeled senders        {} ({} unlabeled ignored)",
+            self.senders, self.unlabeled
+        )?;
+        writeln!(
+            f,
+            "thresholds             suspect {:.3}  spam {:.3}",
+            self.thresholds.0, self.thresholds.1
+        )?;
         writeln!(f, "spam precision         {:.4}", self.precision)?;
         writeln!(f, "spam recall            {:.4}", self.recall)?;
         writeln!(f, "spam F1                {:.4}", self.f1)?;
@@ -263,7 +333,10 @@ impl fmt::Display for EvalReport {
         if self.flagged_before_turning > 0 {
             writeln!(f, "flagged before turning {}", self.flagged_before_turning)?;
         }
-        writeln!(f, "false positives by legitimate category (spam / suspect / senders):")?;
+        writeln!(
+            f,
+            "false positives by legitimate category (spam / suspect / senders):"
+        )?;
         for c in &self.legit {
             writeln!(
                 f,

@@ -151,10 +151,16 @@ impl MetadataEvent {
                 sender_type: m.sender_type,
                 route: m.route.as_deref(),
             }),
-            MetadataEvent::Status(s) => EventView::Status { at: s.at, id: &s.id, status: s.status },
-            MetadataEvent::Report(r) => {
-                EventView::Report { at: r.at, reporter: &r.reporter, sender: &r.sender }
-            }
+            MetadataEvent::Status(s) => EventView::Status {
+                at: s.at,
+                id: &s.id,
+                status: s.status,
+            },
+            MetadataEvent::Report(r) => EventView::Report {
+                at: r.at,
+                reporter: &r.reporter,
+                sender: &r.sender,
+            },
         }
     }
 }
@@ -241,10 +247,16 @@ impl EventView<'_> {
     pub fn to_owned_event(&self) -> MetadataEvent {
         match *self {
             EventView::Message(m) => MetadataEvent::Message(m.to_owned_meta()),
-            EventView::Status { at, id, status } => {
-                MetadataEvent::Status(StatusMeta { at, id: id.to_owned(), status })
-            }
-            EventView::Report { at, reporter, sender } => MetadataEvent::Report(ReportMeta {
+            EventView::Status { at, id, status } => MetadataEvent::Status(StatusMeta {
+                at,
+                id: id.to_owned(),
+                status,
+            }),
+            EventView::Report {
+                at,
+                reporter,
+                sender,
+            } => MetadataEvent::Report(ReportMeta {
                 at,
                 reporter: reporter.to_owned(),
                 sender: sender.to_owned(),
@@ -299,7 +311,11 @@ pub(crate) fn parse_line(line: &str) -> Result<ParsedLine<'_>, String> {
     let raw: RawEvent<'_> = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let at = Timestamp::parse(&raw.at).map_err(|e| e.to_string())?;
     let need = |v: bool, field: &str| -> Result<(), String> {
-        if v { Ok(()) } else { Err(format!("{} event is missing `{field}`", raw.event)) }
+        if v {
+            Ok(())
+        } else {
+            Err(format!("{} event is missing `{field}`", raw.event))
+        }
     };
     match &*raw.event {
         "message" => {
@@ -310,7 +326,9 @@ pub(crate) fn parse_line(line: &str) -> Result<ParsedLine<'_>, String> {
             need(raw.segments.is_some(), "segments")?;
             need(raw.encoding.is_some(), "encoding")?;
             need(raw.bytes.is_some(), "bytes")?;
-            if raw.from.as_deref().is_some_and(str::is_empty) || raw.to.as_deref().is_some_and(str::is_empty) {
+            if raw.from.as_deref().is_some_and(str::is_empty)
+                || raw.to.as_deref().is_some_and(str::is_empty)
+            {
                 return Err("message event has an empty `from` or `to`".into());
             }
         }
@@ -322,7 +340,11 @@ pub(crate) fn parse_line(line: &str) -> Result<ParsedLine<'_>, String> {
             need(raw.reporter.is_some(), "reporter")?;
             need(raw.sender.is_some(), "sender")?;
         }
-        other => return Err(format!("unknown event type {other:?} (expected message, status or report)")),
+        other => {
+            return Err(format!(
+                "unknown event type {other:?} (expected message, status or report)"
+            ));
+        }
     }
     Ok(ParsedLine { raw, at })
 }
@@ -353,7 +375,11 @@ impl ParsedLine<'_> {
                 id: s(&r.id),
                 status: r.status.unwrap_or(DeliveryStatus::Delivered),
             },
-            _ => EventView::Report { at: self.at, reporter: s(&r.reporter), sender: s(&r.sender) },
+            _ => EventView::Report {
+                at: self.at,
+                reporter: s(&r.reporter),
+                sender: s(&r.sender),
+            },
         }
     }
 }
@@ -387,7 +413,9 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("status"), "{err}");
-        let err = parse_line(r#"{"at":"2026-03-01T12:00:00Z","event":"call"}"#).err().unwrap();
+        let err = parse_line(r#"{"at":"2026-03-01T12:00:00Z","event":"call"}"#)
+            .err()
+            .unwrap();
         assert!(err.contains("unknown event type"), "{err}");
     }
 
@@ -395,6 +423,12 @@ mod tests {
     fn escaped_strings_are_accepted() {
         let line = r#"{"at":"2026-03-01T12:00:00Z","event":"report","reporter":"+1415\u0035550101","sender":"ACME"}"#;
         let parsed = parse_line(line).unwrap();
-        assert!(matches!(parsed.view(), EventView::Report { reporter: "+14155550101", .. }));
+        assert!(matches!(
+            parsed.view(),
+            EventView::Report {
+                reporter: "+14155550101",
+                ..
+            }
+        ));
     }
 }

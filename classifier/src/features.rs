@@ -47,19 +47,40 @@ pub static FEATURES: [FeatureSpec; NUM_FEATURES] = [
     f("MSGS_TOTAL", "messages since first seen (log)"),
     f("DISTINCT_RECIPIENTS", "distinct recipients (log)"),
     f("FAN_OUT", "distinct recipients per message"),
-    f("NEW_RECIPIENT_SHARE", "share of messages to recipients never contacted before"),
-    f("KNOWN_CONTACT_SHARE", "share of messages to people who had messaged the sender"),
+    f(
+        "NEW_RECIPIENT_SHARE",
+        "share of messages to recipients never contacted before",
+    ),
+    f(
+        "KNOWN_CONTACT_SHARE",
+        "share of messages to people who had messaged the sender",
+    ),
     f("REPLY_RATE", "share of recipients who replied"),
-    f("INBOUND_SHARE", "share of the sender's traffic that is inbound"),
+    f(
+        "INBOUND_SHARE",
+        "share of the sender's traffic that is inbound",
+    ),
     f("FAILURE_RATE", "share of deliveries that failed"),
     f("COMPLAINTS", "spam complaints from recipients (log)"),
     f("COMPLAINT_RATE", "complaints per distinct recipient"),
-    f("SEQUENTIAL_SHARE", "share of recipients numerically adjacent to recent ones"),
-    f("SAME_BLOCK_SHARE", "share of recipients in the same 10k number block as recent ones"),
+    f(
+        "SEQUENTIAL_SHARE",
+        "share of recipients numerically adjacent to recent ones",
+    ),
+    f(
+        "SAME_BLOCK_SHARE",
+        "share of recipients in the same 10k number block as recent ones",
+    ),
     f("COUNTRIES", "distinct destination countries"),
     f("FOREIGN_SHARE", "share of messages to other countries"),
-    f("PREMIUM_SHARE", "share of messages to high-risk (pumping) destinations"),
-    f("GAP_LOG_MEAN", "typical time between messages (log seconds)"),
+    f(
+        "PREMIUM_SHARE",
+        "share of messages to high-risk (pumping) destinations",
+    ),
+    f(
+        "GAP_LOG_MEAN",
+        "typical time between messages (log seconds)",
+    ),
     f("GAP_LOG_STD", "irregularity of time between messages"),
     f("NIGHT_SHARE", "share of messages sent at local night"),
     f("KIND_LONG_CODE", "sender is a long code"),
@@ -73,8 +94,14 @@ pub static FEATURES: [FeatureSpec; NUM_FEATURES] = [
     f("LOG_BYTES", "message size in bytes (log)"),
     f("RATE_LIMITED_SHARE", "share of messages over a rate limit"),
     f("RCS_SHARE", "share of messages over RCS"),
-    f("INACTIVE_RECIPIENT_SHARE", "share of recipients never seen sending anything (grey numbers)"),
-    f("BLOCK_NEW_SENDERS", "new senders appearing in the sender's own 100-number block (log)"),
+    f(
+        "INACTIVE_RECIPIENT_SHARE",
+        "share of recipients never seen sending anything (grey numbers)",
+    ),
+    f(
+        "BLOCK_NEW_SENDERS",
+        "new senders appearing in the sender's own 100-number block (log)",
+    ),
 ];
 
 /// Index of a feature by name.
@@ -206,7 +233,9 @@ impl SenderState {
             recent: [0; RING],
             recent_len: 0,
             recent_pos: 0,
-            home_country: home_country.and_then(|c| u8::try_from(c).ok()).unwrap_or(u8::MAX),
+            home_country: home_country
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(u8::MAX),
             kind,
             distinct_est: 0.0,
             distinct: DistinctCounter::default(),
@@ -285,14 +314,19 @@ impl SenderState {
         let (foreign, premium) = match m.recipient_country {
             Some(c) => {
                 self.countries |= 1u128 << (c % 128);
-                (c != usize::from(self.home_country), COUNTRIES.get(c).is_some_and(|x| x.high_risk))
+                (
+                    c != usize::from(self.home_country),
+                    COUNTRIES.get(c).is_some_and(|x| x.high_risk),
+                )
             }
             None => (false, false),
         };
         ew(&mut self.ew_foreign, n, b(foreign));
         ew(&mut self.ew_premium, n, b(premium));
 
-        let offset = COUNTRIES.get(usize::from(self.home_country)).map_or(0, |c| c.utc_offset);
+        let offset = COUNTRIES
+            .get(usize::from(self.home_country))
+            .map_or(0, |c| c.utc_offset);
         ew(&mut self.ew_night, n, b(m.at.hour_of_day(offset) < 6));
         ew(&mut self.ew_segments, n, f32::from(m.segments));
         ew(&mut self.ew_ucs2, n, b(m.encoding == Encoding::Ucs2));
@@ -323,7 +357,11 @@ impl SenderState {
     pub(crate) fn on_status(&mut self, at: Timestamp, status: DeliveryStatus) {
         self.statuses = self.statuses.saturating_add(1);
         // the prior counts as one observation
-        ew(&mut self.ew_fail, self.statuses + 1, b(status == DeliveryStatus::Failed));
+        ew(
+            &mut self.ew_fail,
+            self.statuses + 1,
+            b(status == DeliveryStatus::Failed),
+        );
         self.last_event = self.last_event.max(at.unix_millis());
     }
 
@@ -340,12 +378,19 @@ impl SenderState {
         let now_ms = now.unix_millis();
         let dt = ((now_ms - self.last_msg).max(0) as f32) / 1000.0;
         let (r1m, r1h, r24h) = if dt > 0.0 {
-            (self.r1m * (-dt / 60.0).exp(), self.r1h * (-dt / 3600.0).exp(), self.r24h * (-dt / 86_400.0).exp())
+            (
+                self.r1m * (-dt / 60.0).exp(),
+                self.r1h * (-dt / 3600.0).exp(),
+                self.r24h * (-dt / 86_400.0).exp(),
+            )
         } else {
             (self.r1m, self.r1h, self.r24h)
         };
         let msgs = self.msgs.max(1) as f32;
-        let distinct = self.distinct_est.min(msgs).max(if self.msgs > 0 { 1.0 } else { 0.0 });
+        let distinct = self
+            .distinct_est
+            .min(msgs)
+            .max(if self.msgs > 0 { 1.0 } else { 0.0 });
         let age_h = ((now_ms - self.first_seen).max(0) as f32) / 3_600_000.0;
         let kind = self.kind.index();
         let mut v = [0.0f32; NUM_FEATURES];
@@ -414,15 +459,24 @@ mod tests {
         for i in 0..5000u64 {
             s.on_message(&facts(i as i64, 14_155_550_000 + i * 7919));
         }
-        let per_sender = std::mem::size_of::<SenderState>() + std::mem::size_of::<u64>() + 1 + s.heap_bytes();
+        let per_sender =
+            std::mem::size_of::<SenderState>() + std::mem::size_of::<u64>() + 1 + s.heap_bytes();
         assert!(per_sender <= 512, "{per_sender} bytes per sender");
-        assert_eq!(std::mem::size_of_val(&s), std::mem::size_of::<SenderState>(), "fixed size whatever the traffic");
+        assert_eq!(
+            std::mem::size_of_val(&s),
+            std::mem::size_of::<SenderState>(),
+            "fixed size whatever the traffic"
+        );
     }
 
     #[test]
     fn schema_names_are_unique_screaming_snake() {
         for (i, s) in FEATURES.iter().enumerate() {
-            assert!(s.name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'));
+            assert!(
+                s.name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            );
             assert_eq!(feature_index(s.name), Some(i));
         }
     }

@@ -52,8 +52,10 @@ pub fn read_labels(input: impl BufRead) -> Result<Vec<LabelRecord>, Error> {
         if trimmed.is_empty() {
             continue;
         }
-        let rec: LabelRecord = serde_json::from_str(trimmed)
-            .map_err(|e| Error::Parse { line: i as u64 + 1, message: e.to_string() })?;
+        let rec: LabelRecord = serde_json::from_str(trimmed).map_err(|e| Error::Parse {
+            line: i as u64 + 1,
+            message: e.to_string(),
+        })?;
         out.push(rec);
     }
     Ok(out)
@@ -77,7 +79,12 @@ mod tests {
     #[test]
     fn round_trip_and_line_numbers() {
         let recs = vec![
-            LabelRecord { sender: "+1".into(), label: Label::Ham, category: "person".into(), spam_from: None },
+            LabelRecord {
+                sender: "+1".into(),
+                label: Label::Ham,
+                category: "person".into(),
+                spam_from: None,
+            },
             LabelRecord {
                 sender: "ACME".into(),
                 label: Label::Spam,

@@ -42,10 +42,15 @@ pub mod train;
 
 pub use engine::{Detector, Engine};
 pub use error::Error;
-pub use event::{Channel, DeliveryStatus, Encoding, EventView, MessageMeta, MetadataEvent, ReportMeta, StatusMeta};
+pub use event::{
+    Channel, DeliveryStatus, Encoding, EventView, MessageMeta, MetadataEvent, ReportMeta,
+    StatusMeta,
+};
 pub use labels::{Label, LabelRecord};
 pub use model::Model;
-pub use policy::{Config, Decision, Reason, RuleTag, Thresholds, TrackingConfig, Verdict, VerdictKind};
+pub use policy::{
+    Config, Decision, Reason, RuleTag, Thresholds, TrackingConfig, Verdict, VerdictKind,
+};
 pub use ratelimit::{RateDecision, RateLimitConfig};
 pub use sender::SenderKind;
 pub use timestamp::Timestamp;

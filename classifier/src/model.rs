@@ -156,17 +156,31 @@ struct Compiled {
     feature: u16,
 }
 
-fn compile(nodes: &[TreeNode], mean: &[f32; NUM_FEATURES], std: &[f32; NUM_FEATURES]) -> Result<Vec<Compiled>, Error> {
+fn compile(
+    nodes: &[TreeNode],
+    mean: &[f32; NUM_FEATURES],
+    std: &[f32; NUM_FEATURES],
+) -> Result<Vec<Compiled>, Error> {
     nodes
         .iter()
         .enumerate()
         .map(|(i, n)| match n.feature {
-            None => Ok(Compiled { value: n.p, right: 0, feature: u16::MAX }),
+            None => Ok(Compiled {
+                value: n.p,
+                right: 0,
+                feature: u16::MAX,
+            }),
             Some(f) if n.left as usize == i + 1 => {
                 let fi = usize::from(f);
-                Ok(Compiled { value: n.threshold * std[fi] + mean[fi], right: n.right, feature: f })
+                Ok(Compiled {
+                    value: n.threshold * std[fi] + mean[fi],
+                    right: n.right,
+                    feature: f,
+                })
             }
-            Some(_) => Err(Error::Model(format!("tree node {i}: left child must follow its parent"))),
+            Some(_) => Err(Error::Model(format!(
+                "tree node {i}: left child must follow its parent"
+            ))),
         })
         .collect()
 }
@@ -216,16 +230,27 @@ impl Model {
                 )));
             }
             if !(col.mean.is_finite() && col.std.is_finite() && col.std > 0.0) {
-                return Err(Error::Model(format!("feature {} has invalid mean/std", col.name)));
+                return Err(Error::Model(format!(
+                    "feature {} has invalid mean/std",
+                    col.name
+                )));
             }
             mean[i] = col.mean;
             inv_std[i] = 1.0 / col.std;
         }
         let mut weights = [0.0; NUM_FEATURES];
         match &file.model {
-            ModelKind::Logistic { intercept, weights: w } => {
-                if w.len() != NUM_FEATURES || !intercept.is_finite() || w.iter().any(|x| !x.is_finite()) {
-                    return Err(Error::Model("logistic weights do not match the schema".into()));
+            ModelKind::Logistic {
+                intercept,
+                weights: w,
+            } => {
+                if w.len() != NUM_FEATURES
+                    || !intercept.is_finite()
+                    || w.iter().any(|x| !x.is_finite())
+                {
+                    return Err(Error::Model(
+                        "logistic weights do not match the schema".into(),
+                    ));
                 }
                 weights.copy_from_slice(w);
             }
@@ -238,16 +263,28 @@ impl Model {
             }
         }
         let t = file.thresholds;
-        if !(0.0..=1.0).contains(&t.suspect) || !(0.0..=1.0).contains(&t.spam) || t.suspect > t.spam {
-            return Err(Error::Model("thresholds must satisfy 0 ≤ suspect ≤ spam ≤ 1".into()));
+        if !(0.0..=1.0).contains(&t.suspect) || !(0.0..=1.0).contains(&t.spam) || t.suspect > t.spam
+        {
+            return Err(Error::Model(
+                "thresholds must satisfy 0 ≤ suspect ≤ spam ≤ 1".into(),
+            ));
         }
         let std: [f32; NUM_FEATURES] = std::array::from_fn(|i| 1.0 / inv_std[i]);
         let compiled = match &file.model {
             ModelKind::Logistic { .. } => Vec::new(),
             ModelKind::Tree { nodes } => vec![compile(nodes, &mean, &std)?],
-            ModelKind::Forest { trees } => trees.iter().map(|t| compile(t, &mean, &std)).collect::<Result<_, _>>()?,
+            ModelKind::Forest { trees } => trees
+                .iter()
+                .map(|t| compile(t, &mean, &std))
+                .collect::<Result<_, _>>()?,
         };
-        Ok(Model { file, mean, inv_std, weights, compiled })
+        Ok(Model {
+            file,
+            mean,
+            inv_std,
+            weights,
+            compiled,
+        })
     }
 
     /// A model that scores everything 0.5: used to compute features for
@@ -257,9 +294,22 @@ impl Model {
             format: "classifier-model".into(),
             version: MODEL_FORMAT_VERSION,
             trained_on: "neutral".into(),
-            features: FEATURES.iter().map(|s| FeatureColumn { name: s.name.into(), mean: 0.0, std: 1.0 }).collect(),
-            model: ModelKind::Logistic { intercept: 0.0, weights: vec![0.0; NUM_FEATURES] },
-            thresholds: ModelThresholds { suspect: 1.0, spam: 1.0 },
+            features: FEATURES
+                .iter()
+                .map(|s| FeatureColumn {
+                    name: s.name.into(),
+                    mean: 0.0,
+                    std: 1.0,
+                })
+                .collect(),
+            model: ModelKind::Logistic {
+                intercept: 0.0,
+                weights: vec![0.0; NUM_FEATURES],
+            },
+            thresholds: ModelThresholds {
+                suspect: 1.0,
+                spam: 1.0,
+            },
             selection: serde_json::Value::Null,
         };
         Model {
@@ -273,7 +323,8 @@ impl Model {
 
     /// Parses and validates a model from JSON text.
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        let file: ModelFile = serde_json::from_str(text).map_err(|e| Error::Model(e.to_string()))?;
+        let file: ModelFile =
+            serde_json::from_str(text).map_err(|e| Error::Model(e.to_string()))?;
         Self::from_file(file)
     }
 
@@ -328,12 +379,21 @@ impl Model {
     /// Walks one tree to its leaf probability, reporting each split's
     /// (feature, probability change) to `on_split`.
     #[inline]
-    fn walk(&self, nodes: &[TreeNode], x: &FeatureVector, mut on_split: impl FnMut(usize, f32)) -> f32 {
+    fn walk(
+        &self,
+        nodes: &[TreeNode],
+        x: &FeatureVector,
+        mut on_split: impl FnMut(usize, f32),
+    ) -> f32 {
         let mut i = 0usize;
         while let Some(n) = nodes.get(i) {
             let Some(f) = n.feature else { return n.p };
             let f = usize::from(f);
-            i = if self.z(x, f) < n.threshold { n.left } else { n.right } as usize;
+            i = if self.z(x, f) < n.threshold {
+                n.left
+            } else {
+                n.right
+            } as usize;
             if let Some(child) = nodes.get(i) {
                 on_split(f, child.p - n.p);
             }
@@ -366,7 +426,12 @@ impl Model {
             .into_iter()
             .filter(|i| contrib[*i] > 0.0)
             .take(k)
-            .map(|i| Reason { tag: FEATURES[i].name, words: FEATURES[i].words, value: x[i], contribution: contrib[i] })
+            .map(|i| Reason {
+                tag: FEATURES[i].name,
+                words: FEATURES[i].words,
+                value: x[i],
+                contribution: contrib[i],
+            })
             .collect()
     }
 }
@@ -383,10 +448,20 @@ mod tests {
             trained_on: String::new(),
             features: FEATURES
                 .iter()
-                .map(|s| FeatureColumn { name: s.name.into(), mean: 0.0, std: 1.0 })
+                .map(|s| FeatureColumn {
+                    name: s.name.into(),
+                    mean: 0.0,
+                    std: 1.0,
+                })
                 .collect(),
-            model: ModelKind::Logistic { intercept: 0.0, weights },
-            thresholds: ModelThresholds { suspect: 0.5, spam: 0.9 },
+            model: ModelKind::Logistic {
+                intercept: 0.0,
+                weights,
+            },
+            thresholds: ModelThresholds {
+                suspect: 0.5,
+                spam: 0.9,
+            },
             selection: serde_json::Value::Null,
         }
     }
@@ -420,12 +495,30 @@ mod tests {
     #[test]
     fn tree_scores_and_contributions_add_up() {
         let mut file = logistic(vec![0.0; NUM_FEATURES]);
-        let leaf = |p| TreeNode { feature: None, threshold: 0.0, left: 0, right: 0, p };
+        let leaf = |p| TreeNode {
+            feature: None,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+            p,
+        };
         file.model = ModelKind::Tree {
             nodes: vec![
-                TreeNode { feature: Some(10), threshold: 0.5, left: 1, right: 2, p: 0.3 },
+                TreeNode {
+                    feature: Some(10),
+                    threshold: 0.5,
+                    left: 1,
+                    right: 2,
+                    p: 0.3,
+                },
                 leaf(0.1),
-                TreeNode { feature: Some(17), threshold: 0.2, left: 3, right: 4, p: 0.7 },
+                TreeNode {
+                    feature: Some(17),
+                    threshold: 0.2,
+                    left: 3,
+                    right: 4,
+                    p: 0.7,
+                },
                 leaf(0.4),
                 leaf(0.95),
             ],

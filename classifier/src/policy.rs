@@ -92,7 +92,10 @@ impl Config {
     /// Semantic checks, all reported at once.
     pub fn validate(&self) -> Result<(), Error> {
         let mut errors = Vec::new();
-        for (name, v) in [("suspect", self.thresholds.suspect), ("spam", self.thresholds.spam)] {
+        for (name, v) in [
+            ("suspect", self.thresholds.suspect),
+            ("spam", self.thresholds.spam),
+        ] {
             if let Some(v) = v {
                 if !(0.0..=1.0).contains(&v) {
                     errors.push(format!("thresholds.{name} must be within [0, 1]"));
@@ -110,7 +113,11 @@ impl Config {
         if let Err(e) = self.rate_limits.validate() {
             errors.push(e.to_string());
         }
-        if errors.is_empty() { Ok(()) } else { Err(Error::Config(errors.join("; "))) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(errors.join("; ")))
+        }
     }
 }
 
@@ -274,11 +281,17 @@ mod tests {
     #[test]
     fn bad_thresholds_are_all_reported() {
         let c = Config {
-            thresholds: Thresholds { suspect: Some(0.9), spam: Some(-0.1) },
+            thresholds: Thresholds {
+                suspect: Some(0.9),
+                spam: Some(-0.1),
+            },
             ..Config::default()
         };
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("spam must be within") && e.contains("must not exceed"), "{e}");
+        assert!(
+            e.contains("spam must be within") && e.contains("must not exceed"),
+            "{e}"
+        );
     }
 
     #[test]

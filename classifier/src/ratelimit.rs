@@ -70,7 +70,9 @@ impl ManualClock {
 
     /// Moves the clock to `t` (if later than now).
     pub fn set(&self, t: Timestamp) {
-        let ns = u64::try_from(t.unix_millis()).unwrap_or(0).saturating_mul(1_000_000);
+        let ns = u64::try_from(t.unix_millis())
+            .unwrap_or(0)
+            .saturating_mul(1_000_000);
         self.nanos.fetch_max(ns, Ordering::Relaxed);
     }
 
@@ -109,7 +111,12 @@ pub struct QuotaConfig {
 impl QuotaConfig {
     /// A per-second quota with no hourly or daily cap.
     pub const fn per_second(per_second: f64, burst: u32) -> Self {
-        QuotaConfig { per_second, burst, per_hour: None, per_day: None }
+        QuotaConfig {
+            per_second,
+            burst,
+            per_hour: None,
+            per_day: None,
+        }
     }
 
     fn validate(&self, name: &str) -> Result<(), Error> {
@@ -156,7 +163,12 @@ pub struct RateLimitConfig {
 }
 
 const fn default_long_code() -> QuotaConfig {
-    QuotaConfig { per_second: 1.0, burst: 10, per_hour: None, per_day: Some(2000) }
+    QuotaConfig {
+        per_second: 1.0,
+        burst: 10,
+        per_hour: None,
+        per_day: Some(2000),
+    }
 }
 const fn default_toll_free() -> QuotaConfig {
     QuotaConfig::per_second(3.0, 30)
@@ -168,13 +180,23 @@ const fn default_alphanumeric() -> QuotaConfig {
     QuotaConfig::per_second(10.0, 100)
 }
 const fn default_android_sim() -> QuotaConfig {
-    QuotaConfig { per_second: 0.4, burst: 5, per_hour: Some(120), per_day: None }
+    QuotaConfig {
+        per_second: 0.4,
+        burst: 5,
+        per_hour: Some(120),
+        per_day: None,
+    }
 }
 const fn default_recipient() -> QuotaConfig {
     QuotaConfig::per_second(0.5, 20)
 }
 const fn default_pair() -> QuotaConfig {
-    QuotaConfig { per_second: 0.5, burst: 10, per_hour: None, per_day: Some(200) }
+    QuotaConfig {
+        per_second: 0.5,
+        burst: 10,
+        per_hour: None,
+        per_day: Some(200),
+    }
 }
 const fn default_route() -> QuotaConfig {
     QuotaConfig::per_second(50.0, 500)
@@ -219,9 +241,16 @@ impl RateLimitConfig {
             ("pair", &self.pair),
             ("route", &self.route),
         ];
-        let errors: Vec<String> =
-            all.iter().filter_map(|(n, q)| q.validate(n).err()).map(|e| e.to_string()).collect();
-        if errors.is_empty() { Ok(()) } else { Err(Error::Config(errors.join("; "))) }
+        let errors: Vec<String> = all
+            .iter()
+            .filter_map(|(n, q)| q.validate(n).err())
+            .map(|e| e.to_string())
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(errors.join("; ")))
+        }
     }
 }
 
@@ -251,10 +280,19 @@ pub struct RateDecision {
 }
 
 impl RateDecision {
-    const ALLOW: RateDecision = RateDecision { allowed: true, retry_after: None, limited_by: None };
+    const ALLOW: RateDecision = RateDecision {
+        allowed: true,
+        retry_after: None,
+        limited_by: None,
+    };
 }
 
-type Keyed = RateLimiter<u64, HashMapStateStore<u64, FxBuildHasher>, ManualClock, NoOpMiddleware<ManualInstant>>;
+type Keyed = RateLimiter<
+    u64,
+    HashMapStateStore<u64, FxBuildHasher>,
+    ManualClock,
+    NoOpMiddleware<ManualInstant>,
+>;
 
 /// A per-second bucket with optional hourly and daily caps for one key space.
 struct Tiered {
@@ -271,7 +309,11 @@ impl Tiered {
                 .allow_burst(burst);
             RateLimiter::hashmap_with_clock_and_hasher(quota, clock.clone(), FxBuildHasher)
         };
-        let per_second = if q.per_second > 0.0 { q.per_second } else { 1.0 };
+        let per_second = if q.per_second > 0.0 {
+            q.per_second
+        } else {
+            1.0
+        };
         let mut limiters = vec![mk(Duration::from_secs_f64(1.0 / per_second), q.burst)];
         let mut cap = q.burst;
         if let Some(h) = q.per_hour {
@@ -279,10 +321,16 @@ impl Tiered {
             cap = cap.min(h);
         }
         if let Some(d) = q.per_day {
-            limiters.push(mk(Duration::from_secs_f64(86_400.0 / f64::from(d.max(1))), d));
+            limiters.push(mk(
+                Duration::from_secs_f64(86_400.0 / f64::from(d.max(1))),
+                d,
+            ));
             cap = cap.min(d);
         }
-        Tiered { limiters, cap: NonZeroU32::new(cap).unwrap_or(NonZeroU32::MIN) }
+        Tiered {
+            limiters,
+            cap: NonZeroU32::new(cap).unwrap_or(NonZeroU32::MIN),
+        }
     }
 
     /// Ok, or the wait until the first failing tier would conform. Tiers
@@ -292,7 +340,9 @@ impl Tiered {
     fn check(&self, key: u64, segments: u32, clock: &ManualClock) -> Result<(), Duration> {
         // A message larger than the smallest bucket could never pass; clamp so
         // it is charged a full bucket instead of being refused forever.
-        let n = NonZeroU32::new(segments.max(1)).unwrap_or(NonZeroU32::MIN).min(self.cap);
+        let n = NonZeroU32::new(segments.max(1))
+            .unwrap_or(NonZeroU32::MIN)
+            .min(self.cap);
         for l in &self.limiters {
             match l.check_key_n(&key, n) {
                 Ok(Ok(())) => {}
@@ -329,7 +379,9 @@ pub struct Limiter {
 
 impl std::fmt::Debug for Limiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Limiter").field("tracked_keys", &self.tracked_keys()).finish()
+        f.debug_struct("Limiter")
+            .field("tracked_keys", &self.tracked_keys())
+            .finish()
     }
 }
 
@@ -350,7 +402,10 @@ impl Limiter {
     /// Builds limiters for a validated config on the given clock.
     pub fn new(config: &RateLimitConfig, clock: ManualClock) -> Result<Self, Error> {
         config.validate()?;
-        let by_kind = SenderKind::ALL.iter().map(|k| Tiered::new(config.for_sender(*k), &clock)).collect();
+        let by_kind = SenderKind::ALL
+            .iter()
+            .map(|k| Tiered::new(config.for_sender(*k), &clock))
+            .collect();
         Ok(Limiter {
             recipient: Tiered::new(&config.recipient, &clock),
             pair: Tiered::new(&config.pair, &clock),
@@ -368,7 +423,13 @@ impl Limiter {
     /// Checks one message of `segments` at time `now`. Stops at the first
     /// denying scope, so a message refused for its sender does not also use
     /// up its recipient's allowance.
-    pub fn check(&self, now: Timestamp, kind: SenderKind, keys: LimitKeys, segments: u32) -> RateDecision {
+    pub fn check(
+        &self,
+        now: Timestamp,
+        kind: SenderKind,
+        keys: LimitKeys,
+        segments: u32,
+    ) -> RateDecision {
         self.clock.set(now);
         let scopes: [(&Tiered, u64, LimitScope); 4] = [
             (&self.by_kind[kind.index()], keys.sender, LimitScope::Sender),
@@ -378,7 +439,11 @@ impl Limiter {
         ];
         for (tier, key, scope) in scopes {
             if let Err(wait) = tier.check(key, segments, &self.clock) {
-                return RateDecision { allowed: false, retry_after: Some(wait), limited_by: Some(scope) };
+                return RateDecision {
+                    allowed: false,
+                    retry_after: Some(wait),
+                    limited_by: Some(scope),
+                };
             }
         }
         RateDecision::ALLOW
@@ -407,7 +472,12 @@ mod tests {
     use super::*;
 
     fn keys(sender: u64, recipient: u64) -> LimitKeys {
-        LimitKeys { sender, recipient, pair: sender * 1000 + recipient, route: 7 }
+        LimitKeys {
+            sender,
+            recipient,
+            pair: sender * 1000 + recipient,
+            route: 7,
+        }
     }
 
     fn t(ms: i64) -> Timestamp {
@@ -425,10 +495,16 @@ mod tests {
         assert!(!d.allowed);
         assert_eq!(d.limited_by, Some(LimitScope::Sender));
         let wait = d.retry_after.unwrap();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         // after the advertised wait it conforms again
         let later = t(wait.as_millis() as i64);
-        assert!(l.check(later, SenderKind::LongCode, keys(1, 100), 1).allowed);
+        assert!(
+            l.check(later, SenderKind::LongCode, keys(1, 100), 1)
+                .allowed
+        );
         // another sender is unaffected
         assert!(l.check(t(0), SenderKind::LongCode, keys(2, 0), 1).allowed);
     }
@@ -448,7 +524,10 @@ mod tests {
         // tier is a GCRA bucket of 120 refilled at 120/hour, so over two hours
         // 120 (initial bucket) + 240 (refill) pass, never more.
         let allowed = (0..1440)
-            .filter(|i| l.check(t(i * 5000), SenderKind::AndroidSim, keys(3, *i as u64), 1).allowed)
+            .filter(|i| {
+                l.check(t(i * 5000), SenderKind::AndroidSim, keys(3, *i as u64), 1)
+                    .allowed
+            })
             .count();
         assert!((355..=362).contains(&allowed), "{allowed}");
     }
@@ -456,7 +535,12 @@ mod tests {
     #[test]
     fn recipient_is_protected_from_many_senders() {
         let l = Limiter::new(&RateLimitConfig::default(), ManualClock::new()).unwrap();
-        let allowed = (0..50).filter(|s| l.check(t(0), SenderKind::ShortCode, keys(*s, 42), 1).allowed).count();
+        let allowed = (0..50)
+            .filter(|s| {
+                l.check(t(0), SenderKind::ShortCode, keys(*s, 42), 1)
+                    .allowed
+            })
+            .count();
         assert_eq!(allowed, 20);
         let d = l.check(t(0), SenderKind::ShortCode, keys(77, 42), 1);
         assert_eq!(d.limited_by, Some(LimitScope::Recipient));
@@ -481,11 +565,14 @@ mod tests {
         let mut c = RateLimitConfig::default();
         c.pair.per_second = 0.0;
         c.route.burst = 0;
-        let err = Limiter::new(&c, ManualClock::new()).unwrap_err().to_string();
+        let err = Limiter::new(&c, ManualClock::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("pair") && err.contains("route"), "{err}");
         let bad = r#"{"long_code":{"per_second":1,"burst":1,"per_week":3}}"#;
         assert!(serde_json::from_str::<RateLimitConfig>(bad).is_err());
-        let partial: RateLimitConfig = serde_json::from_str(r#"{"toll_free":{"per_second":20,"burst":40}}"#).unwrap();
+        let partial: RateLimitConfig =
+            serde_json::from_str(r#"{"toll_free":{"per_second":20,"burst":40}}"#).unwrap();
         assert_eq!(partial.toll_free.per_second, 20.0);
         assert_eq!(partial.short_code, RateLimitConfig::default().short_code);
     }

@@ -86,7 +86,9 @@ impl Replay {
                 // Statuses and complaints only reach tracked senders, and
                 // every tracked sender has sent a message, so this is the
                 // sender's first message.
-                let EventView::Message(m) = ev else { return None };
+                let EventView::Message(m) = ev else {
+                    return None;
+                };
                 debug_assert_eq!(hash_str(m.from), o.sender);
                 self.rows.push(SenderVerdict {
                     sender: m.from.to_owned(),
@@ -112,7 +114,12 @@ impl Replay {
         if verdict == VerdictKind::Spam && r.first_spam_at.is_none() {
             r.first_spam_at = Some(at);
         }
-        Some(Step { row, is_message: o.is_message, score, verdict })
+        Some(Step {
+            row,
+            is_message: o.is_message,
+            score,
+            verdict,
+        })
     }
 
     /// The sender table so far.
@@ -133,13 +140,18 @@ impl Replay {
 
 /// Replays a whole trace. A broken line stops the replay with an error
 /// naming its line number.
-pub fn run(trace: impl BufRead, model: &Model, policy: &Config) -> Result<Vec<SenderVerdict>, Error> {
+pub fn run(
+    trace: impl BufRead,
+    model: &Model,
+    policy: &Config,
+) -> Result<Vec<SenderVerdict>, Error> {
     let mut replay = Replay::new(model, policy)?;
     let mut reader = TraceReader::new(trace);
-    while reader.next_view(|ev| {
-        replay.feed(ev);
-    })?
-    .is_some()
+    while reader
+        .next_view(|ev| {
+            replay.feed(ev);
+        })?
+        .is_some()
     {}
     Ok(replay.finish())
 }
@@ -172,8 +184,11 @@ mod tests {
         let v = run(CONTRACT_TRACE.as_bytes(), &model, &Config::default()).unwrap();
         let mut out = Vec::new();
         write_verdicts(&mut out, &v).unwrap();
-        let lines: Vec<serde_json::Value> =
-            std::str::from_utf8(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = std::str::from_utf8(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["sender"], "+14155550100");
         assert_eq!(lines[1]["sender"], "+14155550101");
@@ -181,7 +196,10 @@ mod tests {
             let obj = l.as_object().unwrap();
             let mut keys: Vec<_> = obj.keys().map(String::as_str).collect();
             keys.sort_unstable();
-            assert_eq!(keys, ["first_flagged_at", "messages", "score", "sender", "verdict"]);
+            assert_eq!(
+                keys,
+                ["first_flagged_at", "messages", "score", "sender", "verdict"]
+            );
             assert!(["ok", "suspect", "spam"].contains(&l["verdict"].as_str().unwrap()));
             let s = l["score"].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&s));
@@ -194,15 +212,31 @@ mod tests {
     #[test]
     fn broken_line_names_its_number() {
         let text = format!("{CONTRACT_TRACE}{{not json\n");
-        let err = run(text.as_bytes(), &Model::default_model().unwrap(), &Config::default()).unwrap_err();
+        let err = run(
+            text.as_bytes(),
+            &Model::default_model().unwrap(),
+            &Config::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("line 5: "), "{err}");
     }
 
     #[test]
     fn block_list_flags_at_first_message() {
-        let cfg = Config { block: vec!["+14155550100".into()], ..Config::default() };
-        let v = run(CONTRACT_TRACE.as_bytes(), &Model::default_model().unwrap(), &cfg).unwrap();
+        let cfg = Config {
+            block: vec!["+14155550100".into()],
+            ..Config::default()
+        };
+        let v = run(
+            CONTRACT_TRACE.as_bytes(),
+            &Model::default_model().unwrap(),
+            &cfg,
+        )
+        .unwrap();
         assert_eq!(v[0].verdict, VerdictKind::Spam);
-        assert_eq!(v[0].first_flagged_at, Some(Timestamp::parse("2026-03-01T12:00:00Z").unwrap()));
+        assert_eq!(
+            v[0].first_flagged_at,
+            Some(Timestamp::parse("2026-03-01T12:00:00Z").unwrap())
+        );
     }
 }

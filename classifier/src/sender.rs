@@ -53,7 +53,11 @@ impl SenderKind {
             return SenderKind::Alphanumeric;
         }
         if !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
-            return if (5..=6).contains(&b.len()) { SenderKind::ShortCode } else { SenderKind::LongCode };
+            return if (5..=6).contains(&b.len()) {
+                SenderKind::ShortCode
+            } else {
+                SenderKind::LongCode
+            };
         }
         SenderKind::Alphanumeric
     }

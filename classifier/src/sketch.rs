@@ -57,7 +57,9 @@ pub struct DistinctCounter {
 
 impl Default for DistinctCounter {
     fn default() -> Self {
-        DistinctCounter { regs: [0; HLL_REGISTERS / 2] }
+        DistinctCounter {
+            regs: [0; HLL_REGISTERS / 2],
+        }
     }
 }
 
@@ -75,7 +77,11 @@ impl DistinctCounter {
 
     fn set(&mut self, i: usize, v: u8) {
         let byte = &mut self.regs[i / 2];
-        *byte = if i % 2 == 0 { (*byte & 0xf0) | v } else { (*byte & 0x0f) | (v << 4) };
+        *byte = if i % 2 == 0 {
+            (*byte & 0xf0) | v
+        } else {
+            (*byte & 0x0f) | (v << 4)
+        };
     }
 
     /// Adds an item by its 64-bit hash; returns whether a register grew
@@ -106,7 +112,11 @@ impl DistinctCounter {
         }
         let alpha = 0.7213 / (1.0 + 1.079 / m);
         let raw = alpha * m * m / sum;
-        if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f32).ln() } else { raw }
+        if raw <= 2.5 * m && zeros > 0 {
+            m * (m / zeros as f32).ln()
+        } else {
+            raw
+        }
     }
 }
 
@@ -223,7 +233,9 @@ mod tests {
         }
         assert_eq!(g.heap_bytes(), bytes, "memory must not grow");
         // false-positive rate stays near the design rate after many rotations
-        let fp = (1_000_000..1_010_000u64).filter(|i| g.contains(fmix64(*i))).count();
+        let fp = (1_000_000..1_010_000u64)
+            .filter(|i| g.contains(fmix64(*i)))
+            .count();
         assert!(fp < 300, "fp={fp}");
     }
 }

@@ -11,7 +11,9 @@ const T: f64 = 40.0;
 const B: f64 = 50.0;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn frame(out: &mut String, title: &str, xlabel: &str, ylabel: &str, ymax_label: &str) {
@@ -61,15 +63,28 @@ fn py(y: f64) -> f64 {
 pub(crate) fn line_chart(title: &str, xlabel: &str, ylabel: &str, points: &[(f64, f64)]) -> String {
     let mut out = String::new();
     frame(&mut out, title, xlabel, ylabel, "1");
-    let path: Vec<String> = points.iter().map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y))).collect();
-    let _ = writeln!(out, r#"<polyline fill="none" stroke="steelblue" stroke-width="2" points="{}"/>"#, path.join(" "));
+    let path: Vec<String> = points
+        .iter()
+        .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+        .collect();
+    let _ = writeln!(
+        out,
+        r#"<polyline fill="none" stroke="steelblue" stroke-width="2" points="{}"/>"#,
+        path.join(" ")
+    );
     out.push_str("</svg>\n");
     out
 }
 
 /// Two overlaid histograms over [0, 1] in 20 bins, heights on a log scale
 /// (legitimate senders outnumber spammers by far), with threshold marks.
-pub(crate) fn histogram(title: &str, ham: &[f32], spam: &[f32], suspect_at: f32, spam_at: f32) -> String {
+pub(crate) fn histogram(
+    title: &str,
+    ham: &[f32],
+    spam: &[f32],
+    suspect_at: f32,
+    spam_at: f32,
+) -> String {
     const BINS: usize = 20;
     let bin = |v: &[f32]| {
         let mut b = [0usize; BINS];
@@ -80,10 +95,22 @@ pub(crate) fn histogram(title: &str, ham: &[f32], spam: &[f32], suspect_at: f32,
         b
     };
     let (hb, sb) = (bin(ham), bin(spam));
-    let max = hb.iter().chain(sb.iter()).copied().max().unwrap_or(1).max(1) as f64;
+    let max = hb
+        .iter()
+        .chain(sb.iter())
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let h = |n: usize| (n as f64).ln_1p() / max.ln_1p();
     let mut out = String::new();
-    frame(&mut out, title, "score", "senders (log scale)", &format!("{max:.0}"));
+    frame(
+        &mut out,
+        title,
+        "score",
+        "senders (log scale)",
+        &format!("{max:.0}"),
+    );
     let bw = (W - L - R) / BINS as f64;
     for i in 0..BINS {
         let x = L + i as f64 * bw;

@@ -187,7 +187,11 @@ mod tests {
         ] {
             let fast = parse_fast(s.as_bytes()).unwrap();
             let slow = OffsetDateTime::parse(s, &Rfc3339).unwrap();
-            assert_eq!(fast, (slow.unix_timestamp_nanos() / 1_000_000) as i64, "{s}");
+            assert_eq!(
+                fast,
+                (slow.unix_timestamp_nanos() / 1_000_000) as i64,
+                "{s}"
+            );
         }
     }
 

@@ -21,7 +21,11 @@ pub struct TraceReader<R> {
 impl<R: BufRead> TraceReader<R> {
     /// Wraps a buffered reader.
     pub fn new(input: R) -> Self {
-        TraceReader { input, buf: Vec::with_capacity(256), line: 0 }
+        TraceReader {
+            input,
+            buf: Vec::with_capacity(256),
+            line: 0,
+        }
     }
 
     /// The number of the last line read (1-based; 0 before the first).
@@ -44,8 +48,10 @@ impl<R: BufRead> TraceReader<R> {
             }
             self.line += 1;
             let line = self.line;
-            let text = std::str::from_utf8(&self.buf)
-                .map_err(|_| Error::Parse { line, message: "not valid UTF-8".into() })?;
+            let text = std::str::from_utf8(&self.buf).map_err(|_| Error::Parse {
+                line,
+                message: "not valid UTF-8".into(),
+            })?;
             let text = text.trim();
             if text.is_empty() {
                 continue;
@@ -118,7 +124,9 @@ mod tests {
         w.write(&sample()).unwrap();
         w.write(&sample()).unwrap();
         let bytes = w.finish().unwrap();
-        let events: Vec<_> = TraceReader::new(&bytes[..]).collect::<Result<_, _>>().unwrap();
+        let events: Vec<_> = TraceReader::new(&bytes[..])
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(events, vec![sample(), sample()]);
     }
 
@@ -147,7 +155,13 @@ mod tests {
         let err = TraceReader::new(&text[..]).next().unwrap().unwrap_err();
         assert!(err.to_string().starts_with("line 1: "), "{err}");
         let text = r#"{"at":"noon","event":"status","id":"m","status":"failed"}"#;
-        let err = TraceReader::new(text.as_bytes()).next().unwrap().unwrap_err();
-        assert!(err.to_string().starts_with("line 1: invalid timestamp"), "{err}");
+        let err = TraceReader::new(text.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("line 1: invalid timestamp"),
+            "{err}"
+        );
     }
 }

@@ -36,7 +36,9 @@ use crate::engine::{Detector, SCORE_SMOOTHING};
 use crate::event::EventView;
 use crate::features::{FEATURES, FeatureVector, NUM_FEATURES};
 use crate::labels::{Label, LabelRecord, read_labels};
-use crate::model::{FeatureColumn, MODEL_FORMAT_VERSION, Model, ModelFile, ModelKind, ModelThresholds, TreeNode};
+use crate::model::{
+    FeatureColumn, MODEL_FORMAT_VERSION, Model, ModelFile, ModelKind, ModelThresholds, TreeNode,
+};
 use crate::policy::Config;
 use crate::sketch::{fmix64, hash_str};
 use crate::timestamp::Timestamp;
@@ -183,12 +185,20 @@ fn collect(
     options: &TrainOptions,
 ) -> Result<Collected, Error> {
     let mut rng = SplitMix(options.seed);
-    let holdout_cut = (f64::from(options.holdout_fraction.clamp(0.0, 0.9)) * u64::MAX as f64) as u64;
+    let holdout_cut =
+        (f64::from(options.holdout_fraction.clamp(0.0, 0.9)) * u64::MAX as f64) as u64;
     let by_hash: HashMap<u64, SenderLabel> = labels
         .iter()
         .map(|(s, (label, spam_from))| {
             let h = hash_str(s);
-            (h, SenderLabel { label: *label, spam_from: *spam_from, held: fmix64(h ^ options.seed) < holdout_cut })
+            (
+                h,
+                SenderLabel {
+                    label: *label,
+                    spam_from: *spam_from,
+                    held: fmix64(h ^ options.seed) < holdout_cut,
+                },
+            )
         })
         .collect();
     // keyed by (trace number, sender hash): the same id in two traces is two senders
@@ -200,12 +210,15 @@ fn collect(
         let mut step = |ev: EventView<'_>| {
             let at = ev.at();
             let Some(o) = det.observe(ev, at) else { return };
-            let Some(sl) = by_hash.get(&o.sender) else { return };
+            let Some(sl) = by_hash.get(&o.sender) else {
+                return;
+            };
             let spam = sl.label == Label::Spam && sl.spam_from.is_none_or(|t| at >= t);
             if sl.held {
-                let h = holdout_map
-                    .entry((n, o.sender))
-                    .or_insert_with(|| Holdout { spam: sl.label == Label::Spam, events: Vec::new() });
+                let h = holdout_map.entry((n, o.sender)).or_insert_with(|| Holdout {
+                    spam: sl.label == Label::Spam,
+                    events: Vec::new(),
+                });
                 if h.events.len() < HOLDOUT_EVENTS_CAP {
                     h.events.push((o.features, spam));
                 }
@@ -215,7 +228,10 @@ fn collect(
                 return;
             }
             let s = train_map.entry((n, o.sender)).or_default();
-            let snap = Snapshot { x: o.features, spam };
+            let snap = Snapshot {
+                x: o.features,
+                spam,
+            };
             let li = usize::from(spam);
             s.seen[li] += 1;
             if s.seen[li] <= FIRST_SNAPSHOTS {
@@ -240,7 +256,9 @@ fn collect(
     let mut keys: Vec<(usize, u64)> = train_map.keys().copied().collect();
     keys.sort_unstable();
     for k in keys {
-        let Some(s) = train_map.remove(&k) else { continue };
+        let Some(s) = train_map.remove(&k) else {
+            continue;
+        };
         if s.seen[1] > 0 {
             train_senders.0 += 1;
         } else {
@@ -253,8 +271,15 @@ fn collect(
     }
     let mut hk: Vec<(usize, u64)> = holdout_map.keys().copied().collect();
     hk.sort_unstable();
-    let holdout = hk.into_iter().filter_map(|k| holdout_map.remove(&k)).collect();
-    Ok(Collected { train, holdout, train_senders })
+    let holdout = hk
+        .into_iter()
+        .filter_map(|k| holdout_map.remove(&k))
+        .collect();
+    Ok(Collected {
+        train,
+        holdout,
+        train_senders,
+    })
 }
 
 fn standardize(train: &[Snapshot]) -> (Vec<f32>, Vec<f32>) {
@@ -273,7 +298,10 @@ fn standardize(train: &[Snapshot]) -> (Vec<f32>, Vec<f32>) {
             var[i] += d * d;
         }
     }
-    let std: Vec<f32> = var.iter().map(|v| ((v / n).sqrt() as f32).max(1e-3)).collect();
+    let std: Vec<f32> = var
+        .iter()
+        .map(|v| ((v / n).sqrt() as f32).max(1e-3))
+        .collect();
     (mean.iter().map(|m| *m as f32).collect(), std)
 }
 
@@ -285,10 +313,17 @@ fn base_file(mean: &[f32], std: &[f32], model: ModelKind, provenance: &str) -> M
         features: FEATURES
             .iter()
             .zip(mean.iter().zip(std))
-            .map(|(s, (m, d))| FeatureColumn { name: s.name.into(), mean: *m, std: *d })
+            .map(|(s, (m, d))| FeatureColumn {
+                name: s.name.into(),
+                mean: *m,
+                std: *d,
+            })
             .collect(),
         model,
-        thresholds: ModelThresholds { suspect: 0.5, spam: 0.9 },
+        thresholds: ModelThresholds {
+            suspect: 0.5,
+            spam: 0.9,
+        },
         selection: serde_json::Value::Null,
     }
 }
@@ -303,7 +338,12 @@ fn matrix(train: &[Snapshot], mean: &[f32], std: &[f32]) -> Array2<f64> {
     x
 }
 
-fn fit_logistic(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOptions) -> Result<ModelKind, Error> {
+fn fit_logistic(
+    train: &[Snapshot],
+    mean: &[f32],
+    std: &[f32],
+    options: &TrainOptions,
+) -> Result<ModelKind, Error> {
     let x = matrix(train, mean, std);
     let y: Array1<usize> = train.iter().map(|s| usize::from(s.spam)).collect();
     let ds = Dataset::new(x, y);
@@ -313,7 +353,11 @@ fn fit_logistic(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOp
         .fit(&ds)
         .map_err(|e| Error::Training(format!("logistic regression: {e}")))?;
     // linfa's positive class is the larger one; flip so we predict spam.
-    let sign = if fitted.labels().pos.class == 1 { 1.0 } else { -1.0 };
+    let sign = if fitted.labels().pos.class == 1 {
+        1.0
+    } else {
+        -1.0
+    };
     Ok(ModelKind::Logistic {
         intercept: (sign * fitted.intercept()) as f32,
         weights: fitted.params().iter().map(|w| (sign * w) as f32).collect(),
@@ -341,24 +385,45 @@ fn fit_one_tree(
             sub[(r, c)] = x[(row, col)];
         }
     }
-    let targets: Array1<usize> = rows.iter().map(|&r| usize::from(y.get(r).copied().unwrap_or(false))).collect();
+    let targets: Array1<usize> = rows
+        .iter()
+        .map(|&r| usize::from(y.get(r).copied().unwrap_or(false)))
+        .collect();
     let tree = DecisionTree::params()
         .max_depth(Some(max_depth))
         .min_weight_leaf(min_leaf)
         .min_weight_split(min_leaf * 2.0)
         .fit(&Dataset::new(sub, targets))
         .map_err(|e| Error::Training(format!("decision tree: {e}")))?;
-    fn flatten(n: &linfa_trees::TreeNode<f64, usize>, cols: &[usize], nodes: &mut Vec<TreeNode>) -> u32 {
+    fn flatten(
+        n: &linfa_trees::TreeNode<f64, usize>,
+        cols: &[usize],
+        nodes: &mut Vec<TreeNode>,
+    ) -> u32 {
         let me = nodes.len();
-        nodes.push(TreeNode { feature: None, threshold: 0.0, left: 0, right: 0, p: 0.0 });
+        nodes.push(TreeNode {
+            feature: None,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+            p: 0.0,
+        });
         let children = n.children();
-        if let (false, Some(Some(l)), Some(Some(r))) = (n.is_leaf(), children.first(), children.get(1)) {
+        if let (false, Some(Some(l)), Some(Some(r))) =
+            (n.is_leaf(), children.first(), children.get(1))
+        {
             let (f, split, _) = n.split();
             let left = flatten(l, cols, nodes);
             let right = flatten(r, cols, nodes);
             let feature = cols.get(f).and_then(|c| u16::try_from(*c).ok());
             if let Some(node) = nodes.get_mut(me) {
-                *node = TreeNode { feature, threshold: split as f32, left, right, p: 0.0 };
+                *node = TreeNode {
+                    feature,
+                    threshold: split as f32,
+                    left,
+                    right,
+                    p: 0.0,
+                };
             }
         }
         me as u32
@@ -376,7 +441,11 @@ fn fit_one_tree(
             }
             let Some(node) = nodes.get(i) else { break };
             let Some(f) = node.feature else { break };
-            i = if (x[(r, usize::from(f))] as f32) < node.threshold { node.left } else { node.right } as usize;
+            i = if (x[(r, usize::from(f))] as f32) < node.threshold {
+                node.left
+            } else {
+                node.right
+            } as usize;
         }
     }
     for (node, (n, k)) in nodes.iter_mut().zip(counts) {
@@ -385,21 +454,41 @@ fn fit_one_tree(
     Ok(nodes)
 }
 
-fn fit_tree(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOptions) -> Result<ModelKind, Error> {
+fn fit_tree(
+    train: &[Snapshot],
+    mean: &[f32],
+    std: &[f32],
+    options: &TrainOptions,
+) -> Result<ModelKind, Error> {
     let x = matrix(train, mean, std);
     let y: Vec<bool> = train.iter().map(|s| s.spam).collect();
     let all: Vec<usize> = (0..train.len()).collect();
     let cols: Vec<usize> = (0..NUM_FEATURES).collect();
-    let nodes = fit_one_tree(&x, &y, &all, &cols, &all, options.tree_max_depth, options.tree_min_leaf)?;
+    let nodes = fit_one_tree(
+        &x,
+        &y,
+        &all,
+        &cols,
+        &all,
+        options.tree_max_depth,
+        options.tree_min_leaf,
+    )?;
     Ok(ModelKind::Tree { nodes })
 }
 
-fn fit_forest(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOptions) -> Result<ModelKind, Error> {
+fn fit_forest(
+    train: &[Snapshot],
+    mean: &[f32],
+    std: &[f32],
+    options: &TrainOptions,
+) -> Result<ModelKind, Error> {
     let x = matrix(train, mean, std);
     let y: Vec<bool> = train.iter().map(|s| s.spam).collect();
     let all: Vec<usize> = (0..train.len()).collect();
     let mut rng = SplitMix(options.seed ^ 0xF0_4E57);
-    let n_cols = ((NUM_FEATURES as f32 * options.forest_feature_fraction.clamp(0.1, 1.0)).round() as usize).max(1);
+    let n_cols = ((NUM_FEATURES as f32 * options.forest_feature_fraction.clamp(0.1, 1.0)).round()
+        as usize)
+        .max(1);
     let mut trees = Vec::with_capacity(options.forest_trees);
     for _ in 0..options.forest_trees {
         let rows: Vec<usize> = (0..train.len()).map(|_| rng.below(train.len())).collect();
@@ -409,7 +498,15 @@ fn fit_forest(train: &[Snapshot], mean: &[f32], std: &[f32], options: &TrainOpti
         }
         cols.truncate(n_cols);
         cols.sort_unstable();
-        trees.push(fit_one_tree(&x, &y, &rows, &cols, &all, options.forest_max_depth, options.tree_min_leaf)?);
+        trees.push(fit_one_tree(
+            &x,
+            &y,
+            &rows,
+            &cols,
+            &all,
+            options.forest_max_depth,
+            options.tree_min_leaf,
+        )?);
     }
     Ok(ModelKind::Forest { trees })
 }
@@ -425,9 +522,21 @@ fn prf(senders: &[(bool, f32)], t: f32) -> (f32, f32, f32) {
             _ => {}
         }
     }
-    let p = if tp + fp == 0 { 1.0 } else { tp as f32 / (tp + fp) as f32 };
-    let r = if tp + fneg == 0 { 0.0 } else { tp as f32 / (tp + fneg) as f32 };
-    let f = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+    let p = if tp + fp == 0 {
+        1.0
+    } else {
+        tp as f32 / (tp + fp) as f32
+    };
+    let r = if tp + fneg == 0 {
+        0.0
+    } else {
+        tp as f32 / (tp + fneg) as f32
+    };
+    let f = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
     (p, r, f)
 }
 
@@ -476,7 +585,11 @@ fn evaluate_candidate(
         senders.push((h.spam, max));
     }
     let tuned = tune_threshold(&senders, options.target_precision);
-    let ham_below = senders.iter().filter(|s| !s.0 && s.1 < tuned).map(|s| s.1).fold(0.0f32, f32::max);
+    let ham_below = senders
+        .iter()
+        .filter(|s| !s.0 && s.1 < tuned)
+        .map(|s| s.1)
+        .fold(0.0f32, f32::max);
     let spam_t = tuned.max(ham_below + options.threshold_margin).min(0.999);
     let suspect_t = tune_threshold(&senders, options.suspect_precision).min(spam_t);
     let (p, r, f) = prf(&senders, spam_t);
@@ -490,7 +603,10 @@ fn evaluate_candidate(
             f1: f,
             log_loss: (loss / n.max(1) as f64) as f32,
         },
-        ModelThresholds { suspect: suspect_t, spam: spam_t },
+        ModelThresholds {
+            suspect: suspect_t,
+            spam: spam_t,
+        },
     ))
 }
 
@@ -521,10 +637,14 @@ pub fn train<'a>(
     let data = collect(traces, &labels, config, options)?;
     let spam = data.train.iter().filter(|s| s.spam).count();
     if spam == 0 || spam == data.train.len() {
-        return Err(Error::Training("training data needs both spam and ham senders".into()));
+        return Err(Error::Training(
+            "training data needs both spam and ham senders".into(),
+        ));
     }
     if data.holdout.iter().all(|h| h.spam) || data.holdout.iter().all(|h| !h.spam) {
-        return Err(Error::Training("held-out senders need both classes; add more senders".into()));
+        return Err(Error::Training(
+            "held-out senders need both classes; add more senders".into(),
+        ));
     }
     let (mean, std) = standardize(&data.train);
     let mut candidates = vec![
@@ -546,14 +666,20 @@ pub fn train<'a>(
         .enumerate()
         .max_by(|(_, a), (_, b)| {
             // meeting the precision target first, then recall, then F1
-            let key = |r: &CandidateReport| (r.precision >= options.target_precision, r.recall, r.f1);
+            let key =
+                |r: &CandidateReport| (r.precision >= options.target_precision, r.recall, r.f1);
             let (ka, kb) = (key(&a.0), key(&b.0));
-            ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1)).then(ka.2.total_cmp(&kb.2))
+            ka.0.cmp(&kb.0)
+                .then(ka.1.total_cmp(&kb.1))
+                .then(ka.2.total_cmp(&kb.2))
         })
         .map_or(0, |(i, _)| i);
     let report = TrainReport {
         candidates: results.iter().map(|r| r.0.clone()).collect(),
-        chosen: results.get(best).map(|r| r.0.name.clone()).unwrap_or_default(),
+        chosen: results
+            .get(best)
+            .map(|r| r.0.name.clone())
+            .unwrap_or_default(),
         train_senders: data.train_senders,
         holdout_senders: (
             data.holdout.iter().filter(|h| h.spam).count(),
@@ -580,7 +706,10 @@ pub fn train_files(
     let mut inputs: Vec<(Box<dyn BufRead>, Vec<LabelRecord>)> = Vec::new();
     for (trace, labels) in sets {
         let labels = read_labels(std::io::BufReader::new(std::fs::File::open(labels)?))?;
-        inputs.push((Box::new(std::io::BufReader::new(std::fs::File::open(trace)?)), labels));
+        inputs.push((
+            Box::new(std::io::BufReader::new(std::fs::File::open(trace)?)),
+            labels,
+        ));
     }
     train(inputs, extra, config, options)
 }
@@ -591,7 +720,14 @@ mod tests {
 
     #[test]
     fn threshold_keeps_precision() {
-        let s = [(false, 0.1), (false, 0.5), (false, 0.7), (true, 0.6), (true, 0.8), (true, 0.9)];
+        let s = [
+            (false, 0.1),
+            (false, 0.5),
+            (false, 0.7),
+            (true, 0.6),
+            (true, 0.8),
+            (true, 0.9),
+        ];
         let t = tune_threshold(&s, 0.99);
         assert!((t - 0.8).abs() < 1e-6);
         let t = tune_threshold(&s, 0.7);
