@@ -286,16 +286,16 @@ fn standardize(train: &[Snapshot]) -> (Vec<f32>, Vec<f32>) {
     let n = train.len().max(1) as f64;
     let mut mean = vec![0.0f64; NUM_FEATURES];
     for s in train {
-        for i in 0..NUM_FEATURES {
-            mean[i] += f64::from(s.x[i]);
+        for (m, x) in mean.iter_mut().zip(s.x) {
+            *m += f64::from(x);
         }
     }
     mean.iter_mut().for_each(|m| *m /= n);
     let mut var = vec![0.0f64; NUM_FEATURES];
     for s in train {
-        for i in 0..NUM_FEATURES {
-            let d = f64::from(s.x[i]) - mean[i];
-            var[i] += d * d;
+        for ((v, m), x) in var.iter_mut().zip(&mean).zip(s.x) {
+            let d = f64::from(x) - m;
+            *v += d * d;
         }
     }
     let std: Vec<f32> = var
