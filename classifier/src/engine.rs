@@ -48,6 +48,33 @@ pub(crate) enum ListHit {
     Block,
 }
 
+/// Decayed counters of one sender-number block.
+#[derive(Debug, Clone, Copy)]
+struct BlockStats {
+    /// New senders first seen in the block.
+    new_senders: f32,
+    /// Messages sent by all senders of the block.
+    messages: f32,
+    /// When the counters were last decayed (ms).
+    at: i64,
+}
+
+impl BlockStats {
+    fn decayed(&self, now_ms: i64) -> (f32, f32) {
+        let k = (-((now_ms - self.at).max(0) as f32) / BLOCK_TAU_MS).exp();
+        (self.new_senders * k, self.messages * k)
+    }
+
+    fn add(&mut self, now_ms: i64, new_senders: f32, messages: f32) {
+        let (n, m) = self.decayed(now_ms);
+        *self = BlockStats {
+            new_senders: n + new_senders,
+            messages: m + messages,
+            at: now_ms.max(self.at),
+        };
+    }
+}
+
 /// The result of feeding one event: which sender it concerns and its
 /// features afterwards. Scoring is separate so replay can skip explanations.
 #[derive(Debug, Clone, Copy)]
@@ -73,8 +100,11 @@ pub struct Detector {
     graph: ContactGraph,
     /// Numbers that have sent anything (Greystar's complement of "grey").
     active: ContactGraph,
-    /// Decayed count of new senders per 100-number block: (count, at ms).
-    blocks: HashMap<u64, (f32, i64), FxBuildHasher>,
+    /// Activity per 100-number block of sender numbers. Snowshoe spammers
+    /// buy consecutive numbers and spread a campaign thin over them, so each
+    /// number looks small while its block does not (the "same network
+    /// location, same time" clustering of Jiang et al., RAID 2013).
+    blocks: HashMap<u64, BlockStats, FxBuildHasher>,
     pending: Vec<(u64, u64)>,
     pending_mask: usize,
     limiter: Limiter,
@@ -142,21 +172,21 @@ impl Detector {
     pub fn sender_features(&self, sender: &str, now: Timestamp) -> Option<FeatureVector> {
         self.senders
             .get(&hash_str(sender))
-            .map(|s| s.features(now, self.block_count(s.block, now)))
+            .map(|s| s.features(now, self.block_counts(s.block, now)))
     }
 
-    fn block_count(&self, block: u64, now: Timestamp) -> f32 {
-        match self.blocks.get(&block) {
-            Some(&(c, at)) => c * (-((now.unix_millis() - at).max(0) as f32) / BLOCK_TAU_MS).exp(),
-            None => 0.0,
-        }
+    /// (new senders, messages) of a block as of `now`, decayed.
+    fn block_counts(&self, block: u64, now: Timestamp) -> (f32, f32) {
+        self.blocks
+            .get(&block)
+            .map_or((0.0, 0.0), |b| b.decayed(now.unix_millis()))
     }
 
     /// Features, raw score and the updated smoothed score of a tracked
     /// sender after an event.
     fn rescore(&mut self, sender: u64, now: Timestamp) -> Option<(FeatureVector, f32, u32)> {
         let block = self.senders.get(&sender)?.block;
-        let bc = self.block_count(block, now);
+        let bc = self.block_counts(block, now);
         let st = self.senders.get_mut(&sender)?;
         let features = st.features(now, bc);
         let raw = self.model.score(&features);
@@ -171,7 +201,7 @@ impl Detector {
         Some(Observed {
             sender: h,
             score: st.score,
-            features: st.features(now, self.block_count(st.block, now)),
+            features: st.features(now, self.block_counts(st.block, now)),
             rate: RateDecision {
                 allowed: true,
                 retry_after: None,
@@ -296,14 +326,23 @@ impl Detector {
             },
             u32::from(m.segments),
         );
-        if !self.senders.contains_key(&hf) {
-            let block = e164_value(m.from).map_or(u64::MAX, |v| v / 100);
-            if block != u64::MAX {
-                let t = now.unix_millis();
-                let e = self.blocks.entry(block).or_insert((0.0, t));
-                e.0 = e.0 * (-((t - e.1).max(0) as f32) / BLOCK_TAU_MS).exp() + 1.0;
-                e.1 = t;
-            }
+        let is_new = !self.senders.contains_key(&hf);
+        let block = match self.senders.get(&hf) {
+            Some(st) => st.block,
+            None => e164_value(m.from).map_or(u64::MAX, |v| v / 100),
+        };
+        if block != u64::MAX {
+            let t = now.unix_millis();
+            self.blocks
+                .entry(block)
+                .or_insert(BlockStats {
+                    new_senders: 0.0,
+                    messages: 0.0,
+                    at: t,
+                })
+                .add(t, if is_new { 1.0 } else { 0.0 }, 1.0);
+        }
+        if is_new {
             let mut st = SenderState::new(now, kind, country_index(m.from));
             st.block = block;
             self.senders.insert(hf, st);
@@ -385,8 +424,10 @@ impl Detector {
         self.next_sweep = t + SWEEP_EVERY_MS;
         let cutoff = t - i64::from(self.tracking.idle_hours) * 3_600_000;
         self.senders.retain(|_, s| s.last_event >= cutoff);
-        self.blocks
-            .retain(|_, (c, at)| *c * (-((t - *at).max(0) as f32) / BLOCK_TAU_MS).exp() > 0.01);
+        self.blocks.retain(|_, b| {
+            let (n, m) = b.decayed(t);
+            n + m > 0.01
+        });
         self.limiter.prune();
     }
 

@@ -36,7 +36,7 @@ const fn f(name: &'static str, words: &'static str) -> FeatureSpec {
 }
 
 /// Number of model inputs.
-pub const NUM_FEATURES: usize = 34;
+pub const NUM_FEATURES: usize = 35;
 
 /// The feature schema, in model order. Changing it requires a new model file
 /// (the loader refuses a model whose schema differs).
@@ -101,6 +101,10 @@ pub static FEATURES: [FeatureSpec; NUM_FEATURES] = [
     f(
         "BLOCK_NEW_SENDERS",
         "new senders appearing in the sender's own 100-number block (log)",
+    ),
+    f(
+        "BLOCK_MSGS",
+        "messages from all senders in the sender's 100-number block (log)",
     ),
 ];
 
@@ -371,10 +375,10 @@ impl SenderState {
         self.last_event = self.last_event.max(at.unix_millis());
     }
 
-    /// The feature vector as of `now`. `block_new_senders` is the decayed
-    /// count of new senders in this sender's number block, which lives
+    /// The feature vector as of `now`. `block` holds the decayed counts of
+    /// new senders and of messages in this sender's number block, which live
     /// outside the per-sender state (see `Detector`).
-    pub fn features(&self, now: Timestamp, block_new_senders: f32) -> FeatureVector {
+    pub fn features(&self, now: Timestamp, block: (f32, f32)) -> FeatureVector {
         let now_ms = now.unix_millis();
         let dt = ((now_ms - self.last_msg).max(0) as f32) / 1000.0;
         let (r1m, r1h, r24h) = if dt > 0.0 {
@@ -423,7 +427,8 @@ impl SenderState {
         v[30] = self.ew_limited;
         v[31] = self.ew_rcs;
         v[32] = self.ew_inactive;
-        v[33] = block_new_senders.ln_1p();
+        v[33] = block.0.ln_1p();
+        v[34] = block.1.ln_1p();
         v
     }
 }
@@ -487,7 +492,7 @@ mod tests {
         for i in 0..20 {
             s.on_message(&facts(i * 10, 14_155_550_000 + i as u64));
         }
-        let v = s.features(facts(200, 0).at, 0.0);
+        let v = s.features(facts(200, 0).at, (0.0, 0.0));
         assert!(v[feature_index("SEQUENTIAL_SHARE").unwrap()] > 0.9);
         assert!(v[feature_index("FAN_OUT").unwrap()] > 0.8);
         // perfectly regular 10 s gaps
@@ -500,8 +505,8 @@ mod tests {
         for i in 0..30 {
             s.on_message(&facts(i, 14_155_550_000 + i as u64 * 7919));
         }
-        let busy = s.features(facts(30, 0).at, 0.0);
-        let later = s.features(facts(30 + 3600, 0).at, 0.0);
+        let busy = s.features(facts(30, 0).at, (0.0, 0.0));
+        let later = s.features(facts(30 + 3600, 0).at, (0.0, 0.0));
         assert!(busy[0] > 2.5, "{}", busy[0]);
         assert!(later[0] < 0.01);
         assert!(later[1] < busy[1] && later[1] > 0.5 * busy[1]);
@@ -512,10 +517,10 @@ mod tests {
     fn failure_rate_moves_from_prior() {
         let mut s = SenderState::new(facts(0, 0).at, SenderKind::LongCode, Some(0));
         let at = facts(0, 0).at;
-        assert!((s.features(at, 0.0)[10] - PRIOR_FAILURE).abs() < 1e-6);
+        assert!((s.features(at, (0.0, 0.0))[10] - PRIOR_FAILURE).abs() < 1e-6);
         for _ in 0..10 {
             s.on_status(at, DeliveryStatus::Failed);
         }
-        assert!(s.features(at, 0.0)[10] > 0.8);
+        assert!(s.features(at, (0.0, 0.0))[10] > 0.8);
     }
 }
