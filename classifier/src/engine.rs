@@ -19,7 +19,7 @@ use rustc_hash::FxBuildHasher;
 use crate::Error;
 use crate::countries::country_index;
 use crate::event::{EventView, MessageView, MetadataEvent};
-use crate::features::{FeatureVector, MessageFacts, SenderState, feature_index};
+use crate::features::{FeatureVector, MessageFacts, SenderState, feature_const};
 use crate::model::Model;
 use crate::policy::{Config, Decision, IdList, RuleTag, TrackingConfig, Verdict, VerdictKind};
 use crate::ratelimit::{LimitKeys, Limiter, ManualClock, RateDecision};
@@ -447,32 +447,39 @@ impl Detector {
 }
 
 fn rule_tags(o: &Observed) -> Vec<RuleTag> {
-    let f = |name: &str| feature_index(name).map_or(0.0, |i| o.features[i]);
+    const LIMITED: usize = feature_const("RATE_LIMITED_SHARE");
+    const SEQUENTIAL: usize = feature_const("SEQUENTIAL_SHARE");
+    const PREMIUM: usize = feature_const("PREMIUM_SHARE");
+    const FAILURE: usize = feature_const("FAILURE_RATE");
+    const COMPLAINTS: usize = feature_const("COMPLAINTS");
+    const DISTINCT: usize = feature_const("DISTINCT_RECIPIENTS");
+    const REPLY: usize = feature_const("REPLY_RATE");
+    const KNOWN: usize = feature_const("KNOWN_CONTACT_SHARE");
+    let f = &o.features;
     let mut tags = Vec::new();
     match o.list {
         ListHit::Allow => tags.push(RuleTag::AllowListed),
         ListHit::Block => tags.push(RuleTag::BlockListed),
         ListHit::None => {}
     }
-    if !o.rate.allowed || f("RATE_LIMITED_SHARE") > 0.2 {
+    if !o.rate.allowed || f[LIMITED] > 0.2 {
         tags.push(RuleTag::BurstOverRateLimit);
     }
-    if o.messages >= 5 && f("SEQUENTIAL_SHARE") > 0.5 {
+    if o.messages >= 5 && f[SEQUENTIAL] > 0.5 {
         tags.push(RuleTag::SequentialRecipients);
     }
-    if f("PREMIUM_SHARE") > 0.3 {
+    if f[PREMIUM] > 0.3 {
         tags.push(RuleTag::PremiumDestinations);
     }
-    if o.messages >= 5 && f("FAILURE_RATE") > 0.3 {
+    if o.messages >= 5 && f[FAILURE] > 0.3 {
         tags.push(RuleTag::HighFailureRate);
     }
-    if f("COMPLAINTS") >= 3f32.ln() {
+    // ln(1 + 2): at least two complaints
+    if f[COMPLAINTS] >= 3f32.ln() {
         tags.push(RuleTag::RecipientComplaints);
     }
-    if f("DISTINCT_RECIPIENTS") >= 21f32.ln()
-        && f("REPLY_RATE") < 0.05
-        && f("KNOWN_CONTACT_SHARE") < 0.05
-    {
+    // ln(1 + 20): at least twenty distinct recipients
+    if f[DISTINCT] >= 21f32.ln() && f[REPLY] < 0.05 && f[KNOWN] < 0.05 {
         tags.push(RuleTag::FanOutWithoutReplies);
     }
     tags

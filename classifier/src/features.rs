@@ -113,6 +113,28 @@ pub fn feature_index(name: &str) -> Option<usize> {
     FEATURES.iter().position(|s| s.name == name)
 }
 
+/// Index of a feature by name at compile time: `const I: usize =
+/// feature_const("FAILURE_RATE");` fails the build if the name is unknown,
+/// and costs nothing at run time (rules run on every message).
+pub const fn feature_const(name: &str) -> usize {
+    let mut i = 0;
+    while i < NUM_FEATURES {
+        let a = FEATURES[i].name.as_bytes();
+        let b = name.as_bytes();
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("unknown feature name")
+}
+
 /// One snapshot of a sender's features, in [`FEATURES`] order.
 pub type FeatureVector = [f32; NUM_FEATURES];
 
@@ -466,6 +488,7 @@ mod tests {
         }
         let per_sender =
             std::mem::size_of::<SenderState>() + std::mem::size_of::<u64>() + 1 + s.heap_bytes();
+        eprintln!("{per_sender} bytes per tracked sender");
         assert!(per_sender <= 512, "{per_sender} bytes per sender");
         assert_eq!(
             std::mem::size_of_val(&s),

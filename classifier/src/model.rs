@@ -420,19 +420,26 @@ impl Model {
                 }
             }
         }
-        let mut order: Vec<usize> = (0..NUM_FEATURES).collect();
-        order.sort_by(|a, b| contrib[*b].total_cmp(&contrib[*a]));
-        order
-            .into_iter()
-            .filter(|i| contrib[*i] > 0.0)
-            .take(k)
-            .map(|i| Reason {
+        // top-k by repeated selection: k is tiny, no need to sort all
+        let mut out = Vec::with_capacity(k);
+        let mut taken = [false; NUM_FEATURES];
+        for _ in 0..k {
+            let mut best: Option<usize> = None;
+            for i in 0..NUM_FEATURES {
+                if !taken[i] && contrib[i] > 0.0 && best.is_none_or(|b| contrib[i] > contrib[b]) {
+                    best = Some(i);
+                }
+            }
+            let Some(i) = best else { break };
+            taken[i] = true;
+            out.push(Reason {
                 tag: FEATURES[i].name,
                 words: FEATURES[i].words,
                 value: x[i],
                 contribution: contrib[i],
-            })
-            .collect()
+            });
+        }
+        out
     }
 }
 
