@@ -19,7 +19,7 @@ use rustc_hash::FxBuildHasher;
 use crate::Error;
 use crate::countries::country_index;
 use crate::event::{EventView, MessageView, MetadataEvent};
-use crate::features::{FeatureVector, MessageFacts, SenderState, feature_index};
+use crate::features::{FeatureVector, MessageFacts, SenderState, feature_const};
 use crate::model::Model;
 use crate::policy::{Config, Decision, IdList, RuleTag, TrackingConfig, Verdict, VerdictKind};
 use crate::ratelimit::{LimitKeys, Limiter, ManualClock, RateDecision};
@@ -48,6 +48,33 @@ pub(crate) enum ListHit {
     Block,
 }
 
+/// Decayed counters of one sender-number block.
+#[derive(Debug, Clone, Copy)]
+struct BlockStats {
+    /// New senders first seen in the block.
+    new_senders: f32,
+    /// Messages sent by all senders of the block.
+    messages: f32,
+    /// When the counters were last decayed (ms).
+    at: i64,
+}
+
+impl BlockStats {
+    fn decayed(&self, now_ms: i64) -> (f32, f32) {
+        let k = (-((now_ms - self.at).max(0) as f32) / BLOCK_TAU_MS).exp();
+        (self.new_senders * k, self.messages * k)
+    }
+
+    fn add(&mut self, now_ms: i64, new_senders: f32, messages: f32) {
+        let (n, m) = self.decayed(now_ms);
+        *self = BlockStats {
+            new_senders: n + new_senders,
+            messages: m + messages,
+            at: now_ms.max(self.at),
+        };
+    }
+}
+
 /// The result of feeding one event: which sender it concerns and its
 /// features afterwards. Scoring is separate so replay can skip explanations.
 #[derive(Debug, Clone, Copy)]
@@ -73,8 +100,11 @@ pub struct Detector {
     graph: ContactGraph,
     /// Numbers that have sent anything (Greystar's complement of "grey").
     active: ContactGraph,
-    /// Decayed count of new senders per 100-number block: (count, at ms).
-    blocks: HashMap<u64, (f32, i64), FxBuildHasher>,
+    /// Activity per 100-number block of sender numbers. Snowshoe spammers
+    /// buy consecutive numbers and spread a campaign thin over them, so each
+    /// number looks small while its block does not (the "same network
+    /// location, same time" clustering of Jiang et al., RAID 2013).
+    blocks: HashMap<u64, BlockStats, FxBuildHasher>,
     pending: Vec<(u64, u64)>,
     pending_mask: usize,
     limiter: Limiter,
@@ -142,21 +172,21 @@ impl Detector {
     pub fn sender_features(&self, sender: &str, now: Timestamp) -> Option<FeatureVector> {
         self.senders
             .get(&hash_str(sender))
-            .map(|s| s.features(now, self.block_count(s.block, now)))
+            .map(|s| s.features(now, self.block_counts(s.block, now)))
     }
 
-    fn block_count(&self, block: u64, now: Timestamp) -> f32 {
-        match self.blocks.get(&block) {
-            Some(&(c, at)) => c * (-((now.unix_millis() - at).max(0) as f32) / BLOCK_TAU_MS).exp(),
-            None => 0.0,
-        }
+    /// (new senders, messages) of a block as of `now`, decayed.
+    fn block_counts(&self, block: u64, now: Timestamp) -> (f32, f32) {
+        self.blocks
+            .get(&block)
+            .map_or((0.0, 0.0), |b| b.decayed(now.unix_millis()))
     }
 
     /// Features, raw score and the updated smoothed score of a tracked
     /// sender after an event.
     fn rescore(&mut self, sender: u64, now: Timestamp) -> Option<(FeatureVector, f32, u32)> {
         let block = self.senders.get(&sender)?.block;
-        let bc = self.block_count(block, now);
+        let bc = self.block_counts(block, now);
         let st = self.senders.get_mut(&sender)?;
         let features = st.features(now, bc);
         let raw = self.model.score(&features);
@@ -171,7 +201,7 @@ impl Detector {
         Some(Observed {
             sender: h,
             score: st.score,
-            features: st.features(now, self.block_count(st.block, now)),
+            features: st.features(now, self.block_counts(st.block, now)),
             rate: RateDecision {
                 allowed: true,
                 retry_after: None,
@@ -296,14 +326,23 @@ impl Detector {
             },
             u32::from(m.segments),
         );
-        if !self.senders.contains_key(&hf) {
-            let block = e164_value(m.from).map_or(u64::MAX, |v| v / 100);
-            if block != u64::MAX {
-                let t = now.unix_millis();
-                let e = self.blocks.entry(block).or_insert((0.0, t));
-                e.0 = e.0 * (-((t - e.1).max(0) as f32) / BLOCK_TAU_MS).exp() + 1.0;
-                e.1 = t;
-            }
+        let is_new = !self.senders.contains_key(&hf);
+        let block = match self.senders.get(&hf) {
+            Some(st) => st.block,
+            None => e164_value(m.from).map_or(u64::MAX, |v| v / 100),
+        };
+        if block != u64::MAX {
+            let t = now.unix_millis();
+            self.blocks
+                .entry(block)
+                .or_insert(BlockStats {
+                    new_senders: 0.0,
+                    messages: 0.0,
+                    at: t,
+                })
+                .add(t, if is_new { 1.0 } else { 0.0 }, 1.0);
+        }
+        if is_new {
             let mut st = SenderState::new(now, kind, country_index(m.from));
             st.block = block;
             self.senders.insert(hf, st);
@@ -385,8 +424,10 @@ impl Detector {
         self.next_sweep = t + SWEEP_EVERY_MS;
         let cutoff = t - i64::from(self.tracking.idle_hours) * 3_600_000;
         self.senders.retain(|_, s| s.last_event >= cutoff);
-        self.blocks
-            .retain(|_, (c, at)| *c * (-((t - *at).max(0) as f32) / BLOCK_TAU_MS).exp() > 0.01);
+        self.blocks.retain(|_, b| {
+            let (n, m) = b.decayed(t);
+            n + m > 0.01
+        });
         self.limiter.prune();
     }
 
@@ -406,32 +447,39 @@ impl Detector {
 }
 
 fn rule_tags(o: &Observed) -> Vec<RuleTag> {
-    let f = |name: &str| feature_index(name).map_or(0.0, |i| o.features[i]);
+    const LIMITED: usize = feature_const("RATE_LIMITED_SHARE");
+    const SEQUENTIAL: usize = feature_const("SEQUENTIAL_SHARE");
+    const PREMIUM: usize = feature_const("PREMIUM_SHARE");
+    const FAILURE: usize = feature_const("FAILURE_RATE");
+    const COMPLAINTS: usize = feature_const("COMPLAINTS");
+    const DISTINCT: usize = feature_const("DISTINCT_RECIPIENTS");
+    const REPLY: usize = feature_const("REPLY_RATE");
+    const KNOWN: usize = feature_const("KNOWN_CONTACT_SHARE");
+    let f = &o.features;
     let mut tags = Vec::new();
     match o.list {
         ListHit::Allow => tags.push(RuleTag::AllowListed),
         ListHit::Block => tags.push(RuleTag::BlockListed),
         ListHit::None => {}
     }
-    if !o.rate.allowed || f("RATE_LIMITED_SHARE") > 0.2 {
+    if !o.rate.allowed || f[LIMITED] > 0.2 {
         tags.push(RuleTag::BurstOverRateLimit);
     }
-    if o.messages >= 5 && f("SEQUENTIAL_SHARE") > 0.5 {
+    if o.messages >= 5 && f[SEQUENTIAL] > 0.5 {
         tags.push(RuleTag::SequentialRecipients);
     }
-    if f("PREMIUM_SHARE") > 0.3 {
+    if f[PREMIUM] > 0.3 {
         tags.push(RuleTag::PremiumDestinations);
     }
-    if o.messages >= 5 && f("FAILURE_RATE") > 0.3 {
+    if o.messages >= 5 && f[FAILURE] > 0.3 {
         tags.push(RuleTag::HighFailureRate);
     }
-    if f("COMPLAINTS") >= 3f32.ln() {
+    // ln(1 + 2): at least two complaints
+    if f[COMPLAINTS] >= 3f32.ln() {
         tags.push(RuleTag::RecipientComplaints);
     }
-    if f("DISTINCT_RECIPIENTS") >= 21f32.ln()
-        && f("REPLY_RATE") < 0.05
-        && f("KNOWN_CONTACT_SHARE") < 0.05
-    {
+    // ln(1 + 20): at least twenty distinct recipients
+    if f[DISTINCT] >= 21f32.ln() && f[REPLY] < 0.05 && f[KNOWN] < 0.05 {
         tags.push(RuleTag::FanOutWithoutReplies);
     }
     tags

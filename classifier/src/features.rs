@@ -36,7 +36,7 @@ const fn f(name: &'static str, words: &'static str) -> FeatureSpec {
 }
 
 /// Number of model inputs.
-pub const NUM_FEATURES: usize = 34;
+pub const NUM_FEATURES: usize = 35;
 
 /// The feature schema, in model order. Changing it requires a new model file
 /// (the loader refuses a model whose schema differs).
@@ -102,11 +102,37 @@ pub static FEATURES: [FeatureSpec; NUM_FEATURES] = [
         "BLOCK_NEW_SENDERS",
         "new senders appearing in the sender's own 100-number block (log)",
     ),
+    f(
+        "BLOCK_MSGS",
+        "messages from all senders in the sender's 100-number block (log)",
+    ),
 ];
 
 /// Index of a feature by name.
 pub fn feature_index(name: &str) -> Option<usize> {
     FEATURES.iter().position(|s| s.name == name)
+}
+
+/// Index of a feature by name at compile time: `const I: usize =
+/// feature_const("FAILURE_RATE");` fails the build if the name is unknown,
+/// and costs nothing at run time (rules run on every message).
+pub const fn feature_const(name: &str) -> usize {
+    let mut i = 0;
+    while i < NUM_FEATURES {
+        let a = FEATURES[i].name.as_bytes();
+        let b = name.as_bytes();
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("unknown feature name")
 }
 
 /// One snapshot of a sender's features, in [`FEATURES`] order.
@@ -160,6 +186,9 @@ pub struct SenderState {
     recent_pos: u8,
     home_country: u8,
     kind: SenderKind,
+    /// Cached estimate of `distinct`, refreshed only when a register grows
+    /// (estimating walks all 256 registers; most inserts change none).
+    distinct_est: f32,
     distinct: DistinctCounter,
 }
 
@@ -234,6 +263,7 @@ impl SenderState {
                 .and_then(|c| u8::try_from(c).ok())
                 .unwrap_or(u8::MAX),
             kind,
+            distinct_est: 0.0,
             distinct: DistinctCounter::default(),
         }
     }
@@ -280,7 +310,9 @@ impl SenderState {
         self.last_event = self.last_event.max(now);
         let n = self.msgs;
 
-        self.distinct.insert(m.recipient_hash);
+        if self.distinct.insert(m.recipient_hash) {
+            self.distinct_est = self.distinct.estimate();
+        }
         ew(&mut self.ew_new, n, b(m.new_recipient));
         ew(&mut self.ew_known, n, b(m.known_contact));
         self.inbound_push(false);
@@ -365,10 +397,10 @@ impl SenderState {
         self.last_event = self.last_event.max(at.unix_millis());
     }
 
-    /// The feature vector as of `now`. `block_new_senders` is the decayed
-    /// count of new senders in this sender's number block, which lives
+    /// The feature vector as of `now`. `block` holds the decayed counts of
+    /// new senders and of messages in this sender's number block, which live
     /// outside the per-sender state (see `Detector`).
-    pub fn features(&self, now: Timestamp, block_new_senders: f32) -> FeatureVector {
+    pub fn features(&self, now: Timestamp, block: (f32, f32)) -> FeatureVector {
         let now_ms = now.unix_millis();
         let dt = ((now_ms - self.last_msg).max(0) as f32) / 1000.0;
         let (r1m, r1h, r24h) = if dt > 0.0 {
@@ -381,11 +413,10 @@ impl SenderState {
             (self.r1m, self.r1h, self.r24h)
         };
         let msgs = self.msgs.max(1) as f32;
-        let distinct =
-            self.distinct
-                .estimate()
-                .min(msgs)
-                .max(if self.msgs > 0 { 1.0 } else { 0.0 });
+        let distinct = self
+            .distinct_est
+            .min(msgs)
+            .max(if self.msgs > 0 { 1.0 } else { 0.0 });
         let age_h = ((now_ms - self.first_seen).max(0) as f32) / 3_600_000.0;
         let kind = self.kind.index();
         let mut v = [0.0f32; NUM_FEATURES];
@@ -418,7 +449,8 @@ impl SenderState {
         v[30] = self.ew_limited;
         v[31] = self.ew_rcs;
         v[32] = self.ew_inactive;
-        v[33] = block_new_senders.ln_1p();
+        v[33] = block.0.ln_1p();
+        v[34] = block.1.ln_1p();
         v
     }
 }
@@ -447,6 +479,25 @@ mod tests {
     }
 
     #[test]
+    fn per_sender_memory_is_bounded() {
+        // what one tracked sender costs in the tracker's map: the state, its
+        // u64 key, hashbrown's control byte, and any heap it owns (none)
+        let mut s = SenderState::new(facts(0, 0).at, SenderKind::LongCode, Some(0));
+        for i in 0..5000u64 {
+            s.on_message(&facts(i as i64, 14_155_550_000 + i * 7919));
+        }
+        let per_sender =
+            std::mem::size_of::<SenderState>() + std::mem::size_of::<u64>() + 1 + s.heap_bytes();
+        eprintln!("{per_sender} bytes per tracked sender");
+        assert!(per_sender <= 512, "{per_sender} bytes per sender");
+        assert_eq!(
+            std::mem::size_of_val(&s),
+            std::mem::size_of::<SenderState>(),
+            "fixed size whatever the traffic"
+        );
+    }
+
+    #[test]
     fn schema_names_are_unique_screaming_snake() {
         for (i, s) in FEATURES.iter().enumerate() {
             assert!(
@@ -464,7 +515,7 @@ mod tests {
         for i in 0..20 {
             s.on_message(&facts(i * 10, 14_155_550_000 + i as u64));
         }
-        let v = s.features(facts(200, 0).at, 0.0);
+        let v = s.features(facts(200, 0).at, (0.0, 0.0));
         assert!(v[feature_index("SEQUENTIAL_SHARE").unwrap()] > 0.9);
         assert!(v[feature_index("FAN_OUT").unwrap()] > 0.8);
         // perfectly regular 10 s gaps
@@ -477,8 +528,8 @@ mod tests {
         for i in 0..30 {
             s.on_message(&facts(i, 14_155_550_000 + i as u64 * 7919));
         }
-        let busy = s.features(facts(30, 0).at, 0.0);
-        let later = s.features(facts(30 + 3600, 0).at, 0.0);
+        let busy = s.features(facts(30, 0).at, (0.0, 0.0));
+        let later = s.features(facts(30 + 3600, 0).at, (0.0, 0.0));
         assert!(busy[0] > 2.5, "{}", busy[0]);
         assert!(later[0] < 0.01);
         assert!(later[1] < busy[1] && later[1] > 0.5 * busy[1]);
@@ -489,10 +540,10 @@ mod tests {
     fn failure_rate_moves_from_prior() {
         let mut s = SenderState::new(facts(0, 0).at, SenderKind::LongCode, Some(0));
         let at = facts(0, 0).at;
-        assert!((s.features(at, 0.0)[10] - PRIOR_FAILURE).abs() < 1e-6);
+        assert!((s.features(at, (0.0, 0.0))[10] - PRIOR_FAILURE).abs() < 1e-6);
         for _ in 0..10 {
             s.on_status(at, DeliveryStatus::Failed);
         }
-        assert!(s.features(at, 0.0)[10] > 0.8);
+        assert!(s.features(at, (0.0, 0.0))[10] > 0.8);
     }
 }

@@ -72,12 +72,12 @@ impl std::fmt::Debug for DistinctCounter {
 impl DistinctCounter {
     fn get(&self, i: usize) -> u8 {
         let byte = self.regs[i / 2];
-        if i % 2 == 0 { byte & 0x0f } else { byte >> 4 }
+        if i & 1 == 0 { byte & 0x0f } else { byte >> 4 }
     }
 
     fn set(&mut self, i: usize, v: u8) {
         let byte = &mut self.regs[i / 2];
-        *byte = if i % 2 == 0 {
+        *byte = if i & 1 == 0 {
             (*byte & 0xf0) | v
         } else {
             (*byte & 0x0f) | (v << 4)

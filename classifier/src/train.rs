@@ -67,6 +67,10 @@ pub struct TrainOptions {
     pub forest_feature_fraction: f32,
     /// Held-out sender precision the spam threshold must keep.
     pub target_precision: f32,
+    /// Margin added above the highest held-out legitimate score below the
+    /// tuned spam threshold, so unseen legitimate senders a little more
+    /// extreme than the held-out ones still pass.
+    pub threshold_margin: f32,
     /// Held-out sender precision the suspect threshold must keep.
     pub suspect_precision: f32,
     /// Provenance text stored in the model file.
@@ -82,10 +86,11 @@ impl Default for TrainOptions {
             logistic_alpha: 1.0,
             tree_max_depth: 10,
             tree_min_leaf: 20.0,
-            forest_trees: 24,
+            forest_trees: 16,
             forest_max_depth: 9,
             forest_feature_fraction: 0.6,
             target_precision: 0.995,
+            threshold_margin: 0.05,
             suspect_precision: 0.9,
             provenance: String::new(),
         }
@@ -281,16 +286,16 @@ fn standardize(train: &[Snapshot]) -> (Vec<f32>, Vec<f32>) {
     let n = train.len().max(1) as f64;
     let mut mean = vec![0.0f64; NUM_FEATURES];
     for s in train {
-        for i in 0..NUM_FEATURES {
-            mean[i] += f64::from(s.x[i]);
+        for (m, x) in mean.iter_mut().zip(s.x) {
+            *m += f64::from(x);
         }
     }
     mean.iter_mut().for_each(|m| *m /= n);
     let mut var = vec![0.0f64; NUM_FEATURES];
     for s in train {
-        for i in 0..NUM_FEATURES {
-            let d = f64::from(s.x[i]) - mean[i];
-            var[i] += d * d;
+        for ((v, m), x) in var.iter_mut().zip(&mean).zip(s.x) {
+            let d = f64::from(x) - m;
+            *v += d * d;
         }
     }
     let std: Vec<f32> = var
@@ -579,7 +584,13 @@ fn evaluate_candidate(
         }
         senders.push((h.spam, max));
     }
-    let spam_t = tune_threshold(&senders, options.target_precision);
+    let tuned = tune_threshold(&senders, options.target_precision);
+    let ham_below = senders
+        .iter()
+        .filter(|s| !s.0 && s.1 < tuned)
+        .map(|s| s.1)
+        .fold(0.0f32, f32::max);
+    let spam_t = tuned.max(ham_below + options.threshold_margin).min(0.999);
     let suspect_t = tune_threshold(&senders, options.suspect_precision).min(spam_t);
     let (p, r, f) = prf(&senders, spam_t);
     Ok((
