@@ -5,6 +5,8 @@ mod envelope_cmd;
 mod keys_cmd;
 mod model_cmd;
 mod pdu_cmd;
+mod review_cmd;
+mod review_tui;
 mod sink;
 
 use std::path::PathBuf;
@@ -54,6 +56,13 @@ enum Command {
     /// Train and evaluate the spam model.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
+    /// Review what the classifier held: list, show, mark spam/ham, release,
+    /// drop, allow/block lists, audit log, stats. Without a subcommand, in a
+    /// terminal: an interactive walk through the queue.
+    Review {
+        #[command(subcommand)]
+        command: Option<review_cmd::ReviewCommand>,
+    },
     /// List and retry dead-lettered messages.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(keys_cmd::DeadLetterCommand),
@@ -173,6 +182,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Replay(args) => model_cmd::replay(&load_config(&cli)?, args),
         Command::Model(cmd) => model_cmd::run(&load_config(&cli)?, cmd),
+        Command::Review { command } => review_cmd::run(&load_config(&cli)?, command.as_ref()),
         Command::Pdu(cmd) => pdu_cmd::run(&load_config(&cli)?, cmd),
         Command::Sink(args) => {
             init_logging(LogFormat::Human, "warn");

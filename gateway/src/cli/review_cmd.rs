@@ -1,0 +1,589 @@
+//! `gateway review …`: the operators' spam-review command line. Everything it
+//! shows is metadata; there is no text to show, by design. It writes to the
+//! same database as the running service, which picks decisions up within
+//! seconds (lists are re-read every 2 s, released messages are queued rows
+//! the delivery worker polls).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use clap::Subcommand;
+use rusqlite::Connection;
+
+use super::CliError;
+use crate::config::Config;
+use crate::review::{self, ListKind, QueueFilter, QueueRow};
+
+/// `gateway review`.
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// The queue of held senders: verdict, score, reasons, messages held,
+    /// first and last seen, destination countries.
+    List {
+        /// Only `suspect` or `spam`.
+        #[arg(long)]
+        verdict: Option<String>,
+        /// Score at least.
+        #[arg(long)]
+        min_score: Option<f64>,
+        /// Score at most.
+        #[arg(long)]
+        max_score: Option<f64>,
+        /// Last seen at or after (RFC 3339, or a duration back such as 2h or 3d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this adapter.
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Sort by `score` (default), `held` or `last_seen`.
+        #[arg(long, default_value = "score")]
+        sort: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A sender's (or a message's sender's) metadata timeline, its features
+    /// next to the training population, and the model's explanation.
+    Show {
+        /// Sender address or message id.
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decide about a sender: `spam` blocks it and drops its held messages
+    /// (bodies erased); `ham` releases them and allow-lists it.
+    Mark {
+        /// The sender.
+        sender: String,
+        /// `spam` or `ham`.
+        #[arg(value_parser = ["spam", "ham"])]
+        decision: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Release one held message for delivery.
+    Release {
+        /// Message id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Drop one held message (its sealed body is erased).
+    Drop {
+        /// Message id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Put a number or prefix (`+1900*`) on the allow list.
+    Allow(ListArgs),
+    /// Put a number or prefix (`+1900*`) on the block list.
+    Block(ListArgs),
+    /// Take a number or prefix off a list.
+    Unlist {
+        /// `allow` or `block`.
+        #[arg(value_parser = ["allow", "block"])]
+        list: String,
+        /// The number or prefix.
+        pattern: String,
+    },
+    /// The audit log: who decided what, when and why.
+    Log {
+        /// Entries (newest) to show.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// How the model's verdicts compared with the operators' decisions.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Arguments of `allow` / `block`.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// A number or a prefix ending in `*`.
+    pattern: String,
+    /// Expire after this long (e.g. 30m, 12h, 7d).
+    #[arg(long)]
+    expires: Option<String>,
+    /// Why.
+    #[arg(long)]
+    note: Option<String>,
+}
+
+/// Who is deciding: `GATEWAY_OPERATOR`, else `USER`.
+pub fn actor() -> String {
+    std::env::var("GATEWAY_OPERATOR")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "operator".into())
+}
+
+/// Parses `90s`, `30m`, `12h`, `7d`.
+fn duration(s: &str) -> Result<Duration, CliError> {
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| CliError::input(format!("bad duration {s:?} (use 90s, 30m, 12h, 7d)")))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(CliError::input(format!(
+                "bad duration {s:?} (use 90s, 30m, 12h, 7d)"
+            )));
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn since_ms(s: &str) -> Result<i64, CliError> {
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    Ok(crate::clock::now_ms() - duration(s)?.as_millis() as i64)
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| CliError {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    println!("{s}");
+    Ok(())
+}
+
+fn print_queue(rows: &[QueueRow]) {
+    println!(
+        "{:<16} {:<8} {:>5} {:>5} {:<20} {:<20} {:<10} TOP REASONS",
+        "SENDER", "VERDICT", "SCORE", "HELD", "FIRST SEEN", "LAST SEEN", "COUNTRIES"
+    );
+    for r in rows {
+        println!(
+            "{:<16} {:<8} {:>5.2} {:>5} {:<20} {:<20} {:<10} {}",
+            r.sender,
+            r.verdict,
+            r.score,
+            r.held,
+            r.first_seen.chars().take(19).collect::<String>(),
+            r.last_seen.chars().take(19).collect::<String>(),
+            r.countries.join(","),
+            r.reasons
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+}
+
+/// Runs `gateway review` (interactive when no subcommand is given).
+pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
+    let mut conn = crate::store::open_for_cli(&cfg.data_dir)?;
+    let Some(cmd) = cmd else {
+        return interactive(cfg, &mut conn);
+    };
+    match cmd {
+        ReviewCommand::List {
+            verdict,
+            min_score,
+            max_score,
+            since,
+            adapter,
+            sort,
+            json,
+        } => {
+            let filter = QueueFilter {
+                verdict: verdict.clone(),
+                min_score: *min_score,
+                max_score: *max_score,
+                since: since.as_deref().map(since_ms).transpose()?,
+                adapter: adapter.clone(),
+            };
+            let mut rows = review::queue(&conn, &filter)?;
+            match sort.as_str() {
+                "held" => rows.sort_by(|a, b| b.held.cmp(&a.held)),
+                "last_seen" => rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen)),
+                _ => rows.sort_by(|a, b| b.score.total_cmp(&a.score)),
+            }
+            if *json {
+                print_json(&rows)?
+            } else {
+                print_queue(&rows)
+            }
+        }
+        ReviewCommand::Show { target, json } => {
+            let report = show_report(cfg, &conn, target)?;
+            if *json {
+                print_json(&report)?;
+            } else {
+                print_show(&report);
+            }
+        }
+        ReviewCommand::Mark {
+            sender,
+            decision,
+            note,
+        } => {
+            let n = review::mark(
+                &mut conn,
+                &actor(),
+                sender,
+                decision == "spam",
+                note.as_deref(),
+            )?;
+            println!(
+                "{sender} marked {decision}: {n} held message(s) {}",
+                if decision == "spam" {
+                    "dropped; sender blocked"
+                } else {
+                    "released; sender allowed"
+                }
+            );
+        }
+        ReviewCommand::Release { id, note } | ReviewCommand::Drop { id, note } => {
+            let release = matches!(cmd, ReviewCommand::Release { .. });
+            if !review::decide_message(&mut conn, &actor(), id, release, note.as_deref())? {
+                return Err(CliError::input(format!("no held message with id {id}")));
+            }
+            println!("{} {id}", if release { "released" } else { "dropped" });
+        }
+        ReviewCommand::Allow(a) | ReviewCommand::Block(a) => {
+            let kind = if matches!(cmd, ReviewCommand::Allow(_)) {
+                ListKind::Allow
+            } else {
+                ListKind::Block
+            };
+            let expires = a
+                .expires
+                .as_deref()
+                .map(duration)
+                .transpose()?
+                .map(|d| crate::clock::now_ms() + d.as_millis() as i64);
+            review::list_add(
+                &mut conn,
+                &actor(),
+                kind,
+                &a.pattern,
+                expires,
+                a.note.as_deref(),
+            )?;
+            println!("{} {}", kind.as_str(), a.pattern);
+        }
+        ReviewCommand::Unlist { list, pattern } => {
+            let kind = if list == "allow" {
+                ListKind::Allow
+            } else {
+                ListKind::Block
+            };
+            if !review::list_remove(&mut conn, &actor(), kind, pattern)? {
+                return Err(CliError::input(format!(
+                    "{pattern} is not on the {list} list"
+                )));
+            }
+            println!("removed {pattern} from the {list} list");
+        }
+        ReviewCommand::Log { limit, json } => {
+            let entries = review::log(&conn, *limit)?;
+            if *json {
+                print_json(&entries)?;
+            } else {
+                println!(
+                    "{:<20} {:<12} {:<10} {:<38} {:<14} NOTE",
+                    "AT", "ACTOR", "ACTION", "TARGET", "MODEL"
+                );
+                for e in entries {
+                    println!(
+                        "{:<20} {:<12} {:<10} {:<38} {:<14} {}",
+                        e.at.chars().take(19).collect::<String>(),
+                        e.actor,
+                        e.action,
+                        e.target,
+                        match (&e.model_verdict, e.model_score) {
+                            (Some(v), Some(s)) => format!("{v} {s:.2}"),
+                            _ => String::new(),
+                        },
+                        e.note.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        ReviewCommand::Stats { json } => {
+            let s = review::stats(&conn)?;
+            if *json {
+                print_json(&s)?;
+            } else {
+                println!("decisions: {}   pending: {}", s.decisions, s.pending);
+                println!(
+                    "model spam verdicts: {} confirmed, {} overturned",
+                    s.spam_confirmed, s.spam_overturned
+                );
+                println!(
+                    "model holds (suspect): {} confirmed spam, {} overturned (ham)",
+                    s.holds_confirmed_spam, s.holds_overturned
+                );
+                if let Some(p) = s.spam_precision {
+                    println!("operator-confirmed precision of spam verdicts: {p:.3}");
+                }
+                for (day, n, o) in &s.by_day {
+                    println!("  {day}: {n} decisions, {o} overturned");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `review show` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct ShowReport {
+    sender: String,
+    flagged: Option<QueueRow>,
+    messages: i64,
+    held: i64,
+    distinct_recipients: i64,
+    delivered: i64,
+    failed: i64,
+    per_day: Vec<(String, i64)>,
+    features: Vec<FeatureLine>,
+    score: Option<f32>,
+    verdict: Option<String>,
+    explanation: Vec<String>,
+}
+
+/// One feature next to the training population's mean.
+#[derive(Debug, serde::Serialize)]
+pub struct FeatureLine {
+    name: &'static str,
+    words: &'static str,
+    value: f32,
+    training_mean: f32,
+}
+
+/// Builds the `show` report for a sender or message id.
+pub fn show_report(cfg: &Config, conn: &Connection, target: &str) -> Result<ShowReport, CliError> {
+    use rusqlite::OptionalExtension;
+    let sender: String = match conn
+        .query_row("SELECT sender FROM messages WHERE id = ?1", [target], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(crate::Error::from)?
+    {
+        Some(s) => s,
+        None => target.to_string(),
+    };
+    let q = |sql: &str| -> Result<i64, CliError> {
+        conn.query_row(sql, [&sender], |r| r.get(0))
+            .map_err(|e| CliError::from(crate::Error::from(e)))
+    };
+    let messages = q("SELECT COUNT(*) FROM messages WHERE sender = ?1")?;
+    if messages == 0 {
+        return Err(CliError::input(format!("no messages from {sender}")));
+    }
+    let held =
+        q("SELECT COUNT(*) FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked')")?;
+    let distinct_recipients =
+        q("SELECT COUNT(DISTINCT recipient) FROM messages WHERE sender = ?1")?;
+    let delivered = q("SELECT COUNT(*) FROM messages WHERE sender = ?1 AND status = 'delivered'")?;
+    let failed =
+        q("SELECT COUNT(*) FROM messages WHERE sender = ?1 AND status IN ('failed', 'dead')")?;
+    let mut per_day = Vec::new();
+    let mut stmt = conn
+        .prepare("SELECT created_at / 86400000, COUNT(*) FROM messages WHERE sender = ?1 GROUP BY 1 ORDER BY 1")
+        .map_err(crate::Error::from)?;
+    for row in stmt
+        .query_map([&sender], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(crate::Error::from)?
+    {
+        let (day, n) = row.map_err(crate::Error::from)?;
+        per_day.push((
+            crate::clock::rfc3339_ms(day * 86_400_000)
+                .chars()
+                .take(10)
+                .collect(),
+            n,
+        ));
+    }
+    // Replay the sender's stored metadata through the model to explain it.
+    let model = cfg.model.load()?;
+    let means: Vec<f32> = model.file().features.iter().map(|c| c.mean).collect();
+    let mut replay = classifier::replay::Replay::new(&model, &cfg.classifier)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let mut stmt = conn
+        .prepare("SELECT id, recipient, segments, encoding, size_class, created_at, status FROM messages WHERE sender = ?1 ORDER BY created_at LIMIT 100000")
+        .map_err(crate::Error::from)?;
+    let rows: Vec<(String, String, u32, String, u32, i64, String)> = stmt
+        .query_map([&sender], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .map_err(crate::Error::from)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(crate::Error::from)?;
+    let mut last = None;
+    for (id, to, segments, encoding, size, at, _status) in &rows {
+        let ts = classifier::Timestamp::from(
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(*at) * 1_000_000)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        );
+        let ev = classifier::MetadataEvent::Message(classifier::MessageMeta {
+            at: ts,
+            id: id.clone(),
+            from: sender.clone(),
+            to: to.clone(),
+            channel: classifier::Channel::Sms,
+            segments: u16::try_from(*segments).unwrap_or(u16::MAX),
+            encoding: if encoding == "ucs2" {
+                classifier::Encoding::Ucs2
+            } else {
+                classifier::Encoding::Gsm7
+            },
+            bytes: *size,
+            sender_type: None,
+            route: None,
+        });
+        replay.feed(ev.view());
+        last = Some(ts);
+    }
+    let (mut features, mut score, mut verdict, mut explanation) =
+        (Vec::new(), None, None, Vec::new());
+    if let Some(now) = last {
+        if let Some(x) = replay.detector().sender_features(&sender, now) {
+            for (i, spec) in classifier::features::FEATURES.iter().enumerate() {
+                features.push(FeatureLine {
+                    name: spec.name,
+                    words: spec.words,
+                    value: x[i],
+                    training_mean: means.get(i).copied().unwrap_or(0.0),
+                });
+            }
+            score = Some(model.score(&x));
+            explanation = model
+                .explain(&x, 5)
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} = {:.2} ({:+.2} toward spam)",
+                        r.words, r.value, r.contribution
+                    )
+                })
+                .collect();
+        }
+        verdict = replay
+            .rows()
+            .iter()
+            .find(|r| r.sender == sender)
+            .map(|r| r.verdict.as_str().to_string());
+    }
+    let flagged = review::queue(conn, &QueueFilter::default())?
+        .into_iter()
+        .find(|r| r.sender == sender);
+    Ok(ShowReport {
+        sender,
+        flagged,
+        messages,
+        held,
+        distinct_recipients,
+        delivered,
+        failed,
+        per_day,
+        features,
+        score,
+        verdict,
+        explanation,
+    })
+}
+
+fn print_show(r: &ShowReport) {
+    for l in show_lines(r) {
+        println!("{l}");
+    }
+}
+
+/// The `show` report as text lines (also used by the interactive mode).
+pub fn show_lines(r: &ShowReport) -> Vec<String> {
+    let mut out = Vec::new();
+    macro_rules! say { ($($t:tt)*) => { out.push(format!($($t)*)) } }
+    say!("sender {}", r.sender);
+    if let Some(f) = &r.flagged {
+        say!(
+            "  flagged {} (score {:.2}) since {}, {} held",
+            f.verdict,
+            f.score,
+            f.first_seen,
+            f.held
+        );
+    }
+    say!(
+        "  messages {}  held {}  distinct recipients {}  delivered {}  failed {}",
+        r.messages,
+        r.held,
+        r.distinct_recipients,
+        r.delivered,
+        r.failed
+    );
+    for (day, n) in &r.per_day {
+        say!("    {day}: {n}");
+    }
+    if let Some(s) = r.score {
+        say!(
+            "  model score now {s:.2} ({})",
+            r.verdict.as_deref().unwrap_or("?")
+        );
+    }
+    for e in &r.explanation {
+        say!("    because {e}");
+    }
+    if !r.features.is_empty() {
+        say!(
+            "  {:<24} {:>10} {:>14}  meaning",
+            "feature",
+            "value",
+            "training mean"
+        );
+        for f in &r.features {
+            say!(
+                "  {:<24} {:>10.3} {:>14.3}  {}",
+                f.name,
+                f.value,
+                f.training_mean,
+                f.words
+            );
+        }
+    }
+    out
+}
+
+/// The interactive walk through the queue: single keys, one item at a time.
+/// Falls back to plain output when not in a terminal.
+fn interactive(cfg: &Config, conn: &mut Connection) -> Result<(), CliError> {
+    let mut rows = review::queue(conn, &QueueFilter::default())?;
+    rows.sort_by(|a, b| b.score.total_cmp(&a.score));
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        print_queue(&rows);
+        return Ok(());
+    }
+    super::review_tui::run(cfg, conn, rows)
+}

@@ -1,0 +1,150 @@
+//! The interactive review: one flagged sender at a time, single keys
+//! (s = spam, h = ham, n = skip, m = more, q = quit), built on ratatui.
+
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use rusqlite::Connection;
+
+use super::CliError;
+use crate::config::Config;
+use crate::review::{self, QueueRow};
+
+fn item_lines(r: &QueueRow, more: Option<&super::review_cmd::ShowReport>) -> Vec<Line<'static>> {
+    let verdict_style = if r.verdict == "spam" {
+        Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else {
+        Style::default()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::BOLD)
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw("sender  "),
+            Span::styled(
+                r.sender.clone(),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw("   verdict "),
+            Span::styled(r.verdict.clone(), verdict_style),
+            Span::raw(format!("   score {:.2}", r.score)),
+        ]),
+        Line::from(format!(
+            "held    {} message(s)   via {}",
+            r.held,
+            r.adapter.clone().unwrap_or_default()
+        )),
+        Line::from(format!("seen    {} .. {}", r.first_seen, r.last_seen)),
+        Line::from(format!("to      {}", r.countries.join(", "))),
+        Line::from(""),
+        Line::from("why:"),
+    ];
+    for reason in r.reasons.iter().take(5) {
+        lines.push(Line::from(format!("  - {reason}")));
+    }
+    if let Some(m) = more {
+        lines.push(Line::from(""));
+        lines.extend(super::review_cmd::show_lines(m).into_iter().map(Line::from));
+    }
+    lines
+}
+
+/// Runs the interactive loop over `rows`.
+pub fn run(cfg: &Config, conn: &mut Connection, rows: Vec<QueueRow>) -> Result<(), CliError> {
+    let mut terminal = ratatui::try_init().map_err(|e| CliError {
+        code: 1,
+        message: format!("terminal: {e}"),
+    })?;
+    let result = walk(cfg, conn, rows, &mut terminal);
+    ratatui::restore();
+    let summary = result?;
+    println!("{summary}");
+    Ok(())
+}
+
+fn walk(
+    cfg: &Config,
+    conn: &mut Connection,
+    rows: Vec<QueueRow>,
+    terminal: &mut ratatui::DefaultTerminal,
+) -> Result<String, CliError> {
+    let actor = super::review_cmd::actor();
+    let (mut i, mut spam, mut ham, mut skipped) = (0usize, 0, 0, 0);
+    let mut more = None;
+    let mut status = String::from("s spam   h ham   n skip   m more   q quit");
+    while i < rows.len() {
+        let row = &rows[i];
+        let body = item_lines(row, more.as_ref());
+        let title = format!(" review {}/{} ", i + 1, rows.len());
+        let footer = status.clone();
+        terminal
+            .draw(|f| {
+                let [main, bar] =
+                    Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(f.area());
+                f.render_widget(
+                    Paragraph::new(body)
+                        .wrap(Wrap { trim: false })
+                        .block(Block::default().borders(Borders::ALL).title(title)),
+                    main,
+                );
+                f.render_widget(Paragraph::new(footer), bar);
+            })
+            .map_err(|e| CliError {
+                code: 1,
+                message: format!("terminal: {e}"),
+            })?;
+        let ev = event::read().map_err(|e| CliError {
+            code: 1,
+            message: format!("terminal: {e}"),
+        })?;
+        let Event::Key(key) = ev else { continue };
+        if key.kind != KeyEventKind::Press {
+            continue;
+        }
+        match key.code {
+            KeyCode::Char('s') | KeyCode::Char('h') => {
+                let is_spam = key.code == KeyCode::Char('s');
+                let n = review::mark(
+                    conn,
+                    &actor,
+                    &row.sender,
+                    is_spam,
+                    Some("interactive review"),
+                )?;
+                status = format!(
+                    "{} marked {}: {n} message(s) {}",
+                    row.sender,
+                    if is_spam { "spam" } else { "ham" },
+                    if is_spam { "dropped" } else { "released" }
+                );
+                if is_spam {
+                    spam += 1
+                } else {
+                    ham += 1
+                }
+                i += 1;
+                more = None;
+            }
+            KeyCode::Char('n') | KeyCode::Char(' ') => {
+                skipped += 1;
+                i += 1;
+                more = None;
+                status = "skipped".into();
+            }
+            KeyCode::Char('m') => {
+                more = match more {
+                    Some(_) => None,
+                    None => super::review_cmd::show_report(cfg, conn, &row.sender).ok(),
+                };
+            }
+            KeyCode::Char('q') | KeyCode::Esc => break,
+            _ => status = "keys: s spam   h ham   n skip   m more   q quit".into(),
+        }
+    }
+    Ok(format!(
+        "review done: {spam} spam, {ham} ham, {skipped} skipped, {} left",
+        rows.len().saturating_sub(i)
+    ))
+}
