@@ -11,7 +11,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+pub use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signature, Verifier};
 use serde::{Deserialize, Serialize};
 
 pub use crate::signing::SignatureProblem;

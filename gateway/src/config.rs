@@ -40,6 +40,12 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// SMS encoding options: national language tables, smart encoding.
     pub sms: adapters::sms::SmsOptions,
+    /// Twilio Programmable Messaging; absent means no Twilio route or webhook.
+    pub twilio: Option<crate::carriers::TwilioConfig>,
+    /// Telnyx Messaging; absent means no Telnyx route or webhook.
+    pub telnyx: Option<crate::carriers::TelnyxConfig>,
+    /// Android phones running SMS Gateway for Android, one route each.
+    pub android: Vec<crate::carriers::AndroidRelayConfig>,
 }
 
 impl Default for Config {
@@ -56,6 +62,9 @@ impl Default for Config {
             private_side: PrivateSideConfig::default(),
             routing: RoutingConfig::default(),
             sms: adapters::sms::SmsOptions::default(),
+            twilio: None,
+            telnyx: None,
+            android: Vec::new(),
         }
     }
 }
@@ -354,6 +363,7 @@ impl Config {
                 }
             }
         }
+        crate::carriers::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -5,6 +5,7 @@
 //! bytes lives in the `adapters` crate; spam scoring lives in `classifier`.
 
 pub mod address;
+pub mod carriers;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod fsutil;
 pub mod http;
 pub mod metrics;
+pub mod optout;
 pub mod pipeline;
 pub mod routes;
 pub mod serve;

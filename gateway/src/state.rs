@@ -77,6 +77,8 @@ pub struct Shared {
     pub routes: crate::routes::Routes,
     /// The shared HTTP client (connection pools) for outgoing requests.
     pub http: reqwest::Client,
+    /// Carrier adapters' resolved settings (Twilio, Telnyx, Android relays).
+    pub carriers: Arc<crate::carriers::Carriers>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -126,6 +128,11 @@ impl AppState {
                 )),
             );
         }
+        let carriers = Arc::new(crate::carriers::Carriers::build(
+            &config,
+            &http,
+            &mut routes,
+        )?);
         routes.set_rules(&config.routing)?;
         let service_key = config
             .private_side
@@ -146,6 +153,7 @@ impl AppState {
             dispatch,
             routes,
             http,
+            carriers,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))
