@@ -9,8 +9,6 @@
 //! webhook delivery id) and the message only becomes delivered when every
 //! part `sms:sent` announced has been delivered.
 
-use std::sync::Arc;
-
 use adapters::android_relay::{Event, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use axum::Json;
 use axum::body::Bytes;
@@ -64,7 +62,7 @@ pub async fn event(
     drop(body);
     match ev.event.as_str() {
         "sms:received" => received(&state, &side, ev).await,
-        "sms:sent" | "sms:delivered" | "sms:failed" => outbound(&state, side, ev).await,
+        "sms:sent" | "sms:delivered" | "sms:failed" => outbound(&state, ev).await,
         _ => Ok(Json(serde_json::json!({"ok": true, "ignored": true}))),
     }
 }
@@ -107,11 +105,7 @@ async fn received(
     ))
 }
 
-async fn outbound(
-    state: &AppState,
-    side: Arc<AndroidSide>,
-    ev: Event,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn outbound(state: &AppState, ev: Event) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(mid) = ev.payload.message_id.clone() else {
         return Err(ApiError::BadRequest(
             "missing field payload.messageId".into(),
@@ -120,7 +114,6 @@ async fn outbound(
     let Some(id) = state.store.id_by_carrier_id(mid).await? else {
         return Err(ApiError::NotFound("no such message".into()));
     };
-    let _ = side;
     match ev.event.as_str() {
         "sms:sent" => {
             let parts = ev.payload.parts_count.unwrap_or(1);
