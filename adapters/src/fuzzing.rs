@@ -143,3 +143,64 @@ pub fn at_parser(data: &[u8]) {
         }
     }
 }
+/// Parses `data` as a Twilio form webhook (inbound and status); whatever
+/// parses must never validate against a signature it was not signed with,
+/// and a signature computed over it must validate.
+pub fn twilio_webhook(data: &[u8]) {
+    let Ok(params) = crate::twilio::parse_form(data) else {
+        return;
+    };
+    if let Ok(m) = crate::twilio::Inbound::from_params(&params) {
+        assert!(m.media.len() <= crate::twilio::MAX_MEDIA);
+        assert!(!m.message_sid.is_empty());
+    }
+    if let Ok(s) = crate::twilio::StatusCallback::from_params(&params) {
+        let _ = s.gateway_status();
+    }
+    let url = "https://gw.example/webhooks/twilio";
+    let sig = crate::twilio::signature(b"token", url, &params);
+    assert!(crate::twilio::validate(b"token", url, &params, Some(&sig)));
+    assert!(!crate::twilio::validate(b"other", url, &params, Some(&sig)));
+}
+
+/// Parses `data` as a Telnyx webhook body.
+pub fn telnyx_webhook(data: &[u8]) {
+    if let Ok(w) = crate::telnyx::Webhook::parse(data) {
+        assert!(!w.data.payload.id.is_empty());
+        let _ = w.gateway_status();
+    }
+}
+
+/// Parses `data` as an SMSGate relay webhook body, and checks that a
+/// signature over it verifies while a changed timestamp does not.
+pub fn android_webhook(data: &[u8]) {
+    if let Ok(e) = crate::android_relay::Event::parse(data) {
+        assert!(!e.id.is_empty());
+        if let Some(p) = e.payload.parts_count {
+            let _ = crate::android_relay::delivery_status(Some(p), p);
+        }
+    }
+    let sig = crate::android_relay::sign(b"key", data, "1700000000");
+    assert!(
+        crate::android_relay::verify(
+            b"key",
+            Some(&sig),
+            Some("1700000000"),
+            data,
+            1_700_000_000,
+            300
+        )
+        .is_ok()
+    );
+    assert!(
+        crate::android_relay::verify(
+            b"key",
+            Some(&sig),
+            Some("1700000001"),
+            data,
+            1_700_000_000,
+            300
+        )
+        .is_err()
+    );
+}

@@ -5,11 +5,14 @@
 //! serial ports) lives in the `gateway` crate and wraps these codecs at the edge.
 //! This crate never depends on `gateway` or `classifier`.
 
+pub mod android_relay;
 pub mod at;
 pub mod error;
 pub mod generic;
 pub mod signing;
 pub mod sms;
+pub mod telnyx;
+pub mod twilio;
 
 pub use error::{Error, PduReason};
 

@@ -46,6 +46,12 @@ pub struct Config {
     pub model: ModelConfig,
     /// GSM modems (`[[modems]]`), each its own route named after it.
     pub modems: Vec<ModemConfig>,
+    /// Twilio Programmable Messaging; absent means no Twilio route or webhook.
+    pub twilio: Option<crate::carriers::TwilioConfig>,
+    /// Telnyx Messaging; absent means no Telnyx route or webhook.
+    pub telnyx: Option<crate::carriers::TelnyxConfig>,
+    /// Android phones running SMS Gateway for Android, one route each.
+    pub android: Vec<crate::carriers::AndroidRelayConfig>,
 }
 
 /// Which spam model to load.
@@ -86,6 +92,9 @@ impl Default for Config {
             classifier: classifier::Config::default(),
             model: ModelConfig::default(),
             modems: Vec::new(),
+            twilio: None,
+            telnyx: None,
+            android: Vec::new(),
         }
     }
 }
@@ -387,6 +396,7 @@ impl Config {
         for (i, m) in self.modems.iter().enumerate() {
             m.check(i, &self.modems, &mut problems);
         }
+        crate::carriers::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -5,6 +5,7 @@
 //! bytes lives in the `adapters` crate; spam scoring lives in `classifier`.
 
 pub mod address;
+pub mod carriers;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod fsutil;
 pub mod http;
 pub mod metrics;
 pub mod modem;
+pub mod optout;
 pub mod pipeline;
 pub mod review;
 pub mod routes;

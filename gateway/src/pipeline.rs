@@ -268,6 +268,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
         .choose(&env.header.from, &env.header.to)
         .ok_or_else(|| Error::invalid("to", "no SMS route is configured on this gateway"))?
         .to_string();
+    crate::optout::check_outbound(state, &route, &env.header.from, &env.header.to).await?;
     let gate = state
         .spam
         .check(crate::spam::MessageFacts {
@@ -376,6 +377,8 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
         ));
     }
     let now = clock::now_ms();
+    // Compliance keywords are recognised here, before the text is sealed.
+    let keyword = crate::optout::keyword(msg.content.as_text());
     let (segments, encoding) = crate::sms_plan::plan(msg.content.as_text(), &state.config.sms);
     let (key, status, queue) = match recipient_key(state, to.as_str()).await? {
         Some(pk) if state.config.private_side.webhook_url.is_some() => {
@@ -420,7 +423,7 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     let status = row.status;
     let id = row.id.clone();
     let item = queue_item(&row);
-    match state.store.insert_message(row).await? {
+    match crate::optout::insert_inbound(state, row, keyword).await? {
         InsertOutcome::Inserted => {
             state.metrics.message("inbound", status);
             if status == "waiting_key" {

@@ -81,6 +81,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// GSM modems: tasks to start, and their health.
     pub modems: crate::modem::Modems,
+    /// Carrier adapters' resolved settings (Twilio, Telnyx, Android relays).
+    pub carriers: Arc<crate::carriers::Carriers>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -131,6 +133,11 @@ impl AppState {
             );
         }
         let modems = crate::modem::Modems::new(&config, &mut routes)?;
+        let carriers = Arc::new(crate::carriers::Carriers::build(
+            &config,
+            &http,
+            &mut routes,
+        )?);
         routes.set_rules(&config.routing)?;
         let service_key = config
             .private_side
@@ -154,6 +161,7 @@ impl AppState {
             routes,
             http,
             modems,
+            carriers,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))

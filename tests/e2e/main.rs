@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod backbone;
+mod carriers;
 mod harness;
 mod modem;
 mod pdu_cli;

@@ -45,6 +45,14 @@ impl Content {
         }
     }
 
+    /// Media references (MMS), in order.
+    pub fn media(&self) -> &[MediaRef] {
+        match self {
+            Self::Text { media, .. } => media,
+            Self::SmsPart { .. } => &[],
+        }
+    }
+
     /// The text part, for rendering as SMS.
     pub fn as_text(&self) -> &str {
         match self {

@@ -40,6 +40,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/webhooks/generic", post(webhooks::generic::inbound))
         .route("/webhooks/generic/status", post(webhooks::generic::status))
+        .route("/webhooks/twilio", post(webhooks::twilio::inbound))
+        .route("/webhooks/twilio/status", post(webhooks::twilio::status))
+        .route("/webhooks/telnyx", post(webhooks::telnyx::event))
+        .route("/webhooks/android/{name}", post(webhooks::android::event))
         .route("/metrics", get(metrics))
         .layer(
             ServiceBuilder::new()

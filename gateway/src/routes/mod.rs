@@ -7,8 +7,11 @@
 //! route only says what one attempt came to. Which route a message takes is
 //! decided once, when it is accepted, by [`Routes::choose`].
 
+pub mod android;
 pub mod generic;
 pub mod http;
+pub mod telnyx;
+pub mod twilio;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -59,6 +62,12 @@ pub type SendFuture<'a> = Pin<Box<dyn Future<Output = SendOutcome> + Send + 'a>>
 pub trait Route: Send + Sync + 'static {
     /// Makes one send attempt. Must not log or return message text.
     fn send<'a>(&'a self, msg: OutboundSms<'a>) -> SendFuture<'a>;
+
+    /// The sender this route uses when a message names none (for opt-out
+    /// checks); `None` when the far end picks it.
+    fn default_from(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The configured routes and the rules that pick one.

@@ -1,3 +1,6 @@
 //! Inbound webhooks, one module per adapter.
 
+pub mod android;
 pub mod generic;
+pub mod telnyx;
+pub mod twilio;

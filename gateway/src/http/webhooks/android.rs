@@ -1,0 +1,191 @@
+//! `POST /webhooks/android/{name}`: events from one phone running SMS
+//! Gateway for Android. `X-Signature` (HMAC-SHA256 over body + `X-Timestamp`)
+//! is checked on the raw body with a replay window before parsing; encrypted
+//! fields are decrypted with the phone's passphrase.
+//!
+//! `sms:received` becomes an inbound message; `sms:sent` / `sms:delivered` /
+//! `sms:failed` update the outbound message whose id the gateway gave the
+//! phone. `sms:delivered` arrives once per part: each is recorded (once per
+//! webhook delivery id) and the message only becomes delivered when every
+//! part `sms:sent` announced has been delivered.
+
+use adapters::android_relay::{Event, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use rusqlite::{OptionalExtension, params};
+
+use crate::carriers::AndroidSide;
+use crate::envelope::Content;
+use crate::http::error::ApiError;
+use crate::pipeline::{self, InboundMessage};
+use crate::state::AppState;
+
+fn field(
+    side: &AndroidSide,
+    v: Option<String>,
+    name: &'static str,
+) -> Result<Option<String>, ApiError> {
+    match (v, &side.passphrase) {
+        (Some(v), Some(p)) if adapters::android_relay::is_encrypted(&v) => {
+            adapters::android_relay::decrypt(p, &v)
+                .map(Some)
+                .map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
+        }
+        (v, _) => Ok(v),
+    }
+}
+
+/// One event from phone `name`.
+pub async fn event(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = body?;
+    let Some(side) = state.carriers.android.get(&name).cloned() else {
+        return Err(ApiError::NotFound("no such relay".into()));
+    };
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    adapters::android_relay::verify(
+        &side.signing_key,
+        h(SIGNATURE_HEADER),
+        h(TIMESTAMP_HEADER),
+        &body,
+        crate::clock::now_secs(),
+        state.config.delivery.signature_window_secs,
+    )
+    .map_err(|p| ApiError::Unauthorized(p.to_string()))?;
+    let ev = Event::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    drop(body);
+    match ev.event.as_str() {
+        "sms:received" => received(&state, &side, ev).await,
+        "sms:sent" | "sms:delivered" | "sms:failed" => outbound(&state, ev).await,
+        _ => Ok(Json(serde_json::json!({"ok": true, "ignored": true}))),
+    }
+}
+
+async fn received(
+    state: &AppState,
+    side: &AndroidSide,
+    ev: Event,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let p = ev.payload;
+    let text = field(side, p.message, "payload.message")?.unwrap_or_default();
+    if text.chars().count() > adapters::android_relay::MAX_TEXT_CHARS {
+        return Err(ApiError::BadRequest("invalid field payload.message".into()));
+    }
+    let from = field(side, p.sender.or(p.phone_number), "payload.sender")?
+        .ok_or_else(|| ApiError::BadRequest("missing field payload.sender".into()))?;
+    let to = field(side, p.recipient, "payload.recipient")?
+        .filter(|r| !r.is_empty())
+        .or_else(|| side.config.from.clone())
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "the phone did not report its number; set `from` for this relay".into(),
+            )
+        })?;
+    // The delivery id is the same on every retry of this webhook.
+    let carrier_id = format!("{}:{}", side.config.name, p.message_id.unwrap_or(ev.id));
+    let outcome = pipeline::accept_inbound(
+        state,
+        InboundMessage {
+            adapter: "android",
+            carrier_id,
+            from,
+            to,
+            content: Content::text(text),
+        },
+    )
+    .await?;
+    Ok(Json(
+        serde_json::json!({"id": outcome.id, "duplicate": outcome.duplicate}),
+    ))
+}
+
+async fn outbound(state: &AppState, ev: Event) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(mid) = ev.payload.message_id.clone() else {
+        return Err(ApiError::BadRequest(
+            "missing field payload.messageId".into(),
+        ));
+    };
+    let Some(id) = state.store.id_by_carrier_id(mid).await? else {
+        return Err(ApiError::NotFound("no such message".into()));
+    };
+    match ev.event.as_str() {
+        "sms:sent" => {
+            let parts = ev.payload.parts_count.unwrap_or(1);
+            pipeline::record_status(state, id, "sent", Some(format!("parts={parts}"))).await?;
+        }
+        "sms:failed" => {
+            let reason: Option<String> = ev.payload.reason.map(|r| {
+                r.chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || " _-:.".contains(*c))
+                    .take(64)
+                    .collect()
+            });
+            pipeline::record_status(state, id, "failed", reason).await?;
+        }
+        _ => {
+            let delivery = ev.id;
+            let now = crate::clock::now_ms();
+            let became = state
+                .store
+                .writer()
+                .write(move |tx| part_delivered(tx, &id, &delivery, now))
+                .await?;
+            if became {
+                state.metrics.message("outbound", "delivered");
+            }
+        }
+    }
+    Ok(Json(serde_json::json!({"ok": true})))
+}
+
+/// Records one delivered part (once per webhook delivery id) and marks the
+/// message delivered when all parts are; returns true when it just became so.
+fn part_delivered(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    delivery: &str,
+    now: i64,
+) -> crate::Result<bool> {
+    let detail = format!("delivery {}", &delivery[..delivery.len().min(64)]);
+    let seen: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM message_events WHERE message_id = ?1 AND status = 'part_delivered' AND detail = ?2",
+        )?
+        .query_row(params![id, detail], |r| r.get(0))?;
+    if seen == 0 {
+        tx.prepare_cached(
+            "INSERT INTO message_events (message_id, at, status, detail) VALUES (?1, ?2, 'part_delivered', ?3)",
+        )?
+        .execute(params![id, now, detail])?;
+    }
+    let delivered: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM message_events WHERE message_id = ?1 AND status = 'part_delivered'",
+        )?
+        .query_row(params![id], |r| r.get(0))?;
+    let parts: Option<u32> = tx
+        .prepare_cached(
+            "SELECT detail FROM message_events WHERE message_id = ?1 AND status = 'sent' \
+             AND detail LIKE 'parts=%' ORDER BY rowid DESC LIMIT 1",
+        )?
+        .query_row(params![id], |r| r.get::<_, String>(0))
+        .optional()?
+        .and_then(|d| d.strip_prefix("parts=").and_then(|n| n.parse().ok()));
+    let current: String = tx
+        .prepare_cached("SELECT status FROM messages WHERE id = ?1")?
+        .query_row(params![id], |r| r.get(0))?;
+    if current != "delivered"
+        && adapters::android_relay::delivery_status(parts, delivered as u32) == Some("delivered")
+    {
+        let detail = format!("{delivered} of {} parts", parts.unwrap_or(1));
+        crate::store::messages::set_status(tx, id, "delivered", Some(&detail), None, now)?;
+        return Ok(true);
+    }
+    Ok(false)
+}

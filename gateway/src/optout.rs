@@ -1,0 +1,179 @@
+//! Opt-out at the edge: STOP / START / HELP keywords in inbound messages.
+//!
+//! Recognised in the pipeline, before sealing, for every adapter: the text is
+//! looked at once, here, and only the fact (which keyword, between which two
+//! addresses) is recorded, as a row of `opt_outs` and a message event. The
+//! text itself is sealed like any other message. Later outbound messages
+//! from that local address to that remote number are refused until START.
+//!
+//! This is compliance (CTIA / carrier rules, Twilio's and Telnyx's default
+//! keywords), not spam detection; the classifier sees none of it.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::store::{InsertOutcome, NewMessage};
+
+/// A compliance keyword.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyword {
+    /// Stop all messages from this sender.
+    Stop(&'static str),
+    /// Opt back in.
+    Start(&'static str),
+    /// Ask for help (recorded; the reply is the operator's business).
+    Help(&'static str),
+}
+
+const STOP: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "REVOKE",
+    "OPTOUT",
+];
+const START: &[&str] = &["START", "UNSTOP", "SUBSCRIBE"];
+const HELP: &[&str] = &["HELP", "INFO"];
+
+/// The keyword a message is, if it is one: the whole message, one word, in
+/// any case, with surrounding whitespace and trailing punctuation ignored
+/// ("Stop.", " stop! "). "Please stop texting me" is not a keyword: carriers
+/// match the whole message, and so does this.
+pub fn keyword(text: &str) -> Option<Keyword> {
+    let t = text
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace());
+    if t.is_empty() || t.len() > 16 {
+        return None;
+    }
+    let up = t.to_ascii_uppercase();
+    let find = |list: &[&'static str]| list.iter().find(|k| **k == up).copied();
+    find(STOP)
+        .map(Keyword::Stop)
+        .or_else(|| find(START).map(Keyword::Start))
+        .or_else(|| find(HELP).map(Keyword::Help))
+}
+
+fn event(tx: &Transaction<'_>, id: &str, at: i64, status: &str, detail: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO message_events (message_id, at, status, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, at, status, detail])?;
+    Ok(())
+}
+
+/// Applies `kw` (sent by `remote` to `local`) inside the transaction that
+/// stores the message `id`.
+pub fn apply(
+    tx: &Transaction<'_>,
+    id: &str,
+    local: &str,
+    remote: &str,
+    kw: Keyword,
+    now: i64,
+) -> Result<()> {
+    match kw {
+        Keyword::Stop(k) => {
+            tx.prepare_cached(
+                "INSERT INTO opt_outs (local_address, remote_address, keyword, at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (local_address, remote_address) DO UPDATE SET keyword = ?3, at = ?4",
+            )?
+            .execute(params![local, remote, k, now])?;
+            event(tx, id, now, "opt_out", &format!("keyword {k}"))
+        }
+        Keyword::Start(k) => {
+            tx.prepare_cached(
+                "DELETE FROM opt_outs WHERE local_address = ?1 AND remote_address = ?2",
+            )?
+            .execute(params![local, remote])?;
+            event(tx, id, now, "opt_in", &format!("keyword {k}"))
+        }
+        Keyword::Help(k) => event(tx, id, now, "help", &format!("keyword {k}")),
+    }
+}
+
+/// Inserts an inbound message and, when it is a keyword, records it in the
+/// same transaction (a retried webhook records nothing twice).
+pub async fn insert_inbound(
+    state: &AppState,
+    row: NewMessage,
+    kw: Option<Keyword>,
+) -> Result<InsertOutcome> {
+    let now = row.created_at;
+    state
+        .store
+        .writer()
+        .write(move |tx| {
+            let outcome = crate::store::messages::insert(tx, &row)?;
+            if let (InsertOutcome::Inserted, Some(kw)) = (&outcome, kw) {
+                // Inbound: the recipient is ours, the sender is the remote party.
+                apply(tx, &row.id, &row.recipient, &row.sender, kw, now)?;
+            }
+            Ok(outcome)
+        })
+        .await
+}
+
+/// The keyword with which `remote` opted out of messages from `local`, if so.
+pub async fn opted_out(state: &AppState, local: String, remote: String) -> Result<Option<String>> {
+    state
+        .store
+        .read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT keyword FROM opt_outs WHERE local_address = ?1 AND remote_address = ?2",
+            )?
+            .query_row(params![local, remote], |r| r.get(0))
+            .optional()?)
+        })
+        .await
+}
+
+/// Refuses an outbound message from `from` (or the route's default sender)
+/// to `to` when `to` opted out of that sender.
+pub async fn check_outbound(state: &AppState, route: &str, from: &str, to: &str) -> Result<()> {
+    let local = if from.is_empty() {
+        match state.routes.get(route).and_then(|r| r.default_from()) {
+            Some(f) => f.to_string(),
+            None => return Ok(()),
+        }
+    } else {
+        from.to_string()
+    };
+    if let Some(k) = opted_out(state, local, to.to_string()).await? {
+        return Err(Error::invalid(
+            "to",
+            format!(
+                "the recipient opted out of messages from this sender (keyword {k}); \
+                 nothing is sent until they reply START"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_are_whole_messages() {
+        assert_eq!(keyword("STOP"), Some(Keyword::Stop("STOP")));
+        assert_eq!(keyword(" stop! "), Some(Keyword::Stop("STOP")));
+        assert_eq!(keyword("Unsubscribe."), Some(Keyword::Stop("UNSUBSCRIBE")));
+        for k in ["cancel", "End", "QUIT", "stopall"] {
+            assert!(matches!(keyword(k), Some(Keyword::Stop(_))), "{k}");
+        }
+        assert_eq!(keyword("start"), Some(Keyword::Start("START")));
+        assert_eq!(keyword("Help?"), Some(Keyword::Help("HELP")));
+        assert_eq!(keyword("please stop"), None);
+        assert_eq!(keyword("stopped"), None);
+        assert_eq!(keyword(""), None);
+        assert_eq!(keyword("STOP".repeat(10).as_str()), None);
+        // Non-ASCII case folding must not panic or match.
+        assert_eq!(keyword("ſtop"), None);
+    }
+}
