@@ -269,11 +269,23 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
         .ok_or_else(|| Error::invalid("to", "no SMS route is configured on this gateway"))?
         .to_string();
     crate::optout::check_outbound(state, &route, &env.header.from, &env.header.to).await?;
+    // The sending identity the classifier judges: the message's sender, or
+    // the number the route sends from when the message names none.
+    let route_from = state
+        .routes
+        .get(&route)
+        .and_then(|r| r.default_from())
+        .map(str::to_string);
+    let identity = if env.header.from.is_empty() {
+        route_from.as_deref().unwrap_or("")
+    } else {
+        env.header.from.as_str()
+    };
     let gate = state
         .spam
         .check(crate::spam::MessageFacts {
             id: &env.header.id,
-            from: &env.header.from,
+            from: identity,
             to: &env.header.to,
             segments: env.header.segments,
             encoding: &env.header.encoding,

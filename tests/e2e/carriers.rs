@@ -276,7 +276,9 @@ async fn twilio_inbound_outbound_status_outage_and_dead_letter() {
         200
     );
     let got = sink.wait_for("/private", 2, WAIT).await;
-    let Content::Text { text, media } = open_private(&got[1], &sk);
+    let Content::Text { text, media } = open_private(&got[1], &sk) else {
+        panic!("expected a text message");
+    };
     assert_eq!(text, "Look at this");
     assert_eq!(media.len(), 2);
     assert!(

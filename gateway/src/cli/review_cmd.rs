@@ -214,7 +214,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             };
             let mut rows = review::queue(&conn, &filter)?;
             match sort.as_str() {
-                "held" => rows.sort_by(|a, b| b.held.cmp(&a.held)),
+                "held" => rows.sort_by_key(|r| std::cmp::Reverse(r.held)),
                 "last_seen" => rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen)),
                 _ => rows.sort_by(|a, b| b.score.total_cmp(&a.score)),
             }
