@@ -178,13 +178,23 @@ route = { per_second = 1000.0, burst = 10000 }
 "#;
 
 pub fn write_config(dir: &Path, sink: Option<&Sink>, extra: &str) -> PathBuf {
+    write_config_with_policy(dir, sink, extra, BACKBONE_POLICY)
+}
+
+/// Like [`write_config`] with a spam policy of the test's own (TOML).
+pub fn write_config_with_policy(
+    dir: &Path,
+    sink: Option<&Sink>,
+    extra: &str,
+    policy: &str,
+) -> PathBuf {
     let data = dir.join("data");
     let mut cfg = format!(
         "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
         data.display()
     );
     cfg.push_str(extra);
-    cfg.push_str(BACKBONE_POLICY);
+    cfg.push_str(policy);
     if let Some(s) = sink {
         cfg.push_str(&format!(
             "\n[generic]\nurl = \"{}\"\nfrom = \"+14155550199\"\n\n[private_side]\nwebhook_url = \"{}\"\n",

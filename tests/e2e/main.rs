@@ -9,3 +9,4 @@ mod carriers;
 mod harness;
 mod modem;
 mod pdu_cli;
+mod review;

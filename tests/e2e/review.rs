@@ -1,0 +1,272 @@
+//! Spam review end to end: a burst is held, the operator looks and decides,
+//! decisions take effect in the running gateway, and no text leaks.
+
+use std::process::Command;
+use std::time::Duration;
+
+use gateway::envelope::keys;
+
+use crate::harness::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn review(cfg: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(cfg)
+        .arg("review")
+        .args(args)
+        .env("GATEWAY_OPERATOR", "alice")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "review {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+async fn burst(gw: &Gateway, from: &str, n: usize, canaries: &mut Vec<String>) -> usize {
+    let mut ok = 0;
+    for i in 0..n {
+        let text = canary();
+        canaries.push(text.clone());
+        let sms = serde_json::json!({
+            "id": format!("{from}-{i}"), "from": from,
+            "to": format!("+1415555{:04}", 1000 + i), "text": text,
+        });
+        let r = gw
+            .post_signed("/webhooks/generic", &sms, GENERIC_SECRET)
+            .await;
+        if r.status() == 200 {
+            ok += 1;
+        }
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
+    let dir = TempDir::new("review");
+    let sink = Sink::start(0).await;
+    let (_, service_pk) = keys::generate();
+    // The default spam policy (no allow list, default rate limits), and a
+    // service key so inbound messages for anyone can be sealed.
+    let cfg = write_config_with_policy(&dir.0, Some(&sink), "", "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[private_side]\n",
+        &format!(
+            "[private_side]\nservice_public_key = \"{}\"\n",
+            keys::public_key_b64(&service_pk)
+        ),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let gw = Gateway::start(&cfg);
+    let mut canaries = Vec::new();
+
+    // Two senders each fire a burst at 30 fresh recipients.
+    let ham_sender = "+12125550100";
+    let spam_sender = "+12125550177";
+    assert_eq!(
+        burst(&gw, ham_sender, 30, &mut canaries).await,
+        30,
+        "inbound is held, never refused"
+    );
+    assert_eq!(burst(&gw, spam_sender, 30, &mut canaries).await, 30);
+    let held_ham =
+        gw.count("SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status = 'held'");
+    let held_spam = gw.count("SELECT COUNT(*) FROM messages WHERE sender = '+12125550177' AND status IN ('held', 'blocked')");
+    assert!(
+        held_ham >= 10,
+        "a burst from one number is held ({held_ham})"
+    );
+    assert!(held_spam >= 10);
+    let delivered_before = sink
+        .wait_for("/private", 60 - (held_ham + held_spam) as usize, WAIT)
+        .await
+        .len();
+
+    // The queue shows both, with reasons.
+    let out = review(&cfg, &["list", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = rows
+        .iter()
+        .find(|r| r["sender"] == ham_sender)
+        .expect("held sender listed");
+    assert!(row["held"].as_i64().unwrap() >= 10);
+    assert!(!row["reasons"].as_array().unwrap().is_empty(), "{row}");
+    assert!(rows.iter().any(|r| r["sender"] == spam_sender));
+    let table = review(&cfg, &["list"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains(ham_sender));
+    let shown = review(&cfg, &["show", ham_sender, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["messages"], 30);
+
+    // ham: its held messages are delivered by the running gateway.
+    review(
+        &cfg,
+        &["mark", ham_sender, "ham", "--note", "school newsletter"],
+    );
+    let got = sink
+        .wait_for("/private", delivered_before + held_ham as usize, WAIT)
+        .await;
+    assert_eq!(
+        got.len(),
+        delivered_before + held_ham as usize,
+        "released messages delivered"
+    );
+
+    // spam: held messages dropped (bodies erased), the next message refused.
+    review(&cfg, &["mark", spam_sender, "spam"]);
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM messages WHERE sender = '+12125550177' AND status = 'dropped' AND sealed IS NULL"),
+        held_spam
+    );
+    tokio::time::sleep(gateway::spam::LIST_REFRESH + Duration::from_millis(500)).await;
+    let next = serde_json::json!({"id": "after-block", "from": spam_sender, "to": "+14155559999", "text": "x"});
+    assert_eq!(
+        gw.post_signed("/webhooks/generic", &next, GENERIC_SECRET)
+            .await
+            .status(),
+        403
+    );
+
+    // The audit log has both decisions, with who and why.
+    let log = review(&cfg, &["log", "--json"]);
+    let log: Vec<serde_json::Value> = serde_json::from_slice(&log.stdout).unwrap();
+    assert!(log.iter().any(|e| e["action"] == "mark_ham"
+        && e["target"] == ham_sender
+        && e["actor"] == "alice"
+        && e["note"] == "school newsletter"));
+    assert!(
+        log.iter()
+            .any(|e| e["action"] == "mark_spam" && e["target"] == spam_sender)
+    );
+    let stats = review(&cfg, &["stats", "--json"]);
+    let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["decisions"], 2);
+
+    // Decisions are labels for training.
+    let labels = gateway::review::decisions_as_labels(&gw.data_dir).unwrap();
+    assert!(labels.contains(&(spam_sender.to_string(), classifier::Label::Spam)));
+
+    // Privacy canary over every output, the logs and the database files.
+    let mut outputs = String::new();
+    for args in [
+        vec!["list", "--json"],
+        vec!["log"],
+        vec!["stats"],
+        vec!["show", ham_sender],
+    ] {
+        outputs.push_str(&String::from_utf8_lossy(&review(&cfg, &args).stdout));
+    }
+    let data_dir = gw.data_dir.clone();
+    let (_, logs) = gw.terminate();
+    let logs = logs.lock().unwrap().join("\n");
+    for c in &canaries {
+        assert!(!outputs.contains(c.as_str()) && !logs.contains(c.as_str()));
+        for f in ["gateway.db", "gateway.db-wal", "gateway.db-shm"] {
+            assert!(!file_contains(&data_dir.join(f), c), "canary in {f}");
+        }
+    }
+}
+
+#[test]
+fn interactive_review_falls_back_to_plain_output_without_a_terminal() {
+    let dir = TempDir::new("review-plain");
+    let cfg = write_config(&dir.0, None, "");
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .arg("review")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SENDER"));
+}
+
+/// Drives the interactive review in a real pseudo-terminal (tmux): the screen
+/// shows the flagged sender; `s` marks it spam and the audit log says so.
+#[test]
+fn interactive_review_in_a_terminal_takes_single_keys() {
+    let dir = TempDir::new("review-tui");
+    let cfg = write_config(&dir.0, None, "");
+    // Create the database and one flagged sender with a held message.
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["review", "log"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let db = rusqlite::Connection::open(dir.0.join("data").join("gateway.db")).unwrap();
+    db.execute_batch(
+        "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, size_class, status, \
+         created_at, updated_at, kid, header, sealed, verdict, score) VALUES ('m-1', 'inbound', 'sms', 'generic', \
+         '+12125550177', '+14155550101', 1, 'gsm7', 256, 'held', 0, 0, 'k', x'00', x'00', 'suspect', 0.7); \
+         INSERT INTO flagged_senders (sender, verdict, score, reasons, adapter, first_flagged_at, last_seen) VALUES \
+         ('+12125550177', 'suspect', 0.7, '[{\"words\":\"distinct recipients (log)\",\"value\":3.2}]', 'generic', 0, 0);",
+    )
+    .unwrap();
+    drop(db);
+    let session = format!("gwreview{}", std::process::id());
+    let cmd = format!("{} --config {} review; sleep 5", bin(), cfg.display());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux is installed by .ci/run")
+    };
+    assert!(
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "120",
+            "-y",
+            "30",
+            &cmd
+        ])
+        .status
+        .success()
+    );
+    let screen = || {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).to_string()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !screen().contains("+12125550177") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = screen();
+    assert!(
+        shown.contains("+12125550177") && shown.contains("suspect"),
+        "{shown}"
+    );
+    assert!(shown.contains("distinct recipients"), "{shown}");
+    tmux(&["send-keys", "-t", &session, "s"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !screen().contains("review done") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = screen();
+    let _ = tmux(&["kill-session", "-t", &session]);
+    assert!(after.contains("review done: 1 spam"), "{after}");
+    let log = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["review", "log", "--json"])
+        .output()
+        .unwrap();
+    let log: Vec<serde_json::Value> = serde_json::from_slice(&log.stdout).unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e["action"] == "mark_spam" && e["target"] == "+12125550177")
+    );
+}
