@@ -53,6 +53,9 @@ enum Command {
     /// Run the rate limiter and classifier over a recorded metadata trace on
     /// the trace's own clock; writes one verdict line per sender.
     Replay(model_cmd::ReplayArgs),
+    /// Write the gateway's own traffic as a metadata trace (no content), for
+    /// backtesting with `replay` and training with `model train`.
+    ExportTrace(model_cmd::ExportArgs),
     /// Train and evaluate the spam model.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
@@ -182,6 +185,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Replay(args) => model_cmd::replay(&load_config(&cli)?, args),
         Command::Model(cmd) => model_cmd::run(&load_config(&cli)?, cmd),
+        Command::ExportTrace(args) => model_cmd::export_trace(&load_config(&cli)?, args),
         Command::Review { command } => review_cmd::run(&load_config(&cli)?, command.as_ref()),
         Command::Pdu(cmd) => pdu_cmd::run(&load_config(&cli)?, cmd),
         Command::Sink(args) => {

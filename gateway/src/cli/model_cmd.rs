@@ -23,6 +23,17 @@ pub struct ReplayArgs {
     model: Option<PathBuf>,
 }
 
+/// Options of `gateway export-trace`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Where to write the trace (standard output when absent).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only traffic at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+}
+
 /// `gateway model`.
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
@@ -157,5 +168,93 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             eprintln!("wrote {} and {}", pr.display(), hist.display());
         }
     }
+    Ok(())
+}
+
+/// Runs `gateway export-trace`: the gateway's own traffic as a metadata
+/// trace (messages and their final delivery statuses, time-ordered), for
+/// backtesting with `replay` and training with `model train`.
+pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
+    let since = match &args.since {
+        Some(s) => {
+            let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| CliError::input(format!("--since {s:?} is not an RFC 3339 time")))?;
+            (t.unix_timestamp_nanos() / 1_000_000) as i64
+        }
+        None => 0,
+    };
+    let conn = crate::store::open_for_cli(&cfg.data_dir)?;
+    let out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).map_err(|e| CliError::input(format!("{}: {e}", p.display())))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout())),
+    };
+    let mut writer = classifier::trace::TraceWriter::new(out);
+    let mut stmt = conn
+        .prepare(
+            "SELECT at, kind, id, sender, recipient, channel, segments, encoding, size_class, status FROM ( \
+               SELECT created_at AS at, 0 AS kind, id, sender, recipient, channel, segments, encoding, size_class, NULL AS status \
+               FROM messages WHERE created_at >= ?1 \
+               UNION ALL \
+               SELECT e.at, 1, e.message_id, NULL, NULL, NULL, NULL, NULL, NULL, e.status FROM message_events e \
+               WHERE e.at >= ?1 AND e.status IN ('delivered', 'failed')) ORDER BY at, kind",
+        )
+        .map_err(crate::Error::from)?;
+    let mut rows = stmt.query([since]).map_err(crate::Error::from)?;
+    let ts = |ms: i64| {
+        classifier::Timestamp::from(
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        )
+    };
+    let mut n = 0u64;
+    while let Some(r) = rows.next().map_err(crate::Error::from)? {
+        let at: i64 = r.get(0).map_err(crate::Error::from)?;
+        let kind: i64 = r.get(1).map_err(crate::Error::from)?;
+        let id: String = r.get(2).map_err(crate::Error::from)?;
+        let event = if kind == 0 {
+            let encoding: String = r.get(7).map_err(crate::Error::from)?;
+            let channel: String = r.get(5).map_err(crate::Error::from)?;
+            classifier::MetadataEvent::Message(classifier::MessageMeta {
+                at: ts(at),
+                id,
+                from: r.get(3).map_err(crate::Error::from)?,
+                to: r.get(4).map_err(crate::Error::from)?,
+                channel: if channel == "rcs" {
+                    classifier::Channel::Rcs
+                } else {
+                    classifier::Channel::Sms
+                },
+                segments: r
+                    .get::<_, u32>(6)
+                    .map(|s| u16::try_from(s).unwrap_or(u16::MAX))
+                    .map_err(crate::Error::from)?,
+                encoding: match encoding.as_str() {
+                    "ucs2" => classifier::Encoding::Ucs2,
+                    "8bit" => classifier::Encoding::Binary8,
+                    _ => classifier::Encoding::Gsm7,
+                },
+                bytes: r.get(8).map_err(crate::Error::from)?,
+                sender_type: None,
+                route: None,
+            })
+        } else {
+            let status: String = r.get(9).map_err(crate::Error::from)?;
+            classifier::MetadataEvent::Status(classifier::StatusMeta {
+                at: ts(at),
+                id,
+                status: if status == "delivered" {
+                    classifier::DeliveryStatus::Delivered
+                } else {
+                    classifier::DeliveryStatus::Failed
+                },
+            })
+        };
+        writer.write(&event).map_err(failed)?;
+        n += 1;
+    }
+    writer.finish().map_err(failed)?;
+    eprintln!("exported {n} events");
     Ok(())
 }
