@@ -88,6 +88,82 @@ fn open(path: &PathBuf) -> Result<BufReader<File>, CliError> {
         .map_err(|e| CliError::input(format!("{}: {e}", path.display())))
 }
 
+/// A reader that draws a progress bar on stderr (only when stderr is a
+/// terminal) as a long trace is consumed.
+struct Progress<R> {
+    inner: R,
+    label: String,
+    total: u64,
+    done: u64,
+    last: std::time::Instant,
+    enabled: bool,
+}
+
+impl<R> Progress<R> {
+    fn new(inner: R, label: String, total: u64) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            inner,
+            label,
+            total: total.max(1),
+            done: 0,
+            last: std::time::Instant::now(),
+            enabled: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn draw(&mut self, force: bool) {
+        if !self.enabled || (!force && self.last.elapsed() < std::time::Duration::from_millis(200))
+        {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let frac = (self.done as f64 / self.total as f64).min(1.0);
+        let filled = (frac * 30.0) as usize;
+        eprint!(
+            "\r{} [{}{}] {:>3.0}% of {:.1} MB",
+            self.label,
+            "#".repeat(filled),
+            " ".repeat(30 - filled),
+            frac * 100.0,
+            self.total as f64 / 1e6
+        );
+        if force {
+            eprintln!();
+        }
+    }
+}
+
+impl<R: std::io::BufRead> std::io::Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        self.draw(n == 0);
+        Ok(n)
+    }
+}
+
+impl<R: std::io::BufRead> std::io::BufRead for Progress<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.inner.consume(amt);
+        self.done += amt as u64;
+        let end = self.done >= self.total;
+        self.draw(end);
+    }
+}
+
+fn open_progress(path: &PathBuf, label: &str) -> Result<Progress<BufReader<File>>, CliError> {
+    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Ok(Progress::new(
+        open(path)?,
+        format!("{label} {}", path.display()),
+        total,
+    ))
+}
+
 fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::input(e.to_string())
 }
@@ -95,8 +171,12 @@ fn failed(e: impl std::fmt::Display) -> CliError {
 /// Runs `gateway replay`.
 pub fn replay(cfg: &Config, args: &ReplayArgs) -> Result<(), CliError> {
     let model = model(cfg, &args.model)?;
-    let verdicts = classifier::replay::run(open(&args.trace)?, &model, &cfg.classifier)
-        .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
+    let verdicts = classifier::replay::run(
+        open_progress(&args.trace, "replay")?,
+        &model,
+        &cfg.classifier,
+    )
+    .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
     match &args.out {
         Some(path) => {
             let f = File::create(path)
