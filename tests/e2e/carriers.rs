@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signer, SigningKey};
-use gateway::envelope::keys::{self, PrivateKey};
+use gateway::envelope::keys::PrivateKey;
 use gateway::envelope::{Content, Envelope};
 
 use crate::harness::*;
@@ -151,20 +151,6 @@ fn twilio_section(dir: &Path, mock: &Mock, from: &str) -> String {
     )
 }
 
-async fn register_identity(gw: &Gateway, address: &str) -> PrivateKey {
-    let (sk, pk) = keys::generate();
-    let r = gw
-        .client()
-        .put(gw.url(&format!("/v1/identities/{address}")))
-        .bearer_auth(&gw.token)
-        .json(&serde_json::json!({"public_key": keys::public_key_b64(&pk)}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    sk
-}
-
 fn open_private(r: &Received, sk: &PrivateKey) -> Content {
     let b64 = r.json()["envelope"].as_str().unwrap().to_string();
     Envelope::from_base64(&b64).unwrap().open(sk).unwrap()
@@ -214,7 +200,7 @@ async fn twilio_inbound_outbound_status_outage_and_dead_letter() {
     let sink = Sink::start(0).await;
     let mock = Mock::start(0);
     let gw = start(&dir, &sink, &twilio_section(&dir.0, &mock, "+14155550199"));
-    let sk = register_identity(&gw, "+14155550101").await;
+    let sk = gw.register_identity("+14155550101").await;
     let url = format!("{PUBLIC_URL}/webhooks/twilio");
 
     // Inbound SMS with a valid signature: empty TwiML, reaches the private side.
@@ -485,7 +471,7 @@ async fn telnyx_inbound_outbound_status_and_outage() {
         secret_file(&dir.0, "telnyx.key", TELNYX_KEY)
     );
     let gw = start(&dir, &sink, &section);
-    let sk = register_identity(&gw, "+14155550101").await;
+    let sk = gw.register_identity("+14155550101").await;
 
     let body = fixture("webhooks/telnyx/message_received.json");
     let body = body.trim();
@@ -625,7 +611,7 @@ async fn android_relay_offline_phone_registration_encryption_and_parts() {
     let phone_url = format!("http://127.0.0.1:{port}");
     let hook = "http://127.0.0.1:9/webhooks/android/phone1";
     let gw = start(&dir, &sink, &android_section(&dir.0, &phone_url, hook));
-    let sk = register_identity(&gw, "+14155550101").await;
+    let sk = gw.register_identity("+14155550101").await;
 
     let id = send(
         &gw,
@@ -866,7 +852,7 @@ async fn stop_blocks_outbound_until_start() {
     let sink = Sink::start(0).await;
     let mock = Mock::start(0);
     let gw = start(&dir, &sink, &twilio_section(&dir.0, &mock, "+14155550101"));
-    register_identity(&gw, "+14155550101").await;
+    gw.register_identity("+14155550101").await;
     let url = format!("{PUBLIC_URL}/webhooks/twilio");
     let inbound = |sid: &str, body: &str| {
         fixture("webhooks/twilio/inbound_sms.txt")

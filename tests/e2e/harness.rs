@@ -293,6 +293,22 @@ impl Gateway {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Registers a fresh identity for `address` and returns its private key.
+    pub async fn register_identity(&self, address: &str) -> gateway::envelope::keys::PrivateKey {
+        use gateway::envelope::keys;
+        let (sk, pk) = keys::generate();
+        let r = self
+            .client()
+            .put(self.url(&format!("/v1/identities/{address}")))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({"public_key": keys::public_key_b64(&pk)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        sk
+    }
+
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::new()
     }

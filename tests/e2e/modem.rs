@@ -169,20 +169,6 @@ fn report_pdu(mr: u8, to: &str, status: u8) -> String {
     .to_hex()
 }
 
-async fn register_identity(gw: &Gateway) -> keys::PrivateKey {
-    let (sk, pk) = keys::generate();
-    let r = gw
-        .client()
-        .put(gw.url(&format!("/v1/identities/{OWN_NUMBER}")))
-        .bearer_auth(&gw.token)
-        .json(&serde_json::json!({"public_key": keys::public_key_b64(&pk)}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    sk
-}
-
 fn open_all(got: &[Received], sk: &keys::PrivateKey) -> Vec<String> {
     let mut texts: Vec<String> = got
         .iter()
@@ -246,7 +232,7 @@ async fn modem_inbound_single_and_multipart_reach_the_private_side() {
     let sim = Sim::start(None);
     let cfg = modem_config(&dir.0, &sink, &format!("tcp = \"127.0.0.1:{}\"", sim.tcp));
     let gw = Gateway::start(&cfg);
-    let sk = register_identity(&gw).await;
+    let sk = gw.register_identity(OWN_NUMBER).await;
     wait_up(&gw).await;
 
     let single = "Hello from a modem";
@@ -328,7 +314,7 @@ async fn modem_faults_lose_nothing_and_send_nothing_twice() {
     let sim = Sim::start(None);
     let cfg = modem_config(&dir.0, &sink, &format!("tcp = \"127.0.0.1:{}\"", sim.tcp));
     let gw = Gateway::start(&cfg);
-    let sk = register_identity(&gw).await;
+    let sk = gw.register_identity(OWN_NUMBER).await;
     wait_up(&gw).await;
 
     // Echo back on, noise before every answer, URCs inside the send, a
@@ -415,7 +401,7 @@ async fn modem_waiting_parts_survive_a_restart() {
     let sim = Sim::start(Some(&link));
     let cfg = modem_config(&dir.0, &sink, &format!("device = \"{}\"", link.display()));
     let gw = Gateway::start(&cfg);
-    let sk = register_identity(&gw).await;
+    let sk = gw.register_identity(OWN_NUMBER).await;
     wait_up(&gw).await;
 
     let text = "Restart-proof multipart text. ".repeat(7);

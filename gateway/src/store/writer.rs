@@ -100,9 +100,7 @@ impl Writer {
         Ok((Self { tx }, handle))
     }
 
-    /// Runs `work` in the next group commit and returns its result once the
-    /// commit is durable.
-    pub async fn write<F, R>(&self, work: F) -> Result<R>
+    fn submit<F, R>(&self, work: F) -> Result<oneshot::Receiver<Result<R>>>
     where
         F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
@@ -116,7 +114,17 @@ impl Writer {
         self.tx
             .send(Box::new(job))
             .map_err(|_| Error::StoreClosed)?;
-        rx.await.map_err(|_| Error::StoreClosed)?
+        Ok(rx)
+    }
+
+    /// Runs `work` in the next group commit and returns its result once the
+    /// commit is durable.
+    pub async fn write<F, R>(&self, work: F) -> Result<R>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.submit(work)?.await.map_err(|_| Error::StoreClosed)?
     }
 
     /// Blocking variant for code that is not async (CLI, shutdown paths).
@@ -125,16 +133,9 @@ impl Writer {
         F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        let job = TypedJob {
-            work: Some(work),
-            result: None,
-            reply,
-        };
-        self.tx
-            .send(Box::new(job))
-            .map_err(|_| Error::StoreClosed)?;
-        rx.blocking_recv().map_err(|_| Error::StoreClosed)?
+        self.submit(work)?
+            .blocking_recv()
+            .map_err(|_| Error::StoreClosed)?
     }
 }
 
