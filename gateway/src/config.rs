@@ -184,6 +184,12 @@ pub struct StoreConfig {
     pub max_batch: usize,
     /// Read connections kept open for queries.
     pub read_connections: usize,
+    /// Sealed bodies are erased this long after a message was accepted,
+    /// whatever its state (the retention policy for non-ephemeral messages).
+    pub body_retention_secs: u64,
+    /// Metadata rows (messages, history, queue, carrier ids) are deleted this
+    /// long after a message was accepted.
+    pub metadata_retention_secs: u64,
 }
 
 impl Default for StoreConfig {
@@ -192,6 +198,8 @@ impl Default for StoreConfig {
             synchronous: Synchronous::Full,
             max_batch: 2048,
             read_connections: 4,
+            body_retention_secs: 30 * 24 * 3600,
+            metadata_retention_secs: 365 * 24 * 3600,
         }
     }
 }
@@ -352,6 +360,12 @@ impl Config {
         }
         if self.http.max_body_bytes < 1024 {
             problems.push("http.max_body_bytes must be at least 1024".to_string());
+        }
+        if self.store.metadata_retention_secs < self.store.body_retention_secs {
+            problems.push(
+                "store.metadata_retention_secs must not be shorter than store.body_retention_secs"
+                    .to_string(),
+            );
         }
         if self.store.max_batch == 0 {
             problems.push("store.max_batch must be at least 1".to_string());

@@ -23,7 +23,7 @@ use crate::store::Store;
 /// How often expired bodies are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How often the WAL is checkpointed and truncated after erasures.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs the service until a shutdown signal.
 pub async fn run(config: Config) -> Result<()> {
@@ -100,6 +100,9 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
 async fn sweep(state: AppState, shutdown: CancellationToken) {
     let mut last_checkpoint = tokio::time::Instant::now();
     let mut erased_since_checkpoint = 0usize;
+    let body_retention = (state.config.store.body_retention_secs as i64).saturating_mul(1000);
+    let metadata_retention =
+        (state.config.store.metadata_retention_secs as i64).saturating_mul(1000);
     loop {
         tokio::select! {
             () = tokio::time::sleep(SWEEP_EVERY) => {}
@@ -109,7 +112,12 @@ async fn sweep(state: AppState, shutdown: CancellationToken) {
         match state
             .store
             .writer()
-            .write(move |tx| crate::store::messages::erase_expired(tx, now))
+            .write(move |tx| {
+                let erased = crate::store::messages::erase_expired(tx, now, now - body_retention)?;
+                let deleted =
+                    crate::store::messages::delete_old_metadata(tx, now - metadata_retention)?;
+                Ok(erased + deleted)
+            })
             .await
         {
             Ok(0) => {}

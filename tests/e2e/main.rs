@@ -6,6 +6,7 @@
 
 mod backbone;
 mod carriers;
+mod hardening;
 mod harness;
 mod modem;
 mod pdu_cli;

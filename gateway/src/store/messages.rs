@@ -322,11 +322,15 @@ pub fn retry_dead(tx: &Transaction<'_>, id: &str, now: i64) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Erases the sealed bodies of messages whose expiry passed; returns how many.
-pub fn erase_expired(tx: &Transaction<'_>, now: i64) -> Result<usize> {
+/// Erases the sealed bodies of messages whose expiry passed, or that were
+/// accepted before `retain_after` (the retention policy); returns how many.
+pub fn erase_expired(tx: &Transaction<'_>, now: i64, retain_after: i64) -> Result<usize> {
     let ids: Vec<String> = tx
-        .prepare_cached("SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1 AND sealed IS NOT NULL")?
-        .query_map(params![now], |r| r.get(0))?
+        .prepare_cached(
+            "SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1 AND sealed IS NOT NULL \
+             UNION SELECT id FROM messages WHERE created_at < ?2 AND sealed IS NOT NULL LIMIT 10000",
+        )?
+        .query_map(params![now, retain_after], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in &ids {
         tx.prepare_cached("UPDATE messages SET sealed = NULL, updated_at = ?2 WHERE id = ?1")?
@@ -346,6 +350,26 @@ pub fn erase_expired(tx: &Transaction<'_>, now: i64) -> Result<usize> {
             )?;
         } else {
             event(tx, id, now, "erased", Some("body erased at expiry"))?;
+        }
+    }
+    Ok(ids.len())
+}
+
+/// Deletes every trace of messages accepted before `cutoff` (metadata
+/// retention); returns how many messages were deleted.
+pub fn delete_old_metadata(tx: &Transaction<'_>, cutoff: i64) -> Result<usize> {
+    let ids: Vec<String> = tx
+        .prepare_cached("SELECT id FROM messages WHERE created_at < ?1 LIMIT 10000")?
+        .query_map(params![cutoff], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in &ids {
+        for sql in [
+            "DELETE FROM message_events WHERE message_id = ?1",
+            "DELETE FROM queue WHERE message_id = ?1",
+            "DELETE FROM carrier_ids WHERE message_id = ?1",
+            "DELETE FROM messages WHERE id = ?1",
+        ] {
+            tx.prepare_cached(sql)?.execute(params![id])?;
         }
     }
     Ok(ids.len())
