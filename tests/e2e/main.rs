@@ -6,6 +6,7 @@
 
 mod backbone;
 mod carriers;
+mod crash;
 mod hardening;
 mod harness;
 mod modem;
