@@ -405,15 +405,31 @@ impl Detector {
         (score, kind)
     }
 
-    /// Full verdict with reasons and rule tags.
+    /// The verdict for a live event. Reasons are computed only when the
+    /// verdict is not `ok`: they are for the review queue, and explaining
+    /// every ordinary message was a measurable share of the gateway's CPU.
     pub(crate) fn verdict(&self, o: &Observed) -> Verdict {
         let (score, verdict) = self.judge(o);
+        let reasons = if verdict == VerdictKind::Ok {
+            Vec::new()
+        } else {
+            self.model.explain(&o.features, TOP_REASONS)
+        };
         Verdict {
             score,
             verdict,
-            reasons: self.model.explain(&o.features, TOP_REASONS),
+            reasons,
             tags: rule_tags(o),
         }
+    }
+
+    /// The verdict with its reasons whatever it is (an explicit question).
+    pub(crate) fn verdict_explained(&self, o: &Observed) -> Verdict {
+        let mut v = self.verdict(o);
+        if v.reasons.is_empty() {
+            v.reasons = self.model.explain(&o.features, TOP_REASONS);
+        }
+        v
     }
 
     fn maybe_sweep(&mut self, now: Timestamp) {
@@ -537,7 +553,7 @@ impl Engine {
     pub fn sender_verdict(&self, sender: &str, now: Timestamp) -> Option<Verdict> {
         let d = self.lock();
         let o = d.peek(sender, now)?;
-        Some(d.verdict(&o))
+        Some(d.verdict_explained(&o))
     }
 
     /// Number of senders tracked.
