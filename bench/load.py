@@ -68,7 +68,8 @@ def wait_port(port, timeout=30):
     raise RuntimeError(f"port {port} did not open")
 
 
-def phase(conc, n, sync, max_s):
+def phase(conc, n, sync, max_s, gw_bin=GW, sink_bin=GW):
+    GW = gw_bin
     work = tempfile.mkdtemp(prefix="gw-bench-")
     env = dict(os.environ, GATEWAY_GENERIC_SECRET=SECRET, RUST_LOG="warn")
     sink_port, gw_port = free_port(), free_port()
@@ -88,7 +89,7 @@ def phase(conc, n, sync, max_s):
                 'recipient = { per_second = 1000000.0, burst = 1000000 }\n'
                 'pair = { per_second = 1000000.0, burst = 1000000 }\n'
                 'route = { per_second = 1000000.0, burst = 1000000 }\n')
-    sink = subprocess.Popen([GW, "sink", "--quiet", "--listen", f"127.0.0.1:{sink_port}"],
+    sink = subprocess.Popen([sink_bin, "sink", "--quiet", "--listen", f"127.0.0.1:{sink_port}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     token = subprocess.run([GW, "--config", cfg, "keys", "api", "create", "bench"], env=env,
                            capture_output=True, text=True, check=True).stdout.strip()
@@ -137,6 +138,12 @@ def phase(conc, n, sync, max_s):
             time.sleep(0.25)
         t_drain = time.time()
         cpu = proc_cpu_s(gw.pid) - cpu0
+        if os.environ.get("BENCH_METRICS"):
+            # Keep the gateway's own view (commit batch sizes, latencies) of the phase.
+            import urllib.request
+            with urllib.request.urlopen(f"http://127.0.0.1:{gw_port}/metrics", timeout=10) as r:
+                with open(os.environ["BENCH_METRICS"], "a") as f:
+                    f.write(f"# phase conc={conc} bin={GW}\n" + r.read().decode())
         rss = proc_hwm_mb(gw.pid)
         acc = figures["accepted"]
         return {
@@ -171,22 +178,30 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--sync", default="full", choices=["full", "normal"])
     ap.add_argument("--max-seconds", type=int, default=60)
+    ap.add_argument("--bin", action="append", default=None,
+                    help="gateway binary to measure (repeat to compare binaries in one run, interleaved)")
     a = ap.parse_args()
-    if not os.path.exists(GW):
-        sys.exit("build first: cargo build --release")
+    bins = a.bin or [GW]
+    for b in bins:
+        if not os.path.exists(b):
+            sys.exit(f"build first: cargo build --release ({b} is missing)")
     if not shutil.which("wrk"):
         sys.exit("needs wrk: apt-get install wrk")
     results = {}
     for run in range(a.runs):
         for c in [int(x) for x in a.conc.split(",")]:
-            r = phase(c, a.n, a.sync, a.max_seconds)
-            results.setdefault(c, []).append(r)
-            print("gateway_mt " + " ".join(f"{k}={v}" for k, v in r.items()), flush=True)
+            for bi, b in enumerate(bins):
+                # One sink binary for every phase, so only the gateway differs.
+                r = phase(c, a.n, a.sync, a.max_seconds, b, bins[0])
+                results.setdefault((bi, c), []).append(r)
+                tag = f" bin={bi}" if len(bins) > 1 else ""
+                print(f"gateway_mt{tag} " + " ".join(f"{k}={v}" for k, v in r.items()), flush=True)
     if a.runs > 1:
-        for c, rs in results.items():
+        for (bi, c), rs in results.items():
             med = {k: statistics.median(r[k] for r in rs) for k in
                    ("accepted_per_s", "p50_ms", "p99_ms", "rss_mb", "cpu_us_per_msg")}
-            print(f"gateway_mt_median conc={c} runs={len(rs)} " + " ".join(f"{k}={v}" for k, v in med.items()))
+            tag = f" bin={bi}" if len(bins) > 1 else ""
+            print(f"gateway_mt_median{tag} conc={c} runs={len(rs)} " + " ".join(f"{k}={v}" for k, v in med.items()))
 
 
 if __name__ == "__main__":

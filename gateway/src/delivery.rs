@@ -96,7 +96,8 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
         let mut batch = Vec::new();
         if tokio::time::Instant::now() >= next_poll {
             let exclude: HashSet<String> = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
-            match state.store.due(clock::now_ms(), FETCH, exclude).await {
+            let polled_at = clock::now_ms();
+            match state.store.due(polled_at, FETCH, exclude).await {
                 Ok(due) => {
                     let full = due.len() >= FETCH;
                     if let Ok(mut s) = in_flight.lock() {
@@ -108,7 +109,7 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
                     next_poll = if full {
                         tokio::time::Instant::now()
                     } else {
-                        let wait = match state.store.next_due_at().await {
+                        let wait = match state.store.next_due_after(polled_at).await {
                             Ok(Some(at)) => {
                                 (at - clock::now_ms()).clamp(5, IDLE_POLL.as_millis() as i64) as u64
                             }
@@ -252,13 +253,16 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
                 .inc();
             let next = now + backoff_ms(&state.config.delivery, attempts);
             tracing::debug!(error = %error, "delivery failed; will retry");
-            state
+            let written = state
                 .store
                 .writer()
                 .write(move |tx| {
                     crate::store::messages::reschedule(tx, &id, attempts, next, &error, now)
                 })
-                .await
+                .await;
+            // The poller may be sleeping past `next`: let it recompute its wait.
+            state.queue_notify.notify_one();
+            written
         }
     };
     if let Err(e) = record {

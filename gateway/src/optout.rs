@@ -9,6 +9,10 @@
 //! This is compliance (CTIA / carrier rules, Twilio's and Telnyx's default
 //! keywords), not spam detection; the classifier sees none of it.
 
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::sync::RwLock;
+
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::{Error, Result};
@@ -104,7 +108,9 @@ pub async fn insert_inbound(
     kw: Option<Keyword>,
 ) -> Result<InsertOutcome> {
     let now = row.created_at;
-    state
+    let stop = matches!(kw, Some(Keyword::Stop(_)));
+    let pair = (row.recipient.clone(), row.sender.clone());
+    let outcome = state
         .store
         .writer()
         .write(move |tx| {
@@ -115,11 +121,68 @@ pub async fn insert_inbound(
             }
             Ok(outcome)
         })
-        .await
+        .await?;
+    if stop {
+        state.opt_outs.note(&pair.0, &pair.1);
+    }
+    Ok(outcome)
+}
+
+/// Which (local, remote) pairs may have opted out, as 64-bit hashes, so that
+/// the check before every outbound message needs no database read unless
+/// the pair was ever opted out (then the table answers). Opt-outs are rare
+/// and only this process records them (inbound keywords), so the set is
+/// loaded once at start and grown after each committed STOP; a START leaves
+/// the hash in place and the table says "no longer". A hash collision only
+/// costs one read.
+#[derive(Debug, Default)]
+pub struct OptOutFilter {
+    pairs: RwLock<HashSet<u64>>,
+}
+
+fn pair_hash(local: &str, remote: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (local, remote).hash(&mut h);
+    h.finish()
+}
+
+impl OptOutFilter {
+    /// Loads every recorded pair (blocking; called once at start).
+    pub fn load(store: &crate::store::Store) -> Result<Self> {
+        let pairs = store.read_blocking(|c| {
+            let mut st = c.prepare("SELECT local_address, remote_address FROM opt_outs")?;
+            let rows = st.query_map([], |r| {
+                Ok(pair_hash(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<HashSet<u64>>>()?)
+        })?;
+        Ok(Self {
+            pairs: RwLock::new(pairs),
+        })
+    }
+
+    /// Remembers a committed opt-out.
+    pub fn note(&self, local: &str, remote: &str) {
+        if let Ok(mut p) = self.pairs.write() {
+            p.insert(pair_hash(local, remote));
+        }
+    }
+
+    /// False when the pair certainly never opted out.
+    pub fn may_contain(&self, local: &str, remote: &str) -> bool {
+        self.pairs
+            .read()
+            .map(|p| p.contains(&pair_hash(local, remote)))
+            // A poisoned lock must not let a message through unchecked.
+            .unwrap_or(true)
+    }
 }
 
 /// The keyword with which `remote` opted out of messages from `local`, if so.
 pub async fn opted_out(state: &AppState, local: String, remote: String) -> Result<Option<String>> {
+    if !state.opt_outs.may_contain(&local, &remote) {
+        return Ok(None);
+    }
     state
         .store
         .read(move |c| {

@@ -293,6 +293,11 @@ fn drop_one(tx: &rusqlite::Transaction<'_>, id: &str, now: i64) -> Result<bool> 
     Ok(n > 0)
 }
 
+// Every decision opens its transaction IMMEDIATE: it reads, then writes,
+// while the running service writes too, and a deferred transaction that
+// read first cannot take the write lock once another commit landed
+// (SQLite answers "database is locked" at once instead of waiting).
+
 /// Releases or drops one message; records the decision.
 pub fn decide_message(
     conn: &mut Connection,
@@ -302,7 +307,7 @@ pub fn decide_message(
     note: Option<&str>,
 ) -> Result<bool> {
     let now = crate::clock::now_ms();
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let done = if release {
         release_one(&tx, id, now)?
     } else {
@@ -332,7 +337,7 @@ pub fn mark(
     note: Option<&str>,
 ) -> Result<usize> {
     let now = crate::clock::now_ms();
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let ids: Vec<String> = tx
         .prepare("SELECT id FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') ORDER BY created_at")?
         .query_map([sender], |r| r.get(0))?
@@ -385,7 +390,7 @@ pub fn list_add(
     note: Option<&str>,
 ) -> Result<()> {
     let now = crate::clock::now_ms();
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute(
         "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![kind.as_str(), pattern, expires_at, note, now],
@@ -403,7 +408,7 @@ pub fn list_remove(
     pattern: &str,
 ) -> Result<bool> {
     let now = crate::clock::now_ms();
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let n = tx.execute(
         "DELETE FROM lists WHERE kind = ?1 AND pattern = ?2",
         params![kind.as_str(), pattern],

@@ -83,6 +83,8 @@ pub struct Shared {
     pub modems: crate::modem::Modems,
     /// Carrier adapters' resolved settings (Twilio, Telnyx, Android relays).
     pub carriers: Arc<crate::carriers::Carriers>,
+    /// Pairs that may have opted out (spares a read per outbound message).
+    pub opt_outs: Arc<crate::optout::OptOutFilter>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -146,7 +148,9 @@ impl AppState {
             .map(crate::envelope::keys::parse_public_key)
             .transpose()?;
         let spam = Arc::new(crate::spam::SpamGate::new(&config, store.clone())?);
+        let opt_outs = Arc::new(crate::optout::OptOutFilter::load(&store)?);
         Ok(Self(Arc::new(Shared {
+            opt_outs,
             spam,
             region: crate::address::region(&config.default_region),
             config: Arc::new(config),

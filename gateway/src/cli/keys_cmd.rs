@@ -259,7 +259,9 @@ pub fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliErro
             }
         }
         DeadLetterCommand::Retry { id } => {
-            let tx = conn.transaction().map_err(crate::Error::from)?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(crate::Error::from)?;
             let ok = store::messages::retry_dead(&tx, id, clock::now_ms())?;
             tx.commit().map_err(crate::Error::from)?;
             if !ok {

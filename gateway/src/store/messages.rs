@@ -427,13 +427,16 @@ impl Store {
         .await
     }
 
-    /// When the next live entry is due, if any.
-    pub async fn next_due_at(&self) -> Result<Option<i64>> {
-        self.read(|c| {
-            Ok(
-                c.prepare_cached("SELECT MIN(next_attempt_at) FROM queue WHERE dead = 0")?
-                    .query_row([], |r| r.get(0))?,
-            )
+    /// When the next live entry falls due after `now`, if any. Entries due
+    /// by `now` are not asked about: the poll that just ran took every one
+    /// of them that was not already in flight, and in-flight entries must
+    /// not make the poller spin while their sends run.
+    pub async fn next_due_after(&self, now: i64) -> Result<Option<i64>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT MIN(next_attempt_at) FROM queue WHERE dead = 0 AND next_attempt_at > ?1",
+            )?
+            .query_row([now], |r| r.get(0))?)
         })
         .await
     }

@@ -133,6 +133,14 @@ const MIGRATIONS: &[&str] = &[
         model_score     REAL
     );
     "#,
+    // 4: the per-sender index without the status column: review and the
+    // CLI look messages up by sender and filter the few rows by status, and
+    // an index that includes the status had to be rewritten on every status
+    // change of every message.
+    r#"
+    DROP INDEX messages_by_sender_status;
+    CREATE INDEX messages_by_sender ON messages(sender);
+    "#,
 ];
 
 /// The schema version this binary writes.
@@ -147,7 +155,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(have as usize) {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
