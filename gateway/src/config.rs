@@ -139,6 +139,16 @@ pub struct HttpConfig {
     pub max_in_flight: usize,
     /// A request that takes longer than this is answered 503.
     pub request_timeout_secs: u64,
+    /// Connections open at once; further clients wait in the listen backlog
+    /// until one closes (keep the process's open-file limit above this).
+    pub max_connections: usize,
+    /// A client must send a request's whole header within this time, and an
+    /// idle keep-alive connection is closed after it (slow-header clients).
+    pub header_read_timeout_secs: u64,
+    /// Largest request header block; bigger gets 431 and the connection closes.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request.
+    pub max_headers: usize,
 }
 
 const fn default_max_body_bytes() -> usize {
@@ -157,6 +167,10 @@ impl Default for HttpConfig {
             max_body_bytes: default_max_body_bytes(),
             max_in_flight: default_max_in_flight(),
             request_timeout_secs: default_request_timeout_secs(),
+            max_connections: 8192,
+            header_read_timeout_secs: 10,
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
         }
     }
 }
@@ -360,6 +374,20 @@ impl Config {
         }
         if self.http.max_body_bytes < 1024 {
             problems.push("http.max_body_bytes must be at least 1024".to_string());
+        }
+        if self.http.max_connections == 0 || self.http.max_in_flight == 0 {
+            problems
+                .push("http.max_connections and http.max_in_flight must be at least 1".to_string());
+        }
+        if self.http.header_read_timeout_secs == 0 {
+            problems.push("http.header_read_timeout_secs must be at least 1".to_string());
+        }
+        if !(1024..=1024 * 1024).contains(&self.http.max_header_bytes) || self.http.max_headers == 0
+        {
+            problems.push(
+                "http.max_header_bytes must be 1024 to 1048576 and http.max_headers at least 1"
+                    .to_string(),
+            );
         }
         if self.store.metadata_retention_secs < self.store.body_retention_secs {
             problems.push(

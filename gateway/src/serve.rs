@@ -80,11 +80,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     ));
 
     let app = crate::http::app(state.clone());
-    let server_token = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { server_token.cancelled().await })
-        .await
-        .map_err(|e| Error::io("serve", local.to_string(), e))?;
+    crate::http::server::serve(listener, app, &state.config.http, shutdown.clone()).await;
     shutdown.cancel();
     let _ = worker.await;
     let _ = sweeper.await;

@@ -142,3 +142,89 @@ async fn overload_is_shed_with_retry_after_and_health_keeps_answering() {
         .await;
     assert_eq!(r.status(), 202);
 }
+
+/// Reads from a raw connection until `deadline`: the bytes read, and whether
+/// the server closed it.
+async fn read_until(stream: &mut tokio::net::TcpStream, within: Duration) -> (Vec<u8>, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(end, stream.read(&mut buf)).await {
+            Ok(Ok(0)) => return (got, true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Err(_)) => return (got, true),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_huge_headers_and_connection_floods_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let dir = TempDir::new("conn-bounds");
+    let cfg = write_config(
+        &dir.0,
+        None,
+        "[http]\nmax_connections = 3\nheader_read_timeout_secs = 2\nmax_header_bytes = 8192\n",
+    );
+    let gw = Gateway::start(&cfg);
+
+    // A header larger than the cap is refused with 431 and the connection closes.
+    let mut big = TcpStream::connect(gw.addr).await.unwrap();
+    let filler = "a".repeat(12_000);
+    big.write_all(
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fill: {filler}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (answer, closed) = read_until(&mut big, Duration::from_secs(5)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "answer: {answer:?}");
+    assert!(closed, "the connection closes after an oversized header");
+
+    // A client that never finishes its header is cut off after the deadline.
+    let mut slow = TcpStream::connect(gw.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (_, closed) = read_until(&mut slow, Duration::from_secs(6)).await;
+    assert!(closed, "a slow-header connection is closed");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "not before the deadline"
+    );
+
+    // Three idle connections use up the cap: a fourth client is not served
+    // until one of them goes away; then it is.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(TcpStream::connect(gw.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = TcpStream::connect(gw.addr).await.unwrap();
+    fourth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (early, _) = read_until(&mut fourth, Duration::from_millis(700)).await;
+    assert!(
+        early.is_empty(),
+        "served beyond the connection cap: {:?}",
+        String::from_utf8_lossy(&early)
+    );
+    idle.pop();
+    let (late, _) = read_until(&mut fourth, Duration::from_secs(5)).await;
+    assert!(
+        String::from_utf8_lossy(&late).starts_with("HTTP/1.1 200"),
+        "served once a connection freed: {:?}",
+        String::from_utf8_lossy(&late)
+    );
+    drop(idle);
+    // And it keeps answering normally afterwards.
+    let r = gw.client().get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}

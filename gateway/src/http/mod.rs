@@ -10,6 +10,7 @@ pub mod auth;
 pub mod error;
 pub mod identities;
 pub mod messages;
+pub mod server;
 pub mod webhooks;
 
 use std::time::{Duration, Instant};
