@@ -38,6 +38,9 @@ pub mod sketch;
 mod svg;
 pub mod timestamp;
 pub mod trace;
+
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod train;
 
 pub use engine::{Detector, Engine};

@@ -178,6 +178,20 @@ mod tests {
 {"at": "2026-03-01T12:05:00.000Z", "event": "report", "reporter": "+14155550101", "sender": "+14155550100"}
 "#;
 
+    /// Regression (trace fuzz target): a line dated centuries ahead used to
+    /// overflow the rate limiter's instant arithmetic.
+    #[test]
+    fn far_future_and_backward_times_do_not_break_the_limiter() {
+        let model = Model::default_model().unwrap();
+        let trace = r#"{"at": "9999-12-31T23:59:59.000Z", "event": "message", "id": "a", "from": "+14155550100", "to": "+14155550101", "channel": "sms", "segments": 9, "encoding": "gsm7", "bytes": 20}
+{"at": "2026-03-01T12:00:00.000Z", "event": "message", "id": "b", "from": "+14155550100", "to": "+14155550102", "channel": "sms", "segments": 1, "encoding": "gsm7", "bytes": 20}
+{"at": "9999-12-31T23:59:59.999Z", "event": "message", "id": "c", "from": "+14155550100", "to": "+14155550103", "channel": "sms", "segments": 200, "encoding": "ucs2", "bytes": 20}
+"#;
+        let v = run(trace.as_bytes(), &model, &Config::default()).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].messages, 3);
+    }
+
     #[test]
     fn contract_trace_gives_one_line_per_sender() {
         let model = Model::default_model().unwrap();

@@ -26,4 +26,7 @@ pub mod spam;
 pub mod state;
 pub mod store;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use error::{Error, Result};
