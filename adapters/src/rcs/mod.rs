@@ -24,6 +24,7 @@ pub mod ft_http;
 pub mod imdn;
 pub mod rbm;
 pub mod render;
+mod xml;
 
 pub use content::{
     Action, Body, Card, FileTransfer, Media, RcsMessage, RichCard, Suggestion, UserMessage,
