@@ -29,3 +29,24 @@ mod xml;
 pub use content::{
     Action, Body, Card, FileTransfer, Media, RcsMessage, RichCard, Suggestion, UserMessage,
 };
+
+/// Compares `actual` with the golden file `fixtures/rcs/<rel>`; with
+/// `RCS_BLESS=1` in the environment, (re)writes the file instead.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn golden(rel: &str, actual: &[u8]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/rcs")
+        .join(rel);
+    if std::env::var_os("RCS_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with RCS_BLESS=1 to create it)", path.display()));
+    assert_eq!(
+        String::from_utf8_lossy(actual),
+        String::from_utf8_lossy(&want),
+        "golden file {rel} differs"
+    );
+}
