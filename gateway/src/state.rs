@@ -83,6 +83,8 @@ pub struct Shared {
     pub modems: crate::modem::Modems,
     /// Carrier adapters' resolved settings (Twilio, Telnyx, Android relays).
     pub carriers: Arc<crate::carriers::Carriers>,
+    /// RCS Business Messaging, when `[rbm]` is configured.
+    pub rcs: Option<Arc<crate::rcs::Rcs>>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -139,6 +141,8 @@ impl AppState {
             &mut routes,
         )?);
         routes.set_rules(&config.routing)?;
+        // After the rules: the rbm route is never a routing default.
+        let rcs = crate::rcs::Rcs::build(&config, &http, &mut routes)?;
         let service_key = config
             .private_side
             .service_public_key
@@ -162,6 +166,7 @@ impl AppState {
             http,
             modems,
             carriers,
+            rcs,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))
