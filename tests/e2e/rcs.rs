@@ -121,6 +121,10 @@ impl Drop for RbmMock {
 }
 
 fn rbm_section(dir: &Path, mock: &RbmMock, fallback_secs: u64) -> String {
+    rbm_section_with_key(dir, mock, fallback_secs, "service_account.json")
+}
+
+fn rbm_section_with_key(dir: &Path, mock: &RbmMock, fallback_secs: u64, key: &str) -> String {
     let token = dir.join("client-token");
     std::fs::write(&token, CLIENT_TOKEN).unwrap();
     format!(
@@ -130,7 +134,7 @@ fn rbm_section(dir: &Path, mock: &RbmMock, fallback_secs: u64) -> String {
          service_account = {{ secret_file = \"{}\" }}\nclient_token = {{ secret_file = \"{}\" }}\n\n",
         mock.url(""),
         mock.url("/token"),
-        fixtures().join("rcs/keys/service_account.json").display(),
+        fixtures().join("rcs/keys").join(key).display(),
         token.display()
     )
 }
@@ -435,4 +439,24 @@ async fn rbm_webhook_handshake_signature_and_inbound_user_messages() {
     // Privacy: nothing of the content is in the logs or the clear columns.
     let logs = gw.logs.lock().unwrap().join("\n");
     assert!(!logs.contains("Hello agent") && !logs.contains("sale_boots"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbm_token_endpoint_refuses_an_assertion_signed_with_another_key() {
+    let dir = TempDir::new("rcs-badkey");
+    let sink = Sink::start(0).await;
+    let mock = RbmMock::start(&[CAPABLE]);
+    let extra = rbm_section_with_key(&dir.0, &mock, 30, "service_account_other_key.json");
+    let gw = Gateway::start(&write_config(&dir.0, Some(&sink), &extra));
+    // The capability check cannot get a token: `auto` goes SMS at once.
+    let a = accepted(&gw, json!({"to": CAPABLE, "text": "hello"})).await;
+    assert_eq!(a["channel"], "sms");
+    // `rcs` is tried and retried; the history names the refusal, no send happened.
+    let a = accepted(&gw, json!({"to": CAPABLE, "text": "hello", "channel": "rcs"})).await;
+    let id = a["id"].as_str().unwrap();
+    let m = gw.wait_status(id, "dead", Duration::from_secs(30)).await;
+    assert_eq!(m["status"], "dead", "{m}");
+    assert!(m["history"].to_string().contains("HTTP 400 invalid_grant"), "{m}");
+    assert!(mock.calls("POST", "/v1/phones/").await.is_empty());
+    assert!(mock.calls("POST", "/token").await.len() >= 2);
 }
