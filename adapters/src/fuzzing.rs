@@ -267,7 +267,10 @@ pub fn rbm_webhook(data: &[u8]) {
         assert!(verify_signature(b"other", Some(&sig), &inner).is_err());
         let _ = UserEvent::parse(&inner);
     }
-    if let Ok(UserEvent::Message { sender, message, .. }) = UserEvent::parse(data) {
+    if let Ok(UserEvent::Message {
+        sender, message, ..
+    }) = UserEvent::parse(data)
+    {
         assert!(sender.starts_with('+'));
         let _ = message.as_text();
     }

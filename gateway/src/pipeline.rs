@@ -177,10 +177,14 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
     };
     let expires_at = ttl.map(|t| now + (t as i64) * 1000);
 
-    let given = [req.envelope.is_some(), req.text.is_some(), req.rcs.is_some()]
-        .into_iter()
-        .filter(|g| *g)
-        .count();
+    let given = [
+        req.envelope.is_some(),
+        req.text.is_some(),
+        req.rcs.is_some(),
+    ]
+    .into_iter()
+    .filter(|g| *g)
+    .count();
     if given > 1 {
         return Err(Error::invalid(
             "envelope",
@@ -212,10 +216,9 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
             // SMS must match the SMS text (RCS content: its rendering).
             let (segments, encoding) = match env.header.channel {
                 Channel::Rcs => (1, "utf8"),
-                Channel::Sms => crate::sms_plan::plan(
-                    &crate::rcs::sms_text(state, &content),
-                    &state.config.sms,
-                ),
+                Channel::Sms => {
+                    crate::sms_plan::plan(&crate::rcs::sms_text(state, &content), &state.config.sms)
+                }
             };
             if env.header.segments != segments || env.header.encoding != encoding {
                 return Err(Error::invalid(
@@ -282,10 +285,9 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 crate::rcs::decide(state, requested, &content, &from, to.as_str(), now).await?;
             let (segments, encoding) = match decision.channel {
                 Channel::Rcs => (1, "utf8"),
-                Channel::Sms => crate::sms_plan::plan(
-                    &crate::rcs::sms_text(state, &content),
-                    &state.config.sms,
-                ),
+                Channel::Sms => {
+                    crate::sms_plan::plan(&crate::rcs::sms_text(state, &content), &state.config.sms)
+                }
             };
             let edge = state.current_edge_key()?;
             let mut h = header(
@@ -298,7 +300,11 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 expires_at,
             );
             h.channel = decision.channel;
-            (state.sealer.seal(h, &content, &edge.public)?, None, decision)
+            (
+                state.sealer.seal(h, &content, &edge.public)?,
+                None,
+                decision,
+            )
         }
     };
     let expires_at = expires_at.or_else(|| {
@@ -450,13 +456,8 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     };
     // "2" in answer to an SMS rendering with numbered suggestions is that
     // suggestion's response (and postback).
-    let content = crate::rcs::map_sms_reply(
-        state,
-        msg.adapter,
-        from.as_str(),
-        to.as_str(),
-        msg.content,
-    );
+    let content =
+        crate::rcs::map_sms_reply(state, msg.adapter, from.as_str(), to.as_str(), msg.content);
     let (key, status, queue) = match recipient_key(state, to.as_str()).await? {
         Some(pk) if state.config.private_side.webhook_url.is_some() => {
             (pk, "queued", Some(Target::Private))

@@ -47,7 +47,14 @@ impl RbmMock {
     fn start(capable: &[&str]) -> Self {
         let mut child = Command::new("python3")
             .arg(fixtures().join("mocks/rbm.py"))
-            .args(["--port", "0", "--client-token", CLIENT_TOKEN, "--agent-id", AGENT])
+            .args([
+                "--port",
+                "0",
+                "--client-token",
+                CLIENT_TOKEN,
+                "--agent-id",
+                AGENT,
+            ])
             .arg("--public-key")
             .arg(fixtures().join("rcs/keys/test_public.pem"))
             .args(["--capable", &capable.join(",")])
@@ -166,14 +173,26 @@ async fn rcs_auto_to_capable_recipient_goes_rcs_and_is_delivered_on_delivered() 
     let dir = TempDir::new("rcs-auto");
     let sink = Sink::start(0).await;
     let mock = RbmMock::start(&[CAPABLE]);
-    let gw = Gateway::start(&write_config(&dir.0, Some(&sink), &rbm_section(&dir.0, &mock, 30)));
+    let gw = Gateway::start(&write_config(
+        &dir.0,
+        Some(&sink),
+        &rbm_section(&dir.0, &mock, 30),
+    ));
 
     let a = accepted(
         &gw,
         json!({"to": CAPABLE, "rcs": fixture_json("rcs/api/standalone_card.json")}),
     )
     .await;
-    assert_eq!((a["channel"].as_str(), a["segments"].as_u64(), a["encoding"].as_str()), (Some("rcs"), Some(1), Some("utf8")), "{a}");
+    assert_eq!(
+        (
+            a["channel"].as_str(),
+            a["segments"].as_u64(),
+            a["encoding"].as_str()
+        ),
+        (Some("rcs"), Some(1), Some("utf8")),
+        "{a}"
+    );
     let id = a["id"].as_str().unwrap().to_string();
     let m = gw.wait_status(&id, "sent", WAIT).await;
     assert_eq!(m["status"], "sent", "{m}");
@@ -183,20 +202,39 @@ async fn rcs_auto_to_capable_recipient_goes_rcs_and_is_delivered_on_delivered() 
     // assertion against the test public key; the send used it.
     let tokens = mock.calls("POST", "/token").await;
     assert_eq!(tokens.len(), 1);
-    assert!(tokens[0]["body"].as_str().unwrap().starts_with("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="));
-    let caps = mock.calls("GET", &format!("/v1/phones/{CAPABLE}/capabilities")).await;
+    assert!(tokens[0]["body"].as_str().unwrap().starts_with(
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="
+    ));
+    let caps = mock
+        .calls("GET", &format!("/v1/phones/{CAPABLE}/capabilities"))
+        .await;
     assert_eq!(caps.len(), 1);
-    let sends = mock.calls("POST", &format!("/v1/phones/{CAPABLE}/agentMessages")).await;
+    let sends = mock
+        .calls("POST", &format!("/v1/phones/{CAPABLE}/agentMessages"))
+        .await;
     assert_eq!(sends.len(), 1);
-    assert!(sends[0]["path"].as_str().unwrap().contains(&format!("messageId={id}")));
-    assert!(sends[0]["authorization"].as_str().unwrap().starts_with("Bearer ya29.mock-"));
+    assert!(
+        sends[0]["path"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("messageId={id}"))
+    );
+    assert!(
+        sends[0]["authorization"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bearer ya29.mock-")
+    );
     let body: Value = serde_json::from_str(sends[0]["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, fixture_json("rcs/rbm/agent_message_standalone.json"));
 
     // DELIVERED (signed by the mock with the client token) makes it delivered.
     let webhook = gw.url("/webhooks/rbm");
     let r = mock
-        .control("/_mock/deliver", json!({"message_id": id, "webhook": webhook}))
+        .control(
+            "/_mock/deliver",
+            json!({"message_id": id, "webhook": webhook}),
+        )
         .await;
     assert_eq!(r["status"], 200, "{r}");
     let m = gw.message(&id).await;
@@ -205,7 +243,10 @@ async fn rcs_auto_to_capable_recipient_goes_rcs_and_is_delivered_on_delivered() 
     assert_eq!(gw.count("SELECT COUNT(*) FROM rcs_fallback"), 0);
     // A READ adds to the history; a repeated DELIVERED changes nothing.
     let r = mock
-        .control("/_mock/deliver", json!({"message_id": id, "webhook": webhook, "event": "READ"}))
+        .control(
+            "/_mock/deliver",
+            json!({"message_id": id, "webhook": webhook, "event": "READ"}),
+        )
         .await;
     assert_eq!(r["status"], 200, "{r}");
     let m = gw.message(&id).await;
@@ -213,13 +254,24 @@ async fn rcs_auto_to_capable_recipient_goes_rcs_and_is_delivered_on_delivered() 
 
     // A second message to the same user: the capability answer is cached,
     // the token reused; a carousel goes as a carousel.
-    let a = accepted(&gw, json!({"to": CAPABLE, "rcs": fixture_json("rcs/api/carousel.json"), "channel": "auto"})).await;
+    let a = accepted(
+        &gw,
+        json!({"to": CAPABLE, "rcs": fixture_json("rcs/api/carousel.json"), "channel": "auto"}),
+    )
+    .await;
     assert_eq!(a["channel"], "rcs");
-    let sends = mock.wait_calls("POST", &format!("/v1/phones/{CAPABLE}/agentMessages"), 2).await;
+    let sends = mock
+        .wait_calls("POST", &format!("/v1/phones/{CAPABLE}/agentMessages"), 2)
+        .await;
     assert_eq!(sends.len(), 2);
     let body: Value = serde_json::from_str(sends[1]["body"].as_str().unwrap()).unwrap();
     assert_eq!(body, fixture_json("rcs/rbm/agent_message_carousel.json"));
-    assert_eq!(mock.calls("GET", &format!("/v1/phones/{CAPABLE}/capabilities")).await.len(), 1);
+    assert_eq!(
+        mock.calls("GET", &format!("/v1/phones/{CAPABLE}/capabilities"))
+            .await
+            .len(),
+        1
+    );
     assert_eq!(mock.calls("POST", "/token").await.len(), 1);
     // Nothing went to the SMS route.
     assert!(sink.on("/sms").is_empty());
@@ -230,23 +282,54 @@ async fn rcs_auto_to_incapable_recipient_goes_sms_and_a_numbered_reply_maps_to_i
     let dir = TempDir::new("rcs-sms");
     let sink = Sink::start(0).await;
     let mock = RbmMock::start(&[CAPABLE]);
-    let gw = Gateway::start(&write_config(&dir.0, Some(&sink), &rbm_section(&dir.0, &mock, 30)));
+    let gw = Gateway::start(&write_config(
+        &dir.0,
+        Some(&sink),
+        &rbm_section(&dir.0, &mock, 30),
+    ));
     let business_key = gw.register_identity(BUSINESS).await;
 
     let card = fixture_json("rcs/api/standalone_card.json");
     let a = accepted(&gw, json!({"to": INCAPABLE, "rcs": card})).await;
-    assert_eq!((a["channel"].as_str(), a["segments"].as_u64(), a["encoding"].as_str()), (Some("sms"), Some(2), Some("gsm7")), "{a}");
+    assert_eq!(
+        (
+            a["channel"].as_str(),
+            a["segments"].as_u64(),
+            a["encoding"].as_str()
+        ),
+        (Some("sms"), Some(2), Some("gsm7")),
+        "{a}"
+    );
     let got = sink.wait_for("/sms", 1, WAIT).await;
     assert_eq!(got.len(), 1);
     let sms = got[0].json();
-    assert_eq!(sms["text"], golden_text("rcs/render/standalone_card.txt").as_str());
+    assert_eq!(
+        sms["text"],
+        golden_text("rcs/render/standalone_card.txt").as_str()
+    );
     assert_eq!(sms["to"], INCAPABLE);
-    assert_eq!((sms["segments"].as_u64(), sms["encoding"].as_str()), (Some(2), Some("gsm7")));
-    assert!(mock.calls("POST", &format!("/v1/phones/{INCAPABLE}/agentMessages")).await.is_empty());
-    assert_eq!(mock.calls("GET", &format!("/v1/phones/{INCAPABLE}/capabilities")).await.len(), 1);
+    assert_eq!(
+        (sms["segments"].as_u64(), sms["encoding"].as_str()),
+        (Some(2), Some("gsm7"))
+    );
+    assert!(
+        mock.calls("POST", &format!("/v1/phones/{INCAPABLE}/agentMessages"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        mock.calls("GET", &format!("/v1/phones/{INCAPABLE}/capabilities"))
+            .await
+            .len(),
+        1
+    );
     let id = a["id"].as_str().unwrap();
     let m = gw.wait_status(id, "sent", WAIT).await;
-    assert_eq!((m["channel"].as_str(), m["adapter"].as_str()), (Some("sms"), Some("generic")), "{m}");
+    assert_eq!(
+        (m["channel"].as_str(), m["adapter"].as_str()),
+        (Some("sms"), Some("generic")),
+        "{m}"
+    );
 
     // The user answers "2" by SMS: the private side gets suggestion 2's
     // response with its postback, sealed; a second "2" is plain text.
@@ -266,7 +349,10 @@ async fn rcs_auto_to_incapable_recipient_goes_sms_and_a_numbered_reply_maps_to_i
     match open_private(&got[0], &business_key) {
         Content::RcsUser {
             message: adapters::rcs::UserMessage::SuggestionResponse { text, postback },
-        } => assert_eq!((text.as_str(), postback.as_str()), ("Show coats", "sale_coats")),
+        } => assert_eq!(
+            (text.as_str(), postback.as_str()),
+            ("Show coats", "sale_coats")
+        ),
         other => panic!("expected a suggestion response, got {other:?}"),
     }
     assert_eq!(open_private(&got[1], &business_key), Content::text("2"));
@@ -274,16 +360,31 @@ async fn rcs_auto_to_incapable_recipient_goes_sms_and_a_numbered_reply_maps_to_i
     // channel sms never tries RCS, even for a capable user; channel rcs to
     // an incapable user is refused, nothing stored.
     let before = mock.calls("POST", "/v1/phones/").await.len();
-    let a = accepted(&gw, json!({"to": CAPABLE, "rcs": fixture_json("rcs/api/file.json"), "channel": "sms"})).await;
+    let a = accepted(
+        &gw,
+        json!({"to": CAPABLE, "rcs": fixture_json("rcs/api/file.json"), "channel": "sms"}),
+    )
+    .await;
     assert_eq!(a["channel"], "sms");
     let got = sink.wait_for("/sms", 2, WAIT).await;
-    assert_eq!(got[1].json()["text"], golden_text("rcs/render/file.txt").as_str());
+    assert_eq!(
+        got[1].json()["text"],
+        golden_text("rcs/render/file.txt").as_str()
+    );
     assert_eq!(mock.calls("POST", "/v1/phones/").await.len(), before);
     let messages = gw.count("SELECT COUNT(*) FROM messages");
-    let r = gw.send(json!({"to": INCAPABLE, "text": "hello", "channel": "rcs"})).await;
+    let r = gw
+        .send(json!({"to": INCAPABLE, "text": "hello", "channel": "rcs"}))
+        .await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
-    assert!(e["error"]["message"].as_str().unwrap().contains("capability"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("capability"),
+        "{e}"
+    );
     assert_eq!(gw.count("SELECT COUNT(*) FROM messages"), messages);
     // Bad RCS content is refused naming the field, never quoting it.
     let r = gw
@@ -292,7 +393,10 @@ async fn rcs_auto_to_incapable_recipient_goes_sms_and_a_numbered_reply_maps_to_i
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     let msg = e["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("suggestions[0].reply.text") && !msg.contains("very long"), "{e}");
+    assert!(
+        msg.contains("suggestions[0].reply.text") && !msg.contains("very long"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,20 +407,36 @@ async fn rcs_not_delivered_in_time_is_revoked_and_sent_as_sms_once_even_across_a
     let cfg = write_config(&dir.0, Some(&sink), &rbm_section(&dir.0, &mock, 2));
     let gw = Gateway::start(&cfg);
 
-    let a = accepted(&gw, json!({"to": CAPABLE, "rcs": fixture_json("rcs/api/text_with_suggestions.json")})).await;
+    let a = accepted(
+        &gw,
+        json!({"to": CAPABLE, "rcs": fixture_json("rcs/api/text_with_suggestions.json")}),
+    )
+    .await;
     assert_eq!(a["channel"], "rcs");
     let id = a["id"].as_str().unwrap().to_string();
     assert_eq!(gw.wait_status(&id, "sent", WAIT).await["channel"], "rcs");
     // No DELIVERED: after 2 s it is revoked and its SMS rendering sent.
     let got = sink.wait_for("/sms", 1, WAIT).await;
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].json()["text"], golden_text("rcs/render/text_with_suggestions.txt").as_str());
-    let revokes = mock.calls("DELETE", &format!("/v1/phones/{CAPABLE}/agentMessages/{id}")).await;
+    assert_eq!(
+        got[0].json()["text"],
+        golden_text("rcs/render/text_with_suggestions.txt").as_str()
+    );
+    let revokes = mock
+        .calls(
+            "DELETE",
+            &format!("/v1/phones/{CAPABLE}/agentMessages/{id}"),
+        )
+        .await;
     assert_eq!(revokes.len(), 1);
     let m = gw.wait_status(&id, "sent", WAIT).await;
     assert_eq!(m["channel"], "sms", "{m}");
     let hist = statuses(&m);
-    assert_eq!(hist, ["queued", "sent", "fallback", "queued", "sent"], "{m}");
+    assert_eq!(
+        hist,
+        ["queued", "sent", "fallback", "queued", "sent"],
+        "{m}"
+    );
     assert!(m["history"].to_string().contains("revoked at RBM"), "{m}");
     // Exactly once: time passes, nothing more happens.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -336,27 +456,57 @@ async fn rcs_not_delivered_in_time_is_revoked_and_sent_as_sms_once_even_across_a
     let got = sink.wait_for("/sms", 2, WAIT).await;
     assert_eq!(got.len(), 2);
     assert_eq!(got[1].json()["text"], "Your code is 123456");
-    assert_eq!((got[1].json()["segments"].as_u64(), got[1].json()["encoding"].as_str()), (Some(1), Some("gsm7")));
-    assert_eq!(mock.calls("DELETE", &format!("/v1/phones/{CAPABLE_2}/agentMessages/{id2}")).await.len(), 1);
+    assert_eq!(
+        (
+            got[1].json()["segments"].as_u64(),
+            got[1].json()["encoding"].as_str()
+        ),
+        (Some(1), Some("gsm7"))
+    );
+    assert_eq!(
+        mock.calls(
+            "DELETE",
+            &format!("/v1/phones/{CAPABLE_2}/agentMessages/{id2}")
+        )
+        .await
+        .len(),
+        1
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(sink.on("/sms").len(), 2);
 
     // Delivered before the timer: no revoke, no SMS.
-    mock.control("/_mock/auto_deliver", json!({"webhook": gw.url("/webhooks/rbm"), "delay_ms": 100})).await;
+    mock.control(
+        "/_mock/auto_deliver",
+        json!({"webhook": gw.url("/webhooks/rbm"), "delay_ms": 100}),
+    )
+    .await;
     let a = accepted(&gw, json!({"to": CAPABLE_3, "text": "delivered in time"})).await;
     let id3 = a["id"].as_str().unwrap().to_string();
     let m = gw.wait_status(&id3, "delivered", WAIT).await;
     assert_eq!(m["status"], "delivered", "{m}");
-    assert!(m["history"].to_string().contains("SMS fallback cancelled"), "{m}");
-    mock.control("/_mock/auto_deliver", json!({"webhook": null})).await;
+    assert!(
+        m["history"].to_string().contains("SMS fallback cancelled"),
+        "{m}"
+    );
+    mock.control("/_mock/auto_deliver", json!({"webhook": null}))
+        .await;
 
     // channel rcs never falls back: not delivered, never revoked, no SMS.
-    let a = accepted(&gw, json!({"to": CAPABLE_3, "text": "rcs only", "channel": "rcs"})).await;
+    let a = accepted(
+        &gw,
+        json!({"to": CAPABLE_3, "text": "rcs only", "channel": "rcs"}),
+    )
+    .await;
     let id4 = a["id"].as_str().unwrap().to_string();
     gw.wait_status(&id4, "sent", WAIT).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(sink.on("/sms").len(), 2);
-    assert!(mock.calls("DELETE", &format!("/v1/phones/{CAPABLE_3}/")).await.is_empty());
+    assert!(
+        mock.calls("DELETE", &format!("/v1/phones/{CAPABLE_3}/"))
+            .await
+            .is_empty()
+    );
     assert_eq!(gw.message(&id4).await["channel"], "rcs");
     assert_eq!(gw.count("SELECT COUNT(*) FROM rcs_fallback"), 0);
 }
@@ -366,7 +516,11 @@ async fn rbm_webhook_handshake_signature_and_inbound_user_messages() {
     let dir = TempDir::new("rcs-webhook");
     let sink = Sink::start(0).await;
     let mock = RbmMock::start(&[CAPABLE]);
-    let gw = Gateway::start(&write_config(&dir.0, Some(&sink), &rbm_section(&dir.0, &mock, 30)));
+    let gw = Gateway::start(&write_config(
+        &dir.0,
+        Some(&sink),
+        &rbm_section(&dir.0, &mock, 30),
+    ));
     let sk = gw.register_identity(BUSINESS).await;
     let webhook = gw.url("/webhooks/rbm");
     let post = |body: Value, sig: Option<&str>| {
@@ -378,29 +532,50 @@ async fn rbm_webhook_handshake_signature_and_inbound_user_messages() {
     };
 
     // Setup handshake: the secret is echoed only for our client token.
-    let r = post(json!({"clientToken": CLIENT_TOKEN, "secret": "s3cr3t-42"}), None).await.unwrap();
+    let r = post(
+        json!({"clientToken": CLIENT_TOKEN, "secret": "s3cr3t-42"}),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"secret": "s3cr3t-42"}));
-    let r = post(json!({"clientToken": "not-ours", "secret": "s3cr3t-42"}), None).await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"secret": "s3cr3t-42"})
+    );
+    let r = post(
+        json!({"clientToken": "not-ours", "secret": "s3cr3t-42"}),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 401);
 
     // A user message with a bad or missing signature is refused, nothing stored.
     let event = json!({"senderPhoneNumber": CAPABLE, "messageId": "MxUser0001", "sendTime": "2026-12-01T12:00:00Z",
                        "agentId": AGENT, "text": "Hello agent"});
     let r = mock
-        .control("/_mock/user", json!({"webhook": webhook, "event": event, "signature": "AAAA"}))
+        .control(
+            "/_mock/user",
+            json!({"webhook": webhook, "event": event, "signature": "AAAA"}),
+        )
         .await;
     assert_eq!(r["status"], 401, "{r}");
     let body = fixture_json("rcs/rbm/webhook_text.json");
     assert_eq!(post(body.clone(), None).await.unwrap().status(), 401);
     let wrong = adapters::rcs::rbm::sign(b"other-token", b"{}");
     assert_eq!(post(body, Some(&wrong)).await.unwrap().status(), 401);
-    assert_eq!(gw.count("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'"), 0);
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'"),
+        0
+    );
 
     // Signed: stored sealed and delivered to the private side; a retried
     // push (same RBM messageId) is stored once.
     for duplicate in [false, true] {
-        let r = mock.control("/_mock/user", json!({"webhook": webhook, "event": event})).await;
+        let r = mock
+            .control("/_mock/user", json!({"webhook": webhook, "event": event}))
+            .await;
         assert_eq!(r["status"], 200, "{r}");
         let answer: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
         assert_eq!(answer["duplicate"], duplicate, "{answer}");
@@ -416,7 +591,9 @@ async fn rbm_webhook_handshake_signature_and_inbound_user_messages() {
         json!({"senderPhoneNumber": CAPABLE, "messageId": "MxUser0003", "agentId": AGENT,
                "location": {"latitude": 37.4220188, "longitude": -122.0844786}}),
     ] {
-        let r = mock.control("/_mock/user", json!({"webhook": webhook, "event": ev})).await;
+        let r = mock
+            .control("/_mock/user", json!({"webhook": webhook, "event": ev}))
+            .await;
         assert_eq!(r["status"], 200, "{r}");
     }
     let got = sink.wait_for("/private", 3, WAIT).await;
@@ -429,7 +606,9 @@ async fn rbm_webhook_handshake_signature_and_inbound_user_messages() {
     }
     assert!(matches!(
         open_private(&got[2], &sk),
-        Content::RcsUser { message: adapters::rcs::UserMessage::Location { .. } }
+        Content::RcsUser {
+            message: adapters::rcs::UserMessage::Location { .. }
+        }
     ));
     // Typing indicators and events about unknown messages are acknowledged.
     let r = mock
@@ -452,11 +631,18 @@ async fn rbm_token_endpoint_refuses_an_assertion_signed_with_another_key() {
     let a = accepted(&gw, json!({"to": CAPABLE, "text": "hello"})).await;
     assert_eq!(a["channel"], "sms");
     // `rcs` is tried and retried; the history names the refusal, no send happened.
-    let a = accepted(&gw, json!({"to": CAPABLE, "text": "hello", "channel": "rcs"})).await;
+    let a = accepted(
+        &gw,
+        json!({"to": CAPABLE, "text": "hello", "channel": "rcs"}),
+    )
+    .await;
     let id = a["id"].as_str().unwrap();
     let m = gw.wait_status(id, "dead", Duration::from_secs(30)).await;
     assert_eq!(m["status"], "dead", "{m}");
-    assert!(m["history"].to_string().contains("HTTP 400 invalid_grant"), "{m}");
+    assert!(
+        m["history"].to_string().contains("HTTP 400 invalid_grant"),
+        "{m}"
+    );
     assert!(mock.calls("POST", "/v1/phones/").await.is_empty());
     assert!(mock.calls("POST", "/token").await.len() >= 2);
 }

@@ -195,13 +195,21 @@ fn parse_suggestion(v: &Value, path: &str) -> Result<Suggestion, Error> {
     };
     let at = format!("{path}.{kind}");
     let text = get_str(body, &at, "displayText")?;
-    let postback = get_str(get(body, &at, "postback")?, &format!("{at}.postback"), "data")?;
+    let postback = get_str(
+        get(body, &at, "postback")?,
+        &format!("{at}.postback"),
+        "data",
+    )?;
     if kind == "reply" {
         return Ok(Suggestion::Reply { text, postback });
     }
     let action = if let Some(u) = body.get("urlAction") {
         Action::OpenUrl {
-            url: get_str(get(u, &at, "openUrl")?, &format!("{at}.urlAction.openUrl"), "url")?,
+            url: get_str(
+                get(u, &at, "openUrl")?,
+                &format!("{at}.urlAction.openUrl"),
+                "url",
+            )?,
         }
     } else if let Some(d) = body.get("dialerAction") {
         Action::Dial {
@@ -463,7 +471,9 @@ mod tests {
             }
         );
         assert!(parse_suggestion_response(br#"{"response": {}}"#).is_err());
-        assert!(parse_bot_message(br#"{"message": {"generalPurposeCard": {"content": {}}}}"#).is_err());
+        assert!(
+            parse_bot_message(br#"{"message": {"generalPurposeCard": {"content": {}}}}"#).is_err()
+        );
         let bad = br#"{"suggestions": [{"action": {"displayText": "x", "postback": {"data": "p"}, "dialerAction": {"dialPhoneNumber": {"phoneNumber": "12"}}}}]}"#;
         assert!(parse_bot_suggestions(bad).is_err());
     }

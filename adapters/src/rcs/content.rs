@@ -516,7 +516,10 @@ pub(crate) fn check_url(field: &str, url: &str) -> Result<(), Error> {
         return Err(Error::rcs(field, "must be an http or https URL"));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Error::rcs(field, "must not contain spaces or control characters"));
+        return Err(Error::rcs(
+            field,
+            "must not contain spaces or control characters",
+        ));
     }
     Ok(())
 }
@@ -524,11 +527,7 @@ pub(crate) fn check_url(field: &str, url: &str) -> Result<(), Error> {
 fn check_content_type(field: &str, ct: &str) -> Result<(), Error> {
     check_len(field, ct, 3, 255)?;
     let ok = ct.split_once('/').is_some_and(|(a, b)| {
-        !a.is_empty()
-            && !b.is_empty()
-            && ct
-                .bytes()
-                .all(|c| c.is_ascii_graphic() || c == b' ')
+        !a.is_empty() && !b.is_empty() && ct.bytes().all(|c| c.is_ascii_graphic() || c == b' ')
     });
     if !ok {
         return Err(Error::rcs(field, "must be a MIME type like image/jpeg"));
@@ -563,7 +562,10 @@ fn check_thumbnail(field: &str, t: &Thumbnail) -> Result<(), Error> {
 fn check_file(field: &str, f: &FileTransfer) -> Result<(), Error> {
     check_url(&format!("{field}.url"), &f.url)?;
     check_len(&format!("{field}.name"), &f.name, 1, MAX_FILE_NAME_CHARS)?;
-    if f.name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+    if f.name
+        .chars()
+        .any(|c| c.is_control() || c == '/' || c == '\\')
+    {
         return Err(Error::rcs(
             format!("{field}.name"),
             "must not contain slashes or control characters",
@@ -655,8 +657,18 @@ fn check_suggestions(field: &str, list: &[Suggestion], max: usize) -> Result<(),
             Suggestion::Reply { .. } => format!("{field}[{i}].reply"),
             Suggestion::Action { .. } => format!("{field}[{i}].action"),
         };
-        check_len(&format!("{at}.text"), s.text(), 1, MAX_SUGGESTION_TEXT_CHARS)?;
-        check_len(&format!("{at}.postback"), s.postback(), 1, MAX_POSTBACK_CHARS)?;
+        check_len(
+            &format!("{at}.text"),
+            s.text(),
+            1,
+            MAX_SUGGESTION_TEXT_CHARS,
+        )?;
+        check_len(
+            &format!("{at}.postback"),
+            s.postback(),
+            1,
+            MAX_POSTBACK_CHARS,
+        )?;
         if let Suggestion::Action { action, .. } = s {
             check_action(&at, action)?;
         }
@@ -667,9 +679,7 @@ fn check_suggestions(field: &str, list: &[Suggestion], max: usize) -> Result<(),
 /// True for `+` followed by 7 to 15 digits, the first not 0.
 pub(crate) fn is_e164(s: &str) -> bool {
     s.strip_prefix('+').is_some_and(|d| {
-        (7..=15).contains(&d.len())
-            && d.bytes().all(|b| b.is_ascii_digit())
-            && !d.starts_with('0')
+        (7..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
     })
 }
 
@@ -908,24 +918,72 @@ mod tests {
         let long = |n: usize| "x".repeat(n);
         let cases = [
             (serde_json::json!({}), "rcs"),
-            (serde_json::json!({"text": "a", "file": {"url": "https://a.b", "name": "n", "content_type": "a/b", "size": 1}}), "rcs"),
+            (
+                serde_json::json!({"text": "a", "file": {"url": "https://a.b", "name": "n", "content_type": "a/b", "size": 1}}),
+                "rcs",
+            ),
             (serde_json::json!({"text": ""}), "text"),
             (serde_json::json!({"text": long(3073)}), "text"),
-            (serde_json::json!({"rich_card": {"standalone": {"card": {"title": long(201)}}}}), "rich_card.standalone.card.title"),
-            (serde_json::json!({"rich_card": {"standalone": {"card": {"description": long(2001)}}}}), "rich_card.standalone.card.description"),
-            (serde_json::json!({"rich_card": {"standalone": {"card": {}}}}), "rich_card.standalone.card"),
-            (serde_json::json!({"rich_card": {"carousel": {"cards": [card_json("a")]}}}), "rich_card.carousel.cards"),
-            (serde_json::json!({"rich_card": {"carousel": {"cards": [card_json("a"), {"title": "b", "media": {"url": "ftp://x", "content_type": "image/png"}}]}}}), "rich_card.carousel.cards[1].media.url"),
-            (serde_json::json!({"text": "t", "suggestions": []}), "suggestions"),
-            (serde_json::json!({"text": "t", "suggestions": (0..12).map(|i| serde_json::json!({"reply": {"text": format!("r{i}"), "postback": "p"}})).collect::<Vec<_>>()}), "suggestions"),
-            (serde_json::json!({"text": "t", "suggestions": [{"reply": {"text": long(26), "postback": "p"}}]}), "suggestions[0].reply.text"),
-            (serde_json::json!({"text": "t", "suggestions": [{"reply": {"text": "a", "postback": long(2049)}}]}), "suggestions[0].reply.postback"),
-            (serde_json::json!({"text": "t", "suggestions": [{"reply": {"text": "a", "postback": "p"}}, {"action": {"text": "a", "postback": "p", "dial": {"phone_number": "12"}}}]}), "suggestions[1].action.dial.phone_number"),
-            (serde_json::json!({"text": "t", "suggestions": [{"action": {"text": "a", "postback": "p", "view_location": {"latitude": 91.0, "longitude": 0.0}}}]}), "suggestions[0].action.view_location.latitude"),
-            (serde_json::json!({"text": "t", "suggestions": [{"action": {"text": "a", "postback": "p", "calendar_event": {"start": "2026-12-01T10:00:00Z", "end": "2026-12-01T09:00:00Z", "title": "x"}}}]}), "suggestions[0].action.calendar_event.end"),
-            (serde_json::json!({"rich_card": {"standalone": {"card": {"title": "t", "suggestions": (0..5).map(|i| serde_json::json!({"reply": {"text": format!("r{i}"), "postback": "p"}})).collect::<Vec<_>>()}}}}), "rich_card.standalone.card.suggestions"),
-            (serde_json::json!({"file": {"url": "https://a.b/f", "name": "a/b", "content_type": "a/b", "size": 1}}), "file.name"),
-            (serde_json::json!({"file": {"url": "https://a.b/f", "name": "f", "content_type": "a/b", "size": 1, "expiry": "tomorrow"}}), "file.expiry"),
+            (
+                serde_json::json!({"rich_card": {"standalone": {"card": {"title": long(201)}}}}),
+                "rich_card.standalone.card.title",
+            ),
+            (
+                serde_json::json!({"rich_card": {"standalone": {"card": {"description": long(2001)}}}}),
+                "rich_card.standalone.card.description",
+            ),
+            (
+                serde_json::json!({"rich_card": {"standalone": {"card": {}}}}),
+                "rich_card.standalone.card",
+            ),
+            (
+                serde_json::json!({"rich_card": {"carousel": {"cards": [card_json("a")]}}}),
+                "rich_card.carousel.cards",
+            ),
+            (
+                serde_json::json!({"rich_card": {"carousel": {"cards": [card_json("a"), {"title": "b", "media": {"url": "ftp://x", "content_type": "image/png"}}]}}}),
+                "rich_card.carousel.cards[1].media.url",
+            ),
+            (
+                serde_json::json!({"text": "t", "suggestions": []}),
+                "suggestions",
+            ),
+            (
+                serde_json::json!({"text": "t", "suggestions": (0..12).map(|i| serde_json::json!({"reply": {"text": format!("r{i}"), "postback": "p"}})).collect::<Vec<_>>()}),
+                "suggestions",
+            ),
+            (
+                serde_json::json!({"text": "t", "suggestions": [{"reply": {"text": long(26), "postback": "p"}}]}),
+                "suggestions[0].reply.text",
+            ),
+            (
+                serde_json::json!({"text": "t", "suggestions": [{"reply": {"text": "a", "postback": long(2049)}}]}),
+                "suggestions[0].reply.postback",
+            ),
+            (
+                serde_json::json!({"text": "t", "suggestions": [{"reply": {"text": "a", "postback": "p"}}, {"action": {"text": "a", "postback": "p", "dial": {"phone_number": "12"}}}]}),
+                "suggestions[1].action.dial.phone_number",
+            ),
+            (
+                serde_json::json!({"text": "t", "suggestions": [{"action": {"text": "a", "postback": "p", "view_location": {"latitude": 91.0, "longitude": 0.0}}}]}),
+                "suggestions[0].action.view_location.latitude",
+            ),
+            (
+                serde_json::json!({"text": "t", "suggestions": [{"action": {"text": "a", "postback": "p", "calendar_event": {"start": "2026-12-01T10:00:00Z", "end": "2026-12-01T09:00:00Z", "title": "x"}}}]}),
+                "suggestions[0].action.calendar_event.end",
+            ),
+            (
+                serde_json::json!({"rich_card": {"standalone": {"card": {"title": "t", "suggestions": (0..5).map(|i| serde_json::json!({"reply": {"text": format!("r{i}"), "postback": "p"}})).collect::<Vec<_>>()}}}}),
+                "rich_card.standalone.card.suggestions",
+            ),
+            (
+                serde_json::json!({"file": {"url": "https://a.b/f", "name": "a/b", "content_type": "a/b", "size": 1}}),
+                "file.name",
+            ),
+            (
+                serde_json::json!({"file": {"url": "https://a.b/f", "name": "f", "content_type": "a/b", "size": 1, "expiry": "tomorrow"}}),
+                "file.expiry",
+            ),
         ];
         for (v, want) in cases {
             let e = parse(v.clone()).unwrap_err();

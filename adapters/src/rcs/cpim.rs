@@ -156,9 +156,9 @@ impl<'a> Lines<'a> {
         let line = &rest[..end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         self.pos += end + 1;
-        std::str::from_utf8(line).map(Some).map_err(|_| {
-            Error::rcs(section, format!("line {} is not UTF-8", self.number))
-        })
+        std::str::from_utf8(line)
+            .map(Some)
+            .map_err(|_| Error::rcs(section, format!("line {} is not UTF-8", self.number)))
     }
 }
 
@@ -262,10 +262,7 @@ impl CpimMessage {
                     .parse()
                     .map_err(|_| Error::rcs("cpim Content-Length", "is not a number"))?;
                 if n > rest.len() {
-                    return Err(Error::rcs(
-                        "cpim Content-Length",
-                        "is larger than the body",
-                    ));
+                    return Err(Error::rcs("cpim Content-Length", "is larger than the body"));
                 }
                 if !rest[n..]
                     .iter()
@@ -354,8 +351,13 @@ impl CpimMessage {
 
     /// The inner part's MIME type without parameters, lower-cased.
     pub fn content_type(&self) -> Option<String> {
-        self.content_header("content-type")
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.content_header("content-type").map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
     }
 
     /// The URI inside `From` (`Alice <im:alice@example.com>` → `im:alice@example.com`).
@@ -394,7 +396,11 @@ impl CpimMessage {
             hdr(None, "From", &format!("<{}>", uri("cpim From", c.from)?)),
             hdr(None, "To", &format!("<{}>", uri("cpim To", c.to)?)),
             hdr(None, "NS", &format!("imdn <{IMDN_NS}>")),
-            hdr(Some("imdn"), "Message-ID", id("imdn.Message-ID", c.message_id)?),
+            hdr(
+                Some("imdn"),
+                "Message-ID",
+                id("imdn.Message-ID", c.message_id)?,
+            ),
             hdr(None, "DateTime", &rfc3339(c.datetime)?),
         ];
         if !c.dispositions.is_empty() {
@@ -405,10 +411,7 @@ impl CpimMessage {
                 &list.join(", "),
             ));
         }
-        if c.content_type.is_empty()
-            || !is_value(c.content_type)
-            || c.content_type.len() > 255
-        {
+        if c.content_type.is_empty() || !is_value(c.content_type) || c.content_type.len() > 255 {
             return Err(Error::rcs("cpim Content-Type", "must be a MIME type"));
         }
         Ok(Self {
@@ -437,7 +440,11 @@ impl CpimMessage {
                 hdr(None, "From", &format!("<{}>", uri("cpim From", from)?)),
                 hdr(None, "To", &format!("<{}>", uri("cpim To", to)?)),
                 hdr(None, "NS", &format!("imdn <{IMDN_NS}>")),
-                hdr(Some("imdn"), "Message-ID", id("imdn.Message-ID", message_id)?),
+                hdr(
+                    Some("imdn"),
+                    "Message-ID",
+                    id("imdn.Message-ID", message_id)?,
+                ),
                 hdr(None, "DateTime", &rfc3339(datetime)?),
             ],
             content_headers: vec![
@@ -484,16 +491,23 @@ fn uri<'a>(field: &str, u: &'a str) -> Result<&'a str, Error> {
     if u.is_empty()
         || u.len() > 512
         || !u.contains(':')
-        || u.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+        || u.chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
     {
-        return Err(Error::rcs(field, "must be a URI like sip:+14155550100@ims.example"));
+        return Err(Error::rcs(
+            field,
+            "must be a URI like sip:+14155550100@ims.example",
+        ));
     }
     Ok(u)
 }
 
 fn id<'a>(field: &str, s: &'a str) -> Result<&'a str, Error> {
     if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::rcs(field, "must be 1 to 128 printable ASCII characters"));
+        return Err(Error::rcs(
+            field,
+            "must be 1 to 128 printable ASCII characters",
+        ));
     }
     Ok(s)
 }
@@ -559,7 +573,10 @@ mod tests {
         let m = CpimMessage::decode(&raw).unwrap();
         assert_eq!(m.from_uri(), Some("im:piglet@100akerwood.com"));
         assert_eq!(m.to_uri(), Some("im:eeyore@100akerwood.com"));
-        assert_eq!(m.namespaces(), [("MyFeatures", "mid:MessageFeatures@id.foo.com")]);
+        assert_eq!(
+            m.namespaces(),
+            [("MyFeatures", "mid:MessageFeatures@id.foo.com")]
+        );
         assert_eq!(
             m.header(Some("mid:MessageFeatures@id.foo.com"), "VitalMessageOption"),
             Some("Confirmation-requested")
@@ -604,7 +621,10 @@ mod tests {
         })
         .unwrap();
         let golden = fixture("generated_chat.txt");
-        assert_eq!(String::from_utf8_lossy(&m.to_bytes()), String::from_utf8_lossy(&golden));
+        assert_eq!(
+            String::from_utf8_lossy(&m.to_bytes()),
+            String::from_utf8_lossy(&golden)
+        );
         assert_eq!(CpimMessage::decode(&golden).unwrap(), m);
         assert!(
             CpimMessage::chat(&Chat {
@@ -629,9 +649,18 @@ mod tests {
             (&b"From: <a:b>\r\n"[..], "cpim headers"),
             (b"From <a:b>\r\n\r\n\r\n", "cpim headers"),
             (b"Fr om: <a:b>\r\n\r\n\r\n", "cpim headers"),
-            (b"From: <a:b>\r\n\r\nContent-Length: 9\r\n\r\nshort", "cpim Content-Length"),
-            (b"From: <a:b>\r\n\r\nContent-Length: 1\r\n\r\nlonger", "cpim Content-Length"),
-            (b"From: <a:b>\r\n\r\n continued\r\n\r\n", "cpim content headers"),
+            (
+                b"From: <a:b>\r\n\r\nContent-Length: 9\r\n\r\nshort",
+                "cpim Content-Length",
+            ),
+            (
+                b"From: <a:b>\r\n\r\nContent-Length: 1\r\n\r\nlonger",
+                "cpim Content-Length",
+            ),
+            (
+                b"From: <a:b>\r\n\r\n continued\r\n\r\n",
+                "cpim content headers",
+            ),
             (b"From: a\x01b\r\n\r\n\r\n", "cpim headers"),
         ] {
             match CpimMessage::decode(raw) {
@@ -649,7 +678,10 @@ mod tests {
             b"From: <im:a@b>\n\nContent-Type: text/plain;\n charset=utf-8\n\nhi",
         )
         .unwrap();
-        assert_eq!(m.content_header("content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(
+            m.content_header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
         assert_eq!(CpimMessage::decode(&m.to_bytes()).unwrap(), m);
     }
 }

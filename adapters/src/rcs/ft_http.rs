@@ -61,7 +61,11 @@ pub struct FileInfo {
 
 impl std::fmt::Debug for FileInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FileInfo {{ {} bytes, {}, <redacted> }}", self.size, self.content_type)
+        write!(
+            f,
+            "FileInfo {{ {} bytes, {}, <redacted> }}",
+            self.size, self.content_type
+        )
     }
 }
 
@@ -109,7 +113,10 @@ fn info(el: &Element, is_file: bool) -> Result<FileInfo, Error> {
     parse_time(&field("data until"), &until)?;
     let name = match el.child_text(NS, "file-name") {
         Some(n) if n.is_empty() || n.chars().count() > super::content::MAX_FILE_NAME_CHARS => {
-            return Err(Error::rcs(field("file-name"), "must be 1 to 255 characters"));
+            return Err(Error::rcs(
+                field("file-name"),
+                "must be 1 to 255 characters",
+            ));
         }
         Some(n) => Some(n.to_string()),
         None if is_file => return Err(Error::rcs(field("file-name"), "is missing")),
@@ -156,14 +163,26 @@ impl FtHttp {
         }
         let mut thumbnail = None;
         let mut file = None;
-        for el in root.children.iter().filter(|c| c.ns == NS && c.name == "file-info") {
+        for el in root
+            .children
+            .iter()
+            .filter(|c| c.ns == NS && c.name == "file-info")
+        {
             match el.attr("type") {
                 Some("thumbnail") if thumbnail.is_none() => thumbnail = Some(info(el, false)?),
                 Some("file") if file.is_none() => file = Some(info(el, true)?),
                 Some("thumbnail" | "file") => {
-                    return Err(Error::rcs("ft-http file-info", "appears twice for one type"));
+                    return Err(Error::rcs(
+                        "ft-http file-info",
+                        "appears twice for one type",
+                    ));
                 }
-                _ => return Err(Error::rcs("ft-http file-info type", "must be file or thumbnail")),
+                _ => {
+                    return Err(Error::rcs(
+                        "ft-http file-info type",
+                        "must be file or thumbnail",
+                    ));
+                }
             }
         }
         let file = file.ok_or_else(|| Error::rcs("ft-http file-info[type=file]", "is missing"))?;
@@ -173,7 +192,11 @@ impl FtHttp {
     /// Writes the XML.
     pub fn to_xml(&self) -> Vec<u8> {
         let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let audio = self.file.playing_length.is_some() || self.thumbnail.as_ref().is_some_and(|t| t.playing_length.is_some());
+        let audio = self.file.playing_length.is_some()
+            || self
+                .thumbnail
+                .as_ref()
+                .is_some_and(|t| t.playing_length.is_some());
         if audio {
             s.push_str(&format!("<file xmlns=\"{NS}\" xmlns:am=\"{AM_NS}\">\n"));
         } else {
@@ -192,7 +215,10 @@ impl FtHttp {
             if let Some(n) = &i.name {
                 s.push_str(&format!("  <file-name>{}</file-name>\n", esc(n)));
             }
-            s.push_str(&format!("  <content-type>{}</content-type>\n", esc(&i.content_type)));
+            s.push_str(&format!(
+                "  <content-type>{}</content-type>\n",
+                esc(&i.content_type)
+            ));
             if let Some(p) = i.playing_length {
                 s.push_str(&format!("  <am:playing-length>{p}</am:playing-length>\n"));
             }
@@ -212,11 +238,10 @@ impl FtHttp {
 
     /// The model's file transfer. FT-HTTP URLs always expire, so `expiry` is set.
     pub fn to_file_transfer(&self) -> Result<FileTransfer, Error> {
-        let name = self
-            .file
-            .name
-            .clone()
-            .ok_or_else(|| Error::rcs("ft-http file-info[type=file] file-name", "is missing"))?;
+        let name =
+            self.file.name.clone().ok_or_else(|| {
+                Error::rcs("ft-http file-info[type=file] file-name", "is missing")
+            })?;
         Ok(FileTransfer {
             url: self.file.url.clone(),
             name,
@@ -234,7 +259,10 @@ impl FtHttp {
     /// The document for a model file transfer; `default_until` is used
     /// where the model has no expiry (FT-HTTP requires one).
     pub fn from_file_transfer(f: &FileTransfer, default_until: &str) -> Result<Self, Error> {
-        let until = f.expiry.clone().unwrap_or_else(|| default_until.to_string());
+        let until = f
+            .expiry
+            .clone()
+            .unwrap_or_else(|| default_until.to_string());
         parse_time("ft-http data until", &until)?;
         Ok(Self {
             thumbnail: f.thumbnail.as_ref().map(|t| FileInfo {
@@ -307,7 +335,9 @@ mod tests {
         let crate::rcs::Body::File(f) = &api.body else {
             panic!("file expected")
         };
-        let xml = FtHttp::from_file_transfer(f, "2030-01-01T00:00:00Z").unwrap().to_xml();
+        let xml = FtHttp::from_file_transfer(f, "2030-01-01T00:00:00Z")
+            .unwrap()
+            .to_xml();
         crate::rcs::golden("ft_http/generated_from_api_file.xml", &xml);
     }
 
@@ -316,8 +346,14 @@ mod tests {
         let base = String::from_utf8(fixture("image_with_thumbnail.xml")).unwrap();
         for (from, to) in [
             ("<file-name>DSC00064.JPG</file-name>", ""),
-            ("<file-size>183524</file-size>", "<file-size>big</file-size>"),
-            ("url=\"https://ftcontentserver.rcs/download?id=abcdefgh\"", "url=\"javascript:x\""),
+            (
+                "<file-size>183524</file-size>",
+                "<file-size>big</file-size>",
+            ),
+            (
+                "url=\"https://ftcontentserver.rcs/download?id=abcdefgh\"",
+                "url=\"javascript:x\"",
+            ),
             ("type=\"file\"", "type=\"other\""),
             ("until=\"2017-04-25T12:17:07Z\"", "until=\"soon\""),
         ] {

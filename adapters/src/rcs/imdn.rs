@@ -185,7 +185,8 @@ impl Imdn {
             ));
         }
         let text = |name: &str| root.child_text(NS, name).map(str::to_string);
-        let message_id = text("message-id").ok_or_else(|| Error::rcs("imdn message-id", "is missing"))?;
+        let message_id =
+            text("message-id").ok_or_else(|| Error::rcs("imdn message-id", "is missing"))?;
         let datetime = text("datetime").ok_or_else(|| Error::rcs("imdn datetime", "is missing"))?;
         let mut found = None;
         for kind in [Kind::Delivery, Kind::Display, Kind::Processing] {
@@ -193,17 +194,17 @@ impl Imdn {
                 if found.is_some() {
                     return Err(Error::rcs("imdn", "holds more than one notification"));
                 }
-                let status = n
-                    .child(NS, "status")
-                    .ok_or_else(|| Error::rcs(format!("imdn {}", kind.element()), "has no <status>"))?;
+                let status = n.child(NS, "status").ok_or_else(|| {
+                    Error::rcs(format!("imdn {}", kind.element()), "has no <status>")
+                })?;
                 let mut statuses = status
                     .children
                     .iter()
                     .filter(|c| c.ns == NS)
                     .filter_map(|c| Status::parse(&c.name));
-                let s = statuses.next().ok_or_else(|| {
-                    Error::rcs("imdn status", "names no known status")
-                })?;
+                let s = statuses
+                    .next()
+                    .ok_or_else(|| Error::rcs("imdn status", "names no known status"))?;
                 if statuses.next().is_some() {
                     return Err(Error::rcs("imdn status", "names more than one status"));
                 }
@@ -233,7 +234,10 @@ impl Imdn {
         self.check()?;
         let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         s.push_str(&format!("<imdn xmlns=\"{NS}\">\n"));
-        s.push_str(&format!(" <message-id>{}</message-id>\n", esc(&self.message_id)));
+        s.push_str(&format!(
+            " <message-id>{}</message-id>\n",
+            esc(&self.message_id)
+        ));
         s.push_str(&format!(" <datetime>{}</datetime>\n", esc(&self.datetime)));
         if let Some(r) = &self.recipient_uri {
             s.push_str(&format!(" <recipient-uri>{}</recipient-uri>\n", esc(r)));
@@ -318,13 +322,17 @@ mod tests {
     #[test]
     fn wrong_documents_are_refused() {
         let doc = |inner: &str| {
-            format!("<imdn xmlns=\"{NS}\"><message-id>a</message-id><datetime>2024-06-22T08:46:11Z</datetime>{inner}</imdn>")
+            format!(
+                "<imdn xmlns=\"{NS}\"><message-id>a</message-id><datetime>2024-06-22T08:46:11Z</datetime>{inner}</imdn>"
+            )
         };
         for bad in [
             doc("<display-notification><status><delivered/></status></display-notification>"),
             doc(""),
             doc("<delivery-notification><status></status></delivery-notification>"),
-            doc("<delivery-notification><status><delivered/><failed/></status></delivery-notification>"),
+            doc(
+                "<delivery-notification><status><delivered/><failed/></status></delivery-notification>",
+            ),
             "<imdn><message-id>a</message-id></imdn>".into(),
             "<!DOCTYPE x [<!ENTITY a \"b\">]><imdn/>".into(),
             doc("<delivery-notification><status><delivered/></status>"),
@@ -333,7 +341,9 @@ mod tests {
             assert!(Imdn::parse(bad.as_bytes()).is_err(), "{bad}");
         }
         // Extensions in other namespaces are ignored.
-        let ok = doc("<x:ext xmlns:x=\"urn:example\">1</x:ext><delivery-notification><status><delivered/></status></delivery-notification>");
+        let ok = doc(
+            "<x:ext xmlns:x=\"urn:example\">1</x:ext><delivery-notification><status><delivered/></status></delivery-notification>",
+        );
         assert!(Imdn::parse(ok.as_bytes()).is_ok());
         // Escaping survives the round trip.
         let mut i = Imdn::parse(ok.as_bytes()).unwrap();

@@ -7,15 +7,15 @@
 //! gateway's `rcs` module does the HTTP (token endpoint, RBM REST API,
 //! webhook) around these functions.
 //!
-//! * [`content`]: [`RcsMessage`] (text, rich card, carousel, file,
+//! * [`content`][]: [`RcsMessage`] (text, rich card, carousel, file,
 //!   suggestions) with the standards' limits, and [`UserMessage`];
-//! * [`rbm`]: agentMessages bodies, capability / revoke URLs, the webhook
+//! * [`rbm`][]: agentMessages bodies, capability / revoke URLs, the webhook
 //!   (handshake, Pub/Sub push body, `X-Goog-Signature`), the OAuth2
 //!   JWT-bearer assertion;
-//! * [`cpim`] (RFC 3862) and [`imdn`] (RFC 5438): carrier interconnect;
-//! * [`ft_http`]: `application/vnd.gsma.rcs-ft-http+xml`;
-//! * [`chatbot`]: `application/vnd.gsma.botmessage.v1.0+json` and friends;
-//! * [`render`]: RCS → SMS within a segment budget, SMS → RCS.
+//! * [`cpim`][] (RFC 3862) and [`imdn`][] (RFC 5438): carrier interconnect;
+//! * [`ft_http`][]: `application/vnd.gsma.rcs-ft-http+xml`;
+//! * [`chatbot`][]: `application/vnd.gsma.botmessage.v1.0+json` and friends;
+//! * [`render`][]: RCS → SMS within a segment budget, SMS → RCS.
 
 pub mod chatbot;
 pub mod content;
@@ -42,8 +42,12 @@ pub(crate) fn golden(rel: &str, actual: &[u8]) {
         std::fs::write(&path, actual).unwrap();
         return;
     }
-    let want = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with RCS_BLESS=1 to create it)", path.display()));
+    let want = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with RCS_BLESS=1 to create it)",
+            path.display()
+        )
+    });
     assert_eq!(
         String::from_utf8_lossy(actual),
         String::from_utf8_lossy(&want),

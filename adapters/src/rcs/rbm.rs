@@ -134,8 +134,7 @@ fn suggestion_json(s: &Suggestion) -> Value {
                     longitude,
                     label,
                 } => {
-                    let mut v =
-                        json!({"latLong": {"latitude": latitude, "longitude": longitude}});
+                    let mut v = json!({"latLong": {"latitude": latitude, "longitude": longitude}});
                     if let Some(l) = label {
                         v["label"] = json!(l);
                     }
@@ -223,7 +222,8 @@ pub fn agent_message(msg: &RcsMessage, ttl_secs: Option<u64>) -> Value {
         }
     };
     if !msg.suggestions.is_empty() {
-        content["suggestions"] = Value::Array(msg.suggestions.iter().map(suggestion_json).collect());
+        content["suggestions"] =
+            Value::Array(msg.suggestions.iter().map(suggestion_json).collect());
     }
     let mut body = json!({ "contentMessage": content });
     if let Some(t) = ttl_secs {
@@ -513,7 +513,12 @@ impl UserEvent {
                 "DELIVERED" => EventKind::Delivered,
                 "READ" => EventKind::Read,
                 "IS_TYPING" => EventKind::IsTyping,
-                _ => return Err(Error::rcs("eventType", "must be DELIVERED, READ or IS_TYPING")),
+                _ => {
+                    return Err(Error::rcs(
+                        "eventType",
+                        "must be DELIVERED, READ or IS_TYPING",
+                    ));
+                }
             };
             let message_id = id_field(&v, "messageId")?;
             if kind != EventKind::IsTyping && message_id.is_none() {
@@ -526,8 +531,8 @@ impl UserEvent {
                 kind,
             });
         }
-        let message_id = id_field(&v, "messageId")?
-            .ok_or_else(|| Error::rcs("messageId", "is missing"))?;
+        let message_id =
+            id_field(&v, "messageId")?.ok_or_else(|| Error::rcs("messageId", "is missing"))?;
         let message = if let Some(t) = str_field(&v, "text") {
             check_text("text", t)?;
             UserMessage::Text {
@@ -552,7 +557,9 @@ impl UserEvent {
                 l.get(name)
                     .and_then(Value::as_f64)
                     .filter(|x| x.abs() <= max)
-                    .ok_or_else(|| Error::rcs(format!("location.{name}"), "is missing or out of range"))
+                    .ok_or_else(|| {
+                        Error::rcs(format!("location.{name}"), "is missing or out of range")
+                    })
             };
             UserMessage::Location {
                 latitude: coord("latitude", 90.0)?,
@@ -672,18 +679,21 @@ impl ServiceAccount {
 
     /// A signed RS256 assertion (compact JWT) for `token_uri` at `now`.
     pub fn assertion(&self, token_uri: &str, now: i64) -> Result<String, Error> {
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(self.private_key.as_bytes()).map_err(
-            |_| {
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(self.private_key.as_bytes()).map_err(|_| {
                 Error::rcs(
                     "service_account.private_key",
                     "is not an RSA private key in PEM form",
                 )
-            },
-        )?;
+            })?;
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = self.private_key_id.clone();
-        jsonwebtoken::encode(&header, &self.claims(token_uri, now), &key)
-            .map_err(|_| Error::rcs("service_account.private_key", "signing the assertion failed"))
+        jsonwebtoken::encode(&header, &self.claims(token_uri, now), &key).map_err(|_| {
+            Error::rcs(
+                "service_account.private_key",
+                "signing the assertion failed",
+            )
+        })
     }
 }
 
@@ -714,7 +724,11 @@ const fn default_expires_in() -> u64 {
 
 impl std::fmt::Debug for TokenAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TokenAnswer {{ <redacted>, expires_in: {} }}", self.expires_in)
+        write!(
+            f,
+            "TokenAnswer {{ <redacted>, expires_in: {} }}",
+            self.expires_in
+        )
     }
 }
 
@@ -726,8 +740,7 @@ impl TokenAnswer {
         if t.access_token.is_empty() || t.access_token.len() > 4096 {
             return Err(Error::rcs("token.access_token", "is empty or too long"));
         }
-        if t
-            .token_type
+        if t.token_type
             .as_deref()
             .is_some_and(|k| !k.eq_ignore_ascii_case("bearer"))
         {
@@ -776,27 +789,33 @@ mod tests {
     #[test]
     fn agent_message_bodies_have_the_reference_shapes() {
         let text = agent_message(
-            &msg(json!({"text": "Hello World", "suggestions": [{"reply": {"text": "Yes", "postback": "y"}}]})),
+            &msg(
+                json!({"text": "Hello World", "suggestions": [{"reply": {"text": "Yes", "postback": "y"}}]}),
+            ),
             Some(3600),
         );
         assert_eq!(
             text,
             json!({"contentMessage": {"text": "Hello World", "suggestions": [{"reply": {"text": "Yes", "postbackData": "y"}}]}, "ttl": "3600s"})
         );
-        let want: Value = serde_json::from_slice(&fixture("rbm/agent_message_standalone.json")).unwrap();
+        let want: Value =
+            serde_json::from_slice(&fixture("rbm/agent_message_standalone.json")).unwrap();
         let got = agent_message(
             &msg(serde_json::from_slice(&fixture("api/standalone_card.json")).unwrap()),
             None,
         );
         assert_eq!(got, want);
-        let want: Value = serde_json::from_slice(&fixture("rbm/agent_message_carousel.json")).unwrap();
+        let want: Value =
+            serde_json::from_slice(&fixture("rbm/agent_message_carousel.json")).unwrap();
         let got = agent_message(
             &msg(serde_json::from_slice(&fixture("api/carousel.json")).unwrap()),
             None,
         );
         assert_eq!(got, want);
         let file = agent_message(
-            &msg(json!({"file": {"url": "https://x.example/f.pdf", "name": "f.pdf", "content_type": "application/pdf", "size": 10}})),
+            &msg(
+                json!({"file": {"url": "https://x.example/f.pdf", "name": "f.pdf", "content_type": "application/pdf", "size": 10}}),
+            ),
             None,
         );
         assert_eq!(
@@ -826,7 +845,10 @@ mod tests {
         let mut tampered = data.clone();
         tampered.push(b' ');
         assert!(verify_signature(b"client-token", Some(&sig), &tampered).is_err());
-        let UserEvent::Message { sender, message, .. } = UserEvent::parse(&data).unwrap() else {
+        let UserEvent::Message {
+            sender, message, ..
+        } = UserEvent::parse(&data).unwrap()
+        else {
             panic!("message expected")
         };
         assert_eq!(sender, "+14155550101");
@@ -879,14 +901,22 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert!(UserEvent::parse(br#"{"senderPhoneNumber": "+14155550101", "eventType": "DELIVERED"}"#).is_err());
-        assert!(UserEvent::parse(br#"{"senderPhoneNumber": "nope", "text": "x", "messageId": "m"}"#).is_err());
+        assert!(
+            UserEvent::parse(br#"{"senderPhoneNumber": "+14155550101", "eventType": "DELIVERED"}"#)
+                .is_err()
+        );
+        assert!(
+            UserEvent::parse(br#"{"senderPhoneNumber": "nope", "text": "x", "messageId": "m"}"#)
+                .is_err()
+        );
     }
 
     #[test]
     fn assertion_is_rs256_with_the_service_account_claims() {
         let sa = ServiceAccount::parse(&fixture("keys/service_account.json")).unwrap();
-        let jwt = sa.assertion("http://127.0.0.1:1/token", 1_700_000_000).unwrap();
+        let jwt = sa
+            .assertion("http://127.0.0.1:1/token", 1_700_000_000)
+            .unwrap();
         let pem = fixture("keys/test_public.pem");
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(&pem).unwrap();
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
@@ -898,10 +928,17 @@ mod tests {
         assert_eq!(got.claims.exp - got.claims.iat, 3600);
         assert_eq!(got.header.kid, sa.private_key_id);
         assert!(format!("{sa:?}").contains("redacted"));
-        assert!(ServiceAccount::parse(br#"{"client_email": "a@b", "private_key": "nope"}"#).is_err());
+        assert!(
+            ServiceAccount::parse(br#"{"client_email": "a@b", "private_key": "nope"}"#).is_err()
+        );
         let body = token_request_body(&jwt);
-        assert!(body.starts_with("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="));
-        let t = TokenAnswer::parse(br#"{"access_token": "ya29.x", "expires_in": 3599, "token_type": "Bearer"}"#).unwrap();
+        assert!(body.starts_with(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="
+        ));
+        let t = TokenAnswer::parse(
+            br#"{"access_token": "ya29.x", "expires_in": 3599, "token_type": "Bearer"}"#,
+        )
+        .unwrap();
         assert_eq!(t.expires_in, 3599);
     }
 

@@ -555,7 +555,11 @@ mod tests {
         // A family emoji (ZWJ sequence) and a flag around the cut point, in
         // UCS-2, with a one-segment budget.
         let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
-        let desc = format!("{}{family}{family}\u{1F1EC}\u{1F1E7}e\u{0301}{}", "ж".repeat(40), "ж".repeat(40));
+        let desc = format!(
+            "{}{family}{family}\u{1F1EC}\u{1F1E7}e\u{0301}{}",
+            "ж".repeat(40),
+            "ж".repeat(40)
+        );
         let m = RcsMessage::from_value(serde_json::json!({"rich_card": {"standalone": {"card": {
             "title": "Привет", "description": desc}}}}))
         .unwrap();
@@ -596,7 +600,10 @@ mod tests {
         let r = to_sms(&m, &opts(1));
         assert_eq!(r.segments, 1);
         assert!(r.text.ends_with(MARKER));
-        assert!(r.suggestions.is_empty(), "the cut-off suggestion is not offered");
+        assert!(
+            r.suggestions.is_empty(),
+            "the cut-off suggestion is not offered"
+        );
         assert_eq!(r.text.chars().count(), 160);
     }
 
@@ -654,7 +661,10 @@ mod tests {
             user_data: None,
         };
         let imdn = status_report_to_imdn(&report, "Msg-0001").unwrap();
-        assert_eq!((imdn.kind, imdn.status), (Kind::Delivery, Status::Delivered));
+        assert_eq!(
+            (imdn.kind, imdn.status),
+            (Kind::Delivery, Status::Delivered)
+        );
         crate::rcs::golden("render/status_report_to_imdn.xml", &imdn.to_xml().unwrap());
         let failed = status_report_to_imdn(
             &crate::sms::StatusReport {
@@ -674,7 +684,10 @@ mod tests {
             "Msg-0001",
         )
         .unwrap();
-        assert_eq!((pending.kind, pending.status.gateway_status()), (Kind::Processing, "sent"));
+        assert_eq!(
+            (pending.kind, pending.status.gateway_status()),
+            (Kind::Processing, "sent")
+        );
         assert!(sms_status_to_imdn("sent", "m", t).unwrap().is_none());
     }
 }

@@ -149,7 +149,12 @@ pub(crate) fn parse(bytes: &[u8], what: &str) -> Result<Element, Error> {
                     Err(_) => return Err(bad("has a bad character reference")),
                 };
                 let mut buf = [0u8; 4];
-                push_text(&mut stack, &Cow::Borrowed(&*ch.encode_utf8(&mut buf)), &mut text_bytes, what)?;
+                push_text(
+                    &mut stack,
+                    &Cow::Borrowed(&*ch.encode_utf8(&mut buf)),
+                    &mut text_bytes,
+                    what,
+                )?;
             }
             Event::DocType(_) => return Err(bad("has a DOCTYPE, which is not allowed")),
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
@@ -165,12 +170,7 @@ pub(crate) fn parse(bytes: &[u8], what: &str) -> Result<Element, Error> {
     root.ok_or_else(|| bad("has no root element"))
 }
 
-fn push_text(
-    stack: &mut [Element],
-    s: &Cow<'_, str>,
-    total: &mut usize,
-    what: &str,
-) -> Result<(), Error> {
+fn push_text(stack: &mut [Element], s: &str, total: &mut usize, what: &str) -> Result<(), Error> {
     *total += s.len();
     match stack.last_mut() {
         Some(top) => {

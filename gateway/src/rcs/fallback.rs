@@ -148,7 +148,11 @@ async fn due(state: &AppState, now: i64) -> Result<Vec<Due>> {
         .await
 }
 
-async fn drop_row(state: &AppState, id: String, event_status: Option<(&'static str, String)>) -> Result<()> {
+async fn drop_row(
+    state: &AppState,
+    id: String,
+    event_status: Option<(&'static str, String)>,
+) -> Result<()> {
     let now = crate::clock::now_ms();
     state
         .store
@@ -226,8 +230,10 @@ async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
             .store
             .writer()
             .write(move |tx| {
-                tx.prepare_cached("UPDATE rcs_fallback SET state = 'revoking' WHERE message_id = ?1")?
-                    .execute(params![id])?;
+                tx.prepare_cached(
+                    "UPDATE rcs_fallback SET state = 'revoking' WHERE message_id = ?1",
+                )?
+                .execute(params![id])?;
                 Ok(())
             })
             .await?;
@@ -263,7 +269,10 @@ async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
                 drop_row(
                     state,
                     d.id,
-                    Some(("fallback_failed", format!("revoke failed {attempts} times: {error}"))),
+                    Some((
+                        "fallback_failed",
+                        format!("revoke failed {attempts} times: {error}"),
+                    )),
                 )
                 .await?;
             } else {

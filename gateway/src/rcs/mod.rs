@@ -150,7 +150,13 @@ pub fn validate(cfg: &Config, problems: &mut Vec<String>) {
     if !(1..=10).contains(&r.sms_segment_budget) {
         problems.push("rbm.sms_segment_budget must be 1 to 10".into());
     }
-    if crate::address::Address::sender(&r.from, crate::address::region(&cfg.default_region), "rbm.from").is_err() {
+    if crate::address::Address::sender(
+        &r.from,
+        crate::address::region(&cfg.default_region),
+        "rbm.from",
+    )
+    .is_err()
+    {
         problems.push("rbm.from must be a phone number, short code or sender id".into());
     }
     if cfg.routing.rules.iter().any(|rule| rule.route == ROUTE)
@@ -174,6 +180,11 @@ pub enum Capable {
     Unknown,
 }
 
+/// Recipient → (its RBM features, or `None` for "not an RCS user"; when asked).
+type CapabilityCache = HashMap<String, (Option<Vec<String>>, Instant)>;
+/// (local, remote) → the open numbered suggestions and when they expire.
+type OpenSuggestions = HashMap<(String, String), (Vec<Numbered>, Instant)>;
+
 /// Resolved `[rbm]` state shared by the route, the webhook and the fallback task.
 pub struct Rcs {
     /// The configuration.
@@ -185,10 +196,8 @@ pub struct Rcs {
     /// Webhook client token.
     pub client_token: Vec<u8>,
     http: reqwest::Client,
-    /// Recipient → (features, or `None` for not RCS; when asked).
-    capabilities: Mutex<HashMap<String, (Option<Vec<String>>, Instant)>>,
-    /// (local, remote) → open numbered suggestions and when they expire.
-    open: Mutex<HashMap<(String, String), (Vec<Numbered>, Instant)>>,
+    capabilities: Mutex<CapabilityCache>,
+    open: Mutex<OpenSuggestions>,
 }
 
 impl std::fmt::Debug for Rcs {
@@ -428,7 +437,13 @@ pub fn for_route<'a>(
 /// An inbound SMS that is just the number of a suggestion still open in
 /// this conversation becomes that suggestion's response (with its postback);
 /// anything else is left alone.
-pub fn map_sms_reply(state: &AppState, adapter: &str, from: &str, to: &str, content: Content) -> Content {
+pub fn map_sms_reply(
+    state: &AppState,
+    adapter: &str,
+    from: &str,
+    to: &str,
+    content: Content,
+) -> Content {
     let Some(rcs) = &state.rcs else {
         return content;
     };
@@ -443,7 +458,11 @@ pub fn map_sms_reply(state: &AppState, adapter: &str, from: &str, to: &str, cont
     }
     match rcs.take_reply(to, from, &text) {
         Some(hit) => {
-            tracing::debug!(adapter, number = hit.number, "SMS reply mapped to an open suggestion");
+            tracing::debug!(
+                adapter,
+                number = hit.number,
+                "SMS reply mapped to an open suggestion"
+            );
             Content::RcsUser {
                 message: adapters::rcs::UserMessage::SuggestionResponse {
                     text: hit.text,
@@ -519,14 +538,20 @@ pub async fn decide(
         (Requested::Sms, _) => return Ok(sms),
         (Requested::Auto, None) => return Ok(sms),
         (Requested::Rcs, None) => {
-            return Err(Error::invalid("channel", "RCS (RBM) is not configured on this gateway"));
+            return Err(Error::invalid(
+                "channel",
+                "RCS (RBM) is not configured on this gateway",
+            ));
         }
         (_, Some(r)) => r,
     };
     let message = match as_rcs(content) {
         Ok(m) => m,
         Err(why) if requested == Requested::Rcs => {
-            return Err(Error::invalid("channel", format!("cannot send over RCS: {why}")));
+            return Err(Error::invalid(
+                "channel",
+                format!("cannot send over RCS: {why}"),
+            ));
         }
         Err(_) => return Ok(sms),
     };

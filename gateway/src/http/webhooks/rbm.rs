@@ -30,7 +30,9 @@ pub async fn event(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = body?;
     let Some(rcs) = state.rcs.clone() else {
-        return Err(ApiError::NotFound("the rbm adapter is not configured".into()));
+        return Err(ApiError::NotFound(
+            "the rbm adapter is not configured".into(),
+        ));
     };
     let hook = Webhook::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     drop(body);
