@@ -212,6 +212,12 @@ impl CpimMessage {
                     ));
                 };
                 let more = trim_ws(line);
+                if !is_value(more) {
+                    return Err(Error::rcs(
+                        "cpim content headers",
+                        format!("line {} has control characters", lines.number),
+                    ));
+                }
                 if !more.is_empty() {
                     if !last.1.is_empty() {
                         last.1.push(' ');
@@ -662,6 +668,11 @@ mod tests {
                 "cpim content headers",
             ),
             (b"From: a\x01b\r\n\r\n\r\n", "cpim headers"),
+            // Found by the fuzzer: a control character in a folded line.
+            (
+                b"From: <a:b>\r\n\r\nX: y\r\n z\x00\r\n\r\n",
+                "cpim content headers",
+            ),
         ] {
             match CpimMessage::decode(raw) {
                 Err(Error::Rcs { field, .. }) => assert_eq!(field, want),

@@ -57,12 +57,13 @@ fn event(tx: &Transaction<'_>, id: &str, now: i64, status: &str, detail: &str) -
 /// Records an RBM device event for message `id` (our id is RBM's
 /// `messageId`): DELIVERED makes it delivered and cancels its fallback in
 /// the same transaction; READ adds a `read` event (and delivered, which it
-/// implies). Repeated events change nothing. Returns false for an unknown id.
+/// implies). Repeated events change nothing. Returns `None` for an unknown
+/// id, else whether the message became delivered just now.
 pub async fn record_event(
     state: &AppState,
     id: String,
     kind: adapters::rcs::rbm::EventKind,
-) -> Result<bool> {
+) -> Result<Option<bool>> {
     use adapters::rcs::rbm::EventKind;
     let now = crate::clock::now_ms();
     let found = state
@@ -76,12 +77,13 @@ pub async fn record_event(
                 .query_row(params![id], |r| r.get(0))
                 .optional()?;
             let Some(status) = status else {
-                return Ok(false);
+                return Ok(None);
             };
             let cancelled = tx
                 .prepare_cached("DELETE FROM rcs_fallback WHERE message_id = ?1")?
                 .execute(params![id])?;
-            if status != "delivered" {
+            let newly = status != "delivered";
+            if newly {
                 tx.prepare_cached(
                     "UPDATE messages SET status = 'delivered', updated_at = ?2 WHERE id = ?1",
                 )?
@@ -103,7 +105,7 @@ pub async fn record_event(
                     event(tx, &id, now, "read", "RBM READ")?;
                 }
             }
-            Ok(true)
+            Ok(Some(newly))
         })
         .await?;
     Ok(found)

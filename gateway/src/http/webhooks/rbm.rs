@@ -100,11 +100,15 @@ pub async fn event(
             if id.len() > 64 {
                 return Ok(Json(serde_json::json!({"ok": true, "ignored": true})));
             }
-            let found = crate::rcs::fallback::record_event(&state, id, kind).await?;
-            if found {
+            let key = id.clone();
+            let outcome = crate::rcs::fallback::record_event(&state, id, kind).await?;
+            if outcome == Some(true) {
                 state.metrics.message("outbound", "delivered");
+                state.spam.observe_status(&key, true);
             }
-            Ok(Json(serde_json::json!({"ok": true, "ignored": !found})))
+            Ok(Json(
+                serde_json::json!({"ok": true, "ignored": outcome.is_none()}),
+            ))
         }
         UserEvent::Event { .. } => Ok(Json(serde_json::json!({"ok": true, "ignored": true}))),
     }
