@@ -359,7 +359,16 @@ pub(crate) fn describe_json_error(e: &serde_json::Error) -> String {
         || msg.starts_with("unknown variant")
         || msg.starts_with("invalid RCS")
         || msg.starts_with("duplicate field");
-    let head = if safe {
+    let head = if msg.starts_with("unknown variant") {
+        // "unknown variant `x`, expected one of …": `x` is a value; keep the list.
+        match msg.split_once(", ") {
+            Some((_, rest)) => format!(
+                "unknown variant, {}",
+                rest.split(" at line ").next().unwrap_or("")
+            ),
+            None => "unknown variant".to_string(),
+        }
+    } else if safe {
         // These quote only schema names (and, for unknown variants and
         // fields, the caller's key, which is not content).
         msg.split(" at line ").next().unwrap_or("").to_string()
@@ -999,6 +1008,14 @@ mod tests {
         let e = RcsMessage::from_json(br#"{"text": "a", "colour": "secret"}"#).unwrap_err();
         assert!(e.to_string().contains("colour"), "{e}");
         assert!(!e.to_string().contains("secret"), "{e}");
+        let e = RcsMessage::from_json(
+            br#"{"rich_card": {"standalone": {"orientation": "secret", "card": {"title": "t"}}}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            !e.to_string().contains("secret") && e.to_string().contains("vertical"),
+            "{e}"
+        );
         let e = RcsMessage::from_json(br#"{"text": "#).unwrap_err();
         assert!(e.to_string().contains("not valid JSON"), "{e}");
     }

@@ -611,3 +611,51 @@ pub fn channel_name(c: Channel) -> &'static str {
         Channel::Rcs => "rcs",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn rbm_config_defaults_and_checks() {
+        let c =
+            Config::from_toml("[rbm]\nagent_id = \"a@rbm.goog\"\nfrom = \"+14155550199\"").unwrap();
+        c.validate().unwrap();
+        let r = c.rbm.as_ref().unwrap();
+        assert_eq!(
+            (r.fallback_secs, r.sms_segment_budget, r.capability_ttl_secs),
+            (60, 4, 3600)
+        );
+        assert_eq!(r.api_base, adapters::rcs::rbm::DEFAULT_API_BASE);
+        let bad = Config::from_toml(
+            "[rbm]\nagent_id = \"\"\nfrom = \"not a sender!\"\napi_base = \"ftp://x\"\nfallback_secs = 0\n\
+             sms_segment_budget = 11\n[routing]\ndefault = \"rbm\"",
+        )
+        .unwrap();
+        let e = bad.validate().unwrap_err().to_string();
+        for want in [
+            "rbm.agent_id",
+            "rbm.from",
+            "rbm.api_base",
+            "rbm.fallback_secs",
+            "rbm.sms_segment_budget",
+            "must not name the rbm route",
+        ] {
+            assert!(e.contains(want), "{want}: {e}");
+        }
+        let e = Config::from_toml("[rbm]\nagent_id = \"a\"\nfrom = \"+1\"\nfalback_secs = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("falback_secs"), "{e}");
+    }
+
+    #[test]
+    fn channels_parse() {
+        assert_eq!(Requested::parse(None).unwrap(), Requested::Auto);
+        assert_eq!(Requested::parse(Some("rcs")).unwrap(), Requested::Rcs);
+        assert!(Requested::parse(Some("mms")).is_err());
+        assert!(as_rcs(&Content::text("a".repeat(3073))).is_err());
+        assert!(as_rcs(&Content::text("hi")).is_ok());
+    }
+}
