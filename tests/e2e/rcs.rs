@@ -386,6 +386,32 @@ async fn rcs_auto_to_incapable_recipient_goes_sms_and_a_numbered_reply_maps_to_i
         "{e}"
     );
     assert_eq!(gw.count("SELECT COUNT(*) FROM messages"), messages);
+    // RBM refusing a message for good (the user left RCS after the cached
+    // capability check) sends the SMS at once, not after fallback_secs.
+    let a = accepted(&gw, json!({"to": CAPABLE, "text": "first, over RCS"})).await;
+    assert_eq!(a["channel"], "rcs");
+    mock.control(
+        "/_mock/capable",
+        json!({"phone": CAPABLE, "capable": false}),
+    )
+    .await;
+    let started = Instant::now();
+    let a = accepted(&gw, json!({"to": CAPABLE, "text": "second, RBM says 404"})).await;
+    assert_eq!(a["channel"], "rcs", "the capability answer is cached");
+    let id = a["id"].as_str().unwrap();
+    let got = sink.wait_for("/sms", 3, WAIT).await;
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].json()["text"], "second, RBM says 404");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "well before fallback_secs = 30"
+    );
+    let m = gw.wait_status(id, "sent", WAIT).await;
+    assert!(
+        m["history"].to_string().contains("HTTP 404 NOT_FOUND"),
+        "{m}"
+    );
+    assert_eq!(m["channel"], "sms", "{m}");
     // Bad RCS content is refused naming the field, never quoting it.
     let r = gw
         .send(json!({"to": CAPABLE, "rcs": {"text": "t", "suggestions": [{"reply": {"text": "a very long chip text over 25", "postback": "p"}}]}}))
