@@ -137,6 +137,17 @@ pub enum Error {
         /// What was unexpected.
         reason: &'static str,
     },
+    /// RCS content, or an RCS wire body (RBM JSON, CPIM, IMDN or FT-HTTP
+    /// XML, chatbot JSON), is invalid. `field` is the path to the offending
+    /// value (`rich_card.cards[2].suggestions[0].reply.text`); `reason` says
+    /// what is wrong without quoting the value, which may be content.
+    #[error("invalid RCS {field}: {reason}")]
+    Rcs {
+        /// Path of the field, in the shape the caller sent.
+        field: String,
+        /// Why it is refused.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -167,6 +178,14 @@ impl Error {
         }
     }
 
+    /// Builds an [`Error::Rcs`].
+    pub fn rcs(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Rcs {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
     /// True when retrying the same operation later may succeed (a network or
     /// device hiccup). Codec errors never are: the same input fails again.
     pub fn is_transient(&self) -> bool {
@@ -177,7 +196,8 @@ impl Error {
             | Self::Address { .. }
             | Self::TooManySegments { .. }
             | Self::Parameter { .. }
-            | Self::Reassembly { .. } => false,
+            | Self::Reassembly { .. }
+            | Self::Rcs { .. } => false,
             Self::Modem { transient, .. } => *transient,
             Self::AtProtocol { .. } => true,
         }

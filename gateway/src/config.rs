@@ -52,6 +52,8 @@ pub struct Config {
     pub telnyx: Option<crate::carriers::TelnyxConfig>,
     /// Android phones running SMS Gateway for Android, one route each.
     pub android: Vec<crate::carriers::AndroidRelayConfig>,
+    /// Google RCS Business Messaging; absent means no RCS.
+    pub rbm: Option<crate::rcs::RbmConfig>,
 }
 
 /// Which spam model to load.
@@ -95,6 +97,7 @@ impl Default for Config {
             twilio: None,
             telnyx: None,
             android: Vec::new(),
+            rbm: None,
         }
     }
 }
@@ -439,6 +442,7 @@ impl Config {
             m.check(i, &self.modems, &mut problems);
         }
         crate::carriers::validate(self, &mut problems);
+        crate::rcs::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -356,11 +356,13 @@ async fn attempt(
             };
             let key = state.edge_key(&env.header.kid)?;
             let content = state.opener.open(&env, &key.private)?;
+            // RCS content on an SMS route goes as its SMS rendering.
+            let (header, content) = crate::rcs::for_route(state, name, &env.header, content);
             Ok(route
                 .send(OutboundSms {
                     id: &item.message_id,
                     attempt_id: &attempt_id,
-                    header: &env.header,
+                    header: &header,
                     content: &content,
                 })
                 .await)

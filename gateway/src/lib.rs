@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod modem;
 pub mod optout;
 pub mod pipeline;
+pub mod rcs;
 pub mod review;
 pub mod routes;
 pub mod serve;

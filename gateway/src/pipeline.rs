@@ -27,6 +27,8 @@ pub struct OutboundRequest {
     pub from: Option<String>,
     /// Text content.
     pub text: Option<String>,
+    /// RCS content (the API shape of `adapters::rcs::RcsMessage`).
+    pub rcs: Option<serde_json::Value>,
     /// A pre-sealed envelope (base64) addressed to the gateway's edge key.
     pub envelope: Option<String>,
     /// Requested channel.
@@ -42,11 +44,11 @@ pub struct Accepted {
     pub id: String,
     /// `queued` (or the existing status for a repeated envelope).
     pub status: String,
-    /// `sms`.
+    /// `sms` or `rcs`: the channel chosen for the first attempt.
     pub channel: &'static str,
-    /// Segments the text needs.
+    /// Segments the text needs (1 for RCS).
     pub segments: u32,
-    /// `gsm7` / `ucs2`.
+    /// `gsm7` / `ucs2` (`utf8` for RCS).
     pub encoding: String,
 }
 
@@ -88,7 +90,7 @@ fn new_row(
     NewMessage {
         id: h.id.clone(),
         direction: h.direction.as_str(),
-        channel: "sms",
+        channel: crate::rcs::channel_name(h.channel),
         adapter: Some(adapter.to_string()),
         sender: h.from.clone(),
         recipient: h.to.clone(),
@@ -161,11 +163,7 @@ fn hand_to_delivery(state: &AppState, item: Option<QueueItem>) {
 /// Checks, seals and durably commits an outbound message; returns only after
 /// the commit, so the 202 that follows is a promise kept across a crash.
 pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<Accepted> {
-    match req.channel.as_deref() {
-        None | Some("auto") | Some("sms") => {}
-        Some("rcs") => return Err(Error::invalid("channel", "no RCS route is configured")),
-        Some(_) => return Err(Error::invalid("channel", "must be auto, sms or rcs")),
-    }
+    let requested = crate::rcs::Requested::parse(req.channel.as_deref())?;
     let now = clock::now_ms();
     let ttl = match req.ttl_seconds {
         Some(0) => return Err(Error::invalid("ttl_seconds", "must be at least 1")),
@@ -179,15 +177,25 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
     };
     let expires_at = ttl.map(|t| now + (t as i64) * 1000);
 
-    let (env, dedup) = match (req.envelope, req.text) {
-        (Some(_), Some(_)) => {
-            return Err(Error::invalid(
-                "envelope",
-                "give either text or envelope, not both",
-            ));
+    let given = [
+        req.envelope.is_some(),
+        req.text.is_some(),
+        req.rcs.is_some(),
+    ]
+    .into_iter()
+    .filter(|g| *g)
+    .count();
+    if given > 1 {
+        return Err(Error::invalid(
+            "envelope",
+            "give one of text, rcs or envelope, not several",
+        ));
+    }
+    let (env, dedup, decision) = match (req.envelope, req.text, req.rcs) {
+        (None, None, None) => {
+            return Err(Error::invalid("text", "text, rcs or envelope is required"));
         }
-        (None, None) => return Err(Error::invalid("text", "text or envelope is required")),
-        (Some(b64), None) => {
+        (Some(b64), _, _) => {
             let env = Envelope::from_base64(&b64)
                 .map_err(|e| Error::invalid("envelope", e.to_string()))?;
             if env.header.direction != Direction::Outbound {
@@ -204,7 +212,14 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 .map_err(|e| Error::invalid("envelope", e.to_string()))?;
             Address::phone(&env.header.to, state.region, "envelope.to")?;
             Address::sender(&env.header.from, state.region, "envelope.from")?;
-            let (segments, encoding) = crate::sms_plan::plan(content.as_text(), &state.config.sms);
+            // A header sealed for RCS says 1 segment, utf8; one sealed for
+            // SMS must match the SMS text (RCS content: its rendering).
+            let (segments, encoding) = match env.header.channel {
+                Channel::Rcs => (1, "utf8"),
+                Channel::Sms => {
+                    crate::sms_plan::plan(&crate::rcs::sms_text(state, &content), &state.config.sms)
+                }
+            };
             if env.header.segments != segments || env.header.encoding != encoding {
                 return Err(Error::invalid(
                     "envelope",
@@ -217,16 +232,45 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
             if Uuid::parse_str(&env.header.id).is_err() {
                 return Err(Error::invalid("envelope", "header id must be a UUID"));
             }
+            let decision = match env.header.channel {
+                Channel::Rcs => {
+                    crate::rcs::decide(
+                        state,
+                        requested,
+                        &content,
+                        &env.header.from,
+                        &env.header.to,
+                        now,
+                    )
+                    .await?
+                }
+                Channel::Sms => crate::rcs::Decision {
+                    channel: Channel::Sms,
+                    fallback: None,
+                },
+            };
             let id = env.header.id.clone();
-            (env, Some(("api".to_string(), id)))
+            (env, Some(("api".to_string(), id)), decision)
         }
-        (None, Some(text)) => {
-            if text.is_empty() {
-                return Err(Error::invalid("text", "must not be empty"));
-            }
-            if text.chars().count() > adapters::generic::MAX_TEXT_CHARS {
-                return Err(Error::invalid("text", "longer than 10000 characters"));
-            }
+        (None, text, rcs) => {
+            let content = match (text, rcs) {
+                (Some(text), _) => {
+                    if text.is_empty() {
+                        return Err(Error::invalid("text", "must not be empty"));
+                    }
+                    if text.chars().count() > adapters::generic::MAX_TEXT_CHARS {
+                        return Err(Error::invalid("text", "longer than 10000 characters"));
+                    }
+                    Content::text(text)
+                }
+                (None, Some(v)) => Content::Rcs {
+                    message: adapters::rcs::RcsMessage::from_value(v)
+                        .map_err(|e| Error::invalid("rcs", e.to_string()))?,
+                },
+                (None, None) => {
+                    return Err(Error::invalid("text", "text, rcs or envelope is required"));
+                }
+            };
             let to = Address::phone(req.to.as_deref().unwrap_or(""), state.region, "to")?;
             let default_from = state
                 .config
@@ -237,9 +281,16 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 Some(f) => Address::sender(f, state.region, "from")?.to_string(),
                 None => String::new(),
             };
-            let (segments, encoding) = crate::sms_plan::plan(&text, &state.config.sms);
+            let decision =
+                crate::rcs::decide(state, requested, &content, &from, to.as_str(), now).await?;
+            let (segments, encoding) = match decision.channel {
+                Channel::Rcs => (1, "utf8"),
+                Channel::Sms => {
+                    crate::sms_plan::plan(&crate::rcs::sms_text(state, &content), &state.config.sms)
+                }
+            };
             let edge = state.current_edge_key()?;
-            let h = header(
+            let mut h = header(
                 Uuid::now_v7().to_string(),
                 now,
                 Direction::Outbound,
@@ -248,9 +299,11 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 (segments, encoding),
                 expires_at,
             );
+            h.channel = decision.channel;
             (
-                state.sealer.seal(h, &Content::text(text), &edge.public)?,
+                state.sealer.seal(h, &content, &edge.public)?,
                 None,
+                decision,
             )
         }
     };
@@ -263,11 +316,14 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
             })
             .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
     });
-    let route = state
-        .routes
-        .choose(&env.header.from, &env.header.to)
-        .ok_or_else(|| Error::invalid("to", "no SMS route is configured on this gateway"))?
-        .to_string();
+    let route = match decision.channel {
+        Channel::Rcs => crate::rcs::ROUTE.to_string(),
+        Channel::Sms => state
+            .routes
+            .choose(&env.header.from, &env.header.to)
+            .ok_or_else(|| Error::invalid("to", "no SMS route is configured on this gateway"))?
+            .to_string(),
+    };
     crate::optout::check_outbound(state, &route, &env.header.from, &env.header.to).await?;
     // The sending identity the classifier judges: the message's sender, or
     // the number the route sends from when the message names none.
@@ -301,17 +357,18 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
         _ => {}
     }
     let mut row = new_row(&env, now, expires_at, &route, "queued");
+    row.channel = crate::rcs::channel_name(decision.channel);
     row.carrier_id = dedup;
     apply_gate(&mut row, gate, Some(Target::Route(route)));
     let accepted = Accepted {
         id: row.id.clone(),
         status: row.status.into(),
-        channel: "sms",
+        channel: row.channel,
         segments: row.segments,
         encoding: row.encoding.clone(),
     };
     let item = queue_item(&row);
-    match state.store.insert_message(row).await? {
+    match crate::rcs::insert_with_fallback(state, row, decision.fallback).await? {
         InsertOutcome::Inserted => {
             state
                 .metrics
@@ -391,7 +448,16 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     let now = clock::now_ms();
     // Compliance keywords are recognised here, before the text is sealed.
     let keyword = crate::optout::keyword(msg.content.as_text());
-    let (segments, encoding) = crate::sms_plan::plan(msg.content.as_text(), &state.config.sms);
+    let rbm = msg.adapter == crate::rcs::ROUTE;
+    let (segments, encoding) = if rbm {
+        (1, "utf8")
+    } else {
+        crate::sms_plan::plan(msg.content.as_text(), &state.config.sms)
+    };
+    // "2" in answer to an SMS rendering with numbered suggestions is that
+    // suggestion's response (and postback).
+    let content =
+        crate::rcs::map_sms_reply(state, msg.adapter, from.as_str(), to.as_str(), msg.content);
     let (key, status, queue) = match recipient_key(state, to.as_str()).await? {
         Some(pk) if state.config.private_side.webhook_url.is_some() => {
             (pk, "queued", Some(Target::Private))
@@ -409,9 +475,12 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
         (segments, encoding),
         None,
     );
+    if rbm {
+        h.channel = Channel::Rcs;
+    }
     h.carrier_ids
         .insert(msg.adapter.to_string(), msg.carrier_id.clone());
-    let env = state.sealer.seal(h, &msg.content, &key)?;
+    let env = state.sealer.seal(h, &content, &key)?;
     let gate = state
         .spam
         .check(crate::spam::MessageFacts {

@@ -78,6 +78,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         state.clone(),
         shutdown.clone(),
     ));
+    let rcs_fallback = tokio::spawn(crate::rcs::fallback::run(state.clone(), shutdown.clone()));
 
     let app = crate::http::app(state.clone());
     crate::http::server::serve(listener, app, &state.config.http, shutdown.clone()).await;
@@ -86,6 +87,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     let _ = sweeper.await;
     let _ = modems.await;
     let _ = relays.await;
+    let _ = rcs_fallback.await;
     drop(state);
     // Every Writer handle is gone now; the thread finishes queued writes and exits.
     let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;

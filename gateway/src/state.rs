@@ -85,6 +85,8 @@ pub struct Shared {
     pub carriers: Arc<crate::carriers::Carriers>,
     /// Pairs that may have opted out (spares a read per outbound message).
     pub opt_outs: Arc<crate::optout::OptOutFilter>,
+    /// RCS Business Messaging, when `[rbm]` is configured.
+    pub rcs: Option<Arc<crate::rcs::Rcs>>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -141,6 +143,8 @@ impl AppState {
             &mut routes,
         )?);
         routes.set_rules(&config.routing)?;
+        // After the rules: the rbm route is never a routing default.
+        let rcs = crate::rcs::Rcs::build(&config, &http, &mut routes)?;
         let service_key = config
             .private_side
             .service_public_key
@@ -166,6 +170,7 @@ impl AppState {
             http,
             modems,
             carriers,
+            rcs,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))

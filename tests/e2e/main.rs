@@ -11,4 +11,5 @@ mod hardening;
 mod harness;
 mod modem;
 mod pdu_cli;
+mod rcs;
 mod review;

@@ -15,8 +15,9 @@ pub struct MediaRef {
 }
 
 /// The plaintext of an envelope. `Debug` is redacted so a stray `{:?}` can
-/// never put message text into a log.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// never put message text into a log. (Not `Eq`: RCS locations carry
+/// floating-point coordinates.)
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Content {
     /// A text message, possibly with media references (MMS).
@@ -34,6 +35,23 @@ pub enum Content {
         /// The part as the reassembler keeps it.
         part: adapters::sms::Part,
     },
+    /// An RCS message from the private side (text, rich card, carousel,
+    /// file, suggestions), checked against the standards' limits when it is
+    /// parsed and again when it is opened. Sealed like any content; when it
+    /// goes out as SMS, the SMS rendering is computed at send time from
+    /// this, never stored.
+    #[serde(rename = "rcs")]
+    Rcs {
+        /// The message.
+        message: adapters::rcs::RcsMessage,
+    },
+    /// What an RCS user sent (a tapped suggestion, a location, a file), or
+    /// an SMS reply mapped to the numbered suggestion it names.
+    #[serde(rename = "rcs_user")]
+    RcsUser {
+        /// The user's message.
+        message: adapters::rcs::UserMessage,
+    },
 }
 
 impl Content {
@@ -49,14 +67,22 @@ impl Content {
     pub fn media(&self) -> &[MediaRef] {
         match self {
             Self::Text { media, .. } => media,
-            Self::SmsPart { .. } => &[],
+            Self::SmsPart { .. } | Self::Rcs { .. } | Self::RcsUser { .. } => &[],
         }
     }
 
-    /// The text part, for rendering as SMS.
+    /// The text part: the text of a text message or an RCS text message,
+    /// the chip text of a tapped suggestion, else empty. SMS routes never
+    /// see RCS content: the delivery step replaces it with its SMS
+    /// rendering ([`crate::rcs::for_route`]) before the route is called.
     pub fn as_text(&self) -> &str {
         match self {
             Self::Text { text, .. } => text,
+            Self::Rcs { message } => match &message.body {
+                adapters::rcs::Body::Text(t) => t,
+                _ => "",
+            },
+            Self::RcsUser { message } => message.as_text(),
             Self::SmsPart { .. } => "",
         }
     }
@@ -76,6 +102,8 @@ impl std::fmt::Debug for Content {
                 "Content::SmsPart {{ part {}/{}, <redacted> }}",
                 part.sequence, part.total
             ),
+            Self::Rcs { message } => write!(f, "Content::Rcs {{ {message:?} }}"),
+            Self::RcsUser { message } => write!(f, "Content::RcsUser {{ {message:?} }}"),
         }
     }
 }

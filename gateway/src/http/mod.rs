@@ -45,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .route("/webhooks/twilio/status", post(webhooks::twilio::status))
         .route("/webhooks/telnyx", post(webhooks::telnyx::event))
         .route("/webhooks/android/{name}", post(webhooks::android::event))
+        .route("/webhooks/rbm", post(webhooks::rbm::event))
         .route("/metrics", get(metrics))
         .layer(
             ServiceBuilder::new()

@@ -87,6 +87,12 @@ impl Routes {
         self.by_name.insert(name.to_string(), route);
     }
 
+    /// Adds a route that routing rules and the default never pick (RBM:
+    /// RCS is chosen per recipient by the message's channel, not by rules).
+    pub fn add_unrouted(&mut self, name: &str, route: Arc<dyn Route>) {
+        self.by_name.insert(name.to_string(), route);
+    }
+
     /// Installs the routing rules; every route they name must exist.
     pub fn set_rules(&mut self, cfg: &RoutingConfig) -> crate::Result<()> {
         let mut missing: Vec<String> = cfg

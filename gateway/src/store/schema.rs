@@ -141,6 +141,19 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX messages_by_sender_status;
     CREATE INDEX messages_by_sender ON messages(sender);
     "#,
+    // 5: durable SMS-fallback timers of `auto` RCS messages (one per
+    // message; deleted in the transaction that queues the SMS or records
+    // the delivery). Holds no content: the route name and times only.
+    r#"
+    CREATE TABLE rcs_fallback (
+        message_id  TEXT PRIMARY KEY,
+        sms_route   TEXT NOT NULL,
+        due_at      INTEGER NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'pending',
+        attempts    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX rcs_fallback_due ON rcs_fallback(due_at);
+    "#,
 ];
 
 /// The schema version this binary writes.

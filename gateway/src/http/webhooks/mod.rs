@@ -2,5 +2,6 @@
 
 pub mod android;
 pub mod generic;
+pub mod rbm;
 pub mod telnyx;
 pub mod twilio;

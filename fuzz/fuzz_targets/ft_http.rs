@@ -1,0 +1,4 @@
+//! FT-HTTP XML parsing never panics; what parses writes XML that parses the same.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| adapters::fuzzing::ft_http(data));

@@ -1,0 +1,115 @@
+//! `POST /webhooks/rbm`: Google RBM's webhook. The setup handshake
+//! (`{"clientToken","secret"}`, answered `{"secret"}` when the token is
+//! ours), then Pub/Sub push bodies verified with `X-Goog-Signature` before
+//! the event inside is parsed: user messages go through the inbound
+//! pipeline (sealed, spam gate, idempotent on RBM's `messageId`), DELIVERED
+//! and READ update the agent message they name.
+//!
+//! A signed event the gateway cannot use (an unknown event type, a message
+//! id it never sent) is acknowledged with 200 and `"ignored": true`: RBM
+//! has one delivery queue per partner, and a webhook that keeps failing an
+//! event delays every agent's events behind it (RBM webhook guide). A bad
+//! or missing signature is always 401, and nothing is stored.
+
+use adapters::rcs::rbm::{EventKind, SIGNATURE_HEADER, UserEvent, Webhook, client_token_matches};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+
+use crate::envelope::Content;
+use crate::http::error::ApiError;
+use crate::pipeline::{self, InboundMessage};
+use crate::state::AppState;
+
+/// One webhook call.
+pub async fn event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let body = body?;
+    let Some(rcs) = state.rcs.clone() else {
+        return Err(ApiError::NotFound(
+            "the rbm adapter is not configured".into(),
+        ));
+    };
+    let hook = Webhook::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    drop(body);
+    let data = match hook {
+        Webhook::Handshake {
+            client_token,
+            secret,
+        } => {
+            if !client_token_matches(&rcs.client_token, &client_token) {
+                return Err(ApiError::Unauthorized("client token does not match".into()));
+            }
+            tracing::info!("RBM webhook handshake answered");
+            return Ok(Json(serde_json::json!({ "secret": secret })));
+        }
+        Webhook::Push { data, .. } => data,
+    };
+    let sig = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    adapters::rcs::rbm::verify_signature(&rcs.client_token, sig, &data)
+        .map_err(|p| ApiError::Unauthorized(p.to_string()))?;
+    let ev = match UserEvent::parse(&data) {
+        Ok(ev) => ev,
+        Err(e) => {
+            tracing::warn!(error = %e, "RBM event not understood; acknowledged and ignored");
+            return Ok(Json(
+                serde_json::json!({"ok": true, "ignored": true, "reason": e.to_string()}),
+            ));
+        }
+    };
+    drop(data);
+    match ev {
+        UserEvent::Message {
+            sender,
+            message_id,
+            message,
+            ..
+        } => {
+            let content = match message {
+                adapters::rcs::UserMessage::Text { text } => Content::text(text),
+                other => Content::RcsUser { message: other },
+            };
+            let outcome = pipeline::accept_inbound(
+                &state,
+                InboundMessage {
+                    adapter: crate::rcs::ROUTE,
+                    carrier_id: message_id,
+                    from: sender,
+                    to: rcs.config.from.clone(),
+                    content,
+                },
+            )
+            .await?;
+            Ok(Json(
+                serde_json::json!({"id": outcome.id, "duplicate": outcome.duplicate}),
+            ))
+        }
+        UserEvent::Event {
+            kind: EventKind::IsTyping,
+            ..
+        } => Ok(Json(serde_json::json!({"ok": true, "ignored": true}))),
+        UserEvent::Event {
+            kind,
+            message_id: Some(id),
+            ..
+        } => {
+            if id.len() > 64 {
+                return Ok(Json(serde_json::json!({"ok": true, "ignored": true})));
+            }
+            let key = id.clone();
+            let outcome = crate::rcs::fallback::record_event(&state, id, kind).await?;
+            if outcome == Some(true) {
+                state.metrics.message("outbound", "delivered");
+                state.spam.observe_status(&key, true);
+            }
+            Ok(Json(
+                serde_json::json!({"ok": true, "ignored": outcome.is_none()}),
+            ))
+        }
+        UserEvent::Event { .. } => Ok(Json(serde_json::json!({"ok": true, "ignored": true}))),
+    }
+}
