@@ -137,6 +137,16 @@ pub enum Error {
         /// What was unexpected.
         reason: &'static str,
     },
+    /// An SMPP field (short_message, a TLV, a delivery receipt) could not be
+    /// used: `field` names it as the SMPP specification does. Never carries
+    /// the field's value.
+    #[error("invalid SMPP {field}: {reason}")]
+    Smpp {
+        /// The SMPP field, e.g. `"short_message"` or `"sar_total_segments"`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -177,7 +187,8 @@ impl Error {
             | Self::Address { .. }
             | Self::TooManySegments { .. }
             | Self::Parameter { .. }
-            | Self::Reassembly { .. } => false,
+            | Self::Reassembly { .. }
+            | Self::Smpp { .. } => false,
             Self::Modem { transient, .. } => *transient,
             Self::AtProtocol { .. } => true,
         }

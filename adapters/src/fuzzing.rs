@@ -204,3 +204,15 @@ pub fn android_webhook(data: &[u8]) {
         .is_err()
     );
 }
+
+/// Parses `data` as SMPP delivery-receipt text; whatever parses must format
+/// and parse back to the same receipt, and its id forms must include it.
+pub fn smpp_receipt(data: &[u8]) {
+    let Ok(r) = crate::smpp::Receipt::parse(data) else {
+        return;
+    };
+    assert!(!r.id.is_empty() && r.id.len() <= 65);
+    let again = crate::smpp::Receipt::parse(r.format().as_bytes());
+    assert_eq!(again.as_ref(), Ok(&r));
+    assert_eq!(crate::smpp::receipt::id_forms(&r.id)[0], r.id);
+}

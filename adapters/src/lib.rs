@@ -11,6 +11,7 @@ pub mod error;
 pub mod generic;
 pub mod signing;
 pub mod sms;
+pub mod smpp;
 pub mod telnyx;
 pub mod twilio;
 
