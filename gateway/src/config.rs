@@ -52,6 +52,9 @@ pub struct Config {
     pub telnyx: Option<crate::carriers::TelnyxConfig>,
     /// Android phones running SMS Gateway for Android, one route each.
     pub android: Vec<crate::carriers::AndroidRelayConfig>,
+    /// SMPP: client binds to SMSCs (`[[smpp.client]]`) and the SMPP server
+    /// for SMS applications (`[smpp.server]`).
+    pub smpp: crate::smpp::SmppConfig,
 }
 
 /// Which spam model to load.
@@ -95,6 +98,7 @@ impl Default for Config {
             twilio: None,
             telnyx: None,
             android: Vec::new(),
+            smpp: crate::smpp::SmppConfig::default(),
         }
     }
 }
@@ -411,6 +415,7 @@ impl Config {
             m.check(i, &self.modems, &mut problems);
         }
         crate::carriers::validate(self, &mut problems);
+        self.smpp.validate(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod review;
 pub mod routes;
 pub mod serve;
+pub mod smpp;
 pub mod sms_plan;
 pub mod spam;
 pub mod state;

@@ -220,40 +220,102 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
             let id = env.header.id.clone();
             (env, Some(("api".to_string(), id)))
         }
-        (None, Some(text)) => {
-            if text.is_empty() {
-                return Err(Error::invalid("text", "must not be empty"));
-            }
-            if text.chars().count() > adapters::generic::MAX_TEXT_CHARS {
-                return Err(Error::invalid("text", "longer than 10000 characters"));
-            }
-            let to = Address::phone(req.to.as_deref().unwrap_or(""), state.region, "to")?;
-            let default_from = state
-                .config
-                .generic
-                .as_ref()
-                .and_then(|g| g.from.as_deref());
-            let from = match req.from.as_deref().or(default_from) {
-                Some(f) => Address::sender(f, state.region, "from")?.to_string(),
-                None => String::new(),
-            };
-            let (segments, encoding) = crate::sms_plan::plan(&text, &state.config.sms);
-            let edge = state.current_edge_key()?;
-            let h = header(
-                Uuid::now_v7().to_string(),
+        (None, Some(text)) => (
+            seal_text(
+                state,
+                OutboundText {
+                    id: None,
+                    to: req.to.as_deref().unwrap_or(""),
+                    from: req.from.as_deref(),
+                    text,
+                },
                 now,
-                Direction::Outbound,
-                &from,
-                to.as_str(),
-                (segments, encoding),
                 expires_at,
-            );
-            (
-                state.sealer.seal(h, &Content::text(text), &edge.public)?,
-                None,
-            )
-        }
+            )?,
+            None,
+        ),
     };
+    commit_outbound(state, env, now, expires_at, dedup, None).await
+}
+
+/// The text form of an outbound message, as `POST /v1/messages` and an SMPP
+/// `submit_sm` both give it, before checks.
+pub struct OutboundText<'a> {
+    /// The message id to use (an SMPP server announces it before the last
+    /// part of a multipart message arrives); `None` makes a new UUIDv7.
+    pub id: Option<String>,
+    /// Recipient as given.
+    pub to: &'a str,
+    /// Sender as given; `None` means the default sender.
+    pub from: Option<&'a str>,
+    /// The text.
+    pub text: String,
+}
+
+/// Validates and normalises a text message and seals it to the edge key.
+fn seal_text(
+    state: &AppState,
+    msg: OutboundText<'_>,
+    now: i64,
+    expires_at: Option<i64>,
+) -> Result<Envelope> {
+    let text = msg.text;
+    if text.is_empty() {
+        return Err(Error::invalid("text", "must not be empty"));
+    }
+    if text.chars().count() > adapters::generic::MAX_TEXT_CHARS {
+        return Err(Error::invalid("text", "longer than 10000 characters"));
+    }
+    let to = Address::phone(msg.to, state.region, "to")?;
+    let default_from = state
+        .config
+        .generic
+        .as_ref()
+        .and_then(|g| g.from.as_deref());
+    let from = match msg.from.or(default_from) {
+        Some(f) => Address::sender(f, state.region, "from")?.to_string(),
+        None => String::new(),
+    };
+    let (segments, encoding) = crate::sms_plan::plan(&text, &state.config.sms);
+    let edge = state.current_edge_key()?;
+    let h = header(
+        msg.id.unwrap_or_else(|| Uuid::now_v7().to_string()),
+        now,
+        Direction::Outbound,
+        &from,
+        to.as_str(),
+        (segments, encoding),
+        expires_at,
+    );
+    state.sealer.seal(h, &Content::text(text), &edge.public)
+}
+
+/// Checks, seals and durably commits an outbound text message from a
+/// source other than the HTTP API (the SMPP server): the same opt-out,
+/// spam gate, sealing and commit as `POST /v1/messages`. `identity` is who
+/// the classifier judges when the message names no sender.
+pub async fn accept_outbound_text(
+    state: &AppState,
+    msg: OutboundText<'_>,
+    ttl_seconds: Option<u64>,
+    identity: Option<&str>,
+) -> Result<Accepted> {
+    let now = clock::now_ms();
+    let expires_at = ttl_seconds.map(|t| now + (t.min(MAX_TTL_SECS) as i64) * 1000);
+    let env = seal_text(state, msg, now, expires_at)?;
+    commit_outbound(state, env, now, expires_at, None, identity).await
+}
+
+/// The common tail of outbound acceptance: route, opt-out, spam gate,
+/// durable commit, hand-off to delivery.
+async fn commit_outbound(
+    state: &AppState,
+    env: Envelope,
+    now: i64,
+    expires_at: Option<i64>,
+    dedup: Option<(String, String)>,
+    identity: Option<&str>,
+) -> Result<Accepted> {
     let expires_at = expires_at.or_else(|| {
         env.header
             .expires_at
@@ -277,7 +339,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
         .and_then(|r| r.default_from())
         .map(str::to_string);
     let identity = if env.header.from.is_empty() {
-        route_from.as_deref().unwrap_or("")
+        identity.or(route_from.as_deref()).unwrap_or("")
     } else {
         env.header.from.as_str()
     };

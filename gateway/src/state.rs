@@ -83,6 +83,8 @@ pub struct Shared {
     pub modems: crate::modem::Modems,
     /// Carrier adapters' resolved settings (Twilio, Telnyx, Android relays).
     pub carriers: Arc<crate::carriers::Carriers>,
+    /// SMPP client binds and server.
+    pub smpp: Arc<crate::smpp::Smpp>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -138,6 +140,7 @@ impl AppState {
             &http,
             &mut routes,
         )?);
+        let smpp = Arc::new(crate::smpp::Smpp::new(&config, &store, &mut routes)?);
         routes.set_rules(&config.routing)?;
         let service_key = config
             .private_side
@@ -162,6 +165,7 @@ impl AppState {
             http,
             modems,
             carriers,
+            smpp,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))
