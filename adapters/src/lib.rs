@@ -10,8 +10,8 @@ pub mod at;
 pub mod error;
 pub mod generic;
 pub mod signing;
-pub mod sms;
 pub mod smpp;
+pub mod sms;
 pub mod telnyx;
 pub mod twilio;
 

@@ -12,3 +12,4 @@ mod harness;
 mod modem;
 mod pdu_cli;
 mod review;
+mod smpp;

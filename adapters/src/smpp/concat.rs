@@ -362,7 +362,11 @@ mod tests {
     fn every_mode_round_trips_through_the_reassembler() {
         let long_gsm = "The quick brown fox jumps over the lazy dog {€} ".repeat(8);
         let long_ucs2 = "Привет, мир! 👋 ".repeat(12);
-        for mode in [Concatenation::Udh, Concatenation::Sar, Concatenation::Payload] {
+        for mode in [
+            Concatenation::Udh,
+            Concatenation::Sar,
+            Concatenation::Payload,
+        ] {
             assert_eq!(roundtrip("hello", mode), (1, "hello".to_string()));
             let (n, t) = roundtrip(&long_gsm, mode);
             assert_eq!(t, long_gsm, "{mode:?}");
@@ -375,8 +379,7 @@ mod tests {
     #[test]
     fn udh_mode_uses_the_codec_split_and_udhi() {
         let text = "a".repeat(161);
-        let (plan, parts) =
-            encode(&text, &SmsOptions::default(), Concatenation::Udh, 7).unwrap();
+        let (plan, parts) = encode(&text, &SmsOptions::default(), Concatenation::Udh, 7).unwrap();
         assert_eq!((plan.segments, parts.len()), (2, 2));
         assert!(parts.iter().all(|p| p.udhi && p.data_coding == DC_DEFAULT));
         // 05 00 03 ref total seq, then 153 unpacked septets.

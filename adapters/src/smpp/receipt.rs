@@ -112,9 +112,11 @@ impl Stat {
         match self {
             Self::Enroute | Self::Accepted => None,
             Self::Delivered => Some("delivered"),
-            Self::Expired | Self::Deleted | Self::Undeliverable | Self::Unknown | Self::Rejected => {
-                Some("failed")
-            }
+            Self::Expired
+            | Self::Deleted
+            | Self::Undeliverable
+            | Self::Unknown
+            | Self::Rejected => Some("failed"),
         }
     }
 }

@@ -150,7 +150,9 @@ mod tests {
         assert_eq!(classify(RMSGQFUL), Class::QueueFull);
         assert_eq!(classify(RSYSERR), Class::Transient);
         assert_eq!(classify(RX_T_APPN), Class::Transient);
-        for permanent in [RINVDSTADR, RINVSRCADR, RINVMSGLEN, RX_P_APPN, RX_R_APPN, 0x43] {
+        for permanent in [
+            RINVDSTADR, RINVSRCADR, RINVMSGLEN, RX_P_APPN, RX_R_APPN, 0x43,
+        ] {
             assert_eq!(classify(permanent), Class::Permanent, "{permanent:#x}");
             assert!(!classify(permanent).is_retryable());
         }

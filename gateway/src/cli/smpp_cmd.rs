@@ -54,8 +54,13 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             throughput,
             addresses,
         } => {
-            let pw =
-                crate::smpp::credentials::add(&conn, name, *throughput, addresses, clock::now_ms())?;
+            let pw = crate::smpp::credentials::add(
+                &conn,
+                name,
+                *throughput,
+                addresses,
+                clock::now_ms(),
+            )?;
             println!("{pw}");
             eprintln!("store this password now: it is not shown again");
         }
@@ -66,12 +71,17 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
                     .map_err(|e| CliError::input(e.to_string()))?;
                 println!("{s}");
             } else {
-                println!("{:<16} {:<12} {:<26} ADDRESSES", "SYSTEM_ID", "THROUGHPUT", "CREATED");
+                println!(
+                    "{:<16} {:<12} {:<26} ADDRESSES",
+                    "SYSTEM_ID", "THROUGHPUT", "CREATED"
+                );
                 for c in list {
                     println!(
                         "{:<16} {:<12} {:<26} {}",
                         c.system_id,
-                        c.throughput.map(|t| t.to_string()).unwrap_or_else(|| "default".into()),
+                        c.throughput
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| "default".into()),
                         clock::rfc3339_ms(c.created_at),
                         c.addresses.join(",")
                     );

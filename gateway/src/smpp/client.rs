@@ -25,7 +25,9 @@ use std::time::Duration;
 use adapters::smpp::concat::{self, Incoming};
 use adapters::smpp::status::{self, Class};
 use adapters::smpp::{Receipt, SmPart, Stat};
-use rusmpp::pdus::{BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm};
+use rusmpp::pdus::{
+    BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm,
+};
 use rusmpp::tlvs::MessageSubmissionRequestTlvValue as SubTlv;
 use rusmpp::types::{AnyOctetString, OctetString};
 use rusmpp::values::{
@@ -213,7 +215,8 @@ pub(super) fn submit_pdu(
 impl SmppRoute {
     /// The route and its (not yet running) binds.
     pub fn new(cfg: &SmppClientConfig, sms: adapters::sms::SmsOptions, store: Store) -> Self {
-        let interval = (cfg.throughput > 0.0).then(|| Duration::from_secs_f64(1.0 / cfg.throughput));
+        let interval =
+            (cfg.throughput > 0.0).then(|| Duration::from_secs_f64(1.0 / cfg.throughput));
         let binds = (0..cfg.binds as usize)
             .map(|index| {
                 Arc::new(Bind {
@@ -248,7 +251,10 @@ impl SmppRoute {
 
     /// Binds that are up, for health.
     pub fn binds_up(&self) -> usize {
-        self.binds.iter().filter(|b| b.up.load(Ordering::Relaxed)).count()
+        self.binds
+            .iter()
+            .filter(|b| b.up.load(Ordering::Relaxed))
+            .count()
     }
 
     fn pick(&self) -> Option<(Arc<Bind>, Arc<Session>)> {
@@ -548,9 +554,7 @@ async fn serve(
     loop {
         let deadline = parts.lock().await.next_deadline();
         let expire_in = deadline
-            .map(|d| {
-                Duration::try_from(d - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO)
-            })
+            .map(|d| Duration::try_from(d - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
             () = shutdown.cancelled() => {
@@ -640,7 +644,11 @@ async fn on_deliver(
         message_payload: payload.as_deref(),
         sar: wire::sar(d.tlvs()),
     };
-    let part = match concat::to_part(&incoming, format!("{from}\u{0}{to}"), OffsetDateTime::now_utc()) {
+    let part = match concat::to_part(
+        &incoming,
+        format!("{from}\u{0}{to}"),
+        OffsetDateTime::now_utc(),
+    ) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(route = %route.name, error = %e, "undecodable inbound deliver_sm refused");
@@ -654,7 +662,12 @@ async fn on_deliver(
         };
         let id = inbound_carrier_id(
             &route.name,
-            &[from.as_bytes(), to.as_bytes(), &[incoming.data_coding], &part.body.data],
+            &[
+                from.as_bytes(),
+                to.as_bytes(),
+                &[incoming.data_coding],
+                &part.body.data,
+            ],
         );
         return commit_inbound(state, route, id, &from, &to, text).await;
     }
@@ -732,7 +745,13 @@ async fn expire(state: &AppState, route: &SmppRoute, parts: &Arc<tokio::sync::Mu
             let (from, to) = (from.to_string(), to.to_string());
             let id = inbound_carrier_id(
                 &route.name,
-                &[b"incomplete", from.as_bytes(), &key.1.to_be_bytes(), &[key.2], text.as_bytes()],
+                &[
+                    b"incomplete",
+                    from.as_bytes(),
+                    &key.1.to_be_bytes(),
+                    &[key.2],
+                    text.as_bytes(),
+                ],
             );
             tracing::info!(route = %route.name, total = key.2, "incomplete SMPP multipart message delivered as it is");
             commit_inbound(state, route, id, &from, &to, text).await;

@@ -316,7 +316,10 @@ mod tests {
         .unwrap();
         let e = bad.validate().unwrap_err().to_string();
         assert!(
-            e.contains("name") && e.contains("host") && e.contains("system_id") && e.contains("window"),
+            e.contains("name")
+                && e.contains("host")
+                && e.contains("system_id")
+                && e.contains("window"),
             "{e}"
         );
         assert!(Config::from_toml("[smpp.server]\nlisten = \"127.0.0.1:1\"\nwindw = 3").is_err());
@@ -347,15 +350,17 @@ impl Smpp {
                     c.name
                 ))
             })?;
-            let pw = String::from_utf8(pw)
-                .map_err(|_| crate::Error::Config(format!("smpp client {:?} password is not text", c.name)))?;
+            let pw = String::from_utf8(pw).map_err(|_| {
+                crate::Error::Config(format!("smpp client {:?} password is not text", c.name))
+            })?;
             if pw.len() > 8 {
                 return Err(crate::Error::Config(format!(
                     "smpp client {:?} password is longer than SMPP's 8 characters",
                     c.name
                 )));
             }
-            let route = std::sync::Arc::new(client::SmppRoute::new(c, config.sms.clone(), store.clone()));
+            let route =
+                std::sync::Arc::new(client::SmppRoute::new(c, config.sms.clone(), store.clone()));
             routes.add(&c.route_name(), route.clone());
             out.clients.push((route, pw));
         }

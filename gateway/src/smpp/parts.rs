@@ -239,12 +239,18 @@ impl Parts {
         for (id, kid, header, sealed) in rows {
             let opened = Envelope::from_parts(&header, &sealed).and_then(|env| {
                 let key = self.state.edge_key(&kid)?;
-                Ok((env.header.id.clone(), self.state.opener.open(&env, &key.private)?))
+                Ok((
+                    env.header.id.clone(),
+                    self.state.opener.open(&env, &key.private)?,
+                ))
             });
             let (group, part) = match opened {
                 Ok((g, Content::SmsPart { part })) => (g, part),
                 Ok(_) | Err(_) => {
-                    tracing::error!(row = id, "a stored SMPP part cannot be opened; left in place");
+                    tracing::error!(
+                        row = id,
+                        "a stored SMPP part cannot be opened; left in place"
+                    );
                     continue;
                 }
             };

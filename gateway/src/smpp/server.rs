@@ -31,7 +31,9 @@ use adapters::smpp::concat::{self, Incoming};
 use adapters::smpp::status;
 use adapters::smpp::{Receipt, Stat};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use rusmpp::pdus::{BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSmResp};
+use rusmpp::pdus::{
+    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSmResp,
+};
 use rusmpp::tlvs::MessageDeliveryRequestTlvValue as DelTlv;
 use rusmpp::types::OctetString;
 use rusmpp::values::{EsmClass, MessageState, Npi, Ton};
@@ -90,7 +92,8 @@ impl Server {
         };
         map.entry(client.system_id.clone())
             .or_insert_with(|| {
-                let per_sec = NonZeroU32::new(rate.ceil().min(1e6) as u32).unwrap_or(NonZeroU32::MIN);
+                let per_sec =
+                    NonZeroU32::new(rate.ceil().min(1e6) as u32).unwrap_or(NonZeroU32::MIN);
                 // A burst of one second's worth: a client may send a window
                 // at once, but not more than its rate over a second.
                 let quota = Quota::with_period(Duration::from_secs_f64(1.0 / rate))
@@ -102,7 +105,11 @@ impl Server {
     }
 
     async fn parts_of(&self, state: &AppState, system_id: &str) -> Arc<tokio::sync::Mutex<Parts>> {
-        let existing = self.parts.lock().ok().and_then(|m| m.get(system_id).cloned());
+        let existing = self
+            .parts
+            .lock()
+            .ok()
+            .and_then(|m| m.get(system_id).cloned());
         if let Some(p) = existing {
             return p;
         }
@@ -140,7 +147,10 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
             return;
         }
     };
-    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     tracing::info!(addr = %local, "smpp listening");
     let limit = Arc::new(Semaphore::new(server.cfg.max_connections.max(1)));
     let poller = tokio::spawn(receipts(state.clone(), server.clone(), shutdown.clone()));
@@ -198,40 +208,67 @@ async fn connection(
             let c = incoming.recv().await?;
             let seq = c.sequence_number();
             let (kind, system_id, password) = match c.pdu() {
-                Some(Pdu::BindTransmitter(b)) => (Kind::Transmitter, wire::text(&b.system_id), wire::text(&b.password)),
-                Some(Pdu::BindReceiver(b)) => (Kind::Receiver, wire::text(&b.system_id), wire::text(&b.password)),
-                Some(Pdu::BindTransceiver(b)) => (Kind::Transceiver, wire::text(&b.system_id), wire::text(&b.password)),
+                Some(Pdu::BindTransmitter(b)) => (
+                    Kind::Transmitter,
+                    wire::text(&b.system_id),
+                    wire::text(&b.password),
+                ),
+                Some(Pdu::BindReceiver(b)) => (
+                    Kind::Receiver,
+                    wire::text(&b.system_id),
+                    wire::text(&b.password),
+                ),
+                Some(Pdu::BindTransceiver(b)) => (
+                    Kind::Transceiver,
+                    wire::text(&b.system_id),
+                    wire::text(&b.password),
+                ),
                 _ => {
                     let resp_id = u32::from(c.id()) | 0x8000_0000;
-                    let id = if c.id() == CommandId::Other(u32::from(c.id())) { wire::GENERIC_NACK } else { resp_id };
+                    let id = if c.id() == CommandId::Other(u32::from(c.id())) {
+                        wire::GENERIC_NACK
+                    } else {
+                        resp_id
+                    };
                     let _ = session.respond_header(id, status::RINVBNDSTS, seq).await;
                     continue;
                 }
             };
             let (sid, pw) = (system_id.clone(), password.clone());
-            let checked = state.store.read(move |conn| credentials::verify(conn, &sid, &pw)).await;
+            let checked = state
+                .store
+                .read(move |conn| credentials::verify(conn, &sid, &pw))
+                .await;
             let resp_id = u32::from(c.id()) | 0x8000_0000;
             match checked {
                 Ok(Some(client)) => {
                     let me = wire::cstr(&server.cfg.system_id);
                     let pdu = match kind {
-                        Kind::Transmitter => Pdu::BindTransmitterResp(BindTransmitterResp::new(me, None)),
+                        Kind::Transmitter => {
+                            Pdu::BindTransmitterResp(BindTransmitterResp::new(me, None))
+                        }
                         Kind::Receiver => Pdu::BindReceiverResp(BindReceiverResp::new(me, None)),
-                        Kind::Transceiver => Pdu::BindTransceiverResp(BindTransceiverResp::new(me, None)),
+                        Kind::Transceiver => {
+                            Pdu::BindTransceiverResp(BindTransceiverResp::new(me, None))
+                        }
                     };
                     let _ = session.respond(seq, status::ROK, pdu).await;
                     return Some((kind, client));
                 }
                 Ok(None) => {
                     tracing::warn!(system_id = %system_id, "SMPP bind refused: bad credentials");
-                    let _ = session.respond_header(resp_id, status::RINVPASWD, seq).await;
+                    let _ = session
+                        .respond_header(resp_id, status::RINVPASWD, seq)
+                        .await;
                     // One wrong password closes the connection: no guessing loop on one socket.
                     session.close();
                     return None;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "checking SMPP credentials failed");
-                    let _ = session.respond_header(resp_id, status::RBINDFAIL, seq).await;
+                    let _ = session
+                        .respond_header(resp_id, status::RBINDFAIL, seq)
+                        .await;
                     session.close();
                     return None;
                 }
@@ -243,14 +280,18 @@ async fn connection(
         session.close();
         return;
     };
-    let conn_id = server.next_conn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let conn_id = server
+        .next_conn
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(system_id = %client.system_id, conn = conn_id, "SMPP client bound");
     if kind != Kind::Transmitter {
         if let Ok(mut m) = server.receivers.lock() {
-            m.entry(client.system_id.clone()).or_default().push(Receiver {
-                conn: conn_id,
-                session: session.clone(),
-            });
+            m.entry(client.system_id.clone())
+                .or_default()
+                .push(Receiver {
+                    conn: conn_id,
+                    session: session.clone(),
+                });
         }
     }
     tokio::spawn(session.clone().keep_alive(
@@ -272,16 +313,26 @@ async fn connection(
         let seq = c.sequence_number();
         match c.id() {
             CommandId::SubmitSm if kind == Kind::Receiver => {
-                let _ = session.respond_header(0x8000_0004, status::RINVBNDSTS, seq).await;
+                let _ = session
+                    .respond_header(0x8000_0004, status::RINVBNDSTS, seq)
+                    .await;
             }
             CommandId::SubmitSm => {
                 if limiter.check().is_err() {
-                    let _ = session.respond_header(0x8000_0004, status::RTHROTTLED, seq).await;
+                    let _ = session
+                        .respond_header(0x8000_0004, status::RTHROTTLED, seq)
+                        .await;
                     continue;
                 }
-                let Ok(slot) = window.clone().acquire_owned().await else { break };
-                let (state, server, session, client) =
-                    (state.clone(), server.clone(), session.clone(), client.clone());
+                let Ok(slot) = window.clone().acquire_owned().await else {
+                    break;
+                };
+                let (state, server, session, client) = (
+                    state.clone(),
+                    server.clone(),
+                    session.clone(),
+                    client.clone(),
+                );
                 tokio::spawn(async move {
                     let (code, id) = submit(&state, &server, &client, &c).await;
                     if code == status::ROK {
@@ -302,7 +353,9 @@ async fn connection(
                 let _ = session.respond_header(resp_id, status::RALYBND, seq).await;
             }
             _ => {
-                let _ = session.respond_header(wire::GENERIC_NACK, status::RINVCMDID, seq).await;
+                let _ = session
+                    .respond_header(wire::GENERIC_NACK, status::RINVCMDID, seq)
+                    .await;
             }
         }
     }
@@ -316,7 +369,12 @@ async fn connection(
 }
 
 /// Handles one `submit_sm`: its response status and message id.
-async fn submit(state: &AppState, server: &Server, client: &ClientInfo, c: &Command) -> (u32, String) {
+async fn submit(
+    state: &AppState,
+    server: &Server,
+    client: &ClientInfo,
+    c: &Command,
+) -> (u32, String) {
     let Some(Pdu::SubmitSm(s)) = c.pdu() else {
         return (status::RSYSERR, String::new());
     };
@@ -540,7 +598,14 @@ async fn send_receipts(session: &Session, owed: &Owed, timeout_secs: u64) -> boo
         let text = Receipt {
             id: id.clone(),
             sub: Some("001".into()),
-            dlvrd: Some(if stat == Stat::Delivered { "001" } else { "000" }.into()),
+            dlvrd: Some(
+                if stat == Stat::Delivered {
+                    "001"
+                } else {
+                    "000"
+                }
+                .into(),
+            ),
             submit_date: Some(date(owed.created_at)),
             done_date: Some(date(owed.updated_at)),
             stat,
@@ -564,7 +629,9 @@ async fn send_receipts(session: &Session, owed: &Owed, timeout_secs: u64) -> boo
             .short_message(sm)
             .build();
         d.push_tlv(DelTlv::ReceiptedMessageId(wire::cstr(&id)));
-        d.push_tlv(DelTlv::MessageState(MessageState::from(stat.message_state())));
+        d.push_tlv(DelTlv::MessageState(MessageState::from(
+            stat.message_state(),
+        )));
         match session
             .request(Pdu::DeliverSm(d), Duration::from_secs(timeout_secs))
             .await

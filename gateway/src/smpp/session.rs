@@ -172,7 +172,9 @@ impl Session {
     /// closes the session (the owner reconnects or forgets it).
     pub async fn keep_alive(self: Arc<Self>, every: Duration, timeout: Duration) {
         loop {
-            let wait = every.saturating_sub(self.idle()).max(Duration::from_millis(50));
+            let wait = every
+                .saturating_sub(self.idle())
+                .max(Duration::from_millis(50));
             tokio::select! {
                 () = self.closed.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
@@ -229,7 +231,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     closed.cancel();
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(mut rd: R, s: Arc<Session>, to_owner: mpsc::Sender<Command>) {
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut rd: R,
+    s: Arc<Session>,
+    to_owner: mpsc::Sender<Command>,
+) {
     loop {
         let frame = tokio::select! {
             f = wire::read_frame(&mut rd) => f,
@@ -309,17 +315,30 @@ mod tests {
         let (right, mut right_in) = Session::start(b);
         // Two unbinds in flight; the right side answers the second first.
         let l1 = left.clone();
-        let first = tokio::spawn(async move { l1.request(Pdu::Unbind, Duration::from_secs(2)).await });
+        let first =
+            tokio::spawn(async move { l1.request(Pdu::Unbind, Duration::from_secs(2)).await });
         let l2 = left.clone();
-        let second = tokio::spawn(async move { l2.request(Pdu::Unbind, Duration::from_secs(2)).await });
+        let second =
+            tokio::spawn(async move { l2.request(Pdu::Unbind, Duration::from_secs(2)).await });
         let r1 = right_in.recv().await.unwrap();
         let r2 = right_in.recv().await.unwrap();
-        right.respond(r2.sequence_number(), 0, Pdu::UnbindResp).await.unwrap();
-        right.respond(r1.sequence_number(), 0x08, Pdu::UnbindResp).await.unwrap();
-        let (a1, a2) = (first.await.unwrap().unwrap(), second.await.unwrap().unwrap());
+        right
+            .respond(r2.sequence_number(), 0, Pdu::UnbindResp)
+            .await
+            .unwrap();
+        right
+            .respond(r1.sequence_number(), 0x08, Pdu::UnbindResp)
+            .await
+            .unwrap();
+        let (a1, a2) = (
+            first.await.unwrap().unwrap(),
+            second.await.unwrap().unwrap(),
+        );
         assert_ne!(wire::status_of(&a1), wire::status_of(&a2));
         // enquire_link never reaches the owner; it is answered by the engine.
-        left.request(Pdu::EnquireLink, Duration::from_secs(2)).await.unwrap();
+        left.request(Pdu::EnquireLink, Duration::from_secs(2))
+            .await
+            .unwrap();
         // A request that gets no answer times out; a closed session fails fast.
         let e = left
             .request(Pdu::Unbind, Duration::from_millis(50))

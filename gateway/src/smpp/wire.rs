@@ -117,7 +117,9 @@ pub fn cstr<const MIN: usize, const MAX: usize>(s: &str) -> rusmpp::types::COcte
 }
 
 /// The text of a C-octet string (lossy for non-UTF-8 bytes).
-pub fn text<const MIN: usize, const MAX: usize>(s: &rusmpp::types::COctetString<MIN, MAX>) -> String {
+pub fn text<const MIN: usize, const MAX: usize>(
+    s: &rusmpp::types::COctetString<MIN, MAX>,
+) -> String {
     s.as_str().to_string()
 }
 
