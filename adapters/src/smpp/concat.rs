@@ -234,7 +234,7 @@ fn body_of(data_coding: u8, octets: &[u8], tables: Gsm7Tables) -> Result<PartBod
         Encoding::Gsm7 if octets.iter().any(|&b| b >= 0x80) => {
             Err(bad("GSM 7-bit text (unpacked) with octets above 0x7F"))
         }
-        Encoding::Ucs2 if octets.len() % 2 != 0 => Err(Error::Smpp {
+        Encoding::Ucs2 if !octets.len().is_multiple_of(2) => Err(Error::Smpp {
             field: "short_message",
             reason: "UCS-2 text of odd length",
         }),
@@ -405,7 +405,7 @@ mod tests {
     #[test]
     fn data_codings_and_smpplib_shapes() {
         // smpplib's make_parts: UDH 05 00 03 uid total seq + GSM septets.
-        let sm = [5u8, 0, 3, 0xAB, 2, 1, b'H' as u8, b'i' as u8];
+        let sm = [5u8, 0, 3, 0xAB, 2, 1, b'H', b'i'];
         let p = to_part(
             &Incoming {
                 data_coding: 0,

@@ -784,7 +784,14 @@ async fn on_receipt(state: &AppState, route: &SmppRoute, d: &DeliverSm) -> u32 {
     let Some(outcome) = stat.gateway_status() else {
         return status::ROK;
     };
-    let err = parsed.and_then(|r| r.err).unwrap_or_default();
+    // The network error code, kept short (it comes from the SMSC's text).
+    let err: String = parsed
+        .and_then(|r| r.err)
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
     // The mapping is committed before the route answers the delivery
     // worker, but the receipt can overtake that answer: look a few times.
     let forms = adapters::smpp::receipt::id_forms(&id);

@@ -34,6 +34,9 @@ pub struct ClientInfo {
     pub created_at: i64,
 }
 
+/// A stored row: salt, hash, iterations, throughput, addresses, created_at.
+type Row = (Vec<u8>, Vec<u8>, u32, Option<f64>, Option<String>, i64);
+
 fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
     let mut out = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt, iterations, &mut out);
@@ -125,7 +128,7 @@ pub fn list(conn: &Connection) -> Result<Vec<ClientInfo>> {
 
 /// Checks a bind's credentials; the client's settings when they are right.
 pub fn verify(conn: &Connection, system_id: &str, password: &str) -> Result<Option<ClientInfo>> {
-    let row: Option<(Vec<u8>, Vec<u8>, u32, Option<f64>, Option<String>, i64)> = conn
+    let row: Option<Row> = conn
         .prepare_cached(
             "SELECT salt, hash, iterations, throughput, addresses, created_at FROM smpp_clients WHERE system_id = ?1",
         )?

@@ -422,7 +422,7 @@ async fn submit(
                 return (status::RX_P_APPN, String::new());
             };
             let code = accept(state, client, group.clone(), &from, &to, text, rd, total).await;
-            if code == status::ROK || code != status::RSYSERR {
+            if code != status::RSYSERR {
                 // Committed, or refused for good: its parts are done with.
                 guard.forget(&key).await;
             } else if let Err(e) = guard.reload().await {

@@ -245,7 +245,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             *t = Instant::now();
         }
         let c = match frame {
-            Ok(Some(Frame::Command(c))) => c,
+            Ok(Some(Frame::Command(c))) => *c,
             Ok(Some(Frame::Undecodable {
                 command_id,
                 sequence,

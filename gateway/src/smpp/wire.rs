@@ -24,7 +24,7 @@ pub const GENERIC_NACK: u32 = 0x8000_0000;
 /// One frame read from the wire.
 pub enum Frame {
     /// A decoded command.
-    Command(Command),
+    Command(Box<Command>),
     /// A frame of the right length whose body rusmpp could not decode.
     Undecodable {
         /// `command_id` from the header.
@@ -63,7 +63,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Frame>
     let word = |i: usize| u32::from_be_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
     let (command_id, sequence) = (word(0), word(8));
     match Command::decode(&mut buf, size - 4) {
-        Ok((c, _)) => Ok(Some(Frame::Command(c))),
+        Ok((c, _)) => Ok(Some(Frame::Command(Box::new(c)))),
         Err(_) => Ok(Some(Frame::Undecodable {
             command_id,
             sequence,
