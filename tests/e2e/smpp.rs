@@ -233,6 +233,28 @@ async fn smpplib_binds_sends_multipart_and_gets_receipts() {
         assert_eq!(rids, want);
         assert!(child.wait().unwrap().success());
     }
+    // Malformed PDUs get generic_nack; the server carries on.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut bad = Vec::new();
+        for w in [20u32, 0x04, 0, 77] {
+            bad.extend_from_slice(&w.to_be_bytes());
+        }
+        bad.extend_from_slice(&[0xFF; 4]); // a submit_sm body that cannot be decoded
+        s.write_all(&bad).await.unwrap();
+        let mut hdr = [0u8; 16];
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut hdr))
+            .await
+            .unwrap()
+            .unwrap();
+        let word = |i: usize| u32::from_be_bytes(hdr[i..i + 4].try_into().unwrap());
+        assert_eq!(
+            (word(4), word(8), word(12)),
+            (0x8000_0000, 0x02, 77),
+            "generic_nack RINVCMDLEN"
+        );
+    }
     // A wrong password is refused.
     let out = Command::new("python3")
         .args([
