@@ -148,6 +148,16 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// An SMPP field (short_message, a TLV, a delivery receipt) could not be
+    /// used: `field` names it as the SMPP specification does. Never carries
+    /// the field's value.
+    #[error("invalid SMPP {field}: {reason}")]
+    Smpp {
+        /// The SMPP field, e.g. `"short_message"` or `"sar_total_segments"`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -197,7 +207,8 @@ impl Error {
             | Self::TooManySegments { .. }
             | Self::Parameter { .. }
             | Self::Reassembly { .. }
-            | Self::Rcs { .. } => false,
+            | Self::Rcs { .. }
+            | Self::Smpp { .. } => false,
             Self::Modem { transient, .. } => *transient,
             Self::AtProtocol { .. } => true,
         }

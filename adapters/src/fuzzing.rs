@@ -293,3 +293,30 @@ pub fn rbm_webhook(data: &[u8]) {
         }
     }
 }
+
+/// Parses `data` as SMPP delivery-receipt text; whatever parses must format
+/// and parse back to the same receipt, and its id forms must include it.
+pub fn smpp_receipt(data: &[u8]) {
+    let Ok(r) = crate::smpp::Receipt::parse(data) else {
+        return;
+    };
+    assert!(!r.id.is_empty() && r.id.len() <= 65);
+    // Formatting fills in missing fields; what was there must survive.
+    let again = crate::smpp::Receipt::parse(r.format().as_bytes());
+    let Ok(again) = again else {
+        panic!("a formatted receipt does not parse");
+    };
+    assert_eq!((&again.id, again.stat), (&r.id, r.stat));
+    for (a, b) in [
+        (&again.sub, &r.sub),
+        (&again.dlvrd, &r.dlvrd),
+        (&again.submit_date, &r.submit_date),
+        (&again.done_date, &r.done_date),
+        (&again.err, &r.err),
+    ] {
+        if b.is_some() {
+            assert_eq!(a, b);
+        }
+    }
+    assert_eq!(crate::smpp::receipt::id_forms(&r.id)[0], r.id);
+}

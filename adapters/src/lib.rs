@@ -11,6 +11,7 @@ pub mod error;
 pub mod generic;
 pub mod rcs;
 pub mod signing;
+pub mod smpp;
 pub mod sms;
 pub mod telnyx;
 pub mod twilio;

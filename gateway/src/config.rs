@@ -54,6 +54,9 @@ pub struct Config {
     pub android: Vec<crate::carriers::AndroidRelayConfig>,
     /// Google RCS Business Messaging; absent means no RCS.
     pub rbm: Option<crate::rcs::RbmConfig>,
+    /// SMPP: client binds to SMSCs (`[[smpp.client]]`) and the SMPP server
+    /// for SMS applications (`[smpp.server]`).
+    pub smpp: crate::smpp::SmppConfig,
 }
 
 /// Which spam model to load.
@@ -98,6 +101,7 @@ impl Default for Config {
             telnyx: None,
             android: Vec::new(),
             rbm: None,
+            smpp: crate::smpp::SmppConfig::default(),
         }
     }
 }
@@ -443,6 +447,7 @@ impl Config {
         }
         crate::carriers::validate(self, &mut problems);
         crate::rcs::validate(self, &mut problems);
+        self.smpp.validate(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -22,6 +22,7 @@ pub mod rcs;
 pub mod review;
 pub mod routes;
 pub mod serve;
+pub mod smpp;
 pub mod sms_plan;
 pub mod spam;
 pub mod state;

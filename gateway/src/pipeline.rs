@@ -254,15 +254,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
         }
         (None, text, rcs) => {
             let content = match (text, rcs) {
-                (Some(text), _) => {
-                    if text.is_empty() {
-                        return Err(Error::invalid("text", "must not be empty"));
-                    }
-                    if text.chars().count() > adapters::generic::MAX_TEXT_CHARS {
-                        return Err(Error::invalid("text", "longer than 10000 characters"));
-                    }
-                    Content::text(text)
-                }
+                (Some(text), _) => text_content(text)?,
                 (None, Some(v)) => Content::Rcs {
                     message: adapters::rcs::RcsMessage::from_value(v)
                         .map_err(|e| Error::invalid("rcs", e.to_string()))?,
@@ -271,42 +263,133 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                     return Err(Error::invalid("text", "text, rcs or envelope is required"));
                 }
             };
-            let to = Address::phone(req.to.as_deref().unwrap_or(""), state.region, "to")?;
-            let default_from = state
-                .config
-                .generic
-                .as_ref()
-                .and_then(|g| g.from.as_deref());
-            let from = match req.from.as_deref().or(default_from) {
-                Some(f) => Address::sender(f, state.region, "from")?.to_string(),
-                None => String::new(),
+            let msg = OutboundContent {
+                id: None,
+                to: req.to.as_deref().unwrap_or(""),
+                from: req.from.as_deref(),
+                content,
             };
-            let decision =
-                crate::rcs::decide(state, requested, &content, &from, to.as_str(), now).await?;
-            let (segments, encoding) = match decision.channel {
-                Channel::Rcs => (1, "utf8"),
-                Channel::Sms => {
-                    crate::sms_plan::plan(&crate::rcs::sms_text(state, &content), &state.config.sms)
-                }
-            };
-            let edge = state.current_edge_key()?;
-            let mut h = header(
-                Uuid::now_v7().to_string(),
-                now,
-                Direction::Outbound,
-                &from,
-                to.as_str(),
-                (segments, encoding),
-                expires_at,
-            );
-            h.channel = decision.channel;
-            (
-                state.sealer.seal(h, &content, &edge.public)?,
-                None,
-                decision,
-            )
+            let (env, decision) = seal_outbound(state, msg, requested, now, expires_at).await?;
+            (env, None, decision)
         }
     };
+    commit_outbound(state, env, now, expires_at, dedup, None, decision).await
+}
+
+/// An outbound message as `POST /v1/messages` and an SMPP `submit_sm` give
+/// it, before checks.
+pub struct OutboundContent<'a> {
+    /// The message id to use (an SMPP server announces it before the last
+    /// part of a multipart message arrives); `None` makes a new UUIDv7.
+    pub id: Option<String>,
+    /// Recipient as given.
+    pub to: &'a str,
+    /// Sender as given; `None` means the default sender.
+    pub from: Option<&'a str>,
+    /// The content (text, or RCS rich content).
+    pub content: Content,
+}
+
+/// The text form of an outbound message (SMPP), before checks.
+pub struct OutboundText<'a> {
+    /// The message id to use; `None` makes a new UUIDv7.
+    pub id: Option<String>,
+    /// Recipient as given.
+    pub to: &'a str,
+    /// Sender as given; `None` means the default sender.
+    pub from: Option<&'a str>,
+    /// The text.
+    pub text: String,
+}
+
+/// Checks a text's length and wraps it as content.
+fn text_content(text: String) -> Result<Content> {
+    if text.is_empty() {
+        return Err(Error::invalid("text", "must not be empty"));
+    }
+    if text.chars().count() > adapters::generic::MAX_TEXT_CHARS {
+        return Err(Error::invalid("text", "longer than 10000 characters"));
+    }
+    Ok(Content::text(text))
+}
+
+/// Normalises the addresses, picks the channel and seals the content to the
+/// edge key.
+async fn seal_outbound(
+    state: &AppState,
+    msg: OutboundContent<'_>,
+    requested: crate::rcs::Requested,
+    now: i64,
+    expires_at: Option<i64>,
+) -> Result<(Envelope, crate::rcs::Decision)> {
+    let to = Address::phone(msg.to, state.region, "to")?;
+    let default_from = state
+        .config
+        .generic
+        .as_ref()
+        .and_then(|g| g.from.as_deref());
+    let from = match msg.from.or(default_from) {
+        Some(f) => Address::sender(f, state.region, "from")?.to_string(),
+        None => String::new(),
+    };
+    let decision =
+        crate::rcs::decide(state, requested, &msg.content, &from, to.as_str(), now).await?;
+    let (segments, encoding) = match decision.channel {
+        Channel::Rcs => (1, "utf8"),
+        Channel::Sms => crate::sms_plan::plan(
+            &crate::rcs::sms_text(state, &msg.content),
+            &state.config.sms,
+        ),
+    };
+    let edge = state.current_edge_key()?;
+    let mut h = header(
+        msg.id.unwrap_or_else(|| Uuid::now_v7().to_string()),
+        now,
+        Direction::Outbound,
+        &from,
+        to.as_str(),
+        (segments, encoding),
+        expires_at,
+    );
+    h.channel = decision.channel;
+    Ok((state.sealer.seal(h, &msg.content, &edge.public)?, decision))
+}
+
+/// Checks, seals and durably commits an outbound text message from a
+/// source other than the HTTP API (the SMPP server): the same opt-out,
+/// spam gate, sealing and commit as `POST /v1/messages`, always as SMS (an
+/// SMS application asked for SMS). `identity` is who the classifier judges
+/// when the message names no sender.
+pub async fn accept_outbound_text(
+    state: &AppState,
+    msg: OutboundText<'_>,
+    ttl_seconds: Option<u64>,
+    identity: Option<&str>,
+) -> Result<Accepted> {
+    let now = clock::now_ms();
+    let expires_at = ttl_seconds.map(|t| now + (t.min(MAX_TTL_SECS) as i64) * 1000);
+    let msg = OutboundContent {
+        id: msg.id,
+        to: msg.to,
+        from: msg.from,
+        content: text_content(msg.text)?,
+    };
+    let (env, decision) =
+        seal_outbound(state, msg, crate::rcs::Requested::Sms, now, expires_at).await?;
+    commit_outbound(state, env, now, expires_at, None, identity, decision).await
+}
+
+/// The common tail of outbound acceptance: route, opt-out, spam gate,
+/// durable commit, hand-off to delivery.
+async fn commit_outbound(
+    state: &AppState,
+    env: Envelope,
+    now: i64,
+    expires_at: Option<i64>,
+    dedup: Option<(String, String)>,
+    identity: Option<&str>,
+    decision: crate::rcs::Decision,
+) -> Result<Accepted> {
     let expires_at = expires_at.or_else(|| {
         env.header
             .expires_at
@@ -333,7 +416,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
         .and_then(|r| r.default_from())
         .map(str::to_string);
     let identity = if env.header.from.is_empty() {
-        route_from.as_deref().unwrap_or("")
+        identity.or(route_from.as_deref()).unwrap_or("")
     } else {
         env.header.from.as_str()
     };

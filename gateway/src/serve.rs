@@ -74,6 +74,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     ));
     let sweeper = tokio::spawn(sweep(state.clone(), shutdown.clone()));
     let modems = crate::modem::spawn_all(&state, shutdown.clone());
+    let smpp = crate::smpp::spawn_all(&state, shutdown.clone());
     let relays = tokio::spawn(crate::carriers::register_webhooks(
         state.clone(),
         shutdown.clone(),
@@ -88,6 +89,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     let _ = modems.await;
     let _ = relays.await;
     let _ = rcs_fallback.await;
+    let _ = smpp.await;
     drop(state);
     // Every Writer handle is gone now; the thread finishes queued writes and exits.
     let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;

@@ -87,6 +87,8 @@ pub struct Shared {
     pub opt_outs: Arc<crate::optout::OptOutFilter>,
     /// RCS Business Messaging, when `[rbm]` is configured.
     pub rcs: Option<Arc<crate::rcs::Rcs>>,
+    /// SMPP client binds and server.
+    pub smpp: Arc<crate::smpp::Smpp>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -142,6 +144,7 @@ impl AppState {
             &http,
             &mut routes,
         )?);
+        let smpp = Arc::new(crate::smpp::Smpp::new(&config, &store, &mut routes)?);
         routes.set_rules(&config.routing)?;
         // After the rules: the rbm route is never a routing default.
         let rcs = crate::rcs::Rcs::build(&config, &http, &mut routes)?;
@@ -171,6 +174,7 @@ impl AppState {
             modems,
             carriers,
             rcs,
+            smpp,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))

@@ -13,3 +13,4 @@ mod modem;
 mod pdu_cli;
 mod rcs;
 mod review;
+mod smpp;

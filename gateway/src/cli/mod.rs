@@ -8,6 +8,7 @@ mod pdu_cmd;
 mod review_cmd;
 mod review_tui;
 mod sink;
+mod smpp_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,9 @@ enum Command {
     /// List and retry dead-lettered messages.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(keys_cmd::DeadLetterCommand),
+    /// SMPP server clients: `gateway smpp client add NAME [--throughput N]`, list, remove.
+    #[command(subcommand)]
+    Smpp(smpp_cmd::SmppCommand),
     /// A tiny local HTTP sink that prints what the gateway delivers to it
     /// (for the walk-through, demos and benchmarks).
     Sink(sink::SinkArgs),
@@ -188,6 +192,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::ExportTrace(args) => model_cmd::export_trace(&load_config(&cli)?, args),
         Command::Review { command } => review_cmd::run(&load_config(&cli)?, command.as_ref()),
         Command::Pdu(cmd) => pdu_cmd::run(&load_config(&cli)?, cmd),
+        Command::Smpp(cmd) => smpp_cmd::run(&load_config(&cli)?, cmd),
         Command::Sink(args) => {
             init_logging(LogFormat::Human, "warn");
             runtime()?.block_on(sink::run(args))

@@ -154,6 +154,39 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX rcs_fallback_due ON rcs_fallback(due_at);
     "#,
+    // 6: SMPP: server clients' credentials (PBKDF2, salted: SMPP passwords are
+    // at most 8 characters, so a fast hash would not protect them), the
+    // SMSC's message id of every part sent through an SMPP client bind (to
+    // map receipts back), and the receipts owed to server clients.
+    r#"
+    CREATE TABLE smpp_clients (
+        system_id   TEXT PRIMARY KEY,
+        salt        BLOB NOT NULL,
+        hash        BLOB NOT NULL,
+        iterations  INTEGER NOT NULL,
+        throughput  REAL,
+        addresses   TEXT,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE smpp_parts (
+        route       TEXT NOT NULL,
+        smsc_id     TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        part        INTEGER NOT NULL,
+        total       INTEGER NOT NULL,
+        state       TEXT,
+        PRIMARY KEY (route, smsc_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX smpp_parts_by_message ON smpp_parts(message_id);
+    CREATE TABLE smpp_receipts (
+        message_id  TEXT PRIMARY KEY,
+        system_id   TEXT NOT NULL,
+        parts       INTEGER NOT NULL,
+        failures_only INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE INDEX smpp_receipts_by_client ON smpp_receipts(system_id);
+    "#,
 ];
 
 /// The schema version this binary writes.

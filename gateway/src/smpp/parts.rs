@@ -1,0 +1,272 @@
+//! Multipart messages arriving over SMPP (inbound `deliver_sm` on a client
+//! bind, `submit_sm` from a server client): parts are reassembled in
+//! memory and, until their message is complete, kept durably in
+//! `pending_parts`, sealed to the edge key like the modem's. A part is
+//! acknowledged only after that commit, so an acknowledged part survives a
+//! crash; the store is read back when the side starts.
+//!
+//! Each message gets its id when its first part arrives (a server answers
+//! every part's `submit_sm_resp` with an id derived from it); the id rides
+//! in the stored part's envelope header so it survives a restart too.
+
+use std::collections::HashMap;
+
+use adapters::sms::{Content as SmsContent, Inserted, Part, Reassembler, ReassemblyConfig};
+use rusqlite::params;
+use time::OffsetDateTime;
+
+use crate::envelope::{Channel, Content, Direction, Envelope, Header};
+use crate::state::AppState;
+
+/// Which message a part belongs to.
+pub(super) type Key = (String, u16, u8);
+
+/// What became of one part.
+pub(super) enum Outcome {
+    /// Seen before (a retry); nothing changed.
+    Duplicate { group: String },
+    /// Stored; waiting for its siblings.
+    Pending { group: String },
+    /// The message is complete: commit it, then call [`Parts::forget`].
+    Complete {
+        group: String,
+        key: Key,
+        text: Option<String>,
+    },
+}
+
+pub(super) struct Parts {
+    state: AppState,
+    adapter: String,
+    to: String,
+    reassembler: Reassembler,
+    rows: HashMap<Key, Vec<i64>>,
+    groups: HashMap<Key, String>,
+    timeout: time::Duration,
+}
+
+fn key_of(p: &Part) -> Key {
+    (p.source.clone(), p.reference, p.total)
+}
+
+impl Parts {
+    /// Parts of `adapter` (the `pending_parts.adapter` value), addressed to `to`
+    /// in the stored headers (metadata only).
+    pub fn new(state: AppState, adapter: String, to: String, timeout_secs: u64) -> Self {
+        let timeout = time::Duration::seconds(timeout_secs.min(i64::MAX as u64) as i64);
+        Self {
+            state,
+            adapter,
+            to,
+            reassembler: Reassembler::new(ReassemblyConfig {
+                timeout,
+                ..ReassemblyConfig::default()
+            }),
+            rows: HashMap::new(),
+            groups: HashMap::new(),
+            timeout,
+        }
+    }
+
+    /// Adds a part; stores it when its message is not complete yet.
+    pub async fn insert(&mut self, part: Part) -> crate::Result<Outcome> {
+        let key = key_of(&part);
+        let group = self
+            .groups
+            .entry(key.clone())
+            .or_insert_with(|| uuid::Uuid::now_v7().to_string())
+            .clone();
+        let outcome = self
+            .reassembler
+            .insert(part.clone())
+            .map_err(|e| crate::Error::invalid("short_message", e.to_string()))?;
+        for inc in outcome.surfaced {
+            // Evicted to stay within the reassembler's bounds.
+            tracing::warn!(
+                received = inc.received.len(),
+                total = inc.total,
+                "incomplete SMPP multipart message evicted"
+            );
+            self.forget(&(inc.source, inc.reference, inc.total)).await;
+        }
+        match outcome.inserted {
+            Inserted::Duplicate => Ok(Outcome::Duplicate { group }),
+            Inserted::Pending { .. } => {
+                if let Err(e) = self.persist(&part, &group).await {
+                    // Not stored, so not acknowledged: take it out again so a
+                    // retry of this part is not mistaken for a duplicate.
+                    self.reload().await?;
+                    return Err(e);
+                }
+                Ok(Outcome::Pending { group })
+            }
+            Inserted::Complete(m) => Ok(Outcome::Complete {
+                group,
+                key,
+                text: match m.content {
+                    SmsContent::Text(t) => Some(t),
+                    SmsContent::Binary(_) => None,
+                },
+            }),
+        }
+    }
+
+    /// Messages whose time ran out: what arrived of them (text), oldest
+    /// first; their stored parts stay until [`Parts::forget`].
+    pub fn expire(&mut self) -> Vec<(String, Key, Option<String>)> {
+        let now = OffsetDateTime::now_utc();
+        self.reassembler
+            .expire(now)
+            .into_iter()
+            .map(|inc| {
+                let key = (inc.source.clone(), inc.reference, inc.total);
+                let group = self
+                    .groups
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                let text = match inc.content {
+                    SmsContent::Text(t) => Some(t),
+                    SmsContent::Binary(_) => None,
+                };
+                (group, key, text)
+            })
+            .collect()
+    }
+
+    /// When the next message runs out of time.
+    pub fn next_deadline(&self) -> Option<OffsetDateTime> {
+        self.reassembler.next_deadline()
+    }
+
+    /// Deletes the stored parts of a message that was committed (or dropped).
+    pub async fn forget(&mut self, key: &Key) {
+        self.groups.remove(key);
+        let Some(ids) = self.rows.remove(key) else {
+            return;
+        };
+        let r = self
+            .state
+            .store
+            .writer()
+            .write(move |tx| {
+                let mut st = tx.prepare_cached("DELETE FROM pending_parts WHERE id = ?1")?;
+                for id in ids {
+                    st.execute(params![id])?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "deleting committed SMPP parts failed");
+        }
+    }
+
+    async fn persist(&mut self, part: &Part, group: &str) -> crate::Result<()> {
+        let edge = self.state.current_edge_key()?;
+        let now = crate::clock::now_ms();
+        let header = Header {
+            v: crate::envelope::VERSION,
+            id: group.to_string(),
+            created_at: crate::clock::rfc3339_ms(now),
+            channel: Channel::Sms,
+            direction: Direction::Inbound,
+            from: String::new(),
+            to: self.to.clone(),
+            segments: 1,
+            encoding: part.body.encoding.as_str().to_string(),
+            size_class: 0,
+            expires_at: None,
+            kid: String::new(),
+            carrier_ids: Default::default(),
+            seal: Default::default(),
+        };
+        let env = self.state.sealer.seal(
+            header,
+            &Content::SmsPart { part: part.clone() },
+            &edge.public,
+        )?;
+        // The sender column is metadata for retention sweeps; the part's
+        // own source key (which may carry a client id) stays sealed.
+        let (adapter, sender) = (self.adapter.clone(), String::new());
+        let arrived = (part.arrived_at.unix_timestamp_nanos() / 1_000_000) as i64;
+        let (kid, hdr, sealed) = (
+            env.header.kid.clone(),
+            env.header_bytes().to_vec(),
+            env.sealed_bytes(),
+        );
+        let id = self
+            .state
+            .store
+            .writer()
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO pending_parts (adapter, sender, arrived_at, kid, header, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![adapter, sender, arrived, kid, hdr, sealed])?;
+                Ok(tx.last_insert_rowid())
+            })
+            .await?;
+        self.rows.entry(key_of(part)).or_default().push(id);
+        Ok(())
+    }
+
+    /// Rebuilds the reassembler from the store (at start, or after a failed
+    /// commit). Returns messages that are complete already (a crash between
+    /// storing the last part and committing the message).
+    pub async fn reload(&mut self) -> crate::Result<Vec<(String, Key, Option<String>)>> {
+        let adapter = self.adapter.clone();
+        let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = self
+            .state
+            .store
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, kid, header, sealed FROM pending_parts WHERE adapter = ?1 ORDER BY arrived_at, id",
+                )?;
+                let it = st.query_map(params![adapter], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?;
+                Ok(it.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await?;
+        self.reassembler = Reassembler::new(ReassemblyConfig {
+            timeout: self.timeout,
+            ..ReassemblyConfig::default()
+        });
+        self.rows.clear();
+        self.groups.clear();
+        let mut complete = Vec::new();
+        for (id, kid, header, sealed) in rows {
+            let opened = Envelope::from_parts(&header, &sealed).and_then(|env| {
+                let key = self.state.edge_key(&kid)?;
+                Ok((
+                    env.header.id.clone(),
+                    self.state.opener.open(&env, &key.private)?,
+                ))
+            });
+            let (group, part) = match opened {
+                Ok((g, Content::SmsPart { part })) => (g, part),
+                Ok(_) | Err(_) => {
+                    tracing::error!(
+                        row = id,
+                        "a stored SMPP part cannot be opened; left in place"
+                    );
+                    continue;
+                }
+            };
+            let key = key_of(&part);
+            self.rows.entry(key.clone()).or_default().push(id);
+            self.groups.entry(key.clone()).or_insert(group.clone());
+            if let Ok(o) = self.reassembler.insert(part) {
+                if let Inserted::Complete(m) = o.inserted {
+                    let text = match m.content {
+                        SmsContent::Text(t) => Some(t),
+                        SmsContent::Binary(_) => None,
+                    };
+                    complete.push((group, key, text));
+                }
+            }
+        }
+        Ok(complete)
+    }
+}
