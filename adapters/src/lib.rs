@@ -9,6 +9,7 @@ pub mod android_relay;
 pub mod at;
 pub mod error;
 pub mod generic;
+pub mod json;
 pub mod rcs;
 pub mod signing;
 pub mod smpp;

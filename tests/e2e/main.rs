@@ -9,6 +9,7 @@ mod carriers;
 mod crash;
 mod hardening;
 mod harness;
+mod hostile;
 mod modem;
 mod pdu_cli;
 mod rcs;

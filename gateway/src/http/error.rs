@@ -101,20 +101,6 @@ impl From<Error> for ApiError {
     }
 }
 
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
-        use axum::extract::rejection::JsonRejection as J;
-        match r {
-            J::MissingJsonContentType(_) => {
-                Self::UnsupportedMedia("expected Content-Type: application/json".into())
-            }
-            J::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::TooLarge,
-            // serde's message names the field and position, never echoes the value.
-            other => Self::BadRequest(other.body_text()),
-        }
-    }
-}
-
 impl From<axum::extract::rejection::BytesRejection> for ApiError {
     fn from(r: axum::extract::rejection::BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {

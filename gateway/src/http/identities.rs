@@ -24,9 +24,10 @@ pub async fn put(
     State(state): State<AppState>,
     _caller: ApiCaller,
     Path(address): Path<String>,
-    body: Result<Json<IdentityBody>, axum::extract::rejection::JsonRejection>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(b) = body?;
+    let b: IdentityBody = super::json::parse_typed(&headers, body)?;
     let addr = Address::sender(&address, state.region, "address")?;
     let pk = keys::parse_public_key(&b.public_key)
         .map_err(|e| ApiError::BadRequest(format!("invalid public_key: {e}")))?;

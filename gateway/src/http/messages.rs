@@ -29,9 +29,10 @@ pub struct SendBody {
 pub async fn create(
     State(state): State<AppState>,
     _caller: ApiCaller,
-    body: Result<Json<SendBody>, axum::extract::rejection::JsonRejection>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<pipeline::Accepted>), ApiError> {
-    let Json(b) = body?;
+    let b: SendBody = super::json::parse_typed(&headers, body)?;
     let accepted = pipeline::accept_outbound(
         &state,
         OutboundRequest {

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod error;
 pub mod identities;
+pub mod json;
 pub mod messages;
 pub mod server;
 pub mod webhooks;

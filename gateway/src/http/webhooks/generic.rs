@@ -34,11 +34,7 @@ fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiE
     .map_err(|p| ApiError::Unauthorized(p.to_string()))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    // serde_json errors name the field and position; they never quote a string value.
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
-}
+use crate::http::json::parse;
 
 /// Inbound SMS; answers 200 `{id, duplicate}` after the durable commit.
 pub async fn inbound(
