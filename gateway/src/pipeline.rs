@@ -50,6 +50,11 @@ pub struct Accepted {
     pub segments: u32,
     /// `gsm7` / `ucs2` (`utf8` for RCS).
     pub encoding: String,
+    /// True when smart encoding replaced look-alike characters (curly
+    /// quotes, long dashes…) so the text fits GSM 7-bit: the recipient gets
+    /// a changed text, and the caller should know. Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub smart_encoded: bool,
 }
 
 fn header(
@@ -214,10 +219,13 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
             Address::sender(&env.header.from, state.region, "envelope.from")?;
             // A header sealed for RCS says 1 segment, utf8; one sealed for
             // SMS must match the SMS text (RCS content: its rendering).
-            let (segments, encoding) = match env.header.channel {
-                Channel::Rcs => (1, "utf8"),
+            let (segments, encoding, smart) = match env.header.channel {
+                Channel::Rcs => (1, "utf8", false),
                 Channel::Sms => {
-                    crate::sms_plan::plan(&crate::rcs::sms_text(state, &content), &state.config.sms)
+                    let text = crate::rcs::sms_text(state, &content);
+                    let (segments, encoding) = crate::sms_plan::plan(&text, &state.config.sms);
+                    let smart = crate::sms_plan::smart_encoded(&text, &state.config.sms);
+                    (segments, encoding, smart)
                 }
             };
             if env.header.segments != segments || env.header.encoding != encoding {
@@ -250,7 +258,7 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 },
             };
             let id = env.header.id.clone();
-            (env, Some(("api".to_string(), id)), decision)
+            (env, Some(("api".to_string(), id)), (decision, smart))
         }
         (None, text, rcs) => {
             let content = match (text, rcs) {
@@ -269,8 +277,9 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
                 from: req.from.as_deref(),
                 content,
             };
-            let (env, decision) = seal_outbound(state, msg, requested, now, expires_at).await?;
-            (env, None, decision)
+            let (env, decision, smart) =
+                seal_outbound(state, msg, requested, now, expires_at).await?;
+            (env, None, (decision, smart))
         }
     };
     commit_outbound(state, env, now, expires_at, dedup, None, decision).await
@@ -321,7 +330,7 @@ async fn seal_outbound(
     requested: crate::rcs::Requested,
     now: i64,
     expires_at: Option<i64>,
-) -> Result<(Envelope, crate::rcs::Decision)> {
+) -> Result<(Envelope, crate::rcs::Decision, bool)> {
     let to = Address::phone(msg.to, state.region, "to")?;
     let default_from = state
         .config
@@ -334,12 +343,14 @@ async fn seal_outbound(
     };
     let decision =
         crate::rcs::decide(state, requested, &msg.content, &from, to.as_str(), now).await?;
-    let (segments, encoding) = match decision.channel {
-        Channel::Rcs => (1, "utf8"),
-        Channel::Sms => crate::sms_plan::plan(
-            &crate::rcs::sms_text(state, &msg.content),
-            &state.config.sms,
-        ),
+    let (segments, encoding, smart) = match decision.channel {
+        Channel::Rcs => (1, "utf8", false),
+        Channel::Sms => {
+            let text = crate::rcs::sms_text(state, &msg.content);
+            let (segments, encoding) = crate::sms_plan::plan(&text, &state.config.sms);
+            let smart = crate::sms_plan::smart_encoded(&text, &state.config.sms);
+            (segments, encoding, smart)
+        }
     };
     let edge = state.current_edge_key()?;
     let mut h = header(
@@ -352,7 +363,8 @@ async fn seal_outbound(
         expires_at,
     );
     h.channel = decision.channel;
-    Ok((state.sealer.seal(h, &msg.content, &edge.public)?, decision))
+    let env = state.sealer.seal(h, &msg.content, &edge.public)?;
+    Ok((env, decision, smart))
 }
 
 /// Checks, seals and durably commits an outbound text message from a
@@ -374,9 +386,18 @@ pub async fn accept_outbound_text(
         from: msg.from,
         content: text_content(msg.text)?,
     };
-    let (env, decision) =
+    let (env, decision, smart) =
         seal_outbound(state, msg, crate::rcs::Requested::Sms, now, expires_at).await?;
-    commit_outbound(state, env, now, expires_at, None, identity, decision).await
+    commit_outbound(
+        state,
+        env,
+        now,
+        expires_at,
+        None,
+        identity,
+        (decision, smart),
+    )
+    .await
 }
 
 /// The common tail of outbound acceptance: route, opt-out, spam gate,
@@ -388,7 +409,7 @@ async fn commit_outbound(
     expires_at: Option<i64>,
     dedup: Option<(String, String)>,
     identity: Option<&str>,
-    decision: crate::rcs::Decision,
+    (decision, smart_encoded): (crate::rcs::Decision, bool),
 ) -> Result<Accepted> {
     let expires_at = expires_at.or_else(|| {
         env.header
@@ -449,6 +470,7 @@ async fn commit_outbound(
         channel: row.channel,
         segments: row.segments,
         encoding: row.encoding.clone(),
+        smart_encoded,
     };
     let item = queue_item(&row);
     match crate::rcs::insert_with_fallback(state, row, decision.fallback).await? {

@@ -16,6 +16,12 @@ pub fn plan(text: &str, opts: &SmsOptions) -> (u32, &'static str) {
     )
 }
 
+/// Whether smart encoding changes `text` to keep it in GSM 7-bit (only
+/// computed when it is switched on).
+pub fn smart_encoded(text: &str, opts: &SmsOptions) -> bool {
+    opts.smart_encoding && adapters::sms::plan(text, opts).smart_encoded
+}
+
 /// The text as it goes out as SMS: with smart encoding on, look-alike
 /// characters are replaced exactly as [`plan`] assumed.
 pub fn render<'a>(text: &'a str, opts: &SmsOptions) -> Cow<'a, str> {

@@ -401,3 +401,31 @@ async fn queued_messages_survive_sigkill_and_go_out_after_restart() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_encoding_is_off_by_default_and_reported_when_it_changes_the_text() {
+    let text = "It\u{2019}s 5\u{2013}7 \u{201c}today\u{201d}";
+    for (smart, encoding, sent) in [
+        (false, "ucs2", text.to_string()),
+        (true, "gsm7", "It's 5-7 \"today\"".to_string()),
+    ] {
+        let dir = TempDir::new("smart");
+        let sink = Sink::start(0).await;
+        let extra = if smart {
+            "[sms]\nsmart_encoding = true\n"
+        } else {
+            ""
+        };
+        let cfg = write_config(&dir.0, Some(&sink), extra);
+        let gw = Gateway::start(&cfg);
+        let resp = gw
+            .send(serde_json::json!({"to": "+14155550101", "text": text}))
+            .await;
+        assert_eq!(resp.status(), 202);
+        let a: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(a["encoding"], encoding);
+        assert_eq!(a.get("smart_encoded").is_some(), smart, "{a}");
+        let got = sink.wait_for("/sms", 1, WAIT).await;
+        assert_eq!(got[0].json()["text"], sent);
+    }
+}
