@@ -532,10 +532,15 @@ pub struct InboundOutcome {
 /// identity, else the private side's service key. `None` means nobody on the
 /// private side can read it yet.
 async fn recipient_key(state: &AppState, to: &str) -> Result<Option<PublicKey>> {
-    if let Some(pk) = state.store.identity(to.to_string()).await? {
-        return Ok(Some(pk));
-    }
-    Ok(state.service_key.clone())
+    let registered = match state.identities.fresh(to) {
+        Some(known) => known,
+        None => {
+            let read = state.store.identity(to.to_string()).await?;
+            state.identities.remember(to, read.clone());
+            read
+        }
+    };
+    Ok(registered.or_else(|| state.service_key.clone()))
 }
 
 /// Normalises, seals and durably commits an inbound message, then queues it

@@ -37,6 +37,41 @@ impl std::fmt::Debug for Secrets {
     }
 }
 
+/// How long a looked-up identity is used without asking the database again:
+/// a key registered or replaced with the CLI (another process) reaches
+/// inbound sealing within this time; through the API it is at once.
+pub const IDENTITY_CACHE_TTL: Duration = Duration::from_secs(5);
+const IDENTITY_CACHE_MAX: usize = 65_536;
+
+/// Internal recipients' registered keys (or their absence) as recently read.
+/// Every inbound message is sealed to its recipient's key, and reading it
+/// from SQLite on a blocking thread for each one was a visible share of the
+/// inbound path; recipients repeat, so a short-lived cache answers most.
+pub struct IdentityCache {
+    entries: quick_cache::sync::Cache<String, (Option<PublicKey>, Instant)>,
+}
+
+impl IdentityCache {
+    fn new() -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(IDENTITY_CACHE_MAX),
+        }
+    }
+
+    /// The key of `address` if read within [`IDENTITY_CACHE_TTL`];
+    /// `Some(None)` means "known to have none".
+    pub fn fresh(&self, address: &str) -> Option<Option<PublicKey>> {
+        let (key, at) = self.entries.get(address)?;
+        (at.elapsed() < IDENTITY_CACHE_TTL).then_some(key)
+    }
+
+    /// Remembers what the database said (or what was just written).
+    pub fn remember(&self, address: &str, key: Option<PublicKey>) {
+        self.entries
+            .insert(address.to_string(), (key, Instant::now()));
+    }
+}
+
 /// Everything a handler or task needs. Cloning is one reference-count bump
 /// (axum clones the state for every request).
 #[derive(Clone)]
@@ -85,6 +120,8 @@ pub struct Shared {
     pub carriers: Arc<crate::carriers::Carriers>,
     /// Pairs that may have opted out (spares a read per outbound message).
     pub opt_outs: Arc<crate::optout::OptOutFilter>,
+    /// Recently looked-up identities (spares a read per inbound message).
+    pub identities: Arc<IdentityCache>,
     /// RCS Business Messaging, when `[rbm]` is configured.
     pub rcs: Option<Arc<crate::rcs::Rcs>>,
     /// SMPP client binds and server.
@@ -158,6 +195,7 @@ impl AppState {
         let opt_outs = Arc::new(crate::optout::OptOutFilter::load(&store)?);
         Ok(Self(Arc::new(Shared {
             opt_outs,
+            identities: Arc::new(IdentityCache::new()),
             spam,
             region: crate::address::region(&config.default_region),
             config: Arc::new(config),

@@ -31,7 +31,11 @@ pub async fn put(
     let addr = Address::sender(&address, state.region, "address")?;
     let pk = keys::parse_public_key(&b.public_key)
         .map_err(|e| ApiError::BadRequest(format!("invalid public_key: {e}")))?;
-    let kid = state.store.put_identity(addr.to_string(), pk).await?;
+    let kid = state
+        .store
+        .put_identity(addr.to_string(), pk.clone())
+        .await?;
+    state.identities.remember(addr.as_str(), Some(pk));
     Ok(Json(
         serde_json::json!({"address": addr.as_str(), "kid": kid}),
     ))
