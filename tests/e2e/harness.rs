@@ -63,6 +63,9 @@ pub struct Sink {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub status: Arc<AtomicU16>,
+    /// When non-zero, every answer waits this long (a slow far end); the
+    /// request is recorded first, as a real SMSC would have taken it.
+    pub delay_ms: Arc<AtomicU64>,
     handle: tokio::task::JoinHandle<()>,
 }
 
@@ -70,6 +73,7 @@ pub struct Sink {
 struct SinkState {
     received: Arc<Mutex<Vec<Received>>>,
     status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 async fn record(
@@ -82,13 +86,19 @@ async fn record(
     if code != 200 {
         return (StatusCode::from_u16(code).unwrap(), "down").into_response();
     }
-    let mut r = s.received.lock().unwrap();
-    r.push(Received {
-        path: uri.path().to_string(),
-        headers,
-        body: body.to_vec(),
-    });
-    let n = r.len();
+    let n = {
+        let mut r = s.received.lock().unwrap();
+        r.push(Received {
+            path: uri.path().to_string(),
+            headers,
+            body: body.to_vec(),
+        });
+        r.len()
+    };
+    let delay = s.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     (
         StatusCode::OK,
         axum::Json(serde_json::json!({"carrier_id": format!("c-{n}")})),
@@ -102,9 +112,11 @@ impl Sink {
     pub async fn start(port: u16) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let st = SinkState {
             received: received.clone(),
             status: status.clone(),
+            delay_ms: delay_ms.clone(),
         };
         let app = axum::Router::new().fallback(record).with_state(st);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -118,6 +130,7 @@ impl Sink {
             addr,
             received,
             status,
+            delay_ms,
             handle,
         }
     }

@@ -11,6 +11,7 @@ mod hardening;
 mod harness;
 mod hostile;
 mod modem;
+mod outage;
 mod pdu_cli;
 mod rcs;
 mod review;
