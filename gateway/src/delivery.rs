@@ -190,6 +190,7 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     let target_name = match &item.target {
         Target::Route(r) => r.clone(),
         Target::Private => "private".to_string(),
+        Target::Smpp(c) => format!("smpp-client:{c}"),
     };
     let outcome = match attempt(state, http, &item).await {
         Ok(o) => o,
@@ -199,10 +200,19 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     let now = clock::now_ms();
     let id = item.message_id.clone();
     let direction = match item.target {
-        Target::Private => "inbound",
+        Target::Private | Target::Smpp(_) => "inbound",
         Target::Route(_) => "outbound",
     };
     let attempts = item.attempts + 1;
+    // Whether the message reached a final status (delivered or dead).
+    let finished = match &outcome {
+        SendOutcome::Accepted { status, .. } => *status == "delivered",
+        SendOutcome::Permanent(_) => true,
+        SendOutcome::Retry(_) => {
+            attempts >= state.config.delivery.max_attempts
+                || now - item.created_at > (state.config.delivery.max_age_secs as i64) * 1000
+        }
+    };
     let record = match outcome {
         SendOutcome::Accepted { status, carrier_id } => {
             if status == "delivered" && direction == "outbound" {
@@ -265,8 +275,15 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
             written
         }
     };
-    if let Err(e) = record {
-        tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
+    match record {
+        Err(e) => {
+            tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
+        }
+        // A final status may owe an SMPP server client its receipt.
+        Ok(()) if finished && direction == "outbound" => {
+            state.smpp.status_changed(&item.message_id);
+        }
+        Ok(()) => {}
     }
 }
 
@@ -347,6 +364,15 @@ async fn attempt(
                     }) => SendOutcome::Permanent(reason),
                 },
             )
+        }
+        Target::Smpp(system_id) => {
+            let key = state.edge_key(&env.header.kid)?;
+            let content = state.opener.open(&env, &key.private)?;
+            let text = crate::rcs::sms_text(state, &content);
+            Ok(state
+                .smpp
+                .deliver_to_client(state, system_id, &item.message_id, &env.header, &text)
+                .await)
         }
         Target::Route(name) => {
             let Some(route) = state.routes.get(name) else {
