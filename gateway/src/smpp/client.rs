@@ -663,15 +663,16 @@ async fn serve(
         let expire_in = deadline
             .map(|d| Duration::try_from(d - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(3600));
+        // Biased, requests before the close: a receipt the SMSC wrote just
+        // before it hung up is still applied (its response cannot go out,
+        // but a repeated receipt is recognised if the SMSC sends it again).
+        // The channel ends once the reader is gone, so this loop ends too.
         tokio::select! {
+            biased;
             () = shutdown.cancelled() => {
                 let _ = session.request(Pdu::Unbind, Duration::from_secs(2)).await;
                 session.close();
                 return;
-            }
-            () = session.closed() => return,
-            () = tokio::time::sleep(expire_in) => {
-                expire(state, route, parts).await;
             }
             c = incoming.recv() => {
                 let Some(c) = c else { return };
@@ -702,6 +703,10 @@ async fn serve(
                             .await;
                     }
                 }
+            }
+            () = session.closed() => return,
+            () = tokio::time::sleep(expire_in) => {
+                expire(state, route, parts).await;
             }
         }
     }

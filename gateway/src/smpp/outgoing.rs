@@ -367,7 +367,9 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
             let timeout = Duration::from_secs(server.cfg.response_timeout_secs);
             tasks.spawn(async move {
                 let id = owed.message_id.clone();
-                if send_receipts(&bind, &owed, timeout).await {
+                let sent = send_receipts(&bind, &owed, timeout).await;
+                tracing::debug!(msg_id = %id, system_id = %owed.system_id, conn = bind.conn, sent, "SMPP receipts sent");
+                if sent {
                     forget_receipt(&state, id.clone()).await;
                 }
                 lock(&in_flight).remove(&id);

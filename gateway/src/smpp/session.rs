@@ -210,7 +210,10 @@ pub struct Pending {
 impl Pending {
     /// Waits for the response, `generic_nack`, the timeout or the close.
     pub async fn wait(self, timeout: Duration) -> Result<Command, SessionError> {
+        // Biased: a response that arrived just before the connection closed
+        // (the peer answers, then unbinds) counts as answered.
         let answer = tokio::select! {
+            biased;
             r = self.rx => r.map_err(|_| SessionError::Closed),
             () = tokio::time::sleep(timeout) => Err(SessionError::Timeout(timeout)),
             () = self.session.closed.cancelled() => Err(SessionError::Closed),
