@@ -7,9 +7,9 @@
 //! characters from 62, about 47 bits), salted and stored as
 //! PBKDF2-HMAC-SHA256; the iteration count is kept per row so it can be
 //! raised later. Binds are rare (a client binds once and stays bound), so
-//! the cost lands on no hot path; verified binds are cached briefly so a
-//! client that reconnects in a loop cannot turn the server into a hashing
-//! engine.
+//! the cost lands on no hot path. A wrong password closes the connection,
+//! so one socket cannot guess in a loop; a client that reconnects in a
+//! loop costs one hash per connection (at most `max_connections` at once).
 
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
