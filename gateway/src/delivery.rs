@@ -98,12 +98,13 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
             let exclude: HashSet<String> = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
             let polled_at = clock::now_ms();
             match state.store.due(polled_at, FETCH, exclude).await {
-                Ok(due) => {
+                Ok(mut due) => {
                     let full = due.len() >= FETCH;
                     if let Ok(mut s) = in_flight.lock() {
-                        for item in &due {
-                            s.insert(item.message_id.clone());
-                        }
+                        // The query ran after the snapshot it excluded: an
+                        // entry committed and offered to the fast path in
+                        // between is in flight now, and is sent from there.
+                        due.retain(|item| s.insert(item.message_id.clone()));
                     }
                     batch = due;
                     next_poll = if full {

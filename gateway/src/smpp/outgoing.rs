@@ -313,7 +313,11 @@ async fn forget_receipt(state: &AppState, id: String) {
 
 /// Sends owed receipts until `shutdown`.
 pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: CancellationToken) {
+    // An id stays "in flight" from its send until a read that began after
+    // the send finished: a pass that read the row just before the sender
+    // deleted it must not send the receipts a second time.
     let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let finished: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut tasks = tokio::task::JoinSet::new();
     let mut next_full = Instant::now();
     loop {
@@ -341,7 +345,15 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
         if ids.is_empty() && clients.is_empty() {
             continue;
         }
-        let rows = match state.store.read(move |c| due(c, &ids, &clients)).await {
+        let done_before_read = std::mem::take(&mut *lock(&finished));
+        let read = state.store.read(move |c| due(c, &ids, &clients)).await;
+        {
+            let mut f = lock(&in_flight);
+            for id in &done_before_read {
+                f.remove(id);
+            }
+        }
+        let rows = match read {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "reading owed SMPP receipts failed");
@@ -363,7 +375,7 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
                     continue;
                 }
             }
-            let (state, in_flight) = (state.clone(), in_flight.clone());
+            let (state, finished) = (state.clone(), finished.clone());
             let timeout = Duration::from_secs(server.cfg.response_timeout_secs);
             tasks.spawn(async move {
                 let id = owed.message_id.clone();
@@ -372,7 +384,7 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
                 if sent {
                     forget_receipt(&state, id.clone()).await;
                 }
-                lock(&in_flight).remove(&id);
+                lock(&finished).push(id);
             });
         }
     }
