@@ -98,12 +98,13 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
             let exclude: HashSet<String> = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
             let polled_at = clock::now_ms();
             match state.store.due(polled_at, FETCH, exclude).await {
-                Ok(due) => {
+                Ok(mut due) => {
                     let full = due.len() >= FETCH;
                     if let Ok(mut s) = in_flight.lock() {
-                        for item in &due {
-                            s.insert(item.message_id.clone());
-                        }
+                        // The query ran after the snapshot it excluded: an
+                        // entry committed and offered to the fast path in
+                        // between is in flight now, and is sent from there.
+                        due.retain(|item| s.insert(item.message_id.clone()));
                     }
                     batch = due;
                     next_poll = if full {
@@ -190,6 +191,7 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     let target_name = match &item.target {
         Target::Route(r) => r.clone(),
         Target::Private => "private".to_string(),
+        Target::Smpp(c) => format!("smpp-client:{c}"),
     };
     let outcome = match attempt(state, http, &item).await {
         Ok(o) => o,
@@ -199,10 +201,19 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     let now = clock::now_ms();
     let id = item.message_id.clone();
     let direction = match item.target {
-        Target::Private => "inbound",
+        Target::Private | Target::Smpp(_) => "inbound",
         Target::Route(_) => "outbound",
     };
     let attempts = item.attempts + 1;
+    // Whether the message reached a final status (delivered or dead).
+    let finished = match &outcome {
+        SendOutcome::Accepted { status, .. } => *status == "delivered",
+        SendOutcome::Permanent(_) => true,
+        SendOutcome::Retry(_) => {
+            attempts >= state.config.delivery.max_attempts
+                || now - item.created_at > (state.config.delivery.max_age_secs as i64) * 1000
+        }
+    };
     let record = match outcome {
         SendOutcome::Accepted { status, carrier_id } => {
             if status == "delivered" && direction == "outbound" {
@@ -265,8 +276,15 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
             written
         }
     };
-    if let Err(e) = record {
-        tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
+    match record {
+        Err(e) => {
+            tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
+        }
+        // A final status may owe an SMPP server client its receipt.
+        Ok(()) if finished && direction == "outbound" => {
+            state.smpp.status_changed(&item.message_id);
+        }
+        Ok(()) => {}
     }
 }
 
@@ -347,6 +365,15 @@ async fn attempt(
                     }) => SendOutcome::Permanent(reason),
                 },
             )
+        }
+        Target::Smpp(system_id) => {
+            let key = state.edge_key(&env.header.kid)?;
+            let content = state.opener.open(&env, &key.private)?;
+            let text = crate::rcs::sms_text(state, &content);
+            Ok(state
+                .smpp
+                .deliver_to_client(state, system_id, &item.message_id, &env.header, &text)
+                .await)
         }
         Target::Route(name) => {
             let Some(route) = state.routes.get(name) else {

@@ -45,6 +45,22 @@ pub struct ModemEventLabels {
     pub event: &'static str,
 }
 
+/// Labels of an SMPP client bind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SmppBindLabels {
+    /// The route, `smpp:<name>`.
+    pub route: String,
+    /// The bind's index within the route (0-based).
+    pub bind: String,
+}
+
+/// Labels of an SMPP server client.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SmppClientLabels {
+    /// The client's `system_id` (operator-chosen, a small set).
+    pub system_id: String,
+}
+
 /// Labels of HTTP latency.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -78,6 +94,10 @@ pub struct Metrics {
     pub modem_up: Family<ModemLabels, Gauge<i64, AtomicI64>>,
     /// Modem events by modem.
     pub modem_events: Family<ModemEventLabels, Counter>,
+    /// 1 while an SMPP client bind is bound.
+    pub smpp_bind_up: Family<SmppBindLabels, Gauge<i64, AtomicI64>>,
+    /// Live binds per SMPP server client.
+    pub smpp_server_binds: Family<SmppClientLabels, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -145,8 +165,22 @@ impl Metrics {
             "Modem events (parts sent, refusals, received, reports, resets, timeouts)",
             modem_events.clone(),
         );
+        let smpp_bind_up = Family::<SmppBindLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "smpp_bind_up",
+            "1 while the SMPP client bind is bound to its SMSC",
+            smpp_bind_up.clone(),
+        );
+        let smpp_server_binds = Family::<SmppClientLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "smpp_server_binds",
+            "Live binds of each SMPP server client",
+            smpp_server_binds.clone(),
+        );
         Self {
             registry,
+            smpp_bind_up,
+            smpp_server_binds,
             modem_up,
             modem_events,
             messages,

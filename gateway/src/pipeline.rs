@@ -110,6 +110,7 @@ fn new_row(
         sealed: env.sealed_bytes(),
         carrier_id: None,
         queue: None,
+        deliver_to: None,
         verdict: None,
         flag_reasons: None,
     }
@@ -568,13 +569,20 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     // suggestion's response (and postback).
     let content =
         crate::rcs::map_sms_reply(state, msg.adapter, from.as_str(), to.as_str(), msg.content);
-    let (key, status, queue) = match recipient_key(state, to.as_str()).await? {
-        Some(pk) if state.config.private_side.webhook_url.is_some() => {
-            (pk, "queued", Some(Target::Private))
-        }
-        Some(pk) => (pk, "stored", None),
-        // Nobody can read it yet: keep it sealed to the edge key and hold it.
-        None => (state.current_edge_key()?.public, "waiting_key", None),
+    // A number an SMPP server client owns: the gateway itself turns the
+    // message into deliver_sm, so it is sealed to the edge key, not to a
+    // private-side key.
+    let smpp_client = state.smpp.owner_of(to.as_str()).map(Target::Smpp);
+    let (key, status, queue) = match &smpp_client {
+        Some(t) => (state.current_edge_key()?.public, "queued", Some(t.clone())),
+        None => match recipient_key(state, to.as_str()).await? {
+            Some(pk) if state.config.private_side.webhook_url.is_some() => {
+                (pk, "queued", Some(Target::Private))
+            }
+            Some(pk) => (pk, "stored", None),
+            // Nobody can read it yet: keep it sealed to the edge key and hold it.
+            None => (state.current_edge_key()?.public, "waiting_key", None),
+        },
     };
     let mut h = header(
         Uuid::now_v7().to_string(),
@@ -609,6 +617,7 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     }
     let mut row = new_row(&env, now, None, msg.adapter, status);
     row.carrier_id = Some((msg.adapter.to_string(), msg.carrier_id));
+    row.deliver_to = smpp_client;
     // Inbound over a rate limit is held for review, never dropped.
     apply_gate(&mut row, gate, queue);
     let status = row.status;
@@ -667,6 +676,7 @@ pub async fn record_status(
         state.metrics.message("outbound", status);
         if status != "sent" {
             state.spam.observe_status(&key, status == "delivered");
+            state.smpp.status_changed(&key);
         }
     }
     Ok(found)

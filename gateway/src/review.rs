@@ -249,16 +249,19 @@ pub fn audit(
 }
 
 /// Where a released message goes: outbound ones back to their route,
-/// inbound ones to the private side.
+/// inbound ones to the private side, or to the SMPP server client that
+/// owned their recipient when they arrived.
 fn release_one(tx: &rusqlite::Transaction<'_>, id: &str, now: i64) -> Result<bool> {
-    let row: Option<(String, Option<String>)> = tx
-        .prepare_cached("SELECT direction, adapter FROM messages WHERE id = ?1 AND status IN ('held', 'blocked') AND sealed IS NOT NULL")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let row: Option<(String, Option<String>, Option<String>)> = tx
+        .prepare_cached("SELECT direction, adapter, deliver_to FROM messages WHERE id = ?1 AND status IN ('held', 'blocked') AND sealed IS NOT NULL")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((direction, adapter)) = row else {
+    let Some((direction, adapter, deliver_to)) = row else {
         return Ok(false);
     };
-    let target = if direction == "outbound" {
+    let target = if let Some(t) = deliver_to {
+        crate::store::Target::from_db(&t)
+    } else if direction == "outbound" {
         crate::store::Target::Route(adapter.unwrap_or_else(|| "generic".into()))
     } else {
         crate::store::Target::Private

@@ -181,7 +181,12 @@ impl AppState {
             &http,
             &mut routes,
         )?);
-        let smpp = Arc::new(crate::smpp::Smpp::new(&config, &store, &mut routes)?);
+        let smpp = Arc::new(crate::smpp::Smpp::new(
+            &config,
+            &store,
+            &mut routes,
+            &metrics,
+        )?);
         routes.set_rules(&config.routing)?;
         // After the rules: the rbm route is never a routing default.
         let rcs = crate::rcs::Rcs::build(&config, &http, &mut routes)?;

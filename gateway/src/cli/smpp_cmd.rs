@@ -26,8 +26,20 @@ pub enum ClientCommand {
         /// Its own limit in messages per second (default: smpp.server.throughput).
         #[arg(long)]
         throughput: Option<f64>,
-        /// A number this client owns (repeatable); kept for routing inbound
-        /// messages to it.
+        /// A number this client owns (repeatable): inbound messages to it
+        /// go to this client as deliver_sm. An E.164 number, a short code,
+        /// or an E.164 prefix ending in * (`+1415555*`); the most specific
+        /// match wins, and no number or prefix belongs to two clients.
+        #[arg(long = "address")]
+        addresses: Vec<String>,
+    },
+    /// Replace the numbers a client owns (same forms as `add --address`);
+    /// no --address at all leaves it none. The running server picks the
+    /// change up within seconds; the password stays.
+    SetAddresses {
+        /// The system_id.
+        name: String,
+        /// A number or +prefix* (repeatable).
         #[arg(long = "address")]
         addresses: Vec<String>,
     },
@@ -37,7 +49,9 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a client (its live binds end at their next reconnect).
+    /// Remove a client: the running server closes its live binds within
+    /// seconds, its owed receipts are dropped, and inbound messages queued
+    /// for it are dead-lettered.
     Remove {
         /// The system_id.
         name: String,
@@ -48,6 +62,7 @@ pub enum ClientCommand {
 pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
     let SmppCommand::Client(cmd) = cmd;
     let conn = store::open_for_cli(&cfg.data_dir)?;
+    let region = crate::address::region(&cfg.default_region);
     match cmd {
         ClientCommand::Add {
             name,
@@ -59,6 +74,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
                 name,
                 *throughput,
                 addresses,
+                region,
                 clock::now_ms(),
             )?;
             println!("{pw}");
@@ -87,6 +103,12 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
                     );
                 }
             }
+        }
+        ClientCommand::SetAddresses { name, addresses } => {
+            if !crate::smpp::credentials::set_addresses(&conn, name, addresses, region)? {
+                return Err(CliError::input(format!("no SMPP client {name}")));
+            }
+            println!("updated {name}");
         }
         ClientCommand::Remove { name } => {
             if !crate::smpp::credentials::remove(&conn, name)? {

@@ -102,10 +102,12 @@ async fn healthz(State(state): State<AppState>) -> Response {
         .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
         .await;
     match db {
-        Ok(_) => {
-            axum::Json(serde_json::json!({"status": "ok", "modems": state.modems.health_json()}))
-                .into_response()
-        }
+        Ok(_) => axum::Json(serde_json::json!({
+            "status": "ok",
+            "modems": state.modems.health_json(),
+            "smpp": state.smpp.health_json(),
+        }))
+        .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: store unavailable");
             (

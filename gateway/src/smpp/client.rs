@@ -74,6 +74,17 @@ pub struct Bind {
     window: Arc<Semaphore>,
     pace: tokio::sync::Mutex<Pace>,
     up: AtomicBool,
+    /// For health: the last connect/bind error and when the bind last
+    /// went up or down.
+    health: Mutex<BindHealth>,
+}
+
+/// What `/healthz` shows of one bind.
+#[derive(Default, Clone)]
+struct BindHealth {
+    last_error: Option<String>,
+    last_error_at: Option<i64>,
+    since: Option<i64>,
 }
 
 impl Bind {
@@ -140,11 +151,13 @@ pub struct SmppRoute {
     store: Store,
     /// Message id -> SMSC ids of the parts already accepted.
     progress: Mutex<HashMap<String, Vec<String>>>,
+    /// The TLS connector when `tls = true` (roots: `tls_ca` or the web PKI).
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 /// A concatenation reference derived from the message id, so every attempt
 /// of a message uses the same one.
-fn concat_reference(id: &str) -> u16 {
+pub(super) fn concat_reference(id: &str) -> u16 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     id.hash(&mut h);
     h.finish() as u16
@@ -213,8 +226,21 @@ pub(super) fn submit_pdu(
 }
 
 impl SmppRoute {
-    /// The route and its (not yet running) binds.
-    pub fn new(cfg: &SmppClientConfig, sms: adapters::sms::SmsOptions, store: Store) -> Self {
+    /// The route and its (not yet running) binds; fails when the TLS
+    /// settings cannot be loaded (`tls_ca`).
+    pub fn new(
+        cfg: &SmppClientConfig,
+        sms: adapters::sms::SmsOptions,
+        store: Store,
+    ) -> crate::Result<Self> {
+        let tls =
+            if cfg.tls {
+                Some(tls_connector(cfg.tls_ca.as_deref()).map_err(|e| {
+                    crate::Error::Config(format!("smpp client {:?}: {e}", cfg.name))
+                })?)
+            } else {
+                None
+            };
         let interval =
             (cfg.throughput > 0.0).then(|| Duration::from_secs_f64(1.0 / cfg.throughput));
         let binds = (0..cfg.binds as usize)
@@ -230,10 +256,12 @@ impl SmppRoute {
                         penalty: Duration::ZERO,
                     }),
                     up: AtomicBool::new(false),
+                    health: Mutex::new(BindHealth::default()),
                 })
             })
             .collect();
-        Self {
+        Ok(Self {
+            tls,
             name: cfg.route_name(),
             cfg: cfg.clone(),
             binds,
@@ -241,7 +269,7 @@ impl SmppRoute {
             sms,
             store,
             progress: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// The route name, `smpp:<name>`.
@@ -255,6 +283,31 @@ impl SmppRoute {
             .iter()
             .filter(|b| b.up.load(Ordering::Relaxed))
             .count()
+    }
+
+    /// Health of each bind: up or down since when, and the last error
+    /// (connect, TLS, bind refusal or a lost connection; never content).
+    pub fn health_json(&self) -> serde_json::Value {
+        let binds: Vec<serde_json::Value> = self
+            .binds
+            .iter()
+            .map(|b| {
+                let h = b.health.lock().map(|h| h.clone()).unwrap_or_default();
+                serde_json::json!({
+                    "bind": b.index,
+                    "up": b.up.load(Ordering::Relaxed),
+                    "since": h.since.map(crate::clock::rfc3339_ms),
+                    "last_error": h.last_error,
+                    "last_error_at": h.last_error_at.map(crate::clock::rfc3339_ms),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "host": self.cfg.host,
+            "tls": self.cfg.tls,
+            "up": self.binds_up(),
+            "binds": binds,
+        })
     }
 
     fn pick(&self) -> Option<(Arc<Bind>, Arc<Session>)> {
@@ -409,6 +462,29 @@ pub(super) async fn run_bind(
     };
     let max = Duration::from_secs(route.cfg.reconnect_max_secs.max(1));
     let mut backoff = FIRST_BACKOFF;
+    let gauge = state
+        .metrics
+        .smpp_bind_up
+        .get_or_create(&crate::metrics::SmppBindLabels {
+            route: route.name.clone(),
+            bind: index.to_string(),
+        })
+        .clone();
+    let note = |up: bool, error: Option<String>| {
+        if let Ok(mut h) = bind.health.lock() {
+            let now = crate::clock::now_ms();
+            if up != bind.up.load(Ordering::Relaxed) || h.since.is_none() {
+                h.since = Some(now);
+            }
+            if let Some(e) = error {
+                h.last_error = Some(e);
+                h.last_error_at = Some(now);
+            }
+        }
+        bind.up.store(up, Ordering::Relaxed);
+        gauge.set(i64::from(up));
+    };
+    note(false, None);
     loop {
         let was_up = match connect_and_bind(&route, &password).await {
             Ok((session, incoming)) => {
@@ -416,9 +492,12 @@ pub(super) async fn run_bind(
                 if let Ok(mut s) = bind.session.write() {
                     *s = Some(session.clone());
                 }
-                bind.up.store(true, Ordering::Relaxed);
+                note(true, None);
                 serve(&state, &route, &session, incoming, &parts, &shutdown).await;
-                bind.up.store(false, Ordering::Relaxed);
+                note(
+                    false,
+                    (!shutdown.is_cancelled()).then(|| "connection lost".to_string()),
+                );
                 if let Ok(mut s) = bind.session.write() {
                     *s = None;
                 }
@@ -426,6 +505,7 @@ pub(super) async fn run_bind(
             }
             Err(e) => {
                 tracing::warn!(route = %route.name, bind = index, error = %e, "SMPP bind failed; will retry");
+                note(false, Some(e));
                 false
             }
         };
@@ -465,7 +545,10 @@ async fn connect_and_bind(
             .unwrap_or_default();
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host)
             .map_err(|e| format!("TLS server name: {e}"))?;
-        let tls = tls_connector()?
+        let Some(connector) = route.tls.clone() else {
+            return Err("TLS connector missing".into());
+        };
+        let tls = connector
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS: {e}"))?;
@@ -528,10 +611,34 @@ async fn connect_and_bind(
     Ok((session, incoming))
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, String> {
+/// The TLS client configuration: the certificates of `ca` (a PEM file) as
+/// the only roots when given (a private SMSC, or a test's self-signed
+/// certificate), else the web PKI roots.
+fn tls_connector(ca: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
     use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    match ca {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| format!("tls_ca {}: {e}", path.display()))?;
+            let mut n = 0;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| format!("tls_ca {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("tls_ca {}: {e}", path.display()))?;
+                n += 1;
+            }
+            if n == 0 {
+                return Err(format!(
+                    "tls_ca {}: no CERTIFICATE in the file",
+                    path.display()
+                ));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -556,15 +663,16 @@ async fn serve(
         let expire_in = deadline
             .map(|d| Duration::try_from(d - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO))
             .unwrap_or(Duration::from_secs(3600));
+        // Biased, requests before the close: a receipt the SMSC wrote just
+        // before it hung up is still applied (its response cannot go out,
+        // but a repeated receipt is recognised if the SMSC sends it again).
+        // The channel ends once the reader is gone, so this loop ends too.
         tokio::select! {
+            biased;
             () = shutdown.cancelled() => {
                 let _ = session.request(Pdu::Unbind, Duration::from_secs(2)).await;
                 session.close();
                 return;
-            }
-            () = session.closed() => return,
-            () = tokio::time::sleep(expire_in) => {
-                expire(state, route, parts).await;
             }
             c = incoming.recv() => {
                 let Some(c) = c else { return };
@@ -595,6 +703,10 @@ async fn serve(
                             .await;
                     }
                 }
+            }
+            () = session.closed() => return,
+            () = tokio::time::sleep(expire_in) => {
+                expire(state, route, parts).await;
             }
         }
     }

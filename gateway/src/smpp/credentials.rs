@@ -7,9 +7,9 @@
 //! characters from 62, about 47 bits), salted and stored as
 //! PBKDF2-HMAC-SHA256; the iteration count is kept per row so it can be
 //! raised later. Binds are rare (a client binds once and stays bound), so
-//! the cost lands on no hot path; verified binds are cached briefly so a
-//! client that reconnects in a loop cannot turn the server into a hashing
-//! engine.
+//! the cost lands on no hot path. A wrong password closes the connection,
+//! so one socket cannot guess in a loop; a client that reconnects in a
+//! loop costs one hash per connection (at most `max_connections` at once).
 
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -51,12 +51,40 @@ pub fn new_password() -> String {
         .collect()
 }
 
+/// Checks and normalises a client's addresses (see [`super::owners`]):
+/// every one valid, none twice, none owned by another client.
+fn checked_addresses(
+    conn: &Connection,
+    system_id: &str,
+    addresses: &[String],
+    region: phonenumber::country::Id,
+) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(addresses.len());
+    for a in addresses {
+        let n = super::owners::normalise(a, region)?;
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    let others = addresses_of_all(conn)?;
+    if let Some((addr, owner)) = super::owners::conflict(&others, system_id, &out) {
+        return Err(Error::invalid(
+            "address",
+            format!("{addr} already belongs to SMPP client {owner}"),
+        ));
+    }
+    Ok(out)
+}
+
 /// Adds a client and returns its password (shown once, stored hashed).
+/// Addresses are normalised (`region` for national numbers) and must not
+/// belong to another client.
 pub fn add(
     conn: &Connection,
     system_id: &str,
     throughput: Option<f64>,
     addresses: &[String],
+    region: phonenumber::country::Id,
     now: i64,
 ) -> Result<String> {
     if system_id.is_empty()
@@ -71,6 +99,7 @@ pub fn add(
     if throughput.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
         return Err(Error::invalid("throughput", "must be above 0"));
     }
+    let addresses = checked_addresses(conn, system_id, addresses, region)?;
     let password = new_password();
     let mut salt = [0u8; 16];
     rand::rng().fill(&mut salt);
@@ -84,7 +113,7 @@ pub fn add(
             hash.as_slice(),
             ITERATIONS,
             throughput,
-            serde_json::to_string(addresses).unwrap_or_else(|_| "[]".into()),
+            serde_json::to_string(&addresses).unwrap_or_else(|_| "[]".into()),
             now
         ],
     )
@@ -99,12 +128,45 @@ pub fn add(
     Ok(password)
 }
 
-/// Removes a client; true when it existed.
+/// Replaces a client's addresses (same checks as [`add`]); false when there
+/// is no such client. The running server picks the change up within
+/// seconds.
+pub fn set_addresses(
+    conn: &Connection,
+    system_id: &str,
+    addresses: &[String],
+    region: phonenumber::country::Id,
+) -> Result<bool> {
+    let addresses = checked_addresses(conn, system_id, addresses, region)?;
+    Ok(conn.execute(
+        "UPDATE smpp_clients SET addresses = ?2 WHERE system_id = ?1",
+        params![
+            system_id,
+            serde_json::to_string(&addresses).unwrap_or_else(|_| "[]".into())
+        ],
+    )? > 0)
+}
+
+/// Removes a client and the receipts owed to it; true when it existed.
+/// Its live binds are closed by the running server within seconds, and
+/// inbound messages queued for it are dead-lettered at their next attempt.
 pub fn remove(conn: &Connection, system_id: &str) -> Result<bool> {
+    conn.execute(
+        "DELETE FROM smpp_receipts WHERE system_id = ?1",
+        params![system_id],
+    )?;
     Ok(conn.execute(
         "DELETE FROM smpp_clients WHERE system_id = ?1",
         params![system_id],
     )? > 0)
+}
+
+/// `(system_id, addresses)` of every client.
+fn addresses_of_all(conn: &Connection) -> Result<Vec<(String, Vec<String>)>> {
+    Ok(list(conn)?
+        .into_iter()
+        .map(|c| (c.system_id, c.addresses))
+        .collect())
 }
 
 /// Every client, by system_id.
@@ -164,13 +226,20 @@ mod tests {
     fn add_verify_list_remove() {
         let mut c = Connection::open_in_memory().unwrap();
         crate::store::schema::migrate(&mut c).unwrap();
-        let pw = add(&c, "app1", Some(5.0), &["+14155550100".into()], 1).unwrap();
+        let us = phonenumber::country::Id::US;
+        let pw = add(&c, "app1", Some(5.0), &["(415) 555-0100".into()], us, 1).unwrap();
         assert_eq!(pw.len(), 8);
-        assert!(add(&c, "app1", None, &[], 2).is_err());
-        assert!(add(&c, "much-too-long-system-id", None, &[], 2).is_err());
+        assert!(add(&c, "app1", None, &[], us, 2).is_err());
+        assert!(add(&c, "much-too-long-system-id", None, &[], us, 2).is_err());
+        // Another client cannot take the same number; bad addresses are refused.
+        let e = add(&c, "app2", None, &["+14155550100".into()], us, 2).unwrap_err();
+        assert!(e.to_string().contains("app1"), "{e}");
+        assert!(add(&c, "app2", None, &["ACME".into()], us, 2).is_err());
+        assert!(set_addresses(&c, "app1", &["+1415555*".into(), "+1415555*".into()], us).unwrap());
+        assert!(!set_addresses(&c, "nobody", &[], us).unwrap());
         let ok = verify(&c, "app1", &pw).unwrap().unwrap();
         assert_eq!(ok.throughput, Some(5.0));
-        assert_eq!(ok.addresses, vec!["+14155550100".to_string()]);
+        assert_eq!(ok.addresses, vec!["+1415555*".to_string()]);
         assert!(verify(&c, "app1", "wrong").unwrap().is_none());
         assert!(verify(&c, "nobody", &pw).unwrap().is_none());
         // The password is not stored in any form that contains it.
@@ -179,7 +248,16 @@ mod tests {
             .unwrap();
         assert!(!stored.windows(8).any(|w| w == pw.as_bytes()));
         assert_eq!(list(&c).unwrap().len(), 1);
+        c.execute(
+            "INSERT INTO smpp_receipts (message_id, system_id, parts, failures_only, created_at) VALUES ('m', 'app1', 1, 0, 1)",
+            [],
+        )
+        .unwrap();
         assert!(remove(&c, "app1").unwrap());
+        let owed: i64 = c
+            .query_row("SELECT COUNT(*) FROM smpp_receipts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(owed, 0);
         assert!(verify(&c, "app1", &pw).unwrap().is_none());
     }
 }

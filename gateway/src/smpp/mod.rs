@@ -10,9 +10,13 @@
 //!   `deliver_sm_resp`) and delivery receipts (mapped back to the message
 //!   through the SMSC's ids of its parts).
 //! * [`server`]: SMS applications bind to the gateway as if it were their
-//!   SMSC. `submit_sm` goes through the same checks as `POST /v1/messages`
-//!   (opt-out, spam gate, sealing, durable commit) before `submit_sm_resp`;
-//!   receipts go back as `deliver_sm` when the message's status is final.
+//!   SMSC (TCP or TLS). `submit_sm` goes through the same checks as
+//!   `POST /v1/messages` (opt-out, spam gate, sealing, durable commit)
+//!   before `submit_sm_resp`.
+//! * [`outgoing`]: `deliver_sm` to server clients over a window: inbound
+//!   messages to the numbers they own ([`owners`]), from the durable
+//!   delivery queue, and receipts once a submitted message's status is
+//!   final.
 //! * [`session`]: one async session engine for both sides (framing,
 //!   sequence numbers, responses matched to requests, keep-alive).
 //!
@@ -23,6 +27,8 @@
 
 pub mod client;
 pub mod credentials;
+mod outgoing;
+pub mod owners;
 mod parts;
 pub mod server;
 pub mod session;
@@ -153,9 +159,14 @@ pub struct SmppClientConfig {
     /// `udh`, `sar` or `payload`: how long messages are split.
     #[serde(default)]
     pub concatenation: Concatenation,
-    /// Connect with TLS (server certificate checked against the web PKI roots).
+    /// Connect with TLS (server certificate checked against the web PKI
+    /// roots, or against `tls_ca`).
     #[serde(default)]
     pub tls: bool,
+    /// A PEM file of CA certificates to trust instead of the web PKI roots:
+    /// for an SMSC with a private CA or a self-signed certificate.
+    #[serde(default)]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// The name the SMSC's certificate must carry; default: the host part.
     #[serde(default)]
     pub tls_server_name: Option<String>,
@@ -222,6 +233,13 @@ pub struct SmppServerConfig {
     /// How long a multipart `submit_sm` waits for its missing parts.
     #[serde(default = "default_reassembly_timeout_secs")]
     pub reassembly_timeout_secs: u64,
+    /// PEM certificate chain (leaf first): with `tls_key`, the listener
+    /// speaks TLS only (SMPP over TLS, as carriers' SMSCs offer it).
+    #[serde(default)]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 fn default_server_system_id() -> String {
@@ -268,6 +286,9 @@ impl SmppConfig {
             if !(c.throughput >= 0.0 && c.throughput.is_finite()) {
                 problems.push(format!("{at}.throughput must be 0 or more"));
             }
+            if c.tls_ca.is_some() && !c.tls {
+                problems.push(format!("{at}.tls_ca needs tls = true"));
+            }
         }
         if let Some(s) = &self.server {
             if s.window == 0 || s.window > 1000 {
@@ -278,6 +299,9 @@ impl SmppConfig {
             }
             if s.system_id.is_empty() || s.system_id.len() > 15 {
                 problems.push("smpp.server.system_id must be 1 to 15 characters".into());
+            }
+            if s.tls_cert.is_some() != s.tls_key.is_some() {
+                problems.push("smpp.server.tls_cert and tls_key go together".into());
             }
         }
     }
@@ -323,6 +347,68 @@ mod tests {
             "{e}"
         );
         assert!(Config::from_toml("[smpp.server]\nlisten = \"127.0.0.1:1\"\nwindw = 3").is_err());
+        let half_tls = Config::from_toml(
+            "[smpp.server]\nlisten = \"127.0.0.1:1\"\ntls_cert = \"c.pem\"\n[[smpp.client]]\nname = \"a\"\nhost = \"h:1\"\nsystem_id = \"s\"\ntls_ca = \"ca.pem\"",
+        )
+        .unwrap();
+        let e = half_tls.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("tls_key") && e.contains("tls_ca needs tls"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn retention_deletes_smpp_rows_with_the_message_and_targets_round_trip() {
+        use crate::store::Target;
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut c).unwrap();
+        for (id, at) in [("old", 1_000), ("new", 9_000)] {
+            c.execute(
+                "INSERT INTO messages (id, direction, channel, sender, recipient, segments, encoding, size_class, status, \
+                 created_at, updated_at, kid, header, deliver_to) \
+                 VALUES (?1, 'outbound', 'sms', '+1', '+2', 1, 'gsm7', 0, 'sent', ?2, ?2, 'k', x'00', 'smpp:app')",
+                rusqlite::params![id, at],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO smpp_parts (route, smsc_id, message_id, part, total) VALUES ('smpp:a', ?1, ?1, 1, 1)",
+                [id],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO smpp_receipts (message_id, system_id, parts, failures_only, created_at) VALUES (?1, 'app', 1, 0, 1)",
+                [id],
+            )
+            .unwrap();
+        }
+        let tx = c.transaction().unwrap();
+        assert_eq!(
+            crate::store::messages::delete_old_metadata(&tx, 5_000).unwrap(),
+            1
+        );
+        tx.commit().unwrap();
+        for (table, col) in [
+            ("messages", "id"),
+            ("smpp_parts", "message_id"),
+            ("smpp_receipts", "message_id"),
+        ] {
+            let left: Vec<String> = c
+                .prepare(&format!("SELECT {col} FROM {table}"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(left, vec!["new".to_string()], "{table}");
+        }
+        for t in [
+            Target::Smpp("app-1".into()),
+            Target::Route("smpp:acme".into()),
+            Target::Private,
+        ] {
+            assert_eq!(Target::from_db(&t.as_db()), t);
+        }
     }
 }
 
@@ -335,11 +421,13 @@ pub struct Smpp {
 }
 
 impl Smpp {
-    /// Resolves bind passwords and registers one route per `[[smpp.client]]`.
+    /// Resolves bind passwords, registers one route per `[[smpp.client]]`,
+    /// and loads the server's TLS key pair and client table.
     pub fn new(
         config: &crate::config::Config,
         store: &crate::store::Store,
         routes: &mut crate::routes::Routes,
+        metrics: &std::sync::Arc<crate::metrics::Metrics>,
     ) -> crate::Result<Self> {
         let mut out = Self::default();
         for c in &config.smpp.client {
@@ -359,27 +447,82 @@ impl Smpp {
                     c.name
                 )));
             }
-            let route =
-                std::sync::Arc::new(client::SmppRoute::new(c, config.sms.clone(), store.clone()));
+            let route = std::sync::Arc::new(client::SmppRoute::new(
+                c,
+                config.sms.clone(),
+                store.clone(),
+            )?);
             routes.add(&c.route_name(), route.clone());
             out.clients.push((route, pw));
         }
-        out.server = config
-            .smpp
-            .server
-            .clone()
-            .map(|s| std::sync::Arc::new(server::Server::new(s)));
+        out.server = match config.smpp.server.clone() {
+            Some(s) => Some(std::sync::Arc::new(server::Server::new(
+                s,
+                store,
+                crate::address::region(&config.default_region),
+                metrics.clone(),
+            )?)),
+            None => None,
+        };
         Ok(out)
     }
 
-    /// Binds up per client route, for health: `{"smpp:acme": 2}`.
+    /// The server client that owns `to` (a normalised recipient): inbound
+    /// messages to it go to that client as `deliver_sm`. Always `None`
+    /// without `[smpp.server]`: the numbers of the client table are then
+    /// ignored and inbound goes to the private side.
+    pub fn owner_of(&self, to: &str) -> Option<String> {
+        self.server.as_ref()?.owner_of(to)
+    }
+
+    /// A message's status changed: if a server client is owed its
+    /// receipt, the receipt sender looks now rather than at its next pass.
+    pub fn status_changed(&self, id: &str) {
+        if let Some(s) = &self.server {
+            s.status_changed(id);
+        }
+    }
+
+    /// One delivery attempt of an inbound message to server client
+    /// `system_id`: `deliver_sm` per part over one of its receiving binds.
+    /// `text` is the opened body; it is encoded here and not kept.
+    pub async fn deliver_to_client(
+        &self,
+        state: &crate::state::AppState,
+        system_id: &str,
+        msg_id: &str,
+        header: &crate::envelope::Header,
+        text: &str,
+    ) -> crate::routes::SendOutcome {
+        let Some(server) = &self.server else {
+            return crate::routes::SendOutcome::Retry(
+                "no SMPP server is configured ([smpp.server])".into(),
+            );
+        };
+        outgoing::deliver_inbound(
+            state,
+            server,
+            system_id,
+            msg_id,
+            &header.from,
+            &header.to,
+            text,
+        )
+        .await
+    }
+
+    /// Health: per client route its binds (up or down, since when, last
+    /// error), and the server's clients (bound or not).
     pub fn health_json(&self) -> serde_json::Value {
-        let m: serde_json::Map<String, serde_json::Value> = self
+        let clients: serde_json::Map<String, serde_json::Value> = self
             .clients
             .iter()
-            .map(|(r, _)| (r.name().to_string(), r.binds_up().into()))
+            .map(|(r, _)| (r.name().to_string(), r.health_json()))
             .collect();
-        serde_json::Value::Object(m)
+        serde_json::json!({
+            "clients": clients,
+            "server": self.server.as_ref().map(|s| s.health_json()),
+        })
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! * Bind: `system_id` and password are checked against `smpp_clients`
 //!   (PBKDF2, see [`super::credentials`]); wrong ones get
-//!   `ESME_RINVPASWD`, and anything but a bind before binding gets
-//!   `ESME_RINVBNDSTS`.
+//!   `ESME_RINVPASWD` and the connection is closed, and anything but a
+//!   bind before binding gets `ESME_RINVBNDSTS`. With `tls_cert` /
+//!   `tls_key` the listener speaks TLS only.
 //! * `submit_sm`: the client's own governor limit (`ESME_RTHROTTLED` when
 //!   over it), then reassembly of UDH / SAR / `message_payload` parts,
 //!   then [`crate::pipeline::accept_outbound_text`], the same checks as
@@ -14,82 +15,239 @@
 //!   destination `ESME_RINVDSTADR`, invalid sender `ESME_RINVSRCADR`, the
 //!   gateway's rate limits `ESME_RTHROTTLED`, block list and opt-out
 //!   `ESME_RX_R_APPN`, a failed commit `ESME_RSYSERR` (the client retries).
-//! * Receipts: when `registered_delivery` asked for them, a row in
-//!   `smpp_receipts` is committed with the message; a poller sends
-//!   `deliver_sm` (esm_class 0x04, `receipted_message_id`, `message_state`,
-//!   the appendix B text without message text) per part once the message
-//!   is delivered, failed, dead or blocked, to any receiver or transceiver
-//!   bind of that `system_id`, and deletes the row when every part was
-//!   acknowledged. A client that is offline gets them when it binds again.
+//! * Towards the client ([`super::outgoing`]): inbound messages to the
+//!   numbers it owns and the receipts it asked for, as `deliver_sm` over
+//!   its receiver or transceiver binds, up to `window` outstanding per
+//!   connection.
+//! * The client table is re-read every [`DIRECTORY_REFRESH`]: numbers
+//!   added or changed with the CLI take effect, and the binds of a removed
+//!   (or removed and re-added) client are closed.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use adapters::smpp::concat::{self, Incoming};
 use adapters::smpp::status;
-use adapters::smpp::{Receipt, Stat};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use rusmpp::pdus::{
-    BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSmResp,
-};
-use rusmpp::tlvs::MessageDeliveryRequestTlvValue as DelTlv;
-use rusmpp::types::OctetString;
-use rusmpp::values::{EsmClass, MessageState, Npi, Ton};
+use rusmpp::pdus::{BindReceiverResp, BindTransceiverResp, BindTransmitterResp, SubmitSmResp};
 use rusmpp::{Command, CommandId, Pdu};
 use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::SmppServerConfig;
 use super::client::from_smpp;
 use super::credentials::{self, ClientInfo};
+use super::owners::Owners;
 use super::parts::{Outcome, Parts};
 use super::session::Session;
 use super::wire;
 use crate::pipeline::{OutboundText, accept_outbound_text};
 use crate::state::AppState;
+use crate::store::Target;
 
-/// How often owed receipts are looked for.
-const RECEIPT_POLL: Duration = Duration::from_millis(250);
-/// How long a connection may take to bind.
+/// How long a connection may take to bind (and to finish its TLS handshake).
 const BIND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the client table is re-read.
+pub const DIRECTORY_REFRESH: Duration = Duration::from_secs(2);
 
-/// A bound receiver (or transceiver) of one client.
-struct Receiver {
-    conn: u64,
-    session: Arc<Session>,
+/// How a server connection is bound.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Kind {
+    Transmitter,
+    Receiver,
+    Transceiver,
 }
 
-/// Server-wide state shared by connections and the receipt poller.
+impl Kind {
+    /// True when `deliver_sm` may go to this bind.
+    pub(super) const fn receives(self) -> bool {
+        matches!(self, Self::Receiver | Self::Transceiver)
+    }
+}
+
+/// One bound connection of a client.
+#[derive(Clone)]
+pub(super) struct Bound {
+    pub(super) conn: u64,
+    pub(super) kind: Kind,
+    pub(super) session: Arc<Session>,
+    /// Outstanding `deliver_sm` towards the client (the server's `window`).
+    pub(super) window: Arc<Semaphore>,
+    /// `created_at` of the client row it bound as: a client removed and
+    /// added again under the same id has a new one, and old binds go.
+    created_at: i64,
+}
+
+impl Bound {
+    /// A bind over `session` for unit tests of the senders.
+    #[cfg(test)]
+    pub(super) fn for_test(session: Arc<Session>, window: usize) -> Self {
+        Self {
+            conn: 0,
+            kind: Kind::Transceiver,
+            session,
+            window: Arc::new(Semaphore::new(window)),
+            created_at: 0,
+        }
+    }
+}
+
+/// The clients known from the table: who exists, who owns which number.
+#[derive(Default)]
+struct Directory {
+    /// system_id → created_at.
+    clients: HashMap<String, i64>,
+    owners: Owners,
+}
+
+/// Owed receipts to look at: ids whose status just changed, or everything.
+#[derive(Default)]
+pub(super) struct Hints {
+    pub(super) ids: Vec<String>,
+    pub(super) full: bool,
+}
+
+/// Most ids remembered between two receipt passes; beyond it the next
+/// pass reads every owed receipt instead.
+const MAX_HINTS: usize = 8192;
+
+/// Server-wide state shared by connections, the directory refresher and
+/// the `deliver_sm` senders.
 pub struct Server {
-    cfg: SmppServerConfig,
-    receivers: Mutex<HashMap<String, Vec<Receiver>>>,
+    pub(super) cfg: SmppServerConfig,
+    region: phonenumber::country::Id,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    binds: Mutex<HashMap<String, Vec<Bound>>>,
+    directory: RwLock<Directory>,
     limiters: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
     parts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Parts>>>>,
     next_conn: std::sync::atomic::AtomicU64,
+    /// Where the listener is bound, once it is (for health).
+    listening: Mutex<Option<String>>,
+    pub(super) hints: Mutex<Hints>,
+    pub(super) receipts_wake: Notify,
+    /// Inbound message id → parts already acknowledged by the client.
+    pub(super) progress: Mutex<HashMap<String, Vec<bool>>>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere must not stop the SMPP side; the data stays usable.
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
 }
 
 impl Server {
-    /// A server for `cfg` (not yet listening).
-    pub fn new(cfg: SmppServerConfig) -> Self {
-        Self {
+    /// A server for `cfg` (not yet listening): loads its TLS key pair and
+    /// the client table, so a bad file fails the start, not the first bind.
+    pub fn new(
+        cfg: SmppServerConfig,
+        store: &crate::store::Store,
+        region: phonenumber::country::Id,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> crate::Result<Self> {
+        let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+            _ => None,
+        };
+        let s = Self {
             cfg,
-            receivers: Mutex::new(HashMap::new()),
+            region,
+            tls,
+            binds: Mutex::new(HashMap::new()),
+            directory: RwLock::new(Directory::default()),
             limiters: Mutex::new(HashMap::new()),
             parts: Mutex::new(HashMap::new()),
             next_conn: std::sync::atomic::AtomicU64::new(1),
+            listening: Mutex::new(None),
+            hints: Mutex::new(Hints::default()),
+            receipts_wake: Notify::new(),
+            progress: Mutex::new(HashMap::new()),
+            metrics,
+        };
+        let clients = store.read_blocking(credentials::list)?;
+        s.set_directory(&clients);
+        Ok(s)
+    }
+
+    /// Installs a fresh client table; returns the ids whose binds must go
+    /// (removed, or removed and added again).
+    fn set_directory(&self, clients: &[ClientInfo]) -> Vec<String> {
+        let pairs: Vec<(String, Vec<String>)> = clients
+            .iter()
+            .map(|c| (c.system_id.clone(), c.addresses.clone()))
+            .collect();
+        let (owners, skipped) = Owners::build(&pairs, self.region);
+        for sid in skipped {
+            tracing::warn!(system_id = %sid, "SMPP client has an address that is not a number or +prefix*; ignored");
         }
+        let fresh: HashMap<String, i64> = clients
+            .iter()
+            .map(|c| (c.system_id.clone(), c.created_at))
+            .collect();
+        let gone = {
+            let binds = lock(&self.binds);
+            binds
+                .iter()
+                .filter(|(sid, list)| {
+                    !list.is_empty()
+                        && list
+                            .iter()
+                            .any(|b| fresh.get(sid.as_str()) != Some(&b.created_at))
+                })
+                .map(|(sid, _)| sid.clone())
+                .collect()
+        };
+        if let Ok(mut d) = self.directory.write() {
+            *d = Directory {
+                clients: fresh,
+                owners,
+            };
+        }
+        gone
+    }
+
+    /// True when a client with this id exists (as of the last refresh).
+    pub(super) fn exists(&self, system_id: &str) -> bool {
+        self.directory
+            .read()
+            .map(|d| d.clients.contains_key(system_id))
+            .unwrap_or(true)
+    }
+
+    /// The client that owns `to`, if any.
+    pub fn owner_of(&self, to: &str) -> Option<String> {
+        let d = self.directory.read().ok()?;
+        if d.owners.is_empty() {
+            return None;
+        }
+        d.owners.owner(to).map(str::to_string)
+    }
+
+    /// Notes that a message's status changed: a receipt may be due.
+    pub fn status_changed(&self, id: &str) {
+        {
+            let mut h = lock(&self.hints);
+            if h.ids.len() >= MAX_HINTS {
+                h.full = true;
+                h.ids.clear();
+            } else if !h.full {
+                h.ids.push(id.to_string());
+            }
+        }
+        self.receipts_wake.notify_one();
     }
 
     fn limiter(&self, client: &ClientInfo) -> Arc<DefaultDirectRateLimiter> {
         let rate = client.throughput.unwrap_or(self.cfg.throughput).max(0.001);
-        let mut map = match self.limiters.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = lock(&self.limiters);
         map.entry(client.system_id.clone())
             .or_insert_with(|| {
                 let per_sec =
@@ -105,11 +263,7 @@ impl Server {
     }
 
     async fn parts_of(&self, state: &AppState, system_id: &str) -> Arc<tokio::sync::Mutex<Parts>> {
-        let existing = self
-            .parts
-            .lock()
-            .ok()
-            .and_then(|m| m.get(system_id).cloned());
+        let existing = lock(&self.parts).get(system_id).cloned();
         if let Some(p) = existing {
             return p;
         }
@@ -123,17 +277,195 @@ impl Server {
             tracing::error!(error = %e, "reloading waiting SMPP parts failed");
         }
         let p = Arc::new(tokio::sync::Mutex::new(p));
-        if let Ok(mut m) = self.parts.lock() {
-            return m.entry(system_id.to_string()).or_insert(p).clone();
-        }
-        p
+        lock(&self.parts)
+            .entry(system_id.to_string())
+            .or_insert(p)
+            .clone()
     }
 
-    fn receiver(&self, system_id: &str) -> Option<Arc<Session>> {
-        let mut map = self.receivers.lock().ok()?;
+    /// The receiving bind of `system_id` with the most free window, if one
+    /// is up.
+    pub(super) fn receiver(&self, system_id: &str) -> Option<Bound> {
+        let mut map = lock(&self.binds);
         let list = map.get_mut(system_id)?;
-        list.retain(|r| !r.session.is_closed());
-        list.first().map(|r| r.session.clone())
+        list.retain(|b| !b.session.is_closed());
+        list.iter()
+            .filter(|b| b.kind.receives())
+            .max_by_key(|b| b.window.available_permits())
+            .cloned()
+    }
+
+    /// Clients with at least one receiving bind up.
+    pub(super) fn receiving_clients(&self) -> Vec<String> {
+        lock(&self.binds)
+            .iter()
+            .filter(|(_, l)| {
+                l.iter()
+                    .any(|b| b.kind.receives() && !b.session.is_closed())
+            })
+            .map(|(sid, _)| sid.clone())
+            .collect()
+    }
+
+    fn register(&self, system_id: &str, b: Bound) {
+        let n = {
+            let mut map = lock(&self.binds);
+            let list = map.entry(system_id.to_string()).or_default();
+            list.push(b);
+            list.len()
+        };
+        self.gauge(system_id, n);
+    }
+
+    fn unregister(&self, system_id: &str, conn: u64) {
+        let n = {
+            let mut map = lock(&self.binds);
+            let list = map.entry(system_id.to_string()).or_default();
+            list.retain(|b| b.conn != conn && !b.session.is_closed());
+            let n = list.len();
+            if n == 0 {
+                map.remove(system_id);
+            }
+            n
+        };
+        self.gauge(system_id, n);
+    }
+
+    fn gauge(&self, system_id: &str, n: usize) {
+        self.metrics
+            .smpp_server_binds
+            .get_or_create(&crate::metrics::SmppClientLabels {
+                system_id: system_id.to_string(),
+            })
+            .set(n as i64);
+    }
+
+    /// Closes every bind of `system_id` (its client was removed).
+    fn close_binds(&self, system_id: &str) {
+        let list = lock(&self.binds).remove(system_id).unwrap_or_default();
+        for b in list {
+            tracing::info!(system_id = %system_id, conn = b.conn, "SMPP client removed; closing its bind");
+            tokio::spawn(async move {
+                let _ = b
+                    .session
+                    .request(Pdu::Unbind, Duration::from_millis(500))
+                    .await;
+                b.session.close();
+            });
+        }
+        self.gauge(system_id, 0);
+    }
+
+    /// Health: where it listens, and per client whether it is bound.
+    pub fn health_json(&self) -> serde_json::Value {
+        let mut clients: Vec<String> = self
+            .directory
+            .read()
+            .map(|d| d.clients.keys().cloned().collect())
+            .unwrap_or_default();
+        clients.sort();
+        let binds = lock(&self.binds);
+        let per_client: serde_json::Map<String, serde_json::Value> = clients
+            .into_iter()
+            .map(|sid| {
+                let live: Vec<&Bound> = binds
+                    .get(&sid)
+                    .map(|l| l.iter().filter(|b| !b.session.is_closed()).collect())
+                    .unwrap_or_default();
+                let receivers = live.iter().filter(|b| b.kind.receives()).count();
+                let v = serde_json::json!({
+                    "bound": !live.is_empty(),
+                    "binds": live.len(),
+                    "receivers": receivers,
+                });
+                (sid, v)
+            })
+            .collect();
+        serde_json::json!({
+            "listening": lock(&self.listening).clone(),
+            "tls": self.tls.is_some(),
+            "clients": per_client,
+        })
+    }
+}
+
+/// The TLS server configuration from PEM files: the certificate chain
+/// (leaf first) and its private key (PKCS#8, PKCS#1 or SEC1).
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> crate::Result<tokio_rustls::TlsAcceptor> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: String| crate::Error::Config(format!("smpp.server.{what}: {e}"));
+    let cert_pem =
+        std::fs::read(cert).map_err(|e| crate::Error::io("read", cert.display().to_string(), e))?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("tls_cert", e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("tls_cert", "no CERTIFICATE in the file".into()));
+    }
+    let key_pem =
+        std::fs::read(key).map_err(|e| crate::Error::io("read", key.display().to_string(), e))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| bad("tls_key", e.to_string()))?;
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad("tls_cert", e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| bad("tls_key", e.to_string()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// Re-reads the client table until `shutdown`: owners change, removed
+/// clients lose their binds, and inbound messages queued for them are made
+/// due so the queue dead-letters them now rather than after a backoff.
+async fn directory_loop(state: AppState, server: Arc<Server>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(DIRECTORY_REFRESH) => {}
+        }
+        let clients = match state.store.read(credentials::list).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "reading SMPP clients failed");
+                continue;
+            }
+        };
+        for sid in server.set_directory(&clients) {
+            server.close_binds(&sid);
+            if !server.exists(&sid) {
+                make_due(&state, &sid).await;
+            }
+        }
+    }
+}
+
+/// Makes the queued inbound messages of `system_id` due now and wakes the
+/// delivery worker (the client just bound, or is gone for good).
+pub(super) async fn make_due(state: &AppState, system_id: &str) {
+    let target = Target::Smpp(system_id.to_string()).as_db();
+    let now = crate::clock::now_ms();
+    let r = state
+        .store
+        .writer()
+        .write(move |tx| {
+            Ok(tx
+                .prepare_cached(
+                    "UPDATE queue SET next_attempt_at = ?2 WHERE target = ?1 AND dead = 0 AND next_attempt_at > ?2",
+                )?
+                .execute(rusqlite::params![target, now])?)
+        })
+        .await;
+    match r {
+        Ok(n) if n > 0 => state.queue_notify.notify_one(),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "rescheduling queued SMPP deliveries failed"),
     }
 }
 
@@ -151,9 +483,19 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    tracing::info!(addr = %local, "smpp listening");
+    *lock(&server.listening) = Some(local.clone());
+    tracing::info!(addr = %local, tls = server.tls.is_some(), "smpp listening");
     let limit = Arc::new(Semaphore::new(server.cfg.max_connections.max(1)));
-    let poller = tokio::spawn(receipts(state.clone(), server.clone(), shutdown.clone()));
+    let receipts = tokio::spawn(super::outgoing::receipts(
+        state.clone(),
+        server.clone(),
+        shutdown.clone(),
+    ));
+    let directory = tokio::spawn(directory_loop(
+        state.clone(),
+        server.clone(),
+        shutdown.clone(),
+    ));
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -176,11 +518,23 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
         let _ = stream.set_nodelay(true);
         let (state, server, shutdown) = (state.clone(), server.clone(), shutdown.clone());
         conns.spawn(async move {
-            connection(state, server, stream, shutdown).await;
+            match server.tls.clone() {
+                Some(acceptor) => {
+                    match tokio::time::timeout(BIND_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => connection(state, server, tls, shutdown).await,
+                        Ok(Err(e)) => {
+                            tracing::warn!(peer = %peer, error = %e, "SMPP TLS handshake failed");
+                        }
+                        Err(_) => tracing::warn!(peer = %peer, "SMPP TLS handshake timed out"),
+                    }
+                }
+                None => connection(state, server, stream, shutdown).await,
+            }
             drop(permit);
         });
     }
-    let _ = poller.await;
+    let _ = receipts.await;
+    let _ = directory.await;
     // Connections see the shutdown token and unbind themselves.
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while conns.join_next().await.is_some() {}
@@ -188,19 +542,10 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
     .await;
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Transmitter,
-    Receiver,
-    Transceiver,
-}
-
-async fn connection(
-    state: AppState,
-    server: Arc<Server>,
-    stream: tokio::net::TcpStream,
-    shutdown: CancellationToken,
-) {
+async fn connection<S>(state: AppState, server: Arc<Server>, stream: S, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let (session, mut incoming) = Session::start(stream);
     // Bound state: nothing but a bind is accepted until then.
     let bound = tokio::time::timeout(BIND_TIMEOUT, async {
@@ -283,16 +628,25 @@ async fn connection(
     let conn_id = server
         .next_conn
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!(system_id = %client.system_id, conn = conn_id, "SMPP client bound");
-    if kind != Kind::Transmitter {
-        if let Ok(mut m) = server.receivers.lock() {
-            m.entry(client.system_id.clone())
-                .or_default()
-                .push(Receiver {
-                    conn: conn_id,
-                    session: session.clone(),
-                });
+    tracing::info!(system_id = %client.system_id, conn = conn_id, kind = ?kind, "SMPP client bound");
+    server.register(
+        &client.system_id,
+        Bound {
+            conn: conn_id,
+            kind,
+            session: session.clone(),
+            window: Arc::new(Semaphore::new(server.cfg.window.max(1) as usize)),
+            created_at: client.created_at,
+        },
+    );
+    if kind.receives() {
+        // What waited for this client goes now: receipts, and inbound
+        // messages whose next attempt lies in their backoff.
+        {
+            lock(&server.hints).full = true;
         }
+        server.receipts_wake.notify_one();
+        make_due(&state, &client.system_id).await;
     }
     tokio::spawn(session.clone().keep_alive(
         Duration::from_secs(server.cfg.enquire_link_secs),
@@ -360,15 +714,10 @@ async fn connection(
         }
     }
     session.close();
-    if let Ok(mut m) = server.receivers.lock() {
-        if let Some(list) = m.get_mut(&client.system_id) {
-            list.retain(|r| r.conn != conn_id);
-        }
-    }
+    server.unregister(&client.system_id, conn_id);
     tracing::info!(system_id = %client.system_id, conn = conn_id, "SMPP client unbound");
 }
 
-/// Handles one `submit_sm`: its response status and message id.
 async fn submit(
     state: &AppState,
     server: &Server,
@@ -495,158 +844,5 @@ async fn accept(
             tracing::error!(error = %e, "accepting an SMPP submit failed");
             status::RSYSERR
         }
-    }
-}
-
-/// Sends owed receipts until `shutdown`.
-async fn receipts(state: AppState, server: Arc<Server>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(RECEIPT_POLL) => {}
-        }
-        let due = state
-            .store
-            .read(|c| {
-                let mut st = c.prepare_cached(
-                    "SELECT r.message_id, r.system_id, r.parts, r.failures_only, m.status, m.sender, m.recipient, m.created_at, m.updated_at \
-                     FROM smpp_receipts r JOIN messages m ON m.id = r.message_id \
-                     WHERE m.status IN ('delivered', 'failed', 'dead', 'blocked') LIMIT 256",
-                )?;
-                let rows = st.query_map([], |r| {
-                    Ok(Owed {
-                        message_id: r.get(0)?,
-                        system_id: r.get(1)?,
-                        parts: r.get(2)?,
-                        failures_only: r.get(3)?,
-                        status: r.get(4)?,
-                        sender: r.get(5)?,
-                        recipient: r.get(6)?,
-                        created_at: r.get(7)?,
-                        updated_at: r.get(8)?,
-                    })
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            })
-            .await;
-        let due = match due {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "reading owed SMPP receipts failed");
-                continue;
-            }
-        };
-        for owed in due {
-            let delivered = owed.status == "delivered";
-            if !(delivered && owed.failures_only) {
-                let Some(session) = server.receiver(&owed.system_id) else {
-                    continue; // Sent when the client binds again.
-                };
-                if !send_receipts(&session, &owed, server.cfg.response_timeout_secs).await {
-                    continue;
-                }
-            }
-            let id = owed.message_id.clone();
-            let r = state
-                .store
-                .writer()
-                .write(move |tx| {
-                    tx.prepare_cached("DELETE FROM smpp_receipts WHERE message_id = ?1")?
-                        .execute(rusqlite::params![id])?;
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "deleting a sent SMPP receipt failed");
-            }
-        }
-    }
-}
-
-struct Owed {
-    message_id: String,
-    system_id: String,
-    parts: i64,
-    failures_only: bool,
-    status: String,
-    sender: String,
-    recipient: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
-fn date(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map(Receipt::date)
-        .unwrap_or_else(|_| "0000000000".into())
-}
-
-/// One `deliver_sm` receipt per part; true when all were acknowledged.
-async fn send_receipts(session: &Session, owed: &Owed, timeout_secs: u64) -> bool {
-    let stat = match owed.status.as_str() {
-        "delivered" => Stat::Delivered,
-        "blocked" => Stat::Rejected,
-        _ => Stat::Undeliverable,
-    };
-    let parts = owed.parts.clamp(1, 255);
-    for k in 1..=parts {
-        let id = if parts == 1 {
-            owed.message_id.clone()
-        } else {
-            format!("{}-{k}", owed.message_id)
-        };
-        let text = Receipt {
-            id: id.clone(),
-            sub: Some("001".into()),
-            dlvrd: Some(
-                if stat == Stat::Delivered {
-                    "001"
-                } else {
-                    "000"
-                }
-                .into(),
-            ),
-            submit_date: Some(date(owed.created_at)),
-            done_date: Some(date(owed.updated_at)),
-            stat,
-            err: Some("000".into()),
-        }
-        .format();
-        // The receipt goes from the recipient back to the sender.
-        let (sts, snpi, src) = addr(&owed.recipient);
-        let (dts, dnpi, dst) = addr(&owed.sender);
-        let Ok(sm) = OctetString::from_vec(text.into_bytes()) else {
-            return false;
-        };
-        let mut d = DeliverSm::builder()
-            .source_addr_ton(sts)
-            .source_addr_npi(snpi)
-            .source_addr(wire::cstr(&src))
-            .dest_addr_ton(dts)
-            .dest_addr_npi(dnpi)
-            .destination_addr(wire::cstr(&dst))
-            .esm_class(EsmClass::from(concat::ESM_RECEIPT))
-            .short_message(sm)
-            .build();
-        d.push_tlv(DelTlv::ReceiptedMessageId(wire::cstr(&id)));
-        d.push_tlv(DelTlv::MessageState(MessageState::from(
-            stat.message_state(),
-        )));
-        match session
-            .request(Pdu::DeliverSm(d), Duration::from_secs(timeout_secs))
-            .await
-        {
-            Ok(c) if wire::status_of(&c) == status::ROK => {}
-            _ => return false,
-        }
-    }
-    true
-}
-
-fn addr(a: &str) -> (Ton, Npi, String) {
-    match a.strip_prefix('+') {
-        Some(d) => (Ton::International, Npi::Isdn, d.to_string()),
-        None if a.bytes().all(|b| b.is_ascii_digit()) => (Ton::Unknown, Npi::Isdn, a.to_string()),
-        None => (Ton::Alphanumeric, Npi::Unknown, a.to_string()),
     }
 }

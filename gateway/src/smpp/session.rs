@@ -112,28 +112,34 @@ impl Session {
 
     /// Sends a request and waits for its response (any status: the caller
     /// reads `command_status`), or `generic_nack`, or the timeout.
-    pub async fn request(&self, pdu: Pdu, timeout: Duration) -> Result<Command, SessionError> {
+    pub async fn request(
+        self: &Arc<Self>,
+        pdu: Pdu,
+        timeout: Duration,
+    ) -> Result<Command, SessionError> {
+        self.start_request(pdu).await?.wait(timeout).await
+    }
+
+    /// Queues a request for the socket and returns at once with a handle to
+    /// its response. Requests are written in the order of these calls, so a
+    /// sender can keep a window of them outstanding (the parts of one
+    /// message in order) and wait for the responses afterwards.
+    pub async fn start_request(self: &Arc<Self>, pdu: Pdu) -> Result<Pending, SessionError> {
         let seq = self.next_sequence();
         let (tx, rx) = oneshot::channel();
         if let Ok(mut w) = self.waiting.lock() {
             w.insert(seq, tx);
         }
         let bytes = wire::encode(&wire::command(0, seq, pdu));
-        if self.out.send(bytes).await.is_err() {
+        if self.is_closed() || self.out.send(bytes).await.is_err() {
             self.forget(seq);
             return Err(SessionError::Closed);
         }
-        let answer = tokio::select! {
-            r = rx => r.map_err(|_| SessionError::Closed),
-            () = tokio::time::sleep(timeout) => Err(SessionError::Timeout(timeout)),
-            () = self.closed.cancelled() => Err(SessionError::Closed),
-        };
-        self.forget(seq);
-        let c = answer?;
-        if c.id() == CommandId::GenericNack {
-            return Err(SessionError::Nack(wire::status_of(&c)));
-        }
-        Ok(c)
+        Ok(Pending {
+            session: self.clone(),
+            seq,
+            rx,
+        })
     }
 
     fn forget(&self, seq: u32) {
@@ -191,6 +197,33 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+/// A request on the wire, waiting for its response.
+pub struct Pending {
+    session: Arc<Session>,
+    seq: u32,
+    rx: oneshot::Receiver<Command>,
+}
+
+impl Pending {
+    /// Waits for the response, `generic_nack`, the timeout or the close.
+    pub async fn wait(self, timeout: Duration) -> Result<Command, SessionError> {
+        // Biased: a response that arrived just before the connection closed
+        // (the peer answers, then unbinds) counts as answered.
+        let answer = tokio::select! {
+            biased;
+            r = self.rx => r.map_err(|_| SessionError::Closed),
+            () = tokio::time::sleep(timeout) => Err(SessionError::Timeout(timeout)),
+            () = self.session.closed.cancelled() => Err(SessionError::Closed),
+        };
+        self.session.forget(self.seq);
+        let c = answer?;
+        if c.id() == CommandId::GenericNack {
+            return Err(SessionError::Nack(wire::status_of(&c)));
+        }
+        Ok(c)
     }
 }
 

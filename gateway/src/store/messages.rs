@@ -14,21 +14,28 @@ pub enum Target {
     Route(String),
     /// To the private side's webhook.
     Private,
+    /// To an SMPP server client (by `system_id`) that owns the inbound
+    /// message's recipient, as `deliver_sm` over its bind.
+    Smpp(String),
 }
 
 impl Target {
-    /// Stored form: `route:<name>` or `private`.
+    /// Stored form: `route:<name>`, `private` or `smpp:<system_id>`.
     pub fn as_db(&self) -> String {
         match self {
             Self::Route(r) => format!("route:{r}"),
             Self::Private => "private".into(),
+            Self::Smpp(c) => format!("smpp:{c}"),
         }
     }
 
     /// Parses the stored form.
     pub fn from_db(s: &str) -> Self {
-        match s.strip_prefix("route:") {
-            Some(r) => Self::Route(r.to_string()),
+        if let Some(r) = s.strip_prefix("route:") {
+            return Self::Route(r.to_string());
+        }
+        match s.strip_prefix("smpp:") {
+            Some(c) => Self::Smpp(c.to_string()),
             None => Self::Private,
         }
     }
@@ -71,6 +78,10 @@ pub struct NewMessage {
     pub carrier_id: Option<(String, String)>,
     /// Queue entry to create, due now.
     pub queue: Option<Target>,
+    /// Where the message is delivered when that is not its direction's
+    /// default (an inbound message to an SMPP server client's number);
+    /// stored so that a held message, released later, goes there too.
+    pub deliver_to: Option<Target>,
     /// Classifier verdict (`ok`, `suspect`, `spam`) and score.
     pub verdict: Option<(&'static str, f32)>,
     /// Reasons (JSON) when the message was held or blocked: the sender goes
@@ -191,8 +202,8 @@ pub fn insert(tx: &Transaction<'_>, m: &NewMessage) -> Result<InsertOutcome> {
     }
     tx.prepare_cached(
         "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, \
-         size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, score) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+         size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, score, deliver_to) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(params![
         m.id,
@@ -213,6 +224,7 @@ pub fn insert(tx: &Transaction<'_>, m: &NewMessage) -> Result<InsertOutcome> {
         m.carrier_id.as_ref().map(|(_, c)| c.as_str()),
         m.verdict.map(|v| v.0),
         m.verdict.map(|v| f64::from(v.1)),
+        m.deliver_to.as_ref().map(Target::as_db),
     ])?;
     if let (Some(reasons), Some((verdict, score))) = (&m.flag_reasons, m.verdict) {
         tx.prepare_cached(
@@ -367,6 +379,9 @@ pub fn delete_old_metadata(tx: &Transaction<'_>, cutoff: i64) -> Result<usize> {
             "DELETE FROM message_events WHERE message_id = ?1",
             "DELETE FROM queue WHERE message_id = ?1",
             "DELETE FROM carrier_ids WHERE message_id = ?1",
+            // SMPP: SMSC ids of its parts, and a receipt still owed for it.
+            "DELETE FROM smpp_parts WHERE message_id = ?1",
+            "DELETE FROM smpp_receipts WHERE message_id = ?1",
             "DELETE FROM messages WHERE id = ?1",
         ] {
             tx.prepare_cached(sql)?.execute(params![id])?;

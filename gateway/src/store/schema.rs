@@ -187,6 +187,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX smpp_receipts_by_client ON smpp_receipts(system_id);
     "#,
+    // 7: where a message goes when that is not its direction's default
+    // (`smpp:<system_id>` for an inbound message to an SMPP server client's
+    // number), so a held message that is released goes there too. The
+    // queue row says the same while the message is queued.
+    r#"
+    ALTER TABLE messages ADD COLUMN deliver_to TEXT;
+    "#,
 ];
 
 /// The schema version this binary writes.
