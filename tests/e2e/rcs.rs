@@ -390,6 +390,9 @@ async fn rcs_auto_to_incapable_recipient_goes_sms_and_a_numbered_reply_maps_to_i
     // capability check) sends the SMS at once, not after fallback_secs.
     let a = accepted(&gw, json!({"to": CAPABLE, "text": "first, over RCS"})).await;
     assert_eq!(a["channel"], "rcs");
+    // The first message must have reached RBM before the user "leaves RCS",
+    // or it too would be refused and fall back.
+    mock.wait_calls("POST", "/v1/phones/", before + 1).await;
     mock.control(
         "/_mock/capable",
         json!({"phone": CAPABLE, "capable": false}),
