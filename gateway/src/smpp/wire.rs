@@ -60,14 +60,24 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Frame>
     }
     let mut buf = BytesMut::zeroed(size - 4);
     r.read_exact(&mut buf).await?;
-    let word = |i: usize| u32::from_be_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
-    let (command_id, sequence) = (word(0), word(8));
-    match Command::decode(&mut buf, size - 4) {
-        Ok((c, _)) => Ok(Some(Frame::Command(Box::new(c)))),
-        Err(_) => Ok(Some(Frame::Undecodable {
+    Ok(Some(decode_body(buf)))
+}
+
+/// Decodes a frame's body (everything after `command_length`, which must
+/// be at least the 12 remaining header bytes; `read_frame` checked that).
+pub fn decode_body(mut buf: BytesMut) -> Frame {
+    let word = |b: &BytesMut, i: usize| {
+        b.get(i..i + 4)
+            .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    let (command_id, sequence) = (word(&buf, 0), word(&buf, 8));
+    let len = buf.len();
+    match Command::decode(&mut buf, len) {
+        Ok((c, _)) => Frame::Command(Box::new(c)),
+        Err(_) => Frame::Undecodable {
             command_id,
             sequence,
-        })),
+        },
     }
 }
 
