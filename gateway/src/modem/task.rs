@@ -9,7 +9,6 @@ use adapters::sms::{
     Content as SmsContent, Deliver, Incomplete, Inserted, ModemPdu, Part, Reassembler,
     ReassemblyConfig, StatusCategory, StatusReport, Tpdu,
 };
-use rusqlite::params;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -20,10 +19,11 @@ use super::conn::{Conn, ConnError};
 use super::{ADAPTER, SendJob};
 use crate::address::redact;
 use crate::config::{IncompletePolicy, ModemConfig};
-use crate::envelope::{Channel, Content, Direction, Envelope, Header};
+use crate::envelope::Content;
 use crate::pipeline::{InboundMessage, accept_inbound, record_status};
 use crate::routes::SendOutcome;
 use crate::state::AppState;
+use crate::store::pending_parts;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_TRACKED: usize = 4096;
@@ -584,48 +584,14 @@ impl Modem {
     }
 
     async fn persist_part(&mut self, part: &Part) -> crate::Result<()> {
-        let edge = self.state.current_edge_key()?;
-        let now = crate::clock::now_ms();
-        let header = Header {
-            v: crate::envelope::VERSION,
-            id: uuid::Uuid::now_v7().to_string(),
-            created_at: crate::clock::rfc3339_ms(now),
-            channel: Channel::Sms,
-            direction: Direction::Inbound,
+        let owner = pending_parts::Owner {
+            adapter: self.store_key.clone(),
+            sender: part.source.clone(),
+            group: uuid::Uuid::now_v7().to_string(),
             from: part.source.clone(),
             to: self.cfg.number.clone(),
-            segments: 1,
-            encoding: part.body.encoding.as_str().to_string(),
-            size_class: 0,
-            expires_at: None,
-            kid: String::new(),
-            carrier_ids: Default::default(),
-            seal: Default::default(),
         };
-        let env = self.state.sealer.seal(
-            header,
-            &Content::SmsPart { part: part.clone() },
-            &edge.public,
-        )?;
-        let (adapter, sender) = (self.store_key.clone(), part.source.clone());
-        let arrived = (part.arrived_at.unix_timestamp_nanos() / 1_000_000) as i64;
-        let (kid, hdr, sealed) = (
-            env.header.kid.clone(),
-            env.header_bytes().to_vec(),
-            env.sealed_bytes(),
-        );
-        let id = self
-            .state
-            .store
-            .writer()
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO pending_parts (adapter, sender, arrived_at, kid, header, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![adapter, sender, arrived, kid, hdr, sealed])?;
-                Ok(tx.last_insert_rowid())
-            })
-            .await?;
+        let id = pending_parts::insert(&self.state, owner, part).await?;
         self.rows
             .entry((part.source.clone(), part.reference, part.total))
             .or_default()
@@ -637,18 +603,7 @@ impl Modem {
         let Some(ids) = self.rows.remove(key) else {
             return;
         };
-        let r = self
-            .state
-            .store
-            .writer()
-            .write(move |tx| {
-                let mut st = tx.prepare_cached("DELETE FROM pending_parts WHERE id = ?1")?;
-                for id in ids {
-                    st.execute(params![id])?;
-                }
-                Ok(())
-            })
-            .await;
+        let r = pending_parts::delete(&self.state, ids).await;
         if let Err(e) = r {
             tracing::error!(error = %e, "deleting delivered parts failed");
         }
@@ -657,27 +612,14 @@ impl Modem {
     /// Rebuilds the reassembler from `pending_parts` (start, or after a
     /// failed commit), opening each sealed part with the edge key.
     async fn reload_parts(&mut self) -> crate::Result<()> {
-        let adapter = self.store_key.clone();
-        let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = self
-            .state
-            .store
-            .read(move |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT id, kid, header, sealed FROM pending_parts WHERE adapter = ?1 ORDER BY arrived_at, id",
-                )?;
-                let it = st.query_map(params![adapter], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?;
-                Ok(it.collect::<Result<Vec<_>, _>>()?)
-            })
-            .await?;
+        let rows = pending_parts::load(&self.state, self.store_key.clone()).await?;
         self.reassembler = Reassembler::new(reassembly_config(&self.cfg));
         self.rows.clear();
         let mut completed = Vec::new();
         let n = rows.len();
-        for (id, kid, header, sealed) in rows {
-            let part = match self.open_part(&kid, &header, &sealed) {
-                Ok(p) => p,
+        for (id, opened) in rows {
+            let part = match opened {
+                Ok((_, p)) => p,
                 Err(e) => {
                     tracing::error!(error = %e, row = id, "a stored part cannot be opened; left in place");
                     continue;
@@ -718,16 +660,5 @@ impl Modem {
             Box::pin(self.deliver(key, m.content, id)).await;
         }
         Ok(())
-    }
-
-    fn open_part(&self, kid: &str, header: &[u8], sealed: &[u8]) -> crate::Result<Part> {
-        let env = Envelope::from_parts(header, sealed)?;
-        let key = self.state.edge_key(kid)?;
-        match self.state.opener.open(&env, &key.private)? {
-            Content::SmsPart { part } => Ok(part),
-            _ => Err(crate::Error::Envelope(
-                "pending part holds another content type".into(),
-            )),
-        }
     }
 }

@@ -12,11 +12,10 @@
 use std::collections::HashMap;
 
 use adapters::sms::{Content as SmsContent, Inserted, Part, Reassembler, ReassemblyConfig};
-use rusqlite::params;
 use time::OffsetDateTime;
 
-use crate::envelope::{Channel, Content, Direction, Envelope, Header};
 use crate::state::AppState;
+use crate::store::pending_parts;
 
 /// Which message a part belongs to.
 pub(super) type Key = (String, u16, u8);
@@ -145,68 +144,23 @@ impl Parts {
         let Some(ids) = self.rows.remove(key) else {
             return;
         };
-        let r = self
-            .state
-            .store
-            .writer()
-            .write(move |tx| {
-                let mut st = tx.prepare_cached("DELETE FROM pending_parts WHERE id = ?1")?;
-                for id in ids {
-                    st.execute(params![id])?;
-                }
-                Ok(())
-            })
-            .await;
+        let r = pending_parts::delete(&self.state, ids).await;
         if let Err(e) = r {
             tracing::error!(error = %e, "deleting committed SMPP parts failed");
         }
     }
 
     async fn persist(&mut self, part: &Part, group: &str) -> crate::Result<()> {
-        let edge = self.state.current_edge_key()?;
-        let now = crate::clock::now_ms();
-        let header = Header {
-            v: crate::envelope::VERSION,
-            id: group.to_string(),
-            created_at: crate::clock::rfc3339_ms(now),
-            channel: Channel::Sms,
-            direction: Direction::Inbound,
-            from: String::new(),
-            to: self.to.clone(),
-            segments: 1,
-            encoding: part.body.encoding.as_str().to_string(),
-            size_class: 0,
-            expires_at: None,
-            kid: String::new(),
-            carrier_ids: Default::default(),
-            seal: Default::default(),
-        };
-        let env = self.state.sealer.seal(
-            header,
-            &Content::SmsPart { part: part.clone() },
-            &edge.public,
-        )?;
         // The sender column is metadata for retention sweeps; the part's
         // own source key (which may carry a client id) stays sealed.
-        let (adapter, sender) = (self.adapter.clone(), String::new());
-        let arrived = (part.arrived_at.unix_timestamp_nanos() / 1_000_000) as i64;
-        let (kid, hdr, sealed) = (
-            env.header.kid.clone(),
-            env.header_bytes().to_vec(),
-            env.sealed_bytes(),
-        );
-        let id = self
-            .state
-            .store
-            .writer()
-            .write(move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO pending_parts (adapter, sender, arrived_at, kid, header, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![adapter, sender, arrived, kid, hdr, sealed])?;
-                Ok(tx.last_insert_rowid())
-            })
-            .await?;
+        let owner = pending_parts::Owner {
+            adapter: self.adapter.clone(),
+            sender: String::new(),
+            group: group.to_string(),
+            from: String::new(),
+            to: self.to.clone(),
+        };
+        let id = pending_parts::insert(&self.state, owner, part).await?;
         self.rows.entry(key_of(part)).or_default().push(id);
         Ok(())
     }
@@ -215,20 +169,7 @@ impl Parts {
     /// commit). Returns messages that are complete already (a crash between
     /// storing the last part and committing the message).
     pub async fn reload(&mut self) -> crate::Result<Vec<(String, Key, Option<String>)>> {
-        let adapter = self.adapter.clone();
-        let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = self
-            .state
-            .store
-            .read(move |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT id, kid, header, sealed FROM pending_parts WHERE adapter = ?1 ORDER BY arrived_at, id",
-                )?;
-                let it = st.query_map(params![adapter], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })?;
-                Ok(it.collect::<Result<Vec<_>, _>>()?)
-            })
-            .await?;
+        let rows = pending_parts::load(&self.state, self.adapter.clone()).await?;
         self.reassembler = Reassembler::new(ReassemblyConfig {
             timeout: self.timeout,
             ..ReassemblyConfig::default()
@@ -236,23 +177,13 @@ impl Parts {
         self.rows.clear();
         self.groups.clear();
         let mut complete = Vec::new();
-        for (id, kid, header, sealed) in rows {
-            let opened = Envelope::from_parts(&header, &sealed).and_then(|env| {
-                let key = self.state.edge_key(&kid)?;
-                Ok((
-                    env.header.id.clone(),
-                    self.state.opener.open(&env, &key.private)?,
-                ))
-            });
-            let (group, part) = match opened {
-                Ok((g, Content::SmsPart { part })) => (g, part),
-                Ok(_) | Err(_) => {
-                    tracing::error!(
-                        row = id,
-                        "a stored SMPP part cannot be opened; left in place"
-                    );
-                    continue;
-                }
+        for (id, opened) in rows {
+            let Ok((group, part)) = opened else {
+                tracing::error!(
+                    row = id,
+                    "a stored SMPP part cannot be opened; left in place"
+                );
+                continue;
             };
             let key = key_of(&part);
             self.rows.entry(key.clone()).or_default().push(id);

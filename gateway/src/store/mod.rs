@@ -8,6 +8,7 @@
 
 pub mod credentials;
 pub mod messages;
+pub mod pending_parts;
 pub mod schema;
 mod writer;
 

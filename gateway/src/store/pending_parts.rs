@@ -1,0 +1,124 @@
+//! Parts of multipart SMS waiting for their siblings, for the adapters that
+//! reassemble themselves (GSM modems, SMPP binds). Each part is sealed to
+//! the edge key before it is written, so a crash loses no part and the
+//! store never holds part text in the clear; the `adapter` and `sender`
+//! columns are the metadata reloads and retention sweeps select on.
+
+use adapters::sms::Part;
+use rusqlite::params;
+
+use crate::envelope::{Channel, Content, Direction, Envelope, Header};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Who a stored part belongs to: its row's clear columns and its sealed
+/// header's addresses.
+pub struct Owner {
+    /// The `pending_parts.adapter` value reloads select on.
+    pub adapter: String,
+    /// The `pending_parts.sender` value (retention), may be empty.
+    pub sender: String,
+    /// The sealed header's id (the message group the part belongs to).
+    pub group: String,
+    /// The sealed header's `from`.
+    pub from: String,
+    /// The sealed header's `to`.
+    pub to: String,
+}
+
+/// Seals `part` to the current edge key and stores it; returns its row id
+/// (what `delete` takes once the message is committed).
+pub async fn insert(state: &AppState, owner: Owner, part: &Part) -> Result<i64> {
+    let edge = state.current_edge_key()?;
+    let header = Header {
+        v: crate::envelope::VERSION,
+        id: owner.group,
+        created_at: crate::clock::rfc3339_ms(crate::clock::now_ms()),
+        channel: Channel::Sms,
+        direction: Direction::Inbound,
+        from: owner.from,
+        to: owner.to,
+        segments: 1,
+        encoding: part.body.encoding.as_str().to_string(),
+        size_class: 0,
+        expires_at: None,
+        kid: String::new(),
+        carrier_ids: Default::default(),
+        seal: Default::default(),
+    };
+    let env = state.sealer.seal(
+        header,
+        &Content::SmsPart { part: part.clone() },
+        &edge.public,
+    )?;
+    let (adapter, sender) = (owner.adapter, owner.sender);
+    let arrived = (part.arrived_at.unix_timestamp_nanos() / 1_000_000) as i64;
+    let (kid, hdr, sealed) = (
+        env.header.kid.clone(),
+        env.header_bytes().to_vec(),
+        env.sealed_bytes(),
+    );
+    state
+        .store
+        .writer()
+        .write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO pending_parts (adapter, sender, arrived_at, kid, header, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![adapter, sender, arrived, kid, hdr, sealed])?;
+            Ok(tx.last_insert_rowid())
+        })
+        .await
+}
+
+/// Deletes stored parts (their message was committed or dropped).
+pub async fn delete(state: &AppState, ids: Vec<i64>) -> Result<()> {
+    state
+        .store
+        .writer()
+        .write(move |tx| {
+            let mut st = tx.prepare_cached("DELETE FROM pending_parts WHERE id = ?1")?;
+            for id in ids {
+                st.execute(params![id])?;
+            }
+            Ok(())
+        })
+        .await
+}
+
+/// A stored part read back: its row id and, if it opens, its group id
+/// and the part (a row that does not open is reported, not deleted, so
+/// an operator can still look at it with the right key).
+pub type Loaded = (i64, Result<(String, Part)>);
+
+/// Every stored part of `adapter`, oldest first, opened with the edge key
+/// it was sealed to.
+pub async fn load(state: &AppState, adapter: String) -> Result<Vec<Loaded>> {
+    let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = state
+        .store
+        .read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, kid, header, sealed FROM pending_parts WHERE adapter = ?1 ORDER BY arrived_at, id",
+            )?;
+            let it = st.query_map(params![adapter], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            Ok(it.collect::<std::result::Result<Vec<_>, _>>()?)
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, kid, header, sealed)| (id, open(state, &kid, &header, &sealed)))
+        .collect())
+}
+
+fn open(state: &AppState, kid: &str, header: &[u8], sealed: &[u8]) -> Result<(String, Part)> {
+    let env = Envelope::from_parts(header, sealed)?;
+    let key = state.edge_key(kid)?;
+    match state.opener.open(&env, &key.private)? {
+        Content::SmsPart { part } => Ok((env.header.id.clone(), part)),
+        _ => Err(Error::Envelope(
+            "pending part holds another content type".into(),
+        )),
+    }
+}
