@@ -420,15 +420,7 @@ mod tests {
     use super::*;
 
     fn api(name: &str) -> RcsMessage {
-        serde_json::from_slice(
-            &std::fs::read(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../fixtures/rcs/api")
-                    .join(name),
-            )
-            .unwrap(),
-        )
-        .unwrap()
+        serde_json::from_slice(&crate::rcs::fixture(&format!("api/{name}"))).unwrap()
     }
 
     fn pretty(v: &Value) -> Vec<u8> {

@@ -565,12 +565,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../fixtures/rcs/cpim")
-                .join(name),
-        )
-        .unwrap()
+        crate::rcs::fixture(&format!("cpim/{name}"))
     }
 
     #[test]

@@ -296,12 +296,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../fixtures/rcs/ft_http")
-                .join(name),
-        )
-        .unwrap()
+        crate::rcs::fixture(&format!("ft_http/{name}"))
     }
 
     #[test]
@@ -324,14 +319,8 @@ mod tests {
         assert_eq!(f.expiry.as_deref(), Some("2017-04-25T12:17:07Z"));
         let back = FtHttp::from_file_transfer(&f, "2030-01-01T00:00:00Z").unwrap();
         assert_eq!(back.file, d.file);
-        let api: crate::rcs::RcsMessage = serde_json::from_slice(
-            &std::fs::read(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../fixtures/rcs/api/file.json"),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let api: crate::rcs::RcsMessage =
+            serde_json::from_slice(&crate::rcs::fixture("api/file.json")).unwrap();
         let crate::rcs::Body::File(f) = &api.body else {
             panic!("file expected")
         };

@@ -263,12 +263,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../fixtures/rcs/imdn")
-                .join(name),
-        )
-        .unwrap()
+        crate::rcs::fixture(&format!("imdn/{name}"))
     }
 
     #[test]
@@ -305,11 +300,7 @@ mod tests {
             &i,
         )
         .unwrap();
-        let golden = std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../fixtures/rcs/cpim/imdn_delivered_notification.txt"),
-        )
-        .unwrap();
+        let golden = crate::rcs::fixture("cpim/imdn_delivered_notification.txt");
         assert_eq!(
             String::from_utf8_lossy(&cpim.to_bytes()),
             String::from_utf8_lossy(&golden)

@@ -30,6 +30,16 @@ pub use content::{
     Action, Body, Card, FileTransfer, Media, RcsMessage, RichCard, Suggestion, UserMessage,
 };
 
+/// Reads the file `fixtures/rcs/<rel>` (tests only).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn fixture(rel: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/rcs")
+        .join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Compares `actual` with the golden file `fixtures/rcs/<rel>`; with
 /// `RCS_BLESS=1` in the environment, (re)writes the file instead.
 #[cfg(test)]

@@ -756,12 +756,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../fixtures/rcs")
-                .join(name),
-        )
-        .unwrap()
+        crate::rcs::fixture(name)
     }
 
     fn msg(v: Value) -> RcsMessage {

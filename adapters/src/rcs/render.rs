@@ -464,15 +464,7 @@ mod tests {
     use super::*;
 
     fn api(name: &str) -> RcsMessage {
-        RcsMessage::from_json(
-            &std::fs::read(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../fixtures/rcs/api")
-                    .join(name),
-            )
-            .unwrap(),
-        )
-        .unwrap()
+        RcsMessage::from_json(&crate::rcs::fixture(&format!("api/{name}"))).unwrap()
     }
 
     fn opts(max_segments: usize) -> RenderOptions {
