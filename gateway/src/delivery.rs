@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::clock;
-use crate::envelope::Envelope;
+use crate::envelope::{Content, Envelope};
 use crate::error::{Error, Result};
 use crate::routes::http::{Answer, post_signed};
 use crate::routes::{OutboundSms, SendOutcome};
@@ -369,6 +369,12 @@ async fn attempt(
         Target::Smpp(system_id) => {
             let key = state.edge_key(&env.header.kid)?;
             let content = state.opener.open(&env, &key.private)?;
+            if let Content::Data { .. } = content {
+                // deliver_sm towards server clients carries text only.
+                return Ok(SendOutcome::Permanent(
+                    "8-bit data is not delivered to SMPP server clients".into(),
+                ));
+            }
             let text = crate::rcs::sms_text(state, &content);
             Ok(state
                 .smpp

@@ -216,6 +216,13 @@ pub async fn accept_outbound(state: &AppState, req: OutboundRequest) -> Result<A
             let content = env
                 .open(&key.private)
                 .map_err(|e| Error::invalid("envelope", e.to_string()))?;
+            if matches!(content, Content::Data { .. } | Content::SmsPart { .. }) {
+                // Inbound-only content types: no route sends 8-bit data.
+                return Err(Error::invalid(
+                    "envelope",
+                    "content type cannot be sent (8-bit data and parts are inbound only)",
+                ));
+            }
             Address::phone(&env.header.to, state.region, "envelope.to")?;
             Address::sender(&env.header.from, state.region, "envelope.from")?;
             // A header sealed for RCS says 1 segment, utf8; one sealed for
@@ -563,7 +570,7 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     let (segments, encoding) = if rbm {
         (1, "utf8")
     } else {
-        crate::sms_plan::plan(msg.content.as_text(), &state.config.sms)
+        crate::sms_plan::plan_content(&msg.content, &state.config.sms)
     };
     // "2" in answer to an SMS rendering with numbered suggestions is that
     // suggestion's response (and postback).

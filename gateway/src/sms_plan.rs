@@ -16,6 +16,21 @@ pub fn plan(text: &str, opts: &SmsOptions) -> (u32, &'static str) {
     )
 }
 
+/// Segments and encoding of an inbound message's content: text is
+/// planned like outbound text; 8-bit data counts 140 octets in one SMS,
+/// 134 (133 with 16-bit references) per part.
+pub fn plan_content(content: &crate::envelope::Content, opts: &SmsOptions) -> (u32, &'static str) {
+    match content {
+        crate::envelope::Content::Data { data } => {
+            let parts = adapters::sms::encode_binary(data, opts, 0, None).map_or(u32::MAX, |e| {
+                u32::try_from(e.parts.len()).unwrap_or(u32::MAX)
+            });
+            (parts, adapters::sms::Encoding::EightBit.as_str())
+        }
+        other => plan(other.as_text(), opts),
+    }
+}
+
 /// Whether smart encoding changes `text` to keep it in GSM 7-bit (only
 /// computed when it is switched on).
 pub fn smart_encoded(text: &str, opts: &SmsOptions) -> bool {

@@ -169,6 +169,51 @@ async fn bad_api_keys_are_refused_and_store_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_envelope_of_8bit_data_is_refused() {
+    use gateway::envelope::{Channel, Content, Direction, Envelope, Header, keys};
+    let dir = TempDir::new("envelope-data");
+    let sink = Sink::start(0).await;
+    let cfg = write_config(&dir.0, Some(&sink), "");
+    let gw = Gateway::start(&cfg);
+    let out = cli(&cfg, &["keys", "public"]);
+    let edge = keys::parse_public_key(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let header = Header {
+        v: 1,
+        id: uuid::Uuid::now_v7().to_string(),
+        created_at: "2026-12-01T12:00:00.000Z".into(),
+        channel: Channel::Sms,
+        direction: Direction::Outbound,
+        from: String::new(),
+        to: "+14155550101".into(),
+        segments: 1,
+        encoding: "8bit".into(),
+        size_class: 0,
+        expires_at: None,
+        kid: String::new(),
+        carrier_ids: Default::default(),
+        seal: Default::default(),
+    };
+    let data = Content::Data {
+        data: vec![0x00, 0xff, 0x1b],
+    };
+    let env = Envelope::seal(header, &data, &edge, &mut rand::rng()).unwrap();
+    let before = gw.count("SELECT COUNT(*) FROM messages");
+    let r = gw
+        .send(serde_json::json!({"to": "+14155550101", "envelope": env.to_base64()}))
+        .await;
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("content type cannot be sent"),
+        "{e}"
+    );
+    assert_eq!(gw.count("SELECT COUNT(*) FROM messages"), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_is_sealed_to_the_recipient_and_deduplicated() {
     let dir = TempDir::new("inbound");
     let sink = Sink::start(0).await;

@@ -123,7 +123,13 @@ reassembly_timeout_secs = 600
 }
 
 fn deliver_pdus(from: &str, text: &str, reference: u16) -> Vec<String> {
-    let enc = encode_text(text, &SmsOptions::default(), reference).unwrap();
+    deliver_encoded(
+        from,
+        encode_text(text, &SmsOptions::default(), reference).unwrap(),
+    )
+}
+
+fn deliver_encoded(from: &str, enc: adapters::sms::EncodedText) -> Vec<String> {
     let scts = Timestamp::new(OffsetDateTime::now_utc()).unwrap();
     enc.parts
         .into_iter()
@@ -263,6 +269,54 @@ async fn modem_inbound_single_and_multipart_reach_the_private_side() {
             .iter()
             .any(|l| l.contains("from a modem"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modem_inbound_8bit_data_reaches_the_private_side_as_octets() {
+    let dir = TempDir::new("modem-data");
+    let sink = Sink::start(0).await;
+    let sim = Sim::start(None);
+    let cfg = modem_config(&dir.0, &sink, &format!("tcp = \"127.0.0.1:{}\"", sim.tcp));
+    let gw = Gateway::start(&cfg);
+    let sk = gw.register_identity(OWN_NUMBER).await;
+    wait_up(&gw).await;
+
+    // A short payload in one SMS and a 300-octet one in three parts
+    // (134 octets a part), every byte value present.
+    let short: Vec<u8> = vec![0x00, 0x1b, 0xff, 0x80, 0x0a];
+    let long: Vec<u8> = (0..300u32).map(|i| (i * 7 % 256) as u8).collect();
+    let opts = SmsOptions::default();
+    let one = deliver_encoded(
+        PEER,
+        adapters::sms::encode_binary(&short, &opts, 0, None).unwrap(),
+    );
+    let three = deliver_encoded(
+        PEER,
+        adapters::sms::encode_binary(&long, &opts, 91, None).unwrap(),
+    );
+    assert_eq!((one.len(), three.len()), (1, 3));
+    sim.ctl(serde_json::json!({"op": "deliver", "pdu": one[0]}));
+    for i in [2, 0, 1] {
+        sim.ctl(serde_json::json!({"op": "deliver", "pdu": three[i]}));
+    }
+    let got = sink.wait_for("/private", 2, WAIT).await;
+    assert_eq!(got.len(), 2);
+    let mut data: Vec<(u32, Vec<u8>)> = got
+        .iter()
+        .map(|r| {
+            let env = Envelope::from_base64(r.json()["envelope"].as_str().unwrap()).unwrap();
+            assert_eq!(env.header.encoding, "8bit");
+            match env.open(&sk).unwrap() {
+                gateway::envelope::Content::Data { data } => (env.header.segments, data),
+                other => panic!("expected data content, got {other:?}"),
+            }
+        })
+        .collect();
+    data.sort_by_key(|d| d.1.len());
+    assert_eq!(data, vec![(1, short), (3, long)]);
+    sim.wait_until("empty SIM", |s| s["sim"].as_object().unwrap().is_empty())
+        .await;
+    assert_eq!(gw.count("SELECT COUNT(*) FROM pending_parts"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

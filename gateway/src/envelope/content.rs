@@ -45,6 +45,16 @@ pub enum Content {
         /// The message.
         message: adapters::rcs::RcsMessage,
     },
+    /// An 8-bit data SMS (TP-DCS 8-bit: WAP push, port-addressed
+    /// application data, binary OTA): not text, so it travels as the
+    /// octets of its user data (concatenated when it had parts, without
+    /// the concatenation header); base64 in the sealed JSON.
+    #[serde(rename = "data")]
+    Data {
+        /// The user data octets.
+        #[serde(with = "base64_octets")]
+        data: Vec<u8>,
+    },
     /// What an RCS user sent (a tapped suggestion, a location, a file), or
     /// an SMS reply mapped to the numbered suggestion it names.
     #[serde(rename = "rcs_user")]
@@ -67,7 +77,9 @@ impl Content {
     pub fn media(&self) -> &[MediaRef] {
         match self {
             Self::Text { media, .. } => media,
-            Self::SmsPart { .. } | Self::Rcs { .. } | Self::RcsUser { .. } => &[],
+            Self::SmsPart { .. } | Self::Data { .. } | Self::Rcs { .. } | Self::RcsUser { .. } => {
+                &[]
+            }
         }
     }
 
@@ -83,8 +95,37 @@ impl Content {
                 _ => "",
             },
             Self::RcsUser { message } => message.as_text(),
-            Self::SmsPart { .. } => "",
+            Self::SmsPart { .. } | Self::Data { .. } => "",
         }
+    }
+}
+
+/// An inbound SMS's content as the envelope carries it: text as text,
+/// 8-bit data as [`Content::Data`].
+impl From<adapters::sms::Content> for Content {
+    fn from(c: adapters::sms::Content) -> Self {
+        match c {
+            adapters::sms::Content::Text(t) => Self::text(t),
+            adapters::sms::Content::Binary(data) => Self::Data { data },
+        }
+    }
+}
+
+/// Octets as standard base64 in JSON.
+mod base64_octets {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        STANDARD
+            .decode(s.as_bytes())
+            .map_err(|_| serde::de::Error::custom("data is not valid base64"))
     }
 }
 
@@ -102,6 +143,9 @@ impl std::fmt::Debug for Content {
                 "Content::SmsPart {{ part {}/{}, <redacted> }}",
                 part.sequence, part.total
             ),
+            Self::Data { data } => {
+                write!(f, "Content::Data {{ <{} octets redacted> }}", data.len())
+            }
             Self::Rcs { message } => write!(f, "Content::Rcs {{ {message:?} }}"),
             Self::RcsUser { message } => write!(f, "Content::RcsUser {{ {message:?} }}"),
         }

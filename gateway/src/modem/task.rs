@@ -375,20 +375,12 @@ impl Modem {
 
     async fn deliver(&mut self, key: PartKey, content: SmsContent, carrier_id: String) -> bool {
         let multipart = key.2 > 1;
-        let text = match content {
-            SmsContent::Text(t) => t,
-            SmsContent::Binary(_) => {
-                tracing::warn!(from = %redact(&key.0), "8-bit data SMS dropped (not representable as text)");
-                self.forget_rows(&key).await;
-                return true;
-            }
-        };
         let msg = InboundMessage {
             adapter: ADAPTER,
             carrier_id,
             from: key.0.clone(),
             to: self.cfg.number.clone(),
-            content: Content::text(text),
+            content: Content::from(content),
         };
         match accept_inbound(&self.state, msg).await {
             Ok(o) => {

@@ -515,7 +515,7 @@ pub fn as_rcs(content: &Content) -> std::result::Result<Cow<'_, RcsMessage>, Str
             .map(Cow::Owned)
             .map_err(|e| e.to_string()),
         Content::Text { .. } => Err("media references cannot go over RBM".into()),
-        Content::SmsPart { .. } | Content::RcsUser { .. } => {
+        Content::SmsPart { .. } | Content::Data { .. } | Content::RcsUser { .. } => {
             Err("this content cannot be sent by an agent".into())
         }
     }

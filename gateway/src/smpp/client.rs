@@ -25,6 +25,7 @@ use std::time::Duration;
 use adapters::smpp::concat::{self, Incoming};
 use adapters::smpp::status::{self, Class};
 use adapters::smpp::{Receipt, SmPart, Stat};
+use adapters::sms::Content as SmsContent;
 use rusmpp::pdus::{
     BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm,
 };
@@ -768,10 +769,7 @@ async fn on_deliver(
         }
     };
     if part.total == 1 {
-        let Some(text) = concat::text_of(&part) else {
-            tracing::warn!(route = %route.name, "8-bit data SMS dropped (not representable as text)");
-            return status::ROK;
-        };
+        let content = super::parts::content_of(&part);
         let id = inbound_carrier_id(
             &route.name,
             &[
@@ -781,27 +779,13 @@ async fn on_deliver(
                 &part.body.data,
             ],
         );
-        return commit_inbound(state, route, id, &from, &to, text).await;
+        return commit_inbound(state, route, id, &from, &to, content).await;
     }
     let mut guard = parts.lock().await;
     match guard.insert(part).await {
         Ok(Outcome::Duplicate { .. } | Outcome::Pending { .. }) => status::ROK,
-        Ok(Outcome::Complete { key, text, .. }) => {
-            let Some(text) = text else {
-                guard.forget(&key).await;
-                return status::ROK;
-            };
-            let id = inbound_carrier_id(
-                &route.name,
-                &[
-                    from.as_bytes(),
-                    to.as_bytes(),
-                    &key.1.to_be_bytes(),
-                    &[key.2],
-                    text.as_bytes(),
-                ],
-            );
-            let code = commit_inbound(state, route, id, &from, &to, text).await;
+        Ok(Outcome::Complete { key, content, .. }) => {
+            let code = commit_complete(state, route, &key, content).await;
             if code == status::ROK || code == status::RX_P_APPN {
                 guard.forget(&key).await;
             } else if let Err(e) = guard.reload().await {
@@ -816,20 +800,52 @@ async fn on_deliver(
     }
 }
 
+/// Commits a reassembled message. Its carrier id comes from the part key
+/// (sender, recipient, reference, count) and the content, so the live
+/// path and a reload after a crash give the same id.
+async fn commit_complete(
+    state: &AppState,
+    route: &SmppRoute,
+    key: &super::parts::Key,
+    content: SmsContent,
+) -> u32 {
+    let (from, to) = key.0.split_once('\u{0}').unwrap_or((key.0.as_str(), ""));
+    let id = inbound_carrier_id(
+        &route.name,
+        &[
+            from.as_bytes(),
+            to.as_bytes(),
+            &key.1.to_be_bytes(),
+            &[key.2],
+            octets(&content),
+        ],
+    );
+    commit_inbound(state, route, id, from, to, content).await
+}
+
+/// What an inbound message's carrier id hashes: the text's bytes or the
+/// data's octets.
+fn octets(c: &SmsContent) -> &[u8] {
+    match c {
+        SmsContent::Text(t) => t.as_bytes(),
+        SmsContent::Binary(b) => b,
+    }
+}
+
 async fn commit_inbound(
     state: &AppState,
     route: &SmppRoute,
     carrier_id: String,
     from: &str,
     to: &str,
-    text: String,
+    content: SmsContent,
 ) -> u32 {
     let msg = InboundMessage {
         adapter: ADAPTER,
         carrier_id,
         from: from.to_string(),
         to: to.to_string(),
-        content: Content::text(text),
+        content: Content::from(content),
     };
     match accept_inbound(state, msg).await {
         Ok(o) => {
@@ -849,25 +865,49 @@ async fn commit_inbound(
     }
 }
 
+/// Rebuilds the route's waiting parts from the store and commits messages
+/// that were complete already (a crash between storing the last part and
+/// committing the message). Their carrier id is the one the live path
+/// gives, so an SMSC that re-sent the last part meanwhile does not make a
+/// second message.
+pub(super) async fn reload_parts(
+    state: &AppState,
+    route: &SmppRoute,
+    parts: &Arc<tokio::sync::Mutex<Parts>>,
+) {
+    let mut guard = parts.lock().await;
+    let complete = match guard.reload().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "reloading waiting SMPP parts failed");
+            return;
+        }
+    };
+    for (_, key, content) in complete {
+        let code = commit_complete(state, route, &key, content).await;
+        if code == status::ROK || code == status::RX_P_APPN {
+            guard.forget(&key).await;
+        }
+    }
+}
+
 async fn expire(state: &AppState, route: &SmppRoute, parts: &Arc<tokio::sync::Mutex<Parts>>) {
     let mut guard = parts.lock().await;
-    for (_, key, text) in guard.expire() {
-        if let Some(text) = text {
-            let (from, to) = key.0.split_once('\u{0}').unwrap_or((key.0.as_str(), ""));
-            let (from, to) = (from.to_string(), to.to_string());
-            let id = inbound_carrier_id(
-                &route.name,
-                &[
-                    b"incomplete",
-                    from.as_bytes(),
-                    &key.1.to_be_bytes(),
-                    &[key.2],
-                    text.as_bytes(),
-                ],
-            );
-            tracing::info!(route = %route.name, total = key.2, "incomplete SMPP multipart message delivered as it is");
-            commit_inbound(state, route, id, &from, &to, text).await;
-        }
+    for (_, key, content) in guard.expire() {
+        let (from, to) = key.0.split_once('\u{0}').unwrap_or((key.0.as_str(), ""));
+        let (from, to) = (from.to_string(), to.to_string());
+        let id = inbound_carrier_id(
+            &route.name,
+            &[
+                b"incomplete",
+                from.as_bytes(),
+                &key.1.to_be_bytes(),
+                &[key.2],
+                octets(&content),
+            ],
+        );
+        tracing::info!(route = %route.name, total = key.2, "incomplete SMPP multipart message delivered as it is");
+        commit_inbound(state, route, id, &from, &to, content).await;
         guard.forget(&key).await;
     }
 }

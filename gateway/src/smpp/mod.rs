@@ -544,12 +544,8 @@ pub fn spawn_all(
             cfg.reassembly_timeout_secs,
         )));
         {
-            let parts = parts.clone();
-            set.spawn(async move {
-                if let Err(e) = parts.lock().await.reload().await {
-                    tracing::error!(error = %e, "reloading waiting SMPP parts failed");
-                }
-            });
+            let (parts, route, state) = (parts.clone(), route.clone(), state.clone());
+            set.spawn(async move { client::reload_parts(&state, &route, &parts).await });
         }
         for b in 0..cfg.binds as usize {
             set.spawn(client::run_bind(

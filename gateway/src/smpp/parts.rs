@@ -30,7 +30,7 @@ pub(super) enum Outcome {
     Complete {
         group: String,
         key: Key,
-        text: Option<String>,
+        content: SmsContent,
     },
 }
 
@@ -42,6 +42,14 @@ pub(super) struct Parts {
     rows: HashMap<Key, Vec<i64>>,
     groups: HashMap<Key, String>,
     timeout: time::Duration,
+}
+
+/// The content of a single-part message (8-bit data stays octets).
+pub(super) fn content_of(part: &Part) -> SmsContent {
+    match adapters::smpp::concat::text_of(part) {
+        Some(t) => SmsContent::Text(t),
+        None => SmsContent::Binary(part.body.data.clone()),
+    }
 }
 
 fn key_of(p: &Part) -> Key {
@@ -102,17 +110,14 @@ impl Parts {
             Inserted::Complete(m) => Ok(Outcome::Complete {
                 group,
                 key,
-                text: match m.content {
-                    SmsContent::Text(t) => Some(t),
-                    SmsContent::Binary(_) => None,
-                },
+                content: m.content,
             }),
         }
     }
 
     /// Messages whose time ran out: what arrived of them (text), oldest
     /// first; their stored parts stay until [`Parts::forget`].
-    pub fn expire(&mut self) -> Vec<(String, Key, Option<String>)> {
+    pub fn expire(&mut self) -> Vec<(String, Key, SmsContent)> {
         let now = OffsetDateTime::now_utc();
         self.reassembler
             .expire(now)
@@ -124,11 +129,7 @@ impl Parts {
                     .get(&key)
                     .cloned()
                     .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-                let text = match inc.content {
-                    SmsContent::Text(t) => Some(t),
-                    SmsContent::Binary(_) => None,
-                };
-                (group, key, text)
+                (group, key, inc.content)
             })
             .collect()
     }
@@ -168,7 +169,7 @@ impl Parts {
     /// Rebuilds the reassembler from the store (at start, or after a failed
     /// commit). Returns messages that are complete already (a crash between
     /// storing the last part and committing the message).
-    pub async fn reload(&mut self) -> crate::Result<Vec<(String, Key, Option<String>)>> {
+    pub async fn reload(&mut self) -> crate::Result<Vec<(String, Key, SmsContent)>> {
         let rows = pending_parts::load(&self.state, self.adapter.clone()).await?;
         self.reassembler = Reassembler::new(ReassemblyConfig {
             timeout: self.timeout,
@@ -190,14 +191,42 @@ impl Parts {
             self.groups.entry(key.clone()).or_insert(group.clone());
             if let Ok(o) = self.reassembler.insert(part) {
                 if let Inserted::Complete(m) = o.inserted {
-                    let text = match m.content {
-                        SmsContent::Text(t) => Some(t),
-                        SmsContent::Binary(_) => None,
-                    };
-                    complete.push((group, key, text));
+                    complete.push((group, key, m.content));
                 }
             }
         }
         Ok(complete)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use adapters::smpp::concat::{Incoming, to_part};
+
+    use super::*;
+
+    fn part(data_coding: u8, short_message: &[u8]) -> Part {
+        let incoming = Incoming {
+            data_coding,
+            esm_class: 0,
+            short_message,
+            message_payload: None,
+            sar: None,
+        };
+        to_part(&incoming, "+1\u{0}+2".into(), OffsetDateTime::now_utc()).unwrap()
+    }
+
+    #[test]
+    fn eight_bit_data_stays_octets_and_text_stays_text() {
+        let octets = [0x00, 0x1b, 0xff, 0x80];
+        assert_eq!(
+            content_of(&part(0x04, &octets)),
+            SmsContent::Binary(octets.to_vec())
+        );
+        assert_eq!(
+            content_of(&part(0x00, b"hello")),
+            SmsContent::Text("hello".into())
+        );
     }
 }

@@ -765,8 +765,13 @@ async fn submit(
         Ok(Outcome::Duplicate { group } | Outcome::Pending { group }) => {
             (status::ROK, format!("{group}-{sequence}"))
         }
-        Ok(Outcome::Complete { group, key, text }) => {
-            let Some(text) = text else {
+        Ok(Outcome::Complete {
+            group,
+            key,
+            content,
+        }) => {
+            // Outbound 8-bit data is not supported: refused, not lost.
+            let adapters::sms::Content::Text(text) = content else {
                 guard.forget(&key).await;
                 return (status::RX_P_APPN, String::new());
             };
