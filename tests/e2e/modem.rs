@@ -231,15 +231,21 @@ async fn wait_up(gw: &Gateway) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn modem_inbound_single_and_multipart_reach_the_private_side() {
-    let dir = TempDir::new("modem-inbound");
+/// A gateway with one modem on the simulator over TCP, up and bring-up done.
+async fn over_tcp(name: &str) -> (TempDir, Sink, Sim, Gateway) {
+    let dir = TempDir::new(name);
     let sink = Sink::start(0).await;
     let sim = Sim::start(None);
     let cfg = modem_config(&dir.0, &sink, &format!("tcp = \"127.0.0.1:{}\"", sim.tcp));
     let gw = Gateway::start(&cfg);
-    let sk = gw.register_identity(OWN_NUMBER).await;
     wait_up(&gw).await;
+    (dir, sink, sim, gw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modem_inbound_single_and_multipart_reach_the_private_side() {
+    let (_dir, sink, sim, gw) = over_tcp("modem-inbound").await;
+    let sk = gw.register_identity(OWN_NUMBER).await;
 
     let single = "Hello from a modem";
     let long = "Привет! ".repeat(40) + "the end";
@@ -273,13 +279,8 @@ async fn modem_inbound_single_and_multipart_reach_the_private_side() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modem_inbound_8bit_data_reaches_the_private_side_as_octets() {
-    let dir = TempDir::new("modem-data");
-    let sink = Sink::start(0).await;
-    let sim = Sim::start(None);
-    let cfg = modem_config(&dir.0, &sink, &format!("tcp = \"127.0.0.1:{}\"", sim.tcp));
-    let gw = Gateway::start(&cfg);
+    let (_dir, sink, sim, gw) = over_tcp("modem-data").await;
     let sk = gw.register_identity(OWN_NUMBER).await;
-    wait_up(&gw).await;
 
     // A short payload in one SMS and a 300-octet one in three parts
     // (134 octets a part), every byte value present.
@@ -321,12 +322,7 @@ async fn modem_inbound_8bit_data_reaches_the_private_side_as_octets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modem_outbound_leaves_as_pdus_and_becomes_delivered() {
-    let dir = TempDir::new("modem-outbound");
-    let sink = Sink::start(0).await;
-    let sim = Sim::start(None);
-    let cfg = modem_config(&dir.0, &sink, &format!("tcp = \"127.0.0.1:{}\"", sim.tcp));
-    let gw = Gateway::start(&cfg);
-    wait_up(&gw).await;
+    let (_dir, sink, sim, gw) = over_tcp("modem-outbound").await;
 
     let text = "A long message through the modem, ".repeat(6);
     let r = gw.send(serde_json::json!({"to": PEER, "text": text})).await;
@@ -363,13 +359,8 @@ async fn modem_outbound_leaves_as_pdus_and_becomes_delivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modem_faults_lose_nothing_and_send_nothing_twice() {
-    let dir = TempDir::new("modem-faults");
-    let sink = Sink::start(0).await;
-    let sim = Sim::start(None);
-    let cfg = modem_config(&dir.0, &sink, &format!("tcp = \"127.0.0.1:{}\"", sim.tcp));
-    let gw = Gateway::start(&cfg);
+    let (_dir, sink, sim, gw) = over_tcp("modem-faults").await;
     let sk = gw.register_identity(OWN_NUMBER).await;
-    wait_up(&gw).await;
 
     // Echo back on, noise before every answer, URCs inside the send, a
     // retryable network error on the second part of a two-part message.
