@@ -17,9 +17,11 @@ use std::sync::Mutex;
 use rustc_hash::FxBuildHasher;
 
 use crate::Error;
+use crate::calibration::{Calibration, CalibrationState, NO_BIN, bin_of};
 use crate::countries::country_index;
+use crate::evidence::Evidence;
 use crate::event::{EventView, MessageView, MetadataEvent};
-use crate::features::{FeatureVector, MessageFacts, SenderState, feature_const};
+use crate::features::{FeatureVector, MessageFacts, SenderState};
 use crate::model::Model;
 use crate::policy::{Config, Decision, IdList, RuleTag, TrackingConfig, Verdict, VerdictKind};
 use crate::ratelimit::{LimitKeys, Limiter, ManualClock, RateDecision};
@@ -86,7 +88,15 @@ pub(crate) struct Observed {
     pub rate: RateDecision,
     pub list: ListHit,
     pub is_message: bool,
-    pub messages: u32,
+    /// Behavioural evidence after this event.
+    pub evidence: Evidence,
+}
+
+/// What [`Detector::rescore`] returns.
+struct Rescored {
+    features: FeatureVector,
+    score: f32,
+    evidence: Evidence,
 }
 
 /// Single-threaded pipeline core.
@@ -110,6 +120,7 @@ pub struct Detector {
     limiter: Limiter,
     tracking: TrackingConfig,
     next_sweep: i64,
+    calibration: Calibration,
 }
 
 impl std::fmt::Debug for Detector {
@@ -150,6 +161,7 @@ impl Detector {
             limiter: Limiter::new(&config.rate_limits, ManualClock::new())?,
             tracking: config.tracking,
             next_sweep: i64::MIN,
+            calibration: Calibration::new(config.calibration),
         })
     }
 
@@ -182,26 +194,37 @@ impl Detector {
             .map_or((0.0, 0.0), |b| b.decayed(now.unix_millis()))
     }
 
-    /// Features, raw score and the updated smoothed score of a tracked
-    /// sender after an event.
-    fn rescore(&mut self, sender: u64, now: Timestamp) -> Option<(FeatureVector, f32, u32)> {
+    /// Features, the updated smoothed score and the evidence of a tracked
+    /// sender after an event; its peak score moves the calibration.
+    fn rescore(&mut self, sender: u64, now: Timestamp, limited_now: bool) -> Option<Rescored> {
         let block = self.senders.get(&sender)?.block;
         let bc = self.block_counts(block, now);
         let st = self.senders.get_mut(&sender)?;
         let features = st.features(now, bc);
         let raw = self.model.score(&features);
         st.score += SCORE_SMOOTHING * (raw - st.score);
-        Some((features, st.score, st.messages()))
+        let bin = bin_of(st.score);
+        if st.peak_bin == NO_BIN || bin > st.peak_bin {
+            self.calibration.moved(st.peak_bin, bin);
+            st.peak_bin = bin;
+        }
+        Some(Rescored {
+            features,
+            score: st.score,
+            evidence: Evidence::of(&features, st.counts(limited_now)),
+        })
     }
 
     /// A sender's state as an observation without feeding an event.
     pub(crate) fn peek(&self, sender: &str, now: Timestamp) -> Option<Observed> {
         let h = hash_str(sender);
         let st = self.senders.get(&h)?;
+        let features = st.features(now, self.block_counts(st.block, now));
         Some(Observed {
             sender: h,
             score: st.score,
-            features: st.features(now, self.block_counts(st.block, now)),
+            evidence: Evidence::of(&features, st.counts(false)),
+            features,
             rate: RateDecision {
                 allowed: true,
                 retry_after: None,
@@ -209,7 +232,6 @@ impl Detector {
             },
             list: self.list_hit(sender),
             is_message: false,
-            messages: st.messages(),
         })
     }
 
@@ -239,11 +261,12 @@ impl Detector {
                     _ => return None,
                 };
                 self.senders.get_mut(&sender)?.on_status(now, status);
-                let (features, score, messages) = self.rescore(sender, now)?;
+                let r = self.rescore(sender, now, false)?;
                 Some(Observed {
                     sender,
-                    score,
-                    features,
+                    score: r.score,
+                    features: r.features,
+                    evidence: r.evidence,
                     rate: RateDecision {
                         allowed: true,
                         retry_after: None,
@@ -251,7 +274,6 @@ impl Detector {
                     },
                     list: ListHit::None,
                     is_message: false,
-                    messages,
                 })
             }
             EventView::Report {
@@ -265,11 +287,12 @@ impl Detector {
                 }
                 let list = self.list_hit(sender);
                 self.senders.get_mut(&hs)?.on_report(now);
-                let (features, score, messages) = self.rescore(hs, now)?;
+                let r = self.rescore(hs, now, false)?;
                 Some(Observed {
                     sender: hs,
-                    score,
-                    features,
+                    score: r.score,
+                    features: r.features,
+                    evidence: r.evidence,
                     rate: RateDecision {
                         allowed: true,
                         retry_after: None,
@@ -277,7 +300,6 @@ impl Detector {
                     },
                     list,
                     is_message: false,
-                    messages,
                 })
             }
         }
@@ -356,7 +378,7 @@ impl Detector {
                 rate,
                 list: ListHit::None,
                 is_message: true,
-                messages: 0,
+                evidence: Evidence::NONE,
             };
         };
         st.on_message(&MessageFacts {
@@ -377,32 +399,54 @@ impl Detector {
         if let Some(slot) = self.pending.get_mut(id as usize & self.pending_mask) {
             *slot = (id, hf);
         }
-        let (features, score, messages) =
-            self.rescore(hf, now)
-                .unwrap_or(([0.0; crate::features::NUM_FEATURES], 0.0, 0));
+        let r = self.rescore(hf, now, !rate.allowed).unwrap_or(Rescored {
+            features: [0.0; crate::features::NUM_FEATURES],
+            score: 0.0,
+            evidence: Evidence::NONE,
+        });
         Observed {
             sender: hf,
-            score,
-            features,
+            score: r.score,
+            features: r.features,
             rate,
             list: self.list_hit(m.from),
             is_message: true,
-            messages,
+            evidence: r.evidence,
         }
     }
 
-    /// Score and verdict (without explanations) of an observation.
+    /// Score and verdict (without explanations) of an observation: a
+    /// block needs the spam line and strong evidence, a hold the calibrated
+    /// suspect line and some evidence (see [`crate::evidence`]).
     #[inline]
     pub(crate) fn judge(&self, o: &Observed) -> (f32, VerdictKind) {
         let score = o.score;
         let kind = match o.list {
             ListHit::Allow => VerdictKind::Ok,
             ListHit::Block => VerdictKind::Spam,
-            ListHit::None if score >= self.spam_at => VerdictKind::Spam,
-            ListHit::None if score >= self.suspect_at => VerdictKind::Suspect,
+            ListHit::None if score >= self.spam_at && o.evidence.strong() => VerdictKind::Spam,
+            ListHit::None
+                if score >= self.calibration.suspect_line(self.suspect_at)
+                    && o.evidence.any() =>
+            {
+                VerdictKind::Suspect
+            }
             ListHit::None => VerdictKind::Ok,
         };
         (score, kind)
+    }
+
+    /// An operator's decision on a sender (from the review queue): it moves
+    /// the calibrated suspect line at once.
+    pub fn reviewed(&mut self, sender: &str, spam: bool) {
+        if let Some(st) = self.senders.get(&hash_str(sender)) {
+            self.calibration.reviewed(st.score, spam);
+        }
+    }
+
+    /// What the calibration currently says.
+    pub fn calibration(&self) -> CalibrationState {
+        self.calibration.state()
     }
 
     /// The verdict for a live event. Reasons are computed only when the
@@ -439,7 +483,14 @@ impl Detector {
         }
         self.next_sweep = t + SWEEP_EVERY_MS;
         let cutoff = t - i64::from(self.tracking.idle_hours) * 3_600_000;
-        self.senders.retain(|_, s| s.last_event >= cutoff);
+        let calibration = &mut self.calibration;
+        self.senders.retain(|_, s| {
+            let keep = s.last_event >= cutoff;
+            if !keep {
+                calibration.forget(s.peak_bin);
+            }
+            keep
+        });
         self.blocks.retain(|_, b| {
             let (n, m) = b.decayed(t);
             n + m > 0.01
@@ -458,46 +509,25 @@ impl Detector {
         let cut_idx = times.len() - keep - 1;
         let (_, cut, _) = times.select_nth_unstable(cut_idx);
         let cut = (*cut).min(now.unix_millis());
-        self.senders.retain(|_, s| s.last_event > cut);
+        let calibration = &mut self.calibration;
+        self.senders.retain(|_, s| {
+            let keep = s.last_event > cut;
+            if !keep {
+                calibration.forget(s.peak_bin);
+            }
+            keep
+        });
     }
 }
 
 fn rule_tags(o: &Observed) -> Vec<RuleTag> {
-    const LIMITED: usize = feature_const("RATE_LIMITED_SHARE");
-    const SEQUENTIAL: usize = feature_const("SEQUENTIAL_SHARE");
-    const PREMIUM: usize = feature_const("PREMIUM_SHARE");
-    const FAILURE: usize = feature_const("FAILURE_RATE");
-    const COMPLAINTS: usize = feature_const("COMPLAINTS");
-    const DISTINCT: usize = feature_const("DISTINCT_RECIPIENTS");
-    const REPLY: usize = feature_const("REPLY_RATE");
-    const KNOWN: usize = feature_const("KNOWN_CONTACT_SHARE");
-    let f = &o.features;
     let mut tags = Vec::new();
     match o.list {
         ListHit::Allow => tags.push(RuleTag::AllowListed),
         ListHit::Block => tags.push(RuleTag::BlockListed),
         ListHit::None => {}
     }
-    if !o.rate.allowed || f[LIMITED] > 0.2 {
-        tags.push(RuleTag::BurstOverRateLimit);
-    }
-    if o.messages >= 5 && f[SEQUENTIAL] > 0.5 {
-        tags.push(RuleTag::SequentialRecipients);
-    }
-    if f[PREMIUM] > 0.3 {
-        tags.push(RuleTag::PremiumDestinations);
-    }
-    if o.messages >= 5 && f[FAILURE] > 0.3 {
-        tags.push(RuleTag::HighFailureRate);
-    }
-    // ln(1 + 2): at least two complaints
-    if f[COMPLAINTS] >= 3f32.ln() {
-        tags.push(RuleTag::RecipientComplaints);
-    }
-    // ln(1 + 20): at least twenty distinct recipients
-    if f[DISTINCT] >= 21f32.ln() && f[REPLY] < 0.05 && f[KNOWN] < 0.05 {
-        tags.push(RuleTag::FanOutWithoutReplies);
-    }
+    tags.extend(o.evidence.tags());
     tags
 }
 
@@ -559,6 +589,17 @@ impl Engine {
     /// Number of senders tracked.
     pub fn tracked_senders(&self) -> usize {
         self.lock().tracked_senders()
+    }
+
+    /// Records an operator's review decision on a sender; the calibrated
+    /// suspect line follows at once (no retrain).
+    pub fn reviewed(&self, sender: &str, spam: bool) {
+        self.lock().reviewed(sender, spam);
+    }
+
+    /// The live calibration (hold budget line, review floor).
+    pub fn calibration(&self) -> CalibrationState {
+        self.lock().calibration()
     }
 }
 

@@ -65,6 +65,17 @@ pub struct EvalReport {
     pub recall: f64,
     /// Spam-class sender F1.
     pub f1: f64,
+    /// Legitimate senders that sent messages.
+    pub legit_senders: usize,
+    /// Of those, held or blocked at some point (worst verdict `suspect` or
+    /// `spam`): their messages waited for an operator.
+    pub legit_held: usize,
+    /// Messages sent by legitimate senders (hijacked accounts before they
+    /// turned included).
+    pub legit_messages: u64,
+    /// Of those, sent at or after the moment their sender was first held or
+    /// blocked: the legitimate messages an operator would have had to free.
+    pub legit_messages_after_flag: u64,
     /// Legitimate categories: how many were wrongly judged spam.
     pub legit: Vec<CategoryStats>,
     /// Spam categories: how many were caught.
@@ -114,6 +125,7 @@ pub fn evaluate(
     let mut row_labels: Vec<Option<&LabelRecord>> = Vec::new();
     let mut reader = TraceReader::new(trace);
     let mut events = 0u64;
+    let (mut legit_messages, mut legit_messages_after_flag) = (0u64, 0u64);
     loop {
         let got = reader.next_view(|ev| {
             let at = ev.at();
@@ -138,6 +150,18 @@ pub fn evaluate(
         let Some(label) = row_labels.get(step.row).copied().flatten() else {
             continue;
         };
+        let legitimate_now =
+            label.label == Label::Ham || label.spam_from.is_some_and(|s| at < s);
+        if step.is_message && legitimate_now {
+            legit_messages += 1;
+            let flagged = replay
+                .rows()
+                .get(step.row)
+                .is_some_and(|r| r.first_flagged_at.is_some());
+            if flagged {
+                legit_messages_after_flag += 1;
+            }
+        }
         if label.label != Label::Spam {
             continue;
         }
@@ -173,6 +197,7 @@ pub fn evaluate(
     let mut sender_scores = Vec::new();
     let mut unlabeled = 0;
     let mut early = 0;
+    let (mut legit_senders, mut legit_held) = (0usize, 0usize);
     for (i, row) in rows.iter().enumerate() {
         let Some(label) = row_labels.get(i).copied().flatten() else {
             unlabeled += 1;
@@ -180,6 +205,12 @@ pub fn evaluate(
         };
         let is_spam = label.label == Label::Spam;
         let flagged = row.verdict == VerdictKind::Spam;
+        if !is_spam {
+            legit_senders += 1;
+            if row.verdict != VerdictKind::Ok {
+                legit_held += 1;
+            }
+        }
         sender_scores.push((is_spam, row.score));
         let map = if is_spam { &mut spam } else { &mut legit };
         let c = map
@@ -232,6 +263,10 @@ pub fn evaluate(
         precision,
         recall,
         f1,
+        legit_senders,
+        legit_held,
+        legit_messages,
+        legit_messages_after_flag,
         legit: legit.into_values().collect(),
         spam: spam.into_values().collect(),
         median_delay_messages: median(&mut delays_msgs.clone(), 0.5),
@@ -243,6 +278,16 @@ pub fn evaluate(
 }
 
 impl EvalReport {
+    /// Share of legitimate senders held or blocked at some point.
+    pub fn legit_held_share(&self) -> f64 {
+        self.legit_held as f64 / self.legit_senders.max(1) as f64
+    }
+
+    /// Share of legitimate messages sent after their sender was flagged.
+    pub fn legit_messages_after_flag_share(&self) -> f64 {
+        self.legit_messages_after_flag as f64 / self.legit_messages.max(1) as f64
+    }
+
     /// Precision/recall at every distinct sender score, highest first:
     /// `(threshold, precision, recall)`.
     pub fn pr_curve(&self) -> Vec<(f32, f64, f64)> {
@@ -325,6 +370,16 @@ impl fmt::Display for EvalReport {
         writeln!(f, "spam F1                {:.4}", self.f1)?;
         writeln!(
             f,
+            "legitimate held        {} of {} senders ({:.2} %); {} of {} messages after the flag ({:.3} %)",
+            self.legit_held,
+            self.legit_senders,
+            self.legit_held_share() * 100.0,
+            self.legit_messages_after_flag,
+            self.legit_messages,
+            self.legit_messages_after_flag_share() * 100.0
+        )?;
+        writeln!(
+            f,
             "detection delay        median {} messages / {} minutes; p90 {} messages",
             opt(self.median_delay_messages),
             opt(self.median_delay_minutes),
@@ -378,6 +433,10 @@ mod tests {
             precision: 0.0,
             recall: 0.0,
             f1: 0.0,
+            legit_senders: 0,
+            legit_held: 0,
+            legit_messages: 0,
+            legit_messages_after_flag: 0,
             legit: vec![],
             spam: vec![],
             median_delay_messages: None,

@@ -153,6 +153,7 @@ pub struct SenderState {
     pub(crate) last_event: i64,
     msgs: u32,
     statuses: u32,
+    failures: u32,
     repliers: u32,
     reports: u32,
     inbound_events: u32,
@@ -178,6 +179,8 @@ pub struct SenderState {
     pub(crate) score: f32,
     /// The sender's 100-number block (`u64::MAX` if not E.164).
     pub(crate) block: u64,
+    /// Calibration histogram bin of the sender's peak smoothed score.
+    pub(crate) peak_bin: u16,
     gap_mean: f32,
     gap_var: f32,
     countries: u128,
@@ -230,6 +233,7 @@ impl SenderState {
             last_event: at.unix_millis(),
             msgs: 0,
             statuses: 0,
+            failures: 0,
             repliers: 0,
             reports: 0,
             inbound_events: 0,
@@ -253,6 +257,7 @@ impl SenderState {
             ew_inactive: 0.0,
             score: 0.0,
             block: u64::MAX,
+            peak_bin: crate::calibration::NO_BIN,
             gap_mean: 0.0,
             gap_var: 0.0,
             countries: 0,
@@ -281,6 +286,22 @@ impl SenderState {
     /// Complaints received so far.
     pub fn reports(&self) -> u32 {
         self.reports
+    }
+
+    /// Delivery outcomes seen so far and how many of them failed.
+    pub fn statuses(&self) -> (u32, u32) {
+        (self.statuses, self.failures)
+    }
+
+    /// The counts behind the behavioural evidence.
+    pub(crate) fn counts(&self, limited_now: bool) -> crate::evidence::Counts {
+        crate::evidence::Counts {
+            messages: self.msgs,
+            statuses: self.statuses,
+            failures: self.failures,
+            reports: self.reports,
+            limited_now,
+        }
     }
 
     /// Heap bytes owned by this state (none: it is fixed-size by design).
@@ -382,6 +403,9 @@ impl SenderState {
     /// Records a delivery outcome of one of this sender's messages.
     pub(crate) fn on_status(&mut self, at: Timestamp, status: DeliveryStatus) {
         self.statuses = self.statuses.saturating_add(1);
+        if status == DeliveryStatus::Failed {
+            self.failures = self.failures.saturating_add(1);
+        }
         // the prior counts as one observation
         ew(
             &mut self.ew_fail,

@@ -7,8 +7,14 @@
 //!
 //! ```text
 //! MetadataEvent ─▶ rate limiter (governor, manual clock) ─┐
-//!               └▶ per-sender features (fixed-size state) ─▶ model score ─▶ thresholds + lists ─▶ Verdict {score, verdict, reasons, tags}
+//!               └▶ per-sender features (fixed-size state) ─▶ model score ─┐
+//!                                     behavioural evidence ───────────────┤
+//!                  deployment calibration (hold budget, reviews) ─────────┴▶ lines + lists ─▶ Verdict {score, verdict, reasons, tags}
 //! ```
+//!
+//! A score alone never holds a sender: `suspect` needs a score above the
+//! calibrated line *and* behavioural evidence, `spam` a score above the spam
+//! line *and* strong evidence ([`evidence`], [`calibration`]).
 //!
 //! Where I/O happens: only in the entry points that take readers and writers
 //! ([`replay::run`], [`train::train`], [`eval::evaluate`] and the trace and
@@ -22,10 +28,12 @@
 //! - `gateway model train`: [`train::train`] / [`train::train_files`];
 //! - `gateway model eval`: [`eval::evaluate`] and [`eval::EvalReport::write_svgs`].
 
+pub mod calibration;
 pub mod countries;
 pub mod engine;
 mod error;
 pub mod eval;
+pub mod evidence;
 pub mod event;
 pub mod features;
 pub mod labels;
@@ -43,7 +51,9 @@ pub mod trace;
 pub mod fuzzing;
 pub mod train;
 
+pub use calibration::{CalibrationConfig, CalibrationState};
 pub use engine::{Detector, Engine};
+pub use evidence::Evidence;
 pub use error::Error;
 pub use event::{
     Channel, DeliveryStatus, Encoding, EventView, MessageMeta, MetadataEvent, ReportMeta,

@@ -29,6 +29,9 @@ pub struct Config {
     /// Memory bounds of the feature tracker.
     #[serde(default)]
     pub tracking: TrackingConfig,
+    /// How the suspect line follows the deployment (hold budget, reviews).
+    #[serde(default)]
+    pub calibration: crate::calibration::CalibrationConfig,
 }
 
 /// Score cut-offs. A score ≥ `spam` is `spam`, ≥ `suspect` is `suspect`.
@@ -113,6 +116,7 @@ impl Config {
         if let Err(e) = self.rate_limits.validate() {
             errors.push(e.to_string());
         }
+        errors.extend(self.calibration.problems());
         if errors.is_empty() {
             Ok(())
         } else {

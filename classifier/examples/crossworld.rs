@@ -1,0 +1,178 @@
+//! Cross-world evaluation: train on some traffic worlds, judge on others.
+//!
+//! ```text
+//! cargo run -p classifier --release --example crossworld -- eval [--model FILE] [-v] DIR...
+//! cargo run -p classifier --release --example crossworld -- train --out FILE DIR...
+//! ```
+//! Each DIR holds `trace.jsonl` and `labels.jsonl` (as written by
+//! `trafficgen`, `fixtures/world_b` or `fixtures/world_c`). `eval` prints one
+//! line per world with the figures the spam-defense goals are stated in:
+//! sender precision and recall at `spam`, the share of legitimate senders
+//! held (`suspect` or `spam` at any time), the share of legitimate messages
+//! sent after their sender was flagged, and how many one-time-passcode and
+//! reminder senders were judged `spam`. `bench/crossworld.py` drives it over
+//! several seeds in both directions.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use classifier::labels::read_labels;
+use classifier::train::{TrainOptions, train_files};
+use classifier::{Config, Model, eval};
+
+fn files(dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join("trace.jsonl"), dir.join("labels.jsonl"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let verbose = args.iter().any(|a| a == "-v");
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let config: Config = match value("--config") {
+        Some(p) => serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap(),
+        None => Config::default(),
+    };
+    let mut dirs = Vec::new();
+    let mut skip = false;
+    for a in args.iter().skip(1) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        if a == "--model" || a == "--out" || a == "--config" {
+            skip = true;
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        dirs.push(PathBuf::from(a));
+    }
+    match args.first().map(String::as_str) {
+        Some("train") => {
+            let out = value("--out").expect("--out FILE");
+            let sets: Vec<(PathBuf, PathBuf)> = dirs.iter().map(|d| files(d)).collect();
+            let options = TrainOptions {
+                provenance: format!("crossworld train on {dirs:?}"),
+                ..TrainOptions::default()
+            };
+            let (model, report) = train_files(&sets, &[], &config, &options).unwrap();
+            std::fs::write(&out, model.to_json().unwrap() + "\n").unwrap();
+            eprintln!(
+                "chosen {} thresholds {:?}",
+                report.chosen,
+                model.thresholds()
+            );
+        }
+        Some("eval") => {
+            let model = match value("--model") {
+                Some(p) => Model::load(Path::new(&p)).unwrap(),
+                None => Model::default_model().unwrap(),
+            };
+            println!(
+                "{:<28} {:>6} {:>6} {:>8} {:>9} {:>5} {:>5}",
+                "world", "prec", "recall", "held%", "afterflg%", "otp", "remind"
+            );
+            for d in &dirs {
+                let (t, l) = files(d);
+                let labels = read_labels(BufReader::new(File::open(&l).unwrap())).unwrap();
+                let r = eval::evaluate(
+                    BufReader::new(File::open(&t).unwrap()),
+                    &labels,
+                    &model,
+                    &config,
+                )
+                .unwrap();
+                let spam_in = |cat: &str| -> usize {
+                    r.legit
+                        .iter()
+                        .filter(|c| c.category.contains(cat))
+                        .map(|c| c.spam)
+                        .sum()
+                };
+                println!(
+                    "{:<28} {:>6.3} {:>6.3} {:>8.2} {:>9.3} {:>5} {:>5}",
+                    d.display(),
+                    r.precision,
+                    r.recall,
+                    r.legit_held_share() * 100.0,
+                    r.legit_messages_after_flag_share() * 100.0,
+                    spam_in("otp"),
+                    spam_in("remind"),
+                );
+                if verbose {
+                    println!("{r}");
+                }
+            }
+        }
+        Some("why") => why(&dirs, &config, value("--model")),
+        _ => eprintln!("usage: crossworld eval|train|why ..."),
+    }
+}
+
+/// For each world: the missed spammers and the held legitimate senders,
+/// counted by category, peak score bucket and evidence at the end.
+fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
+    use classifier::trace::TraceReader;
+    use std::collections::BTreeMap;
+    let model = match model {
+        Some(p) => Model::load(Path::new(&p)).unwrap(),
+        None => Model::default_model().unwrap(),
+    };
+    for d in dirs {
+        let (t, l) = files(d);
+        let labels = read_labels(BufReader::new(File::open(&l).unwrap())).unwrap();
+        let by: std::collections::HashMap<&str, &classifier::LabelRecord> =
+            labels.iter().map(|r| (r.sender.as_str(), r)).collect();
+        let engine = classifier::Engine::new(model.clone(), config).unwrap();
+        let mut last = None;
+        let mut worst: std::collections::HashMap<String, (classifier::VerdictKind, f32)> =
+            Default::default();
+        for ev in TraceReader::new(BufReader::new(File::open(&t).unwrap())) {
+            let ev = ev.unwrap();
+            let at = ev.at();
+            last = Some(at);
+            if let Some(dec) = engine.observe(&ev, at) {
+                if let classifier::MetadataEvent::Message(m) = &ev {
+                    let w = worst.entry(m.from.clone()).or_insert((classifier::VerdictKind::Ok, 0.0));
+                    w.0 = w.0.max(dec.verdict.verdict);
+                    w.1 = w.1.max(dec.verdict.score);
+                }
+            }
+        }
+        let now = last.unwrap();
+        let mut rows: BTreeMap<String, usize> = BTreeMap::new();
+        for (sender, (verdict, peak)) in &worst {
+            let Some(lab) = by.get(sender.as_str()) else { continue };
+            let spam = lab.label == classifier::Label::Spam;
+            let interesting = (spam && *verdict != classifier::VerdictKind::Spam)
+                || (!spam && *verdict != classifier::VerdictKind::Ok);
+            if !interesting {
+                continue;
+            }
+            let v = engine.sender_verdict(sender, now).unwrap();
+            let tags: Vec<&str> = v.tags.iter().map(|t| t.as_str()).collect();
+            let key = format!(
+                "{} {:<18} {:?} peak>={:.1} [{}]",
+                if spam { "MISSED" } else { "HELD  " },
+                lab.category,
+                verdict,
+                (peak * 10.0).floor() / 10.0,
+                tags.join(",")
+            );
+            *rows.entry(key).or_default() += 1;
+        }
+        println!("== {}", d.display());
+        for (k, n) in rows {
+            println!("{n:>5}  {k}");
+        }
+    }
+}
