@@ -60,10 +60,13 @@ fn main() {
         Some("train") => {
             let out = value("--out").expect("--out FILE");
             let sets: Vec<(PathBuf, PathBuf)> = dirs.iter().map(|d| files(d)).collect();
-            let options = TrainOptions {
+            let mut options = TrainOptions {
                 provenance: format!("crossworld train on {dirs:?}"),
                 ..TrainOptions::default()
             };
+            if args.iter().any(|a| a == "--keep-all") {
+                options.exclude.clear();
+            }
             let (model, report) = train_files(&sets, &[], &config, &options).unwrap();
             std::fs::write(&out, model.to_json().unwrap() + "\n").unwrap();
             eprintln!(
@@ -78,8 +81,8 @@ fn main() {
                 None => Model::default_model().unwrap(),
             };
             println!(
-                "{:<28} {:>6} {:>6} {:>8} {:>9} {:>5} {:>5}",
-                "world", "prec", "recall", "held%", "afterflg%", "otp", "remind"
+                "{:<28} {:>6} {:>6} {:>8} {:>9} {:>5} {:>5} {:>7}  ham p50/p90/p99/p99.9  spam p10/p50",
+                "world", "prec", "recall", "held%", "afterflg%", "otp", "remind", "auc"
             );
             for d in &dirs {
                 let (t, l) = files(d);
@@ -98,8 +101,9 @@ fn main() {
                         .map(|c| c.spam)
                         .sum()
                 };
+                let (auc, ham_q, spam_q) = ranking(&r.sender_scores);
                 println!(
-                    "{:<28} {:>6.3} {:>6.3} {:>8.2} {:>9.3} {:>5} {:>5}",
+                    "{:<28} {:>6.3} {:>6.3} {:>8.2} {:>9.3} {:>5} {:>5} {:>7.4}  {:.2}/{:.2}/{:.2}/{:.2}  {:.2}/{:.2}",
                     d.display(),
                     r.precision,
                     r.recall,
@@ -107,6 +111,8 @@ fn main() {
                     r.legit_messages_after_flag_share() * 100.0,
                     spam_in("otp"),
                     spam_in("remind"),
+                    auc,
+                    ham_q[0], ham_q[1], ham_q[2], ham_q[3], spam_q[0], spam_q[1]
                 );
                 if verbose {
                     println!("{r}");
@@ -175,4 +181,27 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
             println!("{n:>5}  {k}");
         }
     }
+}
+
+/// Sender-level AUC of the peak scores, ham quantiles (50, 90, 99, 99.9)
+/// and spam quantiles (10, 50).
+fn ranking(scores: &[(bool, f32)]) -> (f64, [f32; 4], [f32; 2]) {
+    let mut ham: Vec<f32> = scores.iter().filter(|s| !s.0).map(|s| s.1).collect();
+    let mut spam: Vec<f32> = scores.iter().filter(|s| s.0).map(|s| s.1).collect();
+    ham.sort_by(f32::total_cmp);
+    spam.sort_by(f32::total_cmp);
+    let q = |v: &[f32], p: f64| v.get(((v.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
+    // AUC: probability a random spammer outscores a random ham (ties half)
+    let mut wins = 0.0f64;
+    for s in &spam {
+        let below = ham.partition_point(|h| h < s);
+        let le = ham.partition_point(|h| h <= s);
+        wins += below as f64 + (le - below) as f64 / 2.0;
+    }
+    let auc = wins / (ham.len().max(1) * spam.len().max(1)) as f64;
+    (
+        auc,
+        [q(&ham, 0.5), q(&ham, 0.9), q(&ham, 0.99), q(&ham, 0.999)],
+        [q(&spam, 0.1), q(&spam, 0.5)],
+    )
 }

@@ -53,6 +53,11 @@ pub struct CalibrationConfig {
     /// Whether review decisions move the suspect line. Default true.
     #[serde(default = "default_true")]
     pub learn_from_reviews: bool,
+    /// Whether a hold or block needs behavioural evidence besides the
+    /// score (see [`crate::evidence`]). Default true; off only to measure
+    /// what the evidence rule changes.
+    #[serde(default = "default_true")]
+    pub require_evidence: bool,
 }
 
 const fn default_budget() -> f32 {
@@ -71,6 +76,7 @@ impl Default for CalibrationConfig {
             hold_budget: default_budget(),
             warmup_senders: default_warmup(),
             learn_from_reviews: default_true(),
+            require_evidence: default_true(),
         }
     }
 }
@@ -192,6 +198,12 @@ impl Calibration {
         self.review_floor = review_floor(&self.reviews);
     }
 
+    /// Whether holds need evidence.
+    #[inline]
+    pub(crate) fn requires_evidence(&self) -> bool {
+        self.config.require_evidence
+    }
+
     /// The suspect line in force given the model's (or configured) one.
     #[inline]
     pub(crate) fn suspect_line(&self, absolute: f32) -> f32 {
@@ -258,7 +270,7 @@ mod tests {
         let mut c = Calibration::new(CalibrationConfig {
             hold_budget: budget,
             warmup_senders: 0,
-            learn_from_reviews: true,
+            ..CalibrationConfig::default()
         });
         for &s in scores {
             c.moved(NO_BIN, bin_of(s));
@@ -292,7 +304,7 @@ mod tests {
         let mut c = Calibration::new(CalibrationConfig {
             hold_budget: 0.005,
             warmup_senders: 1000,
-            learn_from_reviews: true,
+            ..CalibrationConfig::default()
         });
         for s in [0.2, 0.4, 0.8] {
             c.moved(NO_BIN, bin_of(s));

@@ -421,13 +421,16 @@ impl Detector {
     #[inline]
     pub(crate) fn judge(&self, o: &Observed) -> (f32, VerdictKind) {
         let score = o.score;
+        let lax = !self.calibration.requires_evidence();
         let kind = match o.list {
             ListHit::Allow => VerdictKind::Ok,
             ListHit::Block => VerdictKind::Spam,
-            ListHit::None if score >= self.spam_at && o.evidence.strong() => VerdictKind::Spam,
+            ListHit::None if score >= self.spam_at && (lax || o.evidence.any()) => {
+                VerdictKind::Spam
+            }
             ListHit::None
                 if score >= self.calibration.suspect_line(self.suspect_at)
-                    && o.evidence.any() =>
+                    && (lax || o.evidence.any()) =>
             {
                 VerdictKind::Suspect
             }

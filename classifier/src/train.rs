@@ -75,7 +75,26 @@ pub struct TrainOptions {
     pub suspect_precision: f32,
     /// Provenance text stored in the model file.
     pub provenance: String,
+    /// Features the model must not use: held constant (zero) in training,
+    /// so no split or weight can rest on them. For signals that describe
+    /// how a traffic generator or a trace window works rather than what a
+    /// sender does (see [`ARTIFACT_FEATURES`]).
+    pub exclude: Vec<String>,
 }
+
+/// Features left out of the bundled model: each measures how numbers were
+/// handed out or where the trace window starts rather than behaviour, and
+/// each made the model's scores move between independently built worlds
+/// (`bench/crossworld.py`): the sender's number block (allocation), its age
+/// (in a trace every sender is new at the start), and message size (how a
+/// generator pads content).
+pub const ARTIFACT_FEATURES: [&str; 5] = [
+    "BLOCK_NEW_SENDERS",
+    "BLOCK_MSGS",
+    "AGE_HOURS",
+    "LOG_BYTES",
+    "INACTIVE_RECIPIENT_SHARE",
+];
 
 impl Default for TrainOptions {
     fn default() -> Self {
@@ -93,6 +112,7 @@ impl Default for TrainOptions {
             threshold_margin: 0.05,
             suspect_precision: 0.9,
             provenance: String::new(),
+            exclude: ARTIFACT_FEATURES.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 }
@@ -185,6 +205,19 @@ fn collect(
     options: &TrainOptions,
 ) -> Result<Collected, Error> {
     let mut rng = SplitMix(options.seed);
+    let excluded: Vec<usize> = options
+        .exclude
+        .iter()
+        .filter_map(|n| FEATURES.iter().position(|f| f.name == n))
+        .collect();
+    let masked = |mut x: FeatureVector| {
+        for &i in &excluded {
+            if let Some(v) = x.get_mut(i) {
+                *v = 0.0;
+            }
+        }
+        x
+    };
     let holdout_cut =
         (f64::from(options.holdout_fraction.clamp(0.0, 0.9)) * u64::MAX as f64) as u64;
     let by_hash: HashMap<u64, SenderLabel> = labels
@@ -220,7 +253,7 @@ fn collect(
                     events: Vec::new(),
                 });
                 if h.events.len() < HOLDOUT_EVENTS_CAP {
-                    h.events.push((o.features, spam));
+                    h.events.push((masked(o.features), spam));
                 }
                 return;
             }
@@ -229,7 +262,7 @@ fn collect(
             }
             let s = train_map.entry((n, o.sender)).or_default();
             let snap = Snapshot {
-                x: o.features,
+                x: masked(o.features),
                 spam,
             };
             let li = usize::from(spam);
