@@ -39,6 +39,9 @@ const TOP_REASONS: usize = 3;
 pub const SCORE_SMOOTHING: f32 = 0.6;
 /// Time constant of the per-block new-sender counter (6 hours).
 const BLOCK_TAU_MS: f32 = 6.0 * 3_600_000.0;
+/// How long a block stays marked after one of its senders was blocked on
+/// strong evidence (24 hours).
+const CAMPAIGN_WINDOW_MS: i64 = 24 * 3_600_000;
 /// Sweep idle senders and limiter keys this often (trace time).
 const SWEEP_EVERY_MS: i64 = 3_600_000;
 
@@ -59,6 +62,9 @@ struct BlockStats {
     messages: f32,
     /// When the counters were last decayed (ms).
     at: i64,
+    /// When a sender of the block was last blocked on strong evidence (ms;
+    /// `i64::MIN` if never): a campaign spread over neighbouring numbers.
+    caught_at: i64,
 }
 
 impl BlockStats {
@@ -73,6 +79,7 @@ impl BlockStats {
             new_senders: n + new_senders,
             messages: m + messages,
             at: now_ms.max(self.at),
+            caught_at: self.caught_at,
         };
     }
 }
@@ -90,6 +97,9 @@ pub(crate) struct Observed {
     pub is_message: bool,
     /// Behavioural evidence after this event.
     pub evidence: Evidence,
+    /// A neighbour in the sender's number block was blocked on strong
+    /// evidence within [`CAMPAIGN_WINDOW_MS`].
+    pub campaign: bool,
 }
 
 /// What [`Detector::rescore`] returns.
@@ -224,6 +234,7 @@ impl Detector {
             sender: h,
             score: st.score,
             evidence: Evidence::of(&features, st.counts(false)),
+            campaign: false,
             features,
             rate: RateDecision {
                 allowed: true,
@@ -251,6 +262,31 @@ impl Detector {
     /// message, a complaint about a sender never seen).
     pub(crate) fn observe(&mut self, ev: EventView<'_>, now: Timestamp) -> Option<Observed> {
         self.maybe_sweep(now);
+        let mut o = self.observe_event(ev, now)?;
+        self.link_campaign(&mut o, now);
+        Some(o)
+    }
+
+    /// Campaign evidence through the sender's number block: a sender blocked
+    /// on strong evidence marks its block, and a neighbour that shows weak
+    /// evidence of its own (fan-out to strangers, bursts) while the mark
+    /// lasts is judged as part of the same campaign. The block alone never
+    /// counts: the neighbour must behave like spam itself.
+    fn link_campaign(&mut self, o: &mut Observed, now: Timestamp) {
+        let Some(block) = self.senders.get(&o.sender).map(|s| s.block) else {
+            return;
+        };
+        let Some(b) = self.blocks.get_mut(&block) else {
+            return;
+        };
+        let t = now.unix_millis();
+        if o.list == ListHit::None && o.score >= self.spam_at && o.evidence.strong() {
+            b.caught_at = t;
+        }
+        o.campaign = b.caught_at != i64::MIN && t - b.caught_at <= CAMPAIGN_WINDOW_MS;
+    }
+
+    fn observe_event(&mut self, ev: EventView<'_>, now: Timestamp) -> Option<Observed> {
         match ev {
             EventView::Message(m) => Some(self.observe_message(&m, now)),
             EventView::Status { id, status, .. } => {
@@ -267,6 +303,7 @@ impl Detector {
                     score: r.score,
                     features: r.features,
                     evidence: r.evidence,
+                    campaign: false,
                     rate: RateDecision {
                         allowed: true,
                         retry_after: None,
@@ -293,6 +330,7 @@ impl Detector {
                     score: r.score,
                     features: r.features,
                     evidence: r.evidence,
+                    campaign: false,
                     rate: RateDecision {
                         allowed: true,
                         retry_after: None,
@@ -361,6 +399,7 @@ impl Detector {
                     new_senders: 0.0,
                     messages: 0.0,
                     at: t,
+                    caught_at: i64::MIN,
                 })
                 .add(t, if is_new { 1.0 } else { 0.0 }, 1.0);
         }
@@ -379,6 +418,7 @@ impl Detector {
                 list: ListHit::None,
                 is_message: true,
                 evidence: Evidence::NONE,
+                campaign: false,
             };
         };
         st.on_message(&MessageFacts {
@@ -412,6 +452,7 @@ impl Detector {
             list: self.list_hit(m.from),
             is_message: true,
             evidence: r.evidence,
+                    campaign: false,
         }
     }
 
@@ -425,7 +466,10 @@ impl Detector {
         let kind = match o.list {
             ListHit::Allow => VerdictKind::Ok,
             ListHit::Block => VerdictKind::Spam,
-            ListHit::None if score >= self.spam_at && (lax || o.evidence.any()) => {
+            ListHit::None
+                if score >= self.spam_at
+                    && (lax || o.evidence.strong() || (o.campaign && o.evidence.any())) =>
+            {
                 VerdictKind::Spam
             }
             ListHit::None

@@ -13,8 +13,15 @@
 //! | `HIGH_FAILURE_RATE` | strong | many deliveries fail (dead numbers of a bought list) |
 //! | `SEQUENTIAL_RECIPIENTS` | strong | recipients are adjacent numbers (a dialer) |
 //! | `PREMIUM_DESTINATIONS` | strong | traffic goes to high-risk (pumping) ranges |
-//! | `FAN_OUT_WITHOUT_REPLIES` | weak | many recipients it never talked to, nobody answers |
+//! | `FAN_OUT_WITHOUT_REPLIES` | weak | many recipients it never talked to, nobody answers (person-to-person numbers only: short codes, alphanumeric ids and toll-free numbers exist to do that) |
 //! | `BURST_OVER_RATE_LIMIT` | weak | it keeps sending over its rate limit |
+//!
+//! A `spam` verdict needs strong evidence, or weak evidence while a
+//! neighbour in the sender's number block was blocked on strong evidence
+//! (a campaign spread over consecutive numbers; see the engine). Weak
+//! evidence alone can hold (`suspect`, within the hold budget of
+//! [`crate::calibration`]) but never block: reminders sent by hand and
+//! passcode bursts fan out to strangers too.
 //!
 //! Newness, sender type and the number-block features still shape the
 //! score, so they decide how *soon* a sender with evidence is caught, but
@@ -61,6 +68,11 @@ pub(crate) struct Counts {
     pub reports: u32,
     /// Whether the message just observed was over a rate limit.
     pub limited_now: bool,
+    /// Whether the sender is a bulk sender id (short code, alphanumeric,
+    /// toll-free): those are provisioned to message many people who never
+    /// answer (passcodes, notices, reminders), so fan-out is their job and
+    /// not evidence against them.
+    pub bulk_sender: bool,
 }
 
 impl Evidence {
@@ -84,18 +96,21 @@ impl Evidence {
         if c.reports >= 2 && c.reports as f32 >= distinct / 200.0 {
             bits |= COMPLAINTS;
         }
-        // A typo'd or ported number fails now and then; a bought list fails
-        // by the dozen.
-        if c.failures >= 3 && c.statuses >= 5 && f[FAILURE] >= 0.25 {
+        // A typo'd or ported number fails now and then, and a new phone's
+        // address book has a few stale entries; a bought list fails by the
+        // dozen.
+        if c.failures >= 5 && c.statuses >= 10 && f[FAILURE] >= 0.25 {
             bits |= FAILURES;
         }
         if c.messages >= 8 && f[SEQ] >= 0.5 {
             bits |= SEQUENTIAL;
         }
-        if c.messages >= 3 && f[PREM] >= 0.3 {
+        // an international passcode service reaches a few high-risk
+        // ranges too, so the share must hold over ten messages
+        if c.messages >= 10 && f[PREM] >= 0.3 {
             bits |= PREMIUM;
         }
-        if distinct >= 10.0 && f[KNOWN] <= 0.1 && f[REPLY] <= 0.1 {
+        if !c.bulk_sender && distinct >= 10.0 && f[KNOWN] <= 0.1 && f[REPLY] <= 0.1 {
             bits |= STRANGERS;
         }
         if c.limited_now || (c.messages >= 5 && f[LIMITED_SHARE] >= 0.2) {

@@ -301,6 +301,10 @@ impl SenderState {
             failures: self.failures,
             reports: self.reports,
             limited_now,
+            bulk_sender: matches!(
+                self.kind,
+                SenderKind::ShortCode | SenderKind::Alphanumeric | SenderKind::TollFree
+            ),
         }
     }
 

@@ -62,7 +62,7 @@ pub use event::{
 pub use labels::{Label, LabelRecord};
 pub use model::Model;
 pub use policy::{
-    Config, Decision, Reason, RuleTag, Thresholds, TrackingConfig, Verdict, VerdictKind,
+    Config, Decision, Mode, Reason, RuleTag, Thresholds, TrackingConfig, Verdict, VerdictKind,
 };
 pub use ratelimit::{RateDecision, RateLimitConfig};
 pub use sender::SenderKind;

@@ -10,7 +10,7 @@ use crate::ratelimit::{RateDecision, RateLimitConfig};
 
 /// Everything an operator can tune. All fields have documented defaults, so
 /// `{}` is a valid config; unknown fields are rejected to catch typos.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Score thresholds; unset values use the ones tuned into the model.
@@ -32,6 +32,54 @@ pub struct Config {
     /// How the suspect line follows the deployment (hold budget, reviews).
     #[serde(default)]
     pub calibration: crate::calibration::CalibrationConfig,
+    /// Whether verdicts hold messages (`enforce`) or are only recorded
+    /// (`shadow`). Unset: shadow on a young deployment, enforce once it has
+    /// seen `shadow_messages` messages or run `shadow_days` days. This crate
+    /// computes the same verdicts either way (replay always reports what
+    /// enforce mode would do); the gateway decides what to do with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Messages a new deployment scores in shadow mode before enforcing
+    /// (when `mode` is unset). Default 10 000.
+    #[serde(default = "default_shadow_messages")]
+    pub shadow_messages: u64,
+    /// Days a new deployment stays in shadow mode at most (when `mode` is
+    /// unset). Default 7.
+    #[serde(default = "default_shadow_days")]
+    pub shadow_days: u32,
+}
+
+/// What the gateway does with a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Score and record what would have been held; hold nothing.
+    Shadow,
+    /// Hold `suspect`, block `spam`.
+    Enforce,
+}
+
+const fn default_shadow_messages() -> u64 {
+    10_000
+}
+const fn default_shadow_days() -> u32 {
+    7
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            thresholds: Thresholds::default(),
+            allow: Vec::new(),
+            block: Vec::new(),
+            rate_limits: RateLimitConfig::default(),
+            tracking: TrackingConfig::default(),
+            calibration: crate::calibration::CalibrationConfig::default(),
+            mode: None,
+            shadow_messages: default_shadow_messages(),
+            shadow_days: default_shadow_days(),
+        }
+    }
 }
 
 /// Score cut-offs. A score ≥ `spam` is `spam`, ≥ `suspect` is `suspect`.
