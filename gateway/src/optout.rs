@@ -15,7 +15,7 @@ use std::sync::RwLock;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{InsertOutcome, NewMessage};
 

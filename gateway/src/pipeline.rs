@@ -7,11 +7,11 @@
 
 use uuid::Uuid;
 
-use crate::address::Address;
-use crate::clock;
+use crate::core::address::Address;
+use crate::core::clock;
+use crate::core::error::{Error, Result};
 use crate::envelope::keys::PublicKey;
 use crate::envelope::{Channel, Content, Direction, Envelope, Header};
-use crate::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{InsertOutcome, NewMessage, QueueItem, Target};
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::Result;
+use crate::core::error::Result;
 
 /// Operators' spam/ham decisions, last one per sender, as training labels.
 pub fn decisions_as_labels(data_dir: &Path) -> Result<Vec<(String, classifier::Label)>> {
@@ -219,8 +219,8 @@ pub fn queue(conn: &Connection, f: &QueueFilter) -> Result<Vec<QueueRow>> {
             reasons: reason_words(&reasons),
             held,
             adapter,
-            first_seen: crate::clock::rfc3339_ms(first),
-            last_seen: crate::clock::rfc3339_ms(last),
+            first_seen: crate::core::clock::rfc3339_ms(first),
+            last_seen: crate::core::clock::rfc3339_ms(last),
             countries,
         });
     }
@@ -309,7 +309,7 @@ pub fn decide_message(
     release: bool,
     note: Option<&str>,
 ) -> Result<bool> {
-    let now = crate::clock::now_ms();
+    let now = crate::core::clock::now_ms();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let done = if release {
         release_one(&tx, id, now)?
@@ -339,7 +339,7 @@ pub fn mark(
     spam: bool,
     note: Option<&str>,
 ) -> Result<usize> {
-    let now = crate::clock::now_ms();
+    let now = crate::core::clock::now_ms();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let ids: Vec<String> = tx
         .prepare("SELECT id FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') ORDER BY created_at")?
@@ -392,7 +392,7 @@ pub fn list_add(
     expires_at: Option<i64>,
     note: Option<&str>,
 ) -> Result<()> {
-    let now = crate::clock::now_ms();
+    let now = crate::core::clock::now_ms();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute(
         "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -410,7 +410,7 @@ pub fn list_remove(
     kind: ListKind,
     pattern: &str,
 ) -> Result<bool> {
-    let now = crate::clock::now_ms();
+    let now = crate::core::clock::now_ms();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let n = tx.execute(
         "DELETE FROM lists WHERE kind = ?1 AND pattern = ?2",
@@ -457,7 +457,7 @@ pub fn log(conn: &Connection, limit: usize) -> Result<Vec<AuditEntry>> {
     )?;
     let rows = stmt.query_map([limit as i64], |r| {
         Ok(AuditEntry {
-            at: crate::clock::rfc3339_ms(r.get(0)?),
+            at: crate::core::clock::rfc3339_ms(r.get(0)?),
             actor: r.get(1)?,
             action: r.get(2)?,
             target: r.get(3)?,
@@ -528,7 +528,10 @@ pub fn stats(conn: &Connection) -> Result<Stats> {
             }
             _ => false,
         };
-        let day: String = crate::clock::rfc3339_ms(at).chars().take(10).collect();
+        let day: String = crate::core::clock::rfc3339_ms(at)
+            .chars()
+            .take(10)
+            .collect();
         let e = days.entry(day).or_default();
         e.0 += 1;
         e.1 += usize::from(overturned);

@@ -14,9 +14,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
 use crate::envelope::keys::Keyring;
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -39,7 +39,7 @@ pub async fn run(config: Config) -> Result<()> {
 
 /// Runs the service until `shutdown` is cancelled.
 pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()> {
-    crate::fsutil::create_private_dir(&config.data_dir)?;
+    crate::core::fs::create_private_dir(&config.data_dir)?;
     let keys = Keyring::open_or_create(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new());
     let (store, writer_thread) = Store::open(
@@ -108,7 +108,7 @@ async fn sweep(state: AppState, shutdown: CancellationToken) {
             () = tokio::time::sleep(SWEEP_EVERY) => {}
             () = shutdown.cancelled() => break,
         }
-        let now = crate::clock::now_ms();
+        let now = crate::core::clock::now_ms();
         match state
             .store
             .writer()

@@ -6,9 +6,9 @@
 use clap::Subcommand;
 
 use super::CliError;
-use crate::address::{self, Address};
-use crate::clock;
 use crate::config::Config;
+use crate::core::address::{self, Address};
+use crate::core::clock;
 use crate::envelope::keys::{self, Keyring};
 use crate::store;
 
@@ -100,7 +100,7 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
 pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::Create => {
-            crate::fsutil::create_private_dir(&cfg.data_dir)?;
+            crate::core::fs::create_private_dir(&cfg.data_dir)?;
             let had = Keyring::open(&cfg.data_dir).is_ok();
             let k = Keyring::open_or_create(&cfg.data_dir)?;
             if had {

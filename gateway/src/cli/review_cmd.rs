@@ -152,7 +152,7 @@ fn since_ms(s: &str) -> Result<i64, CliError> {
     if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
         return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
     }
-    Ok(crate::clock::now_ms() - duration(s)?.as_millis() as i64)
+    Ok(crate::core::clock::now_ms() - duration(s)?.as_millis() as i64)
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
@@ -271,7 +271,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 .as_deref()
                 .map(duration)
                 .transpose()?
-                .map(|d| crate::clock::now_ms() + d.as_millis() as i64);
+                .map(|d| crate::core::clock::now_ms() + d.as_millis() as i64);
             review::list_add(
                 &mut conn,
                 &actor(),
@@ -412,7 +412,7 @@ pub fn show_report(cfg: &Config, conn: &Connection, target: &str) -> Result<Show
     {
         let (day, n) = row.map_err(crate::Error::from)?;
         per_day.push((
-            crate::clock::rfc3339_ms(day * 86_400_000)
+            crate::core::clock::rfc3339_ms(day * 86_400_000)
                 .chars()
                 .take(10)
                 .collect(),

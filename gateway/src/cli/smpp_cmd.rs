@@ -5,7 +5,8 @@ use clap::Subcommand;
 
 use super::CliError;
 use crate::config::Config;
-use crate::{clock, store};
+use crate::core::clock;
+use crate::store;
 
 /// `gateway smpp …`.
 #[derive(Debug, Subcommand)]
@@ -62,7 +63,7 @@ pub enum ClientCommand {
 pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
     let SmppCommand::Client(cmd) = cmd;
     let conn = store::open_for_cli(&cfg.data_dir)?;
-    let region = crate::address::region(&cfg.default_region);
+    let region = crate::core::address::region(&cfg.default_region);
     match cmd {
         ClientCommand::Add {
             name,

@@ -72,7 +72,7 @@ pub async fn retry(
     _caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<MessageView>, ApiError> {
-    let now = crate::clock::now_ms();
+    let now = crate::core::clock::now_ms();
     let key = id.clone();
     let found = state
         .store

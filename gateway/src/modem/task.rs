@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{Conn, ConnError};
 use super::{ADAPTER, SendJob};
-use crate::address::redact;
-use crate::config::{IncompletePolicy, ModemConfig};
+use crate::channels::modem::config::{IncompletePolicy, ModemConfig};
+use crate::core::address::redact;
 use crate::envelope::Content;
 use crate::pipeline::{InboundMessage, accept_inbound, record_status};
 use crate::routes::SendOutcome;

@@ -26,7 +26,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use tokio_util::sync::CancellationToken;
 
 use super::route::{Revoke, revoke};
-use crate::error::Result;
+use crate::core::error::Result;
 use crate::state::AppState;
 
 /// How often due timers are looked for.
@@ -65,7 +65,7 @@ pub async fn record_event(
     kind: adapters::rcs::rbm::EventKind,
 ) -> Result<Option<bool>> {
     use adapters::rcs::rbm::EventKind;
-    let now = crate::clock::now_ms();
+    let now = crate::core::clock::now_ms();
     let found = state
         .store
         .writer()
@@ -155,7 +155,7 @@ async fn drop_row(
     id: String,
     event_status: Option<(&'static str, String)>,
 ) -> Result<()> {
-    let now = crate::clock::now_ms();
+    let now = crate::core::clock::now_ms();
     state
         .store
         .writer()
@@ -174,7 +174,7 @@ async fn drop_row(
 /// Queues the SMS: deletes the timer and (re)places the queue entry in one
 /// transaction; nothing happens if the timer is already gone.
 async fn queue_sms(state: &AppState, d: &Due, why: String) -> Result<bool> {
-    let now = crate::clock::now_ms();
+    let now = crate::core::clock::now_ms();
     let (id, route) = (d.id.clone(), d.sms_route.clone());
     let done = state
         .store
@@ -278,7 +278,7 @@ async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
                 )
                 .await?;
             } else {
-                let next = crate::clock::now_ms() + (500i64 << attempts.min(7));
+                let next = crate::core::clock::now_ms() + (500i64 << attempts.min(7));
                 let id = d.id.clone();
                 state
                     .store
@@ -288,7 +288,7 @@ async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
                             "UPDATE rcs_fallback SET attempts = ?2, due_at = ?3 WHERE message_id = ?1",
                         )?
                         .execute(params![id, attempts, next])?;
-                        event(tx, &id, crate::clock::now_ms(), "revoke_retrying", &format!("attempt {attempts}: {error}"))?;
+                        event(tx, &id, crate::core::clock::now_ms(), "revoke_retrying", &format!("attempt {attempts}: {error}"))?;
                         Ok(())
                     })
                     .await?;
@@ -308,7 +308,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             () = tokio::time::sleep(POLL) => {}
             () = shutdown.cancelled() => return,
         }
-        let rows = match due(&state, crate::clock::now_ms()).await {
+        let rows = match due(&state, crate::core::clock::now_ms()).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "reading RCS fallback timers failed");

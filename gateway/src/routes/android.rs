@@ -12,8 +12,9 @@ use adapters::android_relay::{Pacer, SendAnswer, SendRequest, TextMessage, Webho
 use rand::RngCore;
 
 use super::http::describe;
+use super::http::read_answer;
 use super::{OutboundSms, Route, SendFuture, SendOutcome};
-use crate::carriers::{AndroidSide, read_answer};
+use crate::carriers::AndroidSide;
 
 /// Sends through one phone.
 pub struct AndroidRoute {
@@ -48,7 +49,7 @@ impl AndroidRoute {
         let mut waited = 0i64;
         loop {
             let wait = match self.pacer.lock() {
-                Ok(mut p) => p.take(segments, crate::clock::now_ms()),
+                Ok(mut p) => p.take(segments, crate::core::clock::now_ms()),
                 Err(_) => 0,
             };
             if wait == 0 {

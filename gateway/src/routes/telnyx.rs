@@ -3,8 +3,9 @@
 use adapters::telnyx::{ErrorAnswer, SEND_PATH, SendAnswer, SendRequest};
 
 use super::http::describe;
+use super::http::read_answer;
 use super::{OutboundSms, Route, SendFuture, SendOutcome};
-use crate::carriers::{TelnyxConfig, read_answer};
+use crate::channels::telnyx::config::TelnyxConfig;
 
 /// Name of this route in the config and the store.
 pub const NAME: &str = "telnyx";

@@ -4,8 +4,9 @@
 use adapters::twilio::{ErrorBody, Failure, MessageResource, SendRequest};
 
 use super::http::describe;
+use super::http::read_answer;
 use super::{OutboundSms, Route, SendFuture, SendOutcome};
-use crate::carriers::{TwilioConfig, read_answer};
+use crate::channels::twilio::config::TwilioConfig;
 
 /// Name of this route in the config and the store.
 pub const NAME: &str = "twilio";

@@ -297,9 +297,9 @@ impl SmppRoute {
                 serde_json::json!({
                     "bind": b.index,
                     "up": b.up.load(Ordering::Relaxed),
-                    "since": h.since.map(crate::clock::rfc3339_ms),
+                    "since": h.since.map(crate::core::clock::rfc3339_ms),
                     "last_error": h.last_error,
-                    "last_error_at": h.last_error_at.map(crate::clock::rfc3339_ms),
+                    "last_error_at": h.last_error_at.map(crate::core::clock::rfc3339_ms),
                 })
             })
             .collect();
@@ -466,14 +466,14 @@ pub(super) async fn run_bind(
     let gauge = state
         .metrics
         .smpp_bind_up
-        .get_or_create(&crate::metrics::SmppBindLabels {
+        .get_or_create(&crate::core::metrics::SmppBindLabels {
             route: route.name.clone(),
             bind: index.to_string(),
         })
         .clone();
     let note = |up: bool, error: Option<String>| {
         if let Ok(mut h) = bind.health.lock() {
-            let now = crate::clock::now_ms();
+            let now = crate::core::clock::now_ms();
             if up != bind.up.load(Ordering::Relaxed) || h.since.is_none() {
                 h.since = Some(now);
             }
@@ -542,7 +542,9 @@ async fn connect_and_bind(
         let host = cfg
             .tls_server_name
             .clone()
-            .or_else(|| wire::split_host(&cfg.host).map(|(h, _)| h.to_string()))
+            .or_else(|| {
+                crate::channels::smpp::config::split_host(&cfg.host).map(|(h, _)| h.to_string())
+            })
             .unwrap_or_default();
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host)
             .map_err(|e| format!("TLS server name: {e}"))?;
@@ -723,7 +725,7 @@ fn inbound_carrier_id(route: &str, fields: &[&[u8]]) -> String {
         h.update((f.len() as u64).to_be_bytes());
         h.update(f);
     }
-    let bucket = crate::clock::now_ms() / 600_000;
+    let bucket = crate::core::clock::now_ms() / 600_000;
     h.update(bucket.to_be_bytes());
     format!("{route}:{}", hex::encode(&h.finalize()[..16]))
 }

@@ -15,7 +15,7 @@ use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
 use subtle::ConstantTimeEq;
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// PBKDF2 iterations for new passwords.
 pub const ITERATIONS: u32 = 60_000;

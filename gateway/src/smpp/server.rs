@@ -133,7 +133,7 @@ pub struct Server {
     pub(super) receipts_wake: Notify,
     /// Inbound message id → parts already acknowledged by the client.
     pub(super) progress: Mutex<HashMap<String, Vec<bool>>>,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::core::metrics::Metrics>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -151,7 +151,7 @@ impl Server {
         cfg: SmppServerConfig,
         store: &crate::store::Store,
         region: phonenumber::country::Id,
-        metrics: Arc<crate::metrics::Metrics>,
+        metrics: Arc<crate::core::metrics::Metrics>,
     ) -> crate::Result<Self> {
         let tls = match (&cfg.tls_cert, &cfg.tls_key) {
             (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -334,7 +334,7 @@ impl Server {
     fn gauge(&self, system_id: &str, n: usize) {
         self.metrics
             .smpp_server_binds
-            .get_or_create(&crate::metrics::SmppClientLabels {
+            .get_or_create(&crate::core::metrics::SmppClientLabels {
                 system_id: system_id.to_string(),
             })
             .set(n as i64);
@@ -450,7 +450,7 @@ async fn directory_loop(state: AppState, server: Arc<Server>, shutdown: Cancella
 /// delivery worker (the client just bound, or is gone for good).
 pub(super) async fn make_due(state: &AppState, system_id: &str) {
     let target = Target::Smpp(system_id.to_string()).as_db();
-    let now = crate::clock::now_ms();
+    let now = crate::core::clock::now_ms();
     let r = state
         .store
         .writer()
@@ -819,7 +819,7 @@ async fn accept(
             if registered_delivery != 0 {
                 let (sid, mid) = (client.system_id.clone(), a.id.clone());
                 let failures_only = registered_delivery == 2;
-                let now = crate::clock::now_ms();
+                let now = crate::core::clock::now_ms();
                 let owed = state
                     .store
                     .writer()

@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::Store;
+use crate::core::error::{Error, Result};
 use crate::envelope::keys::{self, PublicKey};
-use crate::error::{Error, Result};
 
 /// Prefix that makes gateway tokens recognisable in secret scanners.
 pub const TOKEN_PREFIX: &str = "gw_";
@@ -130,7 +130,7 @@ impl Store {
 
     /// Registers an identity in the next group commit.
     pub async fn put_identity(&self, address: String, pk: PublicKey) -> Result<String> {
-        let now = crate::clock::now_ms();
+        let now = crate::core::clock::now_ms();
         self.writer()
             .write(move |tx| put_identity(tx, &address, &pk, now))
             .await

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::Store;
-use crate::error::Result;
+use crate::core::error::Result;
 
 /// Where a queued message goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -511,7 +511,7 @@ impl Store {
 
 /// Reads one message's metadata and history.
 pub fn message_view(c: &rusqlite::Connection, id: &str) -> Result<Option<MessageView>> {
-    use crate::clock::rfc3339_ms;
+    use crate::core::clock::rfc3339_ms;
     let row = c
         .prepare_cached(
             "SELECT m.id, m.direction, m.channel, m.adapter, m.sender, m.recipient, m.status, m.segments, \

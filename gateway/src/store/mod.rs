@@ -6,6 +6,7 @@
 //! body is the one place content lives, and it is erased (with SQLite's
 //! `secure_delete`) when the message expires.
 
+pub mod config;
 pub mod credentials;
 pub mod messages;
 pub mod pending_parts;
@@ -21,9 +22,9 @@ pub use credentials::{ApiKeyInfo, hash_token, new_token};
 pub use messages::{InsertOutcome, MessageEvent, MessageView, NewMessage, QueueItem, Target};
 pub use writer::Writer;
 
-use crate::config::Synchronous;
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
+use crate::store::config::Synchronous;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gateway.db";
@@ -54,7 +55,7 @@ pub fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection> {
 
 /// Opens the database for a one-shot command (CLI), migrating it if needed.
 pub fn open_for_cli(data_dir: &Path) -> Result<Connection> {
-    crate::fsutil::create_private_dir(data_dir)?;
+    crate::core::fs::create_private_dir(data_dir)?;
     let path = data_dir.join(DB_FILE);
     let mut conn = open_connection(&path, Synchronous::Full)?;
     schema::migrate(&mut conn)?;
@@ -66,7 +67,7 @@ fn restrict_db_files(path: &Path) -> Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
-        crate::fsutil::restrict_file(Path::new(&p))?;
+        crate::core::fs::restrict_file(Path::new(&p))?;
     }
     Ok(())
 }

@@ -7,8 +7,8 @@
 use adapters::sms::Part;
 use rusqlite::params;
 
+use crate::core::error::{Error, Result};
 use crate::envelope::{Channel, Content, Direction, Envelope, Header};
-use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Who a stored part belongs to: its row's clear columns and its sealed
@@ -33,7 +33,7 @@ pub async fn insert(state: &AppState, owner: Owner, part: &Part) -> Result<i64> 
     let header = Header {
         v: crate::envelope::VERSION,
         id: owner.group,
-        created_at: crate::clock::rfc3339_ms(crate::clock::now_ms()),
+        created_at: crate::core::clock::rfc3339_ms(crate::core::clock::now_ms()),
         channel: Channel::Sms,
         direction: Direction::Inbound,
         from: owner.from,

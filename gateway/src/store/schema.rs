@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// Migrations by version (index 0 is version 1).
 const MIGRATIONS: &[&str] = &[

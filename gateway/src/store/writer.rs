@@ -14,8 +14,8 @@ use std::time::Instant;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
 
 /// One queued write.
 trait Job: Send {
@@ -190,9 +190,10 @@ mod tests {
         Arc<Metrics>,
         std::path::PathBuf,
     ) {
-        let dir = crate::fsutil::test_dir(name);
+        let dir = crate::core::fs::test_dir(name);
         let path = dir.join("t.db");
-        let conn = crate::store::open_connection(&path, crate::config::Synchronous::Full).unwrap();
+        let conn =
+            crate::store::open_connection(&path, crate::store::config::Synchronous::Full).unwrap();
         conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
             .unwrap();
         let metrics = Arc::new(Metrics::new());

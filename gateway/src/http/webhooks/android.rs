@@ -54,7 +54,7 @@ pub async fn event(
         h(SIGNATURE_HEADER),
         h(TIMESTAMP_HEADER),
         &body,
-        crate::clock::now_secs(),
+        crate::core::clock::now_secs(),
         state.config.delivery.signature_window_secs,
     )
     .map_err(|p| ApiError::Unauthorized(p.to_string()))?;
@@ -130,7 +130,7 @@ async fn outbound(state: &AppState, ev: Event) -> Result<Json<serde_json::Value>
         }
         _ => {
             let delivery = ev.id;
-            let now = crate::clock::now_ms();
+            let now = crate::core::clock::now_ms();
             let became = state
                 .store
                 .writer()

@@ -28,7 +28,7 @@ fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiE
         secret,
         header,
         body,
-        crate::clock::now_secs(),
+        crate::core::clock::now_secs(),
         state.config.delivery.signature_window_secs,
     )
     .map_err(|p| ApiError::Unauthorized(p.to_string()))

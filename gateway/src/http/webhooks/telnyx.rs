@@ -31,7 +31,7 @@ pub async fn event(
         h(SIGNATURE_HEADER),
         h(TIMESTAMP_HEADER),
         &body,
-        crate::clock::now_secs(),
+        crate::core::clock::now_secs(),
         state.config.delivery.signature_window_secs,
     )
     .map_err(|p| ApiError::Unauthorized(p.to_string()))?;

@@ -8,6 +8,8 @@
 //! between a send and its commit re-sends with the same attempt id, which the
 //! receiver can use to drop the duplicate.
 
+pub mod config;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,9 +20,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::clock;
+use crate::core::clock;
+use crate::core::error::{Error, Result};
 use crate::envelope::{Content, Envelope};
-use crate::error::{Error, Result};
 use crate::routes::http::{Answer, post_signed};
 use crate::routes::{OutboundSms, SendOutcome};
 use crate::state::AppState;
@@ -222,7 +224,7 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
             state
                 .metrics
                 .attempts
-                .get_or_create(&crate::metrics::AttemptLabels {
+                .get_or_create(&crate::core::metrics::AttemptLabels {
                     target: target_name.clone(),
                     outcome: "ok",
                 })
@@ -257,7 +259,7 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
             state
                 .metrics
                 .attempts
-                .get_or_create(&crate::metrics::AttemptLabels {
+                .get_or_create(&crate::core::metrics::AttemptLabels {
                     target: target_name.clone(),
                     outcome: "retry",
                 })
@@ -300,7 +302,7 @@ async fn dead(
     state
         .metrics
         .attempts
-        .get_or_create(&crate::metrics::AttemptLabels {
+        .get_or_create(&crate::core::metrics::AttemptLabels {
             target: target.to_string(),
             outcome: "dead",
         })
@@ -316,7 +318,7 @@ async fn dead(
 
 /// Exponential backoff with "equal jitter": half fixed, half random, so
 /// retries from an outage spread out instead of arriving together.
-pub fn backoff_ms(cfg: &crate::config::DeliveryConfig, attempts: u32) -> i64 {
+pub fn backoff_ms(cfg: &config::DeliveryConfig, attempts: u32) -> i64 {
     let base =
         cfg.initial_backoff_ms.max(1) as f64 * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
     let capped = base.min(cfg.max_backoff_secs as f64 * 1000.0);
