@@ -111,17 +111,17 @@ async fn sweep(state: AppState, shutdown: CancellationToken) {
         let now = crate::core::clock::now_ms();
         match state
             .store
-            .writer()
-            .write(move |tx| {
-                let erased = crate::store::messages::erase_expired(tx, now, now - body_retention)?;
-                let deleted =
-                    crate::store::messages::delete_old_metadata(tx, now - metadata_retention)?;
-                Ok(erased + deleted)
-            })
+            .sweep(now, now - body_retention, now - metadata_retention)
             .await
         {
-            Ok(0) => {}
-            Ok(n) => {
+            Ok(swept) if swept.touched == 0 => {}
+            Ok(swept) => {
+                // Messages that expired in the queue: their `expired` is a
+                // status like any other (metrics, receipts).
+                for (id, applied) in &swept.expired {
+                    state.status.announce(id, applied);
+                }
+                let n = swept.touched;
                 erased_since_checkpoint += n;
                 tracing::debug!(erased = n, "expired bodies erased");
             }

@@ -113,27 +113,7 @@ impl SpamGate {
             return Ok(());
         }
         let now = crate::core::clock::now_ms();
-        let (allow, block) = self
-            .store
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT kind, pattern FROM lists WHERE expires_at IS NULL OR expires_at > ?1",
-                )?;
-                let mut allow = Vec::new();
-                let mut block = Vec::new();
-                for row in stmt.query_map([now], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })? {
-                    let (kind, pattern) = row?;
-                    if kind == "allow" {
-                        allow.push(pattern)
-                    } else {
-                        block.push(pattern)
-                    }
-                }
-                Ok((allow, block))
-            })
-            .await?;
+        let (allow, block) = self.store.active_lists(now).await?;
         if let Ok(mut l) = self.lists.lock() {
             *l = Lists {
                 allow,

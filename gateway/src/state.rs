@@ -128,6 +128,8 @@ pub struct Shared {
     pub rcs: Option<Arc<crate::rcs::Rcs>>,
     /// SMPP client binds and server.
     pub smpp: Arc<crate::smpp::Smpp>,
+    /// The one path every delivery status goes through.
+    pub status: Arc<crate::pipeline::status::StatusPath>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -204,6 +206,14 @@ impl AppState {
             store.clone(),
         )?);
         let opt_outs = Arc::new(crate::optout::OptOutFilter::load(&store)?);
+        let mut observers: Vec<Arc<dyn crate::pipeline::status::StatusObserver>> =
+            vec![spam.clone()];
+        observers.extend(smpp.receipt_observer());
+        let status = Arc::new(crate::pipeline::status::StatusPath::new(
+            store.clone(),
+            metrics.clone(),
+            observers,
+        ));
         Ok(Self(Arc::new(Shared {
             opt_outs,
             identities: Arc::new(IdentityCache::new()),
@@ -224,6 +234,7 @@ impl AppState {
             carriers,
             rcs,
             smpp,
+            status,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))

@@ -98,10 +98,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    let db = state
-        .store
-        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await;
+    let db = state.store.ping().await;
     match db {
         Ok(_) => axum::Json(serde_json::json!({
             "status": "ok",

@@ -461,28 +461,6 @@ pub async fn decide(
     }
 }
 
-/// Inserts a message and, in the same transaction, its fallback timer.
-pub async fn insert_with_fallback(
-    state: &AppState,
-    row: crate::store::NewMessage,
-    fallback: Option<(String, i64)>,
-) -> Result<crate::store::InsertOutcome> {
-    let Some((route, due)) = fallback.filter(|_| row.queue.is_some()) else {
-        return state.store.insert_message(row).await;
-    };
-    state
-        .store
-        .writer()
-        .write(move |tx| {
-            let out = crate::store::messages::insert(tx, &row)?;
-            if out == crate::store::InsertOutcome::Inserted {
-                fallback::schedule(tx, &row.id, &route, due)?;
-            }
-            Ok(out)
-        })
-        .await
-}
-
 /// The channel column value.
 pub fn channel_name(c: Channel) -> &'static str {
     match c {

@@ -86,7 +86,7 @@ impl Route for RbmRoute {
             let (status, bytes) = crate::routes::http::read_answer(resp).await;
             match status {
                 200..=299 | 409 => SendOutcome::Accepted {
-                    status: "sent",
+                    status: crate::store::MessageStatus::Sent,
                     carrier_id: Some(msg.id.to_string()),
                 },
                 401 => {

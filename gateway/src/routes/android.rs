@@ -120,7 +120,7 @@ impl Route for AndroidRoute {
             let (status, bytes) = read_answer(resp).await;
             match status {
                 200..=299 => SendOutcome::Accepted {
-                    status: "sent",
+                    status: crate::store::MessageStatus::Sent,
                     carrier_id: Some(
                         serde_json::from_slice::<SendAnswer>(&bytes)
                             .map(|a| a.id)
@@ -130,7 +130,7 @@ impl Route for AndroidRoute {
                 // The phone already has a message with this id: an earlier
                 // attempt got through but its answer was lost.
                 409 => SendOutcome::Accepted {
-                    status: "sent",
+                    status: crate::store::MessageStatus::Sent,
                     carrier_id: Some(msg.id.to_string()),
                 },
                 401 | 403 | 408 | 429 | 500..=599 => {

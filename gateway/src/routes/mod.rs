@@ -46,7 +46,7 @@ pub enum SendOutcome {
     /// Accepted by the far end.
     Accepted {
         /// `sent`, or `delivered` when the far end already knows.
-        status: &'static str,
+        status: crate::store::MessageStatus,
         /// The far end's id, for status callbacks.
         carrier_id: Option<String>,
     },

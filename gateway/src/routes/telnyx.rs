@@ -80,7 +80,7 @@ impl Route for TelnyxRoute {
             let (status, bytes) = read_answer(resp).await;
             if (200..300).contains(&status) {
                 return SendOutcome::Accepted {
-                    status: "sent",
+                    status: crate::store::MessageStatus::Sent,
                     carrier_id: serde_json::from_slice::<SendAnswer>(&bytes)
                         .ok()
                         .map(|a| a.data.id),

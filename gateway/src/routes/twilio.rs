@@ -94,12 +94,12 @@ impl Route for TwilioRoute {
             if (200..300).contains(&status) {
                 return match serde_json::from_slice::<MessageResource>(&bytes) {
                     Ok(m) => SendOutcome::Accepted {
-                        status: "sent",
+                        status: crate::store::MessageStatus::Sent,
                         carrier_id: Some(m.sid),
                     },
                     // Accepted, but without a sid status callbacks cannot be matched.
                     Err(_) => SendOutcome::Accepted {
-                        status: "sent",
+                        status: crate::store::MessageStatus::Sent,
                         carrier_id: None,
                     },
                 };

@@ -88,59 +88,6 @@ mod tests {
             "{e}"
         );
     }
-
-    #[test]
-    fn retention_deletes_smpp_rows_with_the_message_and_targets_round_trip() {
-        use crate::store::Target;
-        let mut c = rusqlite::Connection::open_in_memory().unwrap();
-        crate::store::schema::migrate(&mut c).unwrap();
-        for (id, at) in [("old", 1_000), ("new", 9_000)] {
-            c.execute(
-                "INSERT INTO messages (id, direction, channel, sender, recipient, segments, encoding, size_class, status, \
-                 created_at, updated_at, kid, header, deliver_to) \
-                 VALUES (?1, 'outbound', 'sms', '+1', '+2', 1, 'gsm7', 0, 'sent', ?2, ?2, 'k', x'00', 'smpp:app')",
-                rusqlite::params![id, at],
-            )
-            .unwrap();
-            c.execute(
-                "INSERT INTO smpp_parts (route, smsc_id, message_id, part, total) VALUES ('smpp:a', ?1, ?1, 1, 1)",
-                [id],
-            )
-            .unwrap();
-            c.execute(
-                "INSERT INTO smpp_receipts (message_id, system_id, parts, failures_only, created_at) VALUES (?1, 'app', 1, 0, 1)",
-                [id],
-            )
-            .unwrap();
-        }
-        let tx = c.transaction().unwrap();
-        assert_eq!(
-            crate::store::messages::delete_old_metadata(&tx, 5_000).unwrap(),
-            1
-        );
-        tx.commit().unwrap();
-        for (table, col) in [
-            ("messages", "id"),
-            ("smpp_parts", "message_id"),
-            ("smpp_receipts", "message_id"),
-        ] {
-            let left: Vec<String> = c
-                .prepare(&format!("SELECT {col} FROM {table}"))
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            assert_eq!(left, vec!["new".to_string()], "{table}");
-        }
-        for t in [
-            Target::Smpp("app-1".into()),
-            Target::Route("smpp:acme".into()),
-            Target::Private,
-        ] {
-            assert_eq!(Target::from_db(&t.as_db()), t);
-        }
-    }
 }
 
 /// The configured SMPP side: client routes (added to the routing table at
@@ -206,12 +153,14 @@ impl Smpp {
         self.server.as_ref()?.owner_of(to)
     }
 
-    /// A message's status changed: if a server client is owed its
-    /// receipt, the receipt sender looks now rather than at its next pass.
-    pub fn status_changed(&self, id: &str) {
-        if let Some(s) = &self.server {
-            s.status_changed(id);
-        }
+    /// What the status path tells when a message's status moved, so that a
+    /// receipt owed to a server client goes now rather than at the receipt
+    /// sender's next pass; `None` without a server.
+    pub fn receipt_observer(
+        &self,
+    ) -> Option<std::sync::Arc<dyn crate::pipeline::status::StatusObserver>> {
+        let s = self.server.as_ref()?;
+        Some(s.receipts.clone())
     }
 
     /// One delivery attempt of an inbound message to server client

@@ -194,6 +194,12 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN deliver_to TEXT;
     "#,
+    // 8: a reported status that arrived after the message had moved past
+    // it (a retried `sent` after `delivered`) is kept in the history but
+    // marked late: it changed nothing, and exports leave it out.
+    r#"
+    ALTER TABLE message_events ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// The schema version this binary writes.
