@@ -4,22 +4,18 @@
 //! on its own threads) and `serve` (wiring). Everything that parses foreign
 //! bytes lives in the `adapters` crate; spam scoring lives in `classifier`.
 
-pub mod address;
 pub mod carriers;
+pub mod channels;
 pub mod cli;
-pub mod clock;
 pub mod config;
+pub mod core;
 pub mod delivery;
 pub mod envelope;
-pub mod error;
-pub mod fsutil;
 pub mod http;
-pub mod metrics;
 pub mod modem;
 pub mod optout;
 pub mod pipeline;
 pub mod rcs;
-pub mod review;
 pub mod routes;
 pub mod serve;
 pub mod smpp;
@@ -31,4 +27,4 @@ pub mod store;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use error::{Error, Result};
+pub use crate::core::error::{Error, Result};

@@ -13,22 +13,11 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::RwLock;
 
-use rusqlite::{OptionalExtension, Transaction, params};
-
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 use crate::state::AppState;
 use crate::store::{InsertOutcome, NewMessage};
 
-/// A compliance keyword.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Keyword {
-    /// Stop all messages from this sender.
-    Stop(&'static str),
-    /// Opt back in.
-    Start(&'static str),
-    /// Ask for help (recorded; the reply is the operator's business).
-    Help(&'static str),
-}
+pub use crate::store::optout::Keyword;
 
 const STOP: &[&str] = &[
     "STOP",
@@ -62,44 +51,6 @@ pub fn keyword(text: &str) -> Option<Keyword> {
         .or_else(|| find(HELP).map(Keyword::Help))
 }
 
-fn event(tx: &Transaction<'_>, id: &str, at: i64, status: &str, detail: &str) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO message_events (message_id, at, status, detail) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id, at, status, detail])?;
-    Ok(())
-}
-
-/// Applies `kw` (sent by `remote` to `local`) inside the transaction that
-/// stores the message `id`.
-pub fn apply(
-    tx: &Transaction<'_>,
-    id: &str,
-    local: &str,
-    remote: &str,
-    kw: Keyword,
-    now: i64,
-) -> Result<()> {
-    match kw {
-        Keyword::Stop(k) => {
-            tx.prepare_cached(
-                "INSERT INTO opt_outs (local_address, remote_address, keyword, at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (local_address, remote_address) DO UPDATE SET keyword = ?3, at = ?4",
-            )?
-            .execute(params![local, remote, k, now])?;
-            event(tx, id, now, "opt_out", &format!("keyword {k}"))
-        }
-        Keyword::Start(k) => {
-            tx.prepare_cached(
-                "DELETE FROM opt_outs WHERE local_address = ?1 AND remote_address = ?2",
-            )?
-            .execute(params![local, remote])?;
-            event(tx, id, now, "opt_in", &format!("keyword {k}"))
-        }
-        Keyword::Help(k) => event(tx, id, now, "help", &format!("keyword {k}")),
-    }
-}
-
 /// Inserts an inbound message and, when it is a keyword, records it in the
 /// same transaction (a retried webhook records nothing twice).
 pub async fn insert_inbound(
@@ -107,21 +58,9 @@ pub async fn insert_inbound(
     row: NewMessage,
     kw: Option<Keyword>,
 ) -> Result<InsertOutcome> {
-    let now = row.created_at;
     let stop = matches!(kw, Some(Keyword::Stop(_)));
     let pair = (row.recipient.clone(), row.sender.clone());
-    let outcome = state
-        .store
-        .writer()
-        .write(move |tx| {
-            let outcome = crate::store::messages::insert(tx, &row)?;
-            if let (InsertOutcome::Inserted, Some(kw)) = (&outcome, kw) {
-                // Inbound: the recipient is ours, the sender is the remote party.
-                apply(tx, &row.id, &row.recipient, &row.sender, kw, now)?;
-            }
-            Ok(outcome)
-        })
-        .await?;
+    let outcome = state.store.insert_inbound(row, kw).await?;
     if stop {
         state.opt_outs.note(&pair.0, &pair.1);
     }
@@ -149,13 +88,7 @@ fn pair_hash(local: &str, remote: &str) -> u64 {
 impl OptOutFilter {
     /// Loads every recorded pair (blocking; called once at start).
     pub fn load(store: &crate::store::Store) -> Result<Self> {
-        let pairs = store.read_blocking(|c| {
-            let mut st = c.prepare("SELECT local_address, remote_address FROM opt_outs")?;
-            let rows = st.query_map([], |r| {
-                Ok(pair_hash(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<HashSet<u64>>>()?)
-        })?;
+        let pairs = store.opt_out_pairs(pair_hash)?;
         Ok(Self {
             pairs: RwLock::new(pairs),
         })
@@ -183,16 +116,7 @@ pub async fn opted_out(state: &AppState, local: String, remote: String) -> Resul
     if !state.opt_outs.may_contain(&local, &remote) {
         return Ok(None);
     }
-    state
-        .store
-        .read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT keyword FROM opt_outs WHERE local_address = ?1 AND remote_address = ?2",
-            )?
-            .query_row(params![local, remote], |r| r.get(0))
-            .optional()?)
-        })
-        .await
+    state.store.opted_out(local, remote).await
 }
 
 /// Refuses an outbound message from `from` (or the route's default sender)

@@ -14,9 +14,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
 use crate::envelope::keys::Keyring;
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -39,7 +39,7 @@ pub async fn run(config: Config) -> Result<()> {
 
 /// Runs the service until `shutdown` is cancelled.
 pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()> {
-    crate::fsutil::create_private_dir(&config.data_dir)?;
+    crate::core::fs::create_private_dir(&config.data_dir)?;
     let keys = Keyring::open_or_create(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new());
     let (store, writer_thread) = Store::open(
@@ -108,20 +108,20 @@ async fn sweep(state: AppState, shutdown: CancellationToken) {
             () = tokio::time::sleep(SWEEP_EVERY) => {}
             () = shutdown.cancelled() => break,
         }
-        let now = crate::clock::now_ms();
+        let now = crate::core::clock::now_ms();
         match state
             .store
-            .writer()
-            .write(move |tx| {
-                let erased = crate::store::messages::erase_expired(tx, now, now - body_retention)?;
-                let deleted =
-                    crate::store::messages::delete_old_metadata(tx, now - metadata_retention)?;
-                Ok(erased + deleted)
-            })
+            .sweep(now, now - body_retention, now - metadata_retention)
             .await
         {
-            Ok(0) => {}
-            Ok(n) => {
+            Ok(swept) if swept.touched == 0 => {}
+            Ok(swept) => {
+                // Messages that expired in the queue: their `expired` is a
+                // status like any other (metrics, receipts).
+                for (id, applied) in &swept.expired {
+                    state.status.announce(id, applied);
+                }
+                let n = swept.touched;
                 erased_since_checkpoint += n;
                 tracing::debug!(erased = n, "expired bodies erased");
             }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use classifier::{Channel, Encoding, MessageMeta, MetadataEvent, Timestamp, VerdictKind};
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 use crate::store::Store;
 
 /// How often the allow/block lists are re-read from the database.
@@ -89,9 +89,12 @@ pub struct SpamGate {
 
 impl SpamGate {
     /// Builds the gate with the configured model and policy.
-    pub fn new(config: &crate::config::Config, store: Store) -> Result<Self> {
-        let model = config.model.load()?;
-        let engine = classifier::Engine::new(model, &config.classifier)
+    pub fn new(
+        model: classifier::Model,
+        policy: &classifier::Config,
+        store: Store,
+    ) -> Result<Self> {
+        let engine = classifier::Engine::new(model, policy)
             .map_err(|e| Error::Config(format!("classifier: {e}")))?;
         Ok(Self {
             engine,
@@ -109,28 +112,8 @@ impl SpamGate {
         if !stale {
             return Ok(());
         }
-        let now = crate::clock::now_ms();
-        let (allow, block) = self
-            .store
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT kind, pattern FROM lists WHERE expires_at IS NULL OR expires_at > ?1",
-                )?;
-                let mut allow = Vec::new();
-                let mut block = Vec::new();
-                for row in stmt.query_map([now], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })? {
-                    let (kind, pattern) = row?;
-                    if kind == "allow" {
-                        allow.push(pattern)
-                    } else {
-                        block.push(pattern)
-                    }
-                }
-                Ok((allow, block))
-            })
-            .await?;
+        let now = crate::core::clock::now_ms();
+        let (allow, block) = self.store.active_lists(now).await?;
         if let Ok(mut l) = self.lists.lock() {
             *l = Lists {
                 allow,

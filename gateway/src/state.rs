@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use phonenumber::country::Id as Region;
 use tokio::sync::Notify;
 
-use crate::config::{Config, GENERIC_SECRET_ENV, PRIVATE_SECRET_ENV};
+use crate::channels::generic::config::GENERIC_SECRET_ENV;
+use crate::config::Config;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
+use crate::delivery::config::PRIVATE_SECRET_ENV;
 use crate::envelope::keys::{EdgeKey, Keyring, PublicKey};
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// How long a validated API token is trusted without asking the database
@@ -126,6 +128,8 @@ pub struct Shared {
     pub rcs: Option<Arc<crate::rcs::Rcs>>,
     /// SMPP client binds and server.
     pub smpp: Arc<crate::smpp::Smpp>,
+    /// The one path every delivery status goes through.
+    pub status: Arc<crate::pipeline::status::StatusPath>,
     token_cache: Arc<Mutex<TokenCache>>,
 }
 
@@ -196,13 +200,25 @@ impl AppState {
             .as_deref()
             .map(crate::envelope::keys::parse_public_key)
             .transpose()?;
-        let spam = Arc::new(crate::spam::SpamGate::new(&config, store.clone())?);
+        let spam = Arc::new(crate::spam::SpamGate::new(
+            config.model.load()?,
+            &config.classifier,
+            store.clone(),
+        )?);
         let opt_outs = Arc::new(crate::optout::OptOutFilter::load(&store)?);
+        let mut observers: Vec<Arc<dyn crate::pipeline::status::StatusObserver>> =
+            vec![spam.clone()];
+        observers.extend(smpp.receipt_observer());
+        let status = Arc::new(crate::pipeline::status::StatusPath::new(
+            store.clone(),
+            metrics.clone(),
+            observers,
+        ));
         Ok(Self(Arc::new(Shared {
             opt_outs,
             identities: Arc::new(IdentityCache::new()),
             spam,
-            region: crate::address::region(&config.default_region),
+            region: crate::core::address::region(&config.default_region),
             config: Arc::new(config),
             store,
             keys: Arc::new(RwLock::new(keys)),
@@ -218,6 +234,7 @@ impl AppState {
             carriers,
             rcs,
             smpp,
+            status,
             opener: Arc::default(),
             token_cache: Arc::new(Mutex::new(HashMap::new())),
         })))

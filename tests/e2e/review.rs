@@ -148,7 +148,7 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
     assert_eq!(stats["decisions"], 2);
 
     // Decisions are labels for training.
-    let labels = gateway::review::decisions_as_labels(&gw.data_dir).unwrap();
+    let labels = gateway::store::review::decisions_as_labels(&gw.data_dir).unwrap();
     assert!(labels.contains(&(spam_sender.to_string(), classifier::Label::Spam)));
 
     // Privacy canary over every output, the logs and the database files.

@@ -8,9 +8,9 @@ use clap::Subcommand;
 use hpke::Serializable;
 
 use super::CliError;
-use crate::address::{self, Address};
-use crate::clock;
 use crate::config::Config;
+use crate::core::address::{self, Address};
+use crate::core::clock;
 use crate::envelope::keys::{self, Keyring};
 use crate::envelope::{Channel, Content, Direction, Envelope, Header};
 

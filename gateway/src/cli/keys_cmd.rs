@@ -6,9 +6,9 @@
 use clap::Subcommand;
 
 use super::CliError;
-use crate::address::{self, Address};
-use crate::clock;
 use crate::config::Config;
+use crate::core::address::{self, Address};
+use crate::core::clock;
 use crate::envelope::keys::{self, Keyring};
 use crate::store;
 
@@ -100,7 +100,7 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
 pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::Create => {
-            crate::fsutil::create_private_dir(&cfg.data_dir)?;
+            crate::core::fs::create_private_dir(&cfg.data_dir)?;
             let had = Keyring::open(&cfg.data_dir).is_ok();
             let k = Keyring::open_or_create(&cfg.data_dir)?;
             if had {
@@ -152,15 +152,15 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
             println!("{}", keys::public_key_b64(&k.current().public));
         }
         KeysCommand::Api(api) => {
-            let conn = store::open_for_cli(&cfg.data_dir)?;
+            let db = store::open_for_cli(&cfg.data_dir)?;
             match api {
                 ApiCommand::Create { name } => {
-                    let token = store::credentials::create_api_key(&conn, name, clock::now_ms())?;
+                    let token = db.create_api_key(name, clock::now_ms())?;
                     println!("{token}");
                     eprintln!("store this token now: it is not shown again");
                 }
                 ApiCommand::List { json } => {
-                    let keys = store::credentials::list_api_keys(&conn)?;
+                    let keys = db.api_keys()?;
                     if *json {
                         print_json(&keys)?;
                     } else {
@@ -176,7 +176,7 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                     }
                 }
                 ApiCommand::Revoke { name } => {
-                    if !store::credentials::revoke_api_key(&conn, name, clock::now_ms())? {
+                    if !db.revoke_api_key(name, clock::now_ms())? {
                         return Err(CliError::input(format!("no live API key named {name}")));
                     }
                     println!("revoked {name}");
@@ -189,7 +189,7 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
 
 /// Runs `gateway identity …`.
 pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
-    let conn = store::open_for_cli(&cfg.data_dir)?;
+    let db = store::open_for_cli(&cfg.data_dir)?;
     let region = address::region(&cfg.default_region);
     match cmd {
         IdentityCommand::Set {
@@ -198,12 +198,12 @@ pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
         } => {
             let addr = Address::sender(address, region, "address")?;
             let pk = keys::parse_public_key(public_key)?;
-            let kid = store::credentials::put_identity(&conn, addr.as_str(), &pk, clock::now_ms())?;
+            let kid = db.put_identity(addr.as_str(), &pk, clock::now_ms())?;
             println!("{} {kid}", addr.as_str());
         }
         IdentityCommand::Show { address } => {
             let addr = Address::sender(address, region, "address")?;
-            match store::credentials::identity(&conn, addr.as_str())? {
+            match db.identity(addr.as_str())? {
                 Some(pk) => println!(
                     "{} {} {}",
                     addr.as_str(),
@@ -224,21 +224,10 @@ pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
 
 /// Runs `gateway dead-letters …`.
 pub fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliError> {
-    let mut conn = store::open_for_cli(&cfg.data_dir)?;
+    let mut db = store::open_for_cli(&cfg.data_dir)?;
     match cmd {
         DeadLetterCommand::List { json } => {
-            let ids: Vec<String> = conn
-                .prepare(
-                    "SELECT message_id FROM queue WHERE dead = 1 ORDER BY rowid DESC LIMIT 1000",
-                )
-                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-                .map_err(crate::Error::from)?;
-            let mut views = Vec::new();
-            for id in ids {
-                if let Some(v) = store::messages::message_view(&conn, &id)? {
-                    views.push(v);
-                }
-            }
+            let views = db.dead_letters(1000)?;
             if *json {
                 print_json(&views)?;
             } else {
@@ -259,12 +248,7 @@ pub fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliErro
             }
         }
         DeadLetterCommand::Retry { id } => {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(crate::Error::from)?;
-            let ok = store::messages::retry_dead(&tx, id, clock::now_ms())?;
-            tx.commit().map_err(crate::Error::from)?;
-            if !ok {
+            if !db.retry_dead(id)? {
                 return Err(CliError::input(format!(
                     "no dead-lettered message with id {id}"
                 )));

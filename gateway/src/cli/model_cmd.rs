@@ -9,6 +9,7 @@ use clap::Subcommand;
 
 use super::CliError;
 use crate::config::Config;
+use crate::store::TraceRow;
 
 /// Options of `gateway replay`.
 #[derive(Debug, clap::Args)]
@@ -209,7 +210,8 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             if let Some(s) = seed {
                 options.seed = *s;
             }
-            let extra = crate::review::decisions_as_labels(&cfg.data_dir).unwrap_or_default();
+            let extra =
+                crate::store::review::decisions_as_labels(&cfg.data_dir).unwrap_or_default();
             if !extra.is_empty() {
                 eprintln!("using {} operator decisions as labels", extra.len());
             }
@@ -263,7 +265,7 @@ pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
         }
         None => 0,
     };
-    let conn = crate::store::open_for_cli(&cfg.data_dir)?;
+    let db = crate::store::open_for_cli(&cfg.data_dir)?;
     let out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(BufWriter::new(
             File::create(p).map_err(|e| CliError::input(format!("{}: {e}", p.display())))?,
@@ -271,17 +273,6 @@ pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
         None => Box::new(BufWriter::new(std::io::stdout())),
     };
     let mut writer = classifier::trace::TraceWriter::new(out);
-    let mut stmt = conn
-        .prepare(
-            "SELECT at, kind, id, sender, recipient, channel, segments, encoding, size_class, status FROM ( \
-               SELECT created_at AS at, 0 AS kind, id, sender, recipient, channel, segments, encoding, size_class, NULL AS status \
-               FROM messages WHERE created_at >= ?1 \
-               UNION ALL \
-               SELECT e.at, 1, e.message_id, NULL, NULL, NULL, NULL, NULL, NULL, e.status FROM message_events e \
-               WHERE e.at >= ?1 AND e.status IN ('delivered', 'failed')) ORDER BY at, kind",
-        )
-        .map_err(crate::Error::from)?;
-    let mut rows = stmt.query([since]).map_err(crate::Error::from)?;
     let ts = |ms: i64| {
         classifier::Timestamp::from(
             time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -289,50 +280,60 @@ pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
         )
     };
     let mut n = 0u64;
-    while let Some(r) = rows.next().map_err(crate::Error::from)? {
-        let at: i64 = r.get(0).map_err(crate::Error::from)?;
-        let kind: i64 = r.get(1).map_err(crate::Error::from)?;
-        let id: String = r.get(2).map_err(crate::Error::from)?;
-        let event = if kind == 0 {
-            let encoding: String = r.get(7).map_err(crate::Error::from)?;
-            let channel: String = r.get(5).map_err(crate::Error::from)?;
-            classifier::MetadataEvent::Message(classifier::MessageMeta {
+    let mut write_failed = None;
+    db.trace(since, |row| {
+        let event = match row {
+            TraceRow::Message {
+                at,
+                id,
+                from,
+                to,
+                channel,
+                segments,
+                encoding,
+                size_class,
+            } => classifier::MetadataEvent::Message(classifier::MessageMeta {
                 at: ts(at),
                 id,
-                from: r.get(3).map_err(crate::Error::from)?,
-                to: r.get(4).map_err(crate::Error::from)?,
+                from,
+                to,
                 channel: if channel == "rcs" {
                     classifier::Channel::Rcs
                 } else {
                     classifier::Channel::Sms
                 },
-                segments: r
-                    .get::<_, u32>(6)
-                    .map(|s| u16::try_from(s).unwrap_or(u16::MAX))
-                    .map_err(crate::Error::from)?,
+                segments: u16::try_from(segments).unwrap_or(u16::MAX),
                 encoding: match encoding.as_str() {
                     "ucs2" => classifier::Encoding::Ucs2,
                     "8bit" => classifier::Encoding::Binary8,
                     _ => classifier::Encoding::Gsm7,
                 },
-                bytes: r.get(8).map_err(crate::Error::from)?,
+                bytes: size_class,
                 sender_type: None,
                 route: None,
-            })
-        } else {
-            let status: String = r.get(9).map_err(crate::Error::from)?;
-            classifier::MetadataEvent::Status(classifier::StatusMeta {
-                at: ts(at),
-                id,
-                status: if status == "delivered" {
-                    classifier::DeliveryStatus::Delivered
-                } else {
-                    classifier::DeliveryStatus::Failed
-                },
-            })
+            }),
+            TraceRow::Status { at, id, delivered } => {
+                classifier::MetadataEvent::Status(classifier::StatusMeta {
+                    at: ts(at),
+                    id,
+                    status: if delivered {
+                        classifier::DeliveryStatus::Delivered
+                    } else {
+                        classifier::DeliveryStatus::Failed
+                    },
+                })
+            }
         };
-        writer.write(&event).map_err(failed)?;
-        n += 1;
+        if write_failed.is_none() {
+            if let Err(e) = writer.write(&event) {
+                write_failed = Some(e);
+            }
+            n += 1;
+        }
+        Ok(())
+    })?;
+    if let Some(e) = write_failed {
+        return Err(failed(e));
     }
     writer.finish().map_err(failed)?;
     eprintln!("exported {n} events");

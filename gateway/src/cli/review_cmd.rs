@@ -8,11 +8,11 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::Subcommand;
-use rusqlite::Connection;
 
 use super::CliError;
 use crate::config::Config;
-use crate::review::{self, ListKind, QueueFilter, QueueRow};
+use crate::store::Db;
+use crate::store::review::{self, ListKind, QueueFilter, QueueRow};
 
 /// `gateway review`.
 #[derive(Debug, Subcommand)]
@@ -152,7 +152,7 @@ fn since_ms(s: &str) -> Result<i64, CliError> {
     if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
         return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
     }
-    Ok(crate::clock::now_ms() - duration(s)?.as_millis() as i64)
+    Ok(crate::core::clock::now_ms() - duration(s)?.as_millis() as i64)
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
@@ -191,9 +191,9 @@ fn print_queue(rows: &[QueueRow]) {
 
 /// Runs `gateway review` (interactive when no subcommand is given).
 pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
-    let mut conn = crate::store::open_for_cli(&cfg.data_dir)?;
+    let mut db = crate::store::open_for_cli(&cfg.data_dir)?;
     let Some(cmd) = cmd else {
-        return interactive(cfg, &mut conn);
+        return interactive(cfg, &mut db);
     };
     match cmd {
         ReviewCommand::List {
@@ -212,7 +212,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 since: since.as_deref().map(since_ms).transpose()?,
                 adapter: adapter.clone(),
             };
-            let mut rows = review::queue(&conn, &filter)?;
+            let mut rows = review::queue(&db, &filter)?;
             match sort.as_str() {
                 "held" => rows.sort_by_key(|r| std::cmp::Reverse(r.held)),
                 "last_seen" => rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen)),
@@ -225,7 +225,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             }
         }
         ReviewCommand::Show { target, json } => {
-            let report = show_report(cfg, &conn, target)?;
+            let report = show_report(cfg, &db, target)?;
             if *json {
                 print_json(&report)?;
             } else {
@@ -238,7 +238,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             note,
         } => {
             let n = review::mark(
-                &mut conn,
+                &mut db,
                 &actor(),
                 sender,
                 decision == "spam",
@@ -255,7 +255,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
         }
         ReviewCommand::Release { id, note } | ReviewCommand::Drop { id, note } => {
             let release = matches!(cmd, ReviewCommand::Release { .. });
-            if !review::decide_message(&mut conn, &actor(), id, release, note.as_deref())? {
+            if !review::decide_message(&mut db, &actor(), id, release, note.as_deref())? {
                 return Err(CliError::input(format!("no held message with id {id}")));
             }
             println!("{} {id}", if release { "released" } else { "dropped" });
@@ -271,9 +271,9 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 .as_deref()
                 .map(duration)
                 .transpose()?
-                .map(|d| crate::clock::now_ms() + d.as_millis() as i64);
+                .map(|d| crate::core::clock::now_ms() + d.as_millis() as i64);
             review::list_add(
-                &mut conn,
+                &mut db,
                 &actor(),
                 kind,
                 &a.pattern,
@@ -288,7 +288,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             } else {
                 ListKind::Block
             };
-            if !review::list_remove(&mut conn, &actor(), kind, pattern)? {
+            if !review::list_remove(&mut db, &actor(), kind, pattern)? {
                 return Err(CliError::input(format!(
                     "{pattern} is not on the {list} list"
                 )));
@@ -296,7 +296,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             println!("removed {pattern} from the {list} list");
         }
         ReviewCommand::Log { limit, json } => {
-            let entries = review::log(&conn, *limit)?;
+            let entries = review::log(&db, *limit)?;
             if *json {
                 print_json(&entries)?;
             } else {
@@ -321,7 +321,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             }
         }
         ReviewCommand::Stats { json } => {
-            let s = review::stats(&conn)?;
+            let s = review::stats(&db)?;
             if *json {
                 print_json(&s)?;
             } else {
@@ -373,94 +373,36 @@ pub struct FeatureLine {
 }
 
 /// Builds the `show` report for a sender or message id.
-pub fn show_report(cfg: &Config, conn: &Connection, target: &str) -> Result<ShowReport, CliError> {
-    use rusqlite::OptionalExtension;
-    let sender: String = match conn
-        .query_row("SELECT sender FROM messages WHERE id = ?1", [target], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(crate::Error::from)?
-    {
-        Some(s) => s,
-        None => target.to_string(),
-    };
-    let q = |sql: &str| -> Result<i64, CliError> {
-        conn.query_row(sql, [&sender], |r| r.get(0))
-            .map_err(|e| CliError::from(crate::Error::from(e)))
-    };
-    let messages = q("SELECT COUNT(*) FROM messages WHERE sender = ?1")?;
-    if messages == 0 {
+pub fn show_report(cfg: &Config, db: &Db, target: &str) -> Result<ShowReport, CliError> {
+    let activity = db.sender_activity(target)?;
+    let sender = activity.sender.clone();
+    if activity.messages == 0 {
         return Err(CliError::input(format!("no messages from {sender}")));
-    }
-    let held =
-        q("SELECT COUNT(*) FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked')")?;
-    let distinct_recipients =
-        q("SELECT COUNT(DISTINCT recipient) FROM messages WHERE sender = ?1")?;
-    let delivered = q("SELECT COUNT(*) FROM messages WHERE sender = ?1 AND status = 'delivered'")?;
-    let failed =
-        q("SELECT COUNT(*) FROM messages WHERE sender = ?1 AND status IN ('failed', 'dead')")?;
-    let mut per_day = Vec::new();
-    let mut stmt = conn
-        .prepare("SELECT created_at / 86400000, COUNT(*) FROM messages WHERE sender = ?1 GROUP BY 1 ORDER BY 1")
-        .map_err(crate::Error::from)?;
-    for row in stmt
-        .query_map([&sender], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })
-        .map_err(crate::Error::from)?
-    {
-        let (day, n) = row.map_err(crate::Error::from)?;
-        per_day.push((
-            crate::clock::rfc3339_ms(day * 86_400_000)
-                .chars()
-                .take(10)
-                .collect(),
-            n,
-        ));
     }
     // Replay the sender's stored metadata through the model to explain it.
     let model = cfg.model.load()?;
     let means: Vec<f32> = model.file().features.iter().map(|c| c.mean).collect();
     let mut replay = classifier::replay::Replay::new(&model, &cfg.classifier)
         .map_err(|e| CliError::input(e.to_string()))?;
-    let mut stmt = conn
-        .prepare("SELECT id, recipient, segments, encoding, size_class, created_at, status FROM messages WHERE sender = ?1 ORDER BY created_at LIMIT 100000")
-        .map_err(crate::Error::from)?;
-    let rows: Vec<(String, String, u32, String, u32, i64, String)> = stmt
-        .query_map([&sender], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        })
-        .map_err(crate::Error::from)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(crate::Error::from)?;
     let mut last = None;
-    for (id, to, segments, encoding, size, at, _status) in &rows {
+    for m in &activity.rows {
         let ts = classifier::Timestamp::from(
-            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(*at) * 1_000_000)
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.created_at) * 1_000_000)
                 .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
         );
         let ev = classifier::MetadataEvent::Message(classifier::MessageMeta {
             at: ts,
-            id: id.clone(),
+            id: m.id.clone(),
             from: sender.clone(),
-            to: to.clone(),
+            to: m.to.clone(),
             channel: classifier::Channel::Sms,
-            segments: u16::try_from(*segments).unwrap_or(u16::MAX),
-            encoding: if encoding == "ucs2" {
+            segments: u16::try_from(m.segments).unwrap_or(u16::MAX),
+            encoding: if m.encoding == "ucs2" {
                 classifier::Encoding::Ucs2
             } else {
                 classifier::Encoding::Gsm7
             },
-            bytes: *size,
+            bytes: m.size_class,
             sender_type: None,
             route: None,
         });
@@ -497,18 +439,18 @@ pub fn show_report(cfg: &Config, conn: &Connection, target: &str) -> Result<Show
             .find(|r| r.sender == sender)
             .map(|r| r.verdict.as_str().to_string());
     }
-    let flagged = review::queue(conn, &QueueFilter::default())?
+    let flagged = review::queue(db, &QueueFilter::default())?
         .into_iter()
         .find(|r| r.sender == sender);
     Ok(ShowReport {
         sender,
         flagged,
-        messages,
-        held,
-        distinct_recipients,
-        delivered,
-        failed,
-        per_day,
+        messages: activity.messages,
+        held: activity.held,
+        distinct_recipients: activity.distinct_recipients,
+        delivered: activity.delivered,
+        failed: activity.failed,
+        per_day: activity.per_day,
         features,
         score,
         verdict,
@@ -578,12 +520,12 @@ pub fn show_lines(r: &ShowReport) -> Vec<String> {
 
 /// The interactive walk through the queue: single keys, one item at a time.
 /// Falls back to plain output when not in a terminal.
-fn interactive(cfg: &Config, conn: &mut Connection) -> Result<(), CliError> {
-    let mut rows = review::queue(conn, &QueueFilter::default())?;
+fn interactive(cfg: &Config, db: &mut Db) -> Result<(), CliError> {
+    let mut rows = review::queue(db, &QueueFilter::default())?;
     rows.sort_by(|a, b| b.score.total_cmp(&a.score));
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         print_queue(&rows);
         return Ok(());
     }
-    super::review_tui::run(cfg, conn, rows)
+    super::review_tui::run(cfg, db, rows)
 }

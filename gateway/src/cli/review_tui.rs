@@ -6,11 +6,11 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
-use rusqlite::Connection;
 
 use super::CliError;
 use crate::config::Config;
-use crate::review::{self, QueueRow};
+use crate::store::Db;
+use crate::store::review::{self, QueueRow};
 
 fn item_lines(r: &QueueRow, more: Option<&super::review_cmd::ShowReport>) -> Vec<Line<'static>> {
     let verdict_style = if r.verdict == "spam" {
@@ -52,12 +52,12 @@ fn item_lines(r: &QueueRow, more: Option<&super::review_cmd::ShowReport>) -> Vec
 }
 
 /// Runs the interactive loop over `rows`.
-pub fn run(cfg: &Config, conn: &mut Connection, rows: Vec<QueueRow>) -> Result<(), CliError> {
+pub fn run(cfg: &Config, db: &mut Db, rows: Vec<QueueRow>) -> Result<(), CliError> {
     let mut terminal = ratatui::try_init().map_err(|e| CliError {
         code: 1,
         message: format!("terminal: {e}"),
     })?;
-    let result = walk(cfg, conn, rows, &mut terminal);
+    let result = walk(cfg, db, rows, &mut terminal);
     ratatui::restore();
     let summary = result?;
     println!("{summary}");
@@ -66,7 +66,7 @@ pub fn run(cfg: &Config, conn: &mut Connection, rows: Vec<QueueRow>) -> Result<(
 
 fn walk(
     cfg: &Config,
-    conn: &mut Connection,
+    db: &mut Db,
     rows: Vec<QueueRow>,
     terminal: &mut ratatui::DefaultTerminal,
 ) -> Result<String, CliError> {
@@ -106,13 +106,7 @@ fn walk(
         match key.code {
             KeyCode::Char('s') | KeyCode::Char('h') => {
                 let is_spam = key.code == KeyCode::Char('s');
-                let n = review::mark(
-                    conn,
-                    &actor,
-                    &row.sender,
-                    is_spam,
-                    Some("interactive review"),
-                )?;
+                let n = review::mark(db, &actor, &row.sender, is_spam, Some("interactive review"))?;
                 status = format!(
                     "{} marked {}: {n} message(s) {}",
                     row.sender,
@@ -136,7 +130,7 @@ fn walk(
             KeyCode::Char('m') => {
                 more = match more {
                     Some(_) => None,
-                    None => super::review_cmd::show_report(cfg, conn, &row.sender).ok(),
+                    None => super::review_cmd::show_report(cfg, db, &row.sender).ok(),
                 };
             }
             KeyCode::Char('q') | KeyCode::Esc => break,

@@ -100,7 +100,7 @@ async fn receive(
         let h = headers
             .get(adapters::signing::SIGNATURE_HEADER)
             .and_then(|v| v.to_str().ok());
-        adapters::signing::verify(s, h, &body, crate::clock::now_secs(), 300).is_ok()
+        adapters::signing::verify(s, h, &body, crate::core::clock::now_secs(), 300).is_ok()
     });
     if verified == Some(false) {
         eprintln!("rejected request {n} to {}: bad signature", uri.path());

@@ -5,7 +5,8 @@ use clap::Subcommand;
 
 use super::CliError;
 use crate::config::Config;
-use crate::{clock, store};
+use crate::core::clock;
+use crate::store;
 
 /// `gateway smpp …`.
 #[derive(Debug, Subcommand)]
@@ -61,8 +62,8 @@ pub enum ClientCommand {
 /// Runs `gateway smpp …`.
 pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
     let SmppCommand::Client(cmd) = cmd;
-    let conn = store::open_for_cli(&cfg.data_dir)?;
-    let region = crate::address::region(&cfg.default_region);
+    let db = store::open_for_cli(&cfg.data_dir)?;
+    let region = crate::core::address::region(&cfg.default_region);
     match cmd {
         ClientCommand::Add {
             name,
@@ -70,7 +71,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             addresses,
         } => {
             let pw = crate::smpp::credentials::add(
-                &conn,
+                &db,
                 name,
                 *throughput,
                 addresses,
@@ -81,7 +82,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             eprintln!("store this password now: it is not shown again");
         }
         ClientCommand::List { json } => {
-            let list = crate::smpp::credentials::list(&conn)?;
+            let list = crate::smpp::credentials::list(&db)?;
             if *json {
                 let s = serde_json::to_string_pretty(&list)
                     .map_err(|e| CliError::input(e.to_string()))?;
@@ -105,13 +106,13 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             }
         }
         ClientCommand::SetAddresses { name, addresses } => {
-            if !crate::smpp::credentials::set_addresses(&conn, name, addresses, region)? {
+            if !crate::smpp::credentials::set_addresses(&db, name, addresses, region)? {
                 return Err(CliError::input(format!("no SMPP client {name}")));
             }
             println!("updated {name}");
         }
         ClientCommand::Remove { name } => {
-            if !crate::smpp::credentials::remove(&conn, name)? {
+            if !crate::smpp::credentials::remove(&db, name)? {
                 return Err(CliError::input(format!("no SMPP client {name}")));
             }
             println!("removed {name}");

@@ -86,7 +86,7 @@ impl Content {
     /// The text part: the text of a text message or an RCS text message,
     /// the chip text of a tapped suggestion, else empty. SMS routes never
     /// see RCS content: the delivery step replaces it with its SMS
-    /// rendering ([`crate::rcs::for_route`]) before the route is called.
+    /// rendering before the route is called.
     pub fn as_text(&self) -> &str {
         match self {
             Self::Text { text, .. } => text,

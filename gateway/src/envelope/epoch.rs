@@ -19,7 +19,7 @@ use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 
 use super::keys::{Kem, PrivateKey, PublicKey, kid_of};
 use super::{Content, ENC_LEN, Envelope, HPKE_INFO, Header};
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 type Aead = hpke::aead::ChaCha20Poly1305;
 type Kdf = hpke::kdf::HkdfSha256;

@@ -17,7 +17,7 @@ use hpke::{Deserializable, Kem as _, Serializable};
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// The KEM of every envelope (RFC 9180 DHKEM(X25519, HKDF-SHA256)).
 pub type Kem = hpke::kem::X25519HkdfSha256;
@@ -105,7 +105,7 @@ impl Keyring {
     /// is none (first run).
     pub fn open_or_create(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join("keys");
-        crate::fsutil::create_private_dir(&dir)?;
+        crate::core::fs::create_private_dir(&dir)?;
         match Self::load(&dir)? {
             Some(k) => Ok(k),
             None => {
@@ -157,7 +157,7 @@ impl Keyring {
                 .metadata()
                 .ok()
                 .and_then(|m| m.modified().ok())
-                .map(crate::clock::rfc3339_from_system)
+                .map(crate::core::clock::rfc3339_from_system)
                 .unwrap_or_default();
             keys.insert(
                 kid.to_string(),
@@ -198,13 +198,13 @@ impl Keyring {
         let (sk, pk) = generate();
         let kid = kid_of(&pk);
         let path = dir.join(format!("edge-{kid}.key"));
-        crate::fsutil::write_private_file(
+        crate::core::fs::write_private_file(
             &path,
             format!("{}\n", hex::encode(sk.to_bytes())).as_bytes(),
         )?;
         let cur = dir.join("current");
         let tmp = dir.join("current.tmp");
-        crate::fsutil::write_private_file(&tmp, format!("{kid}\n").as_bytes())?;
+        crate::core::fs::write_private_file(&tmp, format!("{kid}\n").as_bytes())?;
         fs::rename(&tmp, &cur).map_err(|e| Error::io("rename", &cur, e))?;
         Ok(kid)
     }
@@ -243,7 +243,7 @@ mod tests {
 
     #[test]
     fn create_rotate_and_reload() {
-        let dir = crate::fsutil::test_dir("keyring");
+        let dir = crate::core::fs::test_dir("keyring");
         let mut k = Keyring::open_or_create(&dir).unwrap();
         let first = k.current().kid.clone();
         let second = k.rotate().unwrap();

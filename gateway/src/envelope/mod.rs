@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use content::{Content, MediaRef};
 use keys::{Kem, PrivateKey, PublicKey};
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 type Aead = hpke::aead::ChaCha20Poly1305;
 type Kdf = hpke::kdf::HkdfSha256;

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::Error;
+use crate::core::error::Error;
 
 /// An error answered to an HTTP client.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::auth::ApiCaller;
 use super::error::ApiError;
-use crate::address::Address;
+use crate::core::address::Address;
 use crate::envelope::keys;
 use crate::state::AppState;
 

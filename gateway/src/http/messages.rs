@@ -72,13 +72,7 @@ pub async fn retry(
     _caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<MessageView>, ApiError> {
-    let now = crate::clock::now_ms();
-    let key = id.clone();
-    let found = state
-        .store
-        .writer()
-        .write(move |tx| crate::store::messages::retry_dead(tx, &key, now))
-        .await?;
+    let found = state.store.retry_dead(id.clone()).await?;
     if !found {
         return Err(ApiError::NotFound(
             "no dead-lettered message with this id".into(),

@@ -7,6 +7,7 @@
 //! answering while the API sheds load.
 
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod identities;
 pub mod json;
@@ -91,16 +92,13 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     state
         .metrics
         .http_seconds
-        .get_or_create(&crate::metrics::RouteLabels { route })
+        .get_or_create(&crate::core::metrics::RouteLabels { route })
         .observe(started.elapsed().as_secs_f64());
     resp
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    let db = state
-        .store
-        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await;
+    let db = state.store.ping().await;
     match db {
         Ok(_) => axum::Json(serde_json::json!({
             "status": "ok",

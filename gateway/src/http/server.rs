@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use crate::config::HttpConfig;
+use crate::http::config::HttpConfig;
 
 /// How long to back off when `accept` fails (out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);

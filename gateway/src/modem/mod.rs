@@ -27,8 +27,9 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ModemConfig};
-use crate::error::{Error, Result};
+use crate::channels::modem::config::ModemConfig;
+use crate::config::Config;
+use crate::core::error::{Error, Result};
 use crate::routes::{OutboundSms, Route, Routes, SendFuture, SendOutcome};
 use crate::state::AppState;
 

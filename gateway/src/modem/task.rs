@@ -17,13 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{Conn, ConnError};
 use super::{ADAPTER, SendJob};
-use crate::address::redact;
-use crate::config::{IncompletePolicy, ModemConfig};
+use crate::channels::modem::config::{IncompletePolicy, ModemConfig};
+use crate::core::address::redact;
 use crate::envelope::Content;
-use crate::pipeline::{InboundMessage, accept_inbound, record_status};
+use crate::pipeline::parts as pending_parts;
+use crate::pipeline::{InboundMessage, accept_inbound};
 use crate::routes::SendOutcome;
 use crate::state::AppState;
-use crate::store::pending_parts;
+use crate::store::MessageStatus;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_TRACKED: usize = 4096;
@@ -469,9 +470,9 @@ impl Modem {
         a.failed |= failed;
         a.remaining = a.remaining.saturating_sub(1);
         let status = if first_failure {
-            "failed"
+            MessageStatus::Failed
         } else if a.remaining == 0 && !a.failed {
-            "delivered"
+            MessageStatus::Delivered
         } else {
             if a.remaining == 0 {
                 self.awaiting.remove(&id);
@@ -482,17 +483,12 @@ impl Modem {
             self.awaiting.remove(&id);
         }
         let detail = format!("status report: {}", r.status.description());
-        let state = self.state.clone();
+        let path = self.state.status.clone();
+        // A report may overtake the delivery worker's own `sent`; the status
+        // path keeps the message from moving back, so it need not wait.
         tokio::spawn(async move {
-            // The report can overtake the delivery worker's own "sent"
-            // commit; wait for it so "delivered" is not overwritten.
-            for _ in 0..50 {
-                match state.store.message(id.clone()).await {
-                    Ok(Some(v)) if v.status != "queued" => break,
-                    _ => tokio::time::sleep(Duration::from_millis(200)).await,
-                }
-            }
-            if let Err(e) = record_status(&state, id.clone(), status, Some(detail)).await {
+            let report = crate::store::StatusReport::new(status, Some(detail));
+            if let Err(e) = path.report(id.clone(), report).await {
                 tracing::error!(error = %e, msg_id = %id, "recording a status report failed");
             }
         });
@@ -567,7 +563,7 @@ impl Modem {
                 .map(|m| m.map_or("-".to_string(), |m| m.to_string()))
                 .collect();
             SendOutcome::Accepted {
-                status: "sent",
+                status: crate::store::MessageStatus::Sent,
                 carrier_id: Some(format!("{}:{}", self.cfg.name, mrs.join(","))),
             }
         });

@@ -34,140 +34,19 @@ use std::time::{Duration, Instant};
 
 use adapters::rcs::RcsMessage;
 use adapters::rcs::render::{Numbered, RenderOptions};
-use serde::Deserialize;
 
-use crate::config::{Config, SecretRef};
+use crate::channels::rbm::config::default_sms_segment_budget;
+pub use crate::channels::rbm::config::{CLIENT_TOKEN_ENV, ROUTE, RbmConfig, SERVICE_ACCOUNT_ENV};
+use crate::config::Config;
+use crate::core::error::{Error, Result};
 use crate::envelope::{Channel, Content, Header};
-use crate::error::{Error, Result};
 use crate::routes::Routes;
 use crate::state::AppState;
 
-/// Name of the RBM route.
-pub const ROUTE: &str = "rbm";
-/// Default environment variable holding the service-account key (JSON).
-pub const SERVICE_ACCOUNT_ENV: &str = "GATEWAY_RBM_SERVICE_ACCOUNT";
-/// Default environment variable holding the webhook client token.
-pub const CLIENT_TOKEN_ENV: &str = "GATEWAY_RBM_CLIENT_TOKEN";
 /// Capability answers kept at most (then the cache starts afresh).
 const CAPABILITY_CACHE_MAX: usize = 100_000;
 /// Conversations with open suggestions kept at most.
 const OPEN_SUGGESTIONS_MAX: usize = 100_000;
-
-fn default_api_base() -> String {
-    adapters::rcs::rbm::DEFAULT_API_BASE.into()
-}
-const fn default_capability_ttl_secs() -> u64 {
-    3600
-}
-const fn default_fallback_secs() -> u64 {
-    60
-}
-const fn default_sms_segment_budget() -> usize {
-    4
-}
-const fn default_suggestion_ttl_secs() -> u64 {
-    24 * 3600
-}
-const fn default_capability_timeout_ms() -> u64 {
-    3000
-}
-
-/// `[rbm]`: Google RCS Business Messaging.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RbmConfig {
-    /// The RBM agent id (`my-agent@rbm.goog` or the bare id).
-    pub agent_id: String,
-    /// The business's own number or sender id: the sender of outbound RCS
-    /// messages that name none (their SMS fallback then sends from the SMS
-    /// route's default), and the `to` of inbound RBM messages (the private
-    /// side's identity for this agent).
-    pub from: String,
-    /// REST API base URL (tests point it at a mock).
-    #[serde(default = "default_api_base")]
-    pub api_base: String,
-    /// OAuth2 token endpoint; absent means the key file's `token_uri`, else Google's.
-    #[serde(default)]
-    pub token_uri: Option<String>,
-    /// The service-account key file (JSON) (default env `GATEWAY_RBM_SERVICE_ACCOUNT`
-    /// holding the JSON itself; or `service_account = { secret_file = "…" }`).
-    #[serde(default)]
-    pub service_account: SecretRef,
-    /// The webhook client token given to Google at setup (default env
-    /// `GATEWAY_RBM_CLIENT_TOKEN`): checked in the handshake and the HMAC
-    /// key of `X-Goog-Signature`.
-    #[serde(default)]
-    pub client_token: SecretRef,
-    /// How long a capability answer (capable or not) is trusted.
-    #[serde(default = "default_capability_ttl_secs")]
-    pub capability_ttl_secs: u64,
-    /// How long a capability check may take before the message goes SMS.
-    #[serde(default = "default_capability_timeout_ms")]
-    pub capability_timeout_ms: u64,
-    /// `auto` messages not DELIVERED within this are revoked and sent as SMS.
-    #[serde(default = "default_fallback_secs")]
-    pub fallback_secs: u64,
-    /// Most SMS segments the rendering of rich content may take.
-    #[serde(default = "default_sms_segment_budget")]
-    pub sms_segment_budget: usize,
-    /// SMS route for fallbacks; absent means the routing rules decide.
-    #[serde(default)]
-    pub sms_route: Option<String>,
-    /// RBM `ttl` of every agent message (RBM drops it undelivered after);
-    /// a message's own `ttl_seconds` wins when shorter.
-    #[serde(default)]
-    pub ttl_secs: Option<u64>,
-    /// How long the numbered suggestions of an SMS rendering stay open for
-    /// a "reply with a number".
-    #[serde(default = "default_suggestion_ttl_secs")]
-    pub suggestion_ttl_secs: u64,
-}
-
-fn is_http(u: &str) -> bool {
-    u.starts_with("http://") || u.starts_with("https://")
-}
-
-/// Semantic checks of `[rbm]`, appended to `problems`.
-pub fn validate(cfg: &Config, problems: &mut Vec<String>) {
-    let Some(r) = &cfg.rbm else {
-        return;
-    };
-    if r.agent_id.is_empty()
-        || r.agent_id.len() > 128
-        || !r.agent_id.bytes().all(|b| b.is_ascii_graphic())
-    {
-        problems.push("rbm.agent_id must be 1-128 printable characters".into());
-    }
-    if !is_http(&r.api_base) {
-        problems.push("rbm.api_base must be an http(s) URL".into());
-    }
-    if r.token_uri.as_deref().is_some_and(|u| !is_http(u)) {
-        problems.push("rbm.token_uri must be an http(s) URL".into());
-    }
-    if r.fallback_secs == 0 {
-        problems.push("rbm.fallback_secs must be at least 1".into());
-    }
-    if !(1..=10).contains(&r.sms_segment_budget) {
-        problems.push("rbm.sms_segment_budget must be 1 to 10".into());
-    }
-    if crate::address::Address::sender(
-        &r.from,
-        crate::address::region(&cfg.default_region),
-        "rbm.from",
-    )
-    .is_err()
-    {
-        problems.push("rbm.from must be a phone number, short code or sender id".into());
-    }
-    if cfg.routing.rules.iter().any(|rule| rule.route == ROUTE)
-        || cfg.routing.default.as_deref() == Some(ROUTE)
-    {
-        problems.push(
-            "routing must not name the rbm route: RCS is chosen per recipient by the channel"
-                .into(),
-        );
-    }
-}
 
 /// A capability answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +189,7 @@ impl Rcs {
             .send()
             .await
             .map_err(|e| Error::Transient(crate::routes::http::describe(&e)))?;
-        let (status, body) = crate::carriers::read_answer(resp).await;
+        let (status, body) = crate::routes::http::read_answer(resp).await;
         match status {
             200 => adapters::rcs::rbm::Capabilities::parse(&body)
                 .map(|c| Some(c.features))
@@ -580,28 +459,6 @@ pub async fn decide(
         }
         _ => Ok(sms),
     }
-}
-
-/// Inserts a message and, in the same transaction, its fallback timer.
-pub async fn insert_with_fallback(
-    state: &AppState,
-    row: crate::store::NewMessage,
-    fallback: Option<(String, i64)>,
-) -> Result<crate::store::InsertOutcome> {
-    let Some((route, due)) = fallback.filter(|_| row.queue.is_some()) else {
-        return state.store.insert_message(row).await;
-    };
-    state
-        .store
-        .writer()
-        .write(move |tx| {
-            let out = crate::store::messages::insert(tx, &row)?;
-            if out == crate::store::InsertOutcome::Inserted {
-                fallback::schedule(tx, &row.id, &route, due)?;
-            }
-            Ok(out)
-        })
-        .await
 }
 
 /// The channel column value.

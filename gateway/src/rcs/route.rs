@@ -27,7 +27,7 @@ impl RbmRoute {
 fn secs_until(expires_at: &str) -> Option<u64> {
     let t = time::OffsetDateTime::parse(expires_at, &time::format_description::well_known::Rfc3339)
         .ok()?;
-    let left = (t.unix_timestamp_nanos() / 1_000_000) as i64 - crate::clock::now_ms();
+    let left = (t.unix_timestamp_nanos() / 1_000_000) as i64 - crate::core::clock::now_ms();
     Some(((left / 1000).max(1)) as u64)
 }
 
@@ -83,10 +83,10 @@ impl Route for RbmRoute {
                 Ok(r) => r,
                 Err(e) => return SendOutcome::Retry(describe(&e)),
             };
-            let (status, bytes) = crate::carriers::read_answer(resp).await;
+            let (status, bytes) = crate::routes::http::read_answer(resp).await;
             match status {
                 200..=299 | 409 => SendOutcome::Accepted {
-                    status: "sent",
+                    status: crate::store::MessageStatus::Sent,
                     carrier_id: Some(msg.id.to_string()),
                 },
                 401 => {
@@ -132,7 +132,7 @@ pub async fn revoke(rcs: &Rcs, to: &str, message_id: &str) -> Revoke {
         Ok(r) => r,
         Err(e) => return Revoke::Retry(describe(&e)),
     };
-    let (status, bytes) = crate::carriers::read_answer(resp).await;
+    let (status, bytes) = crate::routes::http::read_answer(resp).await;
     match status {
         200..=299 => Revoke::Revoked,
         404 => Revoke::NotFound,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use adapters::rcs::rbm::{ServiceAccount, TokenAnswer, token_request_body};
 use tokio::sync::Mutex;
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// Refresh this long before the token's stated expiry.
 const MARGIN: Duration = Duration::from_secs(60);
@@ -66,7 +66,7 @@ impl TokenSource {
     async fn fetch(&self) -> Result<TokenAnswer> {
         let assertion = self
             .account
-            .assertion(&self.token_uri, crate::clock::now_secs())
+            .assertion(&self.token_uri, crate::core::clock::now_secs())
             .map_err(|e| Error::Permanent(e.to_string()))?;
         let resp = self
             .http
@@ -81,7 +81,7 @@ impl TokenSource {
                     crate::routes::http::describe(&e)
                 ))
             })?;
-        let (status, body) = crate::carriers::read_answer(resp).await;
+        let (status, body) = crate::routes::http::read_answer(resp).await;
         if status == 200 {
             return TokenAnswer::parse(&body).map_err(|e| Error::Transient(e.to_string()));
         }

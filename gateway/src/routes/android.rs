@@ -12,8 +12,9 @@ use adapters::android_relay::{Pacer, SendAnswer, SendRequest, TextMessage, Webho
 use rand::RngCore;
 
 use super::http::describe;
+use super::http::read_answer;
 use super::{OutboundSms, Route, SendFuture, SendOutcome};
-use crate::carriers::{AndroidSide, read_answer};
+use crate::carriers::AndroidSide;
 
 /// Sends through one phone.
 pub struct AndroidRoute {
@@ -48,7 +49,7 @@ impl AndroidRoute {
         let mut waited = 0i64;
         loop {
             let wait = match self.pacer.lock() {
-                Ok(mut p) => p.take(segments, crate::clock::now_ms()),
+                Ok(mut p) => p.take(segments, crate::core::clock::now_ms()),
                 Err(_) => 0,
             };
             if wait == 0 {
@@ -119,7 +120,7 @@ impl Route for AndroidRoute {
             let (status, bytes) = read_answer(resp).await;
             match status {
                 200..=299 => SendOutcome::Accepted {
-                    status: "sent",
+                    status: crate::store::MessageStatus::Sent,
                     carrier_id: Some(
                         serde_json::from_slice::<SendAnswer>(&bytes)
                             .map(|a| a.id)
@@ -129,7 +130,7 @@ impl Route for AndroidRoute {
                 // The phone already has a message with this id: an earlier
                 // attempt got through but its answer was lost.
                 409 => SendOutcome::Accepted {
-                    status: "sent",
+                    status: crate::store::MessageStatus::Sent,
                     carrier_id: Some(msg.id.to_string()),
                 },
                 401 | 403 | 408 | 429 | 500..=599 => {

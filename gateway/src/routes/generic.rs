@@ -5,6 +5,7 @@ use adapters::generic::{OutboundSms as Wire, SubmitAnswer};
 
 use super::http::{Answer, post_signed};
 use super::{OutboundSms, Route, SendFuture, SendOutcome};
+use crate::store::MessageStatus;
 
 /// Name of this route in the config and the store.
 pub const NAME: &str = "generic";
@@ -56,9 +57,9 @@ impl Route for GenericRoute {
                     let answer: SubmitAnswer = serde_json::from_slice(&bytes).unwrap_or_default();
                     SendOutcome::Accepted {
                         status: if answer.status.as_deref() == Some("delivered") {
-                            "delivered"
+                            MessageStatus::Delivered
                         } else {
-                            "sent"
+                            MessageStatus::Sent
                         },
                         carrier_id: answer.carrier_id,
                     }

@@ -1,7 +1,7 @@
 //! Shared HTTP plumbing for routes and the private-side webhook: signed
 //! POSTs and the mapping of HTTP answers to retry or give up.
 
-use crate::clock;
+use crate::core::clock;
 
 /// The HTTP answer of a POST that reached the far end.
 pub enum Answer {
@@ -67,4 +67,12 @@ pub fn describe(e: &reqwest::Error) -> String {
     } else {
         "transport error".into()
     }
+}
+
+/// Reads a response's status and (capped) body.
+pub async fn read_answer(resp: reqwest::Response) -> (u16, Vec<u8>) {
+    const MAX: usize = 64 * 1024;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+    (status, if body.len() > MAX { Vec::new() } else { body })
 }

@@ -8,6 +8,7 @@
 //! decided once, when it is accepted, by [`Routes::choose`].
 
 pub mod android;
+pub mod config;
 pub mod generic;
 pub mod http;
 pub mod telnyx;
@@ -18,8 +19,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::config::{RouteRule, RoutingConfig};
 use crate::envelope::{Content, Header};
+use config::{RouteRule, RoutingConfig};
 
 /// ISO region of an E.164 number, via `phonenumber`'s metadata.
 fn country_of(e164: &str) -> Option<String> {
@@ -45,7 +46,7 @@ pub enum SendOutcome {
     /// Accepted by the far end.
     Accepted {
         /// `sent`, or `delivered` when the far end already knows.
-        status: &'static str,
+        status: crate::store::MessageStatus,
         /// The far end's id, for status callbacks.
         carrier_id: Option<String>,
     },

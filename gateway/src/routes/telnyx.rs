@@ -3,8 +3,9 @@
 use adapters::telnyx::{ErrorAnswer, SEND_PATH, SendAnswer, SendRequest};
 
 use super::http::describe;
+use super::http::read_answer;
 use super::{OutboundSms, Route, SendFuture, SendOutcome};
-use crate::carriers::{TelnyxConfig, read_answer};
+use crate::channels::telnyx::config::TelnyxConfig;
 
 /// Name of this route in the config and the store.
 pub const NAME: &str = "telnyx";
@@ -79,7 +80,7 @@ impl Route for TelnyxRoute {
             let (status, bytes) = read_answer(resp).await;
             if (200..300).contains(&status) {
                 return SendOutcome::Accepted {
-                    status: "sent",
+                    status: crate::store::MessageStatus::Sent,
                     carrier_id: serde_json::from_slice::<SendAnswer>(&bytes)
                         .ok()
                         .map(|a| a.data.id),

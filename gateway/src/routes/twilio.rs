@@ -4,8 +4,9 @@
 use adapters::twilio::{ErrorBody, Failure, MessageResource, SendRequest};
 
 use super::http::describe;
+use super::http::read_answer;
 use super::{OutboundSms, Route, SendFuture, SendOutcome};
-use crate::carriers::{TwilioConfig, read_answer};
+use crate::channels::twilio::config::TwilioConfig;
 
 /// Name of this route in the config and the store.
 pub const NAME: &str = "twilio";
@@ -93,12 +94,12 @@ impl Route for TwilioRoute {
             if (200..300).contains(&status) {
                 return match serde_json::from_slice::<MessageResource>(&bytes) {
                     Ok(m) => SendOutcome::Accepted {
-                        status: "sent",
+                        status: crate::store::MessageStatus::Sent,
                         carrier_id: Some(m.sid),
                     },
                     // Accepted, but without a sid status callbacks cannot be matched.
                     Err(_) => SendOutcome::Accepted {
-                        status: "sent",
+                        status: crate::store::MessageStatus::Sent,
                         carrier_id: None,
                     },
                 };

@@ -46,10 +46,10 @@ use super::session::{Session, SessionError};
 use super::wire;
 use super::{SmppClientConfig, Version};
 use crate::envelope::Content;
-use crate::pipeline::{InboundMessage, accept_inbound, record_status};
+use crate::pipeline::{InboundMessage, accept_inbound};
 use crate::routes::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{MessageStatus, PartReport, StatusReport, Store};
 
 /// Adapter name of inbound SMPP messages in the store.
 pub const ADAPTER: &str = "smpp";
@@ -297,9 +297,9 @@ impl SmppRoute {
                 serde_json::json!({
                     "bind": b.index,
                     "up": b.up.load(Ordering::Relaxed),
-                    "since": h.since.map(crate::clock::rfc3339_ms),
+                    "since": h.since.map(crate::core::clock::rfc3339_ms),
                     "last_error": h.last_error,
-                    "last_error_at": h.last_error_at.map(crate::clock::rfc3339_ms),
+                    "last_error_at": h.last_error_at.map(crate::core::clock::rfc3339_ms),
                 })
             })
             .collect();
@@ -412,28 +412,16 @@ impl SmppRoute {
         }
         // Map every part's SMSC id to the message before answering, so a
         // receipt that arrives next finds it.
-        let (route, id, total) = (self.name.clone(), msg.id.to_string(), done.len());
-        let ids = done.clone();
         let mapped = self
             .store
-            .writer()
-            .write(move |tx| {
-                let mut st = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO smpp_parts (route, smsc_id, message_id, part, total, state) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
-                )?;
-                for (i, sid) in ids.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
-                    st.execute(rusqlite::params![route, sid, id, (i + 1) as i64, total as i64])?;
-                }
-                Ok(())
-            })
+            .map_smpp_parts(self.name.clone(), msg.id.to_string(), done.clone())
             .await;
         if let Err(e) = mapped {
             // The SMSC has the message: retrying would send it twice.
             tracing::error!(error = %e, msg_id = %msg.id, "storing SMSC message ids failed; its receipts will not match");
         }
         SendOutcome::Accepted {
-            status: "sent",
+            status: crate::store::MessageStatus::Sent,
             carrier_id: Some(done.join(",")),
         }
     }
@@ -466,14 +454,14 @@ pub(super) async fn run_bind(
     let gauge = state
         .metrics
         .smpp_bind_up
-        .get_or_create(&crate::metrics::SmppBindLabels {
+        .get_or_create(&crate::core::metrics::SmppBindLabels {
             route: route.name.clone(),
             bind: index.to_string(),
         })
         .clone();
     let note = |up: bool, error: Option<String>| {
         if let Ok(mut h) = bind.health.lock() {
-            let now = crate::clock::now_ms();
+            let now = crate::core::clock::now_ms();
             if up != bind.up.load(Ordering::Relaxed) || h.since.is_none() {
                 h.since = Some(now);
             }
@@ -542,7 +530,9 @@ async fn connect_and_bind(
         let host = cfg
             .tls_server_name
             .clone()
-            .or_else(|| wire::split_host(&cfg.host).map(|(h, _)| h.to_string()))
+            .or_else(|| {
+                crate::channels::smpp::config::split_host(&cfg.host).map(|(h, _)| h.to_string())
+            })
             .unwrap_or_default();
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host)
             .map_err(|e| format!("TLS server name: {e}"))?;
@@ -723,7 +713,7 @@ fn inbound_carrier_id(route: &str, fields: &[&[u8]]) -> String {
         h.update((f.len() as u64).to_be_bytes());
         h.update(f);
     }
-    let bucket = crate::clock::now_ms() / 600_000;
+    let bucket = crate::core::clock::now_ms() / 600_000;
     h.update(bucket.to_be_bytes());
     format!("{route}:{}", hex::encode(&h.finalize()[..16]))
 }
@@ -933,7 +923,7 @@ async fn on_receipt(state: &AppState, route: &SmppRoute, d: &DeliverSm) -> u32 {
         tracing::warn!(route = %route.name, "delivery receipt without id or state ignored");
         return status::ROK;
     };
-    let Some(outcome) = stat.gateway_status() else {
+    let Some(outcome) = stat.gateway_status().and_then(MessageStatus::reported) else {
         return status::ROK;
     };
     // The network error code, kept short (it comes from the SMSC's text).
@@ -949,24 +939,9 @@ async fn on_receipt(state: &AppState, route: &SmppRoute, d: &DeliverSm) -> u32 {
     let forms = adapters::smpp::receipt::id_forms(&id);
     let mut found = None;
     for _ in 0..25 {
-        let (r, f) = (route.name.clone(), forms.clone());
         match state
             .store
-            .read(move |c| {
-                let mut st = c.prepare_cached(
-                    "SELECT smsc_id, message_id FROM smpp_parts WHERE route = ?1 AND smsc_id = ?2",
-                )?;
-                for form in &f {
-                    if let Some(row) = rusqlite::OptionalExtension::optional(
-                        st.query_row(rusqlite::params![r, form], |row| {
-                            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                        }),
-                    )? {
-                        return Ok(Some(row));
-                    }
-                }
-                Ok(None)
-            })
+            .smpp_part(route.name.clone(), forms.clone())
             .await
         {
             Ok(Some(row)) => {
@@ -984,60 +959,21 @@ async fn on_receipt(state: &AppState, route: &SmppRoute, d: &DeliverSm) -> u32 {
         tracing::debug!(route = %route.name, "delivery receipt for an unknown SMSC message id");
         return status::ROK;
     };
-    // Mark the part; the message is delivered when all parts are, failed
-    // at its first failed part.
-    let r = route.name.clone();
-    let (mid, state_word) = (msg_id.clone(), outcome);
-    let verdict = state
-        .store
-        .writer()
-        .write(move |tx| {
-            let before: Option<String> = tx
-                .prepare_cached("SELECT state FROM smpp_parts WHERE route = ?1 AND smsc_id = ?2")?
-                .query_row(rusqlite::params![r, smsc_id], |row| row.get(0))?;
-            if before.is_some() {
-                return Ok(None); // A repeated receipt.
-            }
-            tx.prepare_cached("UPDATE smpp_parts SET state = ?3 WHERE route = ?1 AND smsc_id = ?2")?
-                .execute(rusqlite::params![r, smsc_id, state_word])?;
-            let (total, delivered, failed): (i64, i64, i64) = tx
-                .prepare_cached(
-                    "SELECT MAX(total), SUM(state = 'delivered'), SUM(state = 'failed') FROM smpp_parts WHERE message_id = ?1",
-                )?
-                .query_row(rusqlite::params![mid], |row| {
-                    Ok((
-                        row.get::<_, Option<i64>>(0)?.unwrap_or(0),
-                        row.get::<_, Option<i64>>(1)?.unwrap_or(0),
-                        row.get::<_, Option<i64>>(2)?.unwrap_or(0),
-                    ))
-                })?;
-            Ok(if state_word == "failed" && failed == 1 {
-                Some("failed")
-            } else if failed == 0 && delivered >= total {
-                Some("delivered")
-            } else {
-                None
-            })
-        })
-        .await;
-    let status_now = match verdict {
-        Ok(None) => return status::ROK,
-        Ok(Some(s)) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "recording an SMPP receipt failed");
-            return status::RX_T_APPN;
-        }
+    // The part is marked; the message is delivered when all its parts
+    // are, failed at its first failed part (the status path counts them,
+    // in any order, and a receipt that overtakes the worker's own `sent`
+    // is not undone by it).
+    let report = StatusReport {
+        status: outcome,
+        detail: Some(format!("smpp receipt: {} err:{err}", stat.word())),
+        carrier_id: None,
+        part: Some(PartReport::Smpp {
+            route: route.name.clone(),
+            smsc_id,
+        }),
+        finish_queue: false,
     };
-    // The delivery worker's own "sent" commit may still be behind the
-    // receipt; let it land first so "delivered" is not overwritten.
-    for _ in 0..50 {
-        match state.store.message(msg_id.clone()).await {
-            Ok(Some(v)) if v.status != "queued" && v.status != "retrying" => break,
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let detail = format!("smpp receipt: {} err:{err}", stat.word());
-    match record_status(state, msg_id.clone(), status_now, Some(detail)).await {
+    match state.status.report(msg_id.clone(), report).await {
         Ok(_) => status::ROK,
         Err(e) => {
             tracing::error!(error = %e, msg_id = %msg_id, "recording an SMPP receipt failed");

@@ -19,7 +19,8 @@
 //!   it. Parts already acknowledged are not sent again on the next attempt.
 //! * Receipts (`smpp_receipts`, committed with the submitted message) are
 //!   sent once the message's status is final. The sender wakes when a
-//!   status changes in this process ([`super::Smpp::status_changed`]) and
+//!   status changes in this process (the status path notes it in
+//!   [`super::server::ReceiptHints`]) and
 //!   when a client binds; a full pass every [`FULL_PASS`] catches changes
 //!   made by other processes (the review CLI). A row is deleted once every
 //!   part's receipt was acknowledged.
@@ -45,6 +46,8 @@ use super::session::SessionError;
 use super::wire;
 use crate::routes::SendOutcome;
 use crate::state::AppState;
+use crate::store::MessageStatus;
+use crate::store::smpp::OwedReceipt as Owed;
 
 /// How often every owed receipt of the bound clients is looked at, whether
 /// or not something announced a change.
@@ -55,9 +58,6 @@ const PER_PASS: i64 = 512;
 const MAX_IN_FLIGHT: usize = 4096;
 /// Inbound messages whose partial progress is remembered at most.
 const MAX_TRACKED: usize = 4096;
-
-/// Statuses after which a receipt is owed, and the receipt's `stat`.
-const FINAL: &str = "'delivered', 'failed', 'dead', 'blocked', 'expired', 'dropped'";
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
@@ -178,7 +178,7 @@ fn attempt_outcome(
     }
     if done.iter().all(|d| *d) {
         return SendOutcome::Accepted {
-            status: "delivered",
+            status: MessageStatus::Delivered,
             carrier_id: None,
         };
     }
@@ -243,70 +243,8 @@ pub(super) async fn deliver_inbound(
     outcome
 }
 
-/// A receipt owed to a client for a message whose status is final.
-struct Owed {
-    message_id: String,
-    system_id: String,
-    parts: i64,
-    failures_only: bool,
-    status: String,
-    sender: String,
-    recipient: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
-fn owed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Owed> {
-    Ok(Owed {
-        message_id: r.get(0)?,
-        system_id: r.get(1)?,
-        parts: r.get(2)?,
-        failures_only: r.get(3)?,
-        status: r.get(4)?,
-        sender: r.get(5)?,
-        recipient: r.get(6)?,
-        created_at: r.get(7)?,
-        updated_at: r.get(8)?,
-    })
-}
-
-const OWED_COLUMNS: &str = "SELECT r.message_id, r.system_id, r.parts, r.failures_only, m.status, m.sender, m.recipient, m.created_at, m.updated_at \
-     FROM smpp_receipts r JOIN messages m ON m.id = r.message_id";
-
-/// Due receipts: those of `ids`, and every one of the clients in `clients`.
-fn due(c: &rusqlite::Connection, ids: &[String], clients: &[String]) -> crate::Result<Vec<Owed>> {
-    let mut out = Vec::new();
-    let mut by_id = c.prepare_cached(&format!(
-        "{OWED_COLUMNS} WHERE r.message_id = ?1 AND m.status IN ({FINAL})"
-    ))?;
-    for id in ids {
-        if let Some(o) = rusqlite::OptionalExtension::optional(by_id.query_row([id], owed_row))? {
-            out.push(o);
-        }
-    }
-    let mut by_client = c.prepare_cached(&format!(
-        "{OWED_COLUMNS} WHERE r.system_id = ?1 AND m.status IN ({FINAL}) LIMIT ?2"
-    ))?;
-    for sid in clients {
-        let rows = by_client.query_map(rusqlite::params![sid, PER_PASS], owed_row)?;
-        for r in rows {
-            out.push(r?);
-        }
-    }
-    Ok(out)
-}
-
 async fn forget_receipt(state: &AppState, id: String) {
-    let r = state
-        .store
-        .writer()
-        .write(move |tx| {
-            tx.prepare_cached("DELETE FROM smpp_receipts WHERE message_id = ?1")?
-                .execute(rusqlite::params![id])?;
-            Ok(())
-        })
-        .await;
-    if let Err(e) = r {
+    if let Err(e) = state.store.forget_smpp_receipt(id).await {
         tracing::error!(error = %e, "deleting a sent SMPP receipt failed");
     }
 }
@@ -323,14 +261,11 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = server.receipts_wake.notified() => {}
+            () = server.receipts.notified() => {}
             () = tokio::time::sleep_until(next_full) => {}
         }
         while tasks.try_join_next().is_some() {}
-        let (ids, mut full) = {
-            let mut h = lock(&server.hints);
-            (std::mem::take(&mut h.ids), std::mem::take(&mut h.full))
-        };
+        let (ids, mut full) = server.receipts.take();
         if Instant::now() >= next_full {
             full = true;
         }
@@ -346,7 +281,7 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
             continue;
         }
         let done_before_read = std::mem::take(&mut *lock(&finished));
-        let read = state.store.read(move |c| due(c, &ids, &clients)).await;
+        let read = state.store.owed_smpp_receipts(ids, clients, PER_PASS).await;
         {
             let mut f = lock(&in_flight);
             for id in &done_before_read {
@@ -361,7 +296,7 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
             }
         };
         for owed in rows {
-            if owed.failures_only && owed.status == "delivered" {
+            if owed.failures_only && owed.status == MessageStatus::Delivered {
                 // Asked for failure receipts only: nothing to send.
                 forget_receipt(&state, owed.message_id).await;
                 continue;
@@ -403,19 +338,19 @@ fn date(ms: i64) -> String {
 }
 
 /// The receipt's `stat` for a final message status.
-fn stat_of(status: &str) -> Stat {
+fn stat_of(status: MessageStatus) -> Stat {
     match status {
-        "delivered" => Stat::Delivered,
-        "blocked" => Stat::Rejected,
-        "expired" => Stat::Expired,
-        "dropped" => Stat::Deleted,
+        MessageStatus::Delivered => Stat::Delivered,
+        MessageStatus::Blocked => Stat::Rejected,
+        MessageStatus::Expired => Stat::Expired,
+        MessageStatus::Dropped => Stat::Deleted,
         _ => Stat::Undeliverable,
     }
 }
 
 /// The receipt `deliver_sm` of each part of a message.
 fn receipt_pdus(owed: &Owed) -> Vec<Pdu> {
-    let stat = stat_of(&owed.status);
+    let stat = stat_of(owed.status);
     let parts = owed.parts.clamp(1, 255);
     let mut out = Vec::with_capacity(parts as usize);
     for k in 1..=parts {
@@ -501,7 +436,7 @@ mod tests {
         assert!(matches!(
             o,
             SendOutcome::Accepted {
-                status: "delivered",
+                status: MessageStatus::Delivered,
                 ..
             }
         ));
@@ -550,7 +485,7 @@ mod tests {
             system_id: "app".into(),
             parts: 2,
             failures_only: false,
-            status: "expired".into(),
+            status: MessageStatus::Expired,
             sender: "+14155550100".into(),
             recipient: "+14155550101".into(),
             created_at: 0,
@@ -570,8 +505,8 @@ mod tests {
             text.contains("stat:EXPIRED") && text.ends_with("text:"),
             "{text}"
         );
-        assert_eq!(stat_of("dropped"), Stat::Deleted);
-        assert_eq!(stat_of("dead"), Stat::Undeliverable);
+        assert_eq!(stat_of(MessageStatus::Dropped), Stat::Deleted);
+        assert_eq!(stat_of(MessageStatus::Dead), Stat::Undeliverable);
     }
 
     /// A peer that holds its answers until it has seen `hold` requests at

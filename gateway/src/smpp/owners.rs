@@ -24,8 +24,8 @@ use std::collections::HashMap;
 
 use phonenumber::country::Id as Region;
 
-use crate::address::{Address, AddressKind};
-use crate::error::{Error, Result};
+use crate::core::address::{Address, AddressKind};
+use crate::core::error::{Error, Result};
 
 /// Longest prefix: E.164 numbers have at most 15 digits.
 const MAX_PREFIX_DIGITS: usize = 15;

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use adapters::sms::{Content as SmsContent, Inserted, Part, Reassembler, ReassemblyConfig};
 use time::OffsetDateTime;
 
+use crate::pipeline::parts as pending_parts;
 use crate::state::AppState;
-use crate::store::pending_parts;
 
 /// Which message a part belongs to.
 pub(super) type Key = (String, u16, u8);

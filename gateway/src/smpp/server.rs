@@ -41,11 +41,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::SmppServerConfig;
 use super::client::from_smpp;
-use super::credentials::{self, ClientInfo};
+use super::credentials::ClientInfo;
 use super::owners::Owners;
 use super::parts::{Outcome, Parts};
 use super::session::Session;
 use super::wire;
+use crate::pipeline::status::StatusObserver;
 use crate::pipeline::{OutboundText, accept_outbound_text};
 use crate::state::AppState;
 use crate::store::Target;
@@ -107,14 +108,65 @@ struct Directory {
 
 /// Owed receipts to look at: ids whose status just changed, or everything.
 #[derive(Default)]
-pub(super) struct Hints {
-    pub(super) ids: Vec<String>,
-    pub(super) full: bool,
+struct Hints {
+    ids: Vec<String>,
+    full: bool,
 }
 
 /// Most ids remembered between two receipt passes; beyond it the next
 /// pass reads every owed receipt instead.
 const MAX_HINTS: usize = 8192;
+
+/// What the receipt sender should look at next, and its wake-up. The status
+/// path holds it (as a [`StatusObserver`]); it holds nothing back, so no
+/// reference cycle runs through it.
+#[derive(Default)]
+pub struct ReceiptHints {
+    hints: Mutex<Hints>,
+    wake: Notify,
+}
+
+impl ReceiptHints {
+    /// Notes that a message's status changed: a receipt may be due.
+    pub fn note(&self, id: &str) {
+        {
+            let mut h = lock(&self.hints);
+            if h.ids.len() >= MAX_HINTS {
+                h.full = true;
+                h.ids.clear();
+            } else if !h.full {
+                h.ids.push(id.to_string());
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Asks for a pass over every owed receipt (a client bound).
+    pub(super) fn note_all(&self) {
+        lock(&self.hints).full = true;
+        self.wake.notify_one();
+    }
+
+    /// The ids noted since the last call, and whether a full pass was asked for.
+    pub(super) fn take(&self) -> (Vec<String>, bool) {
+        let mut h = lock(&self.hints);
+        (std::mem::take(&mut h.ids), std::mem::take(&mut h.full))
+    }
+
+    /// Waits for the next note.
+    pub(super) async fn notified(&self) {
+        self.wake.notified().await;
+    }
+}
+
+/// A final status of an outbound message may owe a server client its receipt.
+impl StatusObserver for ReceiptHints {
+    fn status_moved(&self, id: &str, outbound: bool, status: crate::store::MessageStatus) {
+        if outbound && status.is_final() {
+            self.note(id);
+        }
+    }
+}
 
 /// Server-wide state shared by connections, the directory refresher and
 /// the `deliver_sm` senders.
@@ -129,11 +181,10 @@ pub struct Server {
     next_conn: std::sync::atomic::AtomicU64,
     /// Where the listener is bound, once it is (for health).
     listening: Mutex<Option<String>>,
-    pub(super) hints: Mutex<Hints>,
-    pub(super) receipts_wake: Notify,
+    pub(super) receipts: Arc<ReceiptHints>,
     /// Inbound message id → parts already acknowledged by the client.
     pub(super) progress: Mutex<HashMap<String, Vec<bool>>>,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::core::metrics::Metrics>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -151,7 +202,7 @@ impl Server {
         cfg: SmppServerConfig,
         store: &crate::store::Store,
         region: phonenumber::country::Id,
-        metrics: Arc<crate::metrics::Metrics>,
+        metrics: Arc<crate::core::metrics::Metrics>,
     ) -> crate::Result<Self> {
         let tls = match (&cfg.tls_cert, &cfg.tls_key) {
             (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -167,12 +218,11 @@ impl Server {
             parts: Mutex::new(HashMap::new()),
             next_conn: std::sync::atomic::AtomicU64::new(1),
             listening: Mutex::new(None),
-            hints: Mutex::new(Hints::default()),
-            receipts_wake: Notify::new(),
+            receipts: Arc::default(),
             progress: Mutex::new(HashMap::new()),
             metrics,
         };
-        let clients = store.read_blocking(credentials::list)?;
+        let clients = store.smpp_clients_blocking()?;
         s.set_directory(&clients);
         Ok(s)
     }
@@ -229,20 +279,6 @@ impl Server {
             return None;
         }
         d.owners.owner(to).map(str::to_string)
-    }
-
-    /// Notes that a message's status changed: a receipt may be due.
-    pub fn status_changed(&self, id: &str) {
-        {
-            let mut h = lock(&self.hints);
-            if h.ids.len() >= MAX_HINTS {
-                h.full = true;
-                h.ids.clear();
-            } else if !h.full {
-                h.ids.push(id.to_string());
-            }
-        }
-        self.receipts_wake.notify_one();
     }
 
     fn limiter(&self, client: &ClientInfo) -> Arc<DefaultDirectRateLimiter> {
@@ -334,7 +370,7 @@ impl Server {
     fn gauge(&self, system_id: &str, n: usize) {
         self.metrics
             .smpp_server_binds
-            .get_or_create(&crate::metrics::SmppClientLabels {
+            .get_or_create(&crate::core::metrics::SmppClientLabels {
                 system_id: system_id.to_string(),
             })
             .set(n as i64);
@@ -430,7 +466,7 @@ async fn directory_loop(state: AppState, server: Arc<Server>, shutdown: Cancella
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(DIRECTORY_REFRESH) => {}
         }
-        let clients = match state.store.read(credentials::list).await {
+        let clients = match state.store.smpp_clients().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "reading SMPP clients failed");
@@ -449,18 +485,9 @@ async fn directory_loop(state: AppState, server: Arc<Server>, shutdown: Cancella
 /// Makes the queued inbound messages of `system_id` due now and wakes the
 /// delivery worker (the client just bound, or is gone for good).
 pub(super) async fn make_due(state: &AppState, system_id: &str) {
-    let target = Target::Smpp(system_id.to_string()).as_db();
-    let now = crate::clock::now_ms();
     let r = state
         .store
-        .writer()
-        .write(move |tx| {
-            Ok(tx
-                .prepare_cached(
-                    "UPDATE queue SET next_attempt_at = ?2 WHERE target = ?1 AND dead = 0 AND next_attempt_at > ?2",
-                )?
-                .execute(rusqlite::params![target, now])?)
-        })
+        .make_due(Target::Smpp(system_id.to_string()))
         .await;
     match r {
         Ok(n) if n > 0 => state.queue_notify.notify_one(),
@@ -579,10 +606,9 @@ where
                     continue;
                 }
             };
-            let (sid, pw) = (system_id.clone(), password.clone());
             let checked = state
                 .store
-                .read(move |conn| credentials::verify(conn, &sid, &pw))
+                .verify_smpp_client(system_id.clone(), password.clone())
                 .await;
             let resp_id = u32::from(c.id()) | 0x8000_0000;
             match checked {
@@ -642,10 +668,7 @@ where
     if kind.receives() {
         // What waited for this client goes now: receipts, and inbound
         // messages whose next attempt lies in their backoff.
-        {
-            lock(&server.hints).full = true;
-        }
-        server.receipts_wake.notify_one();
+        server.receipts.note_all();
         make_due(&state, &client.system_id).await;
     }
     tokio::spawn(session.clone().keep_alive(
@@ -817,19 +840,14 @@ async fn accept(
         Ok(a) => {
             tracing::debug!(msg_id = %a.id, system_id = %client.system_id, status = %a.status, "SMPP submit committed");
             if registered_delivery != 0 {
-                let (sid, mid) = (client.system_id.clone(), a.id.clone());
-                let failures_only = registered_delivery == 2;
-                let now = crate::clock::now_ms();
                 let owed = state
                     .store
-                    .writer()
-                    .write(move |tx| {
-                        tx.prepare_cached(
-                            "INSERT OR IGNORE INTO smpp_receipts (message_id, system_id, parts, failures_only, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        )?
-                        .execute(rusqlite::params![mid, sid, i64::from(parts), failures_only, now])?;
-                        Ok(())
-                    })
+                    .owe_smpp_receipt(
+                        a.id.clone(),
+                        client.system_id.clone(),
+                        i64::from(parts),
+                        registered_delivery == 2,
+                    )
                     .await;
                 if let Err(e) = owed {
                     // The message is committed; only its receipt is lost.

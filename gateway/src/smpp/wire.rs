@@ -110,13 +110,6 @@ pub fn status_of(c: &Command) -> u32 {
     u32::from(c.status())
 }
 
-/// `host:port` split, for config checks and TLS server names.
-pub fn split_host(host: &str) -> Option<(&str, u16)> {
-    let (h, p) = host.rsplit_once(':')?;
-    let p: u16 = p.parse().ok()?;
-    (!h.is_empty() && p != 0).then_some((h.trim_matches(['[', ']']), p))
-}
-
 /// A C-octet string field from text, truncated to the field's maximum
 /// (`MAX` includes the NUL). Used for addresses and ids we produce, which
 /// are ASCII; a value that cannot be one becomes empty.
@@ -237,7 +230,10 @@ mod tests {
     fn cstr_truncates_and_hosts_split() {
         let s: rusmpp::types::COctetString<1, 9> = cstr("0123456789");
         assert_eq!(s.as_str(), "01234567");
-        assert_eq!(split_host("127.0.0.1:2775"), Some(("127.0.0.1", 2775)));
-        assert_eq!(split_host("smsc"), None);
+        assert_eq!(
+            crate::channels::smpp::config::split_host("127.0.0.1:2775"),
+            Some(("127.0.0.1", 2775))
+        );
+        assert_eq!(crate::channels::smpp::config::split_host("smsc"), None);
     }
 }

@@ -11,9 +11,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::Store;
+use super::{Db, Store};
+use crate::core::error::{Error, Result};
 use crate::envelope::keys::{self, PublicKey};
-use crate::error::{Error, Result};
 
 /// Prefix that makes gateway tokens recognisable in secret scanners.
 pub const TOKEN_PREFIX: &str = "gw_";
@@ -45,7 +45,7 @@ pub struct ApiKeyInfo {
 }
 
 /// Creates a key named `name` and returns its token.
-pub fn create_api_key(conn: &Connection, name: &str, now: i64) -> Result<String> {
+fn create_api_key(conn: &Connection, name: &str, now: i64) -> Result<String> {
     if name.is_empty() || name.len() > 64 {
         return Err(Error::invalid("name", "must be 1 to 64 characters"));
     }
@@ -60,13 +60,13 @@ pub fn create_api_key(conn: &Connection, name: &str, now: i64) -> Result<String>
         {
             Error::invalid("name", "an API key with this name exists")
         }
-        other => Error::Store(other),
+        other => Error::from(other),
     })?;
     Ok(token)
 }
 
 /// Revokes the key named `name`.
-pub fn revoke_api_key(conn: &Connection, name: &str, now: i64) -> Result<bool> {
+fn revoke_api_key(conn: &Connection, name: &str, now: i64) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE api_keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
         params![name, now],
@@ -74,7 +74,7 @@ pub fn revoke_api_key(conn: &Connection, name: &str, now: i64) -> Result<bool> {
 }
 
 /// Every key, oldest first.
-pub fn list_api_keys(conn: &Connection) -> Result<Vec<ApiKeyInfo>> {
+fn list_api_keys(conn: &Connection) -> Result<Vec<ApiKeyInfo>> {
     let mut stmt = conn.prepare("SELECT name, created_at, revoked_at FROM api_keys ORDER BY id")?;
     let rows = stmt.query_map([], |r| {
         Ok(ApiKeyInfo {
@@ -87,7 +87,7 @@ pub fn list_api_keys(conn: &Connection) -> Result<Vec<ApiKeyInfo>> {
 }
 
 /// The name of the live key whose token hashes to `hash`.
-pub fn api_key_by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<String>> {
+fn api_key_by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<String>> {
     let row: Option<(String, Vec<u8>)> = conn
         .prepare_cached("SELECT name, hash FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL")?
         .query_row(params![hash.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -96,7 +96,7 @@ pub fn api_key_by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Stri
 }
 
 /// Registers (or replaces) the public key of an internal address.
-pub fn put_identity(conn: &Connection, address: &str, pk: &PublicKey, now: i64) -> Result<String> {
+fn put_identity(conn: &Connection, address: &str, pk: &PublicKey, now: i64) -> Result<String> {
     let kid = keys::kid_of(pk);
     conn.prepare_cached(
         "INSERT INTO identities (address, public_key, kid, updated_at) VALUES (?1, ?2, ?3, ?4) \
@@ -108,7 +108,7 @@ pub fn put_identity(conn: &Connection, address: &str, pk: &PublicKey, now: i64) 
 }
 
 /// The registered public key of an internal address.
-pub fn identity(conn: &Connection, address: &str) -> Result<Option<PublicKey>> {
+fn identity(conn: &Connection, address: &str) -> Result<Option<PublicKey>> {
     use hpke::Deserializable;
     let raw: Option<Vec<u8>> = conn
         .prepare_cached("SELECT public_key FROM identities WHERE address = ?1")?
@@ -130,14 +130,42 @@ impl Store {
 
     /// Registers an identity in the next group commit.
     pub async fn put_identity(&self, address: String, pk: PublicKey) -> Result<String> {
-        let now = crate::clock::now_ms();
-        self.writer()
-            .write(move |tx| put_identity(tx, &address, &pk, now))
+        let now = crate::core::clock::now_ms();
+        self.write(move |tx| put_identity(tx, &address, &pk, now))
             .await
     }
 
     /// The registered key of `address`.
     pub async fn identity(&self, address: String) -> Result<Option<PublicKey>> {
         self.read(move |c| identity(c, &address)).await
+    }
+}
+
+impl Db {
+    /// Creates an API key named `name` and returns its token (shown once,
+    /// stored hashed).
+    pub fn create_api_key(&self, name: &str, now: i64) -> Result<String> {
+        create_api_key(self.conn(), name, now)
+    }
+
+    /// Revokes the key named `name`; false when there is no live one.
+    pub fn revoke_api_key(&self, name: &str, now: i64) -> Result<bool> {
+        revoke_api_key(self.conn(), name, now)
+    }
+
+    /// Every API key, oldest first.
+    pub fn api_keys(&self) -> Result<Vec<ApiKeyInfo>> {
+        list_api_keys(self.conn())
+    }
+
+    /// Registers (or replaces) the public key of an internal address;
+    /// returns its key id.
+    pub fn put_identity(&self, address: &str, pk: &PublicKey, now: i64) -> Result<String> {
+        put_identity(self.conn(), address, pk, now)
+    }
+
+    /// The registered public key of an internal address.
+    pub fn identity(&self, address: &str) -> Result<Option<PublicKey>> {
+        identity(self.conn(), address)
     }
 }

@@ -1,11 +1,12 @@
 //! Messages, their status history, carrier-id de-duplication and the
 //! delivery queue.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::Store;
-use crate::error::Result;
+use super::status::{MessageStatus, Tally, Transition};
+use crate::core::error::{Error, Result};
 
 /// Where a queued message goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +64,7 @@ pub struct NewMessage {
     /// Padded size class.
     pub size_class: u32,
     /// Initial status.
-    pub status: &'static str,
+    pub status: MessageStatus,
     /// Unix ms.
     pub created_at: i64,
     /// Unix ms after which the sealed body is erased.
@@ -106,11 +107,15 @@ pub enum InsertOutcome {
 pub struct MessageEvent {
     /// RFC 3339.
     pub at: String,
-    /// Status reached.
+    /// Status reached (or event: `retrying`, `opt_out`, `read`, …).
     pub status: String,
     /// Why (error class, attempt number); never content.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// True for a reported status that arrived after the message had moved
+    /// past it: kept for the record, it changed nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// Metadata view of a message, as `GET /v1/messages/{id}` shows it.
@@ -129,7 +134,7 @@ pub struct MessageView {
     /// Recipient.
     pub to: String,
     /// Current status.
-    pub status: String,
+    pub status: MessageStatus,
     /// Segments.
     pub segments: u32,
     /// Encoding.
@@ -169,8 +174,82 @@ pub struct QueueItem {
     pub sealed: Option<Vec<u8>>,
 }
 
-fn event(
-    tx: &Transaction<'_>,
+/// A delivery status reported for a message: by a carrier's callback, a
+/// status report or receipt, or the delivery worker's own outcome.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    /// The status reported. For a part report, the status the part has
+    /// (its message's status follows from all its parts).
+    pub status: MessageStatus,
+    /// Why, in a few words (an error code, `attempt 2`); never content.
+    pub detail: Option<String>,
+    /// The far end's id of the message, when this report tells it.
+    pub carrier_id: Option<String>,
+    /// Set when the report is about one part of a multipart message.
+    pub part: Option<PartReport>,
+    /// The delivery worker's success: the queue entry goes.
+    pub finish_queue: bool,
+}
+
+impl StatusReport {
+    /// A plain report of `status`.
+    pub fn new(status: MessageStatus, detail: Option<String>) -> Self {
+        Self {
+            status,
+            detail,
+            carrier_id: None,
+            part: None,
+            finish_queue: false,
+        }
+    }
+}
+
+/// A report about the parts of a multipart message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartReport {
+    /// The far end sent the message in this many parts (an Android
+    /// phone's `sms:sent` with `partsCount`); `status` is then `sent`.
+    Count(u32),
+    /// One part was delivered (an Android phone's `sms:delivered`); `key`
+    /// tells a retried webhook from the next part.
+    Delivered {
+        /// The webhook's delivery id.
+        key: String,
+    },
+    /// An SMPP delivery receipt for the part the SMSC knows as `smsc_id`
+    /// on `route`; `status` is `delivered` or `failed`.
+    Smpp {
+        /// The client route (`smpp:<name>`).
+        route: String,
+        /// The SMSC's message id of the part.
+        smsc_id: String,
+    },
+}
+
+/// What a status report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// The status before.
+    pub before: MessageStatus,
+    /// The status after (the same when nothing moved).
+    pub after: MessageStatus,
+    /// True when the report was a repeat (a retried webhook, a receipt
+    /// seen before): nothing was recorded.
+    pub repeated: bool,
+}
+
+impl Applied {
+    /// The status the message moved to, if it moved.
+    pub fn moved(&self) -> Option<MessageStatus> {
+        (self.after != self.before).then_some(self.after)
+    }
+}
+
+/// Adds one entry to a message's history.
+pub(super) fn event(
+    tx: &Connection,
     id: &str,
     at: i64,
     status: &str,
@@ -183,8 +262,16 @@ fn event(
     Ok(())
 }
 
+fn late_event(tx: &Connection, id: &str, at: i64, status: &str, detail: &str) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO message_events (message_id, at, status, detail, late) VALUES (?1, ?2, ?3, ?4, 1)",
+    )?
+    .execute(params![id, at, status, detail])?;
+    Ok(())
+}
+
 /// Inserts a message (and its queue entry and carrier id) inside `tx`.
-pub fn insert(tx: &Transaction<'_>, m: &NewMessage) -> Result<InsertOutcome> {
+pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
     if let Some((adapter, cid)) = &m.carrier_id {
         let existing: Option<String> = tx
             .prepare_cached(
@@ -215,7 +302,7 @@ pub fn insert(tx: &Transaction<'_>, m: &NewMessage) -> Result<InsertOutcome> {
         m.segments,
         m.encoding,
         m.size_class,
-        m.status,
+        m.status.as_str(),
         m.created_at,
         m.expires_at,
         m.kid,
@@ -234,7 +321,7 @@ pub fn insert(tx: &Transaction<'_>, m: &NewMessage) -> Result<InsertOutcome> {
         )?
         .execute(params![m.sender, verdict, f64::from(score), reasons, m.adapter, m.created_at])?;
     }
-    event(tx, &m.id, m.created_at, m.status, None)?;
+    event(tx, &m.id, m.created_at, m.status.as_str(), None)?;
     if let Some(target) = &m.queue {
         tx.prepare_cached(
             "INSERT INTO queue (message_id, target, next_attempt_at) VALUES (?1, ?2, ?3)",
@@ -244,44 +331,229 @@ pub fn insert(tx: &Transaction<'_>, m: &NewMessage) -> Result<InsertOutcome> {
     Ok(InsertOutcome::Inserted)
 }
 
-/// Records a status change (and the carrier id, when one was learned).
-pub fn set_status(
-    tx: &Transaction<'_>,
+/// Sets a message's status outright (an operator's decision, the
+/// gateway's own bookkeeping), with a history entry.
+pub(super) fn force_status(
+    tx: &Connection,
     id: &str,
-    status: &str,
+    status: MessageStatus,
     detail: Option<&str>,
-    carrier_id: Option<&str>,
     now: i64,
 ) -> Result<bool> {
     let n = tx
-        .prepare_cached(
-            "UPDATE messages SET status = ?2, updated_at = ?3, carrier_id = COALESCE(?4, carrier_id) WHERE id = ?1",
-        )?
-        .execute(params![id, status, now, carrier_id])?;
+        .prepare_cached("UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, status.as_str(), now])?;
     if n > 0 {
-        event(tx, id, now, status, detail)?;
+        event(tx, id, now, status.as_str(), detail)?;
     }
     Ok(n > 0)
 }
 
-/// A send succeeded: the queue entry goes, the status moves on.
-pub fn complete(
-    tx: &Transaction<'_>,
+fn current(tx: &Connection, id: &str) -> Result<Option<(MessageStatus, String)>> {
+    let row: Option<(String, String)> = tx
+        .prepare_cached("SELECT status, direction FROM messages WHERE id = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(s, d)| Ok((parse_status(&s)?, d))).transpose()
+}
+
+pub(super) fn parse_status(s: &str) -> Result<MessageStatus> {
+    MessageStatus::parse(s).ok_or_else(|| Error::Store(format!("unknown message status {s:?}")))
+}
+
+/// The parts of an Android message: the count its latest `sent` event
+/// announced, and its delivered parts.
+fn android_tally(tx: &Connection, id: &str) -> Result<Tally> {
+    let delivered: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM message_events WHERE message_id = ?1 AND status = 'part_delivered'",
+        )?
+        .query_row(params![id], |r| r.get(0))?;
+    let total: Option<u32> = tx
+        .prepare_cached(
+            "SELECT detail FROM message_events WHERE message_id = ?1 AND status = 'sent' \
+             AND detail LIKE 'parts=%' ORDER BY rowid DESC LIMIT 1",
+        )?
+        .query_row(params![id], |r| r.get::<_, String>(0))
+        .optional()?
+        .and_then(|d| d.strip_prefix("parts=").and_then(|n| n.parse().ok()));
+    Ok(Tally {
+        total,
+        delivered: u32::try_from(delivered).unwrap_or(u32::MAX),
+        failed: 0,
+    })
+}
+
+fn parts_detail(t: &Tally) -> String {
+    format!("{} of {} parts", t.delivered, t.total.unwrap_or(1))
+}
+
+/// The parts of a message sent through an SMPP client bind, from their
+/// receipts.
+fn smpp_tally(tx: &Connection, id: &str) -> Result<Tally> {
+    let (total, delivered, failed): (i64, i64, i64) = tx
+        .prepare_cached(
+            "SELECT MAX(total), SUM(state = 'delivered'), SUM(state = 'failed') FROM smpp_parts WHERE message_id = ?1",
+        )?
+        .query_row(params![id], |r| {
+            Ok((
+                r.get::<_, Option<i64>>(0)?.unwrap_or(0),
+                r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+            ))
+        })?;
+    let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    Ok(Tally {
+        total: Some(n(total)),
+        delivered: n(delivered),
+        failed: n(failed),
+    })
+}
+
+/// Records a part report. `None` when the part was reported before;
+/// else the message status its parts now add up to (if they do) and the
+/// history's words for it.
+type PartOutcome = Option<(Option<MessageStatus>, Option<String>)>;
+
+fn record_part(
+    tx: &Connection,
     id: &str,
-    status: &str,
-    carrier_id: Option<&str>,
-    detail: Option<&str>,
+    report: &StatusReport,
+    part: &PartReport,
     now: i64,
-) -> Result<()> {
-    tx.prepare_cached("DELETE FROM queue WHERE message_id = ?1")?
-        .execute(params![id])?;
-    set_status(tx, id, status, detail, carrier_id, now)?;
-    Ok(())
+) -> Result<PartOutcome> {
+    match part {
+        PartReport::Count(n) => {
+            event(
+                tx,
+                id,
+                now,
+                report.status.as_str(),
+                Some(&format!("parts={n}")),
+            )?;
+            let t = android_tally(tx, id)?;
+            Ok(Some((t.status(), Some(parts_detail(&t)))))
+        }
+        PartReport::Delivered { key } => {
+            let detail = format!("delivery {}", &key[..key.len().min(64)]);
+            let seen: i64 = tx
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM message_events WHERE message_id = ?1 AND status = 'part_delivered' AND detail = ?2",
+                )?
+                .query_row(params![id, detail], |r| r.get(0))?;
+            if seen > 0 {
+                return Ok(None);
+            }
+            event(tx, id, now, "part_delivered", Some(&detail))?;
+            let t = android_tally(tx, id)?;
+            Ok(Some((t.status(), Some(parts_detail(&t)))))
+        }
+        PartReport::Smpp { route, smsc_id } => {
+            let before: Option<Option<String>> = tx
+                .prepare_cached("SELECT state FROM smpp_parts WHERE route = ?1 AND smsc_id = ?2")?
+                .query_row(params![route, smsc_id], |r| r.get(0))
+                .optional()?;
+            if !matches!(before, Some(None)) {
+                return Ok(None); // A repeated receipt, or a part we do not know.
+            }
+            tx.prepare_cached(
+                "UPDATE smpp_parts SET state = ?3 WHERE route = ?1 AND smsc_id = ?2",
+            )?
+            .execute(params![route, smsc_id, report.status.as_str()])?;
+            Ok(Some((smpp_tally(tx, id)?.status(), report.detail.clone())))
+        }
+    }
+}
+
+/// Applies a reported status to message `id` by the one rule of
+/// [`MessageStatus::advance`]: forward only, first final status wins, a
+/// late report kept in the history (marked late), a repeat ignored. The
+/// carrier id and the queue entry (the worker's success) are taken care of
+/// whatever the status does. A message that becomes delivered loses its
+/// RCS fallback timer in the same transaction. `None` for an unknown id.
+pub(super) fn apply_status(
+    tx: &Connection,
+    id: &str,
+    report: &StatusReport,
+    now: i64,
+) -> Result<Option<Applied>> {
+    let Some((before, direction)) = current(tx, id)? else {
+        return Ok(None);
+    };
+    if let Some(cid) = &report.carrier_id {
+        tx.prepare_cached("UPDATE messages SET carrier_id = ?2 WHERE id = ?1")?
+            .execute(params![id, cid])?;
+    }
+    if report.finish_queue {
+        tx.prepare_cached("DELETE FROM queue WHERE message_id = ?1")?
+            .execute(params![id])?;
+    }
+    let unchanged = |repeated| Applied {
+        direction: direction.clone(),
+        before,
+        after: before,
+        repeated,
+    };
+    // What the message as a whole is reported to be, and in which words.
+    let (wanted, detail) = match &report.part {
+        None => (Some(report.status), report.detail.clone()),
+        Some(part) => match record_part(tx, id, report, part, now)? {
+            None => return Ok(Some(unchanged(true))),
+            // A count comes with `sent`; the parts may add up to more.
+            Some((None, _)) if matches!(part, PartReport::Count(_)) => {
+                (Some(report.status), report.detail.clone())
+            }
+            Some((by_parts, words)) => (by_parts, words),
+        },
+    };
+    let Some(wanted) = wanted else {
+        return Ok(Some(unchanged(false)));
+    };
+    let detail = detail.as_deref();
+    match before.advance(wanted) {
+        Transition::Repeated => Ok(Some(unchanged(report.part.is_none()))),
+        Transition::Late => {
+            if report.part.is_none() {
+                let why = match detail {
+                    Some(d) => format!("already {before}; {d}"),
+                    None => format!("already {before}"),
+                };
+                late_event(tx, id, now, wanted.as_str(), &why)?;
+            }
+            Ok(Some(unchanged(false)))
+        }
+        Transition::Moved(after) => {
+            tx.prepare_cached("UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![id, after.as_str(), now])?;
+            let mut detail = detail.map(str::to_string);
+            if after == MessageStatus::Delivered {
+                let cancelled = tx
+                    .prepare_cached("DELETE FROM rcs_fallback WHERE message_id = ?1")?
+                    .execute(params![id])?;
+                if cancelled > 0 {
+                    detail = Some(match detail {
+                        Some(d) => format!("{d}; SMS fallback cancelled"),
+                        None => "SMS fallback cancelled".into(),
+                    });
+                }
+            }
+            // A count event already holds the `sent`; record only a move past it.
+            if !(matches!(report.part, Some(PartReport::Count(_))) && after == report.status) {
+                event(tx, id, now, after.as_str(), detail.as_deref())?;
+            }
+            Ok(Some(Applied {
+                direction: direction.clone(),
+                before,
+                after,
+                repeated: false,
+            }))
+        }
+    }
 }
 
 /// A send failed and will be tried again at `next_at`.
-pub fn reschedule(
-    tx: &Transaction<'_>,
+fn reschedule(
+    tx: &Connection,
     id: &str,
     attempts: u32,
     next_at: i64,
@@ -303,40 +575,56 @@ pub fn reschedule(
 }
 
 /// A message exhausted its attempts or its age: it stays in the queue table,
-/// marked dead, so an operator can see it and retry it.
-pub fn dead_letter(
-    tx: &Transaction<'_>,
+/// marked dead, so an operator can see it and retry it. Its status becomes
+/// `dead` by the rule of [`apply_status`] (a message a receipt already
+/// made final keeps that status).
+fn dead_letter(
+    tx: &Connection,
     id: &str,
     attempts: u32,
     error: &str,
     now: i64,
-) -> Result<()> {
+) -> Result<Option<Applied>> {
     tx.prepare_cached(
         "UPDATE queue SET dead = 1, attempts = ?2, last_error = ?3 WHERE message_id = ?1",
     )?
     .execute(params![id, attempts, error])?;
-    tx.prepare_cached(
-        "UPDATE messages SET status = 'dead', last_error = ?2, updated_at = ?3 WHERE id = ?1",
-    )?
-    .execute(params![id, error, now])?;
-    event(tx, id, now, "dead", Some(error))?;
-    Ok(())
+    tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
+        .execute(params![id, error])?;
+    apply_status(
+        tx,
+        id,
+        &StatusReport::new(MessageStatus::Dead, Some(error.to_string())),
+        now,
+    )
 }
 
 /// Puts a dead-lettered message back in the queue, due now.
-pub fn retry_dead(tx: &Transaction<'_>, id: &str, now: i64) -> Result<bool> {
+pub(super) fn retry_dead(tx: &Connection, id: &str, now: i64) -> Result<bool> {
     let n = tx
         .prepare_cached("UPDATE queue SET dead = 0, attempts = 0, next_attempt_at = ?2 WHERE message_id = ?1 AND dead = 1")?
         .execute(params![id, now])?;
     if n > 0 {
-        set_status(tx, id, "queued", Some("retried by operator"), None, now)?;
+        force_status(
+            tx,
+            id,
+            MessageStatus::Queued,
+            Some("retried by operator"),
+            now,
+        )?;
     }
     Ok(n > 0)
 }
 
 /// Erases the sealed bodies of messages whose expiry passed, or that were
-/// accepted before `retain_after` (the retention policy); returns how many.
-pub fn erase_expired(tx: &Transaction<'_>, now: i64, retain_after: i64) -> Result<usize> {
+/// accepted before `retain_after` (the retention policy); returns how many,
+/// and the ones that were still queued and are `expired` now.
+fn erase_expired(
+    tx: &Connection,
+    now: i64,
+    retain_after: i64,
+) -> Result<(usize, Vec<(String, Applied)>)> {
+    let mut expired = Vec::new();
     let ids: Vec<String> = tx
         .prepare_cached(
             "SELECT id FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ?1 AND sealed IS NOT NULL \
@@ -352,24 +640,35 @@ pub fn erase_expired(tx: &Transaction<'_>, now: i64, retain_after: i64) -> Resul
             .prepare_cached("DELETE FROM queue WHERE message_id = ?1")?
             .execute(params![id])?;
         if queued > 0 {
-            set_status(
+            let applied = apply_status(
                 tx,
                 id,
-                "expired",
-                Some("expired before delivery; body erased"),
-                None,
+                &StatusReport::new(
+                    MessageStatus::Expired,
+                    Some("expired before delivery; body erased".into()),
+                ),
                 now,
             )?;
+            expired.extend(applied.map(|a| (id.clone(), a)));
         } else {
             event(tx, id, now, "erased", Some("body erased at expiry"))?;
         }
     }
-    Ok(ids.len())
+    Ok((ids.len(), expired))
+}
+
+/// What a retention sweep did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Messages whose body was erased or whose metadata was deleted.
+    pub touched: usize,
+    /// Messages that expired while queued, with what that did to their status.
+    pub expired: Vec<(String, Applied)>,
 }
 
 /// Deletes every trace of messages accepted before `cutoff` (metadata
 /// retention); returns how many messages were deleted.
-pub fn delete_old_metadata(tx: &Transaction<'_>, cutoff: i64) -> Result<usize> {
+fn delete_old_metadata(tx: &Connection, cutoff: i64) -> Result<usize> {
     let ids: Vec<String> = tx
         .prepare_cached("SELECT id FROM messages WHERE created_at < ?1 LIMIT 10000")?
         .query_map(params![cutoff], |r| r.get(0))?
@@ -393,7 +692,84 @@ pub fn delete_old_metadata(tx: &Transaction<'_>, cutoff: i64) -> Result<usize> {
 impl Store {
     /// Inserts one message in the next group commit.
     pub async fn insert_message(&self, m: NewMessage) -> Result<InsertOutcome> {
-        self.writer().write(move |tx| insert(tx, &m)).await
+        self.write(move |tx| insert(tx, &m)).await
+    }
+
+    /// Applies a reported status (see [`apply_status`]) in the next group
+    /// commit; `None` for an unknown message.
+    pub async fn report_status(&self, id: String, report: StatusReport) -> Result<Option<Applied>> {
+        let now = crate::core::clock::now_ms();
+        self.write(move |tx| apply_status(tx, &id, &report, now))
+            .await
+    }
+
+    /// A failed attempt: due again at `next_at`, with the error in the history.
+    pub async fn reschedule(
+        &self,
+        id: String,
+        attempts: u32,
+        next_at: i64,
+        error: String,
+    ) -> Result<()> {
+        let now = crate::core::clock::now_ms();
+        self.write(move |tx| reschedule(tx, &id, attempts, next_at, &error, now))
+            .await
+    }
+
+    /// Dead-letters a message (see [`dead_letter`]).
+    pub async fn dead_letter(
+        &self,
+        id: String,
+        attempts: u32,
+        error: String,
+    ) -> Result<Option<Applied>> {
+        let now = crate::core::clock::now_ms();
+        self.write(move |tx| dead_letter(tx, &id, attempts, &error, now))
+            .await
+    }
+
+    /// Puts a dead-lettered message back in the queue; false when there is
+    /// no dead letter with this id.
+    pub async fn retry_dead(&self, id: String) -> Result<bool> {
+        let now = crate::core::clock::now_ms();
+        self.write(move |tx| retry_dead(tx, &id, now)).await
+    }
+
+    /// The retention sweep: erases expired bodies and bodies older than
+    /// `retain_after`, deletes metadata older than `delete_before`.
+    pub async fn sweep(&self, now: i64, retain_after: i64, delete_before: i64) -> Result<Swept> {
+        self.write(move |tx| {
+            let (erased, expired) = erase_expired(tx, now, retain_after)?;
+            let deleted = delete_old_metadata(tx, delete_before)?;
+            Ok(Swept {
+                touched: erased + deleted,
+                expired,
+            })
+        })
+        .await
+    }
+
+    /// Makes the live queue entries for `target` due now (their receiver
+    /// is back, or gone for good); returns how many.
+    pub async fn make_due(&self, target: Target) -> Result<usize> {
+        let now = crate::core::clock::now_ms();
+        self.write(move |tx| {
+            Ok(tx
+                .prepare_cached(
+                    "UPDATE queue SET next_attempt_at = ?2 WHERE target = ?1 AND dead = 0 AND next_attempt_at > ?2",
+                )?
+                .execute(params![target.as_db(), now])?)
+        })
+        .await
+    }
+
+    /// Whether the database answers (health).
+    pub async fn ping(&self) -> Result<()> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Due, live queue entries, oldest first, skipping `exclude` (in flight).
@@ -510,8 +886,8 @@ impl Store {
 }
 
 /// Reads one message's metadata and history.
-pub fn message_view(c: &rusqlite::Connection, id: &str) -> Result<Option<MessageView>> {
-    use crate::clock::rfc3339_ms;
+pub(super) fn message_view(c: &Connection, id: &str) -> Result<Option<MessageView>> {
+    use crate::core::clock::rfc3339_ms;
     let row = c
         .prepare_cached(
             "SELECT m.id, m.direction, m.channel, m.adapter, m.sender, m.recipient, m.status, m.segments, \
@@ -520,14 +896,16 @@ pub fn message_view(c: &rusqlite::Connection, id: &str) -> Result<Option<Message
              FROM messages m LEFT JOIN queue q ON q.message_id = m.id WHERE m.id = ?1",
         )?
         .query_row(params![id], |r| {
-            Ok(MessageView {
+            let status: String = r.get(6)?;
+            let view = MessageView {
                 id: r.get(0)?,
                 direction: r.get(1)?,
                 channel: r.get(2)?,
                 adapter: r.get(3)?,
                 from: r.get(4)?,
                 to: r.get(5)?,
-                status: r.get(6)?,
+                // Parsed below, outside rusqlite's error type.
+                status: MessageStatus::Queued,
                 segments: r.get(7)?,
                 encoding: r.get(8)?,
                 created_at: rfc3339_ms(r.get(9)?),
@@ -538,23 +916,79 @@ pub fn message_view(c: &rusqlite::Connection, id: &str) -> Result<Option<Message
                 last_error: r.get(14)?,
                 attempts: r.get(15)?,
                 history: Vec::new(),
-            })
+            };
+            Ok((status, view))
         })
         .optional()?;
-    let Some(mut view) = row else {
+    let Some((status, mut view)) = row else {
         return Ok(None);
     };
+    view.status = parse_status(&status)?;
     view.history = c
         .prepare_cached(
-            "SELECT at, status, detail FROM message_events WHERE message_id = ?1 ORDER BY rowid",
+            "SELECT at, status, detail, late FROM message_events WHERE message_id = ?1 ORDER BY rowid",
         )?
         .query_map(params![id], |r| {
             Ok(MessageEvent {
                 at: rfc3339_ms(r.get(0)?),
                 status: r.get(1)?,
                 detail: r.get(2)?,
+                late: r.get(3)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(Some(view))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn retention_deletes_smpp_rows_with_the_message_and_targets_round_trip() {
+        let db = crate::store::Db::open_in_memory().unwrap();
+        for (id, at) in [("old", 1_000), ("new", 9_000)] {
+            db.conn().execute(
+                "INSERT INTO messages (id, direction, channel, sender, recipient, segments, encoding, size_class, status, \
+                 created_at, updated_at, kid, header, deliver_to) \
+                 VALUES (?1, 'outbound', 'sms', '+1', '+2', 1, 'gsm7', 0, 'sent', ?2, ?2, 'k', x'00', 'smpp:app')",
+                rusqlite::params![id, at],
+            )
+            .unwrap();
+            db.conn().execute(
+                "INSERT INTO smpp_parts (route, smsc_id, message_id, part, total) VALUES ('smpp:a', ?1, ?1, 1, 1)",
+                [id],
+            )
+            .unwrap();
+            db.conn().execute(
+                "INSERT INTO smpp_receipts (message_id, system_id, parts, failures_only, created_at) VALUES (?1, 'app', 1, 0, 1)",
+                [id],
+            )
+            .unwrap();
+        }
+        assert_eq!(delete_old_metadata(db.conn(), 5_000).unwrap(), 1);
+        for (table, col) in [
+            ("messages", "id"),
+            ("smpp_parts", "message_id"),
+            ("smpp_receipts", "message_id"),
+        ] {
+            let left: Vec<String> = db
+                .conn()
+                .prepare(&format!("SELECT {col} FROM {table}"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(left, vec!["new".to_string()], "{table}");
+        }
+        for t in [
+            Target::Smpp("app-1".into()),
+            Target::Route("smpp:acme".into()),
+            Target::Private,
+        ] {
+            assert_eq!(Target::from_db(&t.as_db()), t);
+        }
+    }
 }

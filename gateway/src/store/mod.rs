@@ -6,10 +6,17 @@
 //! body is the one place content lives, and it is erased (with SQLite's
 //! `secure_delete`) when the message expires.
 
+pub mod config;
 pub mod credentials;
+mod db;
+pub mod fallback;
 pub mod messages;
-pub mod pending_parts;
-pub mod schema;
+pub mod optout;
+pub mod parts;
+pub mod review;
+mod schema;
+pub mod smpp;
+pub mod status;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -18,18 +25,31 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
 pub use credentials::{ApiKeyInfo, hash_token, new_token};
-pub use messages::{InsertOutcome, MessageEvent, MessageView, NewMessage, QueueItem, Target};
-pub use writer::Writer;
+pub use db::{Db, SenderActivity, SenderMessage, TraceRow};
+pub use messages::{
+    Applied, InsertOutcome, MessageEvent, MessageView, NewMessage, PartReport, QueueItem,
+    StatusReport, Target,
+};
+pub use status::{MessageStatus, Tally, Transition};
+use writer::Writer;
 
-use crate::config::Synchronous;
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
+use crate::store::config::Synchronous;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gateway.db";
 
+/// The store's errors, as the crate's one error type: the cause in words
+/// (SQLite's message names the table or constraint, never a value).
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
 /// Opens a connection with the pragmas every connection needs.
-pub fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection> {
+fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -53,20 +73,20 @@ pub fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection> {
 }
 
 /// Opens the database for a one-shot command (CLI), migrating it if needed.
-pub fn open_for_cli(data_dir: &Path) -> Result<Connection> {
-    crate::fsutil::create_private_dir(data_dir)?;
+pub fn open_for_cli(data_dir: &Path) -> Result<Db> {
+    crate::core::fs::create_private_dir(data_dir)?;
     let path = data_dir.join(DB_FILE);
     let mut conn = open_connection(&path, Synchronous::Full)?;
     schema::migrate(&mut conn)?;
     restrict_db_files(&path)?;
-    Ok(conn)
+    Ok(Db::new(conn))
 }
 
 fn restrict_db_files(path: &Path) -> Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
-        crate::fsutil::restrict_file(Path::new(&p))?;
+        crate::core::fs::restrict_file(Path::new(&p))?;
     }
     Ok(())
 }
@@ -117,13 +137,18 @@ impl Store {
         ))
     }
 
-    /// The writer handle (group commit).
-    pub fn writer(&self) -> &Writer {
-        &self.writer
+    /// Runs `work` in the next group commit and returns its result once the
+    /// commit is durable. Only the store's named operations use it.
+    async fn write<F, R>(&self, work: F) -> Result<R>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.writer.write(work).await
     }
 
     /// Runs a read query on a pooled connection off the async threads.
-    pub async fn read<F, R>(&self, f: F) -> Result<R>
+    async fn read<F, R>(&self, f: F) -> Result<R>
     where
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
         R: Send + 'static,
@@ -131,11 +156,11 @@ impl Store {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.read_blocking(f))
             .await
-            .map_err(|e| Error::Config(format!("read task failed: {e}")))?
+            .map_err(|e| Error::Store(format!("read task failed: {e}")))?
     }
 
     /// Runs a read query on the calling (blocking) thread.
-    pub fn read_blocking<F, R>(&self, f: F) -> Result<R>
+    fn read_blocking<F, R>(&self, f: F) -> Result<R>
     where
         F: FnOnce(&Connection) -> Result<R>,
     {
@@ -156,14 +181,13 @@ impl Store {
     /// Checkpoints the WAL into the main file and truncates it, so erased
     /// bodies do not linger in the WAL.
     pub async fn checkpoint(&self) -> Result<()> {
-        self.writer
-            .write(|tx| {
-                // A checkpoint cannot run inside a transaction; the writer
-                // runs it right after this (empty) job's batch instead.
-                let _ = tx;
-                Ok(())
-            })
-            .await?;
+        self.write(|tx| {
+            // A checkpoint cannot run inside a transaction; the writer
+            // runs it right after this (empty) job's batch instead.
+            let _ = tx;
+            Ok(())
+        })
+        .await?;
         self.read(|c| {
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(())

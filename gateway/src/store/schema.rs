@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// Migrations by version (index 0 is version 1).
 const MIGRATIONS: &[&str] = &[
@@ -193,6 +193,12 @@ const MIGRATIONS: &[&str] = &[
     // queue row says the same while the message is queued.
     r#"
     ALTER TABLE messages ADD COLUMN deliver_to TEXT;
+    "#,
+    // 8: a reported status that arrived after the message had moved past
+    // it (a retried `sent` after `delivered`) is kept in the history but
+    // marked late: it changed nothing, and exports leave it out.
+    r#"
+    ALTER TABLE message_events ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
     "#,
 ];
 

@@ -14,8 +14,8 @@ use std::time::Instant;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
 
 /// One queued write.
 trait Job: Send {
@@ -57,10 +57,10 @@ where
                 };
                 match end {
                     Ok(()) => r,
-                    Err(e) => Err(Error::Store(e)),
+                    Err(e) => Err(Error::from(e)),
                 }
             }
-            Err(e) => Err(Error::Store(e)),
+            Err(e) => Err(Error::from(e)),
         };
         let ok = outcome.is_ok();
         self.result = Some(outcome);
@@ -70,7 +70,7 @@ where
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
         let result = match (commit, self.result) {
             (Ok(()), Some(r)) => r,
-            (Err(e), Some(Ok(_))) => Err(Error::Config(format!("commit failed: {e}"))),
+            (Err(e), Some(Ok(_))) => Err(Error::Store(format!("commit failed: {e}"))),
             (_, Some(Err(e))) => Err(e),
             (_, None) => Err(Error::StoreClosed),
         };
@@ -81,13 +81,13 @@ where
 
 /// Handle used to submit writes; cheap to clone.
 #[derive(Clone)]
-pub struct Writer {
+pub(super) struct Writer {
     tx: Sender<Box<dyn Job>>,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub fn start(
+    pub(super) fn start(
         conn: Connection,
         max_batch: usize,
         metrics: Arc<Metrics>,
@@ -119,23 +119,12 @@ impl Writer {
 
     /// Runs `work` in the next group commit and returns its result once the
     /// commit is durable.
-    pub async fn write<F, R>(&self, work: F) -> Result<R>
+    pub(super) async fn write<F, R>(&self, work: F) -> Result<R>
     where
         F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
         self.submit(work)?.await.map_err(|_| Error::StoreClosed)?
-    }
-
-    /// Blocking variant for code that is not async (CLI, shutdown paths).
-    pub fn write_blocking<F, R>(&self, work: F) -> Result<R>
-    where
-        F: FnOnce(&Transaction<'_>) -> Result<R> + Send + 'static,
-        R: Send + 'static,
-    {
-        self.submit(work)?
-            .blocking_recv()
-            .map_err(|_| Error::StoreClosed)?
     }
 }
 
@@ -190,9 +179,10 @@ mod tests {
         Arc<Metrics>,
         std::path::PathBuf,
     ) {
-        let dir = crate::fsutil::test_dir(name);
+        let dir = crate::core::fs::test_dir(name);
         let path = dir.join("t.db");
-        let conn = crate::store::open_connection(&path, crate::config::Synchronous::Full).unwrap();
+        let conn =
+            crate::store::open_connection(&path, crate::store::config::Synchronous::Full).unwrap();
         conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
             .unwrap();
         let metrics = Arc::new(Metrics::new());

@@ -14,11 +14,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use rusqlite::{OptionalExtension, params};
 
 use crate::carriers::AndroidSide;
 use crate::envelope::Content;
 use crate::http::error::ApiError;
+use crate::pipeline::status::android_report;
 use crate::pipeline::{self, InboundMessage};
 use crate::state::AppState;
 
@@ -54,7 +54,7 @@ pub async fn event(
         h(SIGNATURE_HEADER),
         h(TIMESTAMP_HEADER),
         &body,
-        crate::clock::now_secs(),
+        crate::core::clock::now_secs(),
         state.config.delivery.signature_window_secs,
     )
     .map_err(|p| ApiError::Unauthorized(p.to_string()))?;
@@ -114,78 +114,17 @@ async fn outbound(state: &AppState, ev: Event) -> Result<Json<serde_json::Value>
     let Some(id) = state.store.id_by_carrier_id(mid).await? else {
         return Err(ApiError::NotFound("no such message".into()));
     };
-    match ev.event.as_str() {
-        "sms:sent" => {
-            let parts = ev.payload.parts_count.unwrap_or(1);
-            pipeline::record_status(state, id, "sent", Some(format!("parts={parts}"))).await?;
-        }
-        "sms:failed" => {
-            let reason: Option<String> = ev.payload.reason.map(|r| {
-                r.chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || " _-:.".contains(*c))
-                    .take(64)
-                    .collect()
-            });
-            pipeline::record_status(state, id, "failed", reason).await?;
-        }
-        _ => {
-            let delivery = ev.id;
-            let now = crate::clock::now_ms();
-            let became = state
-                .store
-                .writer()
-                .write(move |tx| part_delivered(tx, &id, &delivery, now))
-                .await?;
-            if became {
-                state.metrics.message("outbound", "delivered");
-            }
-        }
+    let reason: Option<String> = ev.payload.reason.map(|r| {
+        r.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || " _-:.".contains(*c))
+            .take(64)
+            .collect()
+    });
+    // `sms:delivered` comes once per part (each recorded once per webhook
+    // delivery id); the status path counts them against `sms:sent`'s
+    // `partsCount` in whichever order they arrive.
+    if let Some(report) = android_report(&ev.event, ev.payload.parts_count, &ev.id, reason) {
+        state.status.report(id, report).await?;
     }
     Ok(Json(serde_json::json!({"ok": true})))
-}
-
-/// Records one delivered part (once per webhook delivery id) and marks the
-/// message delivered when all parts are; returns true when it just became so.
-fn part_delivered(
-    tx: &rusqlite::Transaction<'_>,
-    id: &str,
-    delivery: &str,
-    now: i64,
-) -> crate::Result<bool> {
-    let detail = format!("delivery {}", &delivery[..delivery.len().min(64)]);
-    let seen: i64 = tx
-        .prepare_cached(
-            "SELECT COUNT(*) FROM message_events WHERE message_id = ?1 AND status = 'part_delivered' AND detail = ?2",
-        )?
-        .query_row(params![id, detail], |r| r.get(0))?;
-    if seen == 0 {
-        tx.prepare_cached(
-            "INSERT INTO message_events (message_id, at, status, detail) VALUES (?1, ?2, 'part_delivered', ?3)",
-        )?
-        .execute(params![id, now, detail])?;
-    }
-    let delivered: i64 = tx
-        .prepare_cached(
-            "SELECT COUNT(*) FROM message_events WHERE message_id = ?1 AND status = 'part_delivered'",
-        )?
-        .query_row(params![id], |r| r.get(0))?;
-    let parts: Option<u32> = tx
-        .prepare_cached(
-            "SELECT detail FROM message_events WHERE message_id = ?1 AND status = 'sent' \
-             AND detail LIKE 'parts=%' ORDER BY rowid DESC LIMIT 1",
-        )?
-        .query_row(params![id], |r| r.get::<_, String>(0))
-        .optional()?
-        .and_then(|d| d.strip_prefix("parts=").and_then(|n| n.parse().ok()));
-    let current: String = tx
-        .prepare_cached("SELECT status FROM messages WHERE id = ?1")?
-        .query_row(params![id], |r| r.get(0))?;
-    if current != "delivered"
-        && adapters::android_relay::delivery_status(parts, delivered as u32) == Some("delivered")
-    {
-        let detail = format!("{delivered} of {} parts", parts.unwrap_or(1));
-        crate::store::messages::set_status(tx, id, "delivered", Some(&detail), None, now)?;
-        return Ok(true);
-    }
-    Ok(false)
 }

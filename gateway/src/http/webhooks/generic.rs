@@ -28,7 +28,7 @@ fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiE
         secret,
         header,
         body,
-        crate::clock::now_secs(),
+        crate::core::clock::now_secs(),
         state.config.delivery.signature_window_secs,
     )
     .map_err(|p| ApiError::Unauthorized(p.to_string()))
@@ -79,7 +79,7 @@ pub async fn status(
         return Err(ApiError::NotFound("no such message".into()));
     }
     let detail = cb.error.map(|e| e.chars().take(64).collect::<String>());
-    if !pipeline::record_status(&state, cb.id, &cb.status, detail).await? {
+    if !pipeline::status::record_reported(&state.status, cb.id, &cb.status, detail).await? {
         return Err(ApiError::NotFound("no such message".into()));
     }
     Ok(Json(serde_json::json!({"ok": true})))

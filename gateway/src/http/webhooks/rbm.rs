@@ -21,6 +21,7 @@ use crate::envelope::Content;
 use crate::http::error::ApiError;
 use crate::pipeline::{self, InboundMessage};
 use crate::state::AppState;
+use crate::store::{MessageStatus, StatusReport};
 
 /// One webhook call.
 pub async fn event(
@@ -100,15 +101,20 @@ pub async fn event(
             if id.len() > 64 {
                 return Ok(Json(serde_json::json!({"ok": true, "ignored": true})));
             }
-            let key = id.clone();
-            let outcome = crate::rcs::fallback::record_event(&state, id, kind).await?;
-            if outcome == Some(true) {
-                state.metrics.message("outbound", "delivered");
-                state.spam.observe_status(&key, true);
+            // DELIVERED, and READ (which implies it), make the message
+            // delivered through the status path (cancelling its SMS
+            // fallback); READ also adds a `read` event, once.
+            let word = if kind == EventKind::Read {
+                "RBM READ"
+            } else {
+                "RBM DELIVERED"
+            };
+            let report = StatusReport::new(MessageStatus::Delivered, Some(word.into()));
+            let found = state.status.report(id.clone(), report).await?.is_some();
+            if found && kind == EventKind::Read {
+                state.store.note_read(id, word).await?;
             }
-            Ok(Json(
-                serde_json::json!({"ok": true, "ignored": outcome.is_none()}),
-            ))
+            Ok(Json(serde_json::json!({"ok": true, "ignored": !found})))
         }
         UserEvent::Event { .. } => Ok(Json(serde_json::json!({"ok": true, "ignored": true}))),
     }

@@ -31,7 +31,7 @@ pub async fn event(
         h(SIGNATURE_HEADER),
         h(TIMESTAMP_HEADER),
         &body,
-        crate::clock::now_secs(),
+        crate::core::clock::now_secs(),
         state.config.delivery.signature_window_secs,
     )
     .map_err(|p| ApiError::Unauthorized(p.to_string()))?;
@@ -87,7 +87,7 @@ pub async fn event(
                     .filter_map(|e| e.code.as_deref())
                     .find(|c| c.len() <= 8 && c.bytes().all(|b| b.is_ascii_digit()))
                     .map(|c| format!("telnyx error {c}"));
-                pipeline::record_status(&state, id, status, detail).await?;
+                pipeline::status::record_reported(&state.status, id, status, detail).await?;
             }
             Ok(Json(serde_json::json!({"ok": true})))
         }

@@ -99,7 +99,7 @@ pub async fn status(
             return Err(ApiError::NotFound("no such message".into()));
         };
         let detail = cb.error_code.map(|c| format!("twilio error {c}"));
-        pipeline::record_status(&state, id, status, detail).await?;
+        pipeline::status::record_reported(&state.status, id, status, detail).await?;
     }
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -5,15 +5,19 @@
 //! Plaintext exists only inside these functions and the delivery senders;
 //! what leaves here for the store is the header and the sealed body.
 
+pub mod parts;
+pub mod status;
+
 use uuid::Uuid;
 
-use crate::address::Address;
-use crate::clock;
+use crate::core::address::Address;
+use crate::core::clock;
+use crate::core::error::{Error, Result};
 use crate::envelope::keys::PublicKey;
 use crate::envelope::{Channel, Content, Direction, Envelope, Header};
-use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::store::{InsertOutcome, NewMessage, QueueItem, Target};
+use crate::store::fallback::FallbackTimer;
+use crate::store::{InsertOutcome, MessageStatus, NewMessage, QueueItem, Target};
 
 /// Longest accepted TTL: a week; longer is retention policy, not ephemerality.
 pub const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -89,7 +93,7 @@ fn new_row(
     now: i64,
     expires_at: Option<i64>,
     adapter: &str,
-    status: &'static str,
+    status: MessageStatus,
 ) -> NewMessage {
     let h = &env.header;
     NewMessage {
@@ -126,22 +130,22 @@ fn apply_gate(row: &mut NewMessage, gate: crate::spam::Gate, queue: Option<Targe
         }
         Gate::Hold { score, reasons } => {
             row.verdict = Some(("suspect", score));
-            row.status = "held";
+            row.status = MessageStatus::Held;
             row.flag_reasons = Some(reasons);
         }
         Gate::Block { score, reasons } => {
             row.verdict = Some(("spam", score));
-            row.status = "blocked";
+            row.status = MessageStatus::Blocked;
             row.flag_reasons = Some(reasons);
         }
         Gate::RateLimited { .. } => {
-            row.status = "held";
+            row.status = MessageStatus::Held;
             row.flag_reasons =
                 Some("[{\"tag\":\"RATE_LIMITED\",\"words\":\"over a rate limit\"}]".into());
             row.verdict = Some(("suspect", 0.0));
         }
         // Callers handle refusals before building a row.
-        Gate::Refused => row.status = "refused",
+        Gate::Refused => row.status = MessageStatus::Refused,
     }
 }
 
@@ -468,20 +472,23 @@ async fn commit_outbound(
         }
         _ => {}
     }
-    let mut row = new_row(&env, now, expires_at, &route, "queued");
+    let mut row = new_row(&env, now, expires_at, &route, MessageStatus::Queued);
     row.channel = crate::rcs::channel_name(decision.channel);
     row.carrier_id = dedup;
     apply_gate(&mut row, gate, Some(Target::Route(route)));
     let accepted = Accepted {
         id: row.id.clone(),
-        status: row.status.into(),
+        status: row.status.as_str().to_string(),
         channel: row.channel,
         segments: row.segments,
         encoding: row.encoding.clone(),
         smart_encoded,
     };
     let item = queue_item(&row);
-    match crate::rcs::insert_with_fallback(state, row, decision.fallback).await? {
+    let timer = decision
+        .fallback
+        .map(|(sms_route, due_at)| FallbackTimer { sms_route, due_at });
+    match state.store.insert_with_fallback(row, timer).await? {
         InsertOutcome::Inserted => {
             state
                 .metrics
@@ -494,7 +501,7 @@ async fn commit_outbound(
                 .store
                 .message(id.clone())
                 .await?
-                .map(|v| v.status)
+                .map(|v| v.status.as_str().to_string())
                 .unwrap_or_default();
             Ok(Accepted {
                 id,
@@ -581,14 +588,22 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     // private-side key.
     let smpp_client = state.smpp.owner_of(to.as_str()).map(Target::Smpp);
     let (key, status, queue) = match &smpp_client {
-        Some(t) => (state.current_edge_key()?.public, "queued", Some(t.clone())),
+        Some(t) => (
+            state.current_edge_key()?.public,
+            MessageStatus::Queued,
+            Some(t.clone()),
+        ),
         None => match recipient_key(state, to.as_str()).await? {
             Some(pk) if state.config.private_side.webhook_url.is_some() => {
-                (pk, "queued", Some(Target::Private))
+                (pk, MessageStatus::Queued, Some(Target::Private))
             }
-            Some(pk) => (pk, "stored", None),
+            Some(pk) => (pk, MessageStatus::Stored, None),
             // Nobody can read it yet: keep it sealed to the edge key and hold it.
-            None => (state.current_edge_key()?.public, "waiting_key", None),
+            None => (
+                state.current_edge_key()?.public,
+                MessageStatus::WaitingKey,
+                None,
+            ),
         },
     };
     let mut h = header(
@@ -632,8 +647,8 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
     let item = queue_item(&row);
     match crate::optout::insert_inbound(state, row, keyword).await? {
         InsertOutcome::Inserted => {
-            state.metrics.message("inbound", status);
-            if status == "waiting_key" {
+            state.metrics.message("inbound", status.as_str());
+            if status == MessageStatus::WaitingKey {
                 tracing::warn!(msg_id = %id, adapter = msg.adapter, "inbound message waiting: recipient has no identity and no service key is configured");
             }
             hand_to_delivery(state, item);
@@ -650,41 +665,4 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
             })
         }
     }
-}
-
-/// Applies a delivery status reported by a carrier to an outbound message.
-pub async fn record_status(
-    state: &AppState,
-    id: String,
-    status: &str,
-    detail: Option<String>,
-) -> Result<bool> {
-    let status: &'static str = match status {
-        "delivered" => "delivered",
-        "failed" | "undelivered" => "failed",
-        "sent" => "sent",
-        _ => {
-            return Err(Error::invalid(
-                "status",
-                "must be delivered, failed or sent",
-            ));
-        }
-    };
-    let now = clock::now_ms();
-    let key = id.clone();
-    let found = state
-        .store
-        .writer()
-        .write(move |tx| {
-            crate::store::messages::set_status(tx, &id, status, detail.as_deref(), None, now)
-        })
-        .await?;
-    if found {
-        state.metrics.message("outbound", status);
-        if status != "sent" {
-            state.spam.observe_status(&key, status == "delivered");
-            state.smpp.status_changed(&key);
-        }
-    }
-    Ok(found)
 }

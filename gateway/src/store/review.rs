@@ -8,20 +8,21 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::Result;
+use super::status::MessageStatus;
+use super::{Db, Store, Target};
+use crate::core::error::Result;
 
 /// Operators' spam/ham decisions, last one per sender, as training labels.
 pub fn decisions_as_labels(data_dir: &Path) -> Result<Vec<(String, classifier::Label)>> {
-    let db = data_dir.join(crate::store::DB_FILE);
-    if !db.exists() {
+    if !data_dir.join(super::DB_FILE).exists() {
         return Ok(Vec::new());
     }
-    let conn = crate::store::open_for_cli(data_dir)?;
-    labels(&conn)
+    let db = super::open_for_cli(data_dir)?;
+    labels(db.conn())
 }
 
 /// See [`decisions_as_labels`].
-pub fn labels(conn: &Connection) -> Result<Vec<(String, classifier::Label)>> {
+fn labels(conn: &Connection) -> Result<Vec<(String, classifier::Label)>> {
     let mut stmt = conn.prepare(
         "SELECT target, action FROM audit_log WHERE action IN ('mark_spam', 'mark_ham') \
          AND id IN (SELECT MAX(id) FROM audit_log WHERE action IN ('mark_spam', 'mark_ham') GROUP BY target)",
@@ -61,7 +62,8 @@ impl ListKind {
 
 /// Whether `sender` is on `kind` now: an exact entry or a prefix entry
 /// (`+1900*`) that has not expired.
-pub fn listed(conn: &Connection, kind: ListKind, sender: &str, now: i64) -> Result<bool> {
+#[cfg(test)]
+fn listed(conn: &Connection, kind: ListKind, sender: &str, now: i64) -> Result<bool> {
     let found: Option<i64> = conn
         .prepare_cached(
             "SELECT 1 FROM lists WHERE kind = ?1 AND (expires_at IS NULL OR expires_at > ?3) AND \
@@ -79,29 +81,29 @@ mod tests {
 
     #[test]
     fn lists_match_exact_and_prefix_until_expiry() {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::store::schema::migrate(&mut c).unwrap();
+        let db = Db::open_in_memory().unwrap();
+        let c = db.conn();
         c.execute(
             "INSERT INTO lists (kind, pattern, expires_at, created_at) VALUES ('block', '+1900*', NULL, 0), \
              ('block', '+14155550100', 1000, 0), ('allow', 'ACME', NULL, 0)",
             [],
         )
         .unwrap();
-        assert!(listed(&c, ListKind::Block, "+19005551234", 0).unwrap());
-        assert!(!listed(&c, ListKind::Block, "+1800", 0).unwrap());
-        assert!(listed(&c, ListKind::Block, "+14155550100", 999).unwrap());
+        assert!(listed(c, ListKind::Block, "+19005551234", 0).unwrap());
+        assert!(!listed(c, ListKind::Block, "+1800", 0).unwrap());
+        assert!(listed(c, ListKind::Block, "+14155550100", 999).unwrap());
         assert!(
-            !listed(&c, ListKind::Block, "+14155550100", 1000).unwrap(),
+            !listed(c, ListKind::Block, "+14155550100", 1000).unwrap(),
             "expired"
         );
-        assert!(listed(&c, ListKind::Allow, "ACME", 0).unwrap());
-        assert!(!listed(&c, ListKind::Allow, "ACM", 0).unwrap());
+        assert!(listed(c, ListKind::Allow, "ACME", 0).unwrap());
+        assert!(!listed(c, ListKind::Allow, "ACM", 0).unwrap());
         c.execute(
             "INSERT INTO audit_log (at, actor, action, target) VALUES (1, 'op', 'mark_spam', 'A'), (2, 'op', 'mark_ham', 'A'), (3, 'op', 'mark_spam', 'B')",
             [],
         )
         .unwrap();
-        let mut l = labels(&c).unwrap();
+        let mut l = labels(c).unwrap();
         l.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
             l,
@@ -173,7 +175,8 @@ pub fn country(number: &str) -> String {
 }
 
 /// The undecided flagged senders, filtered.
-pub fn queue(conn: &Connection, f: &QueueFilter) -> Result<Vec<QueueRow>> {
+pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
+    let conn = db.conn();
     let mut stmt = conn.prepare(
         "SELECT s.sender, s.verdict, s.score, s.reasons, s.adapter, s.first_flagged_at, s.last_seen, \
          (SELECT COUNT(*) FROM messages m WHERE m.sender = s.sender AND m.status IN ('held', 'blocked')) \
@@ -219,8 +222,8 @@ pub fn queue(conn: &Connection, f: &QueueFilter) -> Result<Vec<QueueRow>> {
             reasons: reason_words(&reasons),
             held,
             adapter,
-            first_seen: crate::clock::rfc3339_ms(first),
-            last_seen: crate::clock::rfc3339_ms(last),
+            first_seen: crate::core::clock::rfc3339_ms(first),
+            last_seen: crate::core::clock::rfc3339_ms(last),
             countries,
         });
     }
@@ -228,7 +231,7 @@ pub fn queue(conn: &Connection, f: &QueueFilter) -> Result<Vec<QueueRow>> {
 }
 
 /// Appends to the audit log.
-pub fn audit(
+fn audit(
     conn: &Connection,
     actor: &str,
     action: &str,
@@ -251,7 +254,7 @@ pub fn audit(
 /// Where a released message goes: outbound ones back to their route,
 /// inbound ones to the private side, or to the SMPP server client that
 /// owned their recipient when they arrived.
-fn release_one(tx: &rusqlite::Transaction<'_>, id: &str, now: i64) -> Result<bool> {
+fn release_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
     let row: Option<(String, Option<String>, Option<String>)> = tx
         .prepare_cached("SELECT direction, adapter, deliver_to FROM messages WHERE id = ?1 AND status IN ('held', 'blocked') AND sealed IS NOT NULL")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -260,22 +263,28 @@ fn release_one(tx: &rusqlite::Transaction<'_>, id: &str, now: i64) -> Result<boo
         return Ok(false);
     };
     let target = if let Some(t) = deliver_to {
-        crate::store::Target::from_db(&t)
+        Target::from_db(&t)
     } else if direction == "outbound" {
-        crate::store::Target::Route(adapter.unwrap_or_else(|| "generic".into()))
+        Target::Route(adapter.unwrap_or_else(|| "generic".into()))
     } else {
-        crate::store::Target::Private
+        Target::Private
     };
     tx.prepare_cached(
         "INSERT OR REPLACE INTO queue (message_id, target, next_attempt_at) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![id, target.as_db(), now])?;
-    crate::store::messages::set_status(tx, id, "queued", Some("released by operator"), None, now)?;
+    super::messages::force_status(
+        tx,
+        id,
+        MessageStatus::Queued,
+        Some("released by operator"),
+        now,
+    )?;
     Ok(true)
 }
 
 /// Drops a held message: its sealed body is erased.
-fn drop_one(tx: &rusqlite::Transaction<'_>, id: &str, now: i64) -> Result<bool> {
+fn drop_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
     let n = tx
         .prepare_cached(
             "UPDATE messages SET sealed = NULL WHERE id = ?1 AND status IN ('held', 'blocked')",
@@ -284,150 +293,140 @@ fn drop_one(tx: &rusqlite::Transaction<'_>, id: &str, now: i64) -> Result<bool> 
     if n > 0 {
         tx.prepare_cached("DELETE FROM queue WHERE message_id = ?1")?
             .execute([id])?;
-        crate::store::messages::set_status(
+        super::messages::force_status(
             tx,
             id,
-            "dropped",
+            MessageStatus::Dropped,
             Some("dropped by operator; body erased"),
-            None,
             now,
         )?;
     }
     Ok(n > 0)
 }
 
-// Every decision opens its transaction IMMEDIATE: it reads, then writes,
-// while the running service writes too, and a deferred transaction that
-// read first cannot take the write lock once another commit landed
-// (SQLite answers "database is locked" at once instead of waiting).
+// Every decision runs in an IMMEDIATE transaction ([`Db::immediate`]).
 
 /// Releases or drops one message; records the decision.
 pub fn decide_message(
-    conn: &mut Connection,
+    db: &mut Db,
     actor: &str,
     id: &str,
     release: bool,
     note: Option<&str>,
 ) -> Result<bool> {
-    let now = crate::clock::now_ms();
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let done = if release {
-        release_one(&tx, id, now)?
-    } else {
-        drop_one(&tx, id, now)?
-    };
-    if done {
-        audit(
-            &tx,
-            actor,
-            if release { "release" } else { "drop" },
-            id,
-            note,
-            now,
-        )?;
-    }
-    tx.commit()?;
-    Ok(done)
+    let now = crate::core::clock::now_ms();
+    db.immediate(|tx| {
+        let done = if release {
+            release_one(tx, id, now)?
+        } else {
+            drop_one(tx, id, now)?
+        };
+        if done {
+            audit(
+                tx,
+                actor,
+                if release { "release" } else { "drop" },
+                id,
+                note,
+                now,
+            )?;
+        }
+        Ok(done)
+    })
 }
 
 /// `mark SENDER spam|ham`: spam blocks the sender and drops its held
 /// messages; ham releases them and allow-lists it. Returns the messages affected.
 pub fn mark(
-    conn: &mut Connection,
+    db: &mut Db,
     actor: &str,
     sender: &str,
     spam: bool,
     note: Option<&str>,
 ) -> Result<usize> {
-    let now = crate::clock::now_ms();
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let ids: Vec<String> = tx
-        .prepare("SELECT id FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') ORDER BY created_at")?
-        .query_map([sender], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut n = 0;
-    for id in &ids {
-        let done = if spam {
-            drop_one(&tx, id, now)?
+    let now = crate::core::clock::now_ms();
+    db.immediate(|tx| {
+        let ids: Vec<String> = tx
+            .prepare("SELECT id FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') ORDER BY created_at")?
+            .query_map([sender], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut n = 0;
+        for id in &ids {
+            let done = if spam {
+                drop_one(tx, id, now)?
+            } else {
+                release_one(tx, id, now)?
+            };
+            n += usize::from(done);
+        }
+        let (kind, other) = if spam {
+            ("block", "allow")
         } else {
-            release_one(&tx, id, now)?
+            ("allow", "block")
         };
-        n += usize::from(done);
-    }
-    let (kind, other) = if spam {
-        ("block", "allow")
-    } else {
-        ("allow", "block")
-    };
-    tx.execute(
-        "DELETE FROM lists WHERE kind = ?1 AND pattern = ?2",
-        params![other, sender],
-    )?;
-    tx.execute(
-        "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, NULL, ?3, ?4)",
-        params![kind, sender, note, now],
-    )?;
-    tx.execute(
-        "UPDATE flagged_senders SET decided = ?2 WHERE sender = ?1",
-        params![sender, if spam { "spam" } else { "ham" }],
-    )?;
-    audit(
-        &tx,
-        actor,
-        if spam { "mark_spam" } else { "mark_ham" },
-        sender,
-        note,
-        now,
-    )?;
-    tx.commit()?;
-    Ok(n)
+        tx.execute(
+            "DELETE FROM lists WHERE kind = ?1 AND pattern = ?2",
+            params![other, sender],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, NULL, ?3, ?4)",
+            params![kind, sender, note, now],
+        )?;
+        tx.execute(
+            "UPDATE flagged_senders SET decided = ?2 WHERE sender = ?1",
+            params![sender, if spam { "spam" } else { "ham" }],
+        )?;
+        audit(
+            tx,
+            actor,
+            if spam { "mark_spam" } else { "mark_ham" },
+            sender,
+            note,
+            now,
+        )?;
+        Ok(n)
+    })
 }
 
 /// Adds a list entry (number or `prefix*`), optionally expiring.
 pub fn list_add(
-    conn: &mut Connection,
+    db: &mut Db,
     actor: &str,
     kind: ListKind,
     pattern: &str,
     expires_at: Option<i64>,
     note: Option<&str>,
 ) -> Result<()> {
-    let now = crate::clock::now_ms();
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![kind.as_str(), pattern, expires_at, note, now],
-    )?;
-    audit(&tx, actor, kind.as_str(), pattern, note, now)?;
-    tx.commit()?;
-    Ok(())
+    let now = crate::core::clock::now_ms();
+    db.immediate(|tx| {
+        tx.execute(
+            "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![kind.as_str(), pattern, expires_at, note, now],
+        )?;
+        audit(tx, actor, kind.as_str(), pattern, note, now)
+    })
 }
 
 /// Removes a list entry.
-pub fn list_remove(
-    conn: &mut Connection,
-    actor: &str,
-    kind: ListKind,
-    pattern: &str,
-) -> Result<bool> {
-    let now = crate::clock::now_ms();
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let n = tx.execute(
-        "DELETE FROM lists WHERE kind = ?1 AND pattern = ?2",
-        params![kind.as_str(), pattern],
-    )?;
-    if n > 0 {
-        audit(
-            &tx,
-            actor,
-            &format!("un{}", kind.as_str()),
-            pattern,
-            None,
-            now,
+pub fn list_remove(db: &mut Db, actor: &str, kind: ListKind, pattern: &str) -> Result<bool> {
+    let now = crate::core::clock::now_ms();
+    db.immediate(|tx| {
+        let n = tx.execute(
+            "DELETE FROM lists WHERE kind = ?1 AND pattern = ?2",
+            params![kind.as_str(), pattern],
         )?;
-    }
-    tx.commit()?;
-    Ok(n > 0)
+        if n > 0 {
+            audit(
+                tx,
+                actor,
+                &format!("un{}", kind.as_str()),
+                pattern,
+                None,
+                now,
+            )?;
+        }
+        Ok(n > 0)
+    })
 }
 
 /// One audit-log entry.
@@ -450,14 +449,15 @@ pub struct AuditEntry {
 }
 
 /// The audit log, oldest first.
-pub fn log(conn: &Connection, limit: usize) -> Result<Vec<AuditEntry>> {
+pub fn log(db: &Db, limit: usize) -> Result<Vec<AuditEntry>> {
+    let conn = db.conn();
     let mut stmt = conn.prepare(
         "SELECT at, actor, action, target, note, model_verdict, model_score FROM \
          (SELECT * FROM audit_log ORDER BY id DESC LIMIT ?1) ORDER BY id",
     )?;
     let rows = stmt.query_map([limit as i64], |r| {
         Ok(AuditEntry {
-            at: crate::clock::rfc3339_ms(r.get(0)?),
+            at: crate::core::clock::rfc3339_ms(r.get(0)?),
             actor: r.get(1)?,
             action: r.get(2)?,
             target: r.get(3)?,
@@ -492,7 +492,8 @@ pub struct Stats {
 }
 
 /// Compares the model with the operators over the audit log.
-pub fn stats(conn: &Connection) -> Result<Stats> {
+pub fn stats(db: &Db) -> Result<Stats> {
+    let conn = db.conn();
     let mut s = Stats::default();
     let mut stmt = conn.prepare(
         "SELECT at, action, model_verdict FROM audit_log WHERE action IN ('mark_spam', 'mark_ham') ORDER BY id",
@@ -528,7 +529,10 @@ pub fn stats(conn: &Connection) -> Result<Stats> {
             }
             _ => false,
         };
-        let day: String = crate::clock::rfc3339_ms(at).chars().take(10).collect();
+        let day: String = crate::core::clock::rfc3339_ms(at)
+            .chars()
+            .take(10)
+            .collect();
         let e = days.entry(day).or_default();
         e.0 += 1;
         e.1 += usize::from(overturned);
@@ -542,4 +546,29 @@ pub fn stats(conn: &Connection) -> Result<Stats> {
     )? as usize;
     s.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
     Ok(s)
+}
+
+impl Store {
+    /// The operators' allow and block patterns in force at `now`.
+    pub async fn active_lists(&self, now: i64) -> Result<(Vec<String>, Vec<String>)> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT kind, pattern FROM lists WHERE expires_at IS NULL OR expires_at > ?1",
+            )?;
+            let mut allow = Vec::new();
+            let mut block = Vec::new();
+            for row in stmt.query_map([now], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })? {
+                let (kind, pattern) = row?;
+                if kind == "allow" {
+                    allow.push(pattern)
+                } else {
+                    block.push(pattern)
+                }
+            }
+            Ok((allow, block))
+        })
+        .await
+    }
 }

@@ -8,6 +8,8 @@
 //! between a send and its commit re-sends with the same attempt id, which the
 //! receiver can use to drop the duplicate.
 
+pub mod config;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,13 +20,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::clock;
+use crate::core::clock;
+use crate::core::error::{Error, Result};
 use crate::envelope::{Content, Envelope};
-use crate::error::{Error, Result};
 use crate::routes::http::{Answer, post_signed};
 use crate::routes::{OutboundSms, SendOutcome};
 use crate::state::AppState;
-use crate::store::{QueueItem, Target};
+use crate::store::{QueueItem, StatusReport, Target};
 
 /// Most due entries fetched per poll.
 const FETCH: usize = 512;
@@ -187,6 +189,8 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
     }
 }
 
+/// One attempt of `item` and what it came to: a status through the status
+/// path (the queue entry goes with it), a retry later, or a dead letter.
 async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     let target_name = match &item.target {
         Target::Route(r) => r.clone(),
@@ -200,123 +204,74 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     };
     let now = clock::now_ms();
     let id = item.message_id.clone();
-    let direction = match item.target {
-        Target::Private | Target::Smpp(_) => "inbound",
-        Target::Route(_) => "outbound",
-    };
     let attempts = item.attempts + 1;
-    // Whether the message reached a final status (delivered or dead).
-    let finished = match &outcome {
-        SendOutcome::Accepted { status, .. } => *status == "delivered",
-        SendOutcome::Permanent(_) => true,
-        SendOutcome::Retry(_) => {
-            attempts >= state.config.delivery.max_attempts
-                || now - item.created_at > (state.config.delivery.max_age_secs as i64) * 1000
-        }
+    let cfg = &state.config.delivery;
+    let too_old = now - item.created_at > (cfg.max_age_secs as i64) * 1000;
+    let count = |outcome: &'static str| {
+        state
+            .metrics
+            .attempts
+            .get_or_create(&crate::core::metrics::AttemptLabels {
+                target: target_name.clone(),
+                outcome,
+            })
+            .inc();
     };
     let record = match outcome {
         SendOutcome::Accepted { status, carrier_id } => {
-            if status == "delivered" && direction == "outbound" {
-                state.spam.observe_status(&item.message_id, true);
-            }
-            state
-                .metrics
-                .attempts
-                .get_or_create(&crate::metrics::AttemptLabels {
-                    target: target_name.clone(),
-                    outcome: "ok",
-                })
-                .inc();
-            state.metrics.message(direction, status);
-            let detail = format!("attempt {attempts}");
-            state
-                .store
-                .writer()
-                .write(move |tx| {
-                    crate::store::messages::complete(
-                        tx,
-                        &id,
-                        status,
-                        carrier_id.as_deref(),
-                        Some(&detail),
-                        now,
-                    )
-                })
-                .await
+            count("ok");
+            let report = StatusReport {
+                status,
+                detail: Some(format!("attempt {attempts}")),
+                carrier_id,
+                part: None,
+                finish_queue: true,
+            };
+            state.status.report(id, report).await.map(|_| ())
         }
         SendOutcome::Retry(error) | SendOutcome::Permanent(error)
-            if attempts >= state.config.delivery.max_attempts
-                || now - item.created_at > (state.config.delivery.max_age_secs as i64) * 1000 =>
+            if attempts >= cfg.max_attempts || too_old =>
         {
-            dead(state, &target_name, direction, id, attempts, error, now).await
+            dead(state, &target_name, id, attempts, error).await
         }
-        SendOutcome::Permanent(error) => {
-            dead(state, &target_name, direction, id, attempts, error, now).await
-        }
+        SendOutcome::Permanent(error) => dead(state, &target_name, id, attempts, error).await,
         SendOutcome::Retry(error) => {
-            state
-                .metrics
-                .attempts
-                .get_or_create(&crate::metrics::AttemptLabels {
-                    target: target_name.clone(),
-                    outcome: "retry",
-                })
-                .inc();
-            let next = now + backoff_ms(&state.config.delivery, attempts);
+            count("retry");
+            let next = now + backoff_ms(cfg, attempts);
             tracing::debug!(error = %error, "delivery failed; will retry");
-            let written = state
-                .store
-                .writer()
-                .write(move |tx| {
-                    crate::store::messages::reschedule(tx, &id, attempts, next, &error, now)
-                })
-                .await;
+            let written = state.store.reschedule(id, attempts, next, error).await;
             // The poller may be sleeping past `next`: let it recompute its wait.
             state.queue_notify.notify_one();
             written
         }
     };
-    match record {
-        Err(e) => {
-            tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
-        }
-        // A final status may owe an SMPP server client its receipt.
-        Ok(()) if finished && direction == "outbound" => {
-            state.smpp.status_changed(&item.message_id);
-        }
-        Ok(()) => {}
+    if let Err(e) = record {
+        tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
     }
 }
 
 async fn dead(
     state: &AppState,
     target: &str,
-    direction: &'static str,
     id: String,
     attempts: u32,
     error: String,
-    now: i64,
 ) -> Result<()> {
     state
         .metrics
         .attempts
-        .get_or_create(&crate::metrics::AttemptLabels {
+        .get_or_create(&crate::core::metrics::AttemptLabels {
             target: target.to_string(),
             outcome: "dead",
         })
         .inc();
-    state.metrics.message(direction, "dead");
     tracing::warn!(msg_id = %id, target, attempts, error = %error, "message dead-lettered");
-    state
-        .store
-        .writer()
-        .write(move |tx| crate::store::messages::dead_letter(tx, &id, attempts, &error, now))
-        .await
+    state.status.dead_letter(id, attempts, error).await
 }
 
 /// Exponential backoff with "equal jitter": half fixed, half random, so
 /// retries from an outage spread out instead of arriving together.
-pub fn backoff_ms(cfg: &crate::config::DeliveryConfig, attempts: u32) -> i64 {
+pub fn backoff_ms(cfg: &config::DeliveryConfig, attempts: u32) -> i64 {
     let base =
         cfg.initial_backoff_ms.max(1) as f64 * 2f64.powi(attempts.saturating_sub(1).min(30) as i32);
     let capped = base.min(cfg.max_backoff_secs as f64 * 1000.0);
@@ -351,7 +306,7 @@ async fn attempt(
             Ok(
                 match post_signed(http, url, secret, body, &attempt_id).await {
                     Ok(Answer::Ok(_)) => SendOutcome::Accepted {
-                        status: "delivered",
+                        status: crate::store::MessageStatus::Delivered,
                         carrier_id: None,
                     },
                     Ok(Answer::Failed {

@@ -6,7 +6,7 @@ use std::path::Path;
 #[cfg(test)]
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// Creates `dir` (and parents) and restricts it to its owner (0700).
 pub fn create_private_dir(dir: &Path) -> Result<()> {

@@ -23,9 +23,10 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The SQLite store failed.
+    /// The store failed: a query, or the commit of a group of writes (the
+    /// string says which and why; never a stored value).
     #[error("store: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(String),
     /// The store's writer thread has stopped (the service is shutting down).
     #[error("store writer is not running")]
     StoreClosed,

@@ -1,15 +1,15 @@
 //! Parts of multipart SMS waiting for their siblings, for the adapters that
 //! reassemble themselves (GSM modems, SMPP binds). Each part is sealed to
-//! the edge key before it is written, so a crash loses no part and the
+//! the edge key before the store keeps it, so a crash loses no part and the
 //! store never holds part text in the clear; the `adapter` and `sender`
 //! columns are the metadata reloads and retention sweeps select on.
 
 use adapters::sms::Part;
-use rusqlite::params;
 
+use crate::core::error::{Error, Result};
 use crate::envelope::{Channel, Content, Direction, Envelope, Header};
-use crate::error::{Error, Result};
 use crate::state::AppState;
+use crate::store::parts::NewPart;
 
 /// Who a stored part belongs to: its row's clear columns and its sealed
 /// header's addresses.
@@ -33,7 +33,7 @@ pub async fn insert(state: &AppState, owner: Owner, part: &Part) -> Result<i64> 
     let header = Header {
         v: crate::envelope::VERSION,
         id: owner.group,
-        created_at: crate::clock::rfc3339_ms(crate::clock::now_ms()),
+        created_at: crate::core::clock::rfc3339_ms(crate::core::clock::now_ms()),
         channel: Channel::Sms,
         direction: Direction::Inbound,
         from: owner.from,
@@ -51,39 +51,22 @@ pub async fn insert(state: &AppState, owner: Owner, part: &Part) -> Result<i64> 
         &Content::SmsPart { part: part.clone() },
         &edge.public,
     )?;
-    let (adapter, sender) = (owner.adapter, owner.sender);
-    let arrived = (part.arrived_at.unix_timestamp_nanos() / 1_000_000) as i64;
-    let (kid, hdr, sealed) = (
-        env.header.kid.clone(),
-        env.header_bytes().to_vec(),
-        env.sealed_bytes(),
-    );
     state
         .store
-        .writer()
-        .write(move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO pending_parts (adapter, sender, arrived_at, kid, header, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![adapter, sender, arrived, kid, hdr, sealed])?;
-            Ok(tx.last_insert_rowid())
+        .insert_part(NewPart {
+            adapter: owner.adapter,
+            sender: owner.sender,
+            arrived_at: (part.arrived_at.unix_timestamp_nanos() / 1_000_000) as i64,
+            kid: env.header.kid.clone(),
+            header: env.header_bytes().to_vec(),
+            sealed: env.sealed_bytes(),
         })
         .await
 }
 
 /// Deletes stored parts (their message was committed or dropped).
 pub async fn delete(state: &AppState, ids: Vec<i64>) -> Result<()> {
-    state
-        .store
-        .writer()
-        .write(move |tx| {
-            let mut st = tx.prepare_cached("DELETE FROM pending_parts WHERE id = ?1")?;
-            for id in ids {
-                st.execute(params![id])?;
-            }
-            Ok(())
-        })
-        .await
+    state.store.delete_parts(ids).await
 }
 
 /// A stored part read back: its row id and, if it opens, its group id
@@ -94,21 +77,10 @@ pub type Loaded = (i64, Result<(String, Part)>);
 /// Every stored part of `adapter`, oldest first, opened with the edge key
 /// it was sealed to.
 pub async fn load(state: &AppState, adapter: String) -> Result<Vec<Loaded>> {
-    let rows: Vec<(i64, String, Vec<u8>, Vec<u8>)> = state
-        .store
-        .read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, kid, header, sealed FROM pending_parts WHERE adapter = ?1 ORDER BY arrived_at, id",
-            )?;
-            let it = st.query_map(params![adapter], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
-            Ok(it.collect::<std::result::Result<Vec<_>, _>>()?)
-        })
-        .await?;
+    let rows = state.store.parts_of(adapter).await?;
     Ok(rows
         .into_iter()
-        .map(|(id, kid, header, sealed)| (id, open(state, &kid, &header, &sealed)))
+        .map(|p| (p.id, open(state, &p.kid, &p.header, &p.sealed)))
         .collect())
 }
 

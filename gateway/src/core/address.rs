@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use phonenumber::country::Id as Region;
 
-use crate::error::{Error, Result};
+use crate::core::error::{Error, Result};
 
 /// What kind of address this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,0 +1,3 @@
+//! SMS Gateway for Android relays (`[[android]]`).
+
+pub mod config;

@@ -1,0 +1,3 @@
+//! The generic HTTP SMSC (`[generic]`).
+
+pub mod config;

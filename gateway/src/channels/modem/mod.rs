@@ -1,0 +1,3 @@
+//! GSM modems (`[[modems]]`).
+
+pub mod config;

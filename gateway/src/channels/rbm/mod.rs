@@ -1,0 +1,3 @@
+//! Google RCS Business Messaging (`[rbm]`).
+
+pub mod config;

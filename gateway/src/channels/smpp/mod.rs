@@ -1,0 +1,3 @@
+//! SMPP client binds and server (`[smpp]`).
+
+pub mod config;

@@ -1,0 +1,3 @@
+//! Telnyx Messaging (`[telnyx]`).
+
+pub mod config;

@@ -1,0 +1,3 @@
+//! Twilio Programmable Messaging (`[twilio]`).
+
+pub mod config;

@@ -1,0 +1,11 @@
+//! The bottom of the crate: what every other module may use and which
+//! imports nothing of the gateway back. Addresses (E.164 and sender ids),
+//! the wall clock, the one error type, owner-only files, metrics, and
+//! secrets read from the environment or files.
+
+pub mod address;
+pub mod clock;
+pub mod error;
+pub mod fs;
+pub mod metrics;
+pub mod secrets;
