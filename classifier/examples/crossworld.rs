@@ -47,7 +47,15 @@ fn main() {
             skip = false;
             continue;
         }
-        if ["--model", "--out", "--config", "--suspect-line", "--spam-line"].contains(&a.as_str()) {
+        if [
+            "--model",
+            "--out",
+            "--config",
+            "--suspect-line",
+            "--spam-line",
+        ]
+        .contains(&a.as_str())
+        {
             skip = true;
             continue;
         }
@@ -138,7 +146,12 @@ fn main() {
                     spam_in("otp"),
                     spam_in("remind"),
                     auc,
-                    ham_q[0], ham_q[1], ham_q[2], ham_q[3], spam_q[0], spam_q[1]
+                    ham_q[0],
+                    ham_q[1],
+                    ham_q[2],
+                    ham_q[3],
+                    spam_q[0],
+                    spam_q[1]
                 );
                 if verbose {
                     println!("{r}");
@@ -175,13 +188,25 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
             if let Some(dec) = engine.observe(&ev, at) {
                 if let classifier::MetadataEvent::Message(m) = &ev {
                     if dec.verdict.verdict == classifier::VerdictKind::Spam
-                        && worst.get(&m.from).is_none_or(|w| w.0 != classifier::VerdictKind::Spam)
-                        && by.get(m.from.as_str()).is_some_and(|l| l.label == classifier::Label::Ham)
+                        && worst
+                            .get(&m.from)
+                            .is_none_or(|w| w.0 != classifier::VerdictKind::Spam)
+                        && by
+                            .get(m.from.as_str())
+                            .is_some_and(|l| l.label == classifier::Label::Ham)
                     {
                         let tags: Vec<&str> = dec.verdict.tags.iter().map(|t| t.as_str()).collect();
-                        println!("false block: {} {} at msg {:?} tags {:?}", by[m.from.as_str()].category, m.from, at, tags);
+                        println!(
+                            "false block: {} {} at msg {:?} tags {:?}",
+                            by[m.from.as_str()].category,
+                            m.from,
+                            at,
+                            tags
+                        );
                     }
-                    let w = worst.entry(m.from.clone()).or_insert((classifier::VerdictKind::Ok, 0.0));
+                    let w = worst
+                        .entry(m.from.clone())
+                        .or_insert((classifier::VerdictKind::Ok, 0.0));
                     w.0 = w.0.max(dec.verdict.verdict);
                     w.1 = w.1.max(dec.verdict.score);
                 }
@@ -190,7 +215,9 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
         let now = last.unwrap();
         let mut rows: BTreeMap<String, usize> = BTreeMap::new();
         for (sender, (verdict, peak)) in &worst {
-            let Some(lab) = by.get(sender.as_str()) else { continue };
+            let Some(lab) = by.get(sender.as_str()) else {
+                continue;
+            };
             let spam = lab.label == classifier::Label::Spam;
             if !spam && *verdict == classifier::VerdictKind::Ok {
                 continue;
@@ -208,14 +235,24 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
             });
             let class = if strong {
                 "strong"
-            } else if v.tags.iter().any(|t| !matches!(t, T::AllowListed | T::BlockListed)) {
+            } else if v
+                .tags
+                .iter()
+                .any(|t| !matches!(t, T::AllowListed | T::BlockListed))
+            {
                 "weak"
             } else {
                 "none"
             };
             let key = format!(
                 "{} {:<18} {:<8} {:<6} peak>={:.1}",
-                if !spam { "HELD  " } else if *verdict == classifier::VerdictKind::Spam { "CAUGHT" } else { "MISSED" },
+                if !spam {
+                    "HELD  "
+                } else if *verdict == classifier::VerdictKind::Spam {
+                    "CAUGHT"
+                } else {
+                    "MISSED"
+                },
                 lab.category,
                 format!("{verdict:?}"),
                 class,
@@ -237,7 +274,11 @@ fn ranking(scores: &[(bool, f32)]) -> (f64, [f32; 4], [f32; 2]) {
     let mut spam: Vec<f32> = scores.iter().filter(|s| s.0).map(|s| s.1).collect();
     ham.sort_by(f32::total_cmp);
     spam.sort_by(f32::total_cmp);
-    let q = |v: &[f32], p: f64| v.get(((v.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
+    let q = |v: &[f32], p: f64| {
+        v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     // AUC: probability a random spammer outscores a random ham (ties half)
     let mut wins = 0.0f64;
     for s in &spam {

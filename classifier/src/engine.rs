@@ -19,8 +19,8 @@ use rustc_hash::FxBuildHasher;
 use crate::Error;
 use crate::calibration::{Calibration, CalibrationState, NO_BIN, bin_of};
 use crate::countries::country_index;
-use crate::evidence::Evidence;
 use crate::event::{EventView, MessageView, MetadataEvent};
+use crate::evidence::Evidence;
 use crate::features::{FeatureVector, MessageFacts, SenderState};
 use crate::model::Model;
 use crate::policy::{Config, Decision, IdList, RuleTag, TrackingConfig, Verdict, VerdictKind};
@@ -452,7 +452,7 @@ impl Detector {
             list: self.list_hit(m.from),
             is_message: true,
             evidence: r.evidence,
-                    campaign: false,
+            campaign: false,
         }
     }
 
@@ -483,12 +483,10 @@ impl Detector {
         (score, kind)
     }
 
-    /// An operator's decision on a sender (from the review queue): it moves
-    /// the calibrated suspect line at once.
-    pub fn reviewed(&mut self, sender: &str, spam: bool) {
-        if let Some(st) = self.senders.get(&hash_str(sender)) {
-            self.calibration.reviewed(st.score, spam);
-        }
+    /// An operator's decision on a sender the model scored `score` (from
+    /// the review queue): it moves the calibrated suspect line at once.
+    pub fn reviewed(&mut self, score: f32, spam: bool) {
+        self.calibration.reviewed(score, spam);
     }
 
     /// What the calibration currently says.
@@ -638,10 +636,18 @@ impl Engine {
         self.lock().tracked_senders()
     }
 
-    /// Records an operator's review decision on a sender; the calibrated
-    /// suspect line follows at once (no retrain).
-    pub fn reviewed(&self, sender: &str, spam: bool) {
-        self.lock().reviewed(sender, spam);
+    /// Rate-limits one message of the gateway's own traffic (API keys, SMPP
+    /// clients) on its route alone; the model does not judge it.
+    pub fn check_own(&self, route: &str, segments: u32, now: Timestamp) -> RateDecision {
+        self.lock()
+            .limiter
+            .check_route(now, hash_str(route), segments)
+    }
+
+    /// Records an operator's review decision on a sender the model scored
+    /// `score`; the calibrated suspect line follows at once (no retrain).
+    pub fn reviewed(&self, score: f32, spam: bool) {
+        self.lock().reviewed(score, spam);
     }
 
     /// The live calibration (hold budget line, review floor).

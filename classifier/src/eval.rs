@@ -150,8 +150,7 @@ pub fn evaluate(
         let Some(label) = row_labels.get(step.row).copied().flatten() else {
             continue;
         };
-        let legitimate_now =
-            label.label == Label::Ham || label.spam_from.is_some_and(|s| at < s);
+        let legitimate_now = label.label == Label::Ham || label.spam_from.is_some_and(|s| at < s);
         if step.is_message && legitimate_now {
             legit_messages += 1;
             let flagged = replay

@@ -177,10 +177,7 @@ mod tests {
             ..Counts::default()
         };
         assert!(!Evidence::of(&f, few).strong(), "2 complaints in 3000");
-        let many = Counts {
-            reports: 20,
-            ..few
-        };
+        let many = Counts { reports: 20, ..few };
         assert!(Evidence::of(&f, many).strong());
     }
 
@@ -216,10 +213,7 @@ mod tests {
             },
         );
         assert!(e.any() && !e.strong());
-        let friends = v(&[
-            ("DISTINCT_RECIPIENTS", 40f32.ln_1p()),
-            ("REPLY_RATE", 0.5),
-        ]);
+        let friends = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p()), ("REPLY_RATE", 0.5)]);
         assert!(
             !Evidence::of(
                 &friends,

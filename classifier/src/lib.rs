@@ -33,8 +33,8 @@ pub mod countries;
 pub mod engine;
 mod error;
 pub mod eval;
-pub mod evidence;
 pub mod event;
+pub mod evidence;
 pub mod features;
 pub mod labels;
 pub mod model;
@@ -53,12 +53,12 @@ pub mod train;
 
 pub use calibration::{CalibrationConfig, CalibrationState};
 pub use engine::{Detector, Engine};
-pub use evidence::Evidence;
 pub use error::Error;
 pub use event::{
     Channel, DeliveryStatus, Encoding, EventView, MessageMeta, MetadataEvent, ReportMeta,
     StatusMeta,
 };
+pub use evidence::Evidence;
 pub use labels::{Label, LabelRecord};
 pub use model::Model;
 pub use policy::{

@@ -279,6 +279,18 @@ pub enum LimitScope {
     Route,
 }
 
+impl LimitScope {
+    /// Stable lowercase name (metrics label, API error).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::Sender => "sender",
+            LimitScope::Pair => "pair",
+            LimitScope::Recipient => "recipient",
+            LimitScope::Route => "route",
+        }
+    }
+}
+
 /// The outcome of a rate-limit check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RateDecision {
@@ -458,6 +470,23 @@ impl Limiter {
             }
         }
         RateDecision::ALLOW
+    }
+
+    /// Checks one message of the gateway's own traffic (sent for an API
+    /// key or an SMPP client, from the route's own numbers): only the
+    /// route's ceiling applies. The sender, pair and recipient limits exist
+    /// to slow strangers down, and an operator's test burst to neighbouring
+    /// numbers is not a stranger's.
+    pub fn check_route(&self, now: Timestamp, route: u64, segments: u32) -> RateDecision {
+        self.clock.set(now);
+        match self.route.check(route, segments, &self.clock) {
+            Ok(()) => RateDecision::ALLOW,
+            Err(wait) => RateDecision {
+                allowed: false,
+                retry_after: Some(wait),
+                limited_by: Some(LimitScope::Route),
+            },
+        }
     }
 
     /// Drops keys whose buckets are full again (indistinguishable from new).

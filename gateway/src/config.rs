@@ -79,11 +79,22 @@ pub struct ModelConfig {
     pub path: Option<PathBuf>,
 }
 
+/// Where `gateway model promote` puts the model a deployment runs, inside
+/// its data directory.
+pub const PROMOTED_MODEL: &str = "model/active.json";
+
 impl ModelConfig {
-    /// Loads the configured model, or the bundled one.
-    pub fn load(&self) -> Result<classifier::Model> {
-        match &self.path {
-            Some(p) => classifier::Model::load(p)
+    /// Loads the model in force: the configured file, else the one
+    /// `gateway model promote` installed in the data directory, else the
+    /// bundled one.
+    pub fn load(&self, data_dir: &std::path::Path) -> Result<classifier::Model> {
+        let promoted = data_dir.join(PROMOTED_MODEL);
+        let path = match &self.path {
+            Some(p) => Some(p.clone()),
+            None => promoted.exists().then_some(promoted),
+        };
+        match path {
+            Some(p) => classifier::Model::load(&p)
                 .map_err(|e| Error::Config(format!("model {}: {e}", p.display()))),
             None => classifier::Model::default_model()
                 .map_err(|e| Error::Config(format!("bundled model: {e}"))),

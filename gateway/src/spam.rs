@@ -2,19 +2,40 @@
 //! scored from metadata before it is committed (the classifier never sees
 //! text), and the operators' allow/block lists override the model.
 //!
-//! Lists live in the database so the review CLI can change them while the
-//! service runs; the gate re-reads them every [`LIST_REFRESH`], which is how
-//! decisions take effect "within a few seconds" without a restart.
+//! Three things decide what a verdict does:
+//! - **Whose traffic it is.** Messages the gateway sends for its own
+//!   private side (API keys, SMPP server clients) are governed by their
+//!   route's rate limit and the SMPP client's throughput, not judged by the
+//!   stranger model: an operator's burst of test messages never puts the
+//!   gateway's own sender on hold. Everything from the phone network is a
+//!   stranger's.
+//! - **The mode.** A new deployment starts in shadow mode: it scores and
+//!   records what it would have held (`gateway review stats`) but holds
+//!   nothing, until it has scored `shadow_messages` messages or run
+//!   `shadow_days` days (`[classifier] mode` fixes either mode). Rate limits
+//!   apply in both modes: they protect capacity, not judgement.
+//! - **Visibility.** Every hold, block, refusal and shadow verdict writes
+//!   one log line (masked sender, verdict, score, reason tags; never text)
+//!   and counts in `gateway_spam_verdicts_total`; rate limits count in
+//!   `gateway_rate_limited_total{limit}`.
+//!
+//! Lists and review decisions live in the database so the review CLI can
+//! change them while the service runs; the gate re-reads them every
+//! [`LIST_REFRESH`]: lists take effect within seconds, and each decision
+//! moves the classifier's calibrated suspect line at once.
 
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use classifier::{Channel, Encoding, MessageMeta, MetadataEvent, Timestamp, VerdictKind};
+use classifier::{Channel, Encoding, MessageMeta, MetadataEvent, Mode, Timestamp, VerdictKind};
 
 use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
 use crate::store::Store;
 
-/// How often the allow/block lists are re-read from the database.
+/// How often the allow/block lists and review decisions are re-read.
 pub const LIST_REFRESH: Duration = Duration::from_secs(2);
 
 /// What the gate decided for one message.
@@ -22,6 +43,14 @@ pub const LIST_REFRESH: Duration = Duration::from_secs(2);
 pub enum Gate {
     /// Deliver it.
     Deliver {
+        /// Model score.
+        score: f32,
+    },
+    /// Deliver it, but the model would have held (`suspect`) or blocked
+    /// (`spam`) it: shadow mode records that.
+    Shadow {
+        /// What enforce mode would have done.
+        verdict: VerdictKind,
         /// Model score.
         score: f32,
     },
@@ -43,6 +72,8 @@ pub enum Gate {
     RateLimited {
         /// Seconds until the sender conforms again.
         retry_after_secs: u64,
+        /// Which limit: `sender`, `pair`, `recipient` or `route`.
+        limit: &'static str,
     },
     /// The sender is on the block list: refuse.
     Refused,
@@ -62,6 +93,16 @@ fn matches(patterns: &[String], sender: &str) -> bool {
     })
 }
 
+/// Whose message it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// From the phone network: judged by the model.
+    Stranger,
+    /// Sent for the gateway's own private side (an API key, an SMPP
+    /// client): only its route's rate limit applies.
+    Own,
+}
+
 /// Metadata of one message for [`SpamGate::check`].
 pub struct MessageFacts<'a> {
     /// Message id.
@@ -78,6 +119,119 @@ pub struct MessageFacts<'a> {
     pub bytes: usize,
     /// Route or adapter.
     pub route: &'a str,
+    /// Whose message it is.
+    pub origin: Origin,
+    /// `inbound` or `outbound` (for logs and metrics).
+    pub direction: &'static str,
+}
+
+/// Shadow or enforce, and when a young deployment switches.
+pub struct ModeSwitch {
+    fixed: Option<Mode>,
+    enforcing: AtomicBool,
+    scored: AtomicU64,
+    until_messages: u64,
+    until_ms: i64,
+}
+
+/// The file recording when this data directory first ran the classifier.
+const SINCE_FILE: &str = "classifier-since";
+
+impl ModeSwitch {
+    /// The mode for a data directory: fixed by `policy.mode`, or shadow
+    /// until the deployment has scored enough messages or run long enough
+    /// (counted from the first start, recorded in the data directory).
+    pub fn for_data_dir(policy: &classifier::Config, data_dir: &Path, scored: u64) -> Self {
+        let now = crate::core::clock::now_ms();
+        let since = first_start(data_dir, now);
+        let until_ms = since.saturating_add(i64::from(policy.shadow_days) * 86_400_000);
+        let switch = ModeSwitch {
+            fixed: policy.mode,
+            enforcing: AtomicBool::new(false),
+            scored: AtomicU64::new(scored),
+            until_messages: policy.shadow_messages,
+            until_ms,
+        };
+        let enforcing = match policy.mode {
+            Some(m) => m == Mode::Enforce,
+            None => scored >= switch.until_messages || now >= until_ms,
+        };
+        switch.enforcing.store(enforcing, Ordering::Relaxed);
+        if !enforcing {
+            tracing::info!(
+                scored,
+                until_messages = switch.until_messages,
+                until = %crate::core::clock::rfc3339_ms(until_ms),
+                "spam gate in shadow mode: verdicts are recorded, nothing is held \
+                 (`gateway review stats` shows what would have been)"
+            );
+        }
+        switch
+    }
+
+    /// A fixed mode (tests, tools).
+    pub fn fixed(mode: Mode) -> Self {
+        ModeSwitch {
+            fixed: Some(mode),
+            enforcing: AtomicBool::new(mode == Mode::Enforce),
+            scored: AtomicU64::new(0),
+            until_messages: 0,
+            until_ms: 0,
+        }
+    }
+
+    /// Counts one scored message and says whether verdicts are enforced.
+    fn enforcing_after_one(&self, now_ms: i64) -> bool {
+        if self.enforcing.load(Ordering::Relaxed) {
+            return true;
+        }
+        if self.fixed.is_some() {
+            return false;
+        }
+        let n = self.scored.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= self.until_messages || now_ms >= self.until_ms {
+            if !self.enforcing.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    scored = n,
+                    "shadow mode over: the spam gate now holds and blocks"
+                );
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Whether verdicts are enforced now.
+    pub fn is_enforcing(&self) -> bool {
+        self.enforcing.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads (or, on the first start, writes) the data directory's first-start time.
+fn first_start(data_dir: &Path, now: i64) -> i64 {
+    let path = data_dir.join(SINCE_FILE);
+    if let Some(t) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+    {
+        return t;
+    }
+    if let Err(e) = std::fs::write(&path, format!("{now}\n")) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot record the shadow-mode start");
+    }
+    now
+}
+
+/// A sender id as logs may show it: all but the last four characters masked
+/// (`+1415555****`), so a log line names which sender without listing who
+/// talked to whom.
+pub fn masked(sender: &str) -> String {
+    let n = sender.chars().count();
+    sender
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i + 4 >= n && n > 4 { '*' } else { c })
+        .collect()
 }
 
 /// The classifier engine plus the operators' lists.
@@ -85,14 +239,20 @@ pub struct SpamGate {
     engine: classifier::Engine,
     lists: Mutex<Lists>,
     store: Store,
+    metrics: Arc<Metrics>,
+    mode: ModeSwitch,
+    /// Audit-log id of the last review decision fed to the calibration.
+    decisions_seen: AtomicI64,
 }
 
 impl SpamGate {
-    /// Builds the gate with the configured model and policy.
+    /// Builds the gate with the configured model, policy and mode.
     pub fn new(
         model: classifier::Model,
         policy: &classifier::Config,
         store: Store,
+        metrics: Arc<Metrics>,
+        mode: ModeSwitch,
     ) -> Result<Self> {
         let engine = classifier::Engine::new(model, policy)
             .map_err(|e| Error::Config(format!("classifier: {e}")))?;
@@ -100,7 +260,15 @@ impl SpamGate {
             engine,
             lists: Mutex::new(Lists::default()),
             store,
+            metrics,
+            mode,
+            decisions_seen: AtomicI64::new(-1),
         })
+    }
+
+    /// Whether verdicts hold and block now (false in shadow mode).
+    pub fn enforcing(&self) -> bool {
+        self.mode.is_enforcing()
     }
 
     async fn refresh_lists(&self) -> Result<()> {
@@ -121,6 +289,29 @@ impl SpamGate {
                 loaded: Some(Instant::now()),
             };
         }
+        self.learn_from_reviews().await?;
+        self.metrics
+            .review_queue
+            .set(self.store.review_queue_depth().await?);
+        Ok(())
+    }
+
+    /// Feeds review decisions made since the last look to the calibration.
+    /// Decisions older than this process's start are history: the
+    /// calibration starts from the model's lines and the hold budget.
+    async fn learn_from_reviews(&self) -> Result<()> {
+        let seen = self.decisions_seen.load(Ordering::Relaxed);
+        if seen < 0 {
+            let last = self.store.last_audit_id().await?;
+            self.decisions_seen.store(last, Ordering::Relaxed);
+            return Ok(());
+        }
+        for d in self.store.decisions_after(seen).await? {
+            if let Some(score) = d.model_score {
+                self.engine.reviewed(score, d.spam);
+            }
+            self.decisions_seen.fetch_max(d.id, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -133,10 +324,18 @@ impl SpamGate {
             .map(|l| (matches(&l.allow, m.from), matches(&l.block, m.from)))
             .unwrap_or((false, false));
         if blocked && !allowed {
+            self.note(&m, "refused", 1.0, "");
             return Ok(Gate::Refused);
         }
+        let now = Timestamp::now();
+        if m.origin == Origin::Own {
+            let rate = self.engine.check_own(m.route, m.segments, now);
+            return Ok(self
+                .rate_limited(&m, &rate)
+                .unwrap_or(Gate::Deliver { score: 0.0 }));
+        }
         let event = MetadataEvent::Message(MessageMeta {
-            at: Timestamp::now(),
+            at: now,
             id: m.id.to_string(),
             from: m.from.to_string(),
             to: m.to.to_string(),
@@ -151,36 +350,79 @@ impl SpamGate {
             sender_type: None,
             route: Some(m.route.to_string()),
         });
-        let Some(d) = self.engine.observe(&event, Timestamp::now()) else {
+        let Some(d) = self.engine.observe(&event, now) else {
             return Ok(Gate::Deliver { score: 0.0 });
         };
-        if !d.rate.allowed {
-            let secs = d
-                .rate
-                .retry_after
-                .map(|r| r.as_secs_f64().ceil() as u64)
-                .unwrap_or(1)
-                .max(1);
-            return Ok(Gate::RateLimited {
-                retry_after_secs: secs,
-            });
+        if let Some(limited) = self.rate_limited(&m, &d.rate) {
+            return Ok(limited);
         }
         let score = d.verdict.score;
-        if allowed {
+        if allowed || d.verdict.verdict == VerdictKind::Ok {
             return Ok(Gate::Deliver { score });
         }
-        let reasons = || serde_json::to_string(&d.verdict.reasons).unwrap_or_else(|_| "[]".into());
+        let tags: Vec<&str> = d.verdict.tags.iter().map(|t| t.as_str()).collect();
+        let tags = tags.join(",");
+        if !self.mode.enforcing_after_one(now.unix_millis()) {
+            let would = match d.verdict.verdict {
+                VerdictKind::Spam => "would_block",
+                _ => "would_hold",
+            };
+            self.note(&m, would, score, &tags);
+            return Ok(Gate::Shadow {
+                verdict: d.verdict.verdict,
+                score,
+            });
+        }
+        let reasons = serde_json::to_string(&d.verdict.reasons).unwrap_or_else(|_| "[]".into());
         Ok(match d.verdict.verdict {
-            VerdictKind::Ok => Gate::Deliver { score },
-            VerdictKind::Suspect => Gate::Hold {
-                score,
-                reasons: reasons(),
-            },
-            VerdictKind::Spam => Gate::Block {
-                score,
-                reasons: reasons(),
-            },
+            VerdictKind::Spam => {
+                self.note(&m, "spam", score, &tags);
+                Gate::Block { score, reasons }
+            }
+            _ => {
+                self.note(&m, "suspect", score, &tags);
+                Gate::Hold { score, reasons }
+            }
         })
+    }
+
+    /// The gate's answer when a rate limit said no, counted and logged.
+    fn rate_limited(&self, m: &MessageFacts<'_>, rate: &classifier::RateDecision) -> Option<Gate> {
+        if rate.allowed {
+            return None;
+        }
+        let limit = rate.limited_by.map_or("sender", |l| l.as_str());
+        let retry_after_secs = rate
+            .retry_after
+            .map(|r| r.as_secs_f64().ceil() as u64)
+            .unwrap_or(1)
+            .max(1);
+        self.metrics.rate_limited(limit);
+        tracing::info!(
+            sender = %masked(m.from),
+            direction = m.direction,
+            limit,
+            retry_after_secs,
+            "message over a rate limit"
+        );
+        Some(Gate::RateLimited {
+            retry_after_secs,
+            limit,
+        })
+    }
+
+    /// One log line and one count per hold, block, refusal or shadow verdict.
+    fn note(&self, m: &MessageFacts<'_>, verdict: &'static str, score: f32, tags: &str) {
+        self.metrics.spam_verdict(verdict, m.direction);
+        tracing::info!(
+            msg_id = m.id,
+            sender = %masked(m.from),
+            direction = m.direction,
+            verdict,
+            score = f64::from(score),
+            reasons = tags,
+            "spam gate verdict"
+        );
     }
 
     /// Feeds a delivery outcome back (failure rates are a spam signal).
@@ -209,5 +451,46 @@ mod tests {
         assert!(matches(&p, "ACME"));
         assert!(!matches(&p, "ACME2"));
         assert!(!matches(&p, "+1800"));
+    }
+
+    #[test]
+    fn senders_are_masked_in_logs() {
+        assert_eq!(masked("+14155550100"), "+1415555****");
+        assert_eq!(masked("ACME"), "ACME");
+        assert_eq!(masked("ACMEBANK"), "ACME****");
+    }
+
+    #[test]
+    fn young_deployment_shadows_until_enough_messages() {
+        let dir = std::env::temp_dir().join(format!("spam-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let policy = classifier::Config {
+            shadow_messages: 3,
+            ..classifier::Config::default()
+        };
+        let m = ModeSwitch::for_data_dir(&policy, &dir, 0);
+        let now = crate::core::clock::now_ms();
+        assert!(!m.is_enforcing());
+        assert!(!m.enforcing_after_one(now));
+        assert!(!m.enforcing_after_one(now));
+        assert!(m.enforcing_after_one(now), "the third message switches");
+        assert!(m.is_enforcing());
+        // the first start is remembered: a later start after the period enforces
+        let old = classifier::Config {
+            shadow_days: 0,
+            ..classifier::Config::default()
+        };
+        assert!(ModeSwitch::for_data_dir(&old, &dir, 0).is_enforcing());
+        let fixed = classifier::Config {
+            mode: Some(Mode::Shadow),
+            shadow_messages: 0,
+            ..classifier::Config::default()
+        };
+        let s = ModeSwitch::for_data_dir(&fixed, &dir, 100);
+        assert!(
+            !s.enforcing_after_one(now),
+            "a fixed shadow mode never switches"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

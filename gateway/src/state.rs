@@ -200,10 +200,17 @@ impl AppState {
             .as_deref()
             .map(crate::envelope::keys::parse_public_key)
             .transpose()?;
+        let mode = crate::spam::ModeSwitch::for_data_dir(
+            &config.classifier,
+            &config.data_dir,
+            store.scored_messages()?,
+        );
         let spam = Arc::new(crate::spam::SpamGate::new(
-            config.model.load()?,
+            config.model.load(&config.data_dir)?,
             &config.classifier,
             store.clone(),
+            metrics.clone(),
+            mode,
         )?);
         let opt_outs = Arc::new(crate::optout::OptOutFilter::load(&store)?);
         let mut observers: Vec<Arc<dyn crate::pipeline::status::StatusObserver>> =

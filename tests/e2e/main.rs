@@ -16,3 +16,4 @@ mod pdu_cli;
 mod rcs;
 mod review;
 mod smpp;
+mod spam_gate;

@@ -51,9 +51,15 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
     let dir = TempDir::new("review");
     let sink = Sink::start(0).await;
     let (_, service_pk) = keys::generate();
-    // The default spam policy (no allow list, default rate limits), and a
+    // The default spam policy (no allow list, default rate limits) in
+    // enforce mode (a fresh data dir would start in shadow mode), and a
     // service key so inbound messages for anyone can be sealed.
-    let cfg = write_config_with_policy(&dir.0, Some(&sink), "", "");
+    let cfg = write_config_with_policy(
+        &dir.0,
+        Some(&sink),
+        "",
+        "[classifier]\nmode = \"enforce\"\n",
+    );
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "[private_side]\n",
         &format!(

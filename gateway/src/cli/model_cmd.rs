@@ -73,13 +73,24 @@ pub enum ModelCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Install a model file as the one this deployment runs (checked, then
+    /// copied into the data directory; the previous one is kept beside it as
+    /// `previous.json`). `gateway serve` loads it at its next start, unless
+    /// `[model] path` names another file.
+    ///
+    /// Example: `gateway model eval --model new.json --trace t.jsonl --labels l.jsonl`
+    /// then `gateway model promote new.json`.
+    Promote {
+        /// The model file (from `gateway model train`).
+        file: PathBuf,
+    },
 }
 
 fn model(cfg: &Config, over: &Option<PathBuf>) -> Result<classifier::Model, CliError> {
     match over {
         Some(p) => classifier::Model::load(p)
             .map_err(|e| CliError::input(format!("model {}: {e}", p.display()))),
-        None => Ok(cfg.model.load()?),
+        None => Ok(cfg.model.load(&cfg.data_dir)?),
     }
 }
 
@@ -226,6 +237,7 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             println!("{summary}");
             eprintln!("model written to {}", out.display());
         }
+        ModelCommand::Promote { file } => promote(cfg, file)?,
         ModelCommand::Eval {
             trace,
             labels,
@@ -249,6 +261,40 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             }
             eprintln!("wrote {} and {}", pr.display(), hist.display());
         }
+    }
+    Ok(())
+}
+
+/// `gateway model promote FILE`: validate, keep the previous, install.
+fn promote(cfg: &Config, file: &PathBuf) -> Result<(), CliError> {
+    let model = classifier::Model::load(file)
+        .map_err(|e| CliError::input(format!("model {}: {e}", file.display())))?;
+    classifier::Engine::new(model.clone(), &cfg.classifier)
+        .map_err(|e| CliError::input(format!("model {}: {e}", file.display())))?;
+    let target = cfg.data_dir.join(crate::config::PROMOTED_MODEL);
+    let dir = target
+        .parent()
+        .ok_or_else(|| CliError::input("the data directory has no parent"))?;
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    if target.exists() {
+        std::fs::copy(&target, dir.join("previous.json")).map_err(failed)?;
+    }
+    // write then rename: a serve starting meanwhile reads the old or the new file, never half
+    let tmp = dir.join("active.json.tmp");
+    std::fs::write(&tmp, model.to_json().map_err(failed)?).map_err(failed)?;
+    std::fs::rename(&tmp, &target).map_err(failed)?;
+    let t = model.thresholds();
+    println!(
+        "promoted {} -> {} (suspect {:.3}, spam {:.3}); `gateway serve` loads it at its next start",
+        file.display(),
+        target.display(),
+        t.suspect,
+        t.spam
+    );
+    if cfg.model.path.is_some() {
+        eprintln!(
+            "note: [model] path is set in the config and takes precedence over the promoted model"
+        );
     }
     Ok(())
 }

@@ -340,6 +340,12 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 for (day, n, o) in &s.by_day {
                     println!("  {day}: {n} decisions, {o} overturned");
                 }
+                let (hold, hold_senders) = s.shadow_would_hold;
+                let (block, block_senders) = s.shadow_would_block;
+                println!(
+                    "shadow mode: would have held {hold} messages from {hold_senders} senders, \
+                     blocked {block} from {block_senders} (delivered instead)"
+                );
             }
         }
     }
@@ -380,7 +386,7 @@ pub fn show_report(cfg: &Config, db: &Db, target: &str) -> Result<ShowReport, Cl
         return Err(CliError::input(format!("no messages from {sender}")));
     }
     // Replay the sender's stored metadata through the model to explain it.
-    let model = cfg.model.load()?;
+    let model = cfg.model.load(&cfg.data_dir)?;
     let means: Vec<f32> = model.file().features.iter().map(|c| c.mean).collect();
     let mut replay = classifier::replay::Replay::new(&model, &cfg.classifier)
         .map_err(|e| CliError::input(e.to_string()))?;

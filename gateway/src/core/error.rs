@@ -48,8 +48,13 @@ pub enum Error {
     #[error("refused: {0}")]
     Refused(String),
     /// Over a rate limit; retry after this many seconds.
-    #[error("rate limited; retry after {0} s")]
-    RateLimited(u64),
+    #[error("rate limit `{limit}` exceeded; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the message would conform.
+        retry_after_secs: u64,
+        /// Which limit said no (`sender`, `pair`, `recipient`, `route`).
+        limit: &'static str,
+    },
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),

@@ -61,6 +61,22 @@ pub struct SmppClientLabels {
     pub system_id: String,
 }
 
+/// Labels of the spam gate's verdict counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    /// suspect / spam / refused / would_hold / would_block.
+    pub verdict: &'static str,
+    /// inbound / outbound.
+    pub direction: &'static str,
+}
+
+/// Labels of the rate-limit counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// sender / pair / recipient / route.
+    pub limit: &'static str,
+}
+
 /// Labels of HTTP latency.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -98,6 +114,12 @@ pub struct Metrics {
     pub smpp_bind_up: Family<SmppBindLabels, Gauge<i64, AtomicI64>>,
     /// Live binds per SMPP server client.
     pub smpp_server_binds: Family<SmppClientLabels, Gauge<i64, AtomicI64>>,
+    /// Spam gate verdicts that held, blocked, refused or (shadow) would have.
+    pub spam_verdicts: Family<VerdictLabels, Counter>,
+    /// Messages over a rate limit, by limit.
+    pub rate_limited_total: Family<LimitLabels, Counter>,
+    /// Senders waiting in the review queue.
+    pub review_queue: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -177,8 +199,29 @@ impl Metrics {
             "Live binds of each SMPP server client",
             smpp_server_binds.clone(),
         );
+        let spam_verdicts = Family::<VerdictLabels, Counter>::default();
+        registry.register(
+            "spam_verdicts",
+            "Spam gate verdicts that held, blocked or refused a message (would_* in shadow mode)",
+            spam_verdicts.clone(),
+        );
+        let rate_limited_total = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Messages over a rate limit, by the limit that said no",
+            rate_limited_total.clone(),
+        );
+        let review_queue = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "review_queue_depth",
+            "Flagged senders waiting for an operator's decision",
+            review_queue.clone(),
+        );
         Self {
             registry,
+            spam_verdicts,
+            rate_limited_total,
+            review_queue,
             smpp_bind_up,
             smpp_server_binds,
             modem_up,
@@ -197,6 +240,20 @@ impl Metrics {
     pub fn message(&self, direction: &'static str, status: &'static str) {
         self.messages
             .get_or_create(&MessageLabels { direction, status })
+            .inc();
+    }
+
+    /// Counts a spam gate verdict.
+    pub fn spam_verdict(&self, verdict: &'static str, direction: &'static str) {
+        self.spam_verdicts
+            .get_or_create(&VerdictLabels { verdict, direction })
+            .inc();
+    }
+
+    /// Counts a message over a rate limit.
+    pub fn rate_limited(&self, limit: &'static str) {
+        self.rate_limited_total
+            .get_or_create(&LimitLabels { limit })
             .inc();
     }
 

@@ -23,8 +23,8 @@ pub enum ApiError {
     TooLarge,
     /// 415: the body is not in the expected media type.
     UnsupportedMedia(String),
-    /// 429: over a rate limit; retry after this many seconds.
-    RateLimited(u64),
+    /// 429: over a rate limit (named); retry after this many seconds.
+    RateLimited(u64, &'static str),
     /// 503: overloaded or shutting down; retry after this many seconds.
     Unavailable(u64),
     /// 500: something broke inside; details are in the log only.
@@ -48,10 +48,10 @@ impl ApiError {
                 "unsupported_media_type",
                 m.clone(),
             ),
-            Self::RateLimited(_) => (
+            Self::RateLimited(_, limit) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                "rate limit exceeded".into(),
+                format!("the {limit} rate limit was exceeded; retry after the Retry-After seconds"),
             ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -75,7 +75,7 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({"error": {"code": code, "message": message}})),
         )
             .into_response();
-        if let Self::RateLimited(s) | Self::Unavailable(s) = self {
+        if let Self::RateLimited(s, _) | Self::Unavailable(s) = self {
             if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -90,7 +90,10 @@ impl From<Error> for ApiError {
             Error::Invalid { .. } => Self::BadRequest(e.to_string()),
             Error::NotFound(m) => Self::NotFound(m),
             Error::Refused(m) => Self::Forbidden(m),
-            Error::RateLimited(s) => Self::RateLimited(s),
+            Error::RateLimited {
+                retry_after_secs,
+                limit,
+            } => Self::RateLimited(retry_after_secs, limit),
             Error::StoreClosed => Self::Unavailable(5),
             other => {
                 // Logged once here; the client sees only "internal error".

@@ -128,6 +128,16 @@ fn apply_gate(row: &mut NewMessage, gate: crate::spam::Gate, queue: Option<Targe
             row.verdict = Some(("ok", score));
             row.queue = queue;
         }
+        // Shadow mode: delivered, and recorded as what enforce mode would
+        // have done (no review entry: nothing waits for an operator).
+        Gate::Shadow { verdict, score } => {
+            let would = match verdict {
+                classifier::VerdictKind::Spam => "would_block",
+                _ => "would_hold",
+            };
+            row.verdict = Some((would, score));
+            row.queue = queue;
+        }
         Gate::Hold { score, reasons } => {
             row.verdict = Some(("suspect", score));
             row.status = MessageStatus::Held;
@@ -463,12 +473,20 @@ async fn commit_outbound(
             encoding: &env.header.encoding,
             bytes: env.header.size_class as usize,
             route: &route,
+            origin: crate::spam::Origin::Own,
+            direction: "outbound",
         })
         .await?;
     match gate {
         crate::spam::Gate::Refused => return Err(Error::Refused("the sender is blocked".into())),
-        crate::spam::Gate::RateLimited { retry_after_secs } => {
-            return Err(Error::RateLimited(retry_after_secs));
+        crate::spam::Gate::RateLimited {
+            retry_after_secs,
+            limit,
+        } => {
+            return Err(Error::RateLimited {
+                retry_after_secs,
+                limit,
+            });
         }
         _ => {}
     }
@@ -631,6 +649,8 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
             encoding: &env.header.encoding,
             bytes: env.header.size_class as usize,
             route: msg.adapter,
+            origin: crate::spam::Origin::Stranger,
+            direction: "inbound",
         })
         .await?;
     if gate == crate::spam::Gate::Refused {

@@ -861,7 +861,7 @@ async fn accept(
             "from" => status::RINVSRCADR,
             _ => status::RINVMSGLEN,
         },
-        Err(crate::Error::RateLimited(_)) => status::RTHROTTLED,
+        Err(crate::Error::RateLimited { .. }) => status::RTHROTTLED,
         Err(crate::Error::Refused(_)) => status::RX_R_APPN,
         Err(e) => {
             tracing::error!(error = %e, "accepting an SMPP submit failed");

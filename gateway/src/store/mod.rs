@@ -16,6 +16,7 @@ pub mod parts;
 pub mod review;
 mod schema;
 pub mod smpp;
+pub mod spam;
 pub mod status;
 mod writer;
 

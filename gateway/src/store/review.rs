@@ -489,6 +489,12 @@ pub struct Stats {
     pub pending: usize,
     /// Decisions per day (RFC 3339 date, count, overturned).
     pub by_day: Vec<(String, usize, usize)>,
+    /// Shadow mode: messages delivered that enforce mode would have held
+    /// (`suspect`) and from how many senders.
+    pub shadow_would_hold: (usize, usize),
+    /// Shadow mode: messages delivered that enforce mode would have
+    /// blocked (`spam`) and from how many senders.
+    pub shadow_would_block: (usize, usize),
 }
 
 /// Compares the model with the operators over the audit log.
@@ -545,6 +551,15 @@ pub fn stats(db: &Db) -> Result<Stats> {
         |r| r.get::<_, i64>(0),
     )? as usize;
     s.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
+    let shadow = |verdict: &str| -> Result<(usize, usize)> {
+        Ok(conn.query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT sender) FROM messages WHERE verdict = ?1",
+            [verdict],
+            |r| Ok((r.get::<_, i64>(0)? as usize, r.get::<_, i64>(1)? as usize)),
+        )?)
+    };
+    s.shadow_would_hold = shadow("would_hold")?;
+    s.shadow_would_block = shadow("would_block")?;
     Ok(s)
 }
 

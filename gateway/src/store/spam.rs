@@ -1,0 +1,77 @@
+//! What the spam gate reads from the store: how much the deployment has
+//! scored (shadow mode's clock), operators' decisions since a point (live
+//! calibration), and the review queue's depth (a metric).
+
+use rusqlite::params;
+
+use super::Store;
+use crate::core::error::Result;
+
+/// One operator decision on a sender, as the audit log recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Audit log row id (decisions are read in this order).
+    pub id: i64,
+    /// Whether the operator said spam.
+    pub spam: bool,
+    /// The model's score for the sender when it was decided, if it had one.
+    pub model_score: Option<f32>,
+}
+
+impl Store {
+    /// Messages the classifier has scored in this data directory
+    /// (blocking; read once at start).
+    pub fn scored_messages(&self) -> Result<u64> {
+        self.read_blocking(|c| {
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM messages WHERE verdict IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    /// `mark spam|ham` decisions recorded after audit row `after`, oldest first.
+    pub async fn decisions_after(&self, after: i64) -> Result<Vec<Decision>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, action, model_score FROM audit_log \
+                 WHERE id > ?1 AND action IN ('mark_spam', 'mark_ham') ORDER BY id LIMIT 1000",
+            )?;
+            let rows = st.query_map(params![after], |r| {
+                Ok(Decision {
+                    id: r.get(0)?,
+                    spam: r.get::<_, String>(1)? == "mark_spam",
+                    model_score: r.get::<_, Option<f64>>(2)?.map(|s| s as f32),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// The newest audit row id (decisions before it are history at start).
+    pub async fn last_audit_id(&self) -> Result<i64> {
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    /// Senders waiting for a decision in the review queue.
+    pub async fn review_queue_depth(&self) -> Result<i64> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+}
