@@ -157,3 +157,417 @@ pub fn android_report(
         finish_queue: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every channel's reports, in every order: the message ends in the
+    //! status the first final report gave it (else `sent`), parts are
+    //! counted whatever their order, and a late report stays in the history.
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::store::config::Synchronous;
+    use crate::store::{NewMessage, WriterThread};
+
+    /// Records what the observers hear.
+    #[derive(Default)]
+    struct Heard(Mutex<Vec<(String, MessageStatus)>>);
+
+    impl StatusObserver for Heard {
+        fn status_moved(&self, id: &str, _outbound: bool, status: MessageStatus) {
+            self.0.lock().unwrap().push((id.to_string(), status));
+        }
+    }
+
+    struct World {
+        store: Store,
+        path: StatusPath,
+        heard: Arc<Heard>,
+        _writer: WriterThread,
+        n: usize,
+    }
+
+    impl World {
+        fn new(name: &str) -> Self {
+            let dir = crate::core::fs::test_dir(name);
+            let metrics = Arc::new(Metrics::new());
+            let (store, writer) =
+                Store::open(&dir, Synchronous::Normal, 64, 2, metrics.clone()).unwrap();
+            let heard = Arc::new(Heard::default());
+            let path = StatusPath::new(store.clone(), metrics, vec![heard.clone()]);
+            Self {
+                store,
+                path,
+                heard,
+                _writer: writer,
+                n: 0,
+            }
+        }
+
+        /// A new queued outbound message.
+        async fn message(&mut self) -> String {
+            self.n += 1;
+            let id = format!("m-{}", self.n);
+            let row = NewMessage {
+                id: id.clone(),
+                direction: "outbound",
+                channel: "sms",
+                adapter: Some("route".into()),
+                sender: "+14155550100".into(),
+                recipient: "+14155550101".into(),
+                segments: 2,
+                encoding: "gsm7".into(),
+                size_class: 0,
+                status: MessageStatus::Queued,
+                created_at: 1,
+                expires_at: None,
+                kid: "k".into(),
+                header: vec![0],
+                sealed: vec![0],
+                carrier_id: None,
+                queue: Some(crate::store::Target::Route("route".into())),
+                deliver_to: None,
+                verdict: None,
+                flag_reasons: None,
+            };
+            self.store.insert_message(row).await.unwrap();
+            id
+        }
+
+        async fn report(&self, id: &str, r: StatusReport) {
+            self.path.report(id.to_string(), r).await.unwrap().unwrap();
+        }
+
+        async fn status(&self, id: &str) -> MessageStatus {
+            self.store
+                .message(id.to_string())
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+        }
+
+        async fn history(&self, id: &str) -> Vec<(String, bool)> {
+            let v = self.store.message(id.to_string()).await.unwrap().unwrap();
+            v.history.into_iter().map(|e| (e.status, e.late)).collect()
+        }
+
+        /// The observers heard each status of `id` once, in order.
+        fn heard(&self, id: &str) -> Vec<MessageStatus> {
+            let h = self.heard.0.lock().unwrap();
+            h.iter().filter(|(i, _)| i == id).map(|(_, s)| *s).collect()
+        }
+    }
+
+    /// The delivery worker's success: `sent`, with the carrier's id.
+    fn worker_sent() -> StatusReport {
+        StatusReport {
+            status: MessageStatus::Sent,
+            detail: Some("attempt 1".into()),
+            carrier_id: Some("c-1".into()),
+            part: None,
+            finish_queue: true,
+        }
+    }
+
+    /// What a sequence of whole-message reports must end in: the first
+    /// final one, else `sent`.
+    fn expected(seq: &[MessageStatus]) -> MessageStatus {
+        seq.iter()
+            .copied()
+            .find(|s| s.is_final())
+            .unwrap_or(MessageStatus::Sent)
+    }
+
+    /// Every ordered pair of distinct events, after or before the worker's
+    /// own `sent`.
+    async fn pairs(world: &mut World, events: &[(&str, StatusReport)]) {
+        for (i, (na, a)) in events.iter().enumerate() {
+            for (j, (nb, b)) in events.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                for worker_first in [true, false] {
+                    let id = world.message().await;
+                    let mut seq = Vec::new();
+                    if worker_first {
+                        world.report(&id, worker_sent()).await;
+                        seq.push(MessageStatus::Sent);
+                    }
+                    world.report(&id, a.clone()).await;
+                    world.report(&id, b.clone()).await;
+                    seq.extend([a.status, b.status]);
+                    if !worker_first {
+                        world.report(&id, worker_sent()).await;
+                        seq.push(MessageStatus::Sent);
+                    }
+                    let want = expected(&seq);
+                    assert_eq!(
+                        world.status(&id).await,
+                        want,
+                        "{na} then {nb}, worker first: {worker_first}"
+                    );
+                    let heard = world.heard(&id);
+                    assert_eq!(heard.last(), Some(&want), "{na} then {nb}");
+                    assert!(
+                        heard.windows(2).all(|w| w[0].stage() < w[1].stage()),
+                        "never backwards: {heard:?}"
+                    );
+                    // What moved the message is in its history in order; what
+                    // came too late is there too, marked late.
+                    let history = world.history(&id).await;
+                    let live: Vec<MessageStatus> = history
+                        .iter()
+                        .filter(|(_, late)| !late)
+                        .filter_map(|(s, _)| MessageStatus::parse(s))
+                        .collect();
+                    assert!(
+                        live.windows(2).all(|w| w[0].stage() < w[1].stage()),
+                        "{na} then {nb}: {history:?}"
+                    );
+                    assert_eq!(live.last(), Some(&want), "{history:?}");
+                }
+            }
+        }
+    }
+
+    fn carrier(word: &str, detail: Option<&str>) -> StatusReport {
+        StatusReport::new(
+            MessageStatus::reported(word).unwrap(),
+            detail.map(str::to_string),
+        )
+    }
+
+    #[tokio::test]
+    async fn twilio_callbacks_in_any_order() {
+        let mut w = World::new("status-twilio");
+        let mut events = Vec::new();
+        for s in ["sent", "delivered", "undelivered", "failed", "read"] {
+            let params = vec![
+                ("MessageSid".to_string(), "SM123".to_string()),
+                ("MessageStatus".to_string(), s.to_string()),
+            ];
+            let cb = adapters::twilio::StatusCallback::from_params(&params).unwrap();
+            events.push((s, carrier(cb.gateway_status().unwrap(), Some("twilio"))));
+        }
+        pairs(&mut w, &events).await;
+        // A late `sent` after `delivered` is kept, marked late.
+        let id = w.message().await;
+        w.report(&id, worker_sent()).await;
+        w.report(&id, carrier("delivered", None)).await;
+        w.report(&id, carrier("sent", None)).await;
+        assert_eq!(w.status(&id).await, MessageStatus::Delivered);
+        assert_eq!(
+            w.history(&id).await,
+            [
+                ("queued".to_string(), false),
+                ("sent".to_string(), false),
+                ("delivered".to_string(), false),
+                ("sent".to_string(), true)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn telnyx_events_in_any_order() {
+        let mut w = World::new("status-telnyx");
+        let raw =
+            include_str!("../../../fixtures/webhooks/telnyx/message_finalized_delivered.json");
+        let mut events = Vec::new();
+        for s in [
+            "sent",
+            "delivered",
+            "sending_failed",
+            "delivery_failed",
+            "delivery_unconfirmed",
+        ] {
+            let body = raw.replace("\"status\":\"delivered\"", &format!("\"status\":\"{s}\""));
+            let hook = adapters::telnyx::Webhook::parse(body.as_bytes()).unwrap();
+            events.push((s, carrier(hook.gateway_status().unwrap(), None)));
+        }
+        pairs(&mut w, &events).await;
+    }
+
+    /// An Android phone: `sms:sent` (2 parts), one `sms:delivered` per part,
+    /// `sms:failed`; delivered once both parts are, in any order.
+    #[tokio::test]
+    async fn android_parts_in_any_order() {
+        let mut w = World::new("status-android");
+        let sent = || android_report("sms:sent", Some(2), "s", None).unwrap();
+        let d = |k: &str| android_report("sms:delivered", None, k, None).unwrap();
+        let failed =
+            || android_report("sms:failed", None, "f", Some("RESULT_ERROR".into())).unwrap();
+        // Every order of the worker's sent, the phone's sent and both parts.
+        let events = [
+            ("worker", worker_sent()),
+            ("sent", sent()),
+            ("d1", d("d1")),
+            ("d2", d("d2")),
+        ];
+        for order in permutations(4) {
+            let id = w.message().await;
+            for &k in &order {
+                w.report(&id, events[k].1.clone()).await;
+            }
+            let names: Vec<&str> = order.iter().map(|&k| events[k].0).collect();
+            assert_eq!(w.status(&id).await, MessageStatus::Delivered, "{names:?}");
+            assert_eq!(w.heard(&id).last(), Some(&MessageStatus::Delivered));
+            let parts = w
+                .history(&id)
+                .await
+                .iter()
+                .filter(|(s, _)| s == "part_delivered")
+                .count();
+            assert_eq!(parts, 2, "{names:?}");
+        }
+        // One part twice (a retried webhook) is one part: still sent.
+        for order in permutations(3) {
+            let evs = [sent(), d("d1"), d("d1")];
+            let id = w.message().await;
+            w.report(&id, worker_sent()).await;
+            for &k in &order {
+                w.report(&id, evs[k].clone()).await;
+            }
+            assert_eq!(w.status(&id).await, MessageStatus::Sent, "{order:?}");
+        }
+        // `sms:failed` against each of the others, both ways round.
+        for (name, other) in [("sent", sent()), ("d1", d("d1"))] {
+            for failed_first in [true, false] {
+                let id = w.message().await;
+                w.report(&id, worker_sent()).await;
+                if failed_first {
+                    w.report(&id, failed()).await;
+                    w.report(&id, other.clone()).await;
+                } else {
+                    w.report(&id, other.clone()).await;
+                    w.report(&id, failed()).await;
+                }
+                assert_eq!(w.status(&id).await, MessageStatus::Failed, "{name}");
+            }
+        }
+        // Both parts delivered, then a failure: the first final status stays.
+        let id = w.message().await;
+        for r in [worker_sent(), sent(), d("d1"), d("d2"), failed()] {
+            w.report(&id, r).await;
+        }
+        assert_eq!(w.status(&id).await, MessageStatus::Delivered);
+        assert!(w.history(&id).await.contains(&("failed".to_string(), true)));
+    }
+
+    /// SMPP receipts, one per part: delivered once every part is, failed at
+    /// the first failed part, a repeated receipt counted once.
+    #[tokio::test]
+    async fn smpp_receipts_in_any_order() {
+        let mut w = World::new("status-smpp");
+        let receipt = |smsc_id: &str, status| StatusReport {
+            status,
+            detail: Some("smpp receipt".into()),
+            carrier_id: None,
+            part: Some(PartReport::Smpp {
+                route: "smpp:acme".into(),
+                smsc_id: smsc_id.into(),
+            }),
+            finish_queue: false,
+        };
+        let cases = [
+            (
+                [MessageStatus::Delivered, MessageStatus::Delivered],
+                MessageStatus::Delivered,
+            ),
+            (
+                [MessageStatus::Delivered, MessageStatus::Failed],
+                MessageStatus::Failed,
+            ),
+            (
+                [MessageStatus::Failed, MessageStatus::Failed],
+                MessageStatus::Failed,
+            ),
+        ];
+        for (parts, want) in cases {
+            for order in permutations(4) {
+                let id = w.message().await;
+                let (a, b) = (format!("{id}-a"), format!("{id}-b"));
+                w.store
+                    .map_smpp_parts("smpp:acme".into(), id.clone(), vec![a.clone(), b.clone()])
+                    .await
+                    .unwrap();
+                let events = [
+                    worker_sent(),
+                    receipt(&a, parts[0]),
+                    receipt(&b, parts[1]),
+                    // The SMSC repeats the first receipt.
+                    receipt(&a, parts[0]),
+                ];
+                for &k in &order {
+                    w.report(&id, events[k].clone()).await;
+                }
+                assert_eq!(w.status(&id).await, want, "{parts:?} in order {order:?}");
+                assert_eq!(
+                    w.heard(&id).iter().filter(|s| s.is_final()).count(),
+                    1,
+                    "one final status announced"
+                );
+            }
+        }
+        // One part of two: still sent.
+        let id = w.message().await;
+        w.store
+            .map_smpp_parts(
+                "smpp:acme".into(),
+                id.clone(),
+                vec!["x1".into(), "x2".into()],
+            )
+            .await
+            .unwrap();
+        w.report(&id, receipt("x1", MessageStatus::Delivered)).await;
+        w.report(&id, worker_sent()).await;
+        assert_eq!(w.status(&id).await, MessageStatus::Sent);
+    }
+
+    /// RBM: DELIVERED and READ (which implies it) in any order with the
+    /// worker's `sent`; a repeated DELIVERED changes nothing.
+    #[tokio::test]
+    async fn rbm_events_in_any_order() {
+        let mut w = World::new("status-rbm");
+        let delivered =
+            || StatusReport::new(MessageStatus::Delivered, Some("RBM DELIVERED".into()));
+        let read = || StatusReport::new(MessageStatus::Delivered, Some("RBM READ".into()));
+        for order in permutations(4) {
+            let id = w.message().await;
+            let events = [worker_sent(), delivered(), read(), delivered()];
+            for &k in &order {
+                w.report(&id, events[k].clone()).await;
+            }
+            assert_eq!(w.status(&id).await, MessageStatus::Delivered, "{order:?}");
+            let history = w.history(&id).await;
+            let live: Vec<&str> = history
+                .iter()
+                .filter(|(_, late)| !late)
+                .map(|(s, _)| s.as_str())
+                .collect();
+            assert_eq!(
+                live.iter().filter(|s| **s == "delivered").count(),
+                1,
+                "{order:?}: {history:?}"
+            );
+            assert_eq!(w.heard(&id).last(), Some(&MessageStatus::Delivered));
+        }
+    }
+
+    /// Every order of `0..n`.
+    fn permutations(n: usize) -> Vec<Vec<usize>> {
+        if n == 0 {
+            return vec![Vec::new()];
+        }
+        let mut out = Vec::new();
+        for p in permutations(n - 1) {
+            for i in 0..=p.len() {
+                let mut q = p.clone();
+                q.insert(i, n - 1);
+                out.push(q);
+            }
+        }
+        out
+    }
+}
