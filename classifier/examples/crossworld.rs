@@ -68,8 +68,16 @@ fn main() {
         Some("train") => {
             let out = value("--out").expect("--out FILE");
             let sets: Vec<(PathBuf, PathBuf)> = dirs.iter().map(|d| files(d)).collect();
+            let names: Vec<String> = dirs
+                .iter()
+                .map(|d| {
+                    d.file_name()
+                        .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+                })
+                .collect();
             let mut options = TrainOptions {
-                provenance: format!("crossworld train on {dirs:?}"),
+                provenance: value("--provenance")
+                    .unwrap_or_else(|| format!("crossworld train on {}", names.join(" + "))),
                 ..TrainOptions::default()
             };
             if args.iter().any(|a| a == "--keep-all") {
@@ -222,6 +230,17 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
             if !spam && *verdict == classifier::VerdictKind::Ok {
                 continue;
             }
+            if !spam {
+                let v = engine.sender_verdict(sender, now).unwrap();
+                println!(
+                    "held ham: {} {} {:?} score {:.2} tags {:?}",
+                    lab.category,
+                    sender,
+                    verdict,
+                    v.score,
+                    v.tags.iter().map(|t| t.as_str()).collect::<Vec<_>>()
+                );
+            }
             let v = engine.sender_verdict(sender, now).unwrap();
             use classifier::RuleTag as T;
             let strong = v.tags.iter().any(|t| {
@@ -244,8 +263,13 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
             } else {
                 "none"
             };
+            let tagnames: Vec<&str> = if spam {
+                vec![]
+            } else {
+                v.tags.iter().map(|t| t.as_str()).collect()
+            };
             let key = format!(
-                "{} {:<18} {:<8} {:<6} peak>={:.1}",
+                "{} {:<18} {:<8} {:<6} peak>={:.1} {}",
                 if !spam {
                     "HELD  "
                 } else if *verdict == classifier::VerdictKind::Spam {
@@ -257,6 +281,7 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
                 format!("{verdict:?}"),
                 class,
                 (peak * 10.0).floor() / 10.0,
+                tagnames.join(","),
             );
             *rows.entry(key).or_default() += 1;
         }

@@ -92,8 +92,15 @@ impl Evidence {
         let mut bits = 0u8;
         // Two people can report a friend by mistake; a marketing list of
         // thousands collects a few complaints from people who forgot they
-        // opted in. So: at least two, and at least one per 200 recipients.
-        if c.reports >= 2 && c.reports as f32 >= distinct / 200.0 {
+        // opted in. So: at least two, and at least one per 200 recipients;
+        // for a bulk sender id, whose lists are long and opted in, three and
+        // one per 100.
+        let (min_reports, per_recipients) = if c.bulk_sender {
+            (3, 100.0)
+        } else {
+            (2, 200.0)
+        };
+        if c.reports >= min_reports && c.reports as f32 >= distinct / per_recipients {
             bits |= COMPLAINTS;
         }
         // A typo'd or ported number fails now and then, and a new phone's

@@ -18,7 +18,7 @@ pub enum SenderKind {
     LongCode,
     /// A NANP toll-free number (+1 800/833/844/855/866/877/888).
     TollFree,
-    /// A 5–6 digit short code.
+    /// A short code: 3–8 digits without `+` (5–6 in North America).
     ShortCode,
     /// An alphanumeric sender id (letters present).
     Alphanumeric,
@@ -53,7 +53,10 @@ impl SenderKind {
             return SenderKind::Alphanumeric;
         }
         if !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
-            return if (5..=6).contains(&b.len()) {
+            // Short codes are 5-6 digits in North America, but 3-8 elsewhere
+            // (UK and France 5, Indonesia 4-5, Australia 6-8): a digits-only
+            // id too short to be a national number is a short code.
+            return if (3..=8).contains(&b.len()) {
                 SenderKind::ShortCode
             } else {
                 SenderKind::LongCode
@@ -104,7 +107,9 @@ mod tests {
         assert_eq!(SenderKind::classify("+448005550100"), SenderKind::LongCode);
         assert_eq!(SenderKind::classify("12345"), SenderKind::ShortCode);
         assert_eq!(SenderKind::classify("123456"), SenderKind::ShortCode);
-        assert_eq!(SenderKind::classify("1234"), SenderKind::LongCode);
+        assert_eq!(SenderKind::classify("1234"), SenderKind::ShortCode);
+        assert_eq!(SenderKind::classify("12"), SenderKind::LongCode);
+        assert_eq!(SenderKind::classify("123456789"), SenderKind::LongCode);
         assert_eq!(SenderKind::classify("ACME Bank"), SenderKind::Alphanumeric);
         assert_eq!(SenderKind::classify("+1ACME"), SenderKind::Alphanumeric);
         assert_eq!(SenderKind::classify(""), SenderKind::Alphanumeric);

@@ -188,3 +188,35 @@ async fn a_new_deployment_shadows_holds_nothing_and_records_what_it_would_have()
         "the log says the gate is in shadow mode"
     );
 }
+
+#[test]
+fn promote_checks_the_model_and_keeps_the_previous_one() {
+    let dir = TempDir::new("spam-promote");
+    let cfg = write_config(&dir.0, None, "");
+    let bad = dir.0.join("bad.json");
+    std::fs::write(&bad, "{\"format\": \"not a model\"}").unwrap();
+    let out = cli(&cfg, &["model", "promote", bad.to_str().unwrap()]);
+    assert!(!out.status.success(), "a broken model file is refused");
+    let active = dir.0.join("data/model/active.json");
+    assert!(!active.exists());
+    let good =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../classifier/model/default.json");
+    for _ in 0..2 {
+        let out = cli(&cfg, &["model", "promote", good.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(active.exists());
+    assert!(dir.0.join("data/model/previous.json").exists());
+    // the deployment's own traffic needs both kinds of decisions to judge on
+    let out = cli(&cfg, &["model", "eval", "--from-store"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs both"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -39,13 +39,21 @@ pub struct ExportArgs {
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
     /// Train a model from traces and their labels (and operators' review decisions).
+    ///
+    /// Examples: `gateway model train --trace t.jsonl --labels l.jsonl --out new.json`;
+    /// `gateway model train --from-store --trace t.jsonl --labels l.jsonl` (adds this
+    /// deployment's own traffic, labelled by its operators' decisions).
     Train {
         /// A trace; give one `--labels` per `--trace`, in the same order.
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "from_store")]
         trace: Vec<PathBuf>,
         /// Labels for the trace at the same position (JSON lines: sender, label, category).
-        #[arg(long, required = true)]
+        #[arg(long, required_unless_present = "from_store")]
         labels: Vec<PathBuf>,
+        /// Also train on this deployment's own traffic (`export-trace`),
+        /// labelled by the operators' review decisions.
+        #[arg(long)]
+        from_store: bool,
         /// Where to write the model file.
         #[arg(long, default_value = "model.json")]
         out: PathBuf,
@@ -56,13 +64,20 @@ pub enum ModelCommand {
     /// Evaluate a model on a labeled trace it never saw: precision, recall,
     /// F1, false positives per legitimate category, recall per spam category,
     /// detection delay; writes a precision/recall curve and a score histogram.
+    ///
+    /// With `--from-store`, the trace is this deployment's own recent traffic
+    /// and the labels its operators' decisions, and the report compares
+    /// `--model` (the candidate) with the running model, before `promote`.
     Eval {
         /// The trace.
-        #[arg(long)]
-        trace: PathBuf,
+        #[arg(long, required_unless_present = "from_store")]
+        trace: Option<PathBuf>,
         /// Its labels.
-        #[arg(long)]
-        labels: PathBuf,
+        #[arg(long, required_unless_present = "from_store")]
+        labels: Option<PathBuf>,
+        /// Judge on this deployment's own traffic and decisions instead.
+        #[arg(long, conflicts_with_all = ["trace", "labels"])]
+        from_store: bool,
         /// Model file instead of the configured or bundled one.
         #[arg(long)]
         model: Option<PathBuf>,
@@ -209,14 +224,23 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
         ModelCommand::Train {
             trace,
             labels,
+            from_store,
             out,
             seed,
         } => {
             if trace.len() != labels.len() {
                 return Err(CliError::input("give one --labels for each --trace"));
             }
-            let sets: Vec<(PathBuf, PathBuf)> =
+            let mut sets: Vec<(PathBuf, PathBuf)> =
                 trace.iter().cloned().zip(labels.iter().cloned()).collect();
+            let own = if *from_store {
+                Some(StoreSet::export(cfg)?)
+            } else {
+                None
+            };
+            if let Some(own) = &own {
+                sets.push((own.trace.clone(), own.labels.clone()));
+            }
             let mut options = classifier::train::TrainOptions::default();
             if let Some(s) = seed {
                 options.seed = *s;
@@ -241,10 +265,19 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
         ModelCommand::Eval {
             trace,
             labels,
+            from_store,
             model: m,
             svg_dir,
             json,
         } => {
+            if *from_store {
+                return compare_on_store(cfg, m.as_ref(), *json);
+            }
+            let (Some(trace), Some(labels)) = (trace, labels) else {
+                return Err(CliError::input(
+                    "give --trace and --labels, or --from-store",
+                ));
+            };
             let model = model(cfg, m)?;
             let labels = classifier::labels::read_labels(open(labels)?).map_err(failed)?;
             let report = classifier::eval::evaluate(open(trace)?, &labels, &model, &cfg.classifier)
@@ -261,6 +294,98 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             }
             eprintln!("wrote {} and {}", pr.display(), hist.display());
         }
+    }
+    Ok(())
+}
+
+/// This deployment's own traffic as a labelled set: the trace
+/// `export-trace` writes and the operators' latest decision per sender as
+/// labels, in a scratch directory under the data directory (removed on drop).
+struct StoreSet {
+    dir: PathBuf,
+    trace: PathBuf,
+    labels: PathBuf,
+}
+
+impl StoreSet {
+    fn export(cfg: &Config) -> Result<Self, CliError> {
+        let dir = cfg
+            .data_dir
+            .join(format!("model-scratch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(failed)?;
+        let set = StoreSet {
+            trace: dir.join("trace.jsonl"),
+            labels: dir.join("labels.jsonl"),
+            dir,
+        };
+        export_trace(
+            cfg,
+            &ExportArgs {
+                out: Some(set.trace.clone()),
+                since: None,
+            },
+        )?;
+        let decisions = crate::store::review::decisions_as_labels(&cfg.data_dir).map_err(failed)?;
+        let spam = decisions
+            .iter()
+            .filter(|d| d.1 == classifier::Label::Spam)
+            .count();
+        if spam == 0 || spam == decisions.len() {
+            return Err(CliError::input(format!(
+                "the review decisions hold {spam} spam and {} ham senders; judging or \
+                 training on this deployment needs both (mark some with `gateway review mark`)",
+                decisions.len() - spam
+            )));
+        }
+        let records: Vec<classifier::LabelRecord> = decisions
+            .into_iter()
+            .map(|(sender, label)| classifier::LabelRecord {
+                sender,
+                label,
+                category: "review".into(),
+                spam_from: None,
+            })
+            .collect();
+        let f = File::create(&set.labels).map_err(failed)?;
+        classifier::labels::write_labels(BufWriter::new(f), &records).map_err(failed)?;
+        eprintln!(
+            "this deployment's traffic, labelled by {} review decisions",
+            records.len()
+        );
+        Ok(set)
+    }
+}
+
+impl Drop for StoreSet {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `model eval --from-store [--model NEW]`: the running model and the
+/// candidate side by side on this deployment's traffic and decisions.
+fn compare_on_store(cfg: &Config, candidate: Option<&PathBuf>, json: bool) -> Result<(), CliError> {
+    let set = StoreSet::export(cfg)?;
+    let labels = classifier::labels::read_labels(open(&set.labels)?).map_err(failed)?;
+    let mut reports = vec![("running", model(cfg, &None)?)];
+    if let Some(p) = candidate {
+        reports.push(("candidate", model(cfg, &Some(p.clone()))?));
+    }
+    let mut out = serde_json::Map::new();
+    for (name, m) in reports {
+        let r = classifier::eval::evaluate(open(&set.trace)?, &labels, &m, &cfg.classifier)
+            .map_err(failed)?;
+        if json {
+            out.insert(name.into(), serde_json::to_value(&r).map_err(failed)?);
+        } else {
+            println!("== {name} model\n{r}");
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::Value::Object(out)).map_err(failed)?
+        );
     }
     Ok(())
 }

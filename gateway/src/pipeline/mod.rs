@@ -559,6 +559,9 @@ pub struct InboundOutcome {
     pub id: String,
     /// True when the carrier id was already stored (a retried webhook).
     pub duplicate: bool,
+    /// The status it was stored with (`held` / `blocked` when the spam gate
+    /// kept it for review); `None` for a duplicate.
+    pub status: Option<&'static str>,
 }
 
 /// Picks the key an inbound message is sealed to: the recipient's registered
@@ -675,6 +678,7 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
             Ok(InboundOutcome {
                 id,
                 duplicate: false,
+                status: Some(status.as_str()),
             })
         }
         InsertOutcome::Duplicate { id } => {
@@ -682,6 +686,7 @@ pub async fn accept_inbound(state: &AppState, msg: InboundMessage) -> Result<Inb
             Ok(InboundOutcome {
                 id,
                 duplicate: true,
+                status: None,
             })
         }
     }

@@ -36,7 +36,8 @@ fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiE
 
 use crate::http::json::parse;
 
-/// Inbound SMS; answers 200 `{id, duplicate}` after the durable commit.
+/// Inbound SMS; answers 200 `{id, duplicate, status}` after the durable
+/// commit (`status` says `held` when the spam gate kept it for review).
 pub async fn inbound(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -62,7 +63,7 @@ pub async fn inbound(
     )
     .await?;
     Ok(Json(
-        serde_json::json!({"id": outcome.id, "duplicate": outcome.duplicate}),
+        serde_json::json!({"id": outcome.id, "duplicate": outcome.duplicate, "status": outcome.status}),
     ))
 }
 
