@@ -15,4 +15,5 @@ mod outage;
 mod pdu_cli;
 mod rcs;
 mod review;
+mod shutdown;
 mod smpp;
