@@ -18,7 +18,7 @@ use crate::channels::twilio::config::TWILIO_TOKEN_ENV;
 use crate::config::Config;
 use crate::core::error::{Error, Result};
 use crate::core::secrets::text_secret;
-use crate::routes::Routes;
+use crate::delivery::route::Routes;
 use crate::state::AppState;
 
 /// Twilio's webhook-side settings.
@@ -76,8 +76,8 @@ impl Carriers {
             })?;
             let public_url = t.public_url.trim_end_matches('/').to_string();
             routes.add(
-                crate::routes::twilio::NAME,
-                Arc::new(crate::routes::twilio::TwilioRoute::new(
+                crate::channels::twilio::route::NAME,
+                Arc::new(crate::channels::twilio::route::TwilioRoute::new(
                     http.clone(),
                     t,
                     token.clone(),
@@ -100,8 +100,8 @@ impl Carriers {
                 Error::Config("telnyx.public_key is not a base64 Ed25519 public key".into())
             })?;
             routes.add(
-                crate::routes::telnyx::NAME,
-                Arc::new(crate::routes::telnyx::TelnyxRoute::new(
+                crate::channels::telnyx::route::NAME,
+                Arc::new(crate::channels::telnyx::route::TelnyxRoute::new(
                     http.clone(),
                     t,
                     text_secret(key, "the Telnyx API key")?,
@@ -138,7 +138,7 @@ impl Carriers {
             });
             routes.add(
                 &a.route_name(),
-                Arc::new(crate::routes::android::AndroidRoute::new(
+                Arc::new(crate::channels::android::route::AndroidRoute::new(
                     http.clone(),
                     side.clone(),
                     config.sms.clone(),
@@ -163,7 +163,7 @@ pub async fn register_webhooks(state: AppState, shutdown: CancellationToken) {
         tasks.spawn(async move {
             let mut wait = Duration::from_millis(500);
             loop {
-                match crate::routes::android::register(&http, &side, &url).await {
+                match crate::channels::android::route::register(&http, &side, &url).await {
                     Ok(added) => {
                         tracing::info!(phone = %side.config.name, added, "relay webhooks registered");
                         return;

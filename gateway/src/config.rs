@@ -20,9 +20,9 @@ use crate::channels::smpp::config::SmppConfig;
 use crate::channels::telnyx::config::TelnyxConfig;
 use crate::channels::twilio::config::TwilioConfig;
 use crate::core::error::{Error, Result};
+use crate::delivery::config::RoutingConfig;
 use crate::delivery::config::{DeliveryConfig, PrivateSideConfig};
 use crate::http::config::HttpConfig;
-use crate::routes::config::RoutingConfig;
 use crate::store::config::StoreConfig;
 
 /// The whole configuration.

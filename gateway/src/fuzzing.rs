@@ -12,7 +12,7 @@ pub fn config(data: &[u8]) {
     if let Ok(cfg) = Config::from_toml(text) {
         let _ = cfg.validate();
         // Building the routing rules from a parsed config must not panic either.
-        let mut routes = crate::routes::Routes::default();
+        let mut routes = crate::delivery::route::Routes::default();
         let _ = routes.set_rules(&cfg.routing);
     }
 }

@@ -16,7 +16,6 @@ pub mod modem;
 pub mod optout;
 pub mod pipeline;
 pub mod rcs;
-pub mod routes;
 pub mod serve;
 pub mod smpp;
 pub mod sms_plan;

@@ -90,8 +90,10 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     let _ = relays.await;
     let _ = rcs_fallback.await;
     let _ = smpp.await;
+    // Every task has stopped: the writer commits what is queued and stops,
+    // whether or not some handle to the store is still alive.
+    state.store.close();
     drop(state);
-    // Every Writer handle is gone now; the thread finishes queued writes and exits.
     let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
     tracing::info!("stopped");
     Ok(())

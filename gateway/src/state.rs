@@ -111,7 +111,7 @@ pub struct Shared {
     /// Fast path from commit to the delivery worker.
     pub dispatch: crate::delivery::Dispatch,
     /// Outbound routes.
-    pub routes: crate::routes::Routes,
+    pub routes: crate::delivery::route::Routes,
     /// Rate limits, classifier and operators' lists.
     pub spam: Arc<crate::spam::SpamGate>,
     /// The shared HTTP client (connection pools) for outgoing requests.
@@ -159,7 +159,7 @@ impl AppState {
                 "[private_side] webhook_url needs a secret: set {PRIVATE_SECRET_ENV} or private_side.secret_env / secret_file"
             )));
         }
-        let mut routes = crate::routes::Routes::default();
+        let mut routes = crate::delivery::route::Routes::default();
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(
                 config.delivery.request_timeout_secs,
@@ -170,8 +170,8 @@ impl AppState {
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         if let (Some(g), Some(secret)) = (&config.generic, &secrets.generic) {
             routes.add(
-                crate::routes::generic::NAME,
-                Arc::new(crate::routes::generic::GenericRoute::new(
+                crate::channels::generic::route::NAME,
+                Arc::new(crate::channels::generic::route::GenericRoute::new(
                     http.clone(),
                     g.url.clone(),
                     secret.clone(),

@@ -19,7 +19,7 @@ use crate::harness::*;
 const WAIT: Duration = Duration::from_secs(20);
 const TWILIO_SID: &str = "AC00000000000000000000000000000000";
 const TWILIO_TOKEN: &str = "twilio-test-token";
-const TELNYX_KEY: &str = "telnyx-test-key";
+pub(crate) const TELNYX_KEY: &str = "telnyx-test-key";
 const PHONE_USER: &str = "sms";
 const PHONE_PASSWORD: &str = "phone-password";
 const PHONE_SIGNING_KEY: &str = "Ab3dE6gH";
@@ -35,13 +35,13 @@ fn fixture(rel: &str) -> String {
 }
 
 /// The mock provider server (Python stdlib), killed on drop.
-struct Mock {
+pub(crate) struct Mock {
     child: Child,
     port: u16,
 }
 
 impl Mock {
-    fn start(port: u16) -> Self {
+    pub(crate) fn start(port: u16) -> Self {
         let mut child = Command::new("python3")
             .arg(fixtures().join("mocks/carriers.py"))
             .args(["--port", &port.to_string()])
@@ -69,7 +69,7 @@ impl Mock {
         Self { child, port }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -85,7 +85,12 @@ impl Mock {
             .collect()
     }
 
-    async fn wait_requests(&self, provider: &str, path: &str, n: usize) -> Vec<serde_json::Value> {
+    pub(crate) async fn wait_requests(
+        &self,
+        provider: &str,
+        path: &str,
+        n: usize,
+    ) -> Vec<serde_json::Value> {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let got: Vec<_> = self
@@ -118,13 +123,13 @@ impl Drop for Mock {
     }
 }
 
-fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+pub(crate) fn secret_file(dir: &Path, name: &str, value: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, value).unwrap();
     p.display().to_string()
 }
 
-fn telnyx_signer() -> SigningKey {
+pub(crate) fn telnyx_signer() -> SigningKey {
     SigningKey::from_bytes(&[42u8; 32])
 }
 
@@ -142,7 +147,7 @@ fn start(dir: &TempDir, sink: &Sink, extra: &str) -> Gateway {
     Gateway::start(&cfg)
 }
 
-fn twilio_section(dir: &Path, mock: &Mock, from: &str) -> String {
+pub(crate) fn twilio_section(dir: &Path, mock: &Mock, from: &str) -> String {
     format!(
         "[twilio]\naccount_sid = \"{TWILIO_SID}\"\napi_base = \"{}\"\npublic_url = \"{PUBLIC_URL}\"\n\
          from = \"{from}\"\nsecret_file = \"{}\"\n",
@@ -566,7 +571,7 @@ async fn telnyx_inbound_outbound_status_and_outage() {
     assert_eq!(statuses(&m).iter().filter(|s| *s == "retrying").count(), 3);
 }
 
-fn android_section(dir: &Path, phone_url: &str, webhook_url: &str) -> String {
+pub(crate) fn android_section(dir: &Path, phone_url: &str, webhook_url: &str) -> String {
     format!(
         "[[android]]\nname = \"phone1\"\nurl = \"{phone_url}\"\nusername = \"{PHONE_USER}\"\n\
          password = {{ secret_file = \"{}\" }}\nsigning_key = {{ secret_file = \"{}\" }}\n\
@@ -594,7 +599,7 @@ async fn post_phone(gw: &Gateway, body: &str, key: &str, ts: i64) -> reqwest::Re
         .unwrap()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -15,5 +15,6 @@ mod outage;
 mod pdu_cli;
 mod rcs;
 mod review;
+mod shutdown;
 mod smpp;
 mod spam_gate;

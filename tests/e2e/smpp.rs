@@ -17,7 +17,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// The SMPP server's address, from its `smpp listening` log line.
-async fn smpp_addr(gw: &Gateway) -> String {
+pub(crate) async fn smpp_addr(gw: &Gateway) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let found = gw.logs.lock().unwrap().iter().find_map(|l| {
@@ -33,7 +33,7 @@ async fn smpp_addr(gw: &Gateway) -> String {
 }
 
 /// Adds a server client with the CLI; returns its password.
-fn add_client(config: &Path, name: &str, extra: &[&str]) -> String {
+pub(crate) fn add_client(config: &Path, name: &str, extra: &[&str]) -> String {
     let mut args = vec!["smpp", "client", "add", name];
     args.extend_from_slice(extra);
     let out = cli(config, &args);
@@ -46,7 +46,7 @@ fn add_client(config: &Path, name: &str, extra: &[&str]) -> String {
 }
 
 /// Waits until the log shows a bound SMPP client route.
-async fn wait_bound(gw: &Gateway) {
+pub(crate) async fn wait_bound(gw: &Gateway) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !gw
         .logs
@@ -60,10 +60,11 @@ async fn wait_bound(gw: &Gateway) {
     }
 }
 
-const FAST_RETRIES: &str = "[delivery]\ninitial_backoff_ms = 200\nmax_backoff_secs = 2\n";
+pub(crate) const FAST_RETRIES: &str =
+    "[delivery]\ninitial_backoff_ms = 200\nmax_backoff_secs = 2\n";
 
 /// A gateway with an SMPP server that sends out through the generic sink.
-fn server_gateway(dir: &TempDir, sink: &Sink, extra: &str) -> (PathBuf, Gateway) {
+pub(crate) fn server_gateway(dir: &TempDir, sink: &Sink, extra: &str) -> (PathBuf, Gateway) {
     let cfg = write_config(
         &dir.0,
         Some(sink),

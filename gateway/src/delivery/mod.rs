@@ -9,6 +9,8 @@
 //! receiver can use to drop the duplicate.
 
 pub mod config;
+pub mod http;
+pub mod route;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -22,9 +24,9 @@ use tracing::Instrument;
 
 use crate::core::clock;
 use crate::core::error::{Error, Result};
+use crate::delivery::http::{Answer, post_signed};
+use crate::delivery::route::{OutboundSms, SendOutcome};
 use crate::envelope::{Content, Envelope};
-use crate::routes::http::{Answer, post_signed};
-use crate::routes::{OutboundSms, SendOutcome};
 use crate::state::AppState;
 use crate::store::{QueueItem, StatusReport, Target};
 

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::channels::modem::config::ModemConfig;
 use crate::config::Config;
 use crate::core::error::{Error, Result};
-use crate::routes::{OutboundSms, Route, Routes, SendFuture, SendOutcome};
+use crate::delivery::route::{OutboundSms, Route, Routes, SendFuture, SendOutcome};
 use crate::state::AppState;
 
 /// Adapter name of inbound modem messages in the store.

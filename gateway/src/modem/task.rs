@@ -19,10 +19,10 @@ use super::conn::{Conn, ConnError};
 use super::{ADAPTER, SendJob};
 use crate::channels::modem::config::{IncompletePolicy, ModemConfig};
 use crate::core::address::redact;
+use crate::delivery::route::SendOutcome;
 use crate::envelope::Content;
 use crate::pipeline::parts as pending_parts;
 use crate::pipeline::{InboundMessage, accept_inbound};
-use crate::routes::SendOutcome;
 use crate::state::AppState;
 use crate::store::MessageStatus;
 

@@ -39,8 +39,8 @@ use crate::channels::rbm::config::default_sms_segment_budget;
 pub use crate::channels::rbm::config::{CLIENT_TOKEN_ENV, ROUTE, RbmConfig, SERVICE_ACCOUNT_ENV};
 use crate::config::Config;
 use crate::core::error::{Error, Result};
+use crate::delivery::route::Routes;
 use crate::envelope::{Channel, Content, Header};
-use crate::routes::Routes;
 use crate::state::AppState;
 
 /// Capability answers kept at most (then the cache starts afresh).
@@ -188,8 +188,8 @@ impl Rcs {
             .timeout(Duration::from_millis(self.config.capability_timeout_ms))
             .send()
             .await
-            .map_err(|e| Error::Transient(crate::routes::http::describe(&e)))?;
-        let (status, body) = crate::routes::http::read_answer(resp).await;
+            .map_err(|e| Error::Transient(crate::delivery::http::describe(&e)))?;
+        let (status, body) = crate::delivery::http::read_answer(resp).await;
         match status {
             200 => adapters::rcs::rbm::Capabilities::parse(&body)
                 .map(|c| Some(c.features))

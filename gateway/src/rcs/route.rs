@@ -8,8 +8,8 @@ use std::sync::Arc;
 use adapters::rcs::rbm;
 
 use super::Rcs;
-use crate::routes::http::describe;
-use crate::routes::{OutboundSms, Route, SendFuture, SendOutcome};
+use crate::delivery::http::describe;
+use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 
 /// Sends agent messages through RBM.
 pub struct RbmRoute {
@@ -83,7 +83,7 @@ impl Route for RbmRoute {
                 Ok(r) => r,
                 Err(e) => return SendOutcome::Retry(describe(&e)),
             };
-            let (status, bytes) = crate::routes::http::read_answer(resp).await;
+            let (status, bytes) = crate::delivery::http::read_answer(resp).await;
             match status {
                 200..=299 | 409 => SendOutcome::Accepted {
                     status: crate::store::MessageStatus::Sent,
@@ -132,7 +132,7 @@ pub async fn revoke(rcs: &Rcs, to: &str, message_id: &str) -> Revoke {
         Ok(r) => r,
         Err(e) => return Revoke::Retry(describe(&e)),
     };
-    let (status, bytes) = crate::routes::http::read_answer(resp).await;
+    let (status, bytes) = crate::delivery::http::read_answer(resp).await;
     match status {
         200..=299 => Revoke::Revoked,
         404 => Revoke::NotFound,

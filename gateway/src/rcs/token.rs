@@ -78,10 +78,10 @@ impl TokenSource {
             .map_err(|e| {
                 Error::Transient(format!(
                     "RBM token endpoint: {}",
-                    crate::routes::http::describe(&e)
+                    crate::delivery::http::describe(&e)
                 ))
             })?;
-        let (status, body) = crate::routes::http::read_answer(resp).await;
+        let (status, body) = crate::delivery::http::read_answer(resp).await;
         if status == 200 {
             return TokenAnswer::parse(&body).map_err(|e| Error::Transient(e.to_string()));
         }

@@ -45,9 +45,9 @@ use super::parts::{Outcome, Parts};
 use super::session::{Session, SessionError};
 use super::wire;
 use super::{SmppClientConfig, Version};
+use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::envelope::Content;
 use crate::pipeline::{InboundMessage, accept_inbound};
-use crate::routes::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::state::AppState;
 use crate::store::{MessageStatus, PartReport, StatusReport, Store};
 

@@ -104,7 +104,7 @@ impl Smpp {
     pub fn new(
         config: &crate::config::Config,
         store: &crate::store::Store,
-        routes: &mut crate::routes::Routes,
+        routes: &mut crate::delivery::route::Routes,
         metrics: &std::sync::Arc<crate::core::metrics::Metrics>,
     ) -> crate::Result<Self> {
         let mut out = Self::default();
@@ -173,9 +173,9 @@ impl Smpp {
         msg_id: &str,
         header: &crate::envelope::Header,
         text: &str,
-    ) -> crate::routes::SendOutcome {
+    ) -> crate::delivery::route::SendOutcome {
         let Some(server) = &self.server else {
-            return crate::routes::SendOutcome::Retry(
+            return crate::delivery::route::SendOutcome::Retry(
                 "no SMPP server is configured ([smpp.server])".into(),
             );
         };

@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 use super::server::{Bound, Server};
 use super::session::SessionError;
 use super::wire;
-use crate::routes::SendOutcome;
+use crate::delivery::route::SendOutcome;
 use crate::state::AppState;
 use crate::store::MessageStatus;
 use crate::store::smpp::OwedReceipt as Owed;

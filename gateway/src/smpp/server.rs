@@ -177,7 +177,6 @@ pub struct Server {
     binds: Mutex<HashMap<String, Vec<Bound>>>,
     directory: RwLock<Directory>,
     limiters: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
-    parts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Parts>>>>,
     next_conn: std::sync::atomic::AtomicU64,
     /// Where the listener is bound, once it is (for health).
     listening: Mutex<Option<String>>,
@@ -215,7 +214,6 @@ impl Server {
             binds: Mutex::new(HashMap::new()),
             directory: RwLock::new(Directory::default()),
             limiters: Mutex::new(HashMap::new()),
-            parts: Mutex::new(HashMap::new()),
             next_conn: std::sync::atomic::AtomicU64::new(1),
             listening: Mutex::new(None),
             receipts: Arc::default(),
@@ -295,27 +293,6 @@ impl Server {
                     .allow_burst(per_sec);
                 Arc::new(RateLimiter::direct(quota))
             })
-            .clone()
-    }
-
-    async fn parts_of(&self, state: &AppState, system_id: &str) -> Arc<tokio::sync::Mutex<Parts>> {
-        let existing = lock(&self.parts).get(system_id).cloned();
-        if let Some(p) = existing {
-            return p;
-        }
-        let mut p = Parts::new(
-            state.clone(),
-            format!("smpp-server:{system_id}"),
-            String::new(),
-            self.cfg.reassembly_timeout_secs,
-        );
-        if let Err(e) = p.reload().await {
-            tracing::error!(error = %e, "reloading waiting SMPP parts failed");
-        }
-        let p = Arc::new(tokio::sync::Mutex::new(p));
-        lock(&self.parts)
-            .entry(system_id.to_string())
-            .or_insert(p)
             .clone()
     }
 
@@ -425,6 +402,46 @@ impl Server {
     }
 }
 
+/// The multipart submits of every client, waiting for their missing
+/// parts. Held by the listener task and its connections only, never by
+/// [`Server`] (which the service state holds): the parts hold the service
+/// state, and a state that held them back would never be dropped.
+struct ClientParts {
+    by_client: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Parts>>>>,
+    timeout_secs: u64,
+}
+
+impl ClientParts {
+    fn new(timeout_secs: u64) -> Self {
+        Self {
+            by_client: Mutex::new(HashMap::new()),
+            timeout_secs,
+        }
+    }
+
+    /// The waiting parts of `system_id`, reloaded from the store the first time.
+    async fn of(&self, state: &AppState, system_id: &str) -> Arc<tokio::sync::Mutex<Parts>> {
+        let existing = lock(&self.by_client).get(system_id).cloned();
+        if let Some(p) = existing {
+            return p;
+        }
+        let mut p = Parts::new(
+            state.clone(),
+            format!("smpp-server:{system_id}"),
+            String::new(),
+            self.timeout_secs,
+        );
+        if let Err(e) = p.reload().await {
+            tracing::error!(error = %e, "reloading waiting SMPP parts failed");
+        }
+        let p = Arc::new(tokio::sync::Mutex::new(p));
+        lock(&self.by_client)
+            .entry(system_id.to_string())
+            .or_insert(p)
+            .clone()
+    }
+}
+
 /// The TLS server configuration from PEM files: the certificate chain
 /// (leaf first) and its private key (PKCS#8, PKCS#1 or SEC1).
 fn tls_acceptor(
@@ -513,6 +530,7 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
     *lock(&server.listening) = Some(local.clone());
     tracing::info!(addr = %local, tls = server.tls.is_some(), "smpp listening");
     let limit = Arc::new(Semaphore::new(server.cfg.max_connections.max(1)));
+    let parts = Arc::new(ClientParts::new(server.cfg.reassembly_timeout_secs));
     let receipts = tokio::spawn(super::outgoing::receipts(
         state.clone(),
         server.clone(),
@@ -543,19 +561,24 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (state, server, shutdown) = (state.clone(), server.clone(), shutdown.clone());
+        let (state, server, parts, shutdown) = (
+            state.clone(),
+            server.clone(),
+            parts.clone(),
+            shutdown.clone(),
+        );
         conns.spawn(async move {
             match server.tls.clone() {
                 Some(acceptor) => {
                     match tokio::time::timeout(BIND_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => connection(state, server, tls, shutdown).await,
+                        Ok(Ok(tls)) => connection(state, server, parts, tls, shutdown).await,
                         Ok(Err(e)) => {
                             tracing::warn!(peer = %peer, error = %e, "SMPP TLS handshake failed");
                         }
                         Err(_) => tracing::warn!(peer = %peer, "SMPP TLS handshake timed out"),
                     }
                 }
-                None => connection(state, server, stream, shutdown).await,
+                None => connection(state, server, parts, stream, shutdown).await,
             }
             drop(permit);
         });
@@ -569,8 +592,13 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
     .await;
 }
 
-async fn connection<S>(state: AppState, server: Arc<Server>, stream: S, shutdown: CancellationToken)
-where
+async fn connection<S>(
+    state: AppState,
+    server: Arc<Server>,
+    parts: Arc<ClientParts>,
+    stream: S,
+    shutdown: CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (session, mut incoming) = Session::start(stream);
@@ -704,14 +732,14 @@ where
                 let Ok(slot) = window.clone().acquire_owned().await else {
                     break;
                 };
-                let (state, server, session, client) = (
+                let (state, parts, session, client) = (
                     state.clone(),
-                    server.clone(),
+                    parts.clone(),
                     session.clone(),
                     client.clone(),
                 );
                 tokio::spawn(async move {
-                    let (code, id) = submit(&state, &server, &client, &c).await;
+                    let (code, id) = submit(&state, &parts, &client, &c).await;
                     if code == status::ROK {
                         let pdu = Pdu::SubmitSmResp(SubmitSmResp::new(wire::cstr(&id), Vec::new()));
                         let _ = session.respond(seq, code, pdu).await;
@@ -743,7 +771,7 @@ where
 
 async fn submit(
     state: &AppState,
-    server: &Server,
+    parts: &ClientParts,
     client: &ClientInfo,
     c: &Command,
 ) -> (u32, String) {
@@ -782,7 +810,7 @@ async fn submit(
         return (code, id);
     }
     let (sequence, total) = (part.sequence, part.total);
-    let parts = server.parts_of(state, &client.system_id).await;
+    let parts = parts.of(state, &client.system_id).await;
     let mut guard = parts.lock().await;
     match guard.insert(part).await {
         Ok(Outcome::Duplicate { group } | Outcome::Pending { group }) => {

@@ -179,6 +179,12 @@ impl Store {
         out
     }
 
+    /// Stops the writer thread once the writes already queued are
+    /// committed (shutdown); later writes fail with `StoreClosed`.
+    pub fn close(&self) {
+        self.writer.close();
+    }
+
     /// Checkpoints the WAL into the main file and truncates it, so erased
     /// bodies do not linger in the WAL.
     pub async fn checkpoint(&self) -> Result<()> {

@@ -6,6 +6,11 @@
 //! a bad value) is rolled back alone and the rest of the batch still commits.
 //! A job's caller hears back only after the COMMIT returned: that is the
 //! moment the message is durable and may be acknowledged.
+//!
+//! Shutdown is explicit: [`Writer::close`] asks the thread to commit what
+//! is queued and stop, whoever still holds a handle (later writes fail
+//! with `StoreClosed`). Stopping never waits for the last handle to be
+//! dropped, so a handle kept alive by mistake cannot keep the process up.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
@@ -79,10 +84,18 @@ where
     }
 }
 
+/// What the writer thread is sent.
+enum Msg {
+    /// A write.
+    Job(Box<dyn Job>),
+    /// Commit what is queued, then stop.
+    Close,
+}
+
 /// Handle used to submit writes; cheap to clone.
 #[derive(Clone)]
 pub(super) struct Writer {
-    tx: Sender<Box<dyn Job>>,
+    tx: Sender<Msg>,
 }
 
 impl Writer {
@@ -92,7 +105,7 @@ impl Writer {
         max_batch: usize,
         metrics: Arc<Metrics>,
     ) -> Result<(Self, std::thread::JoinHandle<()>)> {
-        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Job>>();
+        let (tx, rx) = std::sync::mpsc::channel::<Msg>();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run(conn, rx, max_batch.max(1), &metrics))
@@ -112,9 +125,14 @@ impl Writer {
             reply,
         };
         self.tx
-            .send(Box::new(job))
+            .send(Msg::Job(Box::new(job)))
             .map_err(|_| Error::StoreClosed)?;
         Ok(rx)
+    }
+
+    /// Asks the thread to commit the writes already queued and stop.
+    pub(super) fn close(&self) {
+        let _ = self.tx.send(Msg::Close);
     }
 
     /// Runs `work` in the next group commit and returns its result once the
@@ -128,17 +146,25 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, rx: Receiver<Box<dyn Job>>, max_batch: usize, metrics: &Metrics) {
+fn run(mut conn: Connection, rx: Receiver<Msg>, max_batch: usize, metrics: &Metrics) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
-    // Ends when every Writer handle is dropped and the channel is drained: the
-    // graceful-shutdown path, which therefore finishes queued writes.
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
+    let mut closing = false;
+    // Ends at `Close` (after committing what was queued before it), or when
+    // every Writer handle is gone and the channel is drained.
+    while !closing {
+        match rx.recv() {
+            Ok(Msg::Job(first)) => batch.push(first),
+            Ok(Msg::Close) | Err(_) => closing = true,
+        }
         while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Msg::Job(job)) => batch.push(job),
+                Ok(Msg::Close) => closing = true,
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
+        }
+        if batch.is_empty() {
+            continue;
         }
         let started = Instant::now();
         let commit = commit_batch(&mut conn, &mut batch);

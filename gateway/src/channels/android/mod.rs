@@ -1,3 +1,4 @@
 //! SMS Gateway for Android relays (`[[android]]`).
 
 pub mod config;
+pub mod route;

@@ -1,3 +1,4 @@
 //! The generic HTTP SMSC (`[generic]`).
 
 pub mod config;
+pub mod route;

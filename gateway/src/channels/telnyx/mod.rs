@@ -1,3 +1,4 @@
 //! Telnyx Messaging (`[telnyx]`).
 
 pub mod config;
+pub mod route;

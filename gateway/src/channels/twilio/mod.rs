@@ -1,3 +1,4 @@
 //! Twilio Programmable Messaging (`[twilio]`).
 
 pub mod config;
+pub mod route;

@@ -3,8 +3,8 @@
 
 use adapters::generic::{OutboundSms as Wire, SubmitAnswer};
 
-use super::http::{Answer, post_signed};
-use super::{OutboundSms, Route, SendFuture, SendOutcome};
+use crate::delivery::http::{Answer, post_signed};
+use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::store::MessageStatus;
 
 /// Name of this route in the config and the store.

@@ -11,10 +11,10 @@ use std::time::Duration;
 use adapters::android_relay::{Pacer, SendAnswer, SendRequest, TextMessage, Webhook};
 use rand::RngCore;
 
-use super::http::describe;
-use super::http::read_answer;
-use super::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::carriers::AndroidSide;
+use crate::delivery::http::describe;
+use crate::delivery::http::read_answer;
+use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 
 /// Sends through one phone.
 pub struct AndroidRoute {

@@ -3,10 +3,10 @@
 
 use adapters::twilio::{ErrorBody, Failure, MessageResource, SendRequest};
 
-use super::http::describe;
-use super::http::read_answer;
-use super::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::channels::twilio::config::TwilioConfig;
+use crate::delivery::http::describe;
+use crate::delivery::http::read_answer;
+use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 
 /// Name of this route in the config and the store.
 pub const NAME: &str = "twilio";

@@ -2,10 +2,10 @@
 
 use adapters::telnyx::{ErrorAnswer, SEND_PATH, SendAnswer, SendRequest};
 
-use super::http::describe;
-use super::http::read_answer;
-use super::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::channels::telnyx::config::TelnyxConfig;
+use crate::delivery::http::describe;
+use crate::delivery::http::read_answer;
+use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 
 /// Name of this route in the config and the store.
 pub const NAME: &str = "telnyx";

@@ -7,20 +7,13 @@
 //! route only says what one attempt came to. Which route a message takes is
 //! decided once, when it is accepted, by [`Routes::choose`].
 
-pub mod android;
-pub mod config;
-pub mod generic;
-pub mod http;
-pub mod telnyx;
-pub mod twilio;
-
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::config::{RouteRule, RoutingConfig};
 use crate::envelope::{Content, Header};
-use config::{RouteRule, RoutingConfig};
 
 /// ISO region of an E.164 number, via `phonenumber`'s metadata.
 fn country_of(e164: &str) -> Option<String> {
