@@ -15,7 +15,7 @@
 //!   `shadow_days` days (`[classifier] mode` fixes either mode). Rate limits
 //!   apply in both modes: they protect capacity, not judgement.
 //! - **Visibility.** Every hold, block, refusal and shadow verdict writes
-//!   one log line (masked sender, verdict, score, reason tags; never text)
+//!   one log line (redacted sender, verdict, score, reason tags; never text)
 //!   and counts in `gateway_spam_verdicts_total`; rate limits count in
 //!   `gateway_rate_limited_total{limit}`.
 //!
@@ -222,18 +222,6 @@ fn first_start(data_dir: &Path, now: i64) -> i64 {
     now
 }
 
-/// A sender id as logs may show it: all but the last four characters masked
-/// (`+1415555****`), so a log line names which sender without listing who
-/// talked to whom.
-pub fn masked(sender: &str) -> String {
-    let n = sender.chars().count();
-    sender
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i + 4 >= n && n > 4 { '*' } else { c })
-        .collect()
-}
-
 /// The classifier engine plus the operators' lists.
 pub struct SpamGate {
     engine: classifier::Engine,
@@ -399,7 +387,7 @@ impl SpamGate {
             .max(1);
         self.metrics.rate_limited(limit);
         tracing::info!(
-            sender = %masked(m.from),
+            sender = %crate::core::address::redact(m.from),
             direction = m.direction,
             limit,
             retry_after_secs,
@@ -416,7 +404,7 @@ impl SpamGate {
         self.metrics.spam_verdict(verdict, m.direction);
         tracing::info!(
             msg_id = m.id,
-            sender = %masked(m.from),
+            sender = %crate::core::address::redact(m.from),
             direction = m.direction,
             verdict,
             score = f64::from(score),
@@ -451,13 +439,6 @@ mod tests {
         assert!(matches(&p, "ACME"));
         assert!(!matches(&p, "ACME2"));
         assert!(!matches(&p, "+1800"));
-    }
-
-    #[test]
-    fn senders_are_masked_in_logs() {
-        assert_eq!(masked("+14155550100"), "+1415555****");
-        assert_eq!(masked("ACME"), "ACME");
-        assert_eq!(masked("ACMEBANK"), "ACME****");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod hostile;
 mod modem;
 mod outage;
 mod pdu_cli;
+mod process;
 mod rcs;
 mod review;
 mod shutdown;

@@ -132,10 +132,19 @@ fn load_config(cli: &Cli) -> Result<Config, CliError> {
 }
 
 fn init_logging(format: LogFormat, level: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Colour only on a terminal, and never with NO_COLOR set (no-color.org):
+    // a log file or journald gets plain text.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
+        // A failed log write (stderr a closed pipe) must not report itself
+        // with eprintln!, which panics the task that logged: the signal
+        // task once died that way and SIGTERM stopped working.
+        .log_internal_errors(false)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
@@ -143,8 +152,29 @@ fn init_logging(format: LogFormat, level: &str) {
     };
 }
 
+/// A CLI command whose reader went away (`gateway review list | head -3`)
+/// ends quietly with the status a SIGPIPE would give (141) instead of a
+/// panic message: Rust ignores SIGPIPE, so the write fails and `println!`
+/// panics. Any other panic keeps the default report.
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

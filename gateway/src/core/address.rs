@@ -37,6 +37,17 @@ impl Address {
         if trimmed.is_empty() || trimmed.len() > 32 {
             return Err(Error::invalid(field, "must be a phone number"));
         }
+        // phonenumber reads letters as keypad digits ("+1415555O1O1" became
+        // +14155556161): a typed O for 0 must be an error, not another person.
+        if !trimmed
+            .chars()
+            .all(|c| c.is_ascii_digit() || "+()-. ".contains(c))
+        {
+            return Err(Error::invalid(
+                field,
+                "a phone number has only digits, a leading +, spaces and ()-.",
+            ));
+        }
         let key = (region, trimmed.to_string());
         let normalised = match cache().get(&key) {
             Some(hit) => hit,
@@ -149,6 +160,21 @@ pub fn redact(addr: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn letters_in_a_number_are_refused_not_dialled() {
+        let us = region("US");
+        for bad in ["+1415555O1O1", "+1-800-FLOWERS", "415555010l"] {
+            let e = Address::phone(bad, us, "to").unwrap_err().to_string();
+            assert!(e.contains("to") && e.contains("only digits"), "{bad}: {e}");
+        }
+        assert_eq!(
+            Address::phone("+1 (415) 555-0101", us, "to")
+                .unwrap()
+                .as_str(),
+            "+14155550101"
+        );
+    }
 
     #[test]
     fn numbers_normalise_to_e164() {
