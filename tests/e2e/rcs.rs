@@ -568,10 +568,14 @@ async fn rbm_webhook_handshake_signature_and_inbound_user_messages() {
     .await
     .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.json::<Value>().await.unwrap(),
-        json!({"secret": "s3cr3t-42"})
+    // the bare secret as a plain-text body (RBM webhook guide)
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
     );
+    assert_eq!(r.text().await.unwrap(), "s3cr3t-42");
     let r = post(
         json!({"clientToken": "not-ours", "secret": "s3cr3t-42"}),
         None,

@@ -1,6 +1,7 @@
 //! `POST /webhooks/rbm`: Google RBM's webhook. The setup handshake
-//! (`{"clientToken","secret"}`, answered `{"secret"}` when the token is
-//! ours), then Pub/Sub push bodies verified with `X-Goog-Signature` before
+//! (`{"clientToken","secret"}`, answered 200 with the bare secret as a
+//! `text/plain` body when the token is ours, as the RBM webhook guide
+//! specifies), then Pub/Sub push bodies verified with `X-Goog-Signature` before
 //! the event inside is parsed: user messages go through the inbound
 //! pipeline (sealed, spam gate, idempotent on RBM's `messageId`), DELIVERED
 //! and READ update the agent message they name.
@@ -28,7 +29,8 @@ pub async fn event(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let body = body?;
     let Some(rcs) = state.rcs.clone() else {
         return Err(ApiError::NotFound(
@@ -46,10 +48,27 @@ pub async fn event(
                 return Err(ApiError::Unauthorized("client token does not match".into()));
             }
             tracing::info!("RBM webhook handshake answered");
-            return Ok(Json(serde_json::json!({ "secret": secret })));
+            return Ok((
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
+                secret,
+            )
+                .into_response());
         }
         Webhook::Push { data, .. } => data,
     };
+    Ok(push(&state, &rcs, &headers, data).await?.into_response())
+}
+
+/// A Pub/Sub push: signature first, then the event inside.
+async fn push(
+    state: &AppState,
+    rcs: &crate::rcs::Rcs,
+    headers: &HeaderMap,
+    data: Vec<u8>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let sig = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     adapters::rcs::rbm::verify_signature(&rcs.client_token, sig, &data)
         .map_err(|p| ApiError::Unauthorized(p.to_string()))?;
