@@ -129,13 +129,28 @@ async fn sweep(state: AppState, shutdown: CancellationToken) {
             }
             Err(e) => tracing::error!(error = %e, "erasing expired bodies failed"),
         }
+        state
+            .metrics
+            .erasures_pending
+            .set(erased_since_checkpoint as i64);
         if erased_since_checkpoint > 0 && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             // Erased pages may still sit in the WAL; fold it into the main
-            // file (where secure_delete zeroed them) and truncate it.
-            if let Err(e) = state.store.checkpoint().await {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
+            // file (where secure_delete zeroed them) and truncate it. A
+            // checkpoint a reader kept from completing is tried again on
+            // the next sweep: the erasures stay pending until one completes.
+            match state.store.checkpoint().await {
+                Ok(true) => {
+                    erased_since_checkpoint = 0;
+                    state.metrics.erasures_pending.set(0);
+                }
+                Ok(false) => {
+                    tracing::debug!(
+                        pending = erased_since_checkpoint,
+                        "WAL checkpoint busy (a reader is open); retrying"
+                    )
+                }
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
             }
-            erased_since_checkpoint = 0;
             last_checkpoint = tokio::time::Instant::now();
         }
     }

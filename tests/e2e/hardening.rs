@@ -228,3 +228,74 @@ async fn slow_headers_huge_headers_and_connection_floods_are_bounded() {
     let r = gw.client().get(gw.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_completes_after_a_reader_held_the_wal_across_an_expiry() {
+    let dir = TempDir::new("erasure-reader");
+    let sink = Sink::start(0).await;
+    sink.status.store(503, std::sync::atomic::Ordering::SeqCst);
+    let cfg = write_config(
+        &dir.0,
+        Some(&sink),
+        "[delivery]\ninitial_backoff_ms = 60000\n",
+    );
+    let gw = Gateway::start(&cfg);
+    let r = gw
+        .send(serde_json::json!({"to": "+14155550101", "text": canary(), "ttl_seconds": 2}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let chunk = sealed_chunk(&gw, &id);
+    // A reader (a backup, `gateway review`) holds a snapshot while the
+    // message expires: every checkpoint in that time comes back busy.
+    let reader = rusqlite::Connection::open(gw.data_dir.join("gateway.db")).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    let m = gw.wait_status(&id, "expired", WAIT).await;
+    assert_eq!(m["status"], "expired", "{m}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let pending = |text: &str| -> i64 {
+        text.lines()
+            .find(|l| l.starts_with("gateway_erasures_pending "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1)
+    };
+    let metrics = || async {
+        gw.client()
+            .get(gw.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(
+        pending(&metrics().await) >= 1,
+        "the busy checkpoint leaves the erasure pending"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    // Once the reader has left, a retried checkpoint truncates the WAL.
+    let data = gw.data_dir.clone();
+    let found = || {
+        ["gateway.db", "gateway.db-wal", "gateway.db-shm"]
+            .iter()
+            .any(|f| file_has(&data.join(f), &chunk))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while found() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        !found(),
+        "the expired ciphertext outlived the reader in the database files"
+    );
+    assert_eq!(pending(&metrics().await), 0, "nothing left pending");
+}

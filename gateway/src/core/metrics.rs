@@ -120,6 +120,8 @@ pub struct Metrics {
     pub rate_limited_total: Family<LimitLabels, Counter>,
     /// Senders waiting in the review queue.
     pub review_queue: Gauge<i64, AtomicI64>,
+    /// Bodies erased but possibly still in the WAL (a checkpoint pending).
+    pub erasures_pending: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -217,8 +219,15 @@ impl Metrics {
             "Flagged senders waiting for an operator's decision",
             review_queue.clone(),
         );
+        let erasures_pending = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "erasures_pending",
+            "Erased bodies whose WAL frames a checkpoint has not yet truncated",
+            erasures_pending.clone(),
+        );
         Self {
             registry,
+            erasures_pending,
             spam_verdicts,
             rate_limited_total,
             review_queue,

@@ -186,8 +186,10 @@ impl Store {
     }
 
     /// Checkpoints the WAL into the main file and truncates it, so erased
-    /// bodies do not linger in the WAL.
-    pub async fn checkpoint(&self) -> Result<()> {
+    /// bodies do not linger in the WAL. Returns whether it completed: with
+    /// a reader open (a backup, `gateway review`) SQLite answers busy and
+    /// leaves frames in the WAL, and the caller must try again.
+    pub async fn checkpoint(&self) -> Result<bool> {
         self.write(|tx| {
             // A checkpoint cannot run inside a transaction; the writer
             // runs it right after this (empty) job's batch instead.
@@ -196,8 +198,9 @@ impl Store {
         })
         .await?;
         self.read(|c| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
+            // one row: (busy, frames in the WAL, frames checkpointed)
+            let busy: i64 = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            Ok(busy == 0)
         })
         .await
     }
