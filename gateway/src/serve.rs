@@ -49,6 +49,9 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         config.store.read_connections,
         metrics.clone(),
     )?;
+    if let Some(mb) = config.store.max_database_mb {
+        store.limit_size(mb).await?;
+    }
     let listen = config.listen;
     let (dispatch, dispatch_rx) = crate::delivery::Dispatch::new();
     let state = AppState::new(config, store, keys, metrics, dispatch)?;

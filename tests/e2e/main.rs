@@ -9,6 +9,7 @@ mod carriers;
 mod crash;
 mod hardening;
 mod harness;
+mod health;
 mod hostile;
 mod modem;
 mod outage;

@@ -30,6 +30,9 @@ pub enum Error {
     /// The store's writer thread has stopped (the service is shutting down).
     #[error("store writer is not running")]
     StoreClosed,
+    /// The disk under the store is full: nothing was committed.
+    #[error("storage full: the database could not grow")]
+    StorageFull,
     /// An envelope could not be parsed, sealed or opened.
     #[error("envelope: {0}")]
     Envelope(String),
@@ -89,7 +92,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Transient(_) | Self::StoreClosed | Self::Io { .. }
+            Self::Transient(_) | Self::StoreClosed | Self::StorageFull | Self::Io { .. }
         )
     }
 }

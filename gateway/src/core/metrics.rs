@@ -122,6 +122,8 @@ pub struct Metrics {
     pub review_queue: Gauge<i64, AtomicI64>,
     /// Bodies erased but possibly still in the WAL (a checkpoint pending).
     pub erasures_pending: Gauge<i64, AtomicI64>,
+    /// When a group commit last failed (Unix seconds; 0: never).
+    pub store_commit_failed_at: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -225,8 +227,15 @@ impl Metrics {
             "Erased bodies whose WAL frames a checkpoint has not yet truncated",
             erasures_pending.clone(),
         );
+        let store_commit_failed_at = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "store_commit_failed_at_seconds",
+            "When a group commit last failed (Unix time; 0: never): disk full, size cap, I/O",
+            store_commit_failed_at.clone(),
+        );
         Self {
             registry,
+            store_commit_failed_at,
             erasures_pending,
             spam_verdicts,
             rate_limited_total,

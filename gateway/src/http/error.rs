@@ -27,6 +27,8 @@ pub enum ApiError {
     RateLimited(u64, &'static str),
     /// 503: overloaded or shutting down; retry after this many seconds.
     Unavailable(u64),
+    /// 503: the disk is full; nothing was stored; retry after this many seconds.
+    StorageFull(u64),
     /// 500: something broke inside; details are in the log only.
     Internal,
 }
@@ -53,6 +55,11 @@ impl ApiError {
                 "rate_limited",
                 format!("the {limit} rate limit was exceeded; retry after the Retry-After seconds"),
             ),
+            Self::StorageFull(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_full",
+                "the gateway's disk is full and nothing was stored; retry later".into(),
+            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -75,7 +82,7 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({"error": {"code": code, "message": message}})),
         )
             .into_response();
-        if let Self::RateLimited(s, _) | Self::Unavailable(s) = self {
+        if let Self::RateLimited(s, _) | Self::Unavailable(s) | Self::StorageFull(s) = self {
             if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -95,6 +102,10 @@ impl From<Error> for ApiError {
                 limit,
             } => Self::RateLimited(retry_after_secs, limit),
             Error::StoreClosed => Self::Unavailable(5),
+            Error::StorageFull => {
+                tracing::error!("request refused: the disk is full");
+                Self::StorageFull(30)
+            }
             other => {
                 // Logged once here; the client sees only "internal error".
                 tracing::error!(error = %other, "request failed");

@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod identities;
 pub mod json;
 pub mod messages;
@@ -98,23 +99,7 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    let db = state.store.ping().await;
-    match db {
-        Ok(_) => axum::Json(serde_json::json!({
-            "status": "ok",
-            "modems": state.modems.health_json(),
-            "smpp": state.smpp.health_json(),
-        }))
-        .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check: store unavailable");
-            (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({"status": "unavailable", "store": "down"})),
-            )
-                .into_response()
-        }
-    }
+    health::healthz(&state).await
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

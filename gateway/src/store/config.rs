@@ -31,6 +31,11 @@ pub struct StoreConfig {
     /// Metadata rows (messages, history, queue, carrier ids) are deleted this
     /// long after a message was accepted.
     pub metadata_retention_secs: u64,
+    /// The database may not grow beyond this many MiB (unset: until the disk
+    /// is full). At the cap, as on a full disk, writes are refused with 503
+    /// `storage_full` and `/healthz` reports the store not writable, so the
+    /// disk keeps room for the WAL, logs and the operating system.
+    pub max_database_mb: Option<u64>,
 }
 
 impl Default for StoreConfig {
@@ -41,6 +46,7 @@ impl Default for StoreConfig {
             read_connections: 4,
             body_retention_secs: 30 * 24 * 3600,
             metadata_retention_secs: 365 * 24 * 3600,
+            max_database_mb: None,
         }
     }
 }
@@ -53,6 +59,9 @@ impl StoreConfig {
                 "store.metadata_retention_secs must not be shorter than store.body_retention_secs"
                     .to_string(),
             );
+        }
+        if self.max_database_mb == Some(0) {
+            problems.push("store.max_database_mb must be at least 1".to_string());
         }
         if self.max_batch == 0 {
             problems.push("store.max_batch must be at least 1".to_string());

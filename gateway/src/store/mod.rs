@@ -10,6 +10,7 @@ pub mod config;
 pub mod credentials;
 mod db;
 pub mod fallback;
+pub mod health;
 pub mod messages;
 pub mod optout;
 pub mod parts;
@@ -45,8 +46,17 @@ pub const DB_FILE: &str = "gateway.db";
 /// (SQLite's message names the table or constraint, never a value).
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
+        if is_disk_full(&e) {
+            return Error::StorageFull;
+        }
         Error::Store(e.to_string())
     }
+}
+
+/// SQLITE_FULL: the disk (or the file-size limit) stopped the database
+/// from growing; the write was not made and may succeed later.
+pub(crate) fn is_disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 /// Opens a connection with the pragmas every connection needs.
@@ -183,6 +193,18 @@ impl Store {
     /// committed (shutdown); later writes fail with `StoreClosed`.
     pub fn close(&self) {
         self.writer.close();
+    }
+
+    /// Caps the database file at `mb` MiB: past it, writes fail as on a
+    /// full disk (SQLITE_FULL, answered `storage_full`).
+    pub async fn limit_size(&self, mb: u64) -> Result<()> {
+        self.write(move |tx| {
+            let page: i64 = tx.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages = (mb.saturating_mul(1 << 20) / page.max(512) as u64).max(1);
+            tx.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Checkpoints the WAL into the main file and truncates it, so erased

@@ -26,8 +26,12 @@ use crate::core::metrics::Metrics;
 trait Job: Send {
     /// Runs the job in a savepoint; returns whether it succeeded.
     fn run(&mut self, tx: &Transaction<'_>) -> bool;
+    /// Whether the job failed because the disk is full.
+    fn hit_disk_full(&self) -> bool;
+    /// Fails the job without running it (its batch cannot commit).
+    fn skip(&mut self, error: Error);
     /// Reports the outcome once the batch's commit is known.
-    fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+    fn finish(self: Box<Self>, commit: std::result::Result<(), CommitFailure>);
 }
 
 struct TypedJob<F, R> {
@@ -60,9 +64,12 @@ where
                 } else {
                     exec("ROLLBACK TO job").and_then(|()| exec("RELEASE job"))
                 };
+                // A failed job's own error wins over its rollback's: after
+                // SQLITE_FULL, SQLite has already rolled the whole
+                // transaction back and the savepoint is gone.
                 match end {
                     Ok(()) => r,
-                    Err(e) => Err(Error::from(e)),
+                    Err(e) => r.and(Err(Error::from(e))),
                 }
             }
             Err(e) => Err(Error::from(e)),
@@ -72,15 +79,46 @@ where
         ok
     }
 
-    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+    fn hit_disk_full(&self) -> bool {
+        matches!(self.result, Some(Err(Error::StorageFull)))
+    }
+
+    fn skip(&mut self, error: Error) {
+        self.work = None;
+        self.result = Some(Err(error));
+    }
+
+    fn finish(self: Box<Self>, commit: std::result::Result<(), CommitFailure>) {
         let result = match (commit, self.result) {
             (Ok(()), Some(r)) => r,
-            (Err(e), Some(Ok(_))) => Err(Error::Store(format!("commit failed: {e}"))),
+            (Err(CommitFailure::DiskFull), Some(Ok(_))) => Err(Error::StorageFull),
+            (Err(CommitFailure::Other(e)), Some(Ok(_))) => {
+                Err(Error::Store(format!("commit failed: {e}")))
+            }
             (_, Some(Err(e))) => Err(e),
             (_, None) => Err(Error::StoreClosed),
         };
         // The caller may have gone away (client disconnected); nothing to do then.
         let _ = self.reply.send(result);
+    }
+}
+
+/// Why a group commit failed, for every job of the batch.
+#[derive(Debug, Clone)]
+enum CommitFailure {
+    /// The disk is full: answered as `storage_full`, retryable.
+    DiskFull,
+    /// Anything else, described.
+    Other(String),
+}
+
+impl From<rusqlite::Error> for CommitFailure {
+    fn from(e: rusqlite::Error) -> Self {
+        if super::is_disk_full(&e) {
+            CommitFailure::DiskFull
+        } else {
+            CommitFailure::Other(e.to_string())
+        }
     }
 }
 
@@ -170,7 +208,10 @@ fn run(mut conn: Connection, rx: Receiver<Msg>, max_batch: usize, metrics: &Metr
         let commit = commit_batch(&mut conn, &mut batch);
         metrics.observe_commit(batch.len(), started.elapsed());
         if let Err(e) = &commit {
-            tracing::error!(error = %e, jobs = batch.len(), "group commit failed");
+            metrics
+                .store_commit_failed_at
+                .set(crate::core::clock::now_ms() / 1000);
+            tracing::error!(error = ?e, jobs = batch.len(), "group commit failed");
         }
         for job in batch.drain(..) {
             job.finish(commit.clone());
@@ -182,14 +223,26 @@ fn run(mut conn: Connection, rx: Receiver<Msg>, max_batch: usize, metrics: &Metr
 fn commit_batch(
     conn: &mut Connection,
     batch: &mut [Box<dyn Job>],
-) -> std::result::Result<(), String> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| e.to_string())?;
+) -> std::result::Result<(), CommitFailure> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut full = false;
     for job in batch.iter_mut() {
+        if full {
+            // SQLITE_FULL rolled the transaction back: running more jobs
+            // would run them outside it, each in its own autocommit
+            job.skip(Error::StorageFull);
+            continue;
+        }
         job.run(&tx);
+        full |= job.hit_disk_full();
     }
-    tx.commit().map_err(|e| e.to_string())
+    if full {
+        // a job ran out of space: commit nothing, so nothing is
+        // acknowledged that may not be stored
+        return Err(CommitFailure::DiskFull);
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 #[cfg(test)]
