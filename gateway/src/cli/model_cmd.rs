@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::CliError;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::store::TraceRow;
 
 /// Options of `gateway replay`.

@@ -11,30 +11,46 @@
 //! event delays every agent's events behind it (RBM webhook guide). A bad
 //! or missing signature is always 401, and nothing is stored.
 
+use std::sync::Arc;
+
 use adapters::rcs::rbm::{EventKind, SIGNATURE_HEADER, UserEvent, Webhook, client_token_matches};
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::routing::post;
 
+use super::Rcs;
+use super::config::ROUTE;
 use crate::envelope::Content;
 use crate::http::error::ApiError;
-use crate::pipeline::{self, InboundMessage};
-use crate::state::AppState;
+use crate::pipeline::{self, InboundMessage, Pipeline};
 use crate::store::{MessageStatus, StatusReport};
 
+/// What the handler needs.
+pub struct Hook {
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// The agent (client token, `from`).
+    pub rcs: Arc<Rcs>,
+}
+
+/// `POST /webhooks/rbm`.
+pub fn router(hook: Arc<Hook>) -> Router {
+    Router::new()
+        .route("/webhooks/rbm", post(event))
+        .with_state(hook)
+}
+
 /// One webhook call.
-pub async fn event(
-    State(state): State<AppState>,
+async fn event(
+    State(hook): State<Arc<Hook>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = body?;
-    let Some(rcs) = state.rcs.clone() else {
-        return Err(ApiError::NotFound(
-            "the rbm adapter is not configured".into(),
-        ));
-    };
+    let (rcs, p) = (&hook.rcs, &hook.pipeline);
     let hook = Webhook::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     drop(body);
     let data = match hook {
@@ -75,9 +91,9 @@ pub async fn event(
                 other => Content::RcsUser { message: other },
             };
             let outcome = pipeline::accept_inbound(
-                &state,
+                p,
                 InboundMessage {
-                    adapter: crate::rcs::ROUTE,
+                    adapter: ROUTE,
                     carrier_id: message_id,
                     from: sender,
                     to: rcs.config.from.clone(),
@@ -110,9 +126,9 @@ pub async fn event(
                 "RBM DELIVERED"
             };
             let report = StatusReport::new(MessageStatus::Delivered, Some(word.into()));
-            let found = state.status.report(id.clone(), report).await?.is_some();
+            let found = p.status.report(id.clone(), report).await?.is_some();
             if found && kind == EventKind::Read {
-                state.store.note_read(id, word).await?;
+                p.store.note_read(id, word).await?;
             }
             Ok(Json(serde_json::json!({"ok": true, "ignored": !found})))
         }
