@@ -1,7 +1,7 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/` (outside the
 //! workspace). They panic only when an invariant breaks.
 
-use crate::config::Config;
+use crate::app::config::Config;
 
 /// Parses `data` as a config file and validates it: any input gets a value
 /// or an error, never a panic.
@@ -30,7 +30,7 @@ pub fn config(data: &[u8]) {
 /// builds its own, and those are read back by its own sessions and by
 /// smpplib in the SMPP tests.
 pub fn smpp_pdu(data: &[u8]) {
-    use crate::smpp::wire::{self, Frame};
+    use crate::channels::smpp::wire::{self, Frame};
     if data.len() < 12 || data.len() > wire::MAX_PDU {
         return;
     }

@@ -131,7 +131,7 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
         gw.count("SELECT COUNT(*) FROM messages WHERE sender = '+12125550177' AND status = 'dropped' AND sealed IS NULL"),
         held_spam
     );
-    tokio::time::sleep(gateway::spam::LIST_REFRESH + Duration::from_millis(500)).await;
+    tokio::time::sleep(gateway::pipeline::spam::LIST_REFRESH + Duration::from_millis(500)).await;
     let next = serde_json::json!({"id": "after-block", "from": spam_sender, "to": "+14155559999", "text": "x"});
     assert_eq!(
         gw.post_signed("/webhooks/generic", &next, GENERIC_SECRET)

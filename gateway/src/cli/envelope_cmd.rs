@@ -8,7 +8,7 @@ use clap::Subcommand;
 use hpke::Serializable;
 
 use super::CliError;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::core::address::{self, Address};
 use crate::core::clock;
 use crate::envelope::keys::{self, Keyring};
@@ -113,7 +113,7 @@ pub fn run(cfg: &Config, cmd: &EnvelopeCommand) -> Result<(), CliError> {
                 Some(k) => keys::parse_public_key(k)?,
                 None => Keyring::open(&cfg.data_dir)?.current().public.clone(),
             };
-            let (segments, encoding) = crate::sms_plan::plan(text, &cfg.sms);
+            let (segments, encoding) = crate::pipeline::plan::plan(text, &cfg.sms);
             let now = clock::now_ms();
             let header = Header {
                 v: crate::envelope::VERSION,

@@ -6,7 +6,7 @@
 use clap::Subcommand;
 
 use super::CliError;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::core::address::{self, Address};
 use crate::core::clock;
 use crate::envelope::keys::{self, Keyring};

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, LogFormat};
+use crate::app::config::{Config, LogFormat};
 
 /// SMS/RCS interoperability gateway with metadata-only spam defense.
 ///
@@ -207,7 +207,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             }
             init_logging(cfg.log.format, &cfg.log.level);
             runtime()?
-                .block_on(crate::serve::run(cfg))
+                .block_on(crate::app::serve::run(cfg))
                 .map_err(CliError::from)
         }
         Command::Keys(cmd) => keys_cmd::keys(&load_config(&cli)?, cmd),

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::CliError;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::store::TraceRow;
 
 /// Options of `gateway replay`.
@@ -396,7 +396,7 @@ fn promote(cfg: &Config, file: &PathBuf) -> Result<(), CliError> {
         .map_err(|e| CliError::input(format!("model {}: {e}", file.display())))?;
     classifier::Engine::new(model.clone(), &cfg.classifier)
         .map_err(|e| CliError::input(format!("model {}: {e}", file.display())))?;
-    let target = cfg.data_dir.join(crate::config::PROMOTED_MODEL);
+    let target = cfg.data_dir.join(crate::app::config::PROMOTED_MODEL);
     let dir = target
         .parent()
         .ok_or_else(|| CliError::input("the data directory has no parent"))?;

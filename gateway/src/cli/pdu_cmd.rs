@@ -5,7 +5,7 @@ use clap::Subcommand;
 use rand::Rng;
 
 use super::CliError;
-use crate::config::Config;
+use crate::app::config::Config;
 
 /// `gateway pdu`.
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::CliError;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::store::Db;
 use crate::store::review::{self, ListKind, QueueFilter, QueueRow};
 

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::CliError;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::store::Db;
 use crate::store::review::{self, QueueRow};
 

@@ -4,7 +4,7 @@
 use clap::Subcommand;
 
 use super::CliError;
-use crate::config::Config;
+use crate::app::config::Config;
 use crate::core::clock;
 use crate::store;
 
@@ -70,7 +70,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             throughput,
             addresses,
         } => {
-            let pw = crate::smpp::credentials::add(
+            let pw = crate::channels::smpp::credentials::add(
                 &db,
                 name,
                 *throughput,
@@ -82,7 +82,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             eprintln!("store this password now: it is not shown again");
         }
         ClientCommand::List { json } => {
-            let list = crate::smpp::credentials::list(&db)?;
+            let list = crate::channels::smpp::credentials::list(&db)?;
             if *json {
                 let s = serde_json::to_string_pretty(&list)
                     .map_err(|e| CliError::input(e.to_string()))?;
@@ -106,13 +106,13 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             }
         }
         ClientCommand::SetAddresses { name, addresses } => {
-            if !crate::smpp::credentials::set_addresses(&db, name, addresses, region)? {
+            if !crate::channels::smpp::credentials::set_addresses(&db, name, addresses, region)? {
                 return Err(CliError::input(format!("no SMPP client {name}")));
             }
             println!("updated {name}");
         }
         ClientCommand::Remove { name } => {
-            if !crate::smpp::credentials::remove(&db, name)? {
+            if !crate::channels::smpp::credentials::remove(&db, name)? {
                 return Err(CliError::input(format!("no SMPP client {name}")));
             }
             println!("removed {name}");

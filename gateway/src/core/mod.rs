@@ -9,3 +9,6 @@ pub mod error;
 pub mod fs;
 pub mod metrics;
 pub mod secrets;
+
+/// A boxed, sendable future: what object-safe async trait methods return.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -1,7 +1,13 @@
 //! The delivery queue worker: takes due entries from the store's queue table,
-//! sends them (out through a route, or to the private side), and records the
-//! outcome. Failures are retried with exponential backoff and jitter until an
-//! attempt or age limit dead-letters them.
+//! sends each through its [`Route`](route::Route), and records the outcome
+//! through the pipeline's status path. Failures are retried with
+//! exponential backoff and jitter until an attempt or age limit
+//! dead-letters them.
+//!
+//! Everything that sends is a route, the private side and the SMPP server's
+//! clients included; the worker has no case per target. It opens a message
+//! (edge key) only for routes that need its content, and renders RCS content
+//! for SMS routes on the way ([`interwork`]).
 //!
 //! The queue lives in SQLite, not in memory: only the entries in flight are
 //! held here, so a long outage grows the database, not the process. A crash
@@ -10,25 +16,34 @@
 
 pub mod config;
 pub mod http;
+pub mod interwork;
+pub mod private;
 pub mod route;
+#[cfg(test)]
+pub mod stub;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::core::BoxFuture;
 use crate::core::clock;
-use crate::core::error::{Error, Result};
-use crate::delivery::http::{Answer, post_signed};
-use crate::delivery::route::{OutboundSms, SendOutcome};
-use crate::envelope::{Content, Envelope};
-use crate::state::AppState;
-use crate::store::{QueueItem, StatusReport, Target};
+use crate::core::error::Result;
+use crate::core::metrics::Metrics;
+use crate::envelope::Envelope;
+use crate::envelope::epoch::Opener;
+use crate::envelope::keys::KeyStore;
+use crate::store::{QueueItem, StatusReport, Store, Target};
+use config::DeliveryConfig;
+use interwork::Interwork;
+use route::{OutboundSms, Routes, SendOutcome};
 
 /// Most due entries fetched per poll.
 const FETCH: usize = 512;
@@ -88,10 +103,118 @@ impl Dispatch {
     }
 }
 
+/// How the pipeline hands a committed queue entry to the worker: straight
+/// through the fast path, or by waking the poller.
+#[derive(Clone)]
+pub struct Handoff {
+    dispatch: Dispatch,
+    notify: Arc<Notify>,
+}
+
+impl Handoff {
+    /// Hands over through `dispatch`, waking `notify`'s poller when it is full.
+    pub fn new(dispatch: Dispatch, notify: Arc<Notify>) -> Self {
+        Self { dispatch, notify }
+    }
+
+    /// Gives a committed entry to the worker, or wakes its poller.
+    pub fn hand(&self, item: QueueItem) {
+        if !self.dispatch.offer(item) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Wakes the poller (entries were made due in the store).
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// Where the worker's outcomes go: the pipeline's one status path.
+pub trait Outcomes: Send + Sync {
+    /// Records a reported status of message `id`.
+    fn report(&self, id: String, report: StatusReport) -> BoxFuture<'_, Result<()>>;
+    /// Dead-letters message `id` after `attempts`.
+    fn dead_letter(&self, id: String, attempts: u32, error: String) -> BoxFuture<'_, Result<()>>;
+}
+
+/// The route name of a stored target. The private side is the route
+/// `private`; the SMPP server's clients are the route family
+/// `smpp-client:<system_id>`.
+pub fn route_of(target: &Target) -> Cow<'_, str> {
+    match target {
+        Target::Route(r) => Cow::Borrowed(r),
+        Target::Private => Cow::Borrowed(private::ROUTE),
+        Target::Smpp(sid) => Cow::Owned(format!("{SMPP_CLIENTS}{sid}")),
+    }
+}
+
+/// The route family of the SMPP server's clients.
+pub const SMPP_CLIENTS: &str = "smpp-client:";
+
+/// What the worker needs.
+pub struct Worker {
+    /// Durable store (the queue).
+    pub store: Store,
+    /// Edge keys, to open what a route sends.
+    pub keys: Arc<KeyStore>,
+    /// Opener with cached epoch contexts.
+    pub opener: Arc<Opener>,
+    /// Every route, by name.
+    pub routes: Arc<Routes>,
+    /// RCS content on SMS routes.
+    pub interwork: Arc<Interwork>,
+    /// The status path.
+    pub outcomes: Arc<dyn Outcomes>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// `[delivery]`.
+    pub config: DeliveryConfig,
+    /// Wakes the poller (the other end of [`Handoff`]).
+    pub notify: Arc<Notify>,
+}
+
+/// What the worker's poll found, and when to poll next.
+async fn poll(
+    w: &Worker,
+    in_flight: &Mutex<HashSet<String>>,
+    next_poll: &mut tokio::time::Instant,
+) -> Vec<QueueItem> {
+    let exclude: HashSet<String> = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
+    let polled_at = clock::now_ms();
+    match w.store.due(polled_at, FETCH, exclude).await {
+        Ok(mut due) => {
+            let full = due.len() >= FETCH;
+            if let Ok(mut s) = in_flight.lock() {
+                // The query ran after the snapshot it excluded: an entry
+                // committed and offered to the fast path in between is in
+                // flight now, and is sent from there.
+                due.retain(|item| s.insert(item.message_id.clone()));
+            }
+            *next_poll = if full {
+                tokio::time::Instant::now()
+            } else {
+                let wait = match w.store.next_due_after(polled_at).await {
+                    Ok(Some(at)) => {
+                        (at - clock::now_ms()).clamp(5, IDLE_POLL.as_millis() as i64) as u64
+                    }
+                    _ => IDLE_POLL.as_millis() as u64,
+                };
+                tokio::time::Instant::now() + Duration::from_millis(wait)
+            };
+            due
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading the delivery queue failed");
+            *next_poll = tokio::time::Instant::now() + IDLE_POLL;
+            Vec::new()
+        }
+    }
+}
+
 /// Runs until `shutdown` fires, then waits for in-flight sends to finish.
-pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationToken) {
-    let http = state.http.clone();
-    let limit = Arc::new(Semaphore::new(state.config.delivery.concurrency));
+pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationToken) {
+    let limit = Arc::new(Semaphore::new(w.config.concurrency));
     let in_flight = fast.in_flight.clone();
     let mut tasks = JoinSet::new();
     let mut next_poll = tokio::time::Instant::now();
@@ -99,35 +222,7 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
         while tasks.try_join_next().is_some() {}
         let mut batch = Vec::new();
         if tokio::time::Instant::now() >= next_poll {
-            let exclude: HashSet<String> = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
-            let polled_at = clock::now_ms();
-            match state.store.due(polled_at, FETCH, exclude).await {
-                Ok(mut due) => {
-                    let full = due.len() >= FETCH;
-                    if let Ok(mut s) = in_flight.lock() {
-                        // The query ran after the snapshot it excluded: an
-                        // entry committed and offered to the fast path in
-                        // between is in flight now, and is sent from there.
-                        due.retain(|item| s.insert(item.message_id.clone()));
-                    }
-                    batch = due;
-                    next_poll = if full {
-                        tokio::time::Instant::now()
-                    } else {
-                        let wait = match state.store.next_due_after(polled_at).await {
-                            Ok(Some(at)) => {
-                                (at - clock::now_ms()).clamp(5, IDLE_POLL.as_millis() as i64) as u64
-                            }
-                            _ => IDLE_POLL.as_millis() as u64,
-                        };
-                        tokio::time::Instant::now() + Duration::from_millis(wait)
-                    };
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "reading the delivery queue failed");
-                    next_poll = tokio::time::Instant::now() + IDLE_POLL;
-                }
-            }
+            batch = poll(&w, &in_flight, &mut next_poll).await;
         }
         if batch.is_empty() {
             tokio::select! {
@@ -135,7 +230,7 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
                     Some(item) => batch.push(item),
                     None => break 'outer,
                 },
-                () = state.queue_notify.notified() => { next_poll = tokio::time::Instant::now(); }
+                () = w.notify.notified() => { next_poll = tokio::time::Instant::now(); }
                 () = tokio::time::sleep_until(next_poll) => {}
                 () = shutdown.cancelled() => break 'outer,
             }
@@ -155,12 +250,12 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
                     continue;
                 }
             };
-            let (state, http, in_flight) = (state.clone(), http.clone(), in_flight.clone());
+            let (w, in_flight) = (w.clone(), in_flight.clone());
             tasks.spawn(async move {
                 let id = item.message_id.clone();
                 let span =
                     tracing::debug_span!("deliver", msg_id = %id, attempt = item.attempts + 1);
-                deliver(&state, &http, item).instrument(span).await;
+                deliver(&w, item).instrument(span).await;
                 if let Ok(mut s) = in_flight.lock() {
                     s.remove(&id);
                 }
@@ -179,7 +274,7 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
     }
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(
-        Duration::from_secs(state.config.delivery.request_timeout_secs + 2),
+        Duration::from_secs(w.config.request_timeout_secs + 2),
         drain,
     )
     .await
@@ -193,13 +288,9 @@ pub async fn run(state: AppState, mut fast: DispatchRx, shutdown: CancellationTo
 
 /// One attempt of `item` and what it came to: a status through the status
 /// path (the queue entry goes with it), a retry later, or a dead letter.
-async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
-    let target_name = match &item.target {
-        Target::Route(r) => r.clone(),
-        Target::Private => "private".to_string(),
-        Target::Smpp(c) => format!("smpp-client:{c}"),
-    };
-    let outcome = match attempt(state, http, &item).await {
+async fn deliver(w: &Worker, item: QueueItem) {
+    let target = route_of(&item.target).into_owned();
+    let outcome = match attempt(w, &target, &item).await {
         Ok(o) => o,
         Err(e) if e.is_transient() => SendOutcome::Retry(e.to_string()),
         Err(e) => SendOutcome::Permanent(e.to_string()),
@@ -207,14 +298,13 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
     let now = clock::now_ms();
     let id = item.message_id.clone();
     let attempts = item.attempts + 1;
-    let cfg = &state.config.delivery;
+    let cfg = &w.config;
     let too_old = now - item.created_at > (cfg.max_age_secs as i64) * 1000;
     let count = |outcome: &'static str| {
-        state
-            .metrics
+        w.metrics
             .attempts
             .get_or_create(&crate::core::metrics::AttemptLabels {
-                target: target_name.clone(),
+                target: target.clone(),
                 outcome,
             })
             .inc();
@@ -229,46 +319,33 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: QueueItem) {
                 part: None,
                 finish_queue: true,
             };
-            state.status.report(id, report).await.map(|_| ())
+            w.outcomes.report(id, report).await
         }
         SendOutcome::Retry(error) | SendOutcome::Permanent(error)
             if attempts >= cfg.max_attempts || too_old =>
         {
-            dead(state, &target_name, id, attempts, error).await
+            count("dead");
+            tracing::warn!(msg_id = %id, target, attempts, error = %error, "message dead-lettered");
+            w.outcomes.dead_letter(id, attempts, error).await
         }
-        SendOutcome::Permanent(error) => dead(state, &target_name, id, attempts, error).await,
+        SendOutcome::Permanent(error) => {
+            count("dead");
+            tracing::warn!(msg_id = %id, target, attempts, error = %error, "message dead-lettered");
+            w.outcomes.dead_letter(id, attempts, error).await
+        }
         SendOutcome::Retry(error) => {
             count("retry");
             let next = now + backoff_ms(cfg, attempts);
             tracing::debug!(error = %error, "delivery failed; will retry");
-            let written = state.store.reschedule(id, attempts, next, error).await;
+            let written = w.store.reschedule(id, attempts, next, error).await;
             // The poller may be sleeping past `next`: let it recompute its wait.
-            state.queue_notify.notify_one();
+            w.notify.notify_one();
             written
         }
     };
     if let Err(e) = record {
         tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
     }
-}
-
-async fn dead(
-    state: &AppState,
-    target: &str,
-    id: String,
-    attempts: u32,
-    error: String,
-) -> Result<()> {
-    state
-        .metrics
-        .attempts
-        .get_or_create(&crate::core::metrics::AttemptLabels {
-            target: target.to_string(),
-            outcome: "dead",
-        })
-        .inc();
-    tracing::warn!(msg_id = %id, target, attempts, error = %error, "message dead-lettered");
-    state.status.dead_letter(id, attempts, error).await
 }
 
 /// Exponential backoff with "equal jitter": half fixed, half random, so
@@ -281,81 +358,36 @@ pub fn backoff_ms(cfg: &config::DeliveryConfig, attempts: u32) -> i64 {
     (capped * (0.5 + jitter)) as i64
 }
 
-async fn attempt(
-    state: &AppState,
-    http: &reqwest::Client,
-    item: &QueueItem,
-) -> Result<SendOutcome> {
+/// One send of `item` through the route `target`.
+async fn attempt(w: &Worker, target: &str, item: &QueueItem) -> Result<SendOutcome> {
     let Some(sealed) = &item.sealed else {
         return Ok(SendOutcome::Permanent("body erased at expiry".into()));
     };
     let env = Envelope::from_parts(&item.header, sealed)?;
     let attempt_id = format!("{}#{}", item.message_id, item.attempts + 1);
-    match &item.target {
-        Target::Private => {
-            let Some(url) = state.config.private_side.webhook_url.as_deref() else {
-                return Ok(SendOutcome::Retry(
-                    "no private-side webhook configured".into(),
-                ));
-            };
-            let body = serde_json::to_vec(&serde_json::json!({
-                "id": item.message_id,
-                "attempt_id": attempt_id,
-                "envelope": env.to_base64(),
-            }))
-            .map_err(|e| Error::Permanent(e.to_string()))?;
-            let secret = state.secrets.private.as_deref().unwrap_or_default();
-            Ok(
-                match post_signed(http, url, secret, body, &attempt_id).await {
-                    Ok(Answer::Ok(_)) => SendOutcome::Accepted {
-                        status: crate::store::MessageStatus::Delivered,
-                        carrier_id: None,
-                    },
-                    Ok(Answer::Failed {
-                        transient: true,
-                        reason,
-                    })
-                    | Err(reason) => SendOutcome::Retry(reason),
-                    Ok(Answer::Failed {
-                        transient: false,
-                        reason,
-                    }) => SendOutcome::Permanent(reason),
-                },
-            )
-        }
-        Target::Smpp(system_id) => {
-            let key = state.edge_key(&env.header.kid)?;
-            let content = state.opener.open(&env, &key.private)?;
-            if let Content::Data { .. } = content {
-                // deliver_sm towards server clients carries text only.
-                return Ok(SendOutcome::Permanent(
-                    "8-bit data is not delivered to SMPP server clients".into(),
-                ));
-            }
-            let text = crate::rcs::sms_text(state, &content);
-            Ok(state
-                .smpp
-                .deliver_to_client(state, system_id, &item.message_id, &env.header, &text)
-                .await)
-        }
-        Target::Route(name) => {
-            let Some(route) = state.routes.get(name) else {
-                return Ok(SendOutcome::Retry(format!(
-                    "route {name} is not configured"
-                )));
-            };
-            let key = state.edge_key(&env.header.kid)?;
-            let content = state.opener.open(&env, &key.private)?;
-            // RCS content on an SMS route goes as its SMS rendering.
-            let (header, content) = crate::rcs::for_route(state, name, &env.header, content);
-            Ok(route
-                .send(OutboundSms {
-                    id: &item.message_id,
-                    attempt_id: &attempt_id,
-                    header: &header,
-                    content: &content,
-                })
-                .await)
-        }
+    let Some(route) = w.routes.get(target) else {
+        return Ok(SendOutcome::Retry(format!(
+            "route {target} is not configured"
+        )));
+    };
+    let mut msg = OutboundSms {
+        id: &item.message_id,
+        attempt_id: &attempt_id,
+        route: target,
+        header: &env.header,
+        content: None,
+        envelope: &env,
+    };
+    if !route.opens() {
+        return Ok(route.send(msg).await);
     }
+    let key = w.keys.get(&env.header.kid)?;
+    let content = w.opener.open(&env, &key.private)?;
+    // RCS content on an SMS route goes as its SMS rendering.
+    let (header, content) =
+        w.interwork
+            .for_route(target, route.default_from(), &env.header, content);
+    msg.header = &header;
+    msg.content = Some(&content);
+    Ok(route.send(msg).await)
 }

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::config::{RouteRule, RoutingConfig};
-use crate::envelope::{Content, Header};
+use crate::envelope::{Content, Envelope, Header};
 
 /// ISO region of an E.164 number, via `phonenumber`'s metadata.
 fn country_of(e164: &str) -> Option<String> {
@@ -21,16 +21,35 @@ fn country_of(e164: &str) -> Option<String> {
     n.country().id().map(|id| id.as_ref().to_string())
 }
 
-/// What a route gets for one attempt: the clear header and the opened content.
+/// What a route gets for one attempt: the clear header, the envelope, and
+/// (for routes that [open](Route::opens) it) the opened content.
 pub struct OutboundSms<'a> {
     /// Message id.
     pub id: &'a str,
     /// `"<id>#<attempt>"`, stable across a crash before the attempt was recorded.
     pub attempt_id: &'a str,
-    /// The envelope header (from, to, segments, encoding).
+    /// The route name it was sent to (a family's member: `smpp-client:<id>`).
+    pub route: &'a str,
+    /// The envelope header (from, to, segments, encoding), as rendered for
+    /// this route.
     pub header: &'a Header,
-    /// The plaintext, alive only for this attempt.
-    pub content: &'a Content,
+    /// The plaintext, alive only for this attempt; `None` for routes that
+    /// send the sealed envelope as it is.
+    pub content: Option<&'a Content>,
+    /// The sealed envelope.
+    pub envelope: &'a Envelope,
+}
+
+impl OutboundSms<'_> {
+    /// The opened content's text (empty when it was not opened).
+    pub fn text(&self) -> &str {
+        self.content.map(Content::as_text).unwrap_or_default()
+    }
+
+    /// The opened content's media references.
+    pub fn media(&self) -> &[crate::envelope::MediaRef] {
+        self.content.map(Content::media).unwrap_or_default()
+    }
 }
 
 /// What one attempt came to.
@@ -62,12 +81,21 @@ pub trait Route: Send + Sync + 'static {
     fn default_from(&self) -> Option<&str> {
         None
     }
+
+    /// Whether the route needs the opened content (the worker opens the
+    /// envelope with the edge key); the private side's route sends the
+    /// sealed envelope as it is.
+    fn opens(&self) -> bool {
+        true
+    }
 }
 
 /// The configured routes and the rules that pick one.
 #[derive(Clone, Default)]
 pub struct Routes {
     by_name: BTreeMap<String, Arc<dyn Route>>,
+    /// Routes that serve every name with a prefix (`smpp-client:`).
+    families: Vec<(String, Arc<dyn Route>)>,
     default: Option<String>,
     rules: Vec<RouteRule>,
 }
@@ -85,6 +113,12 @@ impl Routes {
     /// RCS is chosen per recipient by the message's channel, not by rules).
     pub fn add_unrouted(&mut self, name: &str, route: Arc<dyn Route>) {
         self.by_name.insert(name.to_string(), route);
+    }
+
+    /// Adds a route for every name that starts with `prefix`; like
+    /// [`Routes::add_unrouted`], rules and the default never pick it.
+    pub fn add_family(&mut self, prefix: &str, route: Arc<dyn Route>) {
+        self.families.push((prefix.to_string(), route));
     }
 
     /// Installs the routing rules; every route they name must exist.
@@ -125,9 +159,14 @@ impl Routes {
             .or(self.default.as_deref())
     }
 
-    /// The route called `name`.
+    /// The route called `name` (or the family it belongs to).
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Route>> {
-        self.by_name.get(name)
+        self.by_name.get(name).or_else(|| {
+            self.families
+                .iter()
+                .find(|(prefix, _)| name.starts_with(prefix.as_str()))
+                .map(|(_, r)| r)
+        })
     }
 }
 
@@ -150,7 +189,7 @@ mod tests {
         for name in ["generic", "uk", "alerts", "de"] {
             r.add(name, Arc::new(Nop));
         }
-        let cfg: crate::config::Config = toml::from_str(
+        let cfg: crate::app::config::Config = toml::from_str(
             r#"
             [routing]
             default = "generic"
@@ -172,7 +211,7 @@ mod tests {
         assert_eq!(r.choose("ALERTS", "+447911123456"), Some("alerts"));
         assert_eq!(r.choose("+14155550100", "+4915112345678"), Some("de"));
         assert_eq!(r.choose("+14155550100", "+14155550101"), Some("generic"));
-        let bad: crate::config::Config =
+        let bad: crate::app::config::Config =
             toml::from_str("[[routing.rules]]\nto_prefix = \"+1\"\nroute = \"nowhere\"").unwrap();
         assert!(
             r.set_rules(&bad.routing)

@@ -236,6 +236,47 @@ impl Keyring {
     }
 }
 
+/// The edge keys of the running service: the keyring, read again from its
+/// directory when an unknown key id shows up (the CLI may have rotated keys
+/// while the service runs).
+pub struct KeyStore {
+    dir: std::path::PathBuf,
+    ring: std::sync::RwLock<Keyring>,
+}
+
+impl KeyStore {
+    /// The keys of `ring`, kept in `dir`.
+    pub fn new(dir: &Path, ring: Keyring) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            ring: std::sync::RwLock::new(ring),
+        }
+    }
+
+    /// The edge key new envelopes are sealed to.
+    pub fn current(&self) -> Result<EdgeKey> {
+        let k = self
+            .ring
+            .read()
+            .map_err(|_| Error::Keys("keyring lock poisoned".into()))?;
+        Ok(k.current().clone())
+    }
+
+    /// The edge key with id `kid`, reloading the keyring from disk once if
+    /// it is unknown.
+    pub fn get(&self, kid: &str) -> Result<EdgeKey> {
+        if let Some(k) = self.ring.read().ok().and_then(|k| k.get(kid).cloned()) {
+            return Ok(k);
+        }
+        let fresh = Keyring::open(&self.dir)?;
+        let found = fresh.get(kid).cloned();
+        if let Ok(mut guard) = self.ring.write() {
+            *guard = fresh;
+        }
+        found.ok_or_else(|| Error::Keys(format!("no edge key with id {kid}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -13,7 +13,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::state::AppState;
+use super::ApiState;
 
 /// Free space under which the gateway says it is degraded (256 MiB): room
 /// for the WAL to grow and a checkpoint to run.
@@ -35,9 +35,9 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
 }
 
 /// The detailed health answer.
-pub async fn healthz(state: &AppState) -> Response {
+pub async fn healthz(state: &ApiState) -> Response {
     let mut reasons: Vec<String> = Vec::new();
-    if let Err(e) = state.store.ping().await {
+    if let Err(e) = state.pipeline.store.ping().await {
         tracing::error!(error = %e, "health check: store unavailable");
         reasons.push("database unreachable".into());
     }
@@ -49,12 +49,13 @@ pub async fn healthz(state: &AppState) -> Response {
             "database not writable: a commit failed in the last {COMMIT_FAILURE_SECS} s (disk full, store.max_database_mb reached, or I/O)"
         ));
     }
-    let free = free_bytes(&state.config.data_dir);
+    let free = free_bytes(&state.data_dir);
     if let Some(f) = free.filter(|f| *f < MIN_FREE_BYTES) {
         reasons.push(format!("free disk space low: {} MiB", f >> 20));
     }
     let now = crate::core::clock::now_ms();
     let queue = state
+        .pipeline
         .store
         .queue_health(now, RECENT_MS)
         .await
@@ -83,9 +84,11 @@ pub async fn healthz(state: &AppState) -> Response {
             "erasures_pending": state.metrics.erasures_pending.get(),
         },
         "queue": queue,
-        "modems": state.modems.health_json(),
-        "smpp": state.smpp.health_json(),
     });
+    let mut body = body;
+    for (key, h) in &state.health {
+        body[*key] = h.health_json();
+    }
     let status = if degraded {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -9,7 +9,9 @@ use super::auth::ApiCaller;
 use super::error::ApiError;
 use crate::core::address::Address;
 use crate::envelope::keys;
-use crate::state::AppState;
+use std::sync::Arc;
+
+use super::ApiState;
 
 /// Body of the PUT.
 #[derive(Debug, Deserialize)]
@@ -21,21 +23,22 @@ pub struct IdentityBody {
 
 /// Registers or replaces an identity.
 pub async fn put(
-    State(state): State<AppState>,
+    State(state): State<Arc<ApiState>>,
     _caller: ApiCaller,
     Path(address): Path<String>,
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let b: IdentityBody = super::json::parse_typed(&headers, body)?;
-    let addr = Address::sender(&address, state.region, "address")?;
+    let addr = Address::sender(&address, state.pipeline.region, "address")?;
     let pk = keys::parse_public_key(&b.public_key)
         .map_err(|e| ApiError::BadRequest(format!("invalid public_key: {e}")))?;
     let kid = state
+        .pipeline
         .store
         .put_identity(addr.to_string(), pk.clone())
         .await?;
-    state.identities.remember(addr.as_str(), Some(pk));
+    state.pipeline.identities.remember(addr.as_str(), Some(pk));
     Ok(Json(
         serde_json::json!({"address": addr.as_str(), "kid": kid}),
     ))
@@ -43,12 +46,13 @@ pub async fn put(
 
 /// Shows the registered key of an address.
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Arc<ApiState>>,
     _caller: ApiCaller,
     Path(address): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let addr = Address::sender(&address, state.region, "address")?;
+    let addr = Address::sender(&address, state.pipeline.region, "address")?;
     let pk = state
+        .pipeline
         .store
         .identity(addr.to_string())
         .await?

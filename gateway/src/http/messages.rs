@@ -9,7 +9,9 @@ use serde::Deserialize;
 use super::auth::ApiCaller;
 use super::error::ApiError;
 use crate::pipeline::{self, OutboundRequest};
-use crate::state::AppState;
+use std::sync::Arc;
+
+use super::ApiState;
 use crate::store::MessageView;
 
 /// Body of `POST /v1/messages`.
@@ -27,14 +29,14 @@ pub struct SendBody {
 
 /// Accepts an outbound message; answers 202 only after the durable commit.
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Arc<ApiState>>,
     _caller: ApiCaller,
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<pipeline::Accepted>), ApiError> {
     let b: SendBody = super::json::parse_typed(&headers, body)?;
     let accepted = pipeline::accept_outbound(
-        &state,
+        &state.pipeline,
         OutboundRequest {
             to: b.to,
             from: b.from,
@@ -51,7 +53,7 @@ pub async fn create(
 
 /// Metadata and history of one message.
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Arc<ApiState>>,
     _caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<MessageView>, ApiError> {
@@ -59,6 +61,7 @@ pub async fn get(
         return Err(ApiError::NotFound("no such message".into()));
     }
     state
+        .pipeline
         .store
         .message(id)
         .await?
@@ -68,18 +71,19 @@ pub async fn get(
 
 /// Puts a dead-lettered message back in the queue.
 pub async fn retry(
-    State(state): State<AppState>,
+    State(state): State<Arc<ApiState>>,
     _caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<MessageView>, ApiError> {
-    let found = state.store.retry_dead(id.clone()).await?;
+    let found = state.pipeline.store.retry_dead(id.clone()).await?;
     if !found {
         return Err(ApiError::NotFound(
             "no dead-lettered message with this id".into(),
         ));
     }
-    state.queue_notify.notify_one();
+    state.pipeline.handoff.wake();
     state
+        .pipeline
         .store
         .message(id)
         .await?
@@ -89,8 +93,8 @@ pub async fn retry(
 
 /// Dead-lettered messages, newest first.
 pub async fn dead_letters(
-    State(state): State<AppState>,
+    State(state): State<Arc<ApiState>>,
     _caller: ApiCaller,
 ) -> Result<Json<Vec<MessageView>>, ApiError> {
-    Ok(Json(state.store.dead_letters(500).await?))
+    Ok(Json(state.pipeline.store.dead_letters(500).await?))
 }

@@ -1,5 +1,8 @@
-//! The HTTP API: one `app(state)` that tests call without a socket and
-//! `serve` binds to a listener.
+//! The HTTP API: the router of the API itself (messages, identities,
+//! metrics, health), merged with the channels' webhook routers into one
+//! `app(..)` that tests can call without a socket and `serve` binds to a
+//! listener. Channels import this module's errors and JSON helpers; it
+//! imports no channel.
 //!
 //! Bounded by construction: a body size limit, a cap on requests in flight
 //! (beyond it, 503 with Retry-After instead of an unbounded queue) and a
@@ -14,7 +17,6 @@ pub mod identities;
 pub mod json;
 pub mod messages;
 pub mod server;
-pub mod webhooks;
 
 use std::time::{Duration, Instant};
 
@@ -27,12 +29,59 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower::{BoxError, ServiceBuilder};
 
-use crate::state::AppState;
+use std::sync::{Arc, Mutex};
+
+use crate::core::metrics::Metrics;
+use crate::pipeline::Pipeline;
 use error::ApiError;
 
-/// Builds the router with every route and limit.
-pub fn app(state: AppState) -> Router {
-    let http = &state.config.http;
+/// Something `/healthz` shows (a channel's binds, its modems).
+pub trait Health: Send + Sync {
+    /// The current health, as JSON (never content).
+    fn health_json(&self) -> serde_json::Value;
+}
+
+/// A section of `/healthz`, by key.
+pub type HealthSection = (&'static str, Arc<dyn Health>);
+
+/// What the API's handlers need.
+pub struct ApiState {
+    /// The pipeline (acceptance, the store, identities).
+    pub pipeline: Arc<Pipeline>,
+    /// Validated API tokens, briefly.
+    pub tokens: auth::TokenCache,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// What `/healthz` shows besides the store.
+    pub health: Vec<HealthSection>,
+    /// The data directory (`/healthz` checks the free space under it).
+    pub data_dir: std::path::PathBuf,
+}
+
+impl ApiState {
+    /// The API's state over `pipeline`.
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        health: Vec<HealthSection>,
+        data_dir: std::path::PathBuf,
+    ) -> Self {
+        Self {
+            metrics: pipeline.metrics.clone(),
+            tokens: auth::TokenCache(Mutex::default()),
+            pipeline,
+            health,
+            data_dir,
+        }
+    }
+}
+
+/// Builds the router: the API's routes, the channels' webhook `routers`,
+/// and every limit.
+pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig) -> Router {
+    let mut webhooks = Router::new();
+    for r in routers {
+        webhooks = webhooks.merge(r);
+    }
     let api = Router::new()
         .route("/v1/messages", post(messages::create))
         .route("/v1/messages/{id}", get(messages::get))
@@ -42,14 +91,9 @@ pub fn app(state: AppState) -> Router {
             "/v1/identities/{address}",
             put(identities::put).get(identities::get),
         )
-        .route("/webhooks/generic", post(webhooks::generic::inbound))
-        .route("/webhooks/generic/status", post(webhooks::generic::status))
-        .route("/webhooks/twilio", post(webhooks::twilio::inbound))
-        .route("/webhooks/twilio/status", post(webhooks::twilio::status))
-        .route("/webhooks/telnyx", post(webhooks::telnyx::event))
-        .route("/webhooks/android/{name}", post(webhooks::android::event))
-        .route("/webhooks/rbm", post(webhooks::rbm::event))
         .route("/metrics", get(metrics))
+        .with_state(state.clone())
+        .merge(webhooks)
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
@@ -60,10 +104,13 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(http.max_body_bytes));
     Router::new()
         .route("/healthz", get(healthz))
+        .with_state(state.clone())
         .merge(api)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            observe,
+        ))
 }
 
 async fn overloaded(err: BoxError) -> ApiError {
@@ -82,7 +129,7 @@ async fn not_found() -> ApiError {
 
 /// Records latency per route template (never the concrete path, which can
 /// hold a phone number).
-async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -90,20 +137,19 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .unwrap_or_else(|| "unmatched".into());
     let started = Instant::now();
     let resp = next.run(req).await;
-    state
-        .metrics
+    metrics
         .http_seconds
         .get_or_create(&crate::core::metrics::RouteLabels { route })
         .observe(started.elapsed().as_secs_f64());
     resp
 }
 
-async fn healthz(State(state): State<AppState>) -> Response {
+async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
     health::healthz(&state).await
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    if let Ok((live, dead)) = state.store.queue_depth().await {
+async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+    if let Ok((live, dead)) = state.pipeline.store.queue_depth().await {
         state.metrics.queue_live.set(live);
         state.metrics.queue_dead.set(dead);
     }

@@ -6,9 +6,9 @@
 
 use adapters::sms::Part;
 
+use super::Pipeline;
 use crate::core::error::{Error, Result};
 use crate::envelope::{Channel, Content, Direction, Envelope, Header};
-use crate::state::AppState;
 use crate::store::parts::NewPart;
 
 /// Who a stored part belongs to: its row's clear columns and its sealed
@@ -28,8 +28,8 @@ pub struct Owner {
 
 /// Seals `part` to the current edge key and stores it; returns its row id
 /// (what `delete` takes once the message is committed).
-pub async fn insert(state: &AppState, owner: Owner, part: &Part) -> Result<i64> {
-    let edge = state.current_edge_key()?;
+pub async fn insert(p: &Pipeline, owner: Owner, part: &Part) -> Result<i64> {
+    let edge = p.keys.current()?;
     let header = Header {
         v: crate::envelope::VERSION,
         id: owner.group,
@@ -46,13 +46,12 @@ pub async fn insert(state: &AppState, owner: Owner, part: &Part) -> Result<i64> 
         carrier_ids: Default::default(),
         seal: Default::default(),
     };
-    let env = state.sealer.seal(
+    let env = p.sealer.seal(
         header,
         &Content::SmsPart { part: part.clone() },
         &edge.public,
     )?;
-    state
-        .store
+    p.store
         .insert_part(NewPart {
             adapter: owner.adapter,
             sender: owner.sender,
@@ -65,8 +64,8 @@ pub async fn insert(state: &AppState, owner: Owner, part: &Part) -> Result<i64> 
 }
 
 /// Deletes stored parts (their message was committed or dropped).
-pub async fn delete(state: &AppState, ids: Vec<i64>) -> Result<()> {
-    state.store.delete_parts(ids).await
+pub async fn delete(p: &Pipeline, ids: Vec<i64>) -> Result<()> {
+    p.store.delete_parts(ids).await
 }
 
 /// A stored part read back: its row id and, if it opens, its group id
@@ -76,18 +75,18 @@ pub type Loaded = (i64, Result<(String, Part)>);
 
 /// Every stored part of `adapter`, oldest first, opened with the edge key
 /// it was sealed to.
-pub async fn load(state: &AppState, adapter: String) -> Result<Vec<Loaded>> {
-    let rows = state.store.parts_of(adapter).await?;
+pub async fn load(p: &Pipeline, adapter: String) -> Result<Vec<Loaded>> {
+    let rows = p.store.parts_of(adapter).await?;
     Ok(rows
         .into_iter()
-        .map(|p| (p.id, open(state, &p.kid, &p.header, &p.sealed)))
+        .map(|row| (row.id, open(p, &row.kid, &row.header, &row.sealed)))
         .collect())
 }
 
-fn open(state: &AppState, kid: &str, header: &[u8], sealed: &[u8]) -> Result<(String, Part)> {
+fn open(p: &Pipeline, kid: &str, header: &[u8], sealed: &[u8]) -> Result<(String, Part)> {
     let env = Envelope::from_parts(header, sealed)?;
-    let key = state.edge_key(kid)?;
-    match state.opener.open(&env, &key.private)? {
+    let key = p.keys.get(kid)?;
+    match p.opener.open(&env, &key.private)? {
         Content::SmsPart { part } => Ok((env.header.id.clone(), part)),
         _ => Err(Error::Envelope(
             "pending part holds another content type".into(),

@@ -32,7 +32,7 @@ pub trait StatusObserver: Send + Sync {
 /// The classifier learns from outbound delivery outcomes: a sender whose
 /// messages fail (or are given up on) looks like one that sends to made-up
 /// numbers.
-impl StatusObserver for crate::spam::SpamGate {
+impl StatusObserver for super::spam::SpamGate {
     fn status_moved(&self, id: &str, outbound: bool, status: MessageStatus) {
         if !outbound {
             return;
@@ -100,6 +100,22 @@ impl StatusPath {
         for o in &self.observers {
             o.status_moved(id, outbound, status);
         }
+    }
+}
+
+/// The delivery worker's outcomes go the same way.
+impl crate::delivery::Outcomes for StatusPath {
+    fn report(&self, id: String, report: StatusReport) -> crate::core::BoxFuture<'_, Result<()>> {
+        Box::pin(async move { StatusPath::report(self, id, report).await.map(|_| ()) })
+    }
+
+    fn dead_letter(
+        &self,
+        id: String,
+        attempts: u32,
+        error: String,
+    ) -> crate::core::BoxFuture<'_, Result<()>> {
+        Box::pin(StatusPath::dead_letter(self, id, attempts, error))
     }
 }
 

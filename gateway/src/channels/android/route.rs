@@ -11,7 +11,7 @@ use std::time::Duration;
 use adapters::android_relay::{Pacer, SendAnswer, SendRequest, TextMessage, Webhook};
 use rand::RngCore;
 
-use crate::carriers::AndroidSide;
+use super::AndroidSide;
 use crate::delivery::http::describe;
 use crate::delivery::http::read_answer;
 use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
@@ -87,7 +87,7 @@ impl Route for AndroidRoute {
             let mut req = SendRequest {
                 id: msg.id.to_string(),
                 text_message: TextMessage {
-                    text: crate::sms_plan::render(msg.content.as_text(), &self.sms).into_owned(),
+                    text: crate::pipeline::plan::render(msg.text(), &self.sms).into_owned(),
                 },
                 phone_numbers: vec![msg.header.to.clone()],
                 sim_number: c.sim_number,

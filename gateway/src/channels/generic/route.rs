@@ -43,7 +43,7 @@ impl Route for GenericRoute {
                 attempt_id: msg.attempt_id.to_string(),
                 from: (!msg.header.from.is_empty()).then(|| msg.header.from.clone()),
                 to: msg.header.to.clone(),
-                text: crate::sms_plan::render(msg.content.as_text(), &self.sms).into_owned(),
+                text: crate::pipeline::plan::render(msg.text(), &self.sms).into_owned(),
                 segments: msg.header.segments,
                 encoding: msg.header.encoding.clone(),
             };

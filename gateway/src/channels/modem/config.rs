@@ -185,7 +185,7 @@ impl ModemConfig {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use crate::config::Config;
+    use crate::app::config::Config;
 
     #[test]
     fn modem_defaults_and_checks() {

@@ -6,7 +6,7 @@ use crate::core::address::{self, Address};
 use crate::core::secrets::SecretRef;
 
 /// Name of the RBM route (and the adapter name of inbound RBM messages).
-pub const ROUTE: &str = "rbm";
+pub use crate::delivery::interwork::RCS_ROUTE as ROUTE;
 /// Default environment variable holding the service-account key (JSON).
 pub const SERVICE_ACCOUNT_ENV: &str = "GATEWAY_RBM_SERVICE_ACCOUNT";
 /// Default environment variable holding the webhook client token.

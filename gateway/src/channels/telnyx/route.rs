@@ -51,8 +51,8 @@ impl Route for TelnyxRoute {
             let from = Some(msg.header.from.as_str())
                 .filter(|f| !f.is_empty())
                 .or(self.from.as_deref());
-            let media: Vec<String> = msg.content.media().iter().map(|m| m.url.clone()).collect();
-            let text = crate::sms_plan::render(msg.content.as_text(), &self.sms);
+            let media: Vec<String> = msg.media().iter().map(|m| m.url.clone()).collect();
+            let text = crate::pipeline::plan::render(msg.text(), &self.sms);
             let body = match serde_json::to_vec(&SendRequest {
                 from,
                 messaging_profile_id: self.messaging_profile_id.as_deref(),

@@ -11,11 +11,13 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use adapters::sms::{Content as SmsContent, Inserted, Part, Reassembler, ReassemblyConfig};
 use time::OffsetDateTime;
 
+use crate::pipeline::Pipeline;
 use crate::pipeline::parts as pending_parts;
-use crate::state::AppState;
 
 /// Which message a part belongs to.
 pub(super) type Key = (String, u16, u8);
@@ -35,7 +37,7 @@ pub(super) enum Outcome {
 }
 
 pub(super) struct Parts {
-    state: AppState,
+    pipeline: Arc<Pipeline>,
     adapter: String,
     to: String,
     reassembler: Reassembler,
@@ -59,10 +61,10 @@ fn key_of(p: &Part) -> Key {
 impl Parts {
     /// Parts of `adapter` (the `pending_parts.adapter` value), addressed to `to`
     /// in the stored headers (metadata only).
-    pub fn new(state: AppState, adapter: String, to: String, timeout_secs: u64) -> Self {
+    pub fn new(pipeline: Arc<Pipeline>, adapter: String, to: String, timeout_secs: u64) -> Self {
         let timeout = time::Duration::seconds(timeout_secs.min(i64::MAX as u64) as i64);
         Self {
-            state,
+            pipeline,
             adapter,
             to,
             reassembler: Reassembler::new(ReassemblyConfig {
@@ -145,7 +147,7 @@ impl Parts {
         let Some(ids) = self.rows.remove(key) else {
             return;
         };
-        let r = pending_parts::delete(&self.state, ids).await;
+        let r = pending_parts::delete(&self.pipeline, ids).await;
         if let Err(e) = r {
             tracing::error!(error = %e, "deleting committed SMPP parts failed");
         }
@@ -161,7 +163,7 @@ impl Parts {
             from: String::new(),
             to: self.to.clone(),
         };
-        let id = pending_parts::insert(&self.state, owner, part).await?;
+        let id = pending_parts::insert(&self.pipeline, owner, part).await?;
         self.rows.entry(key_of(part)).or_default().push(id);
         Ok(())
     }
@@ -170,7 +172,7 @@ impl Parts {
     /// commit). Returns messages that are complete already (a crash between
     /// storing the last part and committing the message).
     pub async fn reload(&mut self) -> crate::Result<Vec<(String, Key, SmsContent)>> {
-        let rows = pending_parts::load(&self.state, self.adapter.clone()).await?;
+        let rows = pending_parts::load(&self.pipeline, self.adapter.clone()).await?;
         self.reassembler = Reassembler::new(ReassemblyConfig {
             timeout: self.timeout,
             ..ReassemblyConfig::default()

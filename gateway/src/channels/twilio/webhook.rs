@@ -5,28 +5,44 @@
 //! the path and query Twilio called, and the form parameters, before any of
 //! them is interpreted.
 
+use std::sync::Arc;
+
 use adapters::twilio::{EMPTY_TWIML, Inbound, SIGNATURE_HEADER, StatusCallback};
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 
 use crate::envelope::{Content, MediaRef};
 use crate::http::error::ApiError;
-use crate::pipeline::{self, InboundMessage};
-use crate::state::AppState;
+use crate::pipeline::{self, InboundMessage, Pipeline};
+
+/// What the handlers need.
+pub struct Hook {
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// Auth token (HMAC key).
+    pub auth_token: Vec<u8>,
+    /// Public base URL, without a trailing slash.
+    pub public_url: String,
+}
+
+/// `POST /webhooks/twilio` and `POST /webhooks/twilio/status`.
+pub fn router(hook: Arc<Hook>) -> Router {
+    Router::new()
+        .route("/webhooks/twilio", post(inbound))
+        .route("/webhooks/twilio/status", post(status))
+        .with_state(hook)
+}
 
 fn verified(
-    state: &AppState,
+    tw: &Hook,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let Some(tw) = state.carriers.twilio.as_ref() else {
-        return Err(ApiError::NotFound(
-            "the twilio adapter is not configured".into(),
-        ));
-    };
     let sig = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     if sig.is_none() {
         return Err(ApiError::Unauthorized("missing X-Twilio-Signature".into()));
@@ -44,14 +60,14 @@ fn verified(
 }
 
 /// Inbound message; answers empty TwiML after the durable commit.
-pub async fn inbound(
-    State(state): State<AppState>,
+async fn inbound(
+    State(hook): State<Arc<Hook>>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
-    let params = verified(&state, &uri, &headers, &body)?;
+    let params = verified(&hook, &uri, &headers, &body)?;
     let m = Inbound::from_params(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     drop(params);
     let media = m
@@ -63,7 +79,7 @@ pub async fn inbound(
         })
         .collect();
     pipeline::accept_inbound(
-        &state,
+        &hook.pipeline,
         InboundMessage {
             adapter: "twilio",
             carrier_id: m.message_sid,
@@ -84,22 +100,27 @@ pub async fn inbound(
 }
 
 /// Status callback of an outbound message.
-pub async fn status(
-    State(state): State<AppState>,
+async fn status(
+    State(hook): State<Arc<Hook>>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
-    let params = verified(&state, &uri, &headers, &body)?;
+    let params = verified(&hook, &uri, &headers, &body)?;
     let cb =
         StatusCallback::from_params(&params).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(status) = cb.gateway_status() {
-        let Some(id) = state.store.id_by_carrier_id(cb.message_sid.clone()).await? else {
+        let Some(id) = hook
+            .pipeline
+            .store
+            .id_by_carrier_id(cb.message_sid.clone())
+            .await?
+        else {
             return Err(ApiError::NotFound("no such message".into()));
         };
         let detail = cb.error_code.map(|c| format!("twilio error {c}"));
-        pipeline::status::record_reported(&state.status, id, status, detail).await?;
+        pipeline::status::record_reported(&hook.pipeline.status, id, status, detail).await?;
     }
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

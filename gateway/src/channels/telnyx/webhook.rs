@@ -2,29 +2,45 @@
 //! and delivery status), verified with Ed25519 over `"<timestamp>|<body>"`
 //! before the body is parsed.
 
+use std::sync::Arc;
+
 use adapters::telnyx::{SIGNATURE_HEADER, TIMESTAMP_HEADER, Webhook};
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::routing::post;
 
 use crate::envelope::{Content, MediaRef};
 use crate::http::error::ApiError;
-use crate::pipeline::{self, InboundMessage};
-use crate::state::AppState;
+use crate::pipeline::{self, InboundMessage, Pipeline};
+
+/// What the handler needs.
+pub struct Hook {
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// The account's webhook verification key.
+    pub key: adapters::telnyx::VerifyingKey,
+    /// Accepted clock skew of signatures, in seconds.
+    pub window: i64,
+}
+
+/// `POST /webhooks/telnyx`.
+pub fn router(hook: Arc<Hook>) -> Router {
+    Router::new()
+        .route("/webhooks/telnyx", post(event))
+        .with_state(hook)
+}
 
 /// One event.
-pub async fn event(
-    State(state): State<AppState>,
+async fn event(
+    State(hook): State<Arc<Hook>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = body?;
-    let Some(tx) = state.carriers.telnyx.as_ref() else {
-        return Err(ApiError::NotFound(
-            "the telnyx adapter is not configured".into(),
-        ));
-    };
+    let tx = &*hook;
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     adapters::telnyx::verify(
         &tx.key,
@@ -32,7 +48,7 @@ pub async fn event(
         h(TIMESTAMP_HEADER),
         &body,
         crate::core::clock::now_secs(),
-        state.config.delivery.signature_window_secs,
+        hook.window,
     )
     .map_err(|p| ApiError::Unauthorized(p.to_string()))?;
     let w = Webhook::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -53,7 +69,7 @@ pub async fn event(
                 })
                 .collect();
             let outcome = pipeline::accept_inbound(
-                &state,
+                &hook.pipeline,
                 InboundMessage {
                     adapter: "telnyx",
                     carrier_id: p.id,
@@ -72,7 +88,8 @@ pub async fn event(
         }
         "message.sent" | "message.finalized" => {
             if let Some(status) = w.gateway_status() {
-                let Some(id) = state
+                let Some(id) = hook
+                    .pipeline
                     .store
                     .id_by_carrier_id(w.data.payload.id.clone())
                     .await?
@@ -87,7 +104,8 @@ pub async fn event(
                     .filter_map(|e| e.code.as_deref())
                     .find(|c| c.len() <= 8 && c.bytes().all(|b| b.is_ascii_digit()))
                     .map(|c| format!("telnyx error {c}"));
-                pipeline::status::record_reported(&state.status, id, status, detail).await?;
+                pipeline::status::record_reported(&hook.pipeline.status, id, status, detail)
+                    .await?;
             }
             Ok(Json(serde_json::json!({"ok": true})))
         }

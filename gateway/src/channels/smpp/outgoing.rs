@@ -45,7 +45,7 @@ use super::server::{Bound, Server};
 use super::session::SessionError;
 use super::wire;
 use crate::delivery::route::SendOutcome;
-use crate::state::AppState;
+use crate::pipeline::Pipeline;
 use crate::store::MessageStatus;
 use crate::store::smpp::OwedReceipt as Owed;
 
@@ -190,7 +190,7 @@ fn attempt_outcome(
 
 /// One delivery attempt of an inbound message to a server client.
 pub(super) async fn deliver_inbound(
-    state: &AppState,
+    sms: &adapters::sms::SmsOptions,
     server: &Server,
     system_id: &str,
     msg_id: &str,
@@ -208,7 +208,7 @@ pub(super) async fn deliver_inbound(
     };
     let (_, parts) = match concat::encode(
         text,
-        &state.config.sms,
+        sms,
         Concatenation::Udh,
         super::client::concat_reference(msg_id),
     ) {
@@ -243,14 +243,18 @@ pub(super) async fn deliver_inbound(
     outcome
 }
 
-async fn forget_receipt(state: &AppState, id: String) {
-    if let Err(e) = state.store.forget_smpp_receipt(id).await {
+async fn forget_receipt(pipeline: &Arc<Pipeline>, id: String) {
+    if let Err(e) = pipeline.store.forget_smpp_receipt(id).await {
         tracing::error!(error = %e, "deleting a sent SMPP receipt failed");
     }
 }
 
 /// Sends owed receipts until `shutdown`.
-pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: CancellationToken) {
+pub(super) async fn receipts(
+    pipeline: Arc<Pipeline>,
+    server: Arc<Server>,
+    shutdown: CancellationToken,
+) {
     // An id stays "in flight" from its send until a read that began after
     // the send finished: a pass that read the row just before the sender
     // deleted it must not send the receipts a second time.
@@ -281,7 +285,10 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
             continue;
         }
         let done_before_read = std::mem::take(&mut *lock(&finished));
-        let read = state.store.owed_smpp_receipts(ids, clients, PER_PASS).await;
+        let read = pipeline
+            .store
+            .owed_smpp_receipts(ids, clients, PER_PASS)
+            .await;
         {
             let mut f = lock(&in_flight);
             for id in &done_before_read {
@@ -298,7 +305,7 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
         for owed in rows {
             if owed.failures_only && owed.status == MessageStatus::Delivered {
                 // Asked for failure receipts only: nothing to send.
-                forget_receipt(&state, owed.message_id).await;
+                forget_receipt(&pipeline, owed.message_id).await;
                 continue;
             }
             let Some(bind) = server.receiver(&owed.system_id) else {
@@ -310,14 +317,14 @@ pub(super) async fn receipts(state: AppState, server: Arc<Server>, shutdown: Can
                     continue;
                 }
             }
-            let (state, finished) = (state.clone(), finished.clone());
+            let (pipeline, finished) = (pipeline.clone(), finished.clone());
             let timeout = Duration::from_secs(server.cfg.response_timeout_secs);
             tasks.spawn(async move {
                 let id = owed.message_id.clone();
                 let sent = send_receipts(&bind, &owed, timeout).await;
                 tracing::debug!(msg_id = %id, system_id = %owed.system_id, conn = bind.conn, sent, "SMPP receipts sent");
                 if sent {
-                    forget_receipt(&state, id.clone()).await;
+                    forget_receipt(&pipeline, id.clone()).await;
                 }
                 lock(&finished).push(id);
             });

@@ -12,31 +12,47 @@
 //! event delays every agent's events behind it (RBM webhook guide). A bad
 //! or missing signature is always 401, and nothing is stored.
 
+use std::sync::Arc;
+
 use adapters::rcs::rbm::{EventKind, SIGNATURE_HEADER, UserEvent, Webhook, client_token_matches};
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::routing::post;
 
+use super::Rcs;
+use super::config::ROUTE;
 use crate::envelope::Content;
 use crate::http::error::ApiError;
-use crate::pipeline::{self, InboundMessage};
-use crate::state::AppState;
+use crate::pipeline::{self, InboundMessage, Pipeline};
 use crate::store::{MessageStatus, StatusReport};
 
+/// What the handler needs.
+pub struct Hook {
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// The agent (client token, `from`).
+    pub rcs: Arc<Rcs>,
+}
+
+/// `POST /webhooks/rbm`.
+pub fn router(hook: Arc<Hook>) -> Router {
+    Router::new()
+        .route("/webhooks/rbm", post(event))
+        .with_state(hook)
+}
+
 /// One webhook call.
-pub async fn event(
-    State(state): State<AppState>,
+async fn event(
+    State(hook): State<Arc<Hook>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let body = body?;
-    let Some(rcs) = state.rcs.clone() else {
-        return Err(ApiError::NotFound(
-            "the rbm adapter is not configured".into(),
-        ));
-    };
+    let (rcs, p) = (&hook.rcs, &hook.pipeline);
     let hook = Webhook::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     drop(body);
     let data = match hook {
@@ -59,13 +75,13 @@ pub async fn event(
         }
         Webhook::Push { data, .. } => data,
     };
-    Ok(push(&state, &rcs, &headers, data).await?.into_response())
+    Ok(push(p, rcs, &headers, data).await?.into_response())
 }
 
 /// A Pub/Sub push: signature first, then the event inside.
 async fn push(
-    state: &AppState,
-    rcs: &crate::rcs::Rcs,
+    p: &Pipeline,
+    rcs: &Rcs,
     headers: &HeaderMap,
     data: Vec<u8>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -94,9 +110,9 @@ async fn push(
                 other => Content::RcsUser { message: other },
             };
             let outcome = pipeline::accept_inbound(
-                &state,
+                p,
                 InboundMessage {
-                    adapter: crate::rcs::ROUTE,
+                    adapter: ROUTE,
                     carrier_id: message_id,
                     from: sender,
                     to: rcs.config.from.clone(),
@@ -129,9 +145,9 @@ async fn push(
                 "RBM DELIVERED"
             };
             let report = StatusReport::new(MessageStatus::Delivered, Some(word.into()));
-            let found = state.status.report(id.clone(), report).await?.is_some();
+            let found = p.status.report(id.clone(), report).await?.is_some();
             if found && kind == EventKind::Read {
-                state.store.note_read(id, word).await?;
+                p.store.note_read(id, word).await?;
             }
             Ok(Json(serde_json::json!({"ok": true, "ignored": !found})))
         }

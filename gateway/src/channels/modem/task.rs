@@ -15,16 +15,18 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::Modems;
+use super::config::{IncompletePolicy, ModemConfig};
 use super::conn::{Conn, ConnError};
 use super::{ADAPTER, SendJob};
-use crate::channels::modem::config::{IncompletePolicy, ModemConfig};
 use crate::core::address::redact;
 use crate::delivery::route::SendOutcome;
 use crate::envelope::Content;
+use crate::pipeline::Pipeline;
 use crate::pipeline::parts as pending_parts;
 use crate::pipeline::{InboundMessage, accept_inbound};
-use crate::state::AppState;
 use crate::store::MessageStatus;
+use std::sync::Arc;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_TRACKED: usize = 4096;
@@ -42,7 +44,8 @@ struct Awaiting {
 }
 
 struct Modem {
-    state: AppState,
+    pipeline: Arc<Pipeline>,
+    modems: Arc<Modems>,
     cfg: ModemConfig,
     pin: Option<String>,
     store_key: String,
@@ -56,7 +59,8 @@ struct Modem {
 }
 
 pub(super) async fn supervise(
-    state: AppState,
+    pipeline: Arc<Pipeline>,
+    modems: Arc<Modems>,
     cfg: ModemConfig,
     pin: Option<String>,
     mut jobs: mpsc::Receiver<SendJob>,
@@ -65,7 +69,8 @@ pub(super) async fn supervise(
     let mut m = Modem {
         store_key: format!("{ADAPTER}:{}", cfg.name),
         reassembler: Reassembler::new(reassembly_config(&cfg)),
-        state,
+        pipeline,
+        modems,
         cfg,
         pin,
         rows: HashMap::new(),
@@ -82,7 +87,7 @@ pub(super) async fn supervise(
     let mut sessions = 0u64;
     loop {
         if sessions > 0 {
-            m.state.modems.update(&m.cfg.name, |h| h.resets += 1);
+            m.modems.update(&m.cfg.name, |h| h.resets += 1);
             m.event("reset");
         }
         sessions += 1;
@@ -92,9 +97,7 @@ pub(super) async fn supervise(
             End::Shutdown => return,
             End::Failed(why) => {
                 tracing::warn!(error = %why, "modem unavailable; reopening");
-                m.state
-                    .modems
-                    .update(&m.cfg.name, |h| h.last_error = Some(why));
+                m.modems.update(&m.cfg.name, |h| h.last_error = Some(why));
             }
         }
         if was_up {
@@ -141,12 +144,12 @@ fn to_instant(at: OffsetDateTime) -> Instant {
 
 impl Modem {
     fn event(&self, event: &'static str) {
-        self.state.metrics.modem_event(&self.cfg.name, event);
+        self.pipeline.metrics.modem_event(&self.cfg.name, event);
     }
 
     fn set_up(&self, up: bool) {
-        self.state.metrics.modem_up(&self.cfg.name, up);
-        self.state.modems.update(&self.cfg.name, |h| {
+        self.pipeline.metrics.modem_up(&self.cfg.name, up);
+        self.modems.update(&self.cfg.name, |h| {
             h.state = if up { "up" } else { "down" };
         });
     }
@@ -383,14 +386,12 @@ impl Modem {
             to: self.cfg.number.clone(),
             content: Content::from(content),
         };
-        match accept_inbound(&self.state, msg).await {
+        match accept_inbound(&self.pipeline, msg).await {
             Ok(o) => {
                 tracing::debug!(msg_id = %o.id, duplicate = o.duplicate, parts = key.2, "inbound SMS committed");
                 if !o.duplicate {
                     self.event("received");
-                    self.state
-                        .modems
-                        .update(&self.cfg.name, |h| h.received += 1);
+                    self.modems.update(&self.cfg.name, |h| h.received += 1);
                 }
                 self.forget_rows(&key).await;
                 true
@@ -462,7 +463,7 @@ impl Modem {
         };
         self.by_mr.remove(&mr);
         self.event("report");
-        self.state.modems.update(&self.cfg.name, |h| h.reports += 1);
+        self.modems.update(&self.cfg.name, |h| h.reports += 1);
         let Some(a) = self.awaiting.get_mut(&id) else {
             return;
         };
@@ -483,7 +484,7 @@ impl Modem {
             self.awaiting.remove(&id);
         }
         let detail = format!("status report: {}", r.status.description());
-        let path = self.state.status.clone();
+        let path = self.pipeline.status.clone();
         // A report may overtake the delivery worker's own `sent`; the status
         // path keeps the message from moving back, so it need not wait.
         tokio::spawn(async move {
@@ -524,9 +525,7 @@ impl Modem {
                         self.next_send = Instant::now() + p;
                     }
                     self.event("sent_part");
-                    self.state
-                        .modems
-                        .update(&self.cfg.name, |h| h.sent_parts += 1);
+                    self.modems.update(&self.cfg.name, |h| h.sent_parts += 1);
                     if let (Some(mr), true) = (mr, self.cfg.status_reports) {
                         self.by_mr.insert(mr, job.id.clone());
                         self.awaiting.entry(job.id.clone()).or_insert(Awaiting {
@@ -579,7 +578,7 @@ impl Modem {
             from: part.source.clone(),
             to: self.cfg.number.clone(),
         };
-        let id = pending_parts::insert(&self.state, owner, part).await?;
+        let id = pending_parts::insert(&self.pipeline, owner, part).await?;
         self.rows
             .entry((part.source.clone(), part.reference, part.total))
             .or_default()
@@ -591,7 +590,7 @@ impl Modem {
         let Some(ids) = self.rows.remove(key) else {
             return;
         };
-        let r = pending_parts::delete(&self.state, ids).await;
+        let r = pending_parts::delete(&self.pipeline, ids).await;
         if let Err(e) = r {
             tracing::error!(error = %e, "deleting delivered parts failed");
         }
@@ -600,7 +599,7 @@ impl Modem {
     /// Rebuilds the reassembler from `pending_parts` (start, or after a
     /// failed commit), opening each sealed part with the edge key.
     async fn reload_parts(&mut self) -> crate::Result<()> {
-        let rows = pending_parts::load(&self.state, self.store_key.clone()).await?;
+        let rows = pending_parts::load(&self.pipeline, self.store_key.clone()).await?;
         self.reassembler = Reassembler::new(reassembly_config(&self.cfg));
         self.rows.clear();
         let mut completed = Vec::new();

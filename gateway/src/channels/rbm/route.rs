@@ -9,6 +9,7 @@ use adapters::rcs::rbm;
 
 use super::Rcs;
 use crate::delivery::http::describe;
+use crate::delivery::interwork::as_rcs;
 use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 
 /// Sends agent messages through RBM.
@@ -47,7 +48,10 @@ impl Route for RbmRoute {
     fn send<'a>(&'a self, msg: OutboundSms<'a>) -> SendFuture<'a> {
         Box::pin(async move {
             let rcs = &self.rcs;
-            let message = match super::as_rcs(msg.content) {
+            let Some(content) = msg.content else {
+                return SendOutcome::Permanent("the message was not opened".into());
+            };
+            let message = match as_rcs(content) {
                 Ok(m) => m,
                 Err(why) => return SendOutcome::Permanent(why),
             };

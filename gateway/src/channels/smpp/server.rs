@@ -46,9 +46,9 @@ use super::owners::Owners;
 use super::parts::{Outcome, Parts};
 use super::session::Session;
 use super::wire;
+use crate::pipeline::Pipeline;
 use crate::pipeline::status::StatusObserver;
 use crate::pipeline::{OutboundText, accept_outbound_text};
-use crate::state::AppState;
 use crate::store::Target;
 
 /// How long a connection may take to bind (and to finish its TLS handshake).
@@ -420,13 +420,17 @@ impl ClientParts {
     }
 
     /// The waiting parts of `system_id`, reloaded from the store the first time.
-    async fn of(&self, state: &AppState, system_id: &str) -> Arc<tokio::sync::Mutex<Parts>> {
+    async fn of(
+        &self,
+        pipeline: &Arc<Pipeline>,
+        system_id: &str,
+    ) -> Arc<tokio::sync::Mutex<Parts>> {
         let existing = lock(&self.by_client).get(system_id).cloned();
         if let Some(p) = existing {
             return p;
         }
         let mut p = Parts::new(
-            state.clone(),
+            pipeline.clone(),
             format!("smpp-server:{system_id}"),
             String::new(),
             self.timeout_secs,
@@ -477,13 +481,13 @@ fn tls_acceptor(
 /// Re-reads the client table until `shutdown`: owners change, removed
 /// clients lose their binds, and inbound messages queued for them are made
 /// due so the queue dead-letters them now rather than after a backoff.
-async fn directory_loop(state: AppState, server: Arc<Server>, shutdown: CancellationToken) {
+async fn directory_loop(pipeline: Arc<Pipeline>, server: Arc<Server>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(DIRECTORY_REFRESH) => {}
         }
-        let clients = match state.store.smpp_clients().await {
+        let clients = match pipeline.store.smpp_clients().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "reading SMPP clients failed");
@@ -493,7 +497,7 @@ async fn directory_loop(state: AppState, server: Arc<Server>, shutdown: Cancella
         for sid in server.set_directory(&clients) {
             server.close_binds(&sid);
             if !server.exists(&sid) {
-                make_due(&state, &sid).await;
+                make_due(&pipeline, &sid).await;
             }
         }
     }
@@ -501,13 +505,13 @@ async fn directory_loop(state: AppState, server: Arc<Server>, shutdown: Cancella
 
 /// Makes the queued inbound messages of `system_id` due now and wakes the
 /// delivery worker (the client just bound, or is gone for good).
-pub(super) async fn make_due(state: &AppState, system_id: &str) {
-    let r = state
+pub(super) async fn make_due(pipeline: &Arc<Pipeline>, system_id: &str) {
+    let r = pipeline
         .store
         .make_due(Target::Smpp(system_id.to_string()))
         .await;
     match r {
-        Ok(n) if n > 0 => state.queue_notify.notify_one(),
+        Ok(n) if n > 0 => pipeline.handoff.wake(),
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "rescheduling queued SMPP deliveries failed"),
     }
@@ -515,7 +519,7 @@ pub(super) async fn make_due(state: &AppState, system_id: &str) {
 
 /// Listens until `shutdown`. Logs `smpp listening` with the bound address
 /// (tests read it to find an ephemeral port).
-pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationToken) {
+pub async fn run(pipeline: Arc<Pipeline>, server: Arc<Server>, shutdown: CancellationToken) {
     let listener = match TcpListener::bind(server.cfg.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -532,12 +536,12 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
     let limit = Arc::new(Semaphore::new(server.cfg.max_connections.max(1)));
     let parts = Arc::new(ClientParts::new(server.cfg.reassembly_timeout_secs));
     let receipts = tokio::spawn(super::outgoing::receipts(
-        state.clone(),
+        pipeline.clone(),
         server.clone(),
         shutdown.clone(),
     ));
     let directory = tokio::spawn(directory_loop(
-        state.clone(),
+        pipeline.clone(),
         server.clone(),
         shutdown.clone(),
     ));
@@ -561,8 +565,8 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (state, server, parts, shutdown) = (
-            state.clone(),
+        let (pipeline, server, parts, shutdown) = (
+            pipeline.clone(),
             server.clone(),
             parts.clone(),
             shutdown.clone(),
@@ -571,14 +575,14 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
             match server.tls.clone() {
                 Some(acceptor) => {
                     match tokio::time::timeout(BIND_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => connection(state, server, parts, tls, shutdown).await,
+                        Ok(Ok(tls)) => connection(pipeline, server, parts, tls, shutdown).await,
                         Ok(Err(e)) => {
                             tracing::warn!(peer = %peer, error = %e, "SMPP TLS handshake failed");
                         }
                         Err(_) => tracing::warn!(peer = %peer, "SMPP TLS handshake timed out"),
                     }
                 }
-                None => connection(state, server, parts, stream, shutdown).await,
+                None => connection(pipeline, server, parts, stream, shutdown).await,
             }
             drop(permit);
         });
@@ -593,7 +597,7 @@ pub async fn run(state: AppState, server: Arc<Server>, shutdown: CancellationTok
 }
 
 async fn connection<S>(
-    state: AppState,
+    pipeline: Arc<Pipeline>,
     server: Arc<Server>,
     parts: Arc<ClientParts>,
     stream: S,
@@ -634,7 +638,7 @@ async fn connection<S>(
                     continue;
                 }
             };
-            let checked = state
+            let checked = pipeline
                 .store
                 .verify_smpp_client(system_id.clone(), password.clone())
                 .await;
@@ -697,7 +701,7 @@ async fn connection<S>(
         // What waited for this client goes now: receipts, and inbound
         // messages whose next attempt lies in their backoff.
         server.receipts.note_all();
-        make_due(&state, &client.system_id).await;
+        make_due(&pipeline, &client.system_id).await;
     }
     tokio::spawn(session.clone().keep_alive(
         Duration::from_secs(server.cfg.enquire_link_secs),
@@ -732,14 +736,14 @@ async fn connection<S>(
                 let Ok(slot) = window.clone().acquire_owned().await else {
                     break;
                 };
-                let (state, parts, session, client) = (
-                    state.clone(),
+                let (pipeline, parts, session, client) = (
+                    pipeline.clone(),
                     parts.clone(),
                     session.clone(),
                     client.clone(),
                 );
                 tokio::spawn(async move {
-                    let (code, id) = submit(&state, &parts, &client, &c).await;
+                    let (code, id) = submit(&pipeline, &parts, &client, &c).await;
                     if code == status::ROK {
                         let pdu = Pdu::SubmitSmResp(SubmitSmResp::new(wire::cstr(&id), Vec::new()));
                         let _ = session.respond(seq, code, pdu).await;
@@ -770,7 +774,7 @@ async fn connection<S>(
 }
 
 async fn submit(
-    state: &AppState,
+    pipeline: &Arc<Pipeline>,
     parts: &ClientParts,
     client: &ClientInfo,
     c: &Command,
@@ -806,11 +810,11 @@ async fn submit(
             return (status::RX_P_APPN, String::new());
         };
         let id = uuid::Uuid::now_v7().to_string();
-        let code = accept(state, client, id.clone(), &from, &to, text, rd, 1).await;
+        let code = accept(pipeline, client, id.clone(), &from, &to, text, rd, 1).await;
         return (code, id);
     }
     let (sequence, total) = (part.sequence, part.total);
-    let parts = parts.of(state, &client.system_id).await;
+    let parts = parts.of(pipeline, &client.system_id).await;
     let mut guard = parts.lock().await;
     match guard.insert(part).await {
         Ok(Outcome::Duplicate { group } | Outcome::Pending { group }) => {
@@ -826,7 +830,7 @@ async fn submit(
                 guard.forget(&key).await;
                 return (status::RX_P_APPN, String::new());
             };
-            let code = accept(state, client, group.clone(), &from, &to, text, rd, total).await;
+            let code = accept(pipeline, client, group.clone(), &from, &to, text, rd, total).await;
             if code != status::RSYSERR {
                 // Committed, or refused for good: its parts are done with.
                 guard.forget(&key).await;
@@ -844,7 +848,7 @@ async fn submit(
 
 #[allow(clippy::too_many_arguments)]
 async fn accept(
-    state: &AppState,
+    pipeline: &Arc<Pipeline>,
     client: &ClientInfo,
     id: String,
     from: &str,
@@ -864,11 +868,11 @@ async fn accept(
         from: (!from.is_empty()).then_some(from),
         text,
     };
-    match accept_outbound_text(state, msg, None, identity.as_deref()).await {
+    match accept_outbound_text(pipeline, msg, None, identity.as_deref()).await {
         Ok(a) => {
             tracing::debug!(msg_id = %a.id, system_id = %client.system_id, status = %a.status, "SMPP submit committed");
             if registered_delivery != 0 {
-                let owed = state
+                let owed = pipeline
                     .store
                     .owe_smpp_receipt(
                         a.id.clone(),

@@ -13,8 +13,8 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::RwLock;
 
+use super::Pipeline;
 use crate::core::error::{Error, Result};
-use crate::state::AppState;
 use crate::store::{InsertOutcome, NewMessage};
 
 pub use crate::store::optout::Keyword;
@@ -54,15 +54,15 @@ pub fn keyword(text: &str) -> Option<Keyword> {
 /// Inserts an inbound message and, when it is a keyword, records it in the
 /// same transaction (a retried webhook records nothing twice).
 pub async fn insert_inbound(
-    state: &AppState,
+    p: &Pipeline,
     row: NewMessage,
     kw: Option<Keyword>,
 ) -> Result<InsertOutcome> {
     let stop = matches!(kw, Some(Keyword::Stop(_)));
     let pair = (row.recipient.clone(), row.sender.clone());
-    let outcome = state.store.insert_inbound(row, kw).await?;
+    let outcome = p.store.insert_inbound(row, kw).await?;
     if stop {
-        state.opt_outs.note(&pair.0, &pair.1);
+        p.opt_outs.note(&pair.0, &pair.1);
     }
     Ok(outcome)
 }
@@ -112,25 +112,25 @@ impl OptOutFilter {
 }
 
 /// The keyword with which `remote` opted out of messages from `local`, if so.
-pub async fn opted_out(state: &AppState, local: String, remote: String) -> Result<Option<String>> {
-    if !state.opt_outs.may_contain(&local, &remote) {
+pub async fn opted_out(p: &Pipeline, local: String, remote: String) -> Result<Option<String>> {
+    if !p.opt_outs.may_contain(&local, &remote) {
         return Ok(None);
     }
-    state.store.opted_out(local, remote).await
+    p.store.opted_out(local, remote).await
 }
 
 /// Refuses an outbound message from `from` (or the route's default sender)
 /// to `to` when `to` opted out of that sender.
-pub async fn check_outbound(state: &AppState, route: &str, from: &str, to: &str) -> Result<()> {
+pub async fn check_outbound(p: &Pipeline, route: &str, from: &str, to: &str) -> Result<()> {
     let local = if from.is_empty() {
-        match state.routes.get(route).and_then(|r| r.default_from()) {
+        match p.routes.get(route).and_then(|r| r.default_from()) {
             Some(f) => f.to_string(),
             None => return Ok(()),
         }
     } else {
         from.to_string()
     };
-    if let Some(k) = opted_out(state, local, to.to_string()).await? {
+    if let Some(k) = opted_out(p, local, to.to_string()).await? {
         return Err(Error::invalid(
             "to",
             format!(

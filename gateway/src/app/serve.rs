@@ -13,11 +13,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use super::config::Config;
 use crate::core::error::{Error, Result};
 use crate::core::metrics::Metrics;
 use crate::envelope::keys::Keyring;
-use crate::state::AppState;
+use crate::http::ApiState;
+use crate::pipeline::Pipeline;
 use crate::store::Store;
 
 /// How often expired bodies are looked for.
@@ -52,69 +53,83 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     if let Some(mb) = config.store.max_database_mb {
         store.limit_size(mb).await?;
     }
-    let listen = config.listen;
-    let (dispatch, dispatch_rx) = crate::delivery::Dispatch::new();
-    let state = AppState::new(config, store, keys, metrics, dispatch)?;
-    let listener = TcpListener::bind(listen)
+    let service = super::registry::build(&config, store, keys, metrics)?;
+    let pipeline = service.pipeline.clone();
+    let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|e| Error::io("bind", listen.to_string(), e))?;
+        .map_err(|e| Error::io("bind", config.listen.to_string(), e))?;
     let local = listener
         .local_addr()
-        .map_err(|e| Error::io("bind", listen.to_string(), e))?;
+        .map_err(|e| Error::io("bind", config.listen.to_string(), e))?;
     tracing::info!(
         addr = %local,
-        data_dir = %state.config.data_dir.display(),
-        edge_kid = %state.current_edge_key()?.kid,
-        generic = state.config.generic.is_some(),
-        private_side = state.config.private_side.webhook_url.is_some(),
+        data_dir = %config.data_dir.display(),
+        edge_kid = %pipeline.keys.current()?.kid,
+        generic = config.generic.is_some(),
+        private_side = config.private_side.webhook_url.is_some(),
         "listening"
     );
 
-    let worker = tokio::spawn(crate::delivery::run(
-        state.clone(),
-        dispatch_rx,
+    // Tasks first, then the listener; each task has the handles it needs.
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(crate::delivery::run(
+        service.worker,
+        service.dispatch,
         shutdown.clone(),
     ));
-    let sweeper = tokio::spawn(sweep(state.clone(), shutdown.clone()));
-    let modems = crate::modem::spawn_all(&state, shutdown.clone());
-    let smpp = crate::smpp::spawn_all(&state, shutdown.clone());
-    let relays = tokio::spawn(crate::carriers::register_webhooks(
-        state.clone(),
+    tasks.spawn(sweep(
+        pipeline.clone(),
+        config.store.clone(),
         shutdown.clone(),
     ));
-    let rcs_fallback = tokio::spawn(crate::rcs::fallback::run(state.clone(), shutdown.clone()));
+    for task in service.tasks {
+        tasks.spawn(task(pipeline.clone(), shutdown.clone()));
+    }
+    let routers = service
+        .routers
+        .into_iter()
+        .map(|make| make(pipeline.clone()))
+        .collect();
+    let api = Arc::new(ApiState::new(
+        pipeline.clone(),
+        service.health,
+        config.data_dir.clone(),
+    ));
+    let app = crate::http::app(api, routers, &config.http);
+    crate::http::server::serve(listener, app, &config.http, shutdown.clone()).await;
 
-    let app = crate::http::app(state.clone());
-    crate::http::server::serve(listener, app, &state.config.http, shutdown.clone()).await;
+    // The listener has stopped (in-flight requests committed); every task
+    // stops after the token, the delivery worker once its sends recorded
+    // their outcome.
     shutdown.cancel();
-    let _ = worker.await;
-    let _ = sweeper.await;
-    let _ = modems.await;
-    let _ = relays.await;
-    let _ = rcs_fallback.await;
-    let _ = smpp.await;
-    // Every task has stopped: the writer commits what is queued and stops,
-    // whether or not some handle to the store is still alive.
-    state.store.close();
-    drop(state);
+    while tasks.join_next().await.is_some() {}
+    // The writer commits what is queued and stops, whether or not some
+    // handle to the store is still alive.
+    pipeline.store.close();
+    drop(pipeline);
     let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn sweep(state: AppState, shutdown: CancellationToken) {
+/// Erases expired bodies, applies the retention policy and checkpoints the
+/// WAL after erasures, until `shutdown`.
+async fn sweep(
+    p: Arc<Pipeline>,
+    cfg: crate::store::config::StoreConfig,
+    shutdown: CancellationToken,
+) {
     let mut last_checkpoint = tokio::time::Instant::now();
     let mut erased_since_checkpoint = 0usize;
-    let body_retention = (state.config.store.body_retention_secs as i64).saturating_mul(1000);
-    let metadata_retention =
-        (state.config.store.metadata_retention_secs as i64).saturating_mul(1000);
+    let body_retention = (cfg.body_retention_secs as i64).saturating_mul(1000);
+    let metadata_retention = (cfg.metadata_retention_secs as i64).saturating_mul(1000);
     loop {
         tokio::select! {
             () = tokio::time::sleep(SWEEP_EVERY) => {}
             () = shutdown.cancelled() => break,
         }
         let now = crate::core::clock::now_ms();
-        match state
+        match p
             .store
             .sweep(now, now - body_retention, now - metadata_retention)
             .await
@@ -124,16 +139,14 @@ async fn sweep(state: AppState, shutdown: CancellationToken) {
                 // Messages that expired in the queue: their `expired` is a
                 // status like any other (metrics, receipts).
                 for (id, applied) in &swept.expired {
-                    state.status.announce(id, applied);
+                    p.status.announce(id, applied);
                 }
-                let n = swept.touched;
-                erased_since_checkpoint += n;
-                tracing::debug!(erased = n, "expired bodies erased");
+                erased_since_checkpoint += swept.touched;
+                tracing::debug!(erased = swept.touched, "expired bodies erased");
             }
             Err(e) => tracing::error!(error = %e, "erasing expired bodies failed"),
         }
-        state
-            .metrics
+        p.metrics
             .erasures_pending
             .set(erased_since_checkpoint as i64);
         if erased_since_checkpoint > 0 && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
@@ -141,10 +154,10 @@ async fn sweep(state: AppState, shutdown: CancellationToken) {
             // file (where secure_delete zeroed them) and truncate it. A
             // checkpoint a reader kept from completing is tried again on
             // the next sweep: the erasures stay pending until one completes.
-            match state.store.checkpoint().await {
+            match p.store.checkpoint().await {
                 Ok(true) => {
                     erased_since_checkpoint = 0;
-                    state.metrics.erasures_pending.set(0);
+                    p.metrics.erasures_pending.set(0);
                 }
                 Ok(false) => {
                     tracing::debug!(

@@ -8,7 +8,7 @@ use adapters::at::{Command, Event, Parser, Reply, SendAction, SendPdu, Urc};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-use crate::channels::modem::config::ModemConfig;
+use super::config::ModemConfig;
 
 /// A byte stream to a modem.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

@@ -9,18 +9,39 @@
 //! webhook delivery id) and the message only becomes delivered when every
 //! part `sms:sent` announced has been delivered.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use adapters::android_relay::{Event, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::routing::post;
 
-use crate::carriers::AndroidSide;
+use super::AndroidSide;
 use crate::envelope::Content;
 use crate::http::error::ApiError;
 use crate::pipeline::status::android_report;
-use crate::pipeline::{self, InboundMessage};
-use crate::state::AppState;
+use crate::pipeline::{self, InboundMessage, Pipeline};
+
+/// What the handler needs.
+pub struct Hook {
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// Phones by name.
+    pub phones: Arc<BTreeMap<String, Arc<AndroidSide>>>,
+    /// Accepted clock skew of signatures, in seconds.
+    pub window: i64,
+}
+
+/// `POST /webhooks/android/{name}`.
+pub fn router(hook: Arc<Hook>) -> Router {
+    Router::new()
+        .route("/webhooks/android/{name}", post(event))
+        .with_state(hook)
+}
 
 fn field(
     side: &AndroidSide,
@@ -38,14 +59,14 @@ fn field(
 }
 
 /// One event from phone `name`.
-pub async fn event(
-    State(state): State<AppState>,
+async fn event(
+    State(hook): State<Arc<Hook>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = body?;
-    let Some(side) = state.carriers.android.get(&name).cloned() else {
+    let Some(side) = hook.phones.get(&name).cloned() else {
         return Err(ApiError::NotFound("no such relay".into()));
     };
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
@@ -55,20 +76,20 @@ pub async fn event(
         h(TIMESTAMP_HEADER),
         &body,
         crate::core::clock::now_secs(),
-        state.config.delivery.signature_window_secs,
+        hook.window,
     )
     .map_err(|p| ApiError::Unauthorized(p.to_string()))?;
     let ev = Event::parse(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     drop(body);
     match ev.event.as_str() {
-        "sms:received" => received(&state, &side, ev).await,
-        "sms:sent" | "sms:delivered" | "sms:failed" => outbound(&state, ev).await,
+        "sms:received" => received(&hook.pipeline, &side, ev).await,
+        "sms:sent" | "sms:delivered" | "sms:failed" => outbound(&hook.pipeline, ev).await,
         _ => Ok(Json(serde_json::json!({"ok": true, "ignored": true}))),
     }
 }
 
 async fn received(
-    state: &AppState,
+    pipe: &Pipeline,
     side: &AndroidSide,
     ev: Event,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -90,7 +111,7 @@ async fn received(
     // The delivery id is the same on every retry of this webhook.
     let carrier_id = format!("{}:{}", side.config.name, p.message_id.unwrap_or(ev.id));
     let outcome = pipeline::accept_inbound(
-        state,
+        pipe,
         InboundMessage {
             adapter: "android",
             carrier_id,
@@ -105,13 +126,13 @@ async fn received(
     ))
 }
 
-async fn outbound(state: &AppState, ev: Event) -> Result<Json<serde_json::Value>, ApiError> {
+async fn outbound(p: &Pipeline, ev: Event) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(mid) = ev.payload.message_id.clone() else {
         return Err(ApiError::BadRequest(
             "missing field payload.messageId".into(),
         ));
     };
-    let Some(id) = state.store.id_by_carrier_id(mid).await? else {
+    let Some(id) = p.store.id_by_carrier_id(mid).await? else {
         return Err(ApiError::NotFound("no such message".into()));
     };
     let reason: Option<String> = ev.payload.reason.map(|r| {
@@ -124,7 +145,7 @@ async fn outbound(state: &AppState, ev: Event) -> Result<Json<serde_json::Value>
     // delivery id); the status path counts them against `sms:sent`'s
     // `partsCount` in whichever order they arrive.
     if let Some(report) = android_report(&ev.event, ev.payload.parts_count, &ev.id, reason) {
-        state.status.report(id, report).await?;
+        p.status.report(id, report).await?;
     }
     Ok(Json(serde_json::json!({"ok": true})))
 }

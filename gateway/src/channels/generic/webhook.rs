@@ -4,47 +4,62 @@
 //! The signature is checked over the raw body before any parsing, so a forged
 //! request never reaches the JSON parser or the store.
 
+use std::sync::Arc;
+
 use adapters::generic::{InboundSms, StatusCallback};
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::routing::post;
 
 use crate::envelope::Content;
 use crate::http::error::ApiError;
-use crate::pipeline::{self, InboundMessage};
-use crate::state::AppState;
+use crate::http::json::parse;
+use crate::pipeline::{self, InboundMessage, Pipeline};
 
-fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
-    let Some(secret) = state.secrets.generic.as_deref() else {
-        return Err(ApiError::NotFound(
-            "the generic adapter is not configured".into(),
-        ));
-    };
+/// What the handlers need.
+pub struct Hook {
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// HMAC secret of both directions.
+    pub secret: Vec<u8>,
+    /// Accepted clock skew of signatures, in seconds.
+    pub window: i64,
+}
+
+/// `POST /webhooks/generic` and `POST /webhooks/generic/status`.
+pub fn router(hook: Arc<Hook>) -> Router {
+    Router::new()
+        .route("/webhooks/generic", post(inbound))
+        .route("/webhooks/generic/status", post(status))
+        .with_state(hook)
+}
+
+fn verify(hook: &Hook, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     let header = headers
         .get(adapters::signing::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
     adapters::signing::verify(
-        secret,
+        &hook.secret,
         header,
         body,
         crate::core::clock::now_secs(),
-        state.config.delivery.signature_window_secs,
+        hook.window,
     )
     .map_err(|p| ApiError::Unauthorized(p.to_string()))
 }
 
-use crate::http::json::parse;
-
 /// Inbound SMS; answers 200 `{id, duplicate, status}` after the durable
 /// commit (`status` says `held` when the spam gate kept it for review).
-pub async fn inbound(
-    State(state): State<AppState>,
+async fn inbound(
+    State(hook): State<Arc<Hook>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = body?;
-    verify(&state, &headers, &body)?;
+    verify(&hook, &headers, &body)?;
     let sms: InboundSms = parse(&body)?;
     if sms.text.chars().count() > adapters::generic::MAX_TEXT_CHARS {
         return Err(ApiError::BadRequest(
@@ -52,7 +67,7 @@ pub async fn inbound(
         ));
     }
     let outcome = pipeline::accept_inbound(
-        &state,
+        &hook.pipeline,
         InboundMessage {
             adapter: "generic",
             carrier_id: sms.id,
@@ -68,19 +83,19 @@ pub async fn inbound(
 }
 
 /// Delivery status of an outbound message.
-pub async fn status(
-    State(state): State<AppState>,
+async fn status(
+    State(hook): State<Arc<Hook>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let body = body?;
-    verify(&state, &headers, &body)?;
+    verify(&hook, &headers, &body)?;
     let cb: StatusCallback = parse(&body)?;
     if cb.id.len() > 64 {
         return Err(ApiError::NotFound("no such message".into()));
     }
     let detail = cb.error.map(|e| e.chars().take(64).collect::<String>());
-    if !pipeline::status::record_reported(&state.status, cb.id, &cb.status, detail).await? {
+    if !pipeline::status::record_reported(&hook.pipeline.status, cb.id, &cb.status, detail).await? {
         return Err(ApiError::NotFound("no such message".into()));
     }
     Ok(Json(serde_json::json!({"ok": true})))

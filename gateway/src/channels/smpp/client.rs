@@ -47,8 +47,8 @@ use super::wire;
 use super::{SmppClientConfig, Version};
 use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::envelope::Content;
+use crate::pipeline::Pipeline;
 use crate::pipeline::{InboundMessage, accept_inbound};
-use crate::state::AppState;
 use crate::store::{MessageStatus, PartReport, StatusReport, Store};
 
 /// Adapter name of inbound SMPP messages in the store.
@@ -333,7 +333,7 @@ impl SmppRoute {
     }
 
     async fn send_message(&self, msg: OutboundSms<'_>) -> SendOutcome {
-        let text = msg.content.as_text();
+        let text = msg.text();
         let (_, parts) = match concat::encode(
             text,
             &self.sms,
@@ -439,7 +439,7 @@ impl Route for SmppRoute {
 
 /// Runs one bind until `shutdown`: connect, bind, serve, reconnect.
 pub(super) async fn run_bind(
-    state: AppState,
+    pipeline: Arc<Pipeline>,
     route: Arc<SmppRoute>,
     index: usize,
     password: String,
@@ -451,7 +451,7 @@ pub(super) async fn run_bind(
     };
     let max = Duration::from_secs(route.cfg.reconnect_max_secs.max(1));
     let mut backoff = FIRST_BACKOFF;
-    let gauge = state
+    let gauge = pipeline
         .metrics
         .smpp_bind_up
         .get_or_create(&crate::core::metrics::SmppBindLabels {
@@ -482,7 +482,7 @@ pub(super) async fn run_bind(
                     *s = Some(session.clone());
                 }
                 note(true, None);
-                serve(&state, &route, &session, incoming, &parts, &shutdown).await;
+                serve(&pipeline, &route, &session, incoming, &parts, &shutdown).await;
                 note(
                     false,
                     (!shutdown.is_cancelled()).then(|| "connection lost".to_string()),
@@ -641,7 +641,7 @@ fn tls_connector(ca: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnec
 }
 
 async fn serve(
-    state: &AppState,
+    pipeline: &Arc<Pipeline>,
     route: &Arc<SmppRoute>,
     session: &Arc<Session>,
     mut incoming: tokio::sync::mpsc::Receiver<Command>,
@@ -671,10 +671,10 @@ async fn serve(
                 match c.id() {
                     CommandId::DeliverSm => {
                         let Ok(slot) = slots.clone().acquire_owned().await else { return };
-                        let (state, route, session, parts) =
-                            (state.clone(), route.clone(), session.clone(), parts.clone());
+                        let (pipeline, route, session, parts) =
+                            (pipeline.clone(), route.clone(), session.clone(), parts.clone());
                         tokio::spawn(async move {
-                            let code = on_deliver(&state, &route, c, &parts).await;
+                            let code = on_deliver(&pipeline, &route, c, &parts).await;
                             let _ = session
                                 .respond(seq, code, Pdu::DeliverSmResp(DeliverSmResp::default()))
                                 .await;
@@ -697,7 +697,7 @@ async fn serve(
             }
             () = session.closed() => return,
             () = tokio::time::sleep(expire_in) => {
-                expire(state, route, parts).await;
+                expire(pipeline, route, parts).await;
             }
         }
     }
@@ -721,7 +721,7 @@ fn inbound_carrier_id(route: &str, fields: &[&[u8]]) -> String {
 /// Handles one `deliver_sm`; the `command_status` of its response, given
 /// only after the commit.
 async fn on_deliver(
-    state: &AppState,
+    pipeline: &Arc<Pipeline>,
     route: &SmppRoute,
     c: Command,
     parts: &Arc<tokio::sync::Mutex<Parts>>,
@@ -731,7 +731,7 @@ async fn on_deliver(
     };
     let esm = u8::from(d.esm_class);
     if esm & 0x3C == concat::ESM_RECEIPT || esm & 0x3C == 0x20 {
-        return on_receipt(state, route, d).await;
+        return on_receipt(pipeline, route, d).await;
     }
     let from = from_smpp(d.source_addr_ton, d.source_addr.as_str());
     let mut to = from_smpp(d.dest_addr_ton, d.destination_addr.as_str());
@@ -769,13 +769,13 @@ async fn on_deliver(
                 &part.body.data,
             ],
         );
-        return commit_inbound(state, route, id, &from, &to, content).await;
+        return commit_inbound(pipeline, route, id, &from, &to, content).await;
     }
     let mut guard = parts.lock().await;
     match guard.insert(part).await {
         Ok(Outcome::Duplicate { .. } | Outcome::Pending { .. }) => status::ROK,
         Ok(Outcome::Complete { key, content, .. }) => {
-            let code = commit_complete(state, route, &key, content).await;
+            let code = commit_complete(pipeline, route, &key, content).await;
             if code == status::ROK || code == status::RX_P_APPN {
                 guard.forget(&key).await;
             } else if let Err(e) = guard.reload().await {
@@ -794,7 +794,7 @@ async fn on_deliver(
 /// (sender, recipient, reference, count) and the content, so the live
 /// path and a reload after a crash give the same id.
 async fn commit_complete(
-    state: &AppState,
+    pipeline: &Arc<Pipeline>,
     route: &SmppRoute,
     key: &super::parts::Key,
     content: SmsContent,
@@ -810,7 +810,7 @@ async fn commit_complete(
             octets(&content),
         ],
     );
-    commit_inbound(state, route, id, from, to, content).await
+    commit_inbound(pipeline, route, id, from, to, content).await
 }
 
 /// What an inbound message's carrier id hashes: the text's bytes or the
@@ -823,7 +823,7 @@ fn octets(c: &SmsContent) -> &[u8] {
 }
 
 async fn commit_inbound(
-    state: &AppState,
+    pipeline: &Arc<Pipeline>,
     route: &SmppRoute,
     carrier_id: String,
     from: &str,
@@ -837,7 +837,7 @@ async fn commit_inbound(
         to: to.to_string(),
         content: Content::from(content),
     };
-    match accept_inbound(state, msg).await {
+    match accept_inbound(pipeline, msg).await {
         Ok(o) => {
             tracing::debug!(route = %route.name, msg_id = %o.id, duplicate = o.duplicate, "inbound SMPP message committed");
             status::ROK
@@ -861,7 +861,7 @@ async fn commit_inbound(
 /// gives, so an SMSC that re-sent the last part meanwhile does not make a
 /// second message.
 pub(super) async fn reload_parts(
-    state: &AppState,
+    pipeline: &Arc<Pipeline>,
     route: &SmppRoute,
     parts: &Arc<tokio::sync::Mutex<Parts>>,
 ) {
@@ -874,14 +874,18 @@ pub(super) async fn reload_parts(
         }
     };
     for (_, key, content) in complete {
-        let code = commit_complete(state, route, &key, content).await;
+        let code = commit_complete(pipeline, route, &key, content).await;
         if code == status::ROK || code == status::RX_P_APPN {
             guard.forget(&key).await;
         }
     }
 }
 
-async fn expire(state: &AppState, route: &SmppRoute, parts: &Arc<tokio::sync::Mutex<Parts>>) {
+async fn expire(
+    pipeline: &Arc<Pipeline>,
+    route: &SmppRoute,
+    parts: &Arc<tokio::sync::Mutex<Parts>>,
+) {
     let mut guard = parts.lock().await;
     for (_, key, content) in guard.expire() {
         let (from, to) = key.0.split_once('\u{0}').unwrap_or((key.0.as_str(), ""));
@@ -897,7 +901,7 @@ async fn expire(state: &AppState, route: &SmppRoute, parts: &Arc<tokio::sync::Mu
             ],
         );
         tracing::info!(route = %route.name, total = key.2, "incomplete SMPP multipart message delivered as it is");
-        commit_inbound(state, route, id, &from, &to, content).await;
+        commit_inbound(pipeline, route, id, &from, &to, content).await;
         guard.forget(&key).await;
     }
 }
@@ -905,7 +909,7 @@ async fn expire(state: &AppState, route: &SmppRoute, parts: &Arc<tokio::sync::Mu
 /// Applies a delivery receipt. Answers `ESME_ROK` also for receipts of
 /// unknown messages (nothing will ever match them; a retry would not
 /// help), and `ESME_RX_T_APPN` when the store failed, so the SMSC retries.
-async fn on_receipt(state: &AppState, route: &SmppRoute, d: &DeliverSm) -> u32 {
+async fn on_receipt(pipeline: &Arc<Pipeline>, route: &SmppRoute, d: &DeliverSm) -> u32 {
     let sm = d.short_message().as_ref().to_vec();
     let text = if sm.is_empty() {
         wire::tlv_bytes(d.tlvs(), wire::tag::MESSAGE_PAYLOAD).unwrap_or_default()
@@ -939,7 +943,7 @@ async fn on_receipt(state: &AppState, route: &SmppRoute, d: &DeliverSm) -> u32 {
     let forms = adapters::smpp::receipt::id_forms(&id);
     let mut found = None;
     for _ in 0..25 {
-        match state
+        match pipeline
             .store
             .smpp_part(route.name.clone(), forms.clone())
             .await
@@ -973,7 +977,7 @@ async fn on_receipt(state: &AppState, route: &SmppRoute, d: &DeliverSm) -> u32 {
         }),
         finish_queue: false,
     };
-    match state.status.report(msg_id.clone(), report).await {
+    match pipeline.status.report(msg_id.clone(), report).await {
         Ok(_) => status::ROK,
         Err(e) => {
             tracing::error!(error = %e, msg_id = %msg_id, "recording an SMPP receipt failed");

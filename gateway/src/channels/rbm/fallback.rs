@@ -24,9 +24,12 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
+use super::Rcs;
 use super::route::{Revoke, revoke};
 use crate::core::error::Result;
-use crate::state::AppState;
+use crate::pipeline::Pipeline;
 use crate::store::MessageStatus;
 use crate::store::fallback::DueFallback as Due;
 
@@ -38,31 +41,31 @@ const MAX_REVOKE_ATTEMPTS: u32 = 10;
 const BATCH: i64 = 64;
 
 async fn drop_row(
-    state: &AppState,
+    p: &Pipeline,
     id: String,
     event_status: Option<(&'static str, String)>,
 ) -> Result<()> {
-    state.store.drop_fallback(id, event_status).await
+    p.store.drop_fallback(id, event_status).await
 }
 
 /// Queues the SMS: deletes the timer and (re)places the queue entry in one
 /// transaction; nothing happens if the timer is already gone.
-async fn queue_sms(state: &AppState, d: &Due, why: String) -> Result<bool> {
-    let done = state
+async fn queue_sms(p: &Pipeline, d: &Due, why: String) -> Result<bool> {
+    let done = p
         .store
         .queue_fallback_sms(d.id.clone(), d.sms_route.clone(), why)
         .await?;
     if done {
-        state.queue_notify.notify_one();
+        p.handoff.wake();
     }
     Ok(done)
 }
 
-async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
+async fn handle(p: &Pipeline, rcs: &Rcs, d: Due) -> Result<()> {
     let secs = rcs.config.fallback_secs;
     match d.status {
         MessageStatus::Delivered | MessageStatus::Expired | MessageStatus::Refused => {
-            return drop_row(state, d.id, None).await;
+            return drop_row(p, d.id, None).await;
         }
         _ => {}
     }
@@ -72,18 +75,18 @@ async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
             "RCS send failed ({}); sending as SMS",
             d.last_error.as_deref().unwrap_or("dead-lettered")
         );
-        queue_sms(state, &d, why).await?;
+        queue_sms(p, &d, why).await?;
         return Ok(());
     }
     // Mark the revoke durably before making it, so a crash after RBM
     // revoked is recognised (see the module docs).
     if !d.revoking {
-        state.store.fallback_revoking(d.id.clone()).await?;
+        p.store.fallback_revoking(d.id.clone()).await?;
     }
     match revoke(rcs, &d.to, &d.id).await {
         Revoke::Revoked => {
             let why = format!("no RCS delivery within {secs} s; revoked at RBM");
-            queue_sms(state, &d, why).await?;
+            queue_sms(p, &d, why).await?;
         }
         Revoke::NotFound if !d.accepted || d.revoking => {
             let why = if d.accepted {
@@ -91,11 +94,11 @@ async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
             } else {
                 format!("RCS not sent within {secs} s; sending as SMS")
             };
-            queue_sms(state, &d, why).await?;
+            queue_sms(p, &d, why).await?;
         }
         Revoke::NotFound => {
             drop_row(
-                state,
+                p,
                 d.id,
                 Some((
                     "fallback_cancelled",
@@ -109,7 +112,7 @@ async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
             if attempts >= MAX_REVOKE_ATTEMPTS {
                 tracing::warn!(msg_id = %d.id, attempts, error = %error, "RBM revoke kept failing; SMS fallback given up");
                 drop_row(
-                    state,
+                    p,
                     d.id,
                     Some((
                         "fallback_failed",
@@ -119,8 +122,7 @@ async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
                 .await?;
             } else {
                 let next = crate::core::clock::now_ms() + (500i64 << attempts.min(7));
-                state
-                    .store
+                p.store
                     .fallback_retry(d.id.clone(), attempts, next, error)
                     .await?;
             }
@@ -129,17 +131,14 @@ async fn handle(state: &AppState, rcs: &super::Rcs, d: Due) -> Result<()> {
     Ok(())
 }
 
-/// Runs until `shutdown`; does nothing without `[rbm]`.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
-    let Some(rcs) = state.rcs.clone() else {
-        return;
-    };
+/// Runs until `shutdown`.
+pub async fn run(p: Arc<Pipeline>, rcs: Arc<Rcs>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(POLL) => {}
             () = shutdown.cancelled() => return,
         }
-        let rows = match state
+        let rows = match p
             .store
             .due_fallbacks(crate::core::clock::now_ms(), BATCH)
             .await
@@ -152,7 +151,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         };
         for d in rows {
             let id = d.id.clone();
-            if let Err(e) = handle(&state, &rcs, d).await {
+            if let Err(e) = handle(&p, &rcs, d).await {
                 tracing::error!(msg_id = %id, error = %e, "RCS fallback step failed; it will be tried again");
             }
             if shutdown.is_cancelled() {

@@ -1,0 +1,219 @@
+//! Builds the configured service from its configuration: every channel
+//! (each by its one `build`), the routes and routing rules, the pipeline
+//! handle the channels and the API share, and the delivery worker.
+//!
+//! The order is what breaks the circles of the old shared state: channels
+//! are built first (routes, and the hooks the pipeline needs of them), the
+//! pipeline next (it holds routes, never tasks), and only then the channels'
+//! routers and tasks, each given the pipeline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::config::Config;
+use crate::channels::{
+    self, BuildContext, Built, ChannelConfig, Health, RouterFactory, Task, generic, rbm, telnyx,
+    twilio,
+};
+use crate::core::address;
+use crate::core::error::{Error, Result};
+use crate::core::metrics::Metrics;
+use crate::delivery::config::PRIVATE_SECRET_ENV;
+use crate::delivery::interwork::Interwork;
+use crate::delivery::private::PrivateRoute;
+use crate::delivery::route::Routes;
+use crate::delivery::{self, Dispatch, DispatchRx, Handoff};
+use crate::envelope::keys::{KeyStore, Keyring};
+use crate::pipeline::optout::OptOutFilter;
+use crate::pipeline::spam::SpamGate;
+use crate::pipeline::status::{StatusObserver, StatusPath};
+use crate::pipeline::{Pipeline, inbound};
+use crate::store::Store;
+
+/// The built service, not yet running.
+pub struct Service {
+    /// What channels and the API share.
+    pub pipeline: Arc<Pipeline>,
+    /// The delivery worker's handles.
+    pub worker: Arc<delivery::Worker>,
+    /// The worker's end of the fast path.
+    pub dispatch: DispatchRx,
+    /// The channels' webhook routers, to make with the pipeline.
+    pub routers: Vec<RouterFactory>,
+    /// The channels' tasks, to start with the pipeline.
+    pub tasks: Vec<Task>,
+    /// What `/healthz` shows besides the store.
+    pub health: Vec<(&'static str, Arc<dyn Health>)>,
+}
+
+/// Builds every configured channel, in the order their routes become the
+/// default (the first route is the default unless `[routing] default`
+/// says otherwise). Webhook paths of absent channels answer 404 naming it.
+fn channels(config: &Config, ctx: &BuildContext<'_>) -> Result<Built> {
+    let mut built = Built::default();
+    match &config.generic {
+        Some(g) => built.merge(g.build(ctx)?),
+        None => built.routers.push(absent(generic::PATHS, "generic")),
+    }
+    built.merge(config.modems.as_slice().build(ctx)?);
+    match &config.twilio {
+        Some(t) => built.merge(t.build(ctx)?),
+        None => built.routers.push(absent(twilio::PATHS, "twilio")),
+    }
+    match &config.telnyx {
+        Some(t) => built.merge(t.build(ctx)?),
+        None => built.routers.push(absent(telnyx::PATHS, "telnyx")),
+    }
+    built.merge(config.android.as_slice().build(ctx)?);
+    built.merge(config.smpp.build(ctx)?);
+    match &config.rbm {
+        Some(r) => built.merge(r.build(ctx)?),
+        None => built.routers.push(absent(rbm::PATHS, "rbm")),
+    }
+    Ok(built)
+}
+
+fn absent(paths: &'static [&'static str], name: &'static str) -> RouterFactory {
+    Box::new(move |_| channels::unconfigured(paths, name))
+}
+
+/// Every route: the channels', the private side's, and the routing rules.
+fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<Routes> {
+    let mut routes = Routes::default();
+    for (name, r) in built.routes.drain(..) {
+        routes.add(&name, r);
+    }
+    routes.set_rules(&config.routing)?;
+    // After the rules: neither RBM nor the private side is ever a routing default.
+    for (name, r) in built.unrouted.drain(..) {
+        routes.add_unrouted(&name, r);
+    }
+    for (prefix, r) in built.families.drain(..) {
+        routes.add_family(&prefix, r);
+    }
+    let private = &config.private_side;
+    let secret = private.secret.resolve(PRIVATE_SECRET_ENV)?;
+    if let Some(url) = &private.webhook_url {
+        let secret = secret.ok_or_else(|| {
+            Error::Config(format!(
+                "[private_side] webhook_url needs a secret: set {PRIVATE_SECRET_ENV} or private_side.secret_env / secret_file"
+            ))
+        })?;
+        routes.add_unrouted(
+            delivery::private::ROUTE,
+            Arc::new(PrivateRoute::new(http.clone(), url.clone(), secret)),
+        );
+    }
+    if let Some(r) = config.rbm.as_ref().and_then(|r| r.sms_route.as_ref()) {
+        if routes.get(r).is_none() {
+            return Err(Error::Config(format!(
+                "rbm.sms_route names {r}, which is not configured"
+            )));
+        }
+    }
+    Ok(routes)
+}
+
+/// Builds the service on an open store.
+pub fn build(
+    config: &Config,
+    store: Store,
+    keys: Keyring,
+    metrics: Arc<Metrics>,
+) -> Result<Service> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(config.delivery.request_timeout_secs))
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(config.delivery.concurrency)
+        .build()
+        .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+    let region = address::region(&config.default_region);
+    let ctx = BuildContext {
+        http: &http,
+        sms: &config.sms,
+        region,
+        store: &store,
+        metrics: &metrics,
+        signature_window_secs: config.delivery.signature_window_secs,
+    };
+    let mut built = channels(config, &ctx)?;
+    let routes = Arc::new(routes(config, &http, &mut built)?);
+    let interwork = Arc::new(Interwork::new(
+        config.sms.clone(),
+        config
+            .rbm
+            .as_ref()
+            .map_or(channels::rbm::config::default_sms_segment_budget(), |r| {
+                r.sms_segment_budget
+            }),
+        config
+            .rbm
+            .as_ref()
+            .map(|r| Duration::from_secs(r.suggestion_ttl_secs)),
+    ));
+    let service_key = config
+        .private_side
+        .service_public_key
+        .as_deref()
+        .map(crate::envelope::keys::parse_public_key)
+        .transpose()?;
+    let mode = crate::pipeline::spam::ModeSwitch::for_data_dir(
+        &config.classifier,
+        &config.data_dir,
+        store.scored_messages()?,
+    );
+    let spam = Arc::new(SpamGate::new(
+        config.model.load(&config.data_dir)?,
+        &config.classifier,
+        store.clone(),
+        metrics.clone(),
+        mode,
+    )?);
+    let mut observers: Vec<Arc<dyn StatusObserver>> = vec![spam.clone()];
+    observers.append(&mut built.observers);
+    let status = Arc::new(StatusPath::new(store.clone(), metrics.clone(), observers));
+    let keys = Arc::new(KeyStore::new(&config.data_dir, keys));
+    let (dispatch, dispatch_rx) = Dispatch::new();
+    let notify = Arc::new(Notify::new());
+    let pipeline = Arc::new(Pipeline {
+        opt_outs: Arc::new(OptOutFilter::load(&store)?),
+        store: store.clone(),
+        keys: keys.clone(),
+        sealer: Arc::default(),
+        opener: Arc::default(),
+        region,
+        default_from: config.generic.as_ref().and_then(|g| g.from.clone()),
+        private_side: config.private_side.webhook_url.is_some(),
+        service_key,
+        routes: routes.clone(),
+        spam,
+        identities: inbound::IdentityCache::default(),
+        owners: built.owners.take(),
+        rcs: built.rcs.take(),
+        interwork: interwork.clone(),
+        handoff: Handoff::new(dispatch, notify.clone()),
+        metrics: metrics.clone(),
+        status: status.clone(),
+    });
+    let worker = Arc::new(delivery::Worker {
+        store,
+        keys,
+        opener: pipeline.opener.clone(),
+        routes,
+        interwork,
+        outcomes: status,
+        metrics,
+        config: config.delivery.clone(),
+        notify,
+    });
+    Ok(Service {
+        pipeline,
+        worker,
+        dispatch: dispatch_rx,
+        routers: built.routers,
+        tasks: built.tasks,
+        health: built.health,
+    })
+}

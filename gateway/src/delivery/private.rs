@@ -1,0 +1,59 @@
+//! The private side as a route: each inbound envelope is POSTed, sealed as
+//! it was stored (to the recipient's key; the gateway cannot open it), to
+//! the private side's webhook, signed with its secret, with the attempt id
+//! as idempotency key. A 2xx means delivered.
+
+use super::http::{Answer, post_signed};
+use super::route::{OutboundSms, Route, SendFuture, SendOutcome};
+use crate::store::MessageStatus;
+
+/// Name of the private side's route.
+pub const ROUTE: &str = "private";
+
+/// Delivers inbound envelopes to the private side's webhook.
+pub struct PrivateRoute {
+    http: reqwest::Client,
+    url: String,
+    secret: Vec<u8>,
+}
+
+impl PrivateRoute {
+    /// POSTs to `url`, signed with `secret`.
+    pub fn new(http: reqwest::Client, url: String, secret: Vec<u8>) -> Self {
+        Self { http, url, secret }
+    }
+}
+
+impl Route for PrivateRoute {
+    fn opens(&self) -> bool {
+        false
+    }
+
+    fn send<'a>(&'a self, msg: OutboundSms<'a>) -> SendFuture<'a> {
+        Box::pin(async move {
+            let body = match serde_json::to_vec(&serde_json::json!({
+                "id": msg.id,
+                "attempt_id": msg.attempt_id,
+                "envelope": msg.envelope.to_base64(),
+            })) {
+                Ok(b) => b,
+                Err(e) => return SendOutcome::Permanent(e.to_string()),
+            };
+            match post_signed(&self.http, &self.url, &self.secret, body, msg.attempt_id).await {
+                Ok(Answer::Ok(_)) => SendOutcome::Accepted {
+                    status: MessageStatus::Delivered,
+                    carrier_id: None,
+                },
+                Ok(Answer::Failed {
+                    transient: true,
+                    reason,
+                })
+                | Err(reason) => SendOutcome::Retry(reason),
+                Ok(Answer::Failed {
+                    transient: false,
+                    reason,
+                }) => SendOutcome::Permanent(reason),
+            }
+        })
+    }
+}

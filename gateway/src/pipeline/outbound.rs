@@ -1,0 +1,398 @@
+//! Outbound: `POST /v1/messages` and SMPP `submit_sm` to a committed,
+//! sealed message queued on its route.
+
+use uuid::Uuid;
+
+use super::channel::{self, Decision, Requested, channel_name};
+use super::{Pipeline, apply_gate, header, new_row, optout, plan, queue_item, spam};
+use crate::core::address::Address;
+use crate::core::clock;
+use crate::core::error::{Error, Result};
+use crate::delivery::interwork::RCS_ROUTE;
+use crate::envelope::{Channel, Content, Direction, Envelope};
+use crate::store::fallback::FallbackTimer;
+use crate::store::{InsertOutcome, MessageStatus, Target};
+
+/// Longest accepted TTL: a week; longer is retention policy, not ephemerality.
+pub const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// An outbound request after JSON parsing, before checks.
+#[derive(Debug)]
+pub struct OutboundRequest {
+    /// Recipient as given.
+    pub to: Option<String>,
+    /// Sender as given.
+    pub from: Option<String>,
+    /// Text content.
+    pub text: Option<String>,
+    /// RCS content (the API shape of `adapters::rcs::RcsMessage`).
+    pub rcs: Option<serde_json::Value>,
+    /// A pre-sealed envelope (base64) addressed to the gateway's edge key.
+    pub envelope: Option<String>,
+    /// Requested channel.
+    pub channel: Option<String>,
+    /// Seconds until the body is erased.
+    pub ttl_seconds: Option<u64>,
+}
+
+/// What the API answers with 202.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Accepted {
+    /// Message id.
+    pub id: String,
+    /// `queued` (or the existing status for a repeated envelope).
+    pub status: String,
+    /// `sms` or `rcs`: the channel chosen for the first attempt.
+    pub channel: &'static str,
+    /// Segments the text needs (1 for RCS).
+    pub segments: u32,
+    /// `gsm7` / `ucs2` (`utf8` for RCS).
+    pub encoding: String,
+    /// True when smart encoding replaced look-alike characters (curly
+    /// quotes, long dashes…) so the text fits GSM 7-bit: the recipient gets
+    /// a changed text, and the caller should know. Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub smart_encoded: bool,
+}
+
+/// When a message asking for `ttl_seconds` expires (Unix ms), after the
+/// API's checks.
+fn expiry(ttl_seconds: Option<u64>, now: i64) -> Result<Option<i64>> {
+    match ttl_seconds {
+        Some(0) => Err(Error::invalid("ttl_seconds", "must be at least 1")),
+        Some(t) if t > MAX_TTL_SECS => Err(Error::invalid(
+            "ttl_seconds",
+            "must be at most 604800 (7 days)",
+        )),
+        t => Ok(t.map(|t| now + (t as i64) * 1000)),
+    }
+}
+
+/// Checks, seals and durably commits an outbound message; returns only after
+/// the commit, so the 202 that follows is a promise kept across a crash.
+pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accepted> {
+    let requested = Requested::parse(req.channel.as_deref())?;
+    let now = clock::now_ms();
+    let expires_at = expiry(req.ttl_seconds, now)?;
+    let given = [
+        req.envelope.is_some(),
+        req.text.is_some(),
+        req.rcs.is_some(),
+    ]
+    .into_iter()
+    .filter(|g| *g)
+    .count();
+    if given > 1 {
+        return Err(Error::invalid(
+            "envelope",
+            "give one of text, rcs or envelope, not several",
+        ));
+    }
+    let (env, dedup, decision) = match (req.envelope, req.text, req.rcs) {
+        (Some(b64), _, _) => {
+            let (env, decision) = presealed(p, &b64, requested, now).await?;
+            let id = env.header.id.clone();
+            (env, Some(("api".to_string(), id)), decision)
+        }
+        (None, text, rcs) => {
+            let content = match (text, rcs) {
+                (Some(text), _) => text_content(text)?,
+                (None, Some(v)) => Content::Rcs {
+                    message: adapters::rcs::RcsMessage::from_value(v)
+                        .map_err(|e| Error::invalid("rcs", e.to_string()))?,
+                },
+                (None, None) => {
+                    return Err(Error::invalid("text", "text, rcs or envelope is required"));
+                }
+            };
+            let msg = OutboundContent {
+                id: None,
+                to: req.to.as_deref().unwrap_or(""),
+                from: req.from.as_deref(),
+                content,
+            };
+            let (env, decision, smart) = seal_outbound(p, msg, requested, now, expires_at).await?;
+            (env, None, (decision, smart))
+        }
+    };
+    commit_outbound(p, env, now, expires_at, dedup, None, decision).await
+}
+
+/// Segments, encoding and whether smart encoding changed the text, of
+/// `content` on `channel` (RCS: one "segment" of UTF-8).
+fn planned(p: &Pipeline, channel: Channel, content: &Content) -> (u32, &'static str, bool) {
+    match channel {
+        Channel::Rcs => (1, "utf8", false),
+        Channel::Sms => {
+            let text = p.interwork.sms_text(content);
+            let (segments, encoding) = plan::plan(&text, p.sms());
+            (segments, encoding, plan::smart_encoded(&text, p.sms()))
+        }
+    }
+}
+
+/// An envelope the private side sealed to the edge key itself: opened to
+/// check that its header tells the truth about it, and its channel decided.
+async fn presealed(
+    p: &Pipeline,
+    b64: &str,
+    requested: Requested,
+    now: i64,
+) -> Result<(Envelope, (Decision, bool))> {
+    let bad = |e: String| Error::invalid("envelope", e);
+    let env = Envelope::from_base64(b64).map_err(|e| bad(e.to_string()))?;
+    if env.header.direction != Direction::Outbound {
+        return Err(bad("header direction must be outbound".into()));
+    }
+    let key = p
+        .keys
+        .get(&env.header.kid)
+        .map_err(|_| bad("not sealed to one of this gateway's edge keys".into()))?;
+    let content = env.open(&key.private).map_err(|e| bad(e.to_string()))?;
+    if matches!(content, Content::Data { .. } | Content::SmsPart { .. }) {
+        // Inbound-only content types: no route sends 8-bit data.
+        return Err(bad(
+            "content type cannot be sent (8-bit data and parts are inbound only)".into(),
+        ));
+    }
+    Address::phone(&env.header.to, p.region, "envelope.to")?;
+    Address::sender(&env.header.from, p.region, "envelope.from")?;
+    // A header sealed for RCS says 1 segment, utf8; one sealed for SMS
+    // must match the SMS text (RCS content: its rendering).
+    let (segments, encoding, smart) = planned(p, env.header.channel, &content);
+    if env.header.segments != segments || env.header.encoding != encoding {
+        return Err(bad(format!(
+            "header says {} segments {}, content needs {segments} {encoding}",
+            env.header.segments, env.header.encoding
+        )));
+    }
+    if Uuid::parse_str(&env.header.id).is_err() {
+        return Err(bad("header id must be a UUID".into()));
+    }
+    let decision = match env.header.channel {
+        Channel::Rcs => {
+            let h = &env.header;
+            channel::decide(p, requested, &content, &h.from, &h.to, now).await?
+        }
+        Channel::Sms => Decision::SMS,
+    };
+    Ok((env, (decision, smart)))
+}
+
+/// An outbound message as `POST /v1/messages` and an SMPP `submit_sm` give
+/// it, before checks.
+pub struct OutboundContent<'a> {
+    /// The message id to use (an SMPP server announces it before the last
+    /// part of a multipart message arrives); `None` makes a new UUIDv7.
+    pub id: Option<String>,
+    /// Recipient as given.
+    pub to: &'a str,
+    /// Sender as given; `None` means the default sender.
+    pub from: Option<&'a str>,
+    /// The content (text, or RCS rich content).
+    pub content: Content,
+}
+
+/// The text form of an outbound message (SMPP), before checks.
+pub struct OutboundText<'a> {
+    /// The message id to use; `None` makes a new UUIDv7.
+    pub id: Option<String>,
+    /// Recipient as given.
+    pub to: &'a str,
+    /// Sender as given; `None` means the default sender.
+    pub from: Option<&'a str>,
+    /// The text.
+    pub text: String,
+}
+
+/// Checks a text's length and wraps it as content.
+fn text_content(text: String) -> Result<Content> {
+    if text.is_empty() {
+        return Err(Error::invalid("text", "must not be empty"));
+    }
+    if text.chars().count() > adapters::generic::MAX_TEXT_CHARS {
+        return Err(Error::invalid("text", "longer than 10000 characters"));
+    }
+    Ok(Content::text(text))
+}
+
+/// Normalises the addresses, picks the channel and seals the content to the
+/// edge key.
+async fn seal_outbound(
+    p: &Pipeline,
+    msg: OutboundContent<'_>,
+    requested: Requested,
+    now: i64,
+    expires_at: Option<i64>,
+) -> Result<(Envelope, Decision, bool)> {
+    let to = Address::phone(msg.to, p.region, "to")?;
+    let from = match msg.from.or(p.default_from.as_deref()) {
+        Some(f) => Address::sender(f, p.region, "from")?.to_string(),
+        None => String::new(),
+    };
+    let decision = channel::decide(p, requested, &msg.content, &from, to.as_str(), now).await?;
+    let (segments, encoding, smart) = planned(p, decision.channel, &msg.content);
+    let edge = p.keys.current()?;
+    let mut h = header(
+        msg.id.unwrap_or_else(|| Uuid::now_v7().to_string()),
+        now,
+        Direction::Outbound,
+        &from,
+        to.as_str(),
+        (segments, encoding),
+        expires_at,
+    );
+    h.channel = decision.channel;
+    let env = p.sealer.seal(h, &msg.content, &edge.public)?;
+    Ok((env, decision, smart))
+}
+
+/// Checks, seals and durably commits an outbound text message from a
+/// source other than the HTTP API (the SMPP server): the same opt-out,
+/// spam gate, sealing and commit as `POST /v1/messages`, always as SMS (an
+/// SMS application asked for SMS). `identity` is who the classifier judges
+/// when the message names no sender.
+pub async fn accept_outbound_text(
+    p: &Pipeline,
+    msg: OutboundText<'_>,
+    ttl_seconds: Option<u64>,
+    identity: Option<&str>,
+) -> Result<Accepted> {
+    let now = clock::now_ms();
+    let expires_at = ttl_seconds.map(|t| now + (t.min(MAX_TTL_SECS) as i64) * 1000);
+    let msg = OutboundContent {
+        id: msg.id,
+        to: msg.to,
+        from: msg.from,
+        content: text_content(msg.text)?,
+    };
+    let (env, decision, smart) = seal_outbound(p, msg, Requested::Sms, now, expires_at).await?;
+    commit_outbound(p, env, now, expires_at, None, identity, (decision, smart)).await
+}
+
+/// The route a message leaves by: RBM for RCS, else the routing rules.
+fn route_of(p: &Pipeline, channel: Channel, env: &Envelope) -> Result<String> {
+    match channel {
+        Channel::Rcs => Ok(RCS_ROUTE.to_string()),
+        Channel::Sms => p
+            .routes
+            .choose(&env.header.from, &env.header.to)
+            .map(str::to_string)
+            .ok_or_else(|| Error::invalid("to", "no SMS route is configured on this gateway")),
+    }
+}
+
+/// The spam gate's decision on a message leaving by `route`; refusals and
+/// rate limits are errors the caller answers with.
+async fn gate(
+    p: &Pipeline,
+    env: &Envelope,
+    route: &str,
+    identity: Option<&str>,
+) -> Result<spam::Gate> {
+    // The sending identity the classifier judges: the message's sender, or
+    // the number the route sends from when the message names none.
+    let route_from = p.routes.get(route).and_then(|r| r.default_from());
+    let from = if env.header.from.is_empty() {
+        identity.or(route_from).unwrap_or("")
+    } else {
+        env.header.from.as_str()
+    };
+    let h = &env.header;
+    let gate = p
+        .spam
+        .check(spam::MessageFacts {
+            id: &h.id,
+            from,
+            to: &h.to,
+            segments: h.segments,
+            encoding: &h.encoding,
+            bytes: h.size_class as usize,
+            route,
+            // everything outbound is sent for the private side (an API
+            // key, an SMPP client): the route's limit governs it
+            origin: spam::Origin::Own,
+            direction: "outbound",
+        })
+        .await?;
+    match gate {
+        spam::Gate::Refused => Err(Error::Refused("the sender is blocked".into())),
+        spam::Gate::RateLimited {
+            retry_after_secs,
+            limit,
+        } => Err(Error::RateLimited {
+            retry_after_secs,
+            limit,
+        }),
+        g => Ok(g),
+    }
+}
+
+/// The common tail of outbound acceptance: route, opt-out, spam gate,
+/// durable commit, hand-off to delivery.
+async fn commit_outbound(
+    p: &Pipeline,
+    env: Envelope,
+    now: i64,
+    expires_at: Option<i64>,
+    dedup: Option<(String, String)>,
+    identity: Option<&str>,
+    (decision, smart_encoded): (Decision, bool),
+) -> Result<Accepted> {
+    let expires_at = expires_at.or_else(|| {
+        env.header
+            .expires_at
+            .as_deref()
+            .and_then(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+    });
+    let route = route_of(p, decision.channel, &env)?;
+    optout::check_outbound(p, &route, &env.header.from, &env.header.to).await?;
+    let gate = gate(p, &env, &route, identity).await?;
+    let mut row = new_row(&env, now, expires_at, &route, MessageStatus::Queued);
+    row.channel = channel_name(decision.channel);
+    row.carrier_id = dedup;
+    apply_gate(&mut row, gate, Some(Target::Route(route)));
+    let accepted = Accepted {
+        id: row.id.clone(),
+        status: row.status.as_str().to_string(),
+        channel: row.channel,
+        segments: row.segments,
+        encoding: row.encoding.clone(),
+        smart_encoded,
+    };
+    let item = queue_item(&row);
+    let timer = decision
+        .fallback
+        .map(|(sms_route, due_at)| FallbackTimer { sms_route, due_at });
+    match p.store.insert_with_fallback(row, timer).await? {
+        InsertOutcome::Inserted => {
+            p.metrics.message("outbound", accepted_status(&accepted));
+            p.hand_off(item);
+            Ok(accepted)
+        }
+        InsertOutcome::Duplicate { id } => {
+            let status = p
+                .store
+                .message(id.clone())
+                .await?
+                .map(|v| v.status.as_str().to_string())
+                .unwrap_or_default();
+            Ok(Accepted {
+                id,
+                status,
+                ..accepted
+            })
+        }
+    }
+}
+
+fn accepted_status(a: &Accepted) -> &'static str {
+    match a.status.as_str() {
+        "held" => "held",
+        "blocked" => "blocked",
+        _ => "queued",
+    }
+}
