@@ -140,6 +140,28 @@ pub fn build(
     };
     let mut built = channels(config, &ctx)?;
     let routes = Arc::new(routes(config, &http, &mut built)?);
+    let (pipeline, worker, dispatch) = wire(config, store, keys, metrics, routes, &mut built)?;
+    Ok(Service {
+        pipeline,
+        worker,
+        dispatch,
+        routers: built.routers,
+        tasks: built.tasks,
+        health: built.health,
+    })
+}
+
+/// The pipeline and the delivery worker over the built routes, with what
+/// the channels gave them (the RCS agent, the owners of numbers, status
+/// observers).
+fn wire(
+    config: &Config,
+    store: Store,
+    keys: Keyring,
+    metrics: Arc<Metrics>,
+    routes: Arc<Routes>,
+    built: &mut Built,
+) -> Result<(Arc<Pipeline>, Arc<delivery::Worker>, DispatchRx)> {
     let interwork = Arc::new(Interwork::new(
         config.sms.clone(),
         config
@@ -176,7 +198,7 @@ pub fn build(
         keys: keys.clone(),
         sealer: Arc::default(),
         opener: Arc::default(),
-        region,
+        region: address::region(&config.default_region),
         default_from: config.generic.as_ref().and_then(|g| g.from.clone()),
         private_side: config.private_side.webhook_url.is_some(),
         service_key,
@@ -201,12 +223,5 @@ pub fn build(
         config: config.delivery.clone(),
         notify,
     });
-    Ok(Service {
-        pipeline,
-        worker,
-        dispatch: dispatch_rx,
-        routers: built.routers,
-        tasks: built.tasks,
-        health: built.health,
-    })
+    Ok((pipeline, worker, dispatch_rx))
 }
