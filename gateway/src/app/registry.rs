@@ -225,3 +225,89 @@ fn wire(
     });
     Ok((pipeline, worker, dispatch_rx))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The whole service's router, called without a socket (axum's testing
+    //! example): the channels' webhook routers are merged in, absent
+    //! channels answer 404 naming themselves, and the API asks for a key.
+    #![allow(clippy::unwrap_used)]
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::http::ApiState;
+
+    async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn the_app_answers_without_a_socket() {
+        let dir = crate::core::fs::test_dir("registry-app");
+        let cfg = Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
+        let keys = Keyring::open_or_create(&dir).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let (store, _writer) = Store::open(
+            &dir,
+            cfg.store.synchronous,
+            cfg.store.max_batch,
+            1,
+            metrics.clone(),
+        )
+        .unwrap();
+        let service = build(&cfg, store, keys, metrics).unwrap();
+        let p = service.pipeline.clone();
+        let routers = service
+            .routers
+            .into_iter()
+            .map(|make| make(p.clone()))
+            .collect();
+        let api = Arc::new(ApiState::new(p.clone(), service.health));
+        let app = crate::http::app(api, routers, &cfg.http);
+
+        let (status, health) =
+            call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(health["status"], "ok");
+        assert!(
+            health["modems"].is_object() && health["smpp"].is_object(),
+            "{health}"
+        );
+
+        let (status, err) = call(
+            &app,
+            Request::post("/webhooks/twilio")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            err["error"]["message"],
+            "the twilio adapter is not configured"
+        );
+
+        let (status, _) = call(
+            &app,
+            Request::get("/v1/messages/x").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, err) = call(&app, Request::get("/nowhere").body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            (status, &err["error"]["message"]),
+            (StatusCode::NOT_FOUND, &"no such route".into())
+        );
+        p.store.close();
+    }
+}
