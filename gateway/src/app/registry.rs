@@ -140,6 +140,28 @@ pub fn build(
     };
     let mut built = channels(config, &ctx)?;
     let routes = Arc::new(routes(config, &http, &mut built)?);
+    let (pipeline, worker, dispatch) = wire(config, store, keys, metrics, routes, &mut built)?;
+    Ok(Service {
+        pipeline,
+        worker,
+        dispatch,
+        routers: built.routers,
+        tasks: built.tasks,
+        health: built.health,
+    })
+}
+
+/// The pipeline and the delivery worker over the built routes, with what
+/// the channels gave them (the RCS agent, the owners of numbers, status
+/// observers).
+fn wire(
+    config: &Config,
+    store: Store,
+    keys: Keyring,
+    metrics: Arc<Metrics>,
+    routes: Arc<Routes>,
+    built: &mut Built,
+) -> Result<(Arc<Pipeline>, Arc<delivery::Worker>, DispatchRx)> {
     let interwork = Arc::new(Interwork::new(
         config.sms.clone(),
         config
@@ -183,7 +205,7 @@ pub fn build(
         keys: keys.clone(),
         sealer: Arc::default(),
         opener: Arc::default(),
-        region,
+        region: address::region(&config.default_region),
         default_from: config.generic.as_ref().and_then(|g| g.from.clone()),
         private_side: config.private_side.webhook_url.is_some(),
         service_key,
@@ -208,12 +230,95 @@ pub fn build(
         config: config.delivery.clone(),
         notify,
     });
-    Ok(Service {
-        pipeline,
-        worker,
-        dispatch: dispatch_rx,
-        routers: built.routers,
-        tasks: built.tasks,
-        health: built.health,
-    })
+    Ok((pipeline, worker, dispatch_rx))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The whole service's router, called without a socket (axum's testing
+    //! example): the channels' webhook routers are merged in, absent
+    //! channels answer 404 naming themselves, and the API asks for a key.
+    #![allow(clippy::unwrap_used)]
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::http::ApiState;
+
+    async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, serde_json::Value) {
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn the_app_answers_without_a_socket() {
+        let dir = crate::core::fs::test_dir("registry-app");
+        let cfg = Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
+        let keys = Keyring::open_or_create(&dir).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let (store, _writer) = Store::open(
+            &dir,
+            cfg.store.synchronous,
+            cfg.store.max_batch,
+            1,
+            metrics.clone(),
+        )
+        .unwrap();
+        let service = build(&cfg, store, keys, metrics).unwrap();
+        let p = service.pipeline.clone();
+        let routers = service
+            .routers
+            .into_iter()
+            .map(|make| make(p.clone()))
+            .collect();
+        let api = Arc::new(ApiState::new(
+            p.clone(),
+            service.health,
+            cfg.data_dir.clone(),
+        ));
+        let app = crate::http::app(api, routers, &cfg.http);
+
+        let (status, health) =
+            call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(health["status"], "ok");
+        assert!(
+            health["modems"].is_object() && health["smpp"].is_object(),
+            "{health}"
+        );
+
+        let (status, err) = call(
+            &app,
+            Request::post("/webhooks/twilio")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            err["error"]["message"],
+            "the twilio adapter is not configured"
+        );
+
+        let (status, _) = call(
+            &app,
+            Request::get("/v1/messages/x").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, err) = call(&app, Request::get("/nowhere").body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            (status, &err["error"]["message"]),
+            (StatusCode::NOT_FOUND, &"no such route".into())
+        );
+        p.store.close();
+    }
 }

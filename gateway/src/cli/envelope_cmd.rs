@@ -92,6 +92,8 @@ fn print(v: &serde_json::Value) -> Result<(), CliError> {
 }
 
 /// Runs `gateway envelope …`.
+// Long on purpose: one arm per `envelope` subcommand (keygen, seal, open,
+// inspect), each reading its input, calling the envelope code and printing.
 pub fn run(cfg: &Config, cmd: &EnvelopeCommand) -> Result<(), CliError> {
     let region = address::region(&cfg.default_region);
     match cmd {

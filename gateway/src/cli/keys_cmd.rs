@@ -97,6 +97,8 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
 }
 
 /// Runs `gateway keys …`.
+// Long on purpose: one arm per `keys` subcommand (edge keys, API keys),
+// each a few lines of store or keyring calls and printing.
 pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
     match cmd {
         KeysCommand::Create => {

@@ -134,6 +134,8 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Builds and registers every metric.
+    // Long on purpose: it registers every metric the service exports, a list
+    // rather than logic; each family is documented where it is declared.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("gateway");
         let messages = Family::<MessageLabels, Counter>::default();

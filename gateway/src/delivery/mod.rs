@@ -391,3 +391,122 @@ async fn attempt(w: &Worker, target: &str, item: &QueueItem) -> Result<SendOutco
     msg.content = Some(&content);
     Ok(route.send(msg).await)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The worker has no case per target: a phone-network route, the
+    //! private side and an SMPP server client are each just a route.
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::envelope::keys::Keyring;
+    use crate::envelope::{Channel, Content, Direction, Header};
+    use crate::store::MessageStatus;
+    use stub::StubRoute;
+
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(String, &'static str)>>);
+
+    impl Outcomes for Recorded {
+        fn report(&self, id: String, report: StatusReport) -> BoxFuture<'_, Result<()>> {
+            self.0.lock().unwrap().push((id, report.status.as_str()));
+            Box::pin(async { Ok(()) })
+        }
+        fn dead_letter(&self, id: String, _: u32, _: String) -> BoxFuture<'_, Result<()>> {
+            self.0.lock().unwrap().push((id, "dead"));
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn header(id: &str, direction: Direction) -> Header {
+        Header {
+            v: crate::envelope::VERSION,
+            id: id.into(),
+            created_at: clock::rfc3339_ms(1),
+            channel: Channel::Sms,
+            direction,
+            from: "+14155550100".into(),
+            to: "+14155550101".into(),
+            segments: 1,
+            encoding: "gsm7".into(),
+            size_class: 0,
+            expires_at: None,
+            kid: String::new(),
+            carrier_ids: Default::default(),
+            seal: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn every_target_is_a_route() {
+        let dir = crate::core::fs::test_dir("delivery-routes");
+        let metrics = Arc::new(Metrics::new());
+        let (store, _writer) = Store::open(
+            &dir,
+            crate::store::config::Synchronous::Normal,
+            16,
+            1,
+            metrics.clone(),
+        )
+        .unwrap();
+        let ring = Keyring::open_or_create(&dir).unwrap();
+        let keys = Arc::new(KeyStore::new(&dir, ring));
+        let sms = Arc::new(StubRoute::new_ok());
+        let private = Arc::new(
+            StubRoute::new(SendOutcome::Accepted {
+                status: MessageStatus::Delivered,
+                carrier_id: None,
+            })
+            .sealed(),
+        );
+        let clients = Arc::new(StubRoute::new_ok());
+        let mut routes = Routes::default();
+        routes.add("sms", sms.clone());
+        routes.add_unrouted(private::ROUTE, private.clone());
+        routes.add_family(SMPP_CLIENTS, clients.clone());
+        let outcomes = Arc::new(Recorded::default());
+        let w = Worker {
+            store,
+            keys: keys.clone(),
+            opener: Arc::default(),
+            routes: Arc::new(routes),
+            interwork: Arc::new(Interwork::new(Default::default(), 4, None)),
+            outcomes: outcomes.clone(),
+            metrics,
+            config: DeliveryConfig::default(),
+            notify: Arc::default(),
+        };
+        let sealer = crate::envelope::epoch::Sealer::default();
+        let edge = keys.current().unwrap();
+        for (id, target, direction) in [
+            ("out-1", Target::Route("sms".into()), Direction::Outbound),
+            ("in-1", Target::Private, Direction::Inbound),
+            ("in-2", Target::Smpp("app".into()), Direction::Inbound),
+        ] {
+            let env = sealer
+                .seal(header(id, direction), &Content::text("hi"), &edge.public)
+                .unwrap();
+            let item = QueueItem {
+                message_id: id.into(),
+                target,
+                attempts: 0,
+                created_at: clock::now_ms(),
+                header: env.header_bytes().to_vec(),
+                sealed: Some(env.sealed_bytes()),
+            };
+            deliver(&w, item).await;
+        }
+        assert_eq!(
+            *outcomes.0.lock().unwrap(),
+            [
+                ("out-1".into(), "sent"),
+                ("in-1".into(), "delivered"),
+                ("in-2".into(), "sent")
+            ]
+        );
+        // The SMS route and the client route got the opened text; the
+        // private side got the sealed envelope only.
+        assert_eq!(sms.sent()[0].text.as_deref(), Some("hi"));
+        assert_eq!(private.sent()[0].text, None);
+        assert_eq!(clients.sent()[0].route, "smpp-client:app");
+    }
+}

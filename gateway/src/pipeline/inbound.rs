@@ -130,6 +130,31 @@ async fn receiver(
     })
 }
 
+/// The spam gate's decision on an inbound message; a blocked sender is an
+/// error (the carrier is answered 403).
+async fn gate(p: &Pipeline, env: &crate::envelope::Envelope, adapter: &str) -> Result<spam::Gate> {
+    let h = &env.header;
+    let gate = p
+        .spam
+        .check(spam::MessageFacts {
+            id: &h.id,
+            from: &h.from,
+            to: &h.to,
+            segments: h.segments,
+            encoding: &h.encoding,
+            bytes: h.size_class as usize,
+            route: adapter,
+            origin: spam::Origin::Stranger,
+            direction: "inbound",
+        })
+        .await?;
+    if gate == spam::Gate::Refused {
+        p.metrics.message("inbound", "refused");
+        return Err(Error::Refused("the sender is blocked".into()));
+    }
+    Ok(gate)
+}
+
 /// Normalises, seals and durably commits an inbound message, then queues it
 /// for the private side. Returns after the commit: only then may the carrier
 /// get its 2xx.
@@ -172,25 +197,7 @@ pub async fn accept_inbound(p: &Pipeline, msg: InboundMessage) -> Result<Inbound
     h.carrier_ids
         .insert(msg.adapter.to_string(), msg.carrier_id.clone());
     let env = p.sealer.seal(h, &content, &key)?;
-    let h = &env.header;
-    let gate = p
-        .spam
-        .check(spam::MessageFacts {
-            id: &h.id,
-            from: &h.from,
-            to: &h.to,
-            segments: h.segments,
-            encoding: &h.encoding,
-            bytes: h.size_class as usize,
-            route: msg.adapter,
-            origin: spam::Origin::Stranger,
-            direction: "inbound",
-        })
-        .await?;
-    if gate == spam::Gate::Refused {
-        p.metrics.message("inbound", "refused");
-        return Err(Error::Refused("the sender is blocked".into()));
-    }
+    let gate = gate(p, &env, msg.adapter).await?;
     let mut row = new_row(&env, now, None, msg.adapter, status);
     row.carrier_id = Some((msg.adapter.to_string(), msg.carrier_id));
     row.deliver_to = deliver_to;

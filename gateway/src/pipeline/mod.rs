@@ -36,7 +36,7 @@ use crate::delivery::route::Routes;
 use crate::envelope::epoch::{Opener, Sealer};
 use crate::envelope::keys::{KeyStore, PublicKey};
 use crate::envelope::{Channel, Direction, Envelope, Header};
-use crate::store::{MessageStatus, NewMessage, QueueItem, Store, Target};
+use crate::store::{MessageStatus, NewMessage, QueueItem, Store, Target, Verdict};
 
 /// What the flow of a message needs: handed to every channel and to the
 /// HTTP API (cloning the `Arc` is one reference-count bump).
@@ -159,26 +159,26 @@ fn apply_gate(row: &mut NewMessage, gate: spam::Gate, queue: Option<Target>) {
     use spam::Gate;
     match gate {
         Gate::Deliver { score } => {
-            row.verdict = Some(("ok", score));
+            row.verdict = Some((Verdict::Ok, score));
             row.queue = queue;
         }
         // Shadow mode: delivered, and recorded as what enforce mode would
         // have done (no review entry: nothing waits for an operator).
         Gate::Shadow { verdict, score } => {
             let would = match verdict {
-                classifier::VerdictKind::Spam => "would_block",
-                _ => "would_hold",
+                classifier::VerdictKind::Spam => Verdict::WouldBlock,
+                _ => Verdict::WouldHold,
             };
             row.verdict = Some((would, score));
             row.queue = queue;
         }
         Gate::Hold { score, reasons } => {
-            row.verdict = Some(("suspect", score));
+            row.verdict = Some((Verdict::Suspect, score));
             row.status = MessageStatus::Held;
             row.flag_reasons = Some(reasons);
         }
         Gate::Block { score, reasons } => {
-            row.verdict = Some(("spam", score));
+            row.verdict = Some((Verdict::Spam, score));
             row.status = MessageStatus::Blocked;
             row.flag_reasons = Some(reasons);
         }
@@ -186,7 +186,7 @@ fn apply_gate(row: &mut NewMessage, gate: spam::Gate, queue: Option<Target>) {
             row.status = MessageStatus::Held;
             row.flag_reasons =
                 Some("[{\"tag\":\"RATE_LIMITED\",\"words\":\"over a rate limit\"}]".into());
-            row.verdict = Some(("suspect", 0.0));
+            row.verdict = Some((Verdict::Suspect, 0.0));
         }
         // Callers handle refusals before building a row.
         Gate::Refused => row.status = MessageStatus::Refused,

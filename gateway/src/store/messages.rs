@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::Store;
-use super::status::{MessageStatus, Tally, Transition};
+use super::status::{MessageStatus, Tally, Transition, Verdict};
 use crate::core::error::{Error, Result};
 
 /// Where a queued message goes next.
@@ -83,8 +83,8 @@ pub struct NewMessage {
     /// default (an inbound message to an SMPP server client's number);
     /// stored so that a held message, released later, goes there too.
     pub deliver_to: Option<Target>,
-    /// Classifier verdict (`ok`, `suspect`, `spam`) and score.
-    pub verdict: Option<(&'static str, f32)>,
+    /// Classifier verdict and score.
+    pub verdict: Option<(Verdict, f32)>,
     /// Reasons (JSON) when the message was held or blocked: the sender goes
     /// to the review queue.
     pub flag_reasons: Option<String>,
@@ -309,7 +309,7 @@ pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
         m.header,
         m.sealed,
         m.carrier_id.as_ref().map(|(_, c)| c.as_str()),
-        m.verdict.map(|v| v.0),
+        m.verdict.map(|v| v.0.as_str()),
         m.verdict.map(|v| f64::from(v.1)),
         m.deliver_to.as_ref().map(Target::as_db),
     ])?;
@@ -319,7 +319,7 @@ pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(sender) DO UPDATE SET verdict = excluded.verdict, \
              score = excluded.score, reasons = excluded.reasons, last_seen = excluded.last_seen, decided = NULL",
         )?
-        .execute(params![m.sender, verdict, f64::from(score), reasons, m.adapter, m.created_at])?;
+        .execute(params![m.sender, verdict.as_str(), f64::from(score), reasons, m.adapter, m.created_at])?;
     }
     event(tx, &m.id, m.created_at, m.status.as_str(), None)?;
     if let Some(target) = &m.queue {

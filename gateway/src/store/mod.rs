@@ -32,7 +32,7 @@ pub use messages::{
     Applied, InsertOutcome, MessageEvent, MessageView, NewMessage, PartReport, QueueItem,
     StatusReport, Target,
 };
-pub use status::{MessageStatus, Tally, Transition};
+pub use status::{MessageStatus, Tally, Transition, Verdict};
 use writer::Writer;
 
 use crate::core::error::{Error, Result};

@@ -154,6 +154,35 @@ impl std::fmt::Display for MessageStatus {
     }
 }
 
+/// The classifier's verdict on a message, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Delivered.
+    Ok,
+    /// Held for an operator.
+    Suspect,
+    /// Blocked, for an operator to confirm or overturn.
+    Spam,
+    /// Shadow mode: delivered, but enforce mode would have held it.
+    WouldHold,
+    /// Shadow mode: delivered, but enforce mode would have blocked it.
+    WouldBlock,
+}
+
+impl Verdict {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Suspect => "suspect",
+            Self::Spam => "spam",
+            Self::WouldHold => "would_hold",
+            Self::WouldBlock => "would_block",
+        }
+    }
+}
+
 /// What the parts of a multipart message say, counted in any arrival
 /// order: how many there are (when the far end said), how many were
 /// delivered, how many failed.

@@ -45,6 +45,8 @@ pub fn router(hook: Arc<Hook>) -> Router {
 }
 
 /// One webhook call.
+// Long on purpose: one arm per RBM webhook shape (handshake, user message,
+// delivery events), each verified and answered the way RBM expects.
 async fn event(
     State(hook): State<Arc<Hook>>,
     headers: HeaderMap,

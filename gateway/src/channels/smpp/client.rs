@@ -332,6 +332,10 @@ impl SmppRoute {
         }
     }
 
+    // Long on purpose: one attempt is one pass over the parts, and each early
+    // return (pace, window, every status class) keeps the parts already
+    // accepted for the retry; split, that progress would travel through
+    // every helper.
     async fn send_message(&self, msg: OutboundSms<'_>) -> SendOutcome {
         let text = msg.text();
         let (_, parts) = match concat::encode(
@@ -513,6 +517,8 @@ pub(super) async fn run_bind(
     }
 }
 
+// Long on purpose: connect, TLS, bind and the bind's health bookkeeping,
+// in the order the SMSC sees them, with one error path per step.
 async fn connect_and_bind(
     route: &SmppRoute,
     password: &str,

@@ -250,6 +250,8 @@ async fn forget_receipt(pipeline: &Arc<Pipeline>, id: String) {
 }
 
 /// Sends owed receipts until `shutdown`.
+// Long on purpose: the pass loop keeps the in-flight and finished sets that
+// prevent a second receipt for one message in one place.
 pub(super) async fn receipts(
     pipeline: Arc<Pipeline>,
     server: Arc<Server>,

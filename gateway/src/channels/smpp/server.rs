@@ -36,7 +36,7 @@ use rusmpp::{Command, CommandId, Pdu};
 use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::SmppServerConfig;
@@ -596,17 +596,15 @@ pub async fn run(pipeline: Arc<Pipeline>, server: Arc<Server>, shutdown: Cancell
     .await;
 }
 
-async fn connection<S>(
-    pipeline: Arc<Pipeline>,
-    server: Arc<Server>,
-    parts: Arc<ClientParts>,
-    stream: S,
-    shutdown: CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let (session, mut incoming) = Session::start(stream);
-    // Bound state: nothing but a bind is accepted until then.
+/// Bound state: nothing but a bind is accepted until the client binds with
+/// good credentials (within [`BIND_TIMEOUT`]); a wrong password closes the
+/// connection. The bind's kind and the client, once bound.
+async fn await_bind(
+    pipeline: &Pipeline,
+    server: &Server,
+    session: &Session,
+    incoming: &mut mpsc::Receiver<Command>,
+) -> Option<(Kind, ClientInfo)> {
     let bound = tokio::time::timeout(BIND_TIMEOUT, async {
         loop {
             let c = incoming.recv().await?;
@@ -664,7 +662,6 @@ async fn connection<S>(
                         .respond_header(resp_id, status::RINVPASWD, seq)
                         .await;
                     // One wrong password closes the connection: no guessing loop on one socket.
-                    session.close();
                     return None;
                 }
                 Err(e) => {
@@ -672,14 +669,28 @@ async fn connection<S>(
                     let _ = session
                         .respond_header(resp_id, status::RBINDFAIL, seq)
                         .await;
-                    session.close();
                     return None;
                 }
             }
         }
     })
     .await;
-    let Ok(Some((kind, client))) = bound else {
+    bound.ok().flatten()
+}
+
+/// One connection: the bind, then the bound client's commands until it
+/// unbinds, the connection drops or the service stops.
+async fn connection<S>(
+    pipeline: Arc<Pipeline>,
+    server: Arc<Server>,
+    parts: Arc<ClientParts>,
+    stream: S,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (session, mut incoming) = Session::start(stream);
+    let Some((kind, client)) = await_bind(&pipeline, &server, &session, &mut incoming).await else {
         session.close();
         return;
     };
@@ -707,9 +718,40 @@ async fn connection<S>(
         Duration::from_secs(server.cfg.enquire_link_secs),
         Duration::from_secs(server.cfg.response_timeout_secs),
     ));
-    let limiter = server.limiter(&client);
-    let window = Arc::new(Semaphore::new(server.cfg.window.max(1) as usize));
     let client = Arc::new(client);
+    let bound = BoundClient {
+        pipeline,
+        parts,
+        session: session.clone(),
+        client: client.clone(),
+        kind,
+    };
+    serve_client(&server, bound, incoming, shutdown).await;
+    session.close();
+    server.unregister(&client.system_id, conn_id);
+    tracing::info!(system_id = %client.system_id, conn = conn_id, "SMPP client unbound");
+}
+
+/// A bound client's connection, as its command loop uses it.
+struct BoundClient {
+    pipeline: Arc<Pipeline>,
+    parts: Arc<ClientParts>,
+    session: Arc<Session>,
+    client: Arc<ClientInfo>,
+    kind: Kind,
+}
+
+/// The commands of a bound client: `submit_sm` within its throughput and
+/// the connection's window (each answered after its commit), `unbind`.
+async fn serve_client(
+    server: &Server,
+    b: BoundClient,
+    mut incoming: mpsc::Receiver<Command>,
+    shutdown: CancellationToken,
+) {
+    let session = &b.session;
+    let limiter = server.limiter(&b.client);
+    let window = Arc::new(Semaphore::new(server.cfg.window.max(1) as usize));
     loop {
         let c = tokio::select! {
             () = shutdown.cancelled() => {
@@ -721,7 +763,7 @@ async fn connection<S>(
         };
         let seq = c.sequence_number();
         match c.id() {
-            CommandId::SubmitSm if kind == Kind::Receiver => {
+            CommandId::SubmitSm if b.kind == Kind::Receiver => {
                 let _ = session
                     .respond_header(0x8000_0004, status::RINVBNDSTS, seq)
                     .await;
@@ -737,10 +779,10 @@ async fn connection<S>(
                     break;
                 };
                 let (pipeline, parts, session, client) = (
-                    pipeline.clone(),
-                    parts.clone(),
+                    b.pipeline.clone(),
+                    b.parts.clone(),
                     session.clone(),
-                    client.clone(),
+                    b.client.clone(),
                 );
                 tokio::spawn(async move {
                     let (code, id) = submit(&pipeline, &parts, &client, &c).await;
@@ -768,9 +810,6 @@ async fn connection<S>(
             }
         }
     }
-    session.close();
-    server.unregister(&client.system_id, conn_id);
-    tracing::info!(system_id = %client.system_id, conn = conn_id, "SMPP client unbound");
 }
 
 async fn submit(
