@@ -53,6 +53,7 @@ fn main() {
             "--config",
             "--suspect-line",
             "--spam-line",
+            "--provenance",
         ]
         .contains(&a.as_str())
         {
