@@ -15,8 +15,10 @@
 //!   before `submit_sm_resp`.
 //! * [`outgoing`]: `deliver_sm` to server clients over a window: inbound
 //!   messages to the numbers they own ([`owners`]), from the durable
-//!   delivery queue, and receipts once a submitted message's status is
-//!   final.
+//!   delivery queue (the clients are the route family
+//!   `smpp-client:<system_id>`, so the delivery worker treats them like any
+//!   route), and receipts once a submitted message's status is final (the
+//!   status path tells the receipt sender).
 //! * [`session`]: one async session engine for both sides (framing,
 //!   sequence numbers, responses matched to requests, keep-alive).
 //!
