@@ -391,7 +391,7 @@ fn compare_on_store(cfg: &Config, candidate: Option<&PathBuf>, json: bool) -> Re
 }
 
 /// `gateway model promote FILE`: validate, keep the previous, install.
-fn promote(cfg: &Config, file: &PathBuf) -> Result<(), CliError> {
+fn promote(cfg: &Config, file: &std::path::Path) -> Result<(), CliError> {
     let model = classifier::Model::load(file)
         .map_err(|e| CliError::input(format!("model {}: {e}", file.display())))?;
     classifier::Engine::new(model.clone(), &cfg.classifier)

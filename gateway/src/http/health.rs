@@ -29,6 +29,8 @@ const COMMIT_FAILURE_SECS: i64 = 60;
 const RECENT_MS: i64 = 600_000;
 
 /// Free bytes for an unprivileged writer on the file system of `path`.
+// fsblkcnt_t and c_ulong are u64 on 64-bit Linux, narrower elsewhere
+#[allow(clippy::useless_conversion)]
 fn free_bytes(path: &std::path::Path) -> Option<u64> {
     let s = nix::sys::statvfs::statvfs(path).ok()?;
     Some(u64::from(s.blocks_available()).saturating_mul(u64::from(s.fragment_size())))
