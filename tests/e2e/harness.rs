@@ -62,6 +62,9 @@ impl Received {
 pub struct Sink {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
+    /// The idempotency key of every request, answered or refused: each
+    /// attempt a far end saw.
+    pub attempted: Arc<Mutex<Vec<String>>>,
     pub status: Arc<AtomicU16>,
     /// When non-zero, every answer waits this long (a slow far end); the
     /// request is recorded first, as a real SMSC would have taken it.
@@ -72,6 +75,7 @@ pub struct Sink {
 #[derive(Clone)]
 struct SinkState {
     received: Arc<Mutex<Vec<Received>>>,
+    attempted: Arc<Mutex<Vec<String>>>,
     status: Arc<AtomicU16>,
     delay_ms: Arc<AtomicU64>,
 }
@@ -82,6 +86,9 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
+    if let Some(k) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        s.attempted.lock().unwrap().push(k.to_string());
+    }
     let code = s.status.load(Ordering::SeqCst);
     if code != 200 {
         return (StatusCode::from_u16(code).unwrap(), "down").into_response();
@@ -111,10 +118,12 @@ impl Sink {
     /// the same address after an outage).
     pub async fn start(port: u16) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
+        let attempted = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
         let delay_ms = Arc::new(AtomicU64::new(0));
         let st = SinkState {
             received: received.clone(),
+            attempted: attempted.clone(),
             status: status.clone(),
             delay_ms: delay_ms.clone(),
         };
@@ -129,6 +138,7 @@ impl Sink {
         Self {
             addr,
             received,
+            attempted,
             status,
             delay_ms,
             handle,

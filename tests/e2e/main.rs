@@ -7,6 +7,7 @@
 mod backbone;
 mod carriers;
 mod crash;
+mod delivery;
 mod hardening;
 mod harness;
 mod health;

@@ -205,14 +205,16 @@ pub async fn accept_inbound(p: &Pipeline, msg: InboundMessage) -> Result<Inbound
     apply_gate(&mut row, gate, queue);
     let status = row.status;
     let id = row.id.clone();
-    let item = queue_item(&row);
+    let reserved = p.reserve(queue_item(&row));
     match optout::insert_inbound(p, row, keyword).await? {
         InsertOutcome::Inserted => {
             p.metrics.message("inbound", status.as_str());
             if status == MessageStatus::WaitingKey {
                 tracing::warn!(msg_id = %id, adapter = msg.adapter, "inbound message waiting: recipient has no identity and no service key is configured");
             }
-            p.hand_off(item);
+            if let Some(r) = reserved {
+                r.hand();
+            }
             Ok(InboundOutcome {
                 id,
                 duplicate: false,

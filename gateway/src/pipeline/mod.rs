@@ -87,11 +87,10 @@ impl Pipeline {
         self.interwork.sms()
     }
 
-    /// Gives a committed entry to the delivery worker directly, or wakes its poller.
-    fn hand_off(&self, item: Option<QueueItem>) {
-        if let Some(item) = item {
-            self.handoff.hand(item);
-        }
+    /// Claims a new row's delivery for the fast path before the row is
+    /// committed; `hand()` it after the commit (see [`crate::delivery::Reserved`]).
+    fn reserve(&self, item: Option<QueueItem>) -> Option<crate::delivery::Reserved> {
+        item.map(|item| self.handoff.reserve(item))
     }
 }
 

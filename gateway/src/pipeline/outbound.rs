@@ -363,14 +363,16 @@ async fn commit_outbound(
         encoding: row.encoding.clone(),
         smart_encoded,
     };
-    let item = queue_item(&row);
+    let reserved = p.reserve(queue_item(&row));
     let timer = decision
         .fallback
         .map(|(sms_route, due_at)| FallbackTimer { sms_route, due_at });
     match p.store.insert_with_fallback(row, timer).await? {
         InsertOutcome::Inserted => {
             p.metrics.message("outbound", accepted_status(&accepted));
-            p.hand_off(item);
+            if let Some(r) = reserved {
+                r.hand();
+            }
             Ok(accepted)
         }
         InsertOutcome::Duplicate { id } => {

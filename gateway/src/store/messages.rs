@@ -782,6 +782,11 @@ impl Store {
         exclude: std::collections::HashSet<String>,
     ) -> Result<Vec<QueueItem>> {
         self.read(move |c| {
+            // One snapshot for the ids and their rows: read separately, a
+            // row could change in between (an attempt's outcome committed)
+            // and be returned as due with its old attempt number.
+            let snapshot = c.unchecked_transaction()?;
+            let c = &*snapshot;
             let ids: Vec<String> = c
                 .prepare_cached(
                     "SELECT message_id FROM queue WHERE dead = 0 AND next_attempt_at <= ?1 \
