@@ -982,8 +982,12 @@ async fn gateway_client_binds_over_tls_to_the_gateway_server_and_health_shows_bi
         m.contains("gateway_smpp_bind_up{route=\"smpp:untrusted\",bind=\"0\"} 0"),
         "{m}"
     );
-    // B's health: listening with TLS, the client bound (once: only "b" got in).
-    let h = health(&b).await;
+    // B's health: listening with TLS, the client bound (once: only "b" got
+    // in). Waited for: under load the bind can be between enquire_links.
+    let h = wait_health(&b, Duration::from_secs(15), |h| {
+        h["smpp"]["server"]["clients"]["gw-tls"]["bound"] == true
+    })
+    .await;
     assert_eq!(h["smpp"]["server"]["tls"], true, "{h}");
     assert_eq!(
         h["smpp"]["server"]["clients"]["gw-tls"]["bound"], true,
