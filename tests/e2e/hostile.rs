@@ -133,6 +133,15 @@ fn cases() -> Vec<Case> {
             "bad_request",
         ),
         c(
+            "a letter O typed for a zero in a number",
+            "POST",
+            "/v1/messages",
+            Auth::ApiKey,
+            format!(r#"{{"to":"+1415555O1O1","text":"{CANARY}"}}"#),
+            400,
+            "bad_request",
+        ),
+        c(
             "empty text",
             "POST",
             "/v1/messages",
