@@ -21,12 +21,19 @@ route = { per_second = 1000000.0, burst = 10000000 }
 "#;
 
 /// Idempotency keys (attempt ids) of every request the sink saw, answered
-/// or refused, with how often each came.
-fn attempt_counts(sink: &Sink) -> HashMap<String, usize> {
+/// or refused, each checked to have come once.
+fn attempts_seen_once(sink: &Sink) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for k in sink.attempted.lock().unwrap().iter() {
         *seen.entry(k.clone()).or_insert(0) += 1;
     }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "{} attempts sent more than once: {:?}",
+        twice.len(),
+        twice.iter().take(5).collect::<Vec<_>>()
+    );
     seen
 }
 
@@ -61,14 +68,7 @@ async fn twenty_thousand_each_way_every_attempt_sent_once() {
     sink.wait_for("/private", N, Duration::from_secs(180)).await;
     // late duplicates would come within a poll or two
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let seen = attempt_counts(&sink);
-    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        twice.is_empty(),
-        "{} attempts sent more than once: {:?}",
-        twice.len(),
-        twice.iter().take(5).collect::<Vec<_>>()
-    );
+    let seen = attempts_seen_once(&sink);
     assert_eq!(seen.len(), 2 * N, "every message delivered");
 }
 
@@ -114,14 +114,7 @@ async fn a_far_end_failing_everything_sees_max_attempts_per_message_once_each() 
         N as i64
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let seen = attempt_counts(&sink);
-    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        twice.is_empty(),
-        "{} attempts sent more than once: {:?}",
-        twice.len(),
-        twice.iter().take(5).collect::<Vec<_>>()
-    );
+    let seen = attempts_seen_once(&sink);
     let mut per_message: HashMap<&str, usize> = HashMap::new();
     for key in seen.keys() {
         let (id, attempt) = key.rsplit_once('#').unwrap();

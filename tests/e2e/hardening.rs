@@ -266,18 +266,8 @@ async fn erasure_completes_after_a_reader_held_the_wal_across_an_expiry() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(-1)
     };
-    let metrics = || async {
-        gw.client()
-            .get(gw.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
     assert!(
-        pending(&metrics().await) >= 1,
+        pending(&gw.metrics_text().await) >= 1,
         "the busy checkpoint leaves the erasure pending"
     );
     reader.execute_batch("COMMIT").unwrap();
@@ -297,5 +287,5 @@ async fn erasure_completes_after_a_reader_held_the_wal_across_an_expiry() {
         !found(),
         "the expired ciphertext outlived the reader in the database files"
     );
-    assert_eq!(pending(&metrics().await), 0, "nothing left pending");
+    assert_eq!(pending(&gw.metrics_text().await), 0, "nothing left pending");
 }

@@ -389,6 +389,18 @@ impl Gateway {
             .unwrap()
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
         let c = rusqlite::Connection::open(self.data_dir.join("gateway.db")).unwrap();
         c.busy_timeout(Duration::from_secs(5)).unwrap();

@@ -128,15 +128,7 @@ async fn enforce_mode_stops_a_sim_farm_walking_numbers() {
         !logs.contains("+13125557000"),
         "full sender numbers in the log"
     );
-    let metrics = gw
-        .client()
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics_text().await;
     assert!(
         metrics.contains("gateway_spam_verdicts_total{verdict=\"spam\",direction=\"inbound\"}")
             || metrics
