@@ -50,6 +50,10 @@ pub enum Error {
     /// Refused by policy (block list, opt-out); the string says why.
     #[error("refused: {0}")]
     Refused(String),
+    /// An `Idempotency-Key` was used again, within its window, for a
+    /// different request body.
+    #[error("the Idempotency-Key was used for a different request")]
+    IdempotencyConflict,
     /// Over a rate limit; retry after this many seconds.
     #[error("rate limit `{limit}` exceeded; retry after {retry_after_secs} s")]
     RateLimited {

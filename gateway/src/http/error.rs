@@ -17,6 +17,8 @@ pub enum ApiError {
     Unauthorized(String),
     /// 403: refused by policy (block list, opt-out).
     Forbidden(String),
+    /// 422: an idempotency key reused for another request.
+    IdempotencyConflict,
     /// 404.
     NotFound(String),
     /// 413: the body is over the limit.
@@ -39,6 +41,13 @@ impl ApiError {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone()),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            Self::IdempotencyConflict => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_conflict",
+                "this Idempotency-Key was used in the last 24 hours for a different request body; \
+                 use a new key for a new message"
+                    .into(),
+            ),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -97,6 +106,7 @@ impl From<Error> for ApiError {
             Error::Invalid { .. } => Self::BadRequest(e.to_string()),
             Error::NotFound(m) => Self::NotFound(m),
             Error::Refused(m) => Self::Forbidden(m),
+            Error::IdempotencyConflict => Self::IdempotencyConflict,
             Error::RateLimited {
                 retry_after_secs,
                 limit,

@@ -30,10 +30,11 @@ pub struct SendBody {
 /// Accepts an outbound message; answers 202 only after the durable commit.
 pub async fn create(
     State(state): State<Arc<ApiState>>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<pipeline::Accepted>), ApiError> {
+    let idempotency = idempotency(&caller, &headers, body.as_ref().ok())?;
     let b: SendBody = super::json::parse_typed(&headers, body)?;
     let accepted = pipeline::accept_outbound(
         &state.pipeline,
@@ -45,10 +46,48 @@ pub async fn create(
             envelope: b.envelope,
             channel: b.channel,
             ttl_seconds: b.ttl_seconds,
+            idempotency,
         },
     )
     .await?;
     Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The request's `Idempotency-Key` (1-255 visible ASCII characters), scoped
+/// to the calling API key, with a hash of the body: the same key and body
+/// within 24 hours answer with the first message and send nothing again;
+/// the same key with another body is a 422 `idempotency_conflict`.
+fn idempotency(
+    caller: &ApiCaller,
+    headers: &axum::http::HeaderMap,
+    body: Option<&axum::body::Bytes>,
+) -> Result<Option<crate::store::Idempotency>, ApiError> {
+    use sha2::Digest;
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty()
+                && k.len() <= MAX_IDEMPOTENCY_KEY
+                && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "invalid Idempotency-Key: 1 to 255 visible ASCII characters".into(),
+            )
+        })?;
+    let hash = sha2::Sha256::digest(body.map(|b| b.as_ref()).unwrap_or_default());
+    Ok(Some(crate::store::Idempotency {
+        scope: caller.0.clone(),
+        key: key.to_string(),
+        body_hash: hex::encode(hash),
+    }))
 }
 
 /// Metadata and history of one message.

@@ -221,6 +221,7 @@ pub async fn accept_inbound(p: &Pipeline, msg: InboundMessage) -> Result<Inbound
                 status: Some(status.as_str()),
             })
         }
+        InsertOutcome::IdempotencyConflict => Err(Error::IdempotencyConflict),
         InsertOutcome::Duplicate { id } => {
             p.metrics.message("inbound", "duplicate");
             Ok(InboundOutcome {

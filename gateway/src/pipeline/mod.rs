@@ -150,6 +150,7 @@ fn new_row(
         deliver_to: None,
         verdict: None,
         flag_reasons: None,
+        idempotency: None,
     }
 }
 

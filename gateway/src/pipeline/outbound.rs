@@ -33,6 +33,8 @@ pub struct OutboundRequest {
     pub channel: Option<String>,
     /// Seconds until the body is erased.
     pub ttl_seconds: Option<u64>,
+    /// The client's `Idempotency-Key`, scoped to its API key.
+    pub idempotency: Option<crate::store::Idempotency>,
 }
 
 /// What the API answers with 202.
@@ -73,6 +75,13 @@ fn expiry(ttl_seconds: Option<u64>, now: i64) -> Result<Option<i64>> {
 pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accepted> {
     let requested = Requested::parse(req.channel.as_deref())?;
     let now = clock::now_ms();
+    if let Some(i) = &req.idempotency {
+        match p.store.idempotent(i.clone(), now).await? {
+            Some(InsertOutcome::Duplicate { id }) => return first_answer(p, id).await,
+            Some(_) => return Err(Error::IdempotencyConflict),
+            None => {}
+        }
+    }
     let expires_at = expiry(req.ttl_seconds, now)?;
     let given = [
         req.envelope.is_some(),
@@ -115,7 +124,16 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
             (env, None, (decision, smart))
         }
     };
-    commit_outbound(p, env, now, expires_at, dedup, None, decision).await
+    commit_outbound(
+        p,
+        env,
+        now,
+        expires_at,
+        (dedup, req.idempotency),
+        None,
+        decision,
+    )
+    .await
 }
 
 /// Segments, encoding and whether smart encoding changed the text, of
@@ -267,7 +285,16 @@ pub async fn accept_outbound_text(
         content: text_content(msg.text)?,
     };
     let (env, decision, smart) = seal_outbound(p, msg, Requested::Sms, now, expires_at).await?;
-    commit_outbound(p, env, now, expires_at, None, identity, (decision, smart)).await
+    commit_outbound(
+        p,
+        env,
+        now,
+        expires_at,
+        (None, None),
+        identity,
+        (decision, smart),
+    )
+    .await
 }
 
 /// The route a message leaves by: RBM for RCS, else the routing rules.
@@ -335,7 +362,7 @@ async fn commit_outbound(
     env: Envelope,
     now: i64,
     expires_at: Option<i64>,
-    dedup: Option<(String, String)>,
+    (dedup, idempotency): (Option<(String, String)>, Option<crate::store::Idempotency>),
     identity: Option<&str>,
     (decision, smart_encoded): (Decision, bool),
 ) -> Result<Accepted> {
@@ -354,6 +381,7 @@ async fn commit_outbound(
     let mut row = new_row(&env, now, expires_at, &route, MessageStatus::Queued);
     row.channel = channel_name(decision.channel);
     row.carrier_id = dedup;
+    row.idempotency = idempotency;
     apply_gate(&mut row, gate, Some(Target::Route(route)));
     let accepted = Accepted {
         id: row.id.clone(),
@@ -388,7 +416,26 @@ async fn commit_outbound(
                 ..accepted
             })
         }
+        InsertOutcome::IdempotencyConflict => Err(Error::IdempotencyConflict),
     }
+}
+
+/// The answer a repeated idempotent request gets: the first message as it
+/// stands now.
+async fn first_answer(p: &Pipeline, id: String) -> Result<Accepted> {
+    let v = p
+        .store
+        .message(id.clone())
+        .await?
+        .ok_or_else(|| Error::NotFound("the message of this Idempotency-Key".into()))?;
+    Ok(Accepted {
+        id,
+        status: v.status.as_str().to_string(),
+        channel: if v.channel == "rcs" { "rcs" } else { "sms" },
+        segments: v.segments,
+        encoding: v.encoding.clone(),
+        smart_encoded: false,
+    })
 }
 
 fn accepted_status(a: &Accepted) -> &'static str {

@@ -246,6 +246,7 @@ mod tests {
                 deliver_to: None,
                 verdict: None,
                 flag_reasons: None,
+                idempotency: None,
             };
             self.store.insert_message(row).await.unwrap();
             id

@@ -88,6 +88,8 @@ pub struct NewMessage {
     /// Reasons (JSON) when the message was held or blocked: the sender goes
     /// to the review queue.
     pub flag_reasons: Option<String>,
+    /// The API request's idempotency key, if it sent one.
+    pub idempotency: Option<Idempotency>,
 }
 
 /// Result of an insert.
@@ -95,11 +97,29 @@ pub struct NewMessage {
 pub enum InsertOutcome {
     /// A new row was written.
     Inserted,
-    /// The carrier id was seen before; nothing was written.
+    /// The carrier id (or the API idempotency key with the same body) was
+    /// seen before; nothing was written.
     Duplicate {
         /// The message stored the first time.
         id: String,
     },
+    /// The API idempotency key was used within its window for a different
+    /// request body; nothing was written.
+    IdempotencyConflict,
+}
+
+/// How long an API `Idempotency-Key` answers with its first message (24 h).
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// An API request's `Idempotency-Key`, stored with its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// Whose key space: the API key that sent it.
+    pub scope: String,
+    /// The client's key.
+    pub key: String,
+    /// A hash of the request body (SHA-256, hex): same key, other body is a conflict.
+    pub body_hash: String,
 }
 
 /// One entry of a message's history.
@@ -270,8 +290,67 @@ fn late_event(tx: &Connection, id: &str, at: i64, status: &str, detail: &str) ->
     Ok(())
 }
 
+impl Store {
+    /// What an idempotency key already stands for at `now`: the first
+    /// message's id (same body), a conflict (another body), or nothing. The
+    /// insert checks again inside its transaction; this early look answers
+    /// a client's retry before the spam gate and rate limits see it again.
+    pub async fn idempotent(&self, i: Idempotency, now: i64) -> Result<Option<InsertOutcome>> {
+        self.read(move |c| {
+            let existing: Option<(String, String, i64)> = c
+                .prepare_cached(
+                    "SELECT body_hash, message_id, created_at FROM idempotency WHERE scope = ?1 AND key = ?2",
+                )?
+                .query_row(params![i.scope, i.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            Ok(existing.and_then(|(hash, id, at)| {
+                (now - at < IDEMPOTENCY_WINDOW_MS).then(|| {
+                    if hash == i.body_hash {
+                        InsertOutcome::Duplicate { id }
+                    } else {
+                        InsertOutcome::IdempotencyConflict
+                    }
+                })
+            }))
+        })
+        .await
+    }
+}
+
+/// Records an API idempotency key with message `m`, or says what the key
+/// already stands for within its window.
+fn claim_idempotency(tx: &Connection, m: &NewMessage) -> Result<Option<InsertOutcome>> {
+    let Some(i) = &m.idempotency else {
+        return Ok(None);
+    };
+    let existing: Option<(String, String, i64)> = tx
+        .prepare_cached(
+            "SELECT body_hash, message_id, created_at FROM idempotency WHERE scope = ?1 AND key = ?2",
+        )?
+        .query_row(params![i.scope, i.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    if let Some((hash, id, at)) = existing {
+        if m.created_at - at < IDEMPOTENCY_WINDOW_MS {
+            return Ok(Some(if hash == i.body_hash {
+                InsertOutcome::Duplicate { id }
+            } else {
+                InsertOutcome::IdempotencyConflict
+            }));
+        }
+    }
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO idempotency (scope, key, body_hash, message_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![i.scope, i.key, i.body_hash, m.id, m.created_at])?;
+    Ok(None)
+}
+
 /// Inserts a message (and its queue entry and carrier id) inside `tx`.
 pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
+    if let Some(answered) = claim_idempotency(tx, m)? {
+        return Ok(answered);
+    }
     if let Some((adapter, cid)) = &m.carrier_id {
         let existing: Option<String> = tx
             .prepare_cached(
@@ -678,6 +757,7 @@ fn delete_old_metadata(tx: &Connection, cutoff: i64) -> Result<usize> {
             "DELETE FROM message_events WHERE message_id = ?1",
             "DELETE FROM queue WHERE message_id = ?1",
             "DELETE FROM carrier_ids WHERE message_id = ?1",
+            "DELETE FROM idempotency WHERE message_id = ?1",
             // SMPP: SMSC ids of its parts, and a receipt still owed for it.
             "DELETE FROM smpp_parts WHERE message_id = ?1",
             "DELETE FROM smpp_receipts WHERE message_id = ?1",

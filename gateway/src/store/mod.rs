@@ -29,8 +29,8 @@ use rusqlite::{Connection, OpenFlags};
 pub use credentials::{ApiKeyInfo, hash_token, new_token};
 pub use db::{Db, SenderActivity, SenderMessage, TraceRow};
 pub use messages::{
-    Applied, InsertOutcome, MessageEvent, MessageView, NewMessage, PartReport, QueueItem,
-    StatusReport, Target,
+    Applied, Idempotency, InsertOutcome, MessageEvent, MessageView, NewMessage, PartReport,
+    QueueItem, StatusReport, Target,
 };
 pub use status::{MessageStatus, Tally, Transition, Verdict};
 use writer::Writer;

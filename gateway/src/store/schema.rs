@@ -200,6 +200,19 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE message_events ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 9: `Idempotency-Key` of `POST /v1/messages`, per API key: the first
+    // answer for 24 hours, written in the message's own transaction.
+    r#"
+    CREATE TABLE idempotency (
+        scope       TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        body_hash   TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+    CREATE INDEX idempotency_message ON idempotency(message_id);
+    "#,
 ];
 
 /// The schema version this binary writes.
