@@ -500,17 +500,6 @@ async fn health(gw: &Gateway) -> serde_json::Value {
         .unwrap()
 }
 
-async fn metrics(gw: &Gateway) -> String {
-    gw.client()
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// Waits until `/healthz` satisfies `ok`.
 async fn wait_health(
     gw: &Gateway,
@@ -569,7 +558,7 @@ async fn inbound_to_a_server_clients_numbers_arrives_as_deliver_sm() {
         "{h}"
     );
     assert!(
-        metrics(&gw)
+        gw.metrics_text()
             .await
             .contains("gateway_smpp_server_binds{system_id=\"app-rx\"} 1")
     );
@@ -686,7 +675,7 @@ async fn inbound_to_a_server_clients_numbers_arrives_as_deliver_sm() {
         "{h}"
     );
     assert!(
-        metrics(&gw)
+        gw.metrics_text()
             .await
             .contains("gateway_smpp_server_binds{system_id=\"app-rx\"} 0")
     );
@@ -973,7 +962,7 @@ async fn gateway_client_binds_over_tls_to_the_gateway_server_and_health_shows_bi
         "{why}"
     );
     assert_eq!(c["smpp:plain"]["up"], 0, "{h}");
-    let m = metrics(&a).await;
+    let m = a.metrics_text().await;
     assert!(
         m.contains("gateway_smpp_bind_up{route=\"smpp:b\",bind=\"0\"} 1"),
         "{m}"
