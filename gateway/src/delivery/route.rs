@@ -50,6 +50,18 @@ impl OutboundSms<'_> {
     pub fn media(&self) -> &[crate::envelope::MediaRef] {
         self.content.map(Content::media).unwrap_or_default()
     }
+
+    /// The media references' URLs, as carrier send APIs take them.
+    pub fn media_urls(&self) -> Vec<String> {
+        self.media().iter().map(|m| m.url.clone()).collect()
+    }
+
+    /// The sender: the message's own `from`, else the route's default.
+    pub fn from_or<'s>(&'s self, default: Option<&'s str>) -> Option<&'s str> {
+        Some(self.header.from.as_str())
+            .filter(|f| !f.is_empty())
+            .or(default)
+    }
 }
 
 /// What one attempt came to.

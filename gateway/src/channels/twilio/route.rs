@@ -58,10 +58,8 @@ impl Route for TwilioRoute {
 
     fn send<'a>(&'a self, msg: OutboundSms<'a>) -> SendFuture<'a> {
         Box::pin(async move {
-            let from = Some(msg.header.from.as_str())
-                .filter(|f| !f.is_empty())
-                .or(self.from.as_deref());
-            let media: Vec<String> = msg.media().iter().map(|m| m.url.clone()).collect();
+            let from = msg.from_or(self.from.as_deref());
+            let media = msg.media_urls();
             let text = crate::pipeline::plan::render(msg.text(), &self.sms);
             let body = SendRequest {
                 to: &msg.header.to,
