@@ -16,6 +16,25 @@ pub enum Answer {
     },
 }
 
+/// The 2xx body of a signed POST, or what the attempt came to when there
+/// was none: a retry for a transport failure or a passing refusal (408,
+/// 425, 429, 5xx), given up for any other refusal.
+pub fn accepted_body(answer: Result<Answer, String>) -> Result<Vec<u8>, super::route::SendOutcome> {
+    use super::route::SendOutcome;
+    match answer {
+        Ok(Answer::Ok(body)) => Ok(body),
+        Ok(Answer::Failed {
+            transient: true,
+            reason,
+        })
+        | Err(reason) => Err(SendOutcome::Retry(reason)),
+        Ok(Answer::Failed {
+            transient: false,
+            reason,
+        }) => Err(SendOutcome::Permanent(reason)),
+    }
+}
+
 /// Largest answer body read from a far end; answers are small metadata.
 const MAX_ANSWER: usize = 64 * 1024;
 

@@ -3,7 +3,7 @@
 //! the private side's webhook, signed with its secret, with the attempt id
 //! as idempotency key. A 2xx means delivered.
 
-use super::http::{Answer, post_signed};
+use super::http::{accepted_body, post_signed};
 use super::route::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::store::MessageStatus;
 
@@ -39,20 +39,14 @@ impl Route for PrivateRoute {
                 Ok(b) => b,
                 Err(e) => return SendOutcome::Permanent(e.to_string()),
             };
-            match post_signed(&self.http, &self.url, &self.secret, body, msg.attempt_id).await {
-                Ok(Answer::Ok(_)) => SendOutcome::Accepted {
+            let answer =
+                post_signed(&self.http, &self.url, &self.secret, body, msg.attempt_id).await;
+            match accepted_body(answer) {
+                Ok(_) => SendOutcome::Accepted {
                     status: MessageStatus::Delivered,
                     carrier_id: None,
                 },
-                Ok(Answer::Failed {
-                    transient: true,
-                    reason,
-                })
-                | Err(reason) => SendOutcome::Retry(reason),
-                Ok(Answer::Failed {
-                    transient: false,
-                    reason,
-                }) => SendOutcome::Permanent(reason),
+                Err(outcome) => outcome,
             }
         })
     }

@@ -3,7 +3,7 @@
 
 use adapters::generic::{OutboundSms as Wire, SubmitAnswer};
 
-use crate::delivery::http::{Answer, post_signed};
+use crate::delivery::http::{accepted_body, post_signed};
 use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::store::MessageStatus;
 
@@ -52,27 +52,20 @@ impl Route for GenericRoute {
                 Err(e) => return SendOutcome::Permanent(format!("encoding the request: {e}")),
             };
             drop(wire);
-            match post_signed(&self.http, &self.url, &self.secret, body, msg.attempt_id).await {
-                Ok(Answer::Ok(bytes)) => {
-                    let answer: SubmitAnswer = serde_json::from_slice(&bytes).unwrap_or_default();
-                    SendOutcome::Accepted {
-                        status: if answer.status.as_deref() == Some("delivered") {
-                            MessageStatus::Delivered
-                        } else {
-                            MessageStatus::Sent
-                        },
-                        carrier_id: answer.carrier_id,
-                    }
-                }
-                Ok(Answer::Failed {
-                    transient: true,
-                    reason,
-                })
-                | Err(reason) => SendOutcome::Retry(reason),
-                Ok(Answer::Failed {
-                    transient: false,
-                    reason,
-                }) => SendOutcome::Permanent(reason),
+            let answer =
+                post_signed(&self.http, &self.url, &self.secret, body, msg.attempt_id).await;
+            let bytes = match accepted_body(answer) {
+                Ok(bytes) => bytes,
+                Err(outcome) => return outcome,
+            };
+            let answer: SubmitAnswer = serde_json::from_slice(&bytes).unwrap_or_default();
+            SendOutcome::Accepted {
+                status: if answer.status.as_deref() == Some("delivered") {
+                    MessageStatus::Delivered
+                } else {
+                    MessageStatus::Sent
+                },
+                carrier_id: answer.carrier_id,
             }
         })
     }
