@@ -109,7 +109,7 @@ def main():
     a = ap.parse_args()
     out = os.path.join(ROOT, a.out)
     seeds = [int(s) for s in a.seeds.split(",")]
-    run(["cargo", "build", "--release", "-p", "trafficgen", "-p", "classifier",
+    run(["cargo", "build", "--release", "-p", "trafficgen", "--bin", "trafficgen", "-p", "classifier",
          "--example", "crossworld"])
     rows = []
     for names in TRAIN_SETS:

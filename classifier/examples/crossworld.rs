@@ -54,6 +54,7 @@ fn main() {
             "--suspect-line",
             "--spam-line",
             "--provenance",
+            "--dump",
         ]
         .contains(&a.as_str())
         {
@@ -167,14 +168,28 @@ fn main() {
                 }
             }
         }
-        Some("why") => why(&dirs, &config, value("--model")),
+        Some("why") => why(&dirs, &config, value("--model"), value("--dump")),
         _ => eprintln!("usage: crossworld eval|train|why ..."),
     }
 }
 
 /// For each world: the missed spammers and the held legitimate senders,
 /// counted by category, peak score bucket and evidence at the end.
-fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
+fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<String>) {
+    use std::io::Write;
+    let mut dump = dump.map(|p| std::io::BufWriter::new(File::create(p).unwrap()));
+    if let Some(out) = dump.as_mut() {
+        let names: Vec<&str> = classifier::features::FEATURES
+            .iter()
+            .map(|f| f.name)
+            .collect();
+        writeln!(
+            out,
+            "world,sender,spam,category,verdict,peak,{}",
+            names.join(",")
+        )
+        .unwrap();
+    }
     use classifier::trace::TraceReader;
     use std::collections::BTreeMap;
     let model = match model {
@@ -223,15 +238,37 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
         }
         let now = last.unwrap();
         let mut rows: BTreeMap<String, usize> = BTreeMap::new();
+        if let Some(out) = dump.as_mut() {
+            for (sender, (verdict, peak)) in &worst {
+                let (Some(lab), Some(f)) =
+                    (by.get(sender.as_str()), engine.sender_features(sender, now))
+                else {
+                    continue;
+                };
+                let fs: Vec<String> = f.iter().map(|x| format!("{x:.4}")).collect();
+                writeln!(
+                    out,
+                    "{},{},{},{},{:?},{:.3},{}",
+                    d.display(),
+                    sender,
+                    lab.label == classifier::Label::Spam,
+                    lab.category,
+                    verdict,
+                    peak,
+                    fs.join(",")
+                )
+                .unwrap();
+            }
+        }
         for (sender, (verdict, peak)) in &worst {
             let Some(lab) = by.get(sender.as_str()) else {
                 continue;
             };
             let spam = lab.label == classifier::Label::Spam;
-            if !spam && *verdict == classifier::VerdictKind::Ok {
+            if !spam && *verdict == classifier::VerdictKind::Ok && *peak < 0.7 {
                 continue;
             }
-            if !spam {
+            if !spam && *verdict != classifier::VerdictKind::Ok {
                 let v = engine.sender_verdict(sender, now).unwrap();
                 println!(
                     "held ham: {} {} {:?} score {:.2} tags {:?}",
@@ -251,6 +288,7 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
                         | T::HighFailureRate
                         | T::SequentialRecipients
                         | T::PremiumDestinations
+                        | T::OneWayBroadcast
                 )
             });
             let class = if strong {
@@ -271,7 +309,9 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>) {
             };
             let key = format!(
                 "{} {:<18} {:<8} {:<6} peak>={:.1} {}",
-                if !spam {
+                if !spam && *verdict == classifier::VerdictKind::Ok {
+                    "PASSED"
+                } else if !spam {
                     "HELD  "
                 } else if *verdict == classifier::VerdictKind::Spam {
                     "CAUGHT"

@@ -631,6 +631,11 @@ impl Engine {
         Some(d.verdict_explained(&o))
     }
 
+    /// A sender's current feature vector (for analysis tools and review).
+    pub fn sender_features(&self, sender: &str, now: Timestamp) -> Option<FeatureVector> {
+        self.lock().sender_features(sender, now)
+    }
+
     /// Number of senders tracked.
     pub fn tracked_senders(&self) -> usize {
         self.lock().tracked_senders()

@@ -13,6 +13,7 @@
 //! | `HIGH_FAILURE_RATE` | strong | many deliveries fail (dead numbers of a bought list) |
 //! | `SEQUENTIAL_RECIPIENTS` | strong | recipients are adjacent numbers (a dialer) |
 //! | `PREMIUM_DESTINATIONS` | strong | traffic goes to high-risk (pumping) ranges |
+//! | `ONE_WAY_BROADCAST` | strong | a person-to-person number, sending for half an hour or more, whose every message went to a new stranger (10 or more), with no answer, no inbound message and at least two failed deliveries (8 % or more) |
 //! | `FAN_OUT_WITHOUT_REPLIES` | weak | many recipients it never talked to, nobody answers (person-to-person numbers only: short codes, alphanumeric ids and toll-free numbers exist to do that) |
 //! | `BURST_OVER_RATE_LIMIT` | weak | it keeps sending over its rate limit |
 //!
@@ -33,6 +34,21 @@
 use crate::features::{FeatureVector, feature_const};
 use crate::policy::RuleTag;
 
+/// Recipients a personal number must have broadcast to before
+/// [`RuleTag::OneWayBroadcast`] applies.
+const BROADCAST_MIN_RECIPIENTS: f32 = 10.0;
+
+/// How long a personal number must have been sending before silence
+/// counts: answers take a while, and a reminder service's first ten
+/// messages go out before anyone has had time to answer.
+const BROADCAST_MIN_HOURS: f32 = 0.5;
+
+/// Silence alone also describes a reminder or notice service on a long
+/// code whose recipients rarely answer; a list bought or scraped has dead
+/// numbers in it. Below the strong failure rule's 25 %, on purpose: this
+/// applies only together with the silence above.
+const BROADCAST_MIN_FAILURE_RATE: f32 = 0.08;
+
 /// A set of evidence tags (a bit per [`RuleTag`] that is evidence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Evidence(u8);
@@ -43,13 +59,15 @@ const SEQUENTIAL: u8 = 1 << 2;
 const PREMIUM: u8 = 1 << 3;
 const STRANGERS: u8 = 1 << 4;
 const LIMITED: u8 = 1 << 5;
-const STRONG: u8 = COMPLAINTS | FAILURES | SEQUENTIAL | PREMIUM;
+const BROADCAST: u8 = 1 << 6;
+const STRONG: u8 = COMPLAINTS | FAILURES | SEQUENTIAL | PREMIUM | BROADCAST;
 
-const ALL: [(u8, RuleTag); 6] = [
+const ALL: [(u8, RuleTag); 7] = [
     (COMPLAINTS, RuleTag::RecipientComplaints),
     (FAILURES, RuleTag::HighFailureRate),
     (SEQUENTIAL, RuleTag::SequentialRecipients),
     (PREMIUM, RuleTag::PremiumDestinations),
+    (BROADCAST, RuleTag::OneWayBroadcast),
     (STRANGERS, RuleTag::FanOutWithoutReplies),
     (LIMITED, RuleTag::BurstOverRateLimit),
 ];
@@ -88,6 +106,10 @@ impl Evidence {
         const REPLY: usize = feature_const("REPLY_RATE");
         const KNOWN: usize = feature_const("KNOWN_CONTACT_SHARE");
         const LIMITED_SHARE: usize = feature_const("RATE_LIMITED_SHARE");
+        const AGE: usize = feature_const("AGE_HOURS");
+        const INBOUND: usize = feature_const("INBOUND_SHARE");
+        const FAN: usize = feature_const("FAN_OUT");
+        const NEW: usize = feature_const("NEW_RECIPIENT_SHARE");
         let distinct = f[DISTINCT].exp_m1().max(1.0);
         let mut bits = 0u8;
         // Two people can report a friend by mistake; a marketing list of
@@ -119,6 +141,19 @@ impl Evidence {
         }
         if !c.bulk_sender && distinct >= 10.0 && f[KNOWN] <= 0.1 && f[REPLY] <= 0.1 {
             bits |= STRANGERS;
+        }
+        if !c.bulk_sender
+            && distinct >= BROADCAST_MIN_RECIPIENTS
+            && f[AGE].exp_m1() >= BROADCAST_MIN_HOURS
+            && c.failures >= 2
+            && f[FAILURE] >= BROADCAST_MIN_FAILURE_RATE
+            && f[KNOWN] <= 0.02
+            && f[REPLY] <= 0.02
+            && f[INBOUND] <= 0.02
+            && f[FAN] >= 0.95
+            && f[NEW] >= 0.95
+        {
+            bits |= BROADCAST;
         }
         if c.limited_now || (c.messages >= 5 && f[LIMITED_SHARE] >= 0.2) {
             bits |= LIMITED;
@@ -231,5 +266,36 @@ mod tests {
             )
             .any()
         );
+    }
+
+    #[test]
+    fn one_way_broadcast_needs_silence_time_and_failures() {
+        let broadcast = |hours: f32, failure_rate: f32, reply: f32| {
+            v(&[
+                ("DISTINCT_RECIPIENTS", 30f32.ln_1p()),
+                ("FAN_OUT", 1.0),
+                ("NEW_RECIPIENT_SHARE", 1.0),
+                ("REPLY_RATE", reply),
+                ("AGE_HOURS", hours.ln_1p()),
+                ("FAILURE_RATE", failure_rate),
+            ])
+        };
+        let counts = |failures| Counts {
+            messages: 30,
+            statuses: 30,
+            failures,
+            ..Counts::default()
+        };
+        let e = Evidence::of(&broadcast(2.0, 0.1, 0.0), counts(3));
+        assert!(e.strong());
+        assert!(e.tags().any(|t| t == RuleTag::OneWayBroadcast));
+        // a reminder service whose recipients have not answered yet
+        assert!(!Evidence::of(&broadcast(2.0, 0.0, 0.0), counts(0)).strong());
+        // answers arrive later than the first messages go out
+        assert!(!Evidence::of(&broadcast(0.2, 0.1, 0.0), counts(3)).strong());
+        // someone answered
+        assert!(!Evidence::of(&broadcast(2.0, 0.1, 0.2), counts(3)).strong());
+        // one unlucky failure is not a bought list
+        assert!(!Evidence::of(&broadcast(2.0, 0.1, 0.0), counts(1)).strong());
     }
 }

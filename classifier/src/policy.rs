@@ -262,6 +262,9 @@ pub enum RuleTag {
     RecipientComplaints,
     /// Many distinct recipients and nobody answers.
     FanOutWithoutReplies,
+    /// A personal number that only broadcasts: every message to a new
+    /// stranger, nobody answers, nobody writes to it.
+    OneWayBroadcast,
 }
 
 impl RuleTag {
@@ -276,6 +279,7 @@ impl RuleTag {
             RuleTag::HighFailureRate => "HIGH_FAILURE_RATE",
             RuleTag::RecipientComplaints => "RECIPIENT_COMPLAINTS",
             RuleTag::FanOutWithoutReplies => "FAN_OUT_WITHOUT_REPLIES",
+            RuleTag::OneWayBroadcast => "ONE_WAY_BROADCAST",
         }
     }
 
@@ -290,6 +294,9 @@ impl RuleTag {
             RuleTag::HighFailureRate => "many deliveries fail",
             RuleTag::RecipientComplaints => "recipients complained",
             RuleTag::FanOutWithoutReplies => "many new recipients, nobody replies",
+            RuleTag::OneWayBroadcast => {
+                "a personal number messaging only strangers, each once, with no answer"
+            }
         }
     }
 }
