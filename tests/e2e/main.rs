@@ -8,6 +8,7 @@ mod backbone;
 mod carriers;
 mod crash;
 mod delivery;
+mod demo;
 mod hardening;
 mod harness;
 mod health;

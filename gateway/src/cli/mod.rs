@@ -1,6 +1,8 @@
 //! The command line: one binary, `gateway`, with subcommands for the service,
 //! keys, envelopes and operator tools. `main.rs` only calls [`main`].
 
+mod demo_cmd;
+mod demo_sim;
 mod envelope_cmd;
 mod keys_cmd;
 mod model_cmd;
@@ -39,6 +41,10 @@ pub struct Cli {
 enum Command {
     /// Run the gateway service until SIGINT/SIGTERM.
     Serve(ServeArgs),
+    /// See the whole system in a minute, with no config file: the real
+    /// service on a temporary data directory with a simulated SMSC, phone
+    /// and private side; one message each way, every step printed.
+    Demo(demo_cmd::DemoArgs),
     /// Manage the gateway's edge keys and API keys.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
@@ -209,6 +215,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
             runtime()?
                 .block_on(crate::app::serve::run(cfg))
                 .map_err(CliError::from)
+        }
+        Command::Demo(args) => {
+            // Warnings only: the demo prints its own steps.
+            init_logging(LogFormat::Human, "warn");
+            demo_cmd::run(args, cli.data_dir.as_deref())
         }
         Command::Keys(cmd) => keys_cmd::keys(&load_config(&cli)?, cmd),
         Command::Identity(cmd) => keys_cmd::identity(&load_config(&cli)?, cmd),
