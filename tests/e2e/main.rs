@@ -9,6 +9,7 @@ mod carriers;
 mod crash;
 mod delivery;
 mod demo;
+mod errors;
 mod hardening;
 mod harness;
 mod health;
