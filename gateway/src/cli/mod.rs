@@ -1,6 +1,8 @@
 //! The command line: one binary, `gateway`, with subcommands for the service,
 //! keys, envelopes and operator tools. `main.rs` only calls [`main`].
 
+mod backup_cmd;
+mod config_cmd;
 mod demo_cmd;
 mod demo_sim;
 mod envelope_cmd;
@@ -82,6 +84,15 @@ enum Command {
     /// A tiny local HTTP sink that prints what the gateway delivers to it
     /// (for the walk-through, demos and benchmarks).
     Sink(sink::SinkArgs),
+    /// Copy the data directory (database as of one commit, and keys) while
+    /// the service runs.
+    Backup(backup_cmd::BackupArgs),
+    /// Put a backup into a new data directory (checked before anything is
+    /// written; an older backup's database is migrated).
+    Restore(backup_cmd::RestoreArgs),
+    /// Check a configuration file without starting anything.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
 }
 
 /// Options of `gateway serve`.
@@ -234,6 +245,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Review { command } => review_cmd::run(&load_config(&cli)?, command.as_ref()),
         Command::Pdu(cmd) => pdu_cmd::run(&load_config(&cli)?, cmd),
         Command::Smpp(cmd) => smpp_cmd::run(&load_config(&cli)?, cmd),
+        Command::Backup(args) => backup_cmd::backup(&load_config(&cli)?, args),
+        Command::Restore(args) => backup_cmd::restore(&load_config(&cli)?, args),
+        Command::Config(cmd) => config_cmd::run(cmd),
         Command::Sink(args) => {
             init_logging(LogFormat::Human, "warn");
             runtime()?.block_on(sink::run(args))
