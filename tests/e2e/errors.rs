@@ -92,6 +92,18 @@ async fn errors_carry_number_param_and_link() {
     assert_eq!(e["number"], 40001);
     assert!(e.get("param").is_none());
 
+    // A typo'd field name is named back.
+    let (_, _, e) = error_of(
+        send(r#"{"to":"+14155550101","text":"x","ttl":60}"#)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (e["number"].as_u64(), e["param"].as_str()),
+        (Some(40004), Some("ttl"))
+    );
+
     // Credentials and signatures, each with its own number.
     let (st, _, e) = error_of(c.get(gw.url("/v1/messages/x")).send().await.unwrap()).await;
     assert_eq!((st, e["number"].as_u64()), (401, Some(40101)));

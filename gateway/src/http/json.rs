@@ -38,8 +38,9 @@ fn invalid_at(e: &serde_json::Error, path: Option<String>) -> ApiError {
         Category::Data if raw.starts_with("missing field") => {
             (40003, backticked(&raw).map(|f| join(&f)), described)
         }
+        // The path already ends in the unknown key (a missing one's does not).
         Category::Data if raw.starts_with("unknown field") => {
-            (40004, backticked(&raw).map(|f| join(&f)), described)
+            (40004, path.or_else(|| backticked(&raw)), described)
         }
         Category::Data if raw.starts_with("unknown variant") => (40005, path, described),
         Category::Data => {
@@ -155,6 +156,34 @@ mod tests {
         };
         assert!(m.contains("missing field `to`"), "{m}");
         assert_eq!((number, param.as_deref()), (40003, Some("to")));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: u32,
+    }
+
+    #[test]
+    fn nested_fields_are_named_by_their_path() {
+        let param = |raw: &str| match parse::<Outer>(raw.as_bytes()).unwrap_err() {
+            ApiError::InvalidJson { number, param, .. } => (number, param.unwrap_or_default()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(param(r#"{"inner":{}}"#), (40003, "inner.n".into()));
+        assert_eq!(
+            param(r#"{"inner":{"n":1,"x":2}}"#),
+            (40004, "inner.x".into())
+        );
+        assert_eq!(param(r#"{"inner":{"n":"a"}}"#), (40002, "inner.n".into()));
     }
 
     #[test]
