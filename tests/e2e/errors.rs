@@ -34,6 +34,9 @@ async fn error_of(resp: reqwest::Response) -> (u16, reqwest::header::HeaderMap, 
         u64::from(status),
         "{number} reads as its status"
     );
+    // The body names the request as the header does.
+    let header = headers.get("x-request-id").expect("X-Request-Id");
+    assert_eq!(e["request_id"], header.to_str().unwrap(), "{e}");
     (status, headers, e)
 }
 

@@ -120,7 +120,12 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<(), CliError> {
         carrier_secret,
         sims,
     };
-    let result = steps(&mut run, &alice_pk, &alice_kid, &edge_kid).await;
+    let result = tokio::select! {
+        r = steps(&mut run, &alice_pk, &alice_kid, &edge_kid) => r,
+        // The service stopped on its own (its port taken, say): say why now,
+        // not after a step's time limit.
+        () = until_finished(&server) => Err(fail("start", "the gateway stopped")),
+    };
     if result.is_ok() {
         println!();
         println!(
@@ -138,6 +143,13 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<(), CliError> {
         Err(e) => return Err(fail("stopping the gateway", e)),
     }
     result
+}
+
+/// Resolves once `task` has finished.
+async fn until_finished<T>(task: &tokio::task::JoinHandle<T>) {
+    while !task.is_finished() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The demo's configuration: the embedded defaults, a free loopback port,

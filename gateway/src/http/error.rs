@@ -1,5 +1,5 @@
 //! `ApiError`: every error an HTTP client can see, as a status code and the
-//! JSON body `{"error":{"code","number","message","param"?,"more_info"}}`:
+//! JSON body `{"error":{"code","number","message","param"?,"more_info","request_id"}}`:
 //! `code` is the class (kept for compatibility), `number` the stable number
 //! a client can switch on (see `error_codes`), `param` the field at fault
 //! when there is one, `more_info` the number's entry in `docs/errors.md`.
@@ -121,6 +121,9 @@ impl IntoResponse for ApiError {
         });
         if let Some(p) = param {
             body["param"] = p.into();
+        }
+        if let Some(id) = super::request_id::current() {
+            body["request_id"] = id.into();
         }
         let mut resp = (status, Json(serde_json::json!({ "error": body }))).into_response();
         if let Self::RateLimited(s, _) | Self::Unavailable(s) | Self::StorageFull(s) = self {

@@ -4,6 +4,9 @@
 //! letters, digits and `-_.:`; it goes into logs, so nothing else passes),
 //! else a UUIDv7 is made.
 //!
+//! An error body carries the id too (`request_id`), read from a task-local
+//! the layer sets around the request: handlers run in the layer's task.
+//!
 //! The same outermost layer gives the router's own bodiless answers (405
 //! from a path that takes other methods) the JSON error body every other
 //! error has, keeping their `Allow` header.
@@ -18,6 +21,16 @@ use super::error::ApiError;
 
 /// The header, in both directions.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+tokio::task_local! {
+    /// The id of the request being answered, for the error body.
+    static CURRENT: String;
+}
+
+/// The id of the request this task is answering, if any.
+pub fn current() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
 
 /// The longest client id kept.
 const MAX_LEN: usize = 64;
@@ -37,11 +50,13 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     }
     // Method and route template only: a concrete path can hold a number.
     let span = tracing::info_span!("request", request_id = %id, method = %req.method());
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    let mut resp = CURRENT
+        .scope(id.clone(), next.run(req).instrument(span.clone()))
+        .await;
     tracing::debug!(parent: &span, status = resp.status().as_u16(), "answered");
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED && !is_json(&resp) {
         let allow = resp.headers().get(header::ALLOW).cloned();
-        resp = ApiError::MethodNotAllowed.into_response();
+        resp = CURRENT.sync_scope(id.clone(), || ApiError::MethodNotAllowed.into_response());
         if let Some(a) = allow {
             resp.headers_mut().insert(header::ALLOW, a);
         }
