@@ -320,6 +320,10 @@ async fn outbound(run: &mut Run, edge_kid: &str) -> Result<(), CliError> {
         "  phone      {to} shows, from {}: \"{text}\"",
         from.as_deref().unwrap_or("?")
     );
+    // A handset's delivery report comes after the SMSC's answer was
+    // recorded (`sent`); reporting sooner would be kept as a late `sent`
+    // in the history, which is right but reads oddly in a demo.
+    wait_status(run, &id, "sent").await?;
     report_delivered(run, &id).await?;
     let history = wait_status(run, &id, "delivered").await?;
     println!("  delivered  the SMSC's delivery report arrived; history: {history}");
