@@ -380,7 +380,8 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
             .unwrap_or("<no error body>");
         let message = parsed["error"]["message"].as_str().unwrap_or("");
         // The README's table, with --nocapture.
-        eprintln!("| {} | {status} `{code}` | {message} |", case.name);
+        let number = parsed["error"]["number"].as_u64().unwrap_or(0);
+        eprintln!("| {} | {status} `{code}` {number} | {message} |", case.name);
         if status != case.status || code != case.code {
             failures.push(format!(
                 "{}: got {status} {code} ({message}), want {} {}",
@@ -389,6 +390,12 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         }
         if message.is_empty() {
             failures.push(format!("{}: no error message", case.name));
+        }
+        // Every error has its stable number and the link to its entry.
+        if number / 100 != u64::from(status)
+            || parsed["error"]["more_info"] != format!("docs/errors.md#{number}")
+        {
+            failures.push(format!("{}: no number or link: {text}", case.name));
         }
         if text.contains(CANARY) {
             failures.push(format!(

@@ -5,9 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod backbone;
+mod backup;
 mod carriers;
 mod crash;
 mod delivery;
+mod demo;
+mod errors;
 mod hardening;
 mod harness;
 mod health;
@@ -21,3 +24,4 @@ mod review;
 mod shutdown;
 mod smpp;
 mod spam_gate;
+mod walkthrough;

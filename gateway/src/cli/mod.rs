@@ -1,6 +1,10 @@
 //! The command line: one binary, `gateway`, with subcommands for the service,
 //! keys, envelopes and operator tools. `main.rs` only calls [`main`].
 
+mod backup_cmd;
+mod config_cmd;
+mod demo_cmd;
+mod demo_sim;
 mod envelope_cmd;
 mod keys_cmd;
 mod model_cmd;
@@ -39,6 +43,10 @@ pub struct Cli {
 enum Command {
     /// Run the gateway service until SIGINT/SIGTERM.
     Serve(ServeArgs),
+    /// See the whole system in a minute, with no config file: the real
+    /// service on a temporary data directory with a simulated SMSC, phone
+    /// and private side; one message each way, every step printed.
+    Demo(demo_cmd::DemoArgs),
     /// Manage the gateway's edge keys and API keys.
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
@@ -76,6 +84,15 @@ enum Command {
     /// A tiny local HTTP sink that prints what the gateway delivers to it
     /// (for the walk-through, demos and benchmarks).
     Sink(sink::SinkArgs),
+    /// Copy the data directory (database as of one commit, and keys) while
+    /// the service runs.
+    Backup(backup_cmd::BackupArgs),
+    /// Put a backup into a new data directory (checked before anything is
+    /// written; an older backup's database is migrated).
+    Restore(backup_cmd::RestoreArgs),
+    /// Check a configuration file without starting anything.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
 }
 
 /// Options of `gateway serve`.
@@ -210,6 +227,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 .block_on(crate::app::serve::run(cfg))
                 .map_err(CliError::from)
         }
+        Command::Demo(args) => {
+            // Warnings only: the demo prints its own steps.
+            init_logging(LogFormat::Human, "warn");
+            demo_cmd::run(args, cli.data_dir.as_deref())
+        }
         Command::Keys(cmd) => keys_cmd::keys(&load_config(&cli)?, cmd),
         Command::Identity(cmd) => keys_cmd::identity(&load_config(&cli)?, cmd),
         Command::DeadLetters(cmd) => keys_cmd::dead_letters(&load_config(&cli)?, cmd),
@@ -223,6 +245,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Review { command } => review_cmd::run(&load_config(&cli)?, command.as_ref()),
         Command::Pdu(cmd) => pdu_cmd::run(&load_config(&cli)?, cmd),
         Command::Smpp(cmd) => smpp_cmd::run(&load_config(&cli)?, cmd),
+        Command::Backup(args) => backup_cmd::backup(&load_config(&cli)?, args),
+        Command::Restore(args) => backup_cmd::restore(&load_config(&cli)?, args),
+        Command::Config(cmd) => config_cmd::run(cmd),
         Command::Sink(args) => {
             init_logging(LogFormat::Human, "warn");
             runtime()?.block_on(sink::run(args))

@@ -71,6 +71,10 @@ pub enum Error {
     /// A downstream HTTP call failed in a way that retrying cannot fix.
     #[error("delivery failed (permanent): {0}")]
     Permanent(String),
+    /// The gateway has no route for this message (none configured, or no
+    /// rule matches): the operator's to fix, not the client's.
+    #[error("no route: {0}")]
+    NoRoute(String),
 }
 
 impl Error {

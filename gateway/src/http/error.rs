@@ -1,6 +1,9 @@
 //! `ApiError`: every error an HTTP client can see, as a status code and the
-//! JSON body `{"error":{"code","message"}}`. Internal details are logged
-//! once and replaced by a generic message.
+//! JSON body `{"error":{"code","number","message","param"?,"more_info","request_id"}}`:
+//! `code` is the class (kept for compatibility), `number` the stable number
+//! a client can switch on (see `error_codes`), `param` the field at fault
+//! when there is one, `more_info` the number's entry in `docs/errors.md`.
+//! Internal details are logged once and replaced by a generic message.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -13,6 +16,16 @@ use crate::core::error::Error;
 pub enum ApiError {
     /// 400: the request is malformed or a field is invalid.
     BadRequest(String),
+    /// 400: a JSON body that does not parse or does not fit the request's
+    /// shape; `param` is the field at fault when known.
+    InvalidJson {
+        /// Its number (`error_codes`).
+        number: u32,
+        /// The field at fault, as a path (`ttl_seconds`, `rcs.suggestions[0]`).
+        param: Option<String>,
+        /// What is wrong, never quoting a value.
+        message: String,
+    },
     /// 401: missing or wrong credentials or signature.
     Unauthorized(String),
     /// 403: refused by policy (block list, opt-out).
@@ -21,6 +34,8 @@ pub enum ApiError {
     IdempotencyConflict,
     /// 404.
     NotFound(String),
+    /// 405: the path exists, the method does not.
+    MethodNotAllowed,
     /// 413: the body is over the limit.
     TooLarge,
     /// 415: the body is not in the expected media type.
@@ -33,12 +48,17 @@ pub enum ApiError {
     StorageFull(u64),
     /// 500: something broke inside; details are in the log only.
     Internal,
+    /// 503: the gateway has no route for the message (its configuration,
+    /// not the request, is at fault).
+    NoRoute(String),
 }
 
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            Self::BadRequest(m) | Self::InvalidJson { message: m, .. } => {
+                (StatusCode::BAD_REQUEST, "bad_request", m.clone())
+            }
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone()),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             Self::IdempotencyConflict => (
@@ -49,6 +69,11 @@ impl ApiError {
                     .into(),
             ),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not take this method; the Allow header lists those it takes".into(),
+            ),
             Self::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -79,6 +104,7 @@ impl ApiError {
                 "internal",
                 "internal error".into(),
             ),
+            Self::NoRoute(m) => (StatusCode::SERVICE_UNAVAILABLE, "no_route", m.clone()),
         }
     }
 }
@@ -86,11 +112,20 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
-        let mut resp = (
-            status,
-            Json(serde_json::json!({"error": {"code": code, "message": message}})),
-        )
-            .into_response();
+        let (number, param) = super::error_codes::number_and_param(&self);
+        let mut body = serde_json::json!({
+            "code": code,
+            "number": number,
+            "message": message,
+            "more_info": super::error_codes::more_info(number),
+        });
+        if let Some(p) = param {
+            body["param"] = p.into();
+        }
+        if let Some(id) = super::request_id::current() {
+            body["request_id"] = id.into();
+        }
+        let mut resp = (status, Json(serde_json::json!({ "error": body }))).into_response();
         if let Self::RateLimited(s, _) | Self::Unavailable(s) | Self::StorageFull(s) = self {
             if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -112,6 +147,7 @@ impl From<Error> for ApiError {
                 limit,
             } => Self::RateLimited(retry_after_secs, limit),
             Error::StoreClosed => Self::Unavailable(5),
+            Error::NoRoute(m) => Self::NoRoute(m),
             Error::StorageFull => {
                 tracing::error!("request refused: the disk is full");
                 Self::StorageFull(30)

@@ -12,10 +12,12 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod error_codes;
 pub mod health;
 pub mod identities;
 pub mod json;
 pub mod messages;
+pub mod request_id;
 pub mod server;
 
 use std::time::{Duration, Instant};
@@ -111,6 +113,7 @@ pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig
             state.metrics.clone(),
             observe,
         ))
+        .layer(middleware::from_fn(request_id::layer))
 }
 
 async fn overloaded(err: BoxError) -> ApiError {

@@ -305,7 +305,7 @@ fn route_of(p: &Pipeline, channel: Channel, env: &Envelope) -> Result<String> {
             .routes
             .choose(&env.header.from, &env.header.to)
             .map(str::to_string)
-            .ok_or_else(|| Error::invalid("to", "no SMS route is configured on this gateway")),
+            .ok_or_else(|| Error::NoRoute("no SMS route is configured on this gateway".into())),
     }
 }
 
