@@ -50,6 +50,12 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         config.store.read_connections,
         metrics.clone(),
     )?;
+    let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
+    if !store.secure_delete_on().await? {
+        return Err(Error::Config(
+            "SQLite does not zero freed content (PRAGMA secure_delete); erased bodies would stay in the file".into(),
+        ));
+    }
     if let Some(mb) = config.store.max_database_mb {
         store.limit_size(mb).await?;
     }
@@ -145,6 +151,13 @@ async fn sweep(
                 tracing::debug!(erased = swept.touched, "expired bodies erased");
             }
             Err(e) => tracing::error!(error = %e, "erasing expired bodies failed"),
+        }
+        // Bodies erased on acknowledgement (in the commit that recorded it),
+        // and those whose kept time after it ran out.
+        erased_since_checkpoint += p.store.take_erased();
+        match p.store.erase_acknowledged(now).await {
+            Ok(n) => erased_since_checkpoint += n,
+            Err(e) => tracing::error!(error = %e, "erasing acknowledged bodies failed"),
         }
         p.metrics
             .erasures_pending

@@ -16,6 +16,7 @@ pub mod optout;
 pub mod outbound;
 pub mod parts;
 pub mod plan;
+pub mod privacy;
 pub mod spam;
 pub mod status;
 

@@ -779,8 +779,21 @@ impl Store {
     /// commit; `None` for an unknown message.
     pub async fn report_status(&self, id: String, report: StatusReport) -> Result<Option<Applied>> {
         let now = crate::core::clock::now_ms();
-        self.write(move |tx| apply_status(tx, &id, &report, now))
-            .await
+        let privacy = self.privacy.clone();
+        self.write(move |tx| {
+            let applied = apply_status(tx, &id, &report, now)?;
+            // The next hop has it: the body goes in this same commit.
+            if applied.is_some()
+                && (report.finish_queue || report.status == MessageStatus::Delivered)
+                && super::privacy::settle_body(tx, &id, now, privacy.keep_after_delivery_ms)?
+            {
+                privacy
+                    .erased
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(applied)
+        })
+        .await
     }
 
     /// A failed attempt: due again at `next_at`, with the error in the history.

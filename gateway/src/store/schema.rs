@@ -213,6 +213,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX idempotency_message ON idempotency(message_id);
     "#,
+    // 10: when an acknowledged message's body is to be erased, for
+    // `[privacy] keep_after_delivery_secs` above 0 (at 0 it goes in the
+    // commit that records the acknowledgement and this stays NULL).
+    r#"
+    ALTER TABLE messages ADD COLUMN erase_at INTEGER;
+    CREATE INDEX messages_erase_at ON messages(erase_at) WHERE erase_at IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this binary writes.
