@@ -183,3 +183,240 @@ async fn keep_after_delivery_keeps_the_body_that_long() {
     }
     assert_eq!(gw.message(&id).await["body_stored"], false);
 }
+
+/// Senders of both regions allow-listed: these tests are about storage.
+const TRANSIT_POLICY: &str = r#"
+[classifier]
+allow = ["+1415555*", "+336*"]
+[classifier.rate_limits]
+long_code = { per_second = 1000.0, burst = 10000 }
+recipient = { per_second = 1000.0, burst = 10000 }
+pair = { per_second = 1000.0, burst = 10000 }
+route = { per_second = 1000.0, burst = 10000 }
+"#;
+
+/// A number of the listed region (France).
+const LISTED: &str = "+33612345678";
+
+fn transit_config(dir: &Path, sink: &Sink, extra: &str) -> PathBuf {
+    write_config_with_policy(
+        dir,
+        Some(sink),
+        &format!("[privacy]\nno_content_at_rest = [\"FR\"]\n{extra}"),
+        TRANSIT_POLICY,
+    )
+}
+
+/// Seals a text to the gateway's edge key, as the private side would.
+fn presealed(cfg: &Path, to: &str) -> String {
+    let out = cli(
+        cfg,
+        &[
+            "envelope",
+            "seal",
+            "--to",
+            to,
+            "--from",
+            "+14155550199",
+            "--text",
+            &canary(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Scans the data dir every 20 ms while `busy` is true; panics on a find.
+async fn never_found_while(dir: &Path, chunks: &[Vec<u8>], mut busy: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    let mut scans = 0;
+    while busy() && Instant::now() < deadline {
+        let found = holders(dir, chunks);
+        assert!(found.is_empty(), "a transit body reached {found:?}");
+        scans += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(scans > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_to_a_listed_region_never_touches_disk_and_fails_when_not_handed_over() {
+    let dir = TempDir::new("transit-out");
+    let sink = Sink::start(0).await;
+    sink.delay_ms.store(600, Ordering::SeqCst);
+    let cfg = transit_config(&dir.0, &sink, "transit_deadline_secs = 2\n");
+    let gw = Gateway::start(&cfg);
+
+    let b64 = presealed(&cfg, LISTED);
+    let chunks = ciphertext_chunks(&b64);
+    let r = gw.send(serde_json::json!({"envelope": b64})).await;
+    assert_eq!(r.status(), 202, "{:?}", r.text().await);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Scanned all the while it is in flight (the SMSC answers slowly).
+    let data = gw.data_dir.clone();
+    let sent = || sink.on("/sms").len();
+    never_found_while(&data, &chunks, || sent() == 0).await;
+    let m = gw.wait_status(&id, "sent", WAIT).await;
+    assert_eq!(m["status"], "sent", "{m}");
+    assert_eq!(m["body_stored"], false);
+    assert!(holders(&data, &chunks).is_empty());
+
+    // An SMSC slower than the deadline: failed, content_not_retained.
+    sink.delay_ms.store(5_000, Ordering::SeqCst);
+    let b64 = presealed(&cfg, LISTED);
+    let chunks = ciphertext_chunks(&b64);
+    let r = gw.send(serde_json::json!({"envelope": b64})).await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    let gw_ref = &gw;
+    let mut last = serde_json::Value::Null;
+    while started.elapsed() < WAIT {
+        last = gw_ref.message(&id).await;
+        assert!(holders(&data, &chunks).is_empty(), "transit body on disk");
+        if last["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["status"], "failed", "{last}");
+    assert_eq!(last["last_error"], "content_not_retained", "{last}");
+    println!(
+        "failed content_not_retained {:?} after acceptance",
+        started.elapsed()
+    );
+    // Not a listed region: stored as usual (kept until accepted).
+    sink.delay_ms.store(0, Ordering::SeqCst);
+    let r = gw
+        .send(serde_json::json!({"to": "+14155550102", "text": canary()}))
+        .await;
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        gw.count(&format!("SELECT transit FROM messages WHERE id = '{id}'")),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_from_a_listed_region_is_answered_only_once_the_private_side_has_it() {
+    let dir = TempDir::new("transit-in");
+    let sink = Sink::start(0).await;
+    let cfg = transit_config(&dir.0, &sink, "transit_deadline_secs = 2\n");
+    let gw = Gateway::start(&cfg);
+    gw.register_identity("+14155550101").await;
+    let sms = |n: &str| serde_json::json!({"id": n, "from": LISTED, "to": "+14155550101", "text": canary()});
+    let r = gw
+        .post_signed("/webhooks/generic", &sms("t-1"), GENERIC_SECRET)
+        .await;
+    assert_eq!(r.status(), 200);
+    // Answered after the private side took it, not before.
+    let got = sink.on("/private");
+    assert_eq!(got.len(), 1, "the private side had it before the 2xx");
+    let chunks = ciphertext_chunks(got[0].json()["envelope"].as_str().unwrap());
+    assert!(holders(&gw.data_dir, &chunks).is_empty());
+
+    // The private side is too slow: the carrier gets a retryable 503.
+    sink.delay_ms.store(5_000, Ordering::SeqCst);
+    let body = sms("t-2");
+    let r = gw
+        .post_signed("/webhooks/generic", &body, GENERIC_SECRET)
+        .await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let err: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "content_not_retained", "{err}");
+    let got = sink.on("/private");
+    assert_eq!(got.len(), 2);
+    let chunks = ciphertext_chunks(got[1].json()["envelope"].as_str().unwrap());
+    assert!(holders(&gw.data_dir, &chunks).is_empty());
+    // The carrier's retry is a new attempt, not a duplicate answered 200.
+    sink.delay_ms.store(0, Ordering::SeqCst);
+    let r = gw
+        .post_signed("/webhooks/generic", &body, GENERIC_SECRET)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(sink.on("/private").len(), 3);
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM messages WHERE last_error = 'content_not_retained'"),
+        1
+    );
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM messages WHERE transit = 1 AND sealed IS NOT NULL"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transit_bodies_stay_off_disk_across_a_sigkill_and_lost_ones_fail_after_restart() {
+    let dir = TempDir::new("transit-kill");
+    let sink = Sink::start(0).await;
+    sink.delay_ms.store(20_000, Ordering::SeqCst);
+    let cfg = transit_config(
+        &dir.0,
+        &sink,
+        "transit_deadline_secs = 3\n[delivery]\nrequest_timeout_secs = 2\n",
+    );
+    let gw = Gateway::start(&cfg);
+    gw.register_identity("+14155550101").await;
+    let b64 = presealed(&cfg, LISTED);
+    let out_chunks = ciphertext_chunks(&b64);
+    let r = gw.send(serde_json::json!({"envelope": b64})).await;
+    assert_eq!(r.status(), 202);
+    let out_id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (client, url) = (gw.client(), gw.url("/webhooks/generic"));
+    let body =
+        serde_json::json!({"id": "k-1", "from": LISTED, "to": "+14155550101", "text": canary()});
+    let inbound = tokio::spawn(async move {
+        let raw = serde_json::to_vec(&body).unwrap();
+        let sig = adapters::signing::sign(GENERIC_SECRET.as_bytes(), now_secs(), &raw);
+        client
+            .post(url)
+            .header(adapters::signing::SIGNATURE_HEADER, sig)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+    });
+    // Both are in flight at their far ends when the process dies.
+    assert_eq!(sink.wait_for("/private", 1, WAIT).await.len(), 1);
+    assert_eq!(sink.wait_for("/sms", 1, WAIT).await.len(), 1);
+    let in_chunks = ciphertext_chunks(sink.on("/private")[0].json()["envelope"].as_str().unwrap());
+    let data = gw.data_dir.clone();
+    let token = gw.token.clone();
+    drop(gw.kill());
+    let r = inbound.await.unwrap();
+    assert!(
+        r.map(|r| r.status() != 200).unwrap_or(true),
+        "no 2xx for a message the private side never acknowledged"
+    );
+    let mut chunks = out_chunks;
+    chunks.extend(in_chunks);
+    let found = holders(&data, &chunks);
+    assert!(
+        found.is_empty(),
+        "transit body on disk after SIGKILL: {found:?}"
+    );
+
+    // After a restart the lost outbound message fails; it cannot be sent.
+    let gw = Gateway::spawn(&cfg, token);
+    let m = gw.wait_status(&out_id, "failed", WAIT).await;
+    assert_eq!(m["status"], "failed", "{m}");
+    assert_eq!(m["last_error"], "content_not_retained", "{m}");
+    assert!(holders(&data, &chunks).is_empty());
+}

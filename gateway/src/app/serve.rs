@@ -83,9 +83,15 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         service.dispatch,
         shutdown.clone(),
     ));
+    // A transit message still unfinished this long after acceptance was
+    // lost with a process (its carrier task answers by its deadline).
+    let transit_stale_ms =
+        ((config.privacy.transit_deadline_secs + config.delivery.request_timeout_secs + 5) as i64)
+            .saturating_mul(1000);
     tasks.spawn(sweep(
         pipeline.clone(),
         config.store.clone(),
+        transit_stale_ms,
         shutdown.clone(),
     ));
     for task in service.tasks {
@@ -123,6 +129,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
 async fn sweep(
     p: Arc<Pipeline>,
     cfg: crate::store::config::StoreConfig,
+    transit_stale_ms: i64,
     shutdown: CancellationToken,
 ) {
     let mut last_checkpoint = tokio::time::Instant::now();
@@ -155,6 +162,18 @@ async fn sweep(
         // Bodies erased on acknowledgement (in the commit that recorded it),
         // and those whose kept time after it ran out.
         erased_since_checkpoint += p.store.take_erased();
+        match p
+            .store
+            .fail_stale_transit(now - transit_stale_ms, now)
+            .await
+        {
+            Ok(failed) => {
+                for (id, applied) in &failed {
+                    p.status.announce(id, applied);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "failing lost transit messages failed"),
+        }
         match p.store.erase_acknowledged(now).await {
             Ok(n) => erased_since_checkpoint += n,
             Err(e) => tracing::error!(error = %e, "erasing acknowledged bodies failed"),

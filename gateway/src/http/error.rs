@@ -31,6 +31,9 @@ pub enum ApiError {
     Unavailable(u64),
     /// 503: the disk is full; nothing was stored; retry after this many seconds.
     StorageFull(u64),
+    /// 503: a message without content at rest could not be handed over in
+    /// time; nothing was kept, the carrier should retry after this many seconds.
+    NotRetained(u64),
     /// 500: something broke inside; details are in the log only.
     Internal,
 }
@@ -69,6 +72,11 @@ impl ApiError {
                 "storage_full",
                 "the gateway's disk is full and nothing was stored; retry later".into(),
             ),
+            Self::NotRetained(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "content_not_retained",
+                "the message could not be handed over in time and is not kept; retry later".into(),
+            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -91,7 +99,11 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({"error": {"code": code, "message": message}})),
         )
             .into_response();
-        if let Self::RateLimited(s, _) | Self::Unavailable(s) | Self::StorageFull(s) = self {
+        if let Self::RateLimited(s, _)
+        | Self::Unavailable(s)
+        | Self::StorageFull(s)
+        | Self::NotRetained(s) = self
+        {
             if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -112,6 +124,7 @@ impl From<Error> for ApiError {
                 limit,
             } => Self::RateLimited(retry_after_secs, limit),
             Error::StoreClosed => Self::Unavailable(5),
+            Error::NotRetained => Self::NotRetained(5),
             Error::StorageFull => {
                 tracing::error!("request refused: the disk is full");
                 Self::StorageFull(30)

@@ -10,7 +10,21 @@
 //! * counterparty numbers in stored metadata are replaced by a keyed hash
 //!   after `pseudonymise_after_secs`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use adapters::sms::Part;
+use phonenumber::country::Id as Region;
 use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use super::Pipeline;
+use crate::core::error::Result;
+use crate::delivery::transit::TransitJob;
+use crate::store::privacy::NOT_RETAINED;
+use crate::store::{MessageStatus, QueueItem, StatusReport};
 
 /// Privacy settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +89,140 @@ impl PrivacyConfig {
     }
 }
 
+/// Which messages have no content at rest, and the parts of such messages
+/// waiting for their siblings (in memory only).
+pub struct Transit {
+    all: bool,
+    regions: Vec<Region>,
+    deadline: Duration,
+    parts: Mutex<HashMap<i64, MemoryPart>>,
+    next_part: AtomicI64,
+}
+
+/// A multipart part kept in memory: whose it is, its group, the part.
+struct MemoryPart {
+    adapter: String,
+    group: String,
+    part: Part,
+}
+
+impl Transit {
+    /// The policy of `cfg` (region codes were checked by `validate`).
+    pub fn new(cfg: &PrivacyConfig) -> Self {
+        Self {
+            all: cfg.transit_only,
+            regions: cfg
+                .no_content_at_rest
+                .iter()
+                .filter_map(|r| r.parse().ok())
+                .collect(),
+            deadline: Duration::from_secs(cfg.transit_deadline_secs.max(1)),
+            parts: Mutex::default(),
+            next_part: AtomicI64::new(-1),
+        }
+    }
+
+    /// Whether a message between `a` and `b` (numbers, short codes or
+    /// sender ids) may have no content at rest: the whole node is
+    /// transit-only, or either number belongs to a listed region.
+    pub fn applies(&self, a: &str, b: &str) -> bool {
+        self.all || (!self.regions.is_empty() && (self.listed(a) || self.listed(b)))
+    }
+
+    fn listed(&self, address: &str) -> bool {
+        if !address.starts_with('+') {
+            return false;
+        }
+        phonenumber::parse(None, address)
+            .ok()
+            .and_then(|n| n.country().id())
+            .is_some_and(|r| self.regions.contains(&r))
+    }
+
+    /// How long such a message may wait for its next hop.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Keeps a part in memory; returns its (negative) id.
+    pub(super) fn keep_part(&self, adapter: String, group: String, part: Part) -> i64 {
+        let id = self.next_part.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.parts.lock() {
+            m.insert(
+                id,
+                MemoryPart {
+                    adapter,
+                    group,
+                    part,
+                },
+            );
+        }
+        id
+    }
+
+    /// Forgets parts kept in memory.
+    pub(super) fn drop_parts(&self, ids: &[i64]) {
+        if let Ok(mut m) = self.parts.lock() {
+            for id in ids {
+                m.remove(id);
+            }
+        }
+    }
+
+    /// The parts of `adapter` kept in memory, as `(id, group, part)`.
+    pub(super) fn parts_of(&self, adapter: &str) -> Vec<(i64, String, Part)> {
+        let Ok(m) = self.parts.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = m
+            .iter()
+            .filter(|(_, p)| p.adapter == adapter)
+            .map(|(id, p)| (*id, p.group.clone(), p.part.clone()))
+            .collect();
+        // Oldest first, as the store answers: ids count down.
+        out.sort_by_key(|(id, _, _)| std::cmp::Reverse(*id));
+        out
+    }
+}
+
+/// Hands a committed transit message (metadata row only) to its carrier
+/// task. With `wait`, returns once the next hop took it (true) or it
+/// failed (false); without, at once. A message that cannot even be handed
+/// over (too many in flight) fails now.
+pub async fn carry(p: &Pipeline, item: QueueItem, wait: bool) -> Result<bool> {
+    let id = item.message_id.clone();
+    let deadline = tokio::time::Instant::now() + p.transit.deadline();
+    let (tx, rx) = oneshot::channel();
+    let job = TransitJob {
+        item,
+        deadline,
+        done: wait.then_some(tx),
+    };
+    if !p.handoff.transit(job) {
+        fail(p, id, "too many messages in transit").await?;
+        return Ok(false);
+    }
+    if !wait {
+        return Ok(true);
+    }
+    // The carrier task answers by the deadline plus the time to commit.
+    let margin = deadline + Duration::from_secs(10);
+    match tokio::time::timeout_at(margin, rx).await {
+        Ok(Ok(took)) => Ok(took),
+        _ => Ok(false),
+    }
+}
+
+/// Fails a transit message that could not be handed over.
+async fn fail(p: &Pipeline, id: String, why: &str) -> Result<()> {
+    let report = StatusReport::new(
+        MessageStatus::Failed,
+        Some(format!("{NOT_RETAINED}: {why}")),
+    );
+    p.status.report(id.clone(), report).await?;
+    p.store.not_retained(id).await
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -95,5 +243,23 @@ mod tests {
         };
         bad.validate(&mut p);
         assert_eq!(p.len(), 2, "{p:?}");
+    }
+
+    #[test]
+    fn listed_regions_and_transit_only() {
+        let t = Transit::new(&PrivacyConfig {
+            no_content_at_rest: vec!["FR".into()],
+            ..PrivacyConfig::default()
+        });
+        assert!(t.applies("+33612345678", "+14155550100"));
+        assert!(t.applies("+14155550100", "+33612345678"));
+        assert!(!t.applies("+14155550100", "+14155550101"));
+        assert!(!t.applies("ACME", "12345"));
+        let all = Transit::new(&PrivacyConfig {
+            transit_only: true,
+            ..PrivacyConfig::default()
+        });
+        assert!(all.applies("+14155550100", "+14155550101"));
+        assert!(!Transit::new(&PrivacyConfig::default()).applies("+33612345678", ""));
     }
 }

@@ -49,7 +49,58 @@ fn erase(tx: &Connection, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Why a transit message failed, as `last_error` and the API show it.
+pub const NOT_RETAINED: &str = "content_not_retained";
+
 impl Store {
+    /// A message without content at rest could not be handed over in time:
+    /// `last_error` says `content_not_retained`, and its carrier id (or
+    /// the pre-sealed envelope's id) is forgotten, so the carrier's retry
+    /// (it was answered 503) is a new message rather than a duplicate.
+    pub async fn not_retained(&self, id: String) -> Result<()> {
+        self.write(move |tx| {
+            tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
+                .execute(params![id, NOT_RETAINED])?;
+            tx.prepare_cached("DELETE FROM carrier_ids WHERE message_id = ?1")?
+                .execute(params![id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Transit messages accepted before `before` that never reached a final
+    /// status (their process died, or shut down, while carrying them): they
+    /// can never go now, and fail `content_not_retained`. Returns them with
+    /// what that did to their status.
+    pub async fn fail_stale_transit(
+        &self,
+        before: i64,
+        now: i64,
+    ) -> Result<Vec<(String, super::Applied)>> {
+        self.write(move |tx| {
+            let ids: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM messages WHERE transit = 1 AND created_at < ?1 \
+                     AND status IN ('queued', 'sending') LIMIT 10000",
+                )?
+                .query_map(params![before], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::new();
+            for id in ids {
+                let report = super::StatusReport::new(
+                    super::MessageStatus::Failed,
+                    Some(format!("{NOT_RETAINED}: not handed over in time")),
+                );
+                let applied = super::messages::apply_status(tx, &id, &report, now)?;
+                tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
+                    .execute(params![id, NOT_RETAINED])?;
+                out.extend(applied.map(|a| (id, a)));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Erases the bodies whose kept time after acknowledgement ran out;
     /// returns how many.
     pub async fn erase_acknowledged(&self, now: i64) -> Result<usize> {

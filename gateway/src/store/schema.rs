@@ -215,10 +215,14 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 10: when an acknowledged message's body is to be erased, for
     // `[privacy] keep_after_delivery_secs` above 0 (at 0 it goes in the
-    // commit that records the acknowledgement and this stays NULL).
+    // commit that records the acknowledgement and this stays NULL); and
+    // `transit`: a message whose body was never written (no content at
+    // rest), carried in memory only.
     r#"
     ALTER TABLE messages ADD COLUMN erase_at INTEGER;
     CREATE INDEX messages_erase_at ON messages(erase_at) WHERE erase_at IS NOT NULL;
+    ALTER TABLE messages ADD COLUMN transit INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_transit ON messages(created_at) WHERE transit = 1;
     "#,
 ];
 
