@@ -15,6 +15,7 @@ pub mod messages;
 pub mod optout;
 pub mod parts;
 pub mod privacy;
+pub mod pseudonymise;
 pub mod review;
 mod schema;
 pub mod smpp;
