@@ -6,9 +6,13 @@
 //! `recipient` of an outbound one), the same address in the stored envelope
 //! header, and any mention in its history and error words. The gateway's own
 //! number (the other side) and registered identity addresses stay. The
-//! header is the body's AEAD associated data, so a body still stored then
-//! cannot be opened any more: it is erased in the same write. A message
-//! still in the live queue waits until it leaves it.
+//! header is the body's AEAD associated data: changed, the body could not
+//! be opened any more. So a message whose body is still kept (held for
+//! review, dead-lettered, stored for a private side without a webhook) has
+//! its columns and history done at once (`pseudonymised = 1`) and its
+//! header once the body is gone (`pseudonymised = 2`); content is never
+//! destroyed to hide metadata. A message still in the live queue waits
+//! until it leaves it.
 //!
 //! Per sender: the review queue (`flagged_senders`) and the operators'
 //! audit log, by their last activity. Opt-outs are kept in the clear: they
@@ -30,8 +34,9 @@ const BATCH: i64 = 2000;
 pub struct Pseudonymised {
     /// Messages whose counterparty was replaced.
     pub messages: usize,
-    /// Bodies erased with them (their header changed).
-    pub erased: usize,
+    /// Of those, messages whose envelope header was done too (their body
+    /// was gone).
+    pub headers: usize,
     /// Review and audit rows replaced.
     pub senders: usize,
 }
@@ -39,7 +44,7 @@ pub struct Pseudonymised {
 impl Pseudonymised {
     /// Whether anything changed (the WAL then needs a checkpoint).
     pub fn touched(&self) -> usize {
-        self.messages + self.erased + self.senders
+        self.messages + self.senders
     }
 }
 
@@ -74,7 +79,8 @@ fn messages(tx: &Connection, cutoff: i64, keys: &Pseudonyms) -> Result<Pseudonym
     let rows: Vec<Row> = tx
         .prepare_cached(
             "SELECT m.id, m.direction, m.sender, m.recipient, m.header, m.sealed IS NOT NULL FROM messages m \
-             WHERE m.pseudonymised = 0 AND m.created_at < ?1 \
+             WHERE m.pseudonymised < 2 AND m.created_at < ?1 \
+             AND (m.pseudonymised = 0 OR m.sealed IS NULL) \
              AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id AND q.dead = 0) \
              ORDER BY m.created_at LIMIT ?2",
         )?
@@ -97,17 +103,32 @@ fn messages(tx: &Connection, cutoff: i64, keys: &Pseudonyms) -> Result<Pseudonym
             ("to", &row.recipient)
         };
         let pseudonym = keys.address(number);
-        let header = rewrite_header(&row.header, field, &pseudonym).unwrap_or(row.header.clone());
+        // The header keeps the number while the body needs it as its AEAD
+        // associated data; once the body is gone, the header's own value
+        // is pseudonymised (the column may already be a pseudonym).
+        let header = if row.sealed {
+            None
+        } else {
+            rewrite_header(&row.header, field, keys)
+        };
         let (sender, recipient) = if row.inbound {
             (&pseudonym, &row.recipient)
         } else {
             (&row.sender, &pseudonym)
         };
         tx.prepare_cached(
-            "UPDATE messages SET sender = ?2, recipient = ?3, header = ?4, sealed = NULL, erase_at = NULL, \
-             pseudonymised = 1, last_error = replace(last_error, ?5, ?6) WHERE id = ?1",
+            "UPDATE messages SET sender = ?2, recipient = ?3, header = coalesce(?4, header), \
+             pseudonymised = ?7, last_error = replace(last_error, ?5, ?6) WHERE id = ?1",
         )?
-        .execute(params![row.id, sender, recipient, header, number, pseudonym])?;
+        .execute(params![
+            row.id,
+            sender,
+            recipient,
+            header,
+            number,
+            pseudonym,
+            if row.sealed { 1 } else { 2 }
+        ])?;
         if number.starts_with('+') {
             for sql in [
                 "UPDATE message_events SET detail = replace(detail, ?2, ?3) \
@@ -120,20 +141,21 @@ fn messages(tx: &Connection, cutoff: i64, keys: &Pseudonyms) -> Result<Pseudonym
             }
         }
         done.messages += 1;
-        done.erased += usize::from(row.sealed);
+        done.headers += usize::from(!row.sealed);
     }
     Ok(done)
 }
 
-/// The header JSON with `field` set to `value`; `None` when it does not
-/// parse (left as it is: a header the gateway cannot read names nobody it
-/// could find either).
-fn rewrite_header(header: &[u8], field: &str, value: &str) -> Option<Vec<u8>> {
+/// The header JSON with the number in `field` pseudonymised; `None` when
+/// it does not parse (left as it is: a header the gateway cannot read names
+/// nobody it could find either).
+fn rewrite_header(header: &[u8], field: &str, keys: &Pseudonyms) -> Option<Vec<u8>> {
     let mut v: serde_json::Value = serde_json::from_slice(header).ok()?;
     let obj = v.as_object_mut()?;
+    let number = obj.get(field)?.as_str()?.to_string();
     obj.insert(
         field.to_string(),
-        serde_json::Value::String(value.to_string()),
+        serde_json::Value::String(keys.address(&number)),
     );
     serde_json::to_vec(&v).ok()
 }
@@ -210,8 +232,10 @@ mod tests {
             [],
         )
         .unwrap();
+        c.execute("UPDATE messages SET sealed = NULL WHERE id = 'out'", [])
+            .unwrap();
         let done = messages(c, 5_000, &keys).unwrap();
-        assert_eq!((done.messages, done.erased), (2, 2));
+        assert_eq!((done.messages, done.headers), (2, 1));
         assert_eq!(senders(c, 5_000, &keys).unwrap(), 1);
         let p = keys.of("+33612345678");
         let row = |id: &str| -> (String, String, Vec<u8>, Option<Vec<u8>>) {
@@ -222,13 +246,29 @@ mod tests {
             )
             .unwrap()
         };
+        // A body still kept: columns now, the header (its AEAD data) later.
         let (s, r, h, sealed) = row("in");
         assert_eq!((s.as_str(), r.as_str()), (p.as_str(), "+14155550101"));
-        assert!(sealed.is_none());
-        let h: serde_json::Value = serde_json::from_slice(&h).unwrap();
-        assert_eq!(h["from"], p.as_str());
-        let (s, r, _, _) = row("out");
+        assert!(
+            sealed.is_some(),
+            "content is never destroyed to hide metadata"
+        );
+        let hv: serde_json::Value = serde_json::from_slice(&h).unwrap();
+        assert_eq!(hv["from"], "+33612345678");
+        let (s, r, h, _) = row("out");
         assert_eq!((s.as_str(), r.as_str()), ("+14155550199", p.as_str()));
+        let hv: serde_json::Value = serde_json::from_slice(&h).unwrap();
+        assert_eq!(hv["from"], "+14155550199");
+        assert_eq!(hv["to"], p.as_str());
+        // Its body goes: the next pass does the header.
+        c.execute("UPDATE messages SET sealed = NULL WHERE id = 'in'", [])
+            .unwrap();
+        let done = messages(c, 5_000, &keys).unwrap();
+        assert_eq!((done.messages, done.headers), (1, 1));
+        let (s, _, h, _) = row("in");
+        assert_eq!(s, p, "the pseudonym is not hashed again");
+        let hv: serde_json::Value = serde_json::from_slice(&h).unwrap();
+        assert_eq!(hv["from"], p.as_str());
         let (_, r, _, sealed) = row("new");
         assert_eq!(r, "+33612345678", "younger than the cutoff");
         assert!(sealed.is_some());
