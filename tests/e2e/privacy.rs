@@ -332,8 +332,9 @@ async fn inbound_from_a_listed_region_is_answered_only_once_the_private_side_has
     let gw = Gateway::start(&cfg);
     gw.register_identity("+14155550101").await;
     let sms = |n: &str| serde_json::json!({"id": n, "from": LISTED, "to": "+14155550101", "text": canary()});
+    let first = sms("t-1");
     let r = gw
-        .post_signed("/webhooks/generic", &sms("t-1"), GENERIC_SECRET)
+        .post_signed("/webhooks/generic", &first, GENERIC_SECRET)
         .await;
     assert_eq!(r.status(), 200);
     // Answered after the private side took it, not before.
@@ -341,6 +342,12 @@ async fn inbound_from_a_listed_region_is_answered_only_once_the_private_side_has
     assert_eq!(got.len(), 1, "the private side had it before the 2xx");
     let chunks = ciphertext_chunks(got[0].json()["envelope"].as_str().unwrap());
     assert!(holders(&gw.data_dir, &chunks).is_empty());
+    // A retry of a message the private side has is a duplicate: 200, not resent.
+    let r = gw
+        .post_signed("/webhooks/generic", &first, GENERIC_SECRET)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(sink.on("/private").len(), 1);
 
     // The private side is too slow: the carrier gets a retryable 503.
     sink.delay_ms.store(5_000, Ordering::SeqCst);

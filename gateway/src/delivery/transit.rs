@@ -50,6 +50,11 @@ pub async fn run(w: Arc<Worker>, mut rx: mpsc::Receiver<TransitJob>, shutdown: C
         let span = tracing::debug_span!("transit", msg_id = %job.item.message_id);
         tasks.spawn(async move { carry(&w, job).await }.instrument(span));
     }
+    // Nothing new is taken: a hand-off now fails at once, and a job still
+    // waiting in the channel is dropped (its waiter hears `false`; an
+    // outbound row is failed by the sweep after the next start).
+    rx.close();
+    while rx.try_recv().is_ok() {}
     // In flight at shutdown: each ends by its deadline at the latest.
     let drain = async { while tasks.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(

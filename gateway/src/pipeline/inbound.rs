@@ -241,6 +241,11 @@ pub async fn accept_inbound(p: &Pipeline, msg: InboundMessage) -> Result<Inbound
         InsertOutcome::IdempotencyConflict => Err(Error::IdempotencyConflict),
         InsertOutcome::Duplicate { id } => {
             p.metrics.message("inbound", "duplicate");
+            if transit.is_some() && !super::privacy::taken(p, &id).await? {
+                // The first copy is still in flight (or was not taken):
+                // only a message the receiver has is acknowledged.
+                return Err(Error::NotRetained);
+            }
             Ok(InboundOutcome {
                 id,
                 duplicate: true,

@@ -213,6 +213,15 @@ pub async fn carry(p: &Pipeline, item: QueueItem, wait: bool) -> Result<bool> {
     }
 }
 
+/// Whether the receiver has message `id` already (a carrier's retry of a
+/// transit message is acknowledged only then).
+pub async fn taken(p: &Pipeline, id: &str) -> Result<bool> {
+    Ok(p.store
+        .message(id.to_string())
+        .await?
+        .is_some_and(|v| matches!(v.status, MessageStatus::Sent | MessageStatus::Delivered)))
+}
+
 /// Fails a transit message that could not be handed over.
 async fn fail(p: &Pipeline, id: String, why: &str) -> Result<()> {
     let report = StatusReport::new(
