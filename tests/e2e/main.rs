@@ -18,6 +18,7 @@ mod hostile;
 mod modem;
 mod outage;
 mod pdu_cli;
+mod privacy;
 mod process;
 mod rcs;
 mod review;

@@ -482,3 +482,42 @@ async fn modem_waiting_parts_survive_a_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Issue 18: on a transit-only node a waiting part is kept in memory, not in
+/// `pending_parts`, and the reassembled message reaches the private side
+/// without its body ever being written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modem_parts_of_a_transit_only_node_wait_in_memory() {
+    let dir = TempDir::new("modem-transit");
+    let sink = Sink::start(0).await;
+    let link = dir.0.join("ttyMODEM");
+    let sim = Sim::start(Some(&link));
+    let cfg = modem_config(&dir.0, &sink, &format!("device = \"{}\"", link.display()));
+    let mut toml = std::fs::read_to_string(&cfg).unwrap();
+    toml.push_str("\n[privacy]\ntransit_only = true\n");
+    std::fs::write(&cfg, toml).unwrap();
+    let gw = Gateway::start(&cfg);
+    let sk = gw.register_identity(OWN_NUMBER).await;
+    wait_up(&gw).await;
+
+    let text = "Transit multipart text, never at rest. ".repeat(5);
+    let parts = deliver_pdus(PEER, &text, 301);
+    assert_eq!(parts.len(), 2);
+    sim.ctl(serde_json::json!({"op": "deliver", "pdu": parts[1]}));
+    sim.wait_until("part taken and deleted", |s| {
+        s["sim"].as_object().unwrap().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gw.count("SELECT COUNT(*) FROM pending_parts"), 0);
+    sim.ctl(serde_json::json!({"op": "deliver", "pdu": parts[0]}));
+    let got = sink.wait_for("/private", 1, WAIT).await;
+    assert_eq!(open_all(&got, &sk), vec![text]);
+    let chunks = crate::privacy::ciphertext_chunks(got[0].json()["envelope"].as_str().unwrap());
+    assert!(crate::privacy::holders(&gw.data_dir, &chunks).is_empty());
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM messages WHERE transit = 1 AND sealed IS NULL"),
+        1
+    );
+    assert_eq!(gw.count("SELECT COUNT(*) FROM pending_parts"), 0);
+}

@@ -23,6 +23,7 @@ use crate::core::error::{Error, Result};
 use crate::delivery::config::RoutingConfig;
 use crate::delivery::config::{DeliveryConfig, PrivateSideConfig};
 use crate::http::config::HttpConfig;
+use crate::pipeline::privacy::PrivacyConfig;
 use crate::store::config::StoreConfig;
 
 /// The whole configuration.
@@ -68,6 +69,9 @@ pub struct Config {
     /// SMPP: client binds to SMSCs (`[[smpp.client]]`) and the SMPP server
     /// for SMS applications (`[smpp.server]`).
     pub smpp: SmppConfig,
+    /// What is kept, and for how long: erase on delivery, no content at
+    /// rest for listed regions, pseudonymised numbers.
+    pub privacy: PrivacyConfig,
 }
 
 /// Which spam model to load.
@@ -124,6 +128,7 @@ impl Default for Config {
             android: Vec::new(),
             rbm: None,
             smpp: SmppConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -223,6 +228,7 @@ impl Config {
             }
         }
         self.smpp.validate(&mut problems);
+        self.privacy.validate(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -218,6 +218,7 @@ fn wire(
         handoff: Handoff::new(dispatch, notify.clone()),
         metrics: metrics.clone(),
         status: status.clone(),
+        transit: Arc::new(crate::pipeline::privacy::Transit::new(&config.privacy)),
     });
     let worker = Arc::new(delivery::Worker {
         store,

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::Config;
 use crate::core::error::{Error, Result};
 use crate::core::metrics::Metrics;
+use crate::core::pseudonym::Pseudonyms;
 use crate::envelope::keys::Keyring;
 use crate::http::ApiState;
 use crate::pipeline::Pipeline;
@@ -25,6 +26,20 @@ use crate::store::Store;
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How often the WAL is checkpointed and truncated after erasures.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+
+/// How often numbers older than `pseudonymise_after_secs` are looked for
+/// (the issue asks for at least once a minute).
+const PSEUDONYMISE_EVERY: Duration = Duration::from_secs(5);
+
+/// What the sweep needs of `[privacy]`.
+struct PrivacySweep {
+    /// A transit message unfinished this long after acceptance was lost.
+    transit_stale_ms: i64,
+    /// Numbers in metadata older than this are pseudonymised.
+    pseudonymise_after_ms: i64,
+    /// The deployment's pseudonym key.
+    pseudonyms: Arc<Pseudonyms>,
+}
 
 /// Runs the service until a shutdown signal.
 pub async fn run(config: Config) -> Result<()> {
@@ -50,6 +65,12 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         config.store.read_connections,
         metrics.clone(),
     )?;
+    let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
+    if !store.secure_delete_on().await? {
+        return Err(Error::Config(
+            "SQLite does not zero freed content (PRAGMA secure_delete); erased bodies would stay in the file".into(),
+        ));
+    }
     if let Some(mb) = config.store.max_database_mb {
         store.limit_size(mb).await?;
     }
@@ -77,9 +98,20 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         service.dispatch,
         shutdown.clone(),
     ));
+    // A transit message still unfinished this long after acceptance was
+    // lost with a process (its carrier task answers by its deadline).
+    let transit_stale_ms =
+        ((config.privacy.transit_deadline_secs + config.delivery.request_timeout_secs + 5) as i64)
+            .saturating_mul(1000);
+    let privacy = PrivacySweep {
+        transit_stale_ms,
+        pseudonymise_after_ms: (config.privacy.pseudonymise_after_secs as i64).saturating_mul(1000),
+        pseudonyms: Arc::new(Pseudonyms::open_or_create(&config.data_dir)?),
+    };
     tasks.spawn(sweep(
         pipeline.clone(),
         config.store.clone(),
+        privacy,
         shutdown.clone(),
     ));
     for task in service.tasks {
@@ -117,8 +149,10 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
 async fn sweep(
     p: Arc<Pipeline>,
     cfg: crate::store::config::StoreConfig,
+    privacy: PrivacySweep,
     shutdown: CancellationToken,
 ) {
+    let mut last_pseudonymised = tokio::time::Instant::now() - PSEUDONYMISE_EVERY;
     let mut last_checkpoint = tokio::time::Instant::now();
     let mut erased_since_checkpoint = 0usize;
     let body_retention = (cfg.body_retention_secs as i64).saturating_mul(1000);
@@ -145,6 +179,43 @@ async fn sweep(
                 tracing::debug!(erased = swept.touched, "expired bodies erased");
             }
             Err(e) => tracing::error!(error = %e, "erasing expired bodies failed"),
+        }
+        // Bodies erased on acknowledgement (in the commit that recorded it),
+        // and those whose kept time after it ran out.
+        erased_since_checkpoint += p.store.take_erased();
+        match p
+            .store
+            .fail_stale_transit(now - privacy.transit_stale_ms, now)
+            .await
+        {
+            Ok(failed) => {
+                for (id, applied) in &failed {
+                    p.status.announce(id, applied);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "failing lost transit messages failed"),
+        }
+        match p.store.erase_acknowledged(now).await {
+            Ok(n) => erased_since_checkpoint += n,
+            Err(e) => tracing::error!(error = %e, "erasing acknowledged bodies failed"),
+        }
+        if last_pseudonymised.elapsed() >= PSEUDONYMISE_EVERY {
+            last_pseudonymised = tokio::time::Instant::now();
+            let cutoff = now - privacy.pseudonymise_after_ms;
+            match p
+                .store
+                .pseudonymise(cutoff, privacy.pseudonyms.clone())
+                .await
+            {
+                Ok(done) => {
+                    if done.touched() > 0 {
+                        tracing::debug!(?done, "numbers pseudonymised");
+                    }
+                    // Old rows with the numbers may sit in the WAL: checkpoint.
+                    erased_since_checkpoint += done.touched();
+                }
+                Err(e) => tracing::error!(error = %e, "pseudonymising numbers failed"),
+            }
         }
         p.metrics
             .erasures_pending

@@ -33,6 +33,12 @@ pub struct ExportArgs {
     /// Only traffic at or after this time (RFC 3339).
     #[arg(long)]
     since: Option<String>,
+    /// Write counterparties' numbers as stored instead of as keyed
+    /// pseudonyms (an administrator's choice: the trace then says who
+    /// talked to whom). The gateway's own numbers are always written as
+    /// they are; numbers the store already pseudonymised stay pseudonyms.
+    #[arg(long)]
+    clear_numbers: bool,
 }
 
 /// `gateway model`.
@@ -323,6 +329,9 @@ impl StoreSet {
             &ExportArgs {
                 out: Some(set.trace.clone()),
                 since: None,
+                // Labels name senders as the store keeps them; a scratch
+                // file inside the data dir, removed after training.
+                clear_numbers: true,
             },
         )?;
         let decisions = crate::store::review::decisions_as_labels(&cfg.data_dir).map_err(failed)?;
@@ -439,6 +448,18 @@ pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
         None => 0,
     };
     let db = crate::store::open_for_cli(&cfg.data_dir)?;
+    // The same key as the service's, so a trace's pseudonyms match the
+    // ones the store made of older rows.
+    let pseudonyms = crate::core::pseudonym::Pseudonyms::open_or_create(&cfg.data_dir)?;
+    // The counterparty only, as the store does: the gateway's own numbers
+    // stay, so a replay's verdicts still name the senders it runs.
+    let number = |n: String, counterparty: bool| {
+        if args.clear_numbers || !counterparty {
+            n
+        } else {
+            pseudonyms.address(&n)
+        }
+    };
     let out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(BufWriter::new(
             File::create(p).map_err(|e| CliError::input(format!("{}: {e}", p.display())))?,
@@ -465,11 +486,12 @@ pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
                 segments,
                 encoding,
                 size_class,
+                inbound,
             } => classifier::MetadataEvent::Message(classifier::MessageMeta {
                 at: ts(at),
                 id,
-                from,
-                to,
+                from: number(from, inbound),
+                to: number(to, !inbound),
                 channel: if channel == "rcs" {
                     classifier::Channel::Rcs
                 } else {

@@ -33,6 +33,10 @@ pub enum Error {
     /// The disk under the store is full: nothing was committed.
     #[error("storage full: the database could not grow")]
     StorageFull,
+    /// A message that may not have content at rest (`[privacy]`) could not
+    /// be handed to its next hop in time; nothing of its body was kept.
+    #[error("content_not_retained: not handed over within the transit deadline")]
+    NotRetained,
     /// An envelope could not be parsed, sealed or opened.
     #[error("envelope: {0}")]
     Envelope(String),
@@ -100,7 +104,11 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Transient(_) | Self::StoreClosed | Self::StorageFull | Self::Io { .. }
+            Self::Transient(_)
+                | Self::StoreClosed
+                | Self::StorageFull
+                | Self::NotRetained
+                | Self::Io { .. }
         )
     }
 }

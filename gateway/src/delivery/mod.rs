@@ -21,6 +21,7 @@ pub mod private;
 pub mod route;
 #[cfg(test)]
 pub mod stub;
+pub mod transit;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -58,12 +59,14 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 pub struct Dispatch {
     tx: tokio::sync::mpsc::Sender<QueueItem>,
     claims: Arc<Claims>,
+    transit: tokio::sync::mpsc::Sender<transit::TransitJob>,
 }
 
 /// The worker's end of [`Dispatch`].
 pub struct DispatchRx {
     rx: tokio::sync::mpsc::Receiver<QueueItem>,
     claims: Arc<Claims>,
+    transit: tokio::sync::mpsc::Receiver<transit::TransitJob>,
 }
 
 /// Entries waiting in the fast-path channel at most.
@@ -137,13 +140,19 @@ impl Dispatch {
     /// A connected pair.
     pub fn new() -> (Self, DispatchRx) {
         let (tx, rx) = tokio::sync::mpsc::channel(FAST_PATH_CAPACITY);
+        let (transit_tx, transit_rx) = tokio::sync::mpsc::channel(transit::CAPACITY);
         let claims: Arc<Claims> = Arc::default();
         (
             Self {
                 tx,
                 claims: claims.clone(),
+                transit: transit_tx,
             },
-            DispatchRx { rx, claims },
+            DispatchRx {
+                rx,
+                claims,
+                transit: transit_rx,
+            },
         )
     }
 }
@@ -203,6 +212,12 @@ impl Handoff {
             item: claimed.then_some(item),
             handoff: self.clone(),
         }
+    }
+
+    /// Hands a message without content at rest to its carrier task; false
+    /// when too many are in flight (the caller fails it at once).
+    pub fn transit(&self, job: transit::TransitJob) -> bool {
+        self.dispatch.transit.try_send(job).is_ok()
     }
 
     /// Wakes the poller (entries were made due in the store).
@@ -286,6 +301,9 @@ async fn poll(w: &Worker, claims: &Claims, next_poll: &mut tokio::time::Instant)
 
 /// Runs until `shutdown` fires, then waits for in-flight sends to finish.
 pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationToken) {
+    let (_, transit_rx) = tokio::sync::mpsc::channel(1);
+    let transit_rx = std::mem::replace(&mut fast.transit, transit_rx);
+    let carrier = tokio::spawn(transit::run(w.clone(), transit_rx, shutdown.clone()));
     let limit = Arc::new(Semaphore::new(w.config.concurrency));
     let claims = fast.claims.clone();
     let mut tasks = JoinSet::new();
@@ -355,6 +373,7 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
             "in-flight deliveries did not finish in time; they stay queued and will be retried"
         );
     }
+    let _ = carrier.await;
 }
 
 /// One attempt of `item` and what it came to: a status through the status

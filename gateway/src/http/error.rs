@@ -46,6 +46,9 @@ pub enum ApiError {
     Unavailable(u64),
     /// 503: the disk is full; nothing was stored; retry after this many seconds.
     StorageFull(u64),
+    /// 503: a message without content at rest could not be handed over in
+    /// time; nothing was kept, the carrier should retry after this many seconds.
+    NotRetained(u64),
     /// 500: something broke inside; details are in the log only.
     Internal,
     /// 503: the gateway has no route for the message (its configuration,
@@ -94,6 +97,11 @@ impl ApiError {
                 "storage_full",
                 "the gateway's disk is full and nothing was stored; retry later".into(),
             ),
+            Self::NotRetained(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "content_not_retained",
+                "the message could not be handed over in time and is not kept; retry later".into(),
+            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -126,7 +134,11 @@ impl IntoResponse for ApiError {
             body["request_id"] = id.into();
         }
         let mut resp = (status, Json(serde_json::json!({ "error": body }))).into_response();
-        if let Self::RateLimited(s, _) | Self::Unavailable(s) | Self::StorageFull(s) = self {
+        if let Self::RateLimited(s, _)
+        | Self::Unavailable(s)
+        | Self::StorageFull(s)
+        | Self::NotRetained(s) = self
+        {
             if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
@@ -148,6 +160,7 @@ impl From<Error> for ApiError {
             } => Self::RateLimited(retry_after_secs, limit),
             Error::StoreClosed => Self::Unavailable(5),
             Error::NoRoute(m) => Self::NoRoute(m),
+            Error::NotRetained => Self::NotRetained(5),
             Error::StorageFull => {
                 tracing::error!("request refused: the disk is full");
                 Self::StorageFull(30)

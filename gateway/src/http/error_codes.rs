@@ -42,6 +42,7 @@ pub const CODES: &[(u32, &str)] = &[
     (50300, "overloaded"),
     (50301, "storage full"),
     (50302, "no route configured"),
+    (50303, "content not retained"),
 ];
 
 /// Where an error's number is explained.
@@ -70,6 +71,7 @@ pub fn number_and_param(e: &ApiError) -> (u32, Option<String>) {
         ApiError::Unavailable(_) => (50300, None),
         ApiError::StorageFull(_) => (50301, None),
         ApiError::NoRoute(_) => (50302, None),
+        ApiError::NotRetained(_) => (50303, None),
     }
 }
 

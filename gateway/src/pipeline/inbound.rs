@@ -205,7 +205,19 @@ pub async fn accept_inbound(p: &Pipeline, msg: InboundMessage) -> Result<Inbound
     apply_gate(&mut row, gate, queue);
     let status = row.status;
     let id = row.id.clone();
-    let reserved = p.reserve(queue_item(&row));
+    // No content at rest: the row keeps metadata only and the envelope
+    // goes to the receiver from memory, before the carrier hears 2xx.
+    row.transit = p.transit.applies(from.as_str(), to.as_str());
+    if row.transit && matches!(status, MessageStatus::WaitingKey | MessageStatus::Stored) {
+        // Nobody can take it now, and it may not wait on disk: the
+        // carrier keeps it and retries.
+        return Err(Error::NotRetained);
+    }
+    let (reserved, transit) = if row.transit {
+        (None, queue_item(&row).inspect(|_| row.queue = None))
+    } else {
+        (p.reserve(queue_item(&row)), None)
+    };
     match optout::insert_inbound(p, row, keyword).await? {
         InsertOutcome::Inserted => {
             p.metrics.message("inbound", status.as_str());
@@ -214,6 +226,11 @@ pub async fn accept_inbound(p: &Pipeline, msg: InboundMessage) -> Result<Inbound
             }
             if let Some(r) = reserved {
                 r.hand();
+            }
+            if let Some(item) = transit {
+                if !super::privacy::carry(p, item, true).await? {
+                    return Err(Error::NotRetained);
+                }
             }
             Ok(InboundOutcome {
                 id,
@@ -224,6 +241,11 @@ pub async fn accept_inbound(p: &Pipeline, msg: InboundMessage) -> Result<Inbound
         InsertOutcome::IdempotencyConflict => Err(Error::IdempotencyConflict),
         InsertOutcome::Duplicate { id } => {
             p.metrics.message("inbound", "duplicate");
+            if transit.is_some() && !super::privacy::taken(p, &id).await? {
+                // The first copy is still in flight (or was not taken):
+                // only a message the receiver has is acknowledged.
+                return Err(Error::NotRetained);
+            }
             Ok(InboundOutcome {
                 id,
                 duplicate: true,

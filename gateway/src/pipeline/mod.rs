@@ -16,6 +16,7 @@ pub mod optout;
 pub mod outbound;
 pub mod parts;
 pub mod plan;
+pub mod privacy;
 pub mod spam;
 pub mod status;
 
@@ -79,6 +80,8 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     /// The one path every delivery status goes through.
     pub status: Arc<status::StatusPath>,
+    /// Which messages have no content at rest (`[privacy]`).
+    pub transit: Arc<privacy::Transit>,
 }
 
 impl Pipeline {
@@ -151,6 +154,7 @@ fn new_row(
         verdict: None,
         flag_reasons: None,
         idempotency: None,
+        transit: false,
     }
 }
 

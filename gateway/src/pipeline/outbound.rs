@@ -383,6 +383,10 @@ async fn commit_outbound(
     row.carrier_id = dedup;
     row.idempotency = idempotency;
     apply_gate(&mut row, gate, Some(Target::Route(route)));
+    // No content at rest: metadata only in the store, the envelope carried
+    // from memory (and no RCS fallback timer: the SMS would need the body
+    // later).
+    row.transit = p.transit.applies(&env.header.from, &env.header.to);
     let accepted = Accepted {
         id: row.id.clone(),
         status: row.status.as_str().to_string(),
@@ -391,15 +395,23 @@ async fn commit_outbound(
         encoding: row.encoding.clone(),
         smart_encoded,
     };
-    let reserved = p.reserve(queue_item(&row));
+    let (reserved, transit) = if row.transit {
+        (None, queue_item(&row).inspect(|_| row.queue = None))
+    } else {
+        (p.reserve(queue_item(&row)), None)
+    };
     let timer = decision
         .fallback
+        .filter(|_| transit.is_none())
         .map(|(sms_route, due_at)| FallbackTimer { sms_route, due_at });
     match p.store.insert_with_fallback(row, timer).await? {
         InsertOutcome::Inserted => {
             p.metrics.message("outbound", accepted_status(&accepted));
             if let Some(r) = reserved {
                 r.hand();
+            }
+            if let Some(item) = transit {
+                super::privacy::carry(p, item, false).await?;
             }
             Ok(accepted)
         }

@@ -1,7 +1,8 @@
 //! Parts of multipart SMS waiting for their siblings, for the adapters that
 //! reassemble themselves (GSM modems, SMPP binds). Each part is sealed to
 //! the edge key before the store keeps it, so a crash loses no part and the
-//! store never holds part text in the clear; the `adapter` and `sender`
+//! store never holds part text in the clear (parts of messages without
+//! content at rest, `[privacy]`, wait in memory instead); the `adapter` and `sender`
 //! columns are the metadata reloads and retention sweeps select on.
 
 use adapters::sms::Part;
@@ -29,6 +30,13 @@ pub struct Owner {
 /// Seals `part` to the current edge key and stores it; returns its row id
 /// (what `delete` takes once the message is committed).
 pub async fn insert(p: &Pipeline, owner: Owner, part: &Part) -> Result<i64> {
+    if p.transit.applies(&owner.from, &owner.to) {
+        // No content at rest: the part waits in memory (a crash loses it,
+        // and the carrier's copy is the only one).
+        return Ok(p
+            .transit
+            .keep_part(owner.adapter, owner.group, part.clone()));
+    }
     let edge = p.keys.current()?;
     let header = Header {
         v: crate::envelope::VERSION,
@@ -65,7 +73,12 @@ pub async fn insert(p: &Pipeline, owner: Owner, part: &Part) -> Result<i64> {
 
 /// Deletes stored parts (their message was committed or dropped).
 pub async fn delete(p: &Pipeline, ids: Vec<i64>) -> Result<()> {
-    p.store.delete_parts(ids).await
+    let (memory, stored): (Vec<i64>, Vec<i64>) = ids.into_iter().partition(|id| *id < 0);
+    p.transit.drop_parts(&memory);
+    if stored.is_empty() {
+        return Ok(());
+    }
+    p.store.delete_parts(stored).await
 }
 
 /// A stored part read back: its row id and, if it opens, its group id
@@ -76,11 +89,18 @@ pub type Loaded = (i64, Result<(String, Part)>);
 /// Every stored part of `adapter`, oldest first, opened with the edge key
 /// it was sealed to.
 pub async fn load(p: &Pipeline, adapter: String) -> Result<Vec<Loaded>> {
-    let rows = p.store.parts_of(adapter).await?;
-    Ok(rows
+    let rows = p.store.parts_of(adapter.clone()).await?;
+    let mut out: Vec<Loaded> = rows
         .into_iter()
         .map(|row| (row.id, open(p, &row.kid, &row.header, &row.sealed)))
-        .collect())
+        .collect();
+    out.extend(
+        p.transit
+            .parts_of(&adapter)
+            .into_iter()
+            .map(|(id, group, part)| (id, Ok((group, part)))),
+    );
+    Ok(out)
 }
 
 fn open(p: &Pipeline, kid: &str, header: &[u8], sealed: &[u8]) -> Result<(String, Part)> {

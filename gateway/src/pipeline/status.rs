@@ -247,6 +247,7 @@ mod tests {
                 verdict: None,
                 flag_reasons: None,
                 idempotency: None,
+                transit: false,
             };
             self.store.insert_message(row).await.unwrap();
             id

@@ -37,6 +37,9 @@ pub enum TraceRow {
         encoding: String,
         /// Padded size class (a size, never content).
         size_class: u32,
+        /// From the phone network (the counterparty is `from`), else to it
+        /// (the counterparty is `to`).
+        inbound: bool,
     },
     /// A message reached `delivered` or `failed`.
     Status {
@@ -149,11 +152,11 @@ impl Db {
     /// order, to `each`.
     pub fn trace(&self, since: i64, mut each: impl FnMut(TraceRow) -> Result<()>) -> Result<()> {
         let mut stmt = self.conn.prepare(
-            "SELECT at, kind, id, sender, recipient, channel, segments, encoding, size_class, status FROM ( \
-               SELECT created_at AS at, 0 AS kind, id, sender, recipient, channel, segments, encoding, size_class, NULL AS status \
-               FROM messages WHERE created_at >= ?1 \
+            "SELECT at, kind, id, sender, recipient, channel, segments, encoding, size_class, status, direction FROM ( \
+               SELECT created_at AS at, 0 AS kind, id, sender, recipient, channel, segments, encoding, size_class, NULL AS status, \
+               direction FROM messages WHERE created_at >= ?1 \
                UNION ALL \
-               SELECT e.at, 1, e.message_id, NULL, NULL, NULL, NULL, NULL, NULL, e.status FROM message_events e \
+               SELECT e.at, 1, e.message_id, NULL, NULL, NULL, NULL, NULL, NULL, e.status, NULL FROM message_events e \
                WHERE e.at >= ?1 AND e.status IN ('delivered', 'failed') AND e.late = 0) ORDER BY at, kind",
         )?;
         let mut rows = stmt.query([since])?;
@@ -171,6 +174,7 @@ impl Db {
                     segments: r.get(6)?,
                     encoding: r.get(7)?,
                     size_class: r.get(8)?,
+                    inbound: r.get::<_, String>(10)? == "inbound",
                 }
             } else {
                 TraceRow::Status {

@@ -90,6 +90,9 @@ pub struct NewMessage {
     pub flag_reasons: Option<String>,
     /// The API request's idempotency key, if it sent one.
     pub idempotency: Option<Idempotency>,
+    /// No content at rest (`[privacy]`): the row is written without the
+    /// sealed body, which travels in memory only.
+    pub transit: bool,
 }
 
 /// Result of an insert.
@@ -368,8 +371,8 @@ pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
     }
     tx.prepare_cached(
         "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, \
-         size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, score, deliver_to) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+         size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, score, deliver_to, transit) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     )?
     .execute(params![
         m.id,
@@ -386,11 +389,12 @@ pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
         m.expires_at,
         m.kid,
         m.header,
-        m.sealed,
+        (!m.transit).then_some(&m.sealed),
         m.carrier_id.as_ref().map(|(_, c)| c.as_str()),
         m.verdict.map(|v| v.0.as_str()),
         m.verdict.map(|v| f64::from(v.1)),
         m.deliver_to.as_ref().map(Target::as_db),
+        m.transit,
     ])?;
     if let (Some(reasons), Some((verdict, score))) = (&m.flag_reasons, m.verdict) {
         tx.prepare_cached(
@@ -779,8 +783,21 @@ impl Store {
     /// commit; `None` for an unknown message.
     pub async fn report_status(&self, id: String, report: StatusReport) -> Result<Option<Applied>> {
         let now = crate::core::clock::now_ms();
-        self.write(move |tx| apply_status(tx, &id, &report, now))
-            .await
+        let privacy = self.privacy.clone();
+        self.write(move |tx| {
+            let applied = apply_status(tx, &id, &report, now)?;
+            // The next hop has it: the body goes in this same commit.
+            if applied.is_some()
+                && (report.finish_queue || report.status == MessageStatus::Delivered)
+                && super::privacy::settle_body(tx, &id, now, privacy.keep_after_delivery_ms)?
+            {
+                privacy
+                    .erased
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(applied)
+        })
+        .await
     }
 
     /// A failed attempt: due again at `next_at`, with the error in the history.

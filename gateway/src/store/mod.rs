@@ -15,6 +15,8 @@ pub mod health;
 pub mod messages;
 pub mod optout;
 pub mod parts;
+pub mod privacy;
+pub mod pseudonymise;
 pub mod review;
 mod schema;
 pub mod smpp;
@@ -61,7 +63,7 @@ pub(crate) fn is_disk_full(e: &rusqlite::Error) -> bool {
 }
 
 /// Opens a connection with the pragmas every connection needs.
-fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection> {
+pub(crate) fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -111,6 +113,18 @@ pub struct Store {
     readers: Arc<Mutex<Vec<Connection>>>,
     max_readers: usize,
     writer: Writer,
+    privacy: Arc<Privacy>,
+}
+
+/// The store's part of `[privacy]`, and what it tells the sweep.
+#[derive(Debug, Default)]
+struct Privacy {
+    /// How long an acknowledged body is kept (0: erased in the commit
+    /// that records the acknowledgement).
+    keep_after_delivery_ms: i64,
+    /// Bodies erased on acknowledgement that a checkpoint has not yet
+    /// truncated out of the WAL.
+    erased: std::sync::atomic::AtomicUsize,
 }
 
 /// Joins the writer thread at shutdown.
@@ -144,9 +158,21 @@ impl Store {
                 readers: Arc::new(Mutex::new(Vec::new())),
                 max_readers: max_readers.max(1),
                 writer,
+                privacy: Arc::default(),
             },
             WriterThread(handle),
         ))
+    }
+
+    /// Keeps an acknowledged message's sealed body `secs` seconds (0: it
+    /// is erased in the commit that records the acknowledgement). Set
+    /// before the handle is cloned.
+    pub fn keep_after_delivery(mut self, secs: u64) -> Self {
+        self.privacy = Arc::new(Privacy {
+            keep_after_delivery_ms: i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            erased: Default::default(),
+        });
+        self
     }
 
     /// Runs `work` in the next group commit and returns its result once the

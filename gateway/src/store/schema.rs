@@ -213,6 +213,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX idempotency_message ON idempotency(message_id);
     "#,
+    // 10: when an acknowledged message's body is to be erased, for
+    // `[privacy] keep_after_delivery_secs` above 0 (at 0 it goes in the
+    // commit that records the acknowledgement and this stays NULL); and
+    // `transit`: a message whose body was never written (no content at
+    // rest), carried in memory only; `pseudonymised`: its counterparty's
+    // number was replaced by a keyed hash (`[privacy] pseudonymise_after_secs`)
+    // in the columns (1) and in the header too (2, once no body needs the
+    // header as its associated data).
+    r#"
+    ALTER TABLE messages ADD COLUMN erase_at INTEGER;
+    CREATE INDEX messages_erase_at ON messages(erase_at) WHERE erase_at IS NOT NULL;
+    ALTER TABLE messages ADD COLUMN transit INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_transit ON messages(created_at) WHERE transit = 1;
+    ALTER TABLE messages ADD COLUMN pseudonymised INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_clear ON messages(created_at) WHERE pseudonymised < 2;
+    "#,
 ];
 
 /// The schema version this binary writes.

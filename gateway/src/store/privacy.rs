@@ -1,0 +1,216 @@
+//! Content that does not stick around: a sealed body goes once the next hop
+//! has the message, and the files are checked to no longer hold it.
+//!
+//! A body is "settled" when nothing in the gateway can need it again: no
+//! queue entry (live or dead: a dead letter may be retried by an operator),
+//! no RCS fallback timer (the SMS fallback is rendered from it), and a status
+//! saying the far end took it. Then it is erased at once
+//! (`keep_after_delivery_secs = 0`) or marked with the time it is to go,
+//! which the sweep honours ([`Store::erase_acknowledged`]). SQLite's
+//! `secure_delete` zeroes the freed bytes in the pages; the sweep's
+//! checkpoint then truncates the WAL, the other place old page images live.
+
+use std::sync::atomic::Ordering;
+
+use rusqlite::{Connection, params};
+
+use super::Store;
+use crate::core::error::Result;
+
+/// Erases message `id`'s body now (`keep_ms == 0`), or marks it to be
+/// erased `keep_ms` from `now`, when nothing can need it any more. Returns
+/// whether it erased.
+pub(super) fn settle_body(tx: &Connection, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
+    let settled: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = ?1 AND m.sealed IS NOT NULL \
+             AND m.status IN ('sent', 'delivered', 'failed') \
+             AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id) \
+             AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = m.id))",
+        )?
+        .query_row(params![id], |r| r.get(0))?;
+    if !settled {
+        return Ok(false);
+    }
+    if keep_ms > 0 {
+        tx.prepare_cached("UPDATE messages SET erase_at = ?2 WHERE id = ?1 AND erase_at IS NULL")?
+            .execute(params![id, now.saturating_add(keep_ms)])?;
+        return Ok(false);
+    }
+    erase(tx, id)?;
+    Ok(true)
+}
+
+/// Nulls the body. No history entry: every delivered message would end
+/// with one, and `body_stored` in the message's view already says it.
+fn erase(tx: &Connection, id: &str) -> Result<()> {
+    tx.prepare_cached("UPDATE messages SET sealed = NULL, erase_at = NULL WHERE id = ?1")?
+        .execute(params![id])?;
+    Ok(())
+}
+
+/// Why a transit message failed, as `last_error` and the API show it.
+pub const NOT_RETAINED: &str = "content_not_retained";
+
+impl Store {
+    /// A message without content at rest could not be handed over in time:
+    /// `last_error` says `content_not_retained`, and its carrier id (or
+    /// the pre-sealed envelope's id) is forgotten, so the carrier's retry
+    /// (it was answered 503) is a new message rather than a duplicate.
+    pub async fn not_retained(&self, id: String) -> Result<()> {
+        self.write(move |tx| {
+            tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
+                .execute(params![id, NOT_RETAINED])?;
+            tx.prepare_cached("DELETE FROM carrier_ids WHERE message_id = ?1")?
+                .execute(params![id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Transit messages accepted before `before` that never reached a final
+    /// status (their process died, or shut down, while carrying them): they
+    /// can never go now, and fail `content_not_retained`. Returns them with
+    /// what that did to their status.
+    pub async fn fail_stale_transit(
+        &self,
+        before: i64,
+        now: i64,
+    ) -> Result<Vec<(String, super::Applied)>> {
+        self.write(move |tx| {
+            let ids: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM messages WHERE transit = 1 AND created_at < ?1 \
+                     AND status IN ('queued', 'sending') LIMIT 10000",
+                )?
+                .query_map(params![before], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::new();
+            for id in ids {
+                let report = super::StatusReport::new(
+                    super::MessageStatus::Failed,
+                    Some(format!("{NOT_RETAINED}: not handed over in time")),
+                );
+                let applied = super::messages::apply_status(tx, &id, &report, now)?;
+                tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
+                    .execute(params![id, NOT_RETAINED])?;
+                out.extend(applied.map(|a| (id, a)));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Erases the bodies whose kept time after acknowledgement ran out;
+    /// returns how many.
+    pub async fn erase_acknowledged(&self, now: i64) -> Result<usize> {
+        let n = self
+            .write(move |tx| {
+                let ids: Vec<String> = tx
+                    .prepare_cached(
+                        "SELECT id FROM messages WHERE erase_at IS NOT NULL AND erase_at <= ?1 \
+                         AND sealed IS NOT NULL LIMIT 10000",
+                    )?
+                    .query_map(params![now], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for id in &ids {
+                    erase(tx, id)?;
+                }
+                Ok(ids.len())
+            })
+            .await?;
+        Ok(n)
+    }
+
+    /// Bodies erased on acknowledgement since the last call: their old page
+    /// images may still be in the WAL until a checkpoint truncates it.
+    pub fn take_erased(&self) -> usize {
+        self.privacy.erased.swap(0, Ordering::Relaxed)
+    }
+
+    /// Whether the store's connections zero freed content
+    /// (`PRAGMA secure_delete`); checked at start, so a SQLite built
+    /// without it cannot silently leave erased bytes in free pages.
+    pub async fn secure_delete_on(&self) -> Result<bool> {
+        self.read(|c| {
+            let v: i64 = c.query_row("PRAGMA secure_delete", [], |r| r.get(0))?;
+            Ok(v == 1)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn row(c: &Connection, id: &str, status: &str) {
+        c.execute(
+            "INSERT INTO messages (id, direction, channel, sender, recipient, segments, encoding, size_class, status, \
+             created_at, updated_at, kid, header, sealed) \
+             VALUES (?1, 'outbound', 'sms', '+1', '+2', 1, 'gsm7', 0, ?2, 1, 1, 'k', x'00', x'0102')",
+            params![id, status],
+        )
+        .unwrap();
+    }
+
+    fn sealed(c: &Connection, id: &str) -> bool {
+        c.query_row(
+            "SELECT sealed IS NOT NULL FROM messages WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn only_a_settled_body_goes() {
+        let db = crate::store::Db::open_in_memory().unwrap();
+        let c = db.conn();
+        row(c, "sent", "sent");
+        row(c, "queued", "queued");
+        row(c, "retrying", "sent");
+        c.execute(
+            "INSERT INTO queue (message_id, target, next_attempt_at) VALUES ('retrying', 'private', 0)",
+            [],
+        )
+        .unwrap();
+        row(c, "rcs", "sent");
+        c.execute(
+            "INSERT INTO rcs_fallback (message_id, sms_route, due_at) VALUES ('rcs', 'sms', 0)",
+            [],
+        )
+        .unwrap();
+        row(c, "later", "delivered");
+        for id in ["sent", "queued", "retrying", "rcs"] {
+            settle_body(c, id, 10, 0).unwrap();
+        }
+        assert!(!sealed(c, "sent"));
+        assert!(sealed(c, "queued") && sealed(c, "retrying") && sealed(c, "rcs"));
+        assert!(!settle_body(c, "later", 10, 5_000).unwrap());
+        assert!(sealed(c, "later"));
+        let at: i64 = c
+            .query_row(
+                "SELECT erase_at FROM messages WHERE id = 'later'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(at, 5_010);
+    }
+
+    #[test]
+    fn every_connection_zeroes_freed_content() {
+        let dir = crate::core::fs::test_dir("secure-delete");
+        let c = crate::store::open_connection(
+            &dir.join("t.db"),
+            crate::store::config::Synchronous::Normal,
+        )
+        .unwrap();
+        let secure: i64 = c
+            .query_row("PRAGMA secure_delete", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(secure, 1);
+    }
+}
