@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod backbone;
+mod callbacks;
 mod carriers;
 mod crash;
 mod delivery;

@@ -77,6 +77,9 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         service.dispatch,
         shutdown.clone(),
     ));
+    if let Some(cb) = service.callbacks {
+        tasks.spawn(crate::delivery::callbacks::run(cb, shutdown.clone()));
+    }
     tasks.spawn(sweep(
         pipeline.clone(),
         config.store.clone(),

@@ -79,6 +79,9 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     /// The one path every delivery status goes through.
     pub status: Arc<status::StatusPath>,
+    /// True when status callbacks are on (their signing secret is set):
+    /// else a request naming a `status_callback` is refused.
+    pub status_callbacks: bool,
 }
 
 impl Pipeline {
@@ -151,6 +154,7 @@ fn new_row(
         verdict: None,
         flag_reasons: None,
         idempotency: None,
+        status_callback: None,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct OutboundRequest {
     pub ttl_seconds: Option<u64>,
     /// The client's `Idempotency-Key`, scoped to its API key.
     pub idempotency: Option<crate::store::Idempotency>,
+    /// Where status changes are POSTed (the request's, else its API key's
+    /// default).
+    pub status_callback: Option<String>,
 }
 
 /// What the API answers with 202.
@@ -83,6 +86,7 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
         }
     }
     let expires_at = expiry(req.ttl_seconds, now)?;
+    let status_callback = callback(p, req.status_callback)?;
     let given = [
         req.envelope.is_some(),
         req.text.is_some(),
@@ -129,11 +133,27 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
         env,
         now,
         expires_at,
-        (dedup, req.idempotency),
+        (dedup, req.idempotency, status_callback),
         None,
         decision,
     )
     .await
+}
+
+/// A request's callback URL, checked; refused when callbacks are off (no
+/// signing secret), rather than accepted and never called.
+fn callback(p: &Pipeline, url: Option<String>) -> Result<Option<String>> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    if !p.status_callbacks {
+        return Err(Error::invalid(
+            "status_callback",
+            "status callbacks are not configured on this gateway",
+        ));
+    }
+    crate::delivery::callbacks::check_url(&url)?;
+    Ok(Some(url))
 }
 
 /// Segments, encoding and whether smart encoding changed the text, of
@@ -290,7 +310,7 @@ pub async fn accept_outbound_text(
         env,
         now,
         expires_at,
-        (None, None),
+        (None, None, None),
         identity,
         (decision, smart),
     )
@@ -362,7 +382,11 @@ async fn commit_outbound(
     env: Envelope,
     now: i64,
     expires_at: Option<i64>,
-    (dedup, idempotency): (Option<(String, String)>, Option<crate::store::Idempotency>),
+    (dedup, idempotency, status_callback): (
+        Option<(String, String)>,
+        Option<crate::store::Idempotency>,
+        Option<String>,
+    ),
     identity: Option<&str>,
     (decision, smart_encoded): (Decision, bool),
 ) -> Result<Accepted> {
@@ -382,6 +406,7 @@ async fn commit_outbound(
     row.channel = channel_name(decision.channel);
     row.carrier_id = dedup;
     row.idempotency = idempotency;
+    row.status_callback = status_callback;
     apply_gate(&mut row, gate, Some(Target::Route(route)));
     let accepted = Accepted {
         id: row.id.clone(),
