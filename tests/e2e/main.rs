@@ -13,6 +13,7 @@ mod hardening;
 mod harness;
 mod health;
 mod hostile;
+mod listing;
 mod modem;
 mod outage;
 mod pdu_cli;

@@ -15,6 +15,7 @@ pub mod error;
 pub mod health;
 pub mod identities;
 pub mod json;
+pub mod list;
 pub mod messages;
 pub mod server;
 
@@ -83,7 +84,7 @@ pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig
         webhooks = webhooks.merge(r);
     }
     let api = Router::new()
-        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages", post(messages::create).get(list::list))
         .route("/v1/messages/{id}", get(messages::get))
         .route("/v1/messages/{id}/retry", post(messages::retry))
         .route("/v1/dead-letters", get(messages::dead_letters))

@@ -12,6 +12,7 @@ pub mod credentials;
 mod db;
 pub mod fallback;
 pub mod health;
+pub mod listing;
 pub mod messages;
 pub mod optout;
 pub mod parts;
