@@ -9,6 +9,7 @@ mod callbacks;
 mod carriers;
 mod crash;
 mod delivery;
+mod flood;
 mod hardening;
 mod harness;
 mod health;

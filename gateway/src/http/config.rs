@@ -22,6 +22,13 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// Most header fields in one request.
     pub max_headers: usize,
+    /// A request's whole body must arrive within this time, else 408 and
+    /// the connection closes (slow-body clients).
+    pub body_read_timeout_secs: u64,
+    /// Requests from one peer address whose body is still arriving after a
+    /// short grace (250 ms); beyond it such a request is answered 503 and
+    /// closed. Complete requests never count.
+    pub max_slow_bodies_per_peer: usize,
 }
 
 const fn default_max_body_bytes() -> usize {
@@ -44,6 +51,8 @@ impl Default for HttpConfig {
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
+            body_read_timeout_secs: 5,
+            max_slow_bodies_per_peer: 64,
         }
     }
 }
@@ -57,6 +66,12 @@ impl HttpConfig {
         if self.max_connections == 0 || self.max_in_flight == 0 {
             problems
                 .push("http.max_connections and http.max_in_flight must be at least 1".to_string());
+        }
+        if self.body_read_timeout_secs == 0 || self.max_slow_bodies_per_peer == 0 {
+            problems.push(
+                "http.body_read_timeout_secs and http.max_slow_bodies_per_peer must be at least 1"
+                    .to_string(),
+            );
         }
         if self.header_read_timeout_secs == 0 {
             problems.push("http.header_read_timeout_secs must be at least 1".to_string());

@@ -1,0 +1,203 @@
+//! What keeps hostile load from starving real traffic, in front of every
+//! route but `/healthz`, in this order:
+//!
+//! 1. **The body is read first, against a deadline** (`[http]
+//!    body_read_timeout_secs`): a client that dribbles its body is answered
+//!    408 and its connection closed after a few seconds, instead of holding
+//!    a handler slot until the request timeout. Handlers then get the whole
+//!    body at once (webhook signatures are checked over it).
+//! 2. **Slow bodies are capped per peer address** (`[http]
+//!    max_slow_bodies_per_peer`): a body that is not all there within a
+//!    short grace needs one of its address's slots to go on waiting; beyond
+//!    the cap the request is answered 503 and closed. A fast, complete
+//!    request (a carrier's signed webhook arrives in one or two packets) is
+//!    read within the grace and never needs a slot, so a flood of slow
+//!    bodies from a carrier's own address, or one it shares, does not
+//!    shut the carrier out. The cap applies to every route: an API request
+//!    is not known to be authenticated before its handler runs.
+//! 3. **One global in-flight limit** (`[http] max_in_flight`), taken only
+//!    once the body is here: requests being handled at once, across all
+//!    routes (a `Router::layer` would give each route its own limit);
+//!    beyond it, 503 with Retry-After at once, not a queue.
+//!
+//! Connections themselves are bounded by the accept loop (`server.rs`:
+//! `max_connections`, the header deadline).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+
+use super::config::HttpConfig;
+use super::error::ApiError;
+
+/// How long a body may take before it counts as slow and needs a slot of
+/// its peer: long enough for a complete request on a loaded machine, short
+/// enough that a flood waits little for its 503.
+const GRACE: Duration = Duration::from_millis(250);
+
+/// The peer's address, put on each request by the accept loop (absent when
+/// the router is called without a socket, as tests do: no per-peer cap).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// The limits, shared by every route.
+pub struct Guard {
+    in_flight: Arc<Semaphore>,
+    slow: Mutex<HashMap<IpAddr, usize>>,
+    per_peer: usize,
+    deadline: Duration,
+    max_body: usize,
+}
+
+impl Guard {
+    /// The limits of `[http]`.
+    pub fn new(http: &HttpConfig) -> Self {
+        Self {
+            in_flight: Arc::new(Semaphore::new(http.max_in_flight)),
+            slow: Mutex::new(HashMap::new()),
+            per_peer: http.max_slow_bodies_per_peer,
+            deadline: Duration::from_secs(http.body_read_timeout_secs),
+            max_body: http.max_body_bytes,
+        }
+    }
+
+    /// One of `ip`'s slow-body slots, if it has one left.
+    fn slot(self: &Arc<Self>, ip: IpAddr) -> Option<SlowSlot> {
+        let mut slow = self.slow.lock().ok()?;
+        let n = slow.entry(ip).or_insert(0);
+        if *n >= self.per_peer {
+            return None;
+        }
+        *n += 1;
+        Some(SlowSlot {
+            guard: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// A slow body's slot, given back when its read ends either way.
+struct SlowSlot {
+    guard: Arc<Guard>,
+    ip: IpAddr,
+}
+
+impl Drop for SlowSlot {
+    fn drop(&mut self) {
+        if let Ok(mut slow) = self.guard.slow.lock() {
+            if let Some(n) = slow.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    slow.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Why a body was not read.
+enum BodyError {
+    /// Over `max_body_bytes`: 413.
+    TooLarge,
+    /// The client went away or sent garbage: 400.
+    Broken,
+    /// Slow, and its peer has no slow-body slot left: 503.
+    Busy,
+    /// Not all there by the deadline: 408.
+    Timeout,
+}
+
+impl BodyError {
+    /// The answer, after which the connection closes.
+    fn answer(self) -> Response {
+        match self {
+            Self::TooLarge => closing(ApiError::TooLarge),
+            Self::Broken => closing(ApiError::BadRequest(
+                "the request body could not be read".into(),
+            )),
+            Self::Busy => closing(ApiError::Unavailable(1)),
+            Self::Timeout => body_timeout(),
+        }
+    }
+}
+
+/// Reads `body` into memory, at most `max` bytes.
+async fn collect(body: Body, max: usize) -> Result<Bytes, BodyError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Broken)?;
+        if buf.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// An error answer after which the connection is closed: its request body
+/// was not read to the end, and a client that dribbles gets no second go
+/// on the same connection.
+fn closing(resp: impl IntoResponse) -> Response {
+    let mut resp = resp.into_response();
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+fn body_timeout() -> Response {
+    closing((
+        StatusCode::REQUEST_TIMEOUT,
+        axum::Json(serde_json::json!({"error": {
+            "code": "body_timeout",
+            "message": "the request body did not arrive in time"
+        }})),
+    ))
+}
+
+/// Reads the body within the grace, else with a slot of its peer within
+/// the deadline.
+async fn read_body(g: &Arc<Guard>, peer: Option<IpAddr>, body: Body) -> Result<Bytes, BodyError> {
+    let mut reading = std::pin::pin!(collect(body, g.max_body));
+    if let Ok(r) = tokio::time::timeout(GRACE, &mut reading).await {
+        return r;
+    }
+    let _slot = match peer {
+        Some(ip) => match g.slot(ip) {
+            Some(s) => Some(s),
+            None => {
+                tracing::debug!(peer = %ip, "too many slow bodies from one address; refused");
+                return Err(BodyError::Busy);
+            }
+        },
+        None => None,
+    };
+    tokio::time::timeout(g.deadline.saturating_sub(GRACE), reading)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}
+
+/// The middleware: body first (deadline, per-peer cap), then the global
+/// in-flight limit, then the handler.
+pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(&g, peer, body).await {
+        Ok(b) => b,
+        Err(e) => return e.answer(),
+    };
+    let Ok(_permit) = g.in_flight.clone().try_acquire_owned() else {
+        return ApiError::Unavailable(1).into_response();
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
