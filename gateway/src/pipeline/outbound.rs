@@ -109,7 +109,10 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
         }
         (None, text, rcs) => {
             let content = match (text, rcs) {
-                (Some(text), _) => text_content(text)?,
+                (Some(text), _) => {
+                    no_controls(&text)?;
+                    text_content(text)?
+                }
                 (None, Some(v)) => Content::Rcs {
                     message: adapters::rcs::RcsMessage::from_value(v)
                         .map_err(|e| Error::invalid("rcs", e.to_string()))?,
@@ -241,6 +244,30 @@ pub struct OutboundText<'a> {
     pub from: Option<&'a str>,
     /// The text.
     pub text: String,
+}
+
+/// Refuses control characters in an API client's text, except tab, line
+/// feed and carriage return: a NUL or an escape has no place in an SMS
+/// (GSM 7-bit cannot carry most of them, and a handset or a carrier's
+/// system may cut the message at a NUL), and a client that sends one has a
+/// bug the gateway should not hide by passing it on. The error names where,
+/// never what the text says. Text from carriers and SMPP clients is not
+/// checked: it is what the network carried.
+fn no_controls(text: &str) -> Result<()> {
+    match text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        Some((at, c)) => Err(Error::invalid(
+            "text",
+            format!(
+                "control character U+{:04X} at character {at}: only tab, line feed and carriage return are allowed",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks a text's length and wraps it as content.
@@ -468,5 +495,28 @@ fn accepted_status(a: &Accepted) -> &'static str {
         "held" => "held",
         "blocked" => "blocked",
         _ => "queued",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn controls_other_than_tab_and_line_breaks_are_refused() {
+        assert!(no_controls("line one\nline two\r\n\tindented").is_ok());
+        assert!(no_controls("emoji 😀 and ünïcödé").is_ok());
+        for bad in [
+            "nul\0",
+            "esc\u{1b}[31m",
+            "bell\u{7}",
+            "del\u{7f}",
+            "c1\u{85}",
+        ] {
+            let e = no_controls(bad).unwrap_err().to_string();
+            assert!(e.starts_with("invalid text: control character U+"), "{e}");
+            assert!(!e.contains(bad), "the text is never quoted");
+        }
     }
 }
