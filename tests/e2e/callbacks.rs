@@ -208,3 +208,51 @@ async fn a_callback_without_the_secret_is_refused() {
     let e: serde_json::Value = r.json().await.unwrap();
     assert!(e.to_string().contains("status_callback"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_dead_are_called_back_too() {
+    let dir = TempDir::new("callbacks-final");
+    let sink = Sink::start(0).await;
+    let receiver = Sink::start(0).await;
+    // The SMSC refuses everything: one message expires in the queue, the
+    // other runs out of attempts.
+    sink.status.store(500, std::sync::atomic::Ordering::SeqCst);
+    let secret = dir.0.join("callback.secret");
+    std::fs::write(&secret, CALLBACK_SECRET).unwrap();
+    let cfg = write_config(
+        &dir.0,
+        Some(&sink),
+        &format!(
+            "[delivery]\nmax_attempts = 4\ninitial_backoff_ms = 1500\nmax_backoff_secs = 5\n\n[callbacks]\nsecret_file = \"{}\"\n",
+            secret.display()
+        ),
+    );
+    let gw = Gateway::start(&cfg);
+    let cb = receiver.url("/cb");
+    let send = |body: serde_json::Value| {
+        let gw = &gw;
+        async move {
+            let r = gw.send(body).await;
+            assert_eq!(r.status(), 202);
+            r.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let expiring = send(
+        serde_json::json!({"to": "+14155550101", "text": "soon gone",
+                                           "ttl_seconds": 1, "status_callback": cb}),
+    )
+    .await;
+    let dying = send(
+        serde_json::json!({"to": "+14155550102", "text": "never sent",
+                                        "status_callback": cb}),
+    )
+    .await;
+    let cbs = wait_callbacks(&receiver, "/cb", &expiring, 1).await;
+    assert_eq!(statuses(&cbs), ["expired"], "{cbs:?}");
+    let cbs = wait_callbacks(&receiver, "/cb", &dying, 1).await;
+    assert_eq!(statuses(&cbs), ["dead"], "{cbs:?}");
+    assert_eq!(cbs[0]["error"], "HTTP 500");
+}
