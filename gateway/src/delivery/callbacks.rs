@@ -13,6 +13,7 @@
 //! `[callbacks] max_attempts` or at a refusal that will not pass (a 4xx
 //! other than 408, 425 and 429): the next status of the message goes then.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ use crate::store::callbacks::PendingCallback;
 /// Default environment variable of the callback signing secret.
 pub const CALLBACK_SECRET_ENV: &str = "GATEWAY_CALLBACK_SECRET";
 /// Most callbacks POSTed at once (one per message).
-const BATCH: usize = 64;
+const IN_FLIGHT: usize = 64;
 /// Longest sleep between looks at the store when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Longest callback URL accepted.
@@ -169,26 +170,45 @@ async fn idle_wait(w: &CallbackWorker, now: i64) -> Duration {
     }
 }
 
-/// Runs until `shutdown`; the batch in flight finishes first (each POST is
-/// bounded by the client's timeout).
+/// Runs until `shutdown`, then lets the POSTs in flight finish (each is
+/// bounded by the client's timeout). Up to [`IN_FLIGHT`] callbacks go at
+/// once, each of a different message; a slow receiver holds only its own
+/// slots, not a batch of everyone's.
 pub async fn run(w: Arc<CallbackWorker>, shutdown: CancellationToken) {
+    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut tasks: JoinSet<String> = JoinSet::new();
     loop {
-        let now = clock::now_ms();
-        let due = match w.store.due_callbacks(now, BATCH).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the status callbacks failed");
-                Vec::new()
+        while let Some(done) = tasks.try_join_next() {
+            if let Ok(id) = done {
+                in_flight.remove(&id);
             }
-        };
-        let full = due.len() >= BATCH;
-        let mut batch = JoinSet::new();
-        for cb in due {
-            let w = w.clone();
-            batch.spawn(async move { deliver(&w, cb).await });
         }
-        while batch.join_next().await.is_some() {}
-        let wait = if full {
+        let now = clock::now_ms();
+        let room = IN_FLIGHT.saturating_sub(tasks.len());
+        let mut full = false;
+        if room > 0 {
+            match w.store.due_callbacks(now, room + in_flight.len()).await {
+                Ok(due) => {
+                    let fresh: Vec<PendingCallback> = due
+                        .into_iter()
+                        .filter(|cb| !in_flight.contains(&cb.message_id))
+                        .take(room)
+                        .collect();
+                    full = fresh.len() >= room;
+                    for cb in fresh {
+                        in_flight.insert(cb.message_id.clone());
+                        let w = w.clone();
+                        tasks.spawn(async move {
+                            let id = cb.message_id.clone();
+                            deliver(&w, cb).await;
+                            id
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "reading the status callbacks failed"),
+            }
+        }
+        let wait = if full && tasks.len() < IN_FLIGHT {
             Duration::ZERO
         } else {
             idle_wait(&w, now).await
@@ -196,9 +216,15 @@ pub async fn run(w: Arc<CallbackWorker>, shutdown: CancellationToken) {
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = w.wake.0.notified() => {}
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok(id) = done {
+                    in_flight.remove(&id);
+                }
+            }
             () = shutdown.cancelled() => break,
         }
     }
+    while tasks.join_next().await.is_some() {}
 }
 
 #[cfg(test)]

@@ -215,13 +215,15 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 10: status callbacks: the URL a message's status changes are POSTed
     // to (its own, or its API key's default), and the callbacks owed, in
-    // order per message (written in the status change's transaction).
+    // order per message (written in the status change's transaction); ids
+    // are never reused (AUTOINCREMENT): they are the callbacks'
+    // idempotency keys.
     // The list API pages newest first by (created_at, id).
     r#"
     ALTER TABLE messages ADD COLUMN status_callback TEXT;
     ALTER TABLE api_keys ADD COLUMN status_callback TEXT;
     CREATE TABLE status_callbacks (
-        id              INTEGER PRIMARY KEY,
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
         message_id      TEXT NOT NULL,
         url             TEXT NOT NULL,
         status          TEXT NOT NULL,
