@@ -150,6 +150,16 @@ async fn callbacks_are_signed_in_order_retried_and_survive_a_restart() {
     let first_other = tried.iter().position(|k| *k != first_key).unwrap();
     assert!(last_sent < first_other, "in order: {tried:?}");
 
+    let metrics = gw.metrics_text().await;
+    for outcome in ["ok", "retry"] {
+        assert!(
+            metrics.contains(&format!(
+                "gateway_status_callbacks_total{{outcome=\"{outcome}\"}}"
+            )),
+            "{outcome} counted"
+        );
+    }
+
     // A key's default callback; owed callbacks survive a restart.
     let out = cli(
         &cfg,

@@ -230,6 +230,16 @@ async fn signed_webhooks_are_answered_during_a_slow_body_flood() {
         gw.count("SELECT COUNT(*) FROM messages WHERE direction = 'inbound'"),
         REAL as i64
     );
+    // The refusals are counted.
+    let metrics = gw.metrics_text().await;
+    for reason in ["slow_body_peer", "body_timeout"] {
+        assert!(
+            metrics.contains(&format!(
+                "gateway_http_refused_total{{outcome=\"{reason}\"}}"
+            )),
+            "{reason} counted"
+        );
+    }
     // And the gateway answers normally afterwards.
     let (code, _) = real_webhook(&gw, &client, REAL).await;
     assert_eq!(code, 200);

@@ -143,7 +143,7 @@ pub fn build(
     };
     let mut built = channels(config, &ctx)?;
     let routes = Arc::new(routes(config, &http, &mut built)?);
-    let callbacks = callback_worker(config, &store, &http, &mut built)?;
+    let callbacks = callback_worker(config, &store, &http, &metrics, &mut built)?;
     let (pipeline, worker, dispatch) = wire(config, store, keys, metrics, routes, &mut built)?;
     Ok(Service {
         callbacks,
@@ -162,6 +162,7 @@ fn callback_worker(
     config: &Config,
     store: &Store,
     http: &reqwest::Client,
+    metrics: &Arc<Metrics>,
     built: &mut Built,
 ) -> Result<Option<Arc<CallbackWorker>>> {
     let Some(secret) = config.callbacks.secret()? else {
@@ -176,6 +177,7 @@ fn callback_worker(
         max_attempts: config.callbacks.max_attempts,
         backoff: config.delivery.clone(),
         wake,
+        metrics: metrics.clone(),
     })))
 }
 

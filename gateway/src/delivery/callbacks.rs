@@ -114,6 +114,8 @@ pub struct CallbackWorker {
     pub backoff: DeliveryConfig,
     /// Rung by the status path.
     pub wake: Arc<Wake>,
+    /// Counts the outcomes.
+    pub metrics: Arc<crate::core::metrics::Metrics>,
 }
 
 /// The JSON a callback POSTs.
@@ -144,6 +146,15 @@ async fn deliver(w: &CallbackWorker, cb: PendingCallback) {
             (attempts >= w.max_attempts, Some(reason))
         }
     };
+    let outcome = match (done, &why) {
+        (true, None) => "ok",
+        (true, Some(_)) => "given_up",
+        (false, _) => "retry",
+    };
+    w.metrics
+        .status_callbacks
+        .get_or_create(&crate::core::metrics::OutcomeLabels { outcome })
+        .inc();
     let recorded = if done {
         if let Some(why) = &why {
             tracing::warn!(msg_id = %cb.message_id, status = %cb.status, attempts, error = %why, "status callback given up");

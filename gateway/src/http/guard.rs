@@ -38,6 +38,7 @@ use tokio::sync::Semaphore;
 
 use super::config::HttpConfig;
 use super::error::ApiError;
+use crate::core::metrics::{Metrics, OutcomeLabels};
 
 /// How long a body may take before it counts as slow and needs a slot of
 /// its peer: long enough for a complete request on a loaded machine, short
@@ -51,6 +52,7 @@ pub struct PeerAddr(pub SocketAddr);
 
 /// The limits, shared by every route.
 pub struct Guard {
+    metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
     slow: Mutex<HashMap<IpAddr, usize>>,
     per_peer: usize,
@@ -59,9 +61,10 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// The limits of `[http]`.
-    pub fn new(http: &HttpConfig) -> Self {
+    /// The limits of `[http]`, counted in `metrics`.
+    pub fn new(http: &HttpConfig, metrics: Arc<Metrics>) -> Self {
         Self {
+            metrics,
             in_flight: Arc::new(Semaphore::new(http.max_in_flight)),
             slow: Mutex::new(HashMap::new()),
             per_peer: http.max_slow_bodies_per_peer,
@@ -118,7 +121,18 @@ enum BodyError {
 
 impl BodyError {
     /// The answer, after which the connection closes.
-    fn answer(self) -> Response {
+    fn answer(self, metrics: &Metrics) -> Response {
+        let reason = match self {
+            Self::TooLarge | Self::Broken => None,
+            Self::Busy => Some("slow_body_peer"),
+            Self::Timeout => Some("body_timeout"),
+        };
+        if let Some(outcome) = reason {
+            metrics
+                .http_refused
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc();
+        }
         match self {
             Self::TooLarge => closing(ApiError::TooLarge),
             Self::Broken => closing(ApiError::BadRequest(
@@ -193,9 +207,15 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
     let (parts, body) = req.into_parts();
     let bytes = match read_body(&g, peer, body).await {
         Ok(b) => b,
-        Err(e) => return e.answer(),
+        Err(e) => return e.answer(&g.metrics),
     };
     let Ok(_permit) = g.in_flight.clone().try_acquire_owned() else {
+        g.metrics
+            .http_refused
+            .get_or_create(&OutcomeLabels {
+                outcome: "in_flight",
+            })
+            .inc();
         return ApiError::Unavailable(1).into_response();
     };
     next.run(Request::from_parts(parts, Body::from(bytes)))

@@ -105,7 +105,7 @@ pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig
         // Outside the timeout: the body has its own deadline. One guard
         // (one `Arc`) for every route, so its in-flight limit is global.
         .layer(middleware::from_fn_with_state(
-            Arc::new(guard::Guard::new(http)),
+            Arc::new(guard::Guard::new(http, state.metrics.clone())),
             guard::guard,
         ))
         .layer(DefaultBodyLimit::max(http.max_body_bytes));
