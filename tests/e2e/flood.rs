@@ -149,10 +149,26 @@ async fn signed_webhooks_are_answered_during_a_slow_body_flood() {
         String::from_utf8_lossy(&buf[..n])
     );
     assert!(
-        cut >= Duration::from_secs(4) && cut < Duration::from_secs(8),
+        // 80-100 % of the 5 s deadline.
+        cut >= Duration::from_millis(3900) && cut < Duration::from_secs(8),
         "{cut:?}"
     );
     drop(one);
+
+    // A body announced over the limit is refused at once, without waiting
+    // for it.
+    let mut big = TcpStream::connect(gw.addr).await.unwrap();
+    big.write_all(
+        b"POST /webhooks/generic HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(1), big.read(&mut buf))
+        .await
+        .expect("answered at once")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 413"));
+    drop(big);
 
     // The flood.
     let stop = Arc::new(AtomicBool::new(false));
@@ -219,7 +235,13 @@ async fn signed_webhooks_are_answered_during_a_slow_body_flood() {
         "the same-address flood is turned away, the spread one cut off at the deadline"
     );
     assert!(failures.is_empty(), "real webhooks refused: {failures:?}");
-    assert!(max < Duration::from_secs(3), "slowest real webhook {max:?}");
+    // A debug build on 2 shared cores: the bound is loose; the numbers
+    // printed above are the measurement.
+    assert!(max < Duration::from_secs(5), "slowest real webhook {max:?}");
+    assert!(
+        p50 < Duration::from_millis(500),
+        "median real webhook {p50:?}"
+    );
     assert_eq!(
         tally.other.load(Ordering::Relaxed),
         0,

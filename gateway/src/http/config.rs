@@ -22,8 +22,9 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// Most header fields in one request.
     pub max_headers: usize,
-    /// A request's whole body must arrive within this time, else 408 and
-    /// the connection closes (slow-body clients).
+    /// A request's whole body must arrive within this time (less up to a
+    /// fifth at random, so a flood's timeouts spread out), else 408 and the
+    /// connection closes (slow-body clients).
     pub body_read_timeout_secs: u64,
     /// Requests from one peer address whose body is still arriving after a
     /// short grace (250 ms); beyond it such a request is answered 503 and

@@ -2,7 +2,7 @@
 //! route but `/healthz`, in this order:
 //!
 //! 1. **The body is read first, against a deadline** (`[http]
-//!    body_read_timeout_secs`): a client that dribbles its body is answered
+//!    body_read_timeout_secs`, less up to a fifth at random): a client that dribbles its body is answered
 //!    408 and its connection closed after a few seconds, instead of holding
 //!    a handler slot until the request timeout. Handlers then get the whole
 //!    body at once (webhook signatures are checked over it).
@@ -34,6 +34,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use rand::Rng;
 use tokio::sync::Semaphore;
 
 use super::config::HttpConfig;
@@ -195,7 +196,11 @@ async fn read_body(g: &Arc<Guard>, peer: Option<IpAddr>, body: Body) -> Result<B
         },
         None => None,
     };
-    tokio::time::timeout(g.deadline.saturating_sub(GRACE), reading)
+    // 80 to 100 % of the deadline, at random: a flood that opened its
+    // connections together is not cut off (and does not come back) all at
+    // once, which would crowd out real requests for that moment.
+    let deadline = g.deadline.mul_f64(rand::rng().random_range(0.8..=1.0));
+    tokio::time::timeout(deadline.saturating_sub(GRACE), reading)
         .await
         .unwrap_or(Err(BodyError::Timeout))
 }
@@ -204,6 +209,16 @@ async fn read_body(g: &Arc<Guard>, peer: Option<IpAddr>, body: Body) -> Result<B
 /// in-flight limit, then the handler.
 pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+    // A body announced larger than the limit is refused before a byte of
+    // it is waited for.
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > g.max_body as u64) {
+        return BodyError::TooLarge.answer(&g.metrics);
+    }
     let (parts, body) = req.into_parts();
     let bytes = match read_body(&g, peer, body).await {
         Ok(b) => b,
