@@ -266,3 +266,50 @@ async fn signed_webhooks_are_answered_during_a_slow_body_flood() {
     let (code, _) = real_webhook(&gw, &client, REAL).await;
     assert_eq!(code, 200);
 }
+
+/// Connects from `from` (a loopback address) to `to`.
+async fn connect_from(from: std::net::Ipv4Addr, to: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let dir = TempDir::new("per-peer-conns");
+    let cfg = write_config(&dir.0, None, "[http]\nmax_connections_per_peer = 5\n");
+    let gw = Gateway::start(&cfg);
+    let hog = std::net::Ipv4Addr::new(127, 0, 2, 1);
+    let mut idle = Vec::new();
+    for _ in 0..5 {
+        idle.push(connect_from(hog, gw.addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The sixth from the same address is closed at once, unanswered.
+    let mut sixth = connect_from(hog, gw.addr).await;
+    let _ = sixth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(2), sixth.read(&mut buf))
+        .await
+        .expect("closed at once")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "{:?}", String::from_utf8_lossy(&buf[..n]));
+    // Another address is served.
+    let r = gw.client().get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Once one of the five goes, the address is served again.
+    idle.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = connect_from(hog, gw.addr).await;
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), again.read(&mut buf))
+        .await
+        .expect("served")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}

@@ -51,12 +51,61 @@ const GRACE: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
+/// Counted slots per peer address, up to a cap each: slow bodies here,
+/// connections in the accept loop.
+pub struct PeerSlots {
+    taken: Mutex<HashMap<IpAddr, usize>>,
+    cap: usize,
+}
+
+impl PeerSlots {
+    /// Up to `cap` slots per address.
+    pub fn new(cap: usize) -> Arc<Self> {
+        Arc::new(Self {
+            taken: Mutex::new(HashMap::new()),
+            cap,
+        })
+    }
+
+    /// One of `ip`'s slots, if it has one left; given back on drop.
+    pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<PeerSlot> {
+        let mut taken = self.taken.lock().ok()?;
+        let n = taken.entry(ip).or_insert(0);
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// A slot of one peer address, given back when dropped.
+pub struct PeerSlot {
+    slots: Arc<PeerSlots>,
+    ip: IpAddr,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        if let Ok(mut taken) = self.slots.taken.lock() {
+            if let Some(n) = taken.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    taken.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
 /// The limits, shared by every route.
 pub struct Guard {
     metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
-    slow: Mutex<HashMap<IpAddr, usize>>,
-    per_peer: usize,
+    slow: Arc<PeerSlots>,
     deadline: Duration,
     max_body: usize,
 }
@@ -67,43 +116,9 @@ impl Guard {
         Self {
             metrics,
             in_flight: Arc::new(Semaphore::new(http.max_in_flight)),
-            slow: Mutex::new(HashMap::new()),
-            per_peer: http.max_slow_bodies_per_peer,
+            slow: PeerSlots::new(http.max_slow_bodies_per_peer),
             deadline: Duration::from_secs(http.body_read_timeout_secs),
             max_body: http.max_body_bytes,
-        }
-    }
-
-    /// One of `ip`'s slow-body slots, if it has one left.
-    fn slot(self: &Arc<Self>, ip: IpAddr) -> Option<SlowSlot> {
-        let mut slow = self.slow.lock().ok()?;
-        let n = slow.entry(ip).or_insert(0);
-        if *n >= self.per_peer {
-            return None;
-        }
-        *n += 1;
-        Some(SlowSlot {
-            guard: self.clone(),
-            ip,
-        })
-    }
-}
-
-/// A slow body's slot, given back when its read ends either way.
-struct SlowSlot {
-    guard: Arc<Guard>,
-    ip: IpAddr,
-}
-
-impl Drop for SlowSlot {
-    fn drop(&mut self) {
-        if let Ok(mut slow) = self.guard.slow.lock() {
-            if let Some(n) = slow.get_mut(&self.ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    slow.remove(&self.ip);
-                }
-            }
         }
     }
 }
@@ -187,7 +202,7 @@ async fn read_body(g: &Arc<Guard>, peer: Option<IpAddr>, body: Body) -> Result<B
         return r;
     }
     let _slot = match peer {
-        Some(ip) => match g.slot(ip) {
+        Some(ip) => match g.slow.take(ip) {
             Some(s) => Some(s),
             None => {
                 tracing::debug!(peer = %ip, "too many slow bodies from one address; refused");
