@@ -272,3 +272,32 @@ async fn expired_and_dead_are_called_back_too() {
     assert_eq!(statuses(&cbs), ["dead"], "{cbs:?}");
     assert_eq!(cbs[0]["error"], "HTTP 500");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_drop_is_called_back() {
+    let dir = TempDir::new("callbacks-drop");
+    let sink = Sink::start(0).await;
+    let receiver = Sink::start(0).await;
+    let cfg = config(&dir, &sink);
+    let gw = Gateway::start(&cfg);
+    // A message the spam gate held (written as the gate would have).
+    let db = rusqlite::Connection::open(gw.data_dir.join("gateway.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, size_class, status, \
+         created_at, updated_at, kid, header, sealed, verdict, score, status_callback) VALUES ('held-1', 'outbound', 'sms', \
+         'generic', '+14155550199', '+14155550101', 1, 'gsm7', 256, 'held', 0, 0, 'k', x'00', x'00', 'suspect', 0.7, ?1)",
+        [receiver.url("/cb")],
+    )
+    .unwrap();
+    drop(db);
+    let out = cli(&cfg, &["review", "drop", "held-1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The running gateway finds the callback the CLI's drop owed.
+    let cbs = wait_callbacks(&receiver, "/cb", "held-1", 1).await;
+    assert_eq!(statuses(&cbs), ["dropped"], "{cbs:?}");
+}

@@ -2,7 +2,8 @@
 //!
 //! A message sent with a `status_callback` (its own, or its API key's
 //! default) keeps the URL in `messages.status_callback`. Each status change
-//! a client hears about (`sent`, `delivered`, `failed`, `expired`, `dead`)
+//! a client hears about (`sent`, `delivered`, `failed`, `expired`, `dead`,
+//! and `dropped` by an operator)
 //! adds a row to `status_callbacks` inside the transaction that records the
 //! change ([`on_status`], called from the one status rule), so a committed
 //! status always has its callback owed, across crashes. The worker
@@ -19,7 +20,8 @@ use crate::core::error::Result;
 
 /// Whether a client hears about a message reaching `status`: the statuses
 /// after `queued` that mean something to a sender (`sending` is the
-/// gateway's own business and would only double the traffic).
+/// gateway's own business and would only double the traffic), and an
+/// operator's drop of a held message, its end.
 pub const fn notifies(status: MessageStatus) -> bool {
     matches!(
         status,
@@ -28,6 +30,7 @@ pub const fn notifies(status: MessageStatus) -> bool {
             | MessageStatus::Failed
             | MessageStatus::Expired
             | MessageStatus::Dead
+            | MessageStatus::Dropped
     )
 }
 

@@ -430,6 +430,8 @@ pub(super) fn force_status(
         .execute(params![id, status.as_str(), now])?;
     if n > 0 {
         event(tx, id, now, status.as_str(), detail)?;
+        // An operator's drop ends the message: its client hears of it.
+        super::callbacks::on_status(tx, id, status, detail, now)?;
     }
     Ok(n > 0)
 }
