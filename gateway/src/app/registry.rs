@@ -144,7 +144,15 @@ pub fn build(
     let mut built = channels(config, &ctx)?;
     let routes = Arc::new(routes(config, &http, &mut built)?);
     let callbacks = callback_worker(config, &store, &http, &metrics, &mut built)?;
-    let (pipeline, worker, dispatch) = wire(config, store, keys, metrics, routes, &mut built)?;
+    let (pipeline, worker, dispatch) = wire(
+        config,
+        store,
+        keys,
+        metrics,
+        routes,
+        &mut built,
+        callbacks.is_some(),
+    )?;
     Ok(Service {
         callbacks,
         pipeline,
@@ -191,6 +199,7 @@ fn wire(
     metrics: Arc<Metrics>,
     routes: Arc<Routes>,
     built: &mut Built,
+    status_callbacks: bool,
 ) -> Result<(Arc<Pipeline>, Arc<delivery::Worker>, DispatchRx)> {
     let interwork = Arc::new(Interwork::new(
         config.sms.clone(),
@@ -248,7 +257,7 @@ fn wire(
         handoff: Handoff::new(dispatch, notify.clone()),
         metrics: metrics.clone(),
         status: status.clone(),
-        status_callbacks: config.callbacks.secret()?.is_some(),
+        status_callbacks,
     });
     let worker = Arc::new(delivery::Worker {
         store,

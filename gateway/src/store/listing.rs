@@ -189,3 +189,29 @@ impl Store {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_value_gets_its_own_number() {
+        let f = MessageFilter {
+            status: Some(MessageStatus::Sent),
+            to: Some("+14155550101".into()),
+            after: Some(PageEnd {
+                created_at: 5,
+                id: "x".into(),
+            }),
+            limit: 10,
+            ..MessageFilter::default()
+        };
+        let (sql, args) = conditions(&f);
+        assert_eq!(
+            sql,
+            "WHERE status = ?1 AND recipient = ?2 AND (created_at < ?3 OR (created_at = ?4 AND id < ?5))"
+        );
+        assert_eq!(args.len(), 5);
+        assert_eq!(conditions(&MessageFilter::default()).0, "");
+    }
+}
