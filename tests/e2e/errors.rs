@@ -153,7 +153,8 @@ async fn errors_carry_number_param_and_link() {
         (st, e["code"].as_str(), e["number"].as_u64()),
         (405, Some("method_not_allowed"), Some(40500))
     );
-    assert_eq!(h.get("allow").unwrap(), "POST");
+    // POST sends, GET lists (HEAD comes with GET).
+    assert_eq!(h.get("allow").unwrap(), "POST,GET,HEAD");
     let (st, _, _) = error_of(c.post(gw.url("/healthz")).send().await.unwrap()).await;
     assert_eq!(st, 405);
 

@@ -6,15 +6,18 @@
 
 mod backbone;
 mod backup;
+mod callbacks;
 mod carriers;
 mod crash;
 mod delivery;
 mod demo;
 mod errors;
+mod flood;
 mod hardening;
 mod harness;
 mod health;
 mod hostile;
+mod listing;
 mod modem;
 mod outage;
 mod pdu_cli;

@@ -20,6 +20,7 @@ use crate::channels::smpp::config::SmppConfig;
 use crate::channels::telnyx::config::TelnyxConfig;
 use crate::channels::twilio::config::TwilioConfig;
 use crate::core::error::{Error, Result};
+use crate::delivery::callbacks::CallbacksConfig;
 use crate::delivery::config::RoutingConfig;
 use crate::delivery::config::{DeliveryConfig, PrivateSideConfig};
 use crate::http::config::HttpConfig;
@@ -44,6 +45,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Delivery queue and retries.
     pub delivery: DeliveryConfig,
+    /// Status callbacks to API clients: signing secret, giving up.
+    pub callbacks: CallbacksConfig,
     /// The generic HTTP SMSC adapter; absent means no SMS route.
     pub generic: Option<GenericConfig>,
     /// Where inbound envelopes go.
@@ -116,6 +119,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             store: StoreConfig::default(),
             delivery: DeliveryConfig::default(),
+            callbacks: CallbacksConfig::default(),
             generic: None,
             private_side: PrivateSideConfig::default(),
             routing: RoutingConfig::default(),
@@ -198,6 +202,7 @@ impl Config {
         self.http.validate(&mut problems);
         self.store.validate(&mut problems);
         self.delivery.validate(&mut problems);
+        self.callbacks.validate(&mut problems);
         if let Some(g) = &self.generic {
             g.validate(&mut problems);
         }

@@ -20,6 +20,7 @@ use crate::channels::{
 use crate::core::address;
 use crate::core::error::{Error, Result};
 use crate::core::metrics::Metrics;
+use crate::delivery::callbacks::{CallbackWorker, Wake};
 use crate::delivery::config::PRIVATE_SECRET_ENV;
 use crate::delivery::interwork::Interwork;
 use crate::delivery::private::PrivateRoute;
@@ -46,6 +47,8 @@ pub struct Service {
     pub tasks: Vec<Task>,
     /// What `/healthz` shows besides the store.
     pub health: Vec<(&'static str, Arc<dyn Health>)>,
+    /// The status callback worker, when callbacks are on.
+    pub callbacks: Option<Arc<CallbackWorker>>,
 }
 
 /// Builds every configured channel, in the order their routes become the
@@ -140,8 +143,18 @@ pub fn build(
     };
     let mut built = channels(config, &ctx)?;
     let routes = Arc::new(routes(config, &http, &mut built)?);
-    let (pipeline, worker, dispatch) = wire(config, store, keys, metrics, routes, &mut built)?;
+    let callbacks = callback_worker(config, &store, &http, &metrics, &mut built)?;
+    let (pipeline, worker, dispatch) = wire(
+        config,
+        store,
+        keys,
+        metrics,
+        routes,
+        &mut built,
+        callbacks.is_some(),
+    )?;
     Ok(Service {
+        callbacks,
         pipeline,
         worker,
         dispatch,
@@ -149,6 +162,31 @@ pub fn build(
         tasks: built.tasks,
         health: built.health,
     })
+}
+
+/// The status callback worker when its secret is set, woken by the status
+/// path (an observer).
+fn callback_worker(
+    config: &Config,
+    store: &Store,
+    http: &reqwest::Client,
+    metrics: &Arc<Metrics>,
+    built: &mut Built,
+) -> Result<Option<Arc<CallbackWorker>>> {
+    let Some(secret) = config.callbacks.secret()? else {
+        return Ok(None);
+    };
+    let wake = Arc::new(Wake::default());
+    built.observers.push(wake.clone());
+    Ok(Some(Arc::new(CallbackWorker {
+        store: store.clone(),
+        http: http.clone(),
+        secret,
+        max_attempts: config.callbacks.max_attempts,
+        backoff: config.delivery.clone(),
+        wake,
+        metrics: metrics.clone(),
+    })))
 }
 
 /// The pipeline and the delivery worker over the built routes, with what
@@ -161,6 +199,7 @@ fn wire(
     metrics: Arc<Metrics>,
     routes: Arc<Routes>,
     built: &mut Built,
+    status_callbacks: bool,
 ) -> Result<(Arc<Pipeline>, Arc<delivery::Worker>, DispatchRx)> {
     let interwork = Arc::new(Interwork::new(
         config.sms.clone(),
@@ -219,6 +258,7 @@ fn wire(
         metrics: metrics.clone(),
         status: status.clone(),
         transit: Arc::new(crate::pipeline::privacy::Transit::new(&config.privacy)),
+        status_callbacks,
     });
     let worker = Arc::new(delivery::Worker {
         store,

@@ -108,6 +108,9 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         pseudonymise_after_ms: (config.privacy.pseudonymise_after_secs as i64).saturating_mul(1000),
         pseudonyms: Arc::new(Pseudonyms::open_or_create(&config.data_dir)?),
     };
+    if let Some(cb) = service.callbacks {
+        tasks.spawn(crate::delivery::callbacks::run(cb, shutdown.clone()));
+    }
     tasks.spawn(sweep(
         pipeline.clone(),
         config.store.clone(),

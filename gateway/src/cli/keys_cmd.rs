@@ -40,6 +40,17 @@ pub enum ApiCommand {
     Create {
         /// A name to recognise the key by.
         name: String,
+        /// Default `status_callback` URL of the messages this key sends
+        /// (a request's own `status_callback` wins).
+        #[arg(long)]
+        status_callback: Option<String>,
+    },
+    /// Set or clear an API key's default `status_callback` URL.
+    SetCallback {
+        /// The key's name.
+        name: String,
+        /// The URL; absent clears it.
+        url: Option<String>,
     },
     /// List API keys (names and dates, never tokens).
     List {
@@ -156,8 +167,17 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
         KeysCommand::Api(api) => {
             let db = store::open_for_cli(&cfg.data_dir)?;
             match api {
-                ApiCommand::Create { name } => {
+                ApiCommand::Create {
+                    name,
+                    status_callback,
+                } => {
+                    if let Some(url) = status_callback {
+                        crate::delivery::callbacks::check_url(url)?;
+                    }
                     let token = db.create_api_key(name, clock::now_ms())?;
+                    if let Some(url) = status_callback {
+                        db.set_key_callback(name, Some(url))?;
+                    }
                     println!("{token}");
                     eprintln!("store this token now: it is not shown again");
                 }
@@ -175,6 +195,18 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                                 k.revoked_at.map(clock::rfc3339_ms).unwrap_or_default()
                             );
                         }
+                    }
+                }
+                ApiCommand::SetCallback { name, url } => {
+                    if let Some(url) = url {
+                        crate::delivery::callbacks::check_url(url)?;
+                    }
+                    if !db.set_key_callback(name, url.as_deref())? {
+                        return Err(CliError::input(format!("no live API key named {name}")));
+                    }
+                    match url {
+                        Some(_) => println!("status callback of {name} set"),
+                        None => println!("status callback of {name} cleared"),
                     }
                 }
                 ApiCommand::Revoke { name } => {

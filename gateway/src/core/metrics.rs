@@ -84,6 +84,13 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// Labels of a counter by a small closed set of outcomes or reasons.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// The outcome (or reason), a fixed word.
+    pub outcome: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 50 µs .. ~3.3 s.
     Histogram::new(exponential_buckets(0.000_05, 2.0, 17))
@@ -124,6 +131,11 @@ pub struct Metrics {
     pub erasures_pending: Gauge<i64, AtomicI64>,
     /// When a group commit last failed (Unix seconds; 0: never).
     pub store_commit_failed_at: Gauge<i64, AtomicI64>,
+    /// Requests refused before their handler: `slow_body_peer`,
+    /// `body_timeout`, `in_flight`.
+    pub http_refused: Family<OutcomeLabels, Counter>,
+    /// Status callback POSTs: `ok`, `retry`, `given_up`.
+    pub status_callbacks: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -235,8 +247,22 @@ impl Metrics {
             "When a group commit last failed (Unix time; 0: never): disk full, size cap, I/O",
             store_commit_failed_at.clone(),
         );
+        let http_refused = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "http_refused",
+            "Requests refused before their handler (slow_body_peer, body_timeout, in_flight)",
+            http_refused.clone(),
+        );
+        let status_callbacks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "status_callbacks",
+            "Status callback POSTs by outcome (ok, retry, given_up)",
+            status_callbacks.clone(),
+        );
         Self {
             registry,
+            http_refused,
+            status_callbacks,
             store_commit_failed_at,
             erasures_pending,
             spam_verdicts,

@@ -14,6 +14,7 @@
 //! between a send and its commit re-sends with the same attempt id, which the
 //! receiver can use to drop the duplicate.
 
+pub mod callbacks;
 pub mod config;
 pub mod http;
 pub mod interwork;

@@ -15,6 +15,9 @@ pub struct HttpConfig {
     /// Connections open at once; further clients wait in the listen backlog
     /// until one closes (keep the process's open-file limit above this).
     pub max_connections: usize,
+    /// Connections open at once from one peer address; beyond it a new one
+    /// is closed at once (no one address takes every slot).
+    pub max_connections_per_peer: usize,
     /// A client must send a request's whole header within this time, and an
     /// idle keep-alive connection is closed after it (slow-header clients).
     pub header_read_timeout_secs: u64,
@@ -22,6 +25,14 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// Most header fields in one request.
     pub max_headers: usize,
+    /// A request's whole body must arrive within this time (less up to a
+    /// fifth at random, so a flood's timeouts spread out), else 408 and the
+    /// connection closes (slow-body clients).
+    pub body_read_timeout_secs: u64,
+    /// Requests from one peer address whose body is still arriving after a
+    /// short grace (250 ms); beyond it such a request is answered 503 and
+    /// closed. Complete requests never count.
+    pub max_slow_bodies_per_peer: usize,
 }
 
 const fn default_max_body_bytes() -> usize {
@@ -41,9 +52,12 @@ impl Default for HttpConfig {
             max_in_flight: default_max_in_flight(),
             request_timeout_secs: default_request_timeout_secs(),
             max_connections: 8192,
+            max_connections_per_peer: 1024,
             header_read_timeout_secs: 10,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
+            body_read_timeout_secs: 5,
+            max_slow_bodies_per_peer: 64,
         }
     }
 }
@@ -57,6 +71,15 @@ impl HttpConfig {
         if self.max_connections == 0 || self.max_in_flight == 0 {
             problems
                 .push("http.max_connections and http.max_in_flight must be at least 1".to_string());
+        }
+        if self.body_read_timeout_secs == 0
+            || self.max_slow_bodies_per_peer == 0
+            || self.max_connections_per_peer == 0
+        {
+            problems.push(
+                "http.body_read_timeout_secs, http.max_slow_bodies_per_peer and http.max_connections_per_peer must be at least 1"
+                    .to_string(),
+            );
         }
         if self.header_read_timeout_secs == 0 {
             problems.push("http.header_read_timeout_secs must be at least 1".to_string());

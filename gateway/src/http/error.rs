@@ -49,6 +49,9 @@ pub enum ApiError {
     /// 503: a message without content at rest could not be handed over in
     /// time; nothing was kept, the carrier should retry after this many seconds.
     NotRetained(u64),
+    /// 408: the request body did not arrive within the body deadline
+    /// (`http.body_read_timeout_secs`); the connection is closed.
+    BodyTimeout,
     /// 500: something broke inside; details are in the log only.
     Internal,
     /// 503: the gateway has no route for the message (its configuration,
@@ -96,6 +99,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_full",
                 "the gateway's disk is full and nothing was stored; retry later".into(),
+            ),
+            Self::BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "the request body did not arrive in time".into(),
             ),
             Self::NotRetained(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -34,6 +34,7 @@ pub const CODES: &[(u32, &str)] = &[
     (40400, "no such resource"),
     (40401, "no such path"),
     (40500, "method not allowed"),
+    (40800, "request body too slow"),
     (41300, "request body too large"),
     (41500, "unsupported media type"),
     (42200, "Idempotency-Key reused"),
@@ -72,6 +73,7 @@ pub fn number_and_param(e: &ApiError) -> (u32, Option<String>) {
         ApiError::StorageFull(_) => (50301, None),
         ApiError::NoRoute(_) => (50302, None),
         ApiError::NotRetained(_) => (50303, None),
+        ApiError::BodyTimeout => (40800, None),
     }
 }
 

@@ -25,6 +25,7 @@ pub struct SendBody {
     envelope: Option<String>,
     channel: Option<String>,
     ttl_seconds: Option<u64>,
+    status_callback: Option<String>,
 }
 
 /// Accepts an outbound message; answers 202 only after the durable commit.
@@ -36,6 +37,16 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<pipeline::Accepted>), ApiError> {
     let idempotency = idempotency(&caller, &headers, body.as_ref().ok())?;
     let b: SendBody = super::json::parse_typed(&headers, body)?;
+    // The key's default applies only when callbacks are on: a gateway
+    // without the secret refuses a callback the request names, but not one
+    // an operator set on the key.
+    let status_callback = match b.status_callback {
+        Some(url) => Some(url),
+        None if state.pipeline.status_callbacks => {
+            state.pipeline.store.key_callback(caller.0.clone()).await?
+        }
+        None => None,
+    };
     let accepted = pipeline::accept_outbound(
         &state.pipeline,
         OutboundRequest {
@@ -47,6 +58,7 @@ pub async fn create(
             channel: b.channel,
             ttl_seconds: b.ttl_seconds,
             idempotency,
+            status_callback,
         },
     )
     .await?;

@@ -4,18 +4,21 @@
 //! listener. Channels import this module's errors and JSON helpers; it
 //! imports no channel.
 //!
-//! Bounded by construction: a body size limit, a cap on requests in flight
-//! (beyond it, 503 with Retry-After instead of an unbounded queue) and a
-//! per-request timeout. `/healthz` sits outside the cap so health checks keep
-//! answering while the API sheds load.
+//! Bounded by construction: a body size limit, a body-read deadline and a
+//! per-peer cap on slow bodies, one global cap on requests in flight (beyond
+//! it, 503 with Retry-After instead of an unbounded queue; see [`guard`])
+//! and a per-request timeout. `/healthz` sits outside the cap so health
+//! checks keep answering while the API sheds load.
 
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod error_codes;
+pub mod guard;
 pub mod health;
 pub mod identities;
 pub mod json;
+pub mod list;
 pub mod messages;
 pub mod request_id;
 pub mod server;
@@ -85,7 +88,7 @@ pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig
         webhooks = webhooks.merge(r);
     }
     let api = Router::new()
-        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages", post(messages::create).get(list::list))
         .route("/v1/messages/{id}", get(messages::get))
         .route("/v1/messages/{id}/retry", post(messages::retry))
         .route("/v1/dead-letters", get(messages::dead_letters))
@@ -99,10 +102,14 @@ pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                .concurrency_limit(http.max_in_flight)
                 .timeout(Duration::from_secs(http.request_timeout_secs)),
         )
+        // Outside the timeout: the body has its own deadline. One guard
+        // (one `Arc`) for every route, so its in-flight limit is global.
+        .layer(middleware::from_fn_with_state(
+            Arc::new(guard::Guard::new(http, state.metrics.clone())),
+            guard::guard,
+        ))
         .layer(DefaultBodyLimit::max(http.max_body_bytes));
     Router::new()
         .route("/healthz", get(healthz))

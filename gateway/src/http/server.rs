@@ -1,6 +1,7 @@
 //! The accept loop: hyper's HTTP/1 connection driver with the bounds a
 //! public webhook endpoint needs, which `axum::serve` does not set: a cap on
-//! open connections, a deadline for a request's header (slow-header clients
+//! open connections (and on those of any one peer address: beyond it a new
+//! connection is closed at once), a deadline for a request's header (slow-header clients
 //! and idle keep-alive connections are closed), and caps on header size and
 //! count. Bodies are bounded by the router (`DefaultBodyLimit`) and handler
 //! time by its timeout layer.
@@ -36,6 +37,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    // No one address may take every connection slot.
+    let per_peer = super::guard::PeerSlots::new(limits.max_connections_per_peer);
     let connections = TaskTracker::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -53,9 +56,9 @@ pub async fn serve(
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = shutdown.cancelled() => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a connection failed");
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
@@ -64,11 +67,18 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
+        let Some(peer_slot) = per_peer.take(peer.ip()) else {
+            tracing::debug!(peer = %peer.ip(), "too many connections from one address; closed");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(
-            app.clone()
-                .map_request(|req: hyper::Request<Incoming>| req.map(Body::new)),
-        );
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |req: hyper::Request<Incoming>| {
+                let mut req = req.map(Body::new);
+                req.extensions_mut().insert(super::guard::PeerAddr(peer));
+                req
+            },
+        ));
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let stop = shutdown.clone();
         connections.spawn(async move {
@@ -80,6 +90,7 @@ pub async fn serve(
                     let _ = conn.await;
                 }
             }
+            drop(peer_slot);
             drop(permit);
         });
     }

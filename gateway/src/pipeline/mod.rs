@@ -82,6 +82,9 @@ pub struct Pipeline {
     pub status: Arc<status::StatusPath>,
     /// Which messages have no content at rest (`[privacy]`).
     pub transit: Arc<privacy::Transit>,
+    /// True when status callbacks are on (their signing secret is set):
+    /// else a request naming a `status_callback` is refused.
+    pub status_callbacks: bool,
 }
 
 impl Pipeline {
@@ -155,6 +158,7 @@ fn new_row(
         flag_reasons: None,
         idempotency: None,
         transit: false,
+        status_callback: None,
     }
 }
 

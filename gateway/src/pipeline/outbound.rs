@@ -35,6 +35,9 @@ pub struct OutboundRequest {
     pub ttl_seconds: Option<u64>,
     /// The client's `Idempotency-Key`, scoped to its API key.
     pub idempotency: Option<crate::store::Idempotency>,
+    /// Where status changes are POSTed (the request's, else its API key's
+    /// default).
+    pub status_callback: Option<String>,
 }
 
 /// What the API answers with 202.
@@ -83,6 +86,7 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
         }
     }
     let expires_at = expiry(req.ttl_seconds, now)?;
+    let status_callback = callback(p, req.status_callback)?;
     let given = [
         req.envelope.is_some(),
         req.text.is_some(),
@@ -105,7 +109,10 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
         }
         (None, text, rcs) => {
             let content = match (text, rcs) {
-                (Some(text), _) => text_content(text)?,
+                (Some(text), _) => {
+                    no_controls(&text)?;
+                    text_content(text)?
+                }
                 (None, Some(v)) => Content::Rcs {
                     message: adapters::rcs::RcsMessage::from_value(v)
                         .map_err(|e| Error::invalid("rcs", e.to_string()))?,
@@ -129,11 +136,27 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
         env,
         now,
         expires_at,
-        (dedup, req.idempotency),
+        (dedup, req.idempotency, status_callback),
         None,
         decision,
     )
     .await
+}
+
+/// A request's callback URL, checked; refused when callbacks are off (no
+/// signing secret), rather than accepted and never called.
+fn callback(p: &Pipeline, url: Option<String>) -> Result<Option<String>> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    if !p.status_callbacks {
+        return Err(Error::invalid(
+            "status_callback",
+            "status callbacks are not configured on this gateway",
+        ));
+    }
+    crate::delivery::callbacks::check_url(&url)?;
+    Ok(Some(url))
 }
 
 /// Segments, encoding and whether smart encoding changed the text, of
@@ -223,6 +246,30 @@ pub struct OutboundText<'a> {
     pub text: String,
 }
 
+/// Refuses control characters in an API client's text, except tab, line
+/// feed and carriage return: a NUL or an escape has no place in an SMS
+/// (GSM 7-bit cannot carry most of them, and a handset or a carrier's
+/// system may cut the message at a NUL), and a client that sends one has a
+/// bug the gateway should not hide by passing it on. The error names where,
+/// never what the text says. Text from carriers and SMPP clients is not
+/// checked: it is what the network carried.
+fn no_controls(text: &str) -> Result<()> {
+    match text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        Some((at, c)) => Err(Error::invalid(
+            "text",
+            format!(
+                "control character U+{:04X} at character {at}: only tab, line feed and carriage return are allowed",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Checks a text's length and wraps it as content.
 fn text_content(text: String) -> Result<Content> {
     if text.is_empty() {
@@ -290,7 +337,7 @@ pub async fn accept_outbound_text(
         env,
         now,
         expires_at,
-        (None, None),
+        (None, None, None),
         identity,
         (decision, smart),
     )
@@ -362,7 +409,11 @@ async fn commit_outbound(
     env: Envelope,
     now: i64,
     expires_at: Option<i64>,
-    (dedup, idempotency): (Option<(String, String)>, Option<crate::store::Idempotency>),
+    (dedup, idempotency, status_callback): (
+        Option<(String, String)>,
+        Option<crate::store::Idempotency>,
+        Option<String>,
+    ),
     identity: Option<&str>,
     (decision, smart_encoded): (Decision, bool),
 ) -> Result<Accepted> {
@@ -382,6 +433,7 @@ async fn commit_outbound(
     row.channel = channel_name(decision.channel);
     row.carrier_id = dedup;
     row.idempotency = idempotency;
+    row.status_callback = status_callback;
     apply_gate(&mut row, gate, Some(Target::Route(route)));
     // No content at rest: metadata only in the store, the envelope carried
     // from memory (and no RCS fallback timer: the SMS would need the body
@@ -455,5 +507,28 @@ fn accepted_status(a: &Accepted) -> &'static str {
         "held" => "held",
         "blocked" => "blocked",
         _ => "queued",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn controls_other_than_tab_and_line_breaks_are_refused() {
+        assert!(no_controls("line one\nline two\r\n\tindented").is_ok());
+        assert!(no_controls("emoji 😀 and ünïcödé").is_ok());
+        for bad in [
+            "nul\0",
+            "esc\u{1b}[31m",
+            "bell\u{7}",
+            "del\u{7f}",
+            "c1\u{85}",
+        ] {
+            let e = no_controls(bad).unwrap_err().to_string();
+            assert!(e.starts_with("invalid text: control character U+"), "{e}");
+            assert!(!e.contains(bad), "the text is never quoted");
+        }
     }
 }

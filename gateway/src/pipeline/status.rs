@@ -45,6 +45,16 @@ impl StatusObserver for super::spam::SpamGate {
     }
 }
 
+/// A status a client may hear about moved: the callback worker looks for
+/// the callback the store owes now (the store wrote it with the status).
+impl StatusObserver for crate::delivery::callbacks::Wake {
+    fn status_moved(&self, _id: &str, outbound: bool, status: MessageStatus) {
+        if outbound && crate::store::callbacks::notifies(status) {
+            self.0.notify_one();
+        }
+    }
+}
+
 /// Applies reported statuses and announces the ones that moved.
 pub struct StatusPath {
     store: Store,
@@ -248,6 +258,7 @@ mod tests {
                 flag_reasons: None,
                 idempotency: None,
                 transit: false,
+                status_callback: None,
             };
             self.store.insert_message(row).await.unwrap();
             id

@@ -93,6 +93,9 @@ pub struct NewMessage {
     /// No content at rest (`[privacy]`): the row is written without the
     /// sealed body, which travels in memory only.
     pub transit: bool,
+    /// Where the message's status changes are POSTed (an API client's
+    /// `status_callback`, or its key's default).
+    pub status_callback: Option<String>,
 }
 
 /// Result of an insert.
@@ -405,6 +408,9 @@ pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
         .execute(params![m.sender, verdict.as_str(), f64::from(score), reasons, m.adapter, m.created_at])?;
     }
     event(tx, &m.id, m.created_at, m.status.as_str(), None)?;
+    if let Some(url) = &m.status_callback {
+        super::callbacks::set_url(tx, &m.id, url)?;
+    }
     if let Some(target) = &m.queue {
         tx.prepare_cached(
             "INSERT INTO queue (message_id, target, next_attempt_at) VALUES (?1, ?2, ?3)",
@@ -428,6 +434,8 @@ pub(super) fn force_status(
         .execute(params![id, status.as_str(), now])?;
     if n > 0 {
         event(tx, id, now, status.as_str(), detail)?;
+        // An operator's drop ends the message: its client hears of it.
+        super::callbacks::on_status(tx, id, status, detail, now)?;
     }
     Ok(n > 0)
 }
@@ -624,6 +632,7 @@ pub(super) fn apply_status(
             if !(matches!(report.part, Some(PartReport::Count(_))) && after == report.status) {
                 event(tx, id, now, after.as_str(), detail.as_deref())?;
             }
+            super::callbacks::on_status(tx, id, after, detail.as_deref(), now)?;
             Ok(Some(Applied {
                 direction: direction.clone(),
                 before,
@@ -762,6 +771,7 @@ fn delete_old_metadata(tx: &Connection, cutoff: i64) -> Result<usize> {
             "DELETE FROM queue WHERE message_id = ?1",
             "DELETE FROM carrier_ids WHERE message_id = ?1",
             "DELETE FROM idempotency WHERE message_id = ?1",
+            "DELETE FROM status_callbacks WHERE message_id = ?1",
             // SMPP: SMSC ids of its parts, and a receipt still owed for it.
             "DELETE FROM smpp_parts WHERE message_id = ?1",
             "DELETE FROM smpp_receipts WHERE message_id = ?1",

@@ -7,11 +7,13 @@
 //! `secure_delete`) when the message expires.
 
 pub mod backup;
+pub mod callbacks;
 pub mod config;
 pub mod credentials;
 mod db;
 pub mod fallback;
 pub mod health;
+pub mod listing;
 pub mod messages;
 pub mod optout;
 pub mod parts;

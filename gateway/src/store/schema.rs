@@ -229,6 +229,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN pseudonymised INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX messages_clear ON messages(created_at) WHERE pseudonymised < 2;
     "#,
+    // 11: status callbacks: the URL a message's status changes are POSTed
+    // to (its own, or its API key's default), and the callbacks owed, in
+    // order per message (written in the status change's transaction); ids
+    // are never reused (AUTOINCREMENT): they are the callbacks'
+    // idempotency keys.
+    // The list API pages newest first by (created_at, id).
+    r#"
+    ALTER TABLE messages ADD COLUMN status_callback TEXT;
+    ALTER TABLE api_keys ADD COLUMN status_callback TEXT;
+    CREATE TABLE status_callbacks (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id      TEXT NOT NULL,
+        url             TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        error           TEXT,
+        at              INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL
+    );
+    CREATE INDEX status_callbacks_by_message ON status_callbacks(message_id, id);
+    CREATE INDEX status_callbacks_due ON status_callbacks(next_attempt_at);
+    DROP INDEX messages_created;
+    CREATE INDEX messages_created ON messages(created_at, id);
+    "#,
 ];
 
 /// The schema version this binary writes.
