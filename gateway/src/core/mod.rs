@@ -9,6 +9,7 @@ pub mod error;
 pub mod fs;
 pub mod metrics;
 pub mod secrets;
+pub mod tenants;
 
 /// A boxed, sendable future: what object-safe async trait methods return.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
