@@ -218,6 +218,8 @@ fn wire(
         handoff: Handoff::new(dispatch, notify.clone()),
         metrics: metrics.clone(),
         status: status.clone(),
+        tenants: Arc::new(config.tenants()?),
+        quotas: Default::default(),
     });
     let worker = Arc::new(delivery::Worker {
         store,

@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower::{BoxError, ServiceBuilder};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::core::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -67,7 +67,7 @@ impl ApiState {
     ) -> Self {
         Self {
             metrics: pipeline.metrics.clone(),
-            tokens: auth::TokenCache(Mutex::default()),
+            tokens: auth::TokenCache::default(),
             pipeline,
             health,
             data_dir,

@@ -16,6 +16,7 @@ pub mod optout;
 pub mod outbound;
 pub mod parts;
 pub mod plan;
+pub mod quota;
 pub mod spam;
 pub mod status;
 
@@ -79,6 +80,10 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     /// The one path every delivery status goes through.
     pub status: Arc<status::StatusPath>,
+    /// The configured tenants (none: the implicit tenant).
+    pub tenants: Arc<crate::core::tenants::Tenants>,
+    /// Tenants' accepted messages today, against their quotas.
+    pub quotas: quota::Quotas,
 }
 
 impl Pipeline {
@@ -151,6 +156,7 @@ fn new_row(
         verdict: None,
         flag_reasons: None,
         idempotency: None,
+        tenant: None,
     }
 }
 

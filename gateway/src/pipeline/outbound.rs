@@ -11,6 +11,7 @@ use crate::core::error::{Error, Result};
 use crate::delivery::interwork::RCS_ROUTE;
 use crate::envelope::{Channel, Content, Direction, Envelope};
 use crate::store::fallback::FallbackTimer;
+use crate::core::tenants::Tenant;
 use crate::store::{InsertOutcome, MessageStatus, Target};
 
 /// Longest accepted TTL: a week; longer is retention policy, not ephemerality.
@@ -35,6 +36,8 @@ pub struct OutboundRequest {
     pub ttl_seconds: Option<u64>,
     /// The client's `Idempotency-Key`, scoped to its API key.
     pub idempotency: Option<crate::store::Idempotency>,
+    /// The API key's tenant (`None`: the implicit tenant).
+    pub tenant: Option<Tenant>,
 }
 
 /// What the API answers with 202.
@@ -82,6 +85,12 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
             None => {}
         }
     }
+    let tenant = req.tenant.as_ref();
+    // Taken before the checks, given back unless the message is stored.
+    let slot = match tenant {
+        Some(t) => p.quotas.take(&p.store, t, now).await?,
+        None => None,
+    };
     let expires_at = expiry(req.ttl_seconds, now)?;
     let given = [
         req.envelope.is_some(),
@@ -100,6 +109,7 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
     let (env, dedup, decision) = match (req.envelope, req.text, req.rcs) {
         (Some(b64), _, _) => {
             let (env, decision) = presealed(p, &b64, requested, now).await?;
+            check_sender(tenant, &env.header.from)?;
             let id = env.header.id.clone();
             (env, Some(("api".to_string(), id)), decision)
         }
@@ -120,20 +130,42 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
                 from: req.from.as_deref(),
                 content,
             };
-            let (env, decision, smart) = seal_outbound(p, msg, requested, now, expires_at).await?;
+            let (env, decision, smart) =
+                seal_outbound(p, msg, tenant, requested, now, expires_at).await?;
             (env, None, (decision, smart))
         }
     };
-    commit_outbound(
-        p,
-        env,
-        now,
-        expires_at,
-        (dedup, req.idempotency),
-        None,
-        decision,
-    )
-    .await
+    let origin = Origin {
+        dedup,
+        idempotency: req.idempotency,
+        identity: None,
+        tenant: tenant.map(|t| t.name.clone()),
+    };
+    let (accepted, stored) = commit_outbound(p, env, now, expires_at, origin, decision).await?;
+    if let (Some(slot), true) = (slot, stored) {
+        slot.keep();
+    }
+    Ok(accepted)
+}
+
+/// Refuses a tenant's message from a sender outside its `senders`.
+fn check_sender(tenant: Option<&Tenant>, from: &str) -> Result<()> {
+    match tenant {
+        Some(t) if !t.sender_allowed(from) => Err(Error::SenderNotAllowed),
+        _ => Ok(()),
+    }
+}
+
+/// Who a message comes from, as its row records it.
+struct Origin {
+    /// `(adapter, carrier id)` de-duplication of a pre-sealed envelope.
+    dedup: Option<(String, String)>,
+    /// The API request's `Idempotency-Key`.
+    idempotency: Option<crate::store::Idempotency>,
+    /// Who the classifier judges when the message names no sender.
+    identity: Option<String>,
+    /// The owning tenant.
+    tenant: Option<String>,
 }
 
 /// Segments, encoding and whether smart encoding changed the text, of
@@ -239,15 +271,21 @@ fn text_content(text: String) -> Result<Content> {
 async fn seal_outbound(
     p: &Pipeline,
     msg: OutboundContent<'_>,
+    tenant: Option<&Tenant>,
     requested: Requested,
     now: i64,
     expires_at: Option<i64>,
 ) -> Result<(Envelope, Decision, bool)> {
     let to = Address::phone(msg.to, p.region, "to")?;
-    let from = match msg.from.or(p.default_from.as_deref()) {
+    // A tenant's message without `from` goes from its first sender.
+    let default_from = tenant
+        .and_then(|t| t.default_from.as_deref())
+        .or(p.default_from.as_deref());
+    let from = match msg.from.or(default_from) {
         Some(f) => Address::sender(f, p.region, "from")?.to_string(),
         None => String::new(),
     };
+    check_sender(tenant, &from)?;
     let decision = channel::decide(p, requested, &msg.content, &from, to.as_str(), now).await?;
     let (segments, encoding, smart) = planned(p, decision.channel, &msg.content);
     let edge = p.keys.current()?;
@@ -269,14 +307,19 @@ async fn seal_outbound(
 /// source other than the HTTP API (the SMPP server): the same opt-out,
 /// spam gate, sealing and commit as `POST /v1/messages`, always as SMS (an
 /// SMS application asked for SMS). `identity` is who the classifier judges
-/// when the message names no sender.
+/// when the message names no sender; `tenant` the one its account sends as.
 pub async fn accept_outbound_text(
     p: &Pipeline,
     msg: OutboundText<'_>,
     ttl_seconds: Option<u64>,
     identity: Option<&str>,
+    tenant: Option<&Tenant>,
 ) -> Result<Accepted> {
     let now = clock::now_ms();
+    let slot = match tenant {
+        Some(t) => p.quotas.take(&p.store, t, now).await?,
+        None => None,
+    };
     let expires_at = ttl_seconds.map(|t| now + (t.min(MAX_TTL_SECS) as i64) * 1000);
     let msg = OutboundContent {
         id: msg.id,
@@ -284,17 +327,20 @@ pub async fn accept_outbound_text(
         from: msg.from,
         content: text_content(msg.text)?,
     };
-    let (env, decision, smart) = seal_outbound(p, msg, Requested::Sms, now, expires_at).await?;
-    commit_outbound(
-        p,
-        env,
-        now,
-        expires_at,
-        (None, None),
-        identity,
-        (decision, smart),
-    )
-    .await
+    let (env, decision, smart) =
+        seal_outbound(p, msg, tenant, Requested::Sms, now, expires_at).await?;
+    let origin = Origin {
+        dedup: None,
+        idempotency: None,
+        identity: identity.map(str::to_string),
+        tenant: tenant.map(|t| t.name.clone()),
+    };
+    let (accepted, stored) =
+        commit_outbound(p, env, now, expires_at, origin, (decision, smart)).await?;
+    if let (Some(slot), true) = (slot, stored) {
+        slot.keep();
+    }
+    Ok(accepted)
 }
 
 /// The route a message leaves by: RBM for RCS, else the routing rules.
@@ -356,16 +402,16 @@ async fn gate(
 }
 
 /// The common tail of outbound acceptance: route, opt-out, spam gate,
-/// durable commit, hand-off to delivery.
+/// durable commit, hand-off to delivery. True with the answer when a new
+/// row was stored (what a quota counts).
 async fn commit_outbound(
     p: &Pipeline,
     env: Envelope,
     now: i64,
     expires_at: Option<i64>,
-    (dedup, idempotency): (Option<(String, String)>, Option<crate::store::Idempotency>),
-    identity: Option<&str>,
+    origin: Origin,
     (decision, smart_encoded): (Decision, bool),
-) -> Result<Accepted> {
+) -> Result<(Accepted, bool)> {
     let expires_at = expires_at.or_else(|| {
         env.header
             .expires_at
@@ -377,11 +423,12 @@ async fn commit_outbound(
     });
     let route = route_of(p, decision.channel, &env)?;
     optout::check_outbound(p, &route, &env.header.from, &env.header.to).await?;
-    let gate = gate(p, &env, &route, identity).await?;
+    let gate = gate(p, &env, &route, origin.identity.as_deref()).await?;
     let mut row = new_row(&env, now, expires_at, &route, MessageStatus::Queued);
     row.channel = channel_name(decision.channel);
-    row.carrier_id = dedup;
-    row.idempotency = idempotency;
+    row.carrier_id = origin.dedup;
+    row.idempotency = origin.idempotency;
+    row.tenant = origin.tenant;
     apply_gate(&mut row, gate, Some(Target::Route(route)));
     let accepted = Accepted {
         id: row.id.clone(),
@@ -401,7 +448,7 @@ async fn commit_outbound(
             if let Some(r) = reserved {
                 r.hand();
             }
-            Ok(accepted)
+            Ok((accepted, true))
         }
         InsertOutcome::Duplicate { id } => {
             let status = p
@@ -410,11 +457,14 @@ async fn commit_outbound(
                 .await?
                 .map(|v| v.status.as_str().to_string())
                 .unwrap_or_default();
-            Ok(Accepted {
-                id,
-                status,
-                ..accepted
-            })
+            Ok((
+                Accepted {
+                    id,
+                    status,
+                    ..accepted
+                },
+                false,
+            ))
         }
         InsertOutcome::IdempotencyConflict => Err(Error::IdempotencyConflict),
     }

@@ -247,6 +247,7 @@ mod tests {
                 verdict: None,
                 flag_reasons: None,
                 idempotency: None,
+                tenant: None,
             };
             self.store.insert_message(row).await.unwrap();
             id

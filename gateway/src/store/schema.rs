@@ -213,6 +213,21 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX idempotency_message ON idempotency(message_id);
     "#,
+    // 10: tenants. An API key belongs to a tenant (none: the implicit
+    // tenant, or an operator) and carries scopes; keys made before tenants
+    // were administrators and keep every scope. Rotation keeps the previous
+    // secret valid until `previous_until`; `expires_at` ends a key. Each
+    // message records its owning tenant, so lookups and lists filter by it.
+    r#"
+    ALTER TABLE api_keys ADD COLUMN tenant TEXT;
+    ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'send,read,identities,admin';
+    ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+    ALTER TABLE api_keys ADD COLUMN previous_hash BLOB;
+    ALTER TABLE api_keys ADD COLUMN previous_until INTEGER;
+    CREATE UNIQUE INDEX api_keys_previous ON api_keys(previous_hash) WHERE previous_hash IS NOT NULL;
+    ALTER TABLE messages ADD COLUMN tenant TEXT;
+    CREATE INDEX messages_by_tenant ON messages(tenant, created_at) WHERE tenant IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this binary writes.
