@@ -20,9 +20,9 @@ use crate::channels::smpp::config::SmppConfig;
 use crate::channels::telnyx::config::TelnyxConfig;
 use crate::channels::twilio::config::TwilioConfig;
 use crate::core::error::{Error, Result};
+use crate::core::tenants::{TenantConfig, Tenants};
 use crate::delivery::config::RoutingConfig;
 use crate::delivery::config::{DeliveryConfig, PrivateSideConfig};
-use crate::core::tenants::{TenantConfig, Tenants};
 use crate::http::config::{AdminConfig, HttpConfig};
 use crate::store::config::StoreConfig;
 

@@ -351,7 +351,11 @@ mod tests {
         let mut problems = vec![];
         let t = Tenants::build(
             &[
-                cfg("acme", &["+1202555011*", "ACME", "+12025550100"], &["+1202555*"]),
+                cfg(
+                    "acme",
+                    &["+1202555011*", "ACME", "+12025550100"],
+                    &["+1202555*"],
+                ),
                 cfg("beta", &["BETA"], &["+12025550199"]),
             ],
             Region::US,

@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 
 use super::auth::ApiCaller;
-use crate::core::tenants::Scope;
 use super::error::ApiError;
 use crate::core::address::Address;
+use crate::core::tenants::Scope;
 use crate::envelope::keys;
 use std::sync::Arc;
 

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::auth::ApiCaller;
-use crate::core::tenants::Scope;
 use super::error::ApiError;
+use crate::core::tenants::Scope;
 use crate::pipeline::{self, OutboundRequest};
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@
 //! per-request timeout. `/healthz` sits outside the cap so health checks keep
 //! answering while the API sheds load.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -23,7 +24,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -91,7 +91,6 @@ pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig
             "/v1/identities/{address}",
             put(identities::put).get(identities::get),
         )
-        .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(webhooks)
         .layer(
@@ -104,7 +103,6 @@ pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig
         .layer(DefaultBodyLimit::max(http.max_body_bytes));
     Router::new()
         .route("/healthz", get(healthz))
-        .with_state(state.clone())
         .merge(api)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
@@ -144,21 +142,10 @@ async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) 
     resp
 }
 
-async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
-    health::healthz(&state).await
-}
-
-async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    if let Ok((live, dead)) = state.pipeline.store.queue_depth().await {
-        state.metrics.queue_live.set(live);
-        state.metrics.queue_dead.set(dead);
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
+/// The public listener's liveness answer: the process serves requests.
+/// The reasons behind a degraded gateway (queue depth, failing targets,
+/// free disk) are the admin plane's detailed `/healthz`, not the
+/// internet's to read.
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }

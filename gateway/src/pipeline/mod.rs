@@ -84,6 +84,8 @@ pub struct Pipeline {
     pub tenants: Arc<crate::core::tenants::Tenants>,
     /// Tenants' accepted messages today, against their quotas.
     pub quotas: quota::Quotas,
+    /// Tenants' service keys, for their recipients without an identity.
+    pub tenant_keys: std::collections::HashMap<String, PublicKey>,
 }
 
 impl Pipeline {

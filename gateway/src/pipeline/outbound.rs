@@ -8,10 +8,10 @@ use super::{Pipeline, apply_gate, header, new_row, optout, plan, queue_item, spa
 use crate::core::address::Address;
 use crate::core::clock;
 use crate::core::error::{Error, Result};
+use crate::core::tenants::Tenant;
 use crate::delivery::interwork::RCS_ROUTE;
 use crate::envelope::{Channel, Content, Direction, Envelope};
 use crate::store::fallback::FallbackTimer;
-use crate::core::tenants::Tenant;
 use crate::store::{InsertOutcome, MessageStatus, Target};
 
 /// Longest accepted TTL: a week; longer is retention policy, not ephemerality.

@@ -62,7 +62,9 @@ impl Quotas {
         };
         let day = now.div_euclid(DAY_MS);
         if !self.knows(&tenant.name, day) {
-            let stored = store.accepted_since(tenant.name.clone(), day * DAY_MS).await?;
+            let stored = store
+                .accepted_since(tenant.name.clone(), day * DAY_MS)
+                .await?;
             if let Ok(mut days) = self.days.lock() {
                 let e = days.entry(tenant.name.clone()).or_insert((day, stored));
                 if e.0 != day {

@@ -245,7 +245,12 @@ impl Db {
 
     /// Gives the live key `name` a new token; the old one works until
     /// `previous_until`. `None` when there is no live key of that name.
-    pub fn rotate_api_key(&self, name: &str, previous_until: i64, now: i64) -> Result<Option<String>> {
+    pub fn rotate_api_key(
+        &self,
+        name: &str,
+        previous_until: i64,
+        now: i64,
+    ) -> Result<Option<String>> {
         rotate_api_key(self.conn(), name, previous_until, now)
     }
 
