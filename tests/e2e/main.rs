@@ -21,3 +21,4 @@ mod review;
 mod shutdown;
 mod smpp;
 mod spam_gate;
+mod tenants;
