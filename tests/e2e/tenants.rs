@@ -127,6 +127,17 @@ async fn call_at(
     (status, r.json().await.unwrap_or_default())
 }
 
+/// One row of the hostile table: what is tried, the method, the path, the
+/// body, and the status and error code it must get.
+type Hostile = (
+    &'static str,
+    &'static str,
+    String,
+    Option<serde_json::Value>,
+    u16,
+    &'static str,
+);
+
 fn code(v: &serde_json::Value) -> &str {
     v["error"]["code"].as_str().unwrap_or_default()
 }
@@ -209,7 +220,7 @@ async fn a_hostile_tenant_can_reach_nothing_of_another() {
     // The hostile table: every cross-tenant action beta tries, and what it gets.
     let absent = call(gw, &beta, "GET", "/v1/messages/no-such-id", None).await;
     assert_eq!(absent.0, 404);
-    let table: Vec<(&str, &str, String, Option<serde_json::Value>, u16, &str)> = vec![
+    let table: Vec<Hostile> = vec![
         (
             "send from acme's number",
             "POST",

@@ -60,7 +60,7 @@ impl Pattern {
     /// are compared with.
     fn parse(raw: &str, region: Region) -> Result<Self, String> {
         match raw.strip_suffix('*') {
-            Some(p) if p.is_empty() => Err("a bare `*` would match everything".into()),
+            Some("") => Err("a bare `*` would match everything".into()),
             Some(p) if p.contains('*') => Err(format!("{raw:?}: only a trailing * is allowed")),
             Some(p) => Ok(Self {
                 text: p.trim().to_string(),
