@@ -31,6 +31,11 @@ struct World {
 }
 
 async fn world(name: &str, beta_quota: u64) -> World {
+    world_with(name, beta_quota, "").await
+}
+
+/// [`world`] with more configuration after the tenants (`tail`).
+async fn world_with(name: &str, beta_quota: u64, tail: &str) -> World {
     let dir = TempDir::new(name);
     let smsc = Sink::start(0).await;
     let acme_hook = Sink::start(0).await;
@@ -52,6 +57,7 @@ addresses = ["+1415555010*"]
 webhook_url = "{acme}"
 secret_file = "{acme_secret}"
 max_messages_per_day = 1000
+smpp_accounts = ["acme-smpp"]
 
 [[tenants]]
 name = "beta"
@@ -60,6 +66,7 @@ addresses = ["+1415555020*"]
 webhook_url = "{beta}"
 secret_file = "{beta_secret}"
 max_messages_per_day = {beta_quota}
+{tail}
 "#,
         smsc = smsc.url("/sms"),
         acme = acme_hook.url("/acme"),
@@ -545,4 +552,88 @@ async fn scopes_revocation_rotation_and_quota() {
     )
     .await;
     assert_eq!((s, code(&v)), (429, "quota_exceeded"), "{v}");
+}
+
+/// Submits one short message over SMPP with smpplib as `system_id`; what
+/// the client reported (`{"ids"}` or `{"error","status"}`).
+fn smpp_submit(port: &str, system_id: &str, password: &str, source: &str) -> serde_json::Value {
+    use std::io::BufRead;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/smpp/smpplib_client.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .args([
+            "--port",
+            port,
+            "--system-id",
+            system_id,
+            "--password",
+            password,
+        ])
+        .args(["--source", source, "--dest", "+14155550900", "--text", "hi"])
+        .args(["--timeout", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 with smpplib (pip install -r .ci/requirements.txt)");
+    // The submit_sm_resp may come after the first line; the client exits
+    // on an error, or after its 2 s wait for receipts.
+    let lines: Vec<serde_json::Value> = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take(10)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+        .iter()
+        .find(|v| v.get("error").is_some())
+        .or_else(|| {
+            lines
+                .iter()
+                .find(|v| v["ids"].as_array().is_some_and(|a| !a.is_empty()))
+        })
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({"lines": lines}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpp_accounts_send_as_their_tenant_under_its_rules() {
+    let w = world_with(
+        "tenants-smpp",
+        1000,
+        "[smpp.server]\nlisten = \"127.0.0.1:0\"\nthroughput = 500.0\n",
+    )
+    .await;
+    let gw = &w.gw;
+    let acme_pw = crate::smpp::add_client(&w.cfg, "acme-smpp", &["--throughput", "100"]);
+    let stray_pw = crate::smpp::add_client(&w.cfg, "stray", &["--throughput", "100"]);
+    let addr = crate::smpp::smpp_addr(gw).await;
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let port = port.as_str();
+
+    // Its tenant's sender: accepted, recorded as acme's.
+    let ok = smpp_submit(port, "acme-smpp", &acme_pw, "+14155550100");
+    let id = ok["ids"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{ok}"))
+        .to_string();
+    let acme = create_key(&w.cfg, &["acme-app", "--tenant", "acme"]);
+    let beta = create_key(&w.cfg, &["beta-app", "--tenant", "beta"]);
+    let (s, v) = call(gw, &acme, "GET", &format!("/v1/messages/{id}"), None).await;
+    assert_eq!((s, v["tenant"].as_str()), (200, Some("acme")), "{v}");
+    assert_eq!(
+        call(gw, &beta, "GET", &format!("/v1/messages/{id}"), None)
+            .await
+            .0,
+        404
+    );
+
+    // Another tenant's sender: ESME_RINVSRCADR (0x0A).
+    let refused = smpp_submit(port, "acme-smpp", &acme_pw, "+14155550200");
+    assert_eq!(refused["status"], 0x0A, "{refused}");
+    // An account no tenant lists: ESME_RX_R_APPN (0x66).
+    let stray = smpp_submit(port, "stray", &stray_pw, "+14155550100");
+    assert_eq!(stray["status"], 0x66, "{stray}");
 }

@@ -275,3 +275,82 @@ impl Db {
         identity(self.conn(), address)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn key<'a>(name: &'a str, tenant: Option<&'a str>, expires_at: Option<i64>) -> NewApiKey<'a> {
+        NewApiKey {
+            name,
+            tenant,
+            scopes: Scopes::APPLICATION,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn tenant_scopes_rotation_expiry_and_revocation() {
+        let c = db();
+        let t = create_api_key(&c, &key("a", Some("acme"), None), 0).unwrap();
+        let found = api_key_by_hash(&c, &hash_token(&t), 1).unwrap().unwrap();
+        assert_eq!(found.tenant.as_deref(), Some("acme"));
+        assert_eq!(found.scopes, Scopes::APPLICATION);
+
+        // Rotation: both work until the overlap ends, then only the new one.
+        let t2 = rotate_api_key(&c, "a", 100, 1).unwrap().unwrap();
+        assert!(api_key_by_hash(&c, &hash_token(&t), 99).unwrap().is_some());
+        assert!(api_key_by_hash(&c, &hash_token(&t2), 99).unwrap().is_some());
+        assert!(api_key_by_hash(&c, &hash_token(&t), 100).unwrap().is_none());
+        assert!(
+            api_key_by_hash(&c, &hash_token(&t2), 100)
+                .unwrap()
+                .is_some()
+        );
+
+        // Expiry.
+        let e = create_api_key(&c, &key("e", None, Some(50)), 0).unwrap();
+        assert!(api_key_by_hash(&c, &hash_token(&e), 49).unwrap().is_some());
+        assert!(api_key_by_hash(&c, &hash_token(&e), 50).unwrap().is_none());
+        assert!(rotate_api_key(&c, "e", 100, 60).unwrap().is_none());
+
+        // Revocation ends both secrets at once.
+        let t3 = rotate_api_key(&c, "a", 1_000, 2).unwrap().unwrap();
+        assert!(revoke_api_key(&c, "a", 3).unwrap());
+        for tok in [&t2, &t3] {
+            assert!(api_key_by_hash(&c, &hash_token(tok), 4).unwrap().is_none());
+        }
+        let empty = NewApiKey {
+            scopes: Scopes::default(),
+            ..key("x", None, None)
+        };
+        assert!(create_api_key(&c, &empty, 0).is_err());
+    }
+
+    #[test]
+    fn keys_from_before_tenants_keep_every_scope() {
+        let mut c = Connection::open_in_memory().unwrap();
+        // A version-9 database with one key, as a deployment before tenants had.
+        super::super::schema::migrate_to(&mut c, 9).unwrap();
+        c.execute(
+            "INSERT INTO api_keys (name, hash, created_at) VALUES ('old', ?1, 0)",
+            params![hash_token("gw_old").as_slice()],
+        )
+        .unwrap();
+        super::super::schema::migrate(&mut c).unwrap();
+        let k = api_key_by_hash(&c, &hash_token("gw_old"), 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (k.tenant, k.scopes.to_string()),
+            (None, "send,read,identities,admin".into())
+        );
+    }
+}
