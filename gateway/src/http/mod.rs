@@ -1,8 +1,10 @@
-//! The HTTP API: the router of the API itself (messages, identities,
-//! metrics, health), merged with the channels' webhook routers into one
+//! The HTTP API: the router of the public API itself (messages,
+//! identities, liveness), merged with the channels' webhook routers into one
 //! `app(..)` that tests can call without a socket and `serve` binds to a
-//! listener. Channels import this module's errors and JSON helpers; it
-//! imports no channel.
+//! listener; the admin plane (`/metrics`, detailed health, operator
+//! endpoints) is [`admin::router`], bound to a listener of its own.
+//! Channels import this module's errors and JSON helpers; it imports no
+//! channel.
 //!
 //! Bounded by construction: a body size limit, a cap on requests in flight
 //! (beyond it, 503 with Retry-After instead of an unbounded queue) and a

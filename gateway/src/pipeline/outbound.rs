@@ -428,6 +428,7 @@ async fn commit_outbound(
     row.channel = channel_name(decision.channel);
     row.carrier_id = origin.dedup;
     row.idempotency = origin.idempotency;
+    let tenant = origin.tenant.clone();
     row.tenant = origin.tenant;
     apply_gate(&mut row, gate, Some(Target::Route(route)));
     let accepted = Accepted {
@@ -451,10 +452,18 @@ async fn commit_outbound(
             Ok((accepted, true))
         }
         InsertOutcome::Duplicate { id } => {
-            let status = p
-                .store
-                .message(id.clone())
-                .await?
+            let first = p.store.message(id.clone()).await?;
+            // A pre-sealed envelope reusing the id of another tenant's
+            // message: refused without that message's status.
+            if first.as_ref().is_some_and(|v| {
+                !crate::core::tenants::may_see(tenant.as_deref(), v.tenant.as_deref())
+            }) {
+                return Err(Error::invalid(
+                    "envelope",
+                    "an envelope with this header id was already submitted",
+                ));
+            }
+            let status = first
                 .map(|v| v.status.as_str().to_string())
                 .unwrap_or_default();
             Ok((
