@@ -88,11 +88,23 @@ def wait_port(port, timeout=30):
     raise RuntimeError(f"port {port} did not open")
 
 
-def config(work, gw_port, sink_port, sync, service_key):
+def admin_line(gw_bin, work, port):
+    """`admin.listen` on a free port for binaries with an admin plane (the
+    issue-17 split: /metrics moved there); empty for older ones, which
+    refuse the key and serve /metrics on the public port."""
+    probe = os.path.join(work, "probe.toml")
+    line = f'admin.listen = "127.0.0.1:{port}"\n'
+    with open(probe, "w") as f:
+        f.write(line + f'data_dir = "{work}/probe"\n')
+    r = subprocess.run([gw_bin, "--config", probe, "keys", "api", "list"], capture_output=True)
+    return line if r.returncode == 0 else ""
+
+
+def config(work, gw_port, sink_port, sync, service_key, admin=""):
     # The classifier and rate limiter still run on every message; the bench
     # senders are allow-listed and their limits raised so that the figures
     # measure the pipeline, not the policy.
-    return (f'listen = "127.0.0.1:{gw_port}"\ndata_dir = "{work}/data"\n'
+    return (f'listen = "127.0.0.1:{gw_port}"\ndata_dir = "{work}/data"\n' + admin +
             f'[store]\nsynchronous = "{sync}"\n'
             f'[http]\nmax_in_flight = 65536\n'
             f'[delivery]\nconcurrency = {os.environ.get("BENCH_DELIVERY_CONC", "128")}\n'
@@ -137,7 +149,10 @@ def phase(path, conc, n, sync, max_s, gw_bin, sink_bin):
                                         text=True, check=True).stdout)
     cfg = os.path.join(work, "gateway.toml")
     with open(cfg, "w") as f:
-        f.write(config(work, gw_port, sink_port, sync, keypair["public_key"]))
+        admin_port = free_port()
+        admin = admin_line(gw_bin, work, admin_port)
+        f.write(config(work, gw_port, sink_port, sync, keypair["public_key"], admin))
+    metrics_port = admin_port if admin else gw_port
     sink = subprocess.Popen([sink_bin, "sink", "--quiet", "--listen", f"127.0.0.1:{sink_port}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     token = subprocess.run([gw_bin, "--config", cfg, "keys", "api", "create", "bench"], env=env,
@@ -189,7 +204,7 @@ def phase(path, conc, n, sync, max_s, gw_bin, sink_bin):
         rss = proc_hwm_mb(gw.pid)
         if os.environ.get("BENCH_METRICS"):
             # Keep the gateway's own view (commit batch sizes, latencies) of the phase.
-            with urllib.request.urlopen(f"http://127.0.0.1:{gw_port}/metrics", timeout=10) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
                 with open(os.environ["BENCH_METRICS"], "a") as f:
                     f.write(f"# phase path={path} conc={conc} bin={gw_bin}\n" + r.read().decode())
         acc = figures["accepted"]

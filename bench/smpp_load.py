@@ -124,7 +124,8 @@ def run_once(n, window, max_s):
     sink_port, gw_port, smpp_port = free_port(), free_port(), free_port()
     cfg = os.path.join(work, "gateway.toml")
     with open(cfg, "w") as f:
-        f.write(f'listen = "127.0.0.1:{gw_port}"\ndata_dir = "{work}/data"\n'
+        f.write(f'listen = "127.0.0.1:{gw_port}"\nadmin.listen = "127.0.0.1:{free_port()}"\n'
+                f'data_dir = "{work}/data"\n'
                 f'[generic]\nurl = "http://127.0.0.1:{sink_port}/sms"\nfrom = "+14155550199"\n'
                 f'[smpp.server]\nlisten = "127.0.0.1:{smpp_port}"\nwindow = {max(window, 1)}\n'
                 'throughput = 1000000.0\n'

@@ -161,7 +161,7 @@ async fn bad_api_keys_are_refused_and_store_nothing() {
         200
     );
     let m = c
-        .get(gw.url("/metrics"))
+        .get(gw.admin_url("/metrics"))
         .send()
         .await
         .unwrap()

@@ -182,6 +182,8 @@ impl Drop for Sink {
 pub struct Gateway {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The admin plane's listener (`/metrics`, detailed `/healthz`, operator endpoints).
+    pub admin: SocketAddr,
     pub data_dir: PathBuf,
     pub logs: Arc<Mutex<Vec<String>>>,
     pub token: String,
@@ -213,7 +215,7 @@ pub fn write_config_with_policy(
 ) -> PathBuf {
     let data = dir.join("data");
     let mut cfg = format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
+        "listen = \"127.0.0.1:0\"\nadmin.listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n",
         data.display()
     );
     cfg.push_str(extra);
@@ -287,7 +289,10 @@ impl Gateway {
                 if !sent {
                     if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
                         if v["message"] == "listening" {
-                            let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_string());
+                            let _ = tx.send((
+                                v["addr"].as_str().unwrap_or_default().to_string(),
+                                v["admin"].as_str().unwrap_or_default().to_string(),
+                            ));
                             sent = true;
                         }
                     }
@@ -295,8 +300,8 @@ impl Gateway {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a.parse().unwrap(),
+        let (addr, admin) = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok((a, b)) => (a.parse().unwrap(), b.parse().unwrap()),
             Err(_) => {
                 let _ = child.kill();
                 panic!("gateway did not start: {:?}", logs.lock().unwrap());
@@ -306,6 +311,7 @@ impl Gateway {
         Self {
             child,
             addr,
+            admin,
             data_dir,
             logs,
             token,
@@ -314,6 +320,11 @@ impl Gateway {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// A URL on the admin plane's listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     /// Registers a fresh identity for `address` and returns its private key.
@@ -392,7 +403,7 @@ impl Gateway {
     /// The Prometheus text of `/metrics`.
     pub async fn metrics_text(&self) -> String {
         self.client()
-            .get(self.url("/metrics"))
+            .get(self.admin_url("/metrics"))
             .send()
             .await
             .unwrap()

@@ -5,7 +5,12 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 async fn health(gw: &Gateway) -> (u16, serde_json::Value) {
-    let r = gw.client().get(gw.url("/healthz")).send().await.unwrap();
+    let r = gw
+        .client()
+        .get(gw.admin_url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 

@@ -28,4 +28,5 @@ mod review;
 mod shutdown;
 mod smpp;
 mod spam_gate;
+mod tenants;
 mod walkthrough;

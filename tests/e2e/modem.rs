@@ -213,7 +213,7 @@ fn decode_sent(pdus: &[String]) -> String {
 async fn healthz_modem(gw: &Gateway) -> serde_json::Value {
     let v: serde_json::Value = gw
         .client()
-        .get(gw.url("/healthz"))
+        .get(gw.admin_url("/healthz"))
         .send()
         .await
         .unwrap()
@@ -419,7 +419,7 @@ async fn modem_faults_lose_nothing_and_send_nothing_twice() {
     assert!(h["resets"].as_u64().unwrap() >= 2, "{h}");
     let metrics = gw
         .client()
-        .get(gw.url("/metrics"))
+        .get(gw.admin_url("/metrics"))
         .send()
         .await
         .unwrap()

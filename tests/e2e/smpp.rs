@@ -491,7 +491,7 @@ impl Drop for PyReceiver {
 
 async fn health(gw: &Gateway) -> serde_json::Value {
     gw.client()
-        .get(gw.url("/healthz"))
+        .get(gw.admin_url("/healthz"))
         .send()
         .await
         .unwrap()

@@ -20,6 +20,7 @@ use crate::harness::{TempDir, bin};
 
 const GATEWAY_ADDR: &str = "127.0.0.1:8080";
 const SINK_ADDR: &str = "127.0.0.1:9090";
+const ADMIN_ADDR: &str = "127.0.0.1:8081";
 /// What a marker line between two blocks' outputs looks like.
 const MARKER: &str = "@@walkthrough-block ";
 
@@ -116,12 +117,17 @@ fn tool_dir(dir: &Path) -> std::path::PathBuf {
     tools
 }
 
-fn script(blocks: &[Block], gw: &str, sink: &str) -> String {
+fn script(blocks: &[Block], gw: &str, sink: &str, admin: &str) -> String {
     // -e: a failing command fails the test where a reader would have seen an
     // error; the trap stops the background sink and gateway either way.
     let mut s = String::from("set -e -o pipefail\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n");
     for (i, b) in blocks.iter().enumerate() {
-        s.push_str(&b.code.replace(GATEWAY_ADDR, gw).replace(SINK_ADDR, sink));
+        s.push_str(
+            &b.code
+                .replace(GATEWAY_ADDR, gw)
+                .replace(SINK_ADDR, sink)
+                .replace(ADMIN_ADDR, admin),
+        );
         s.push_str(&format!("\necho '{MARKER}{i}'\n"));
     }
     s
@@ -229,10 +235,11 @@ fn readme_walkthrough_runs_verbatim() {
     let tools = tool_dir(&dir.0);
     let gw = format!("127.0.0.1:{}", free_port());
     let sink = format!("127.0.0.1:{}", free_port());
+    let admin = format!("127.0.0.1:{}", free_port());
     let (ok, stdout, stderr) = run(
         &dir.0,
         &tools,
-        &script(&blocks, &gw, &sink),
+        &script(&blocks, &gw, &sink, &admin),
         Duration::from_secs(120),
     );
     let log = std::fs::read_to_string(dir.0.join("gateway.log")).unwrap_or_default();

@@ -20,10 +20,11 @@ use crate::channels::smpp::config::SmppConfig;
 use crate::channels::telnyx::config::TelnyxConfig;
 use crate::channels::twilio::config::TwilioConfig;
 use crate::core::error::{Error, Result};
+use crate::core::tenants::{TenantConfig, Tenants};
 use crate::delivery::callbacks::CallbacksConfig;
 use crate::delivery::config::RoutingConfig;
 use crate::delivery::config::{DeliveryConfig, PrivateSideConfig};
-use crate::http::config::HttpConfig;
+use crate::http::config::{AdminConfig, HttpConfig};
 use crate::pipeline::privacy::PrivacyConfig;
 use crate::store::config::StoreConfig;
 
@@ -75,6 +76,11 @@ pub struct Config {
     /// What is kept, and for how long: erase on delivery, no content at
     /// rest for listed regions, pseudonymised numbers.
     pub privacy: PrivacyConfig,
+    /// The private-side applications (`[[tenants]]`); empty means one
+    /// implicit tenant that owns everything.
+    pub tenants: Vec<TenantConfig>,
+    /// The admin plane's listener.
+    pub admin: AdminConfig,
 }
 
 /// Which spam model to load.
@@ -133,6 +139,8 @@ impl Default for Config {
             rbm: None,
             smpp: SmppConfig::default(),
             privacy: PrivacyConfig::default(),
+            tenants: Vec::new(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -234,10 +242,48 @@ impl Config {
         }
         self.smpp.validate(&mut problems);
         self.privacy.validate(&mut problems);
+        self.validate_tenants(&mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
             Err(Error::Config(problems.join("; ")))
+        }
+    }
+}
+
+impl Config {
+    /// The tenants, built (patterns normalised in the default region).
+    pub fn tenants(&self) -> Result<Tenants> {
+        let mut problems = Vec::new();
+        let t = Tenants::build(
+            &self.tenants,
+            crate::core::address::region(&self.default_region),
+            &mut problems,
+        );
+        if problems.is_empty() {
+            Ok(t)
+        } else {
+            Err(Error::Config(problems.join("; ")))
+        }
+    }
+
+    fn validate_tenants(&self, problems: &mut Vec<String>) {
+        Tenants::build(
+            &self.tenants,
+            crate::core::address::region(&self.default_region),
+            problems,
+        );
+        for (i, t) in self.tenants.iter().enumerate() {
+            if let Some(k) = &t.service_public_key {
+                if crate::envelope::keys::parse_public_key(k).is_err() {
+                    problems.push(format!(
+                        "tenants[{i}].service_public_key is not a base64 X25519 public key"
+                    ));
+                }
+            }
+        }
+        if self.admin.enabled && self.admin.listen == self.listen && self.listen.port() != 0 {
+            problems.push("admin.listen must differ from listen".into());
         }
     }
 }

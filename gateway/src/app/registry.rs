@@ -109,6 +109,7 @@ fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<
             Arc::new(PrivateRoute::new(http.clone(), url.clone(), secret)),
         );
     }
+    tenant_routes(config, http, &mut routes)?;
     if let Some(r) = config.rbm.as_ref().and_then(|r| r.sms_route.as_ref()) {
         if routes.get(r).is_none() {
             return Err(Error::Config(format!(
@@ -117,6 +118,47 @@ fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<
         }
     }
     Ok(routes)
+}
+
+/// Each tenant's private side: a route of its own (`private:<name>`), to
+/// its webhook, signed with its own secret, which it must name.
+fn tenant_routes(config: &Config, http: &reqwest::Client, routes: &mut Routes) -> Result<()> {
+    for t in &config.tenants {
+        let Some(url) = &t.webhook_url else { continue };
+        if t.secret.secret_env.is_none() && t.secret.secret_file.is_none() {
+            return Err(Error::Config(format!(
+                "tenant {} has a webhook_url but no secret_env or secret_file",
+                t.name
+            )));
+        }
+        // No default variable: an empty name resolves only from the file.
+        let secret = t.secret.resolve("")?.ok_or_else(|| {
+            Error::Config(format!(
+                "tenant {}'s webhook secret is not set (its secret_env is empty or unset)",
+                t.name
+            ))
+        })?;
+        routes.add_unrouted(
+            &delivery::private::tenant_route(&t.name),
+            Arc::new(PrivateRoute::new(http.clone(), url.clone(), secret)),
+        );
+    }
+    Ok(())
+}
+
+/// Tenants' service keys, by tenant name.
+fn tenant_keys(
+    config: &Config,
+) -> Result<std::collections::HashMap<String, crate::envelope::keys::PublicKey>> {
+    config
+        .tenants
+        .iter()
+        .filter_map(|t| {
+            t.service_public_key
+                .as_deref()
+                .map(|k| Ok((t.name.clone(), crate::envelope::keys::parse_public_key(k)?)))
+        })
+        .collect()
 }
 
 /// Builds the service on an open store.
@@ -259,6 +301,9 @@ fn wire(
         status: status.clone(),
         transit: Arc::new(crate::pipeline::privacy::Transit::new(&config.privacy)),
         status_callbacks,
+        tenants: Arc::new(config.tenants()?),
+        quotas: Default::default(),
+        tenant_keys: tenant_keys(config)?,
     });
     let worker = Arc::new(delivery::Worker {
         store,
@@ -325,10 +370,23 @@ mod tests {
             service.health,
             cfg.data_dir.clone(),
         ));
-        let app = crate::http::app(api, routers, &cfg.http);
+        let app = crate::http::app(api.clone(), routers, &cfg.http);
+        let admin = crate::http::admin::router(api);
 
+        // The public listener: liveness only; the details are the admin plane's.
         let (status, health) =
             call(&app, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+        assert_eq!(
+            (status, health),
+            (StatusCode::OK, serde_json::json!({"status": "ok"}))
+        );
+        let (status, _) = call(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, health) = call(
+            &admin,
+            Request::get("/healthz").body(Body::empty()).unwrap(),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(health["status"], "ok");
         assert!(

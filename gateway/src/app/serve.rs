@@ -82,8 +82,23 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     let local = listener
         .local_addr()
         .map_err(|e| Error::io("bind", config.listen.to_string(), e))?;
+    let admin = match config.admin.enabled {
+        true => Some(
+            TcpListener::bind(config.admin.listen)
+                .await
+                .map_err(|e| Error::io("bind", config.admin.listen.to_string(), e))?,
+        ),
+        false => None,
+    };
+    let admin_addr = admin
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     tracing::info!(
         addr = %local,
+        admin = %admin_addr,
+        tenants = config.tenants.len(),
         data_dir = %config.data_dir.display(),
         edge_kid = %pipeline.keys.current()?.kid,
         generic = config.generic.is_some(),
@@ -130,8 +145,16 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         service.health,
         config.data_dir.clone(),
     ));
-    let app = crate::http::app(api, routers, &config.http);
-    crate::http::server::serve(listener, app, &config.http, shutdown.clone()).await;
+    let app = crate::http::app(api.clone(), routers, &config.http);
+    let public = crate::http::server::serve(listener, app, &config.http, shutdown.clone());
+    match admin {
+        Some(l) => {
+            let plane = crate::http::admin::router(api);
+            let admin = crate::http::server::serve(l, plane, &config.http, shutdown.clone());
+            tokio::join!(public, admin);
+        }
+        None => public.await,
+    }
 
     // The listener has stopped (in-flight requests committed); every task
     // stops after the token, the delivery worker once its sends recorded

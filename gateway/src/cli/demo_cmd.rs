@@ -96,8 +96,14 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<(), CliError> {
         .await
         .map_err(|e| fail("starting the simulators", e))?;
     let cfg = point_at(cfg, &sims);
+    let key = crate::store::NewApiKey {
+        name: "demo",
+        tenant: None,
+        scopes: crate::core::tenants::Scopes::APPLICATION,
+        expires_at: None,
+    };
     let token =
-        crate::store::open_for_cli(dir)?.create_api_key("demo", crate::core::clock::now_ms())?;
+        crate::store::open_for_cli(dir)?.create_api_key(&key, crate::core::clock::now_ms())?;
     let edge_kid = crate::envelope::keys::Keyring::open_or_create(dir)?
         .current()
         .kid
@@ -159,6 +165,9 @@ fn config(dir: &Path) -> Result<Config, CliError> {
     let mut cfg = Config::load(None)?;
     cfg.data_dir = dir.to_path_buf();
     cfg.listen = free_port().map_err(|e| fail("finding a free port", e))?;
+    // The demo shows the public API; an admin listener on the default port
+    // would collide with a gateway already running on this machine.
+    cfg.admin.enabled = false;
     let file_secret = |name: &str| -> Result<SecretRef, CliError> {
         let path = dir.join(name);
         crate::core::fs::write_private_file(

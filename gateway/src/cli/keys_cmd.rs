@@ -9,6 +9,7 @@ use super::CliError;
 use crate::app::config::Config;
 use crate::core::address::{self, Address};
 use crate::core::clock;
+use crate::core::tenants::{Scope, Scopes};
 use crate::envelope::keys::{self, Keyring};
 use crate::store;
 
@@ -40,6 +41,18 @@ pub enum ApiCommand {
     Create {
         /// A name to recognise the key by.
         name: String,
+        /// The tenant it belongs to (a `[[tenants]]` name); without one, an
+        /// operator's key (`--scope admin`), or the implicit tenant's when
+        /// no tenants are configured.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Scopes, comma-separated: send, read, identities, admin
+        /// (default: send,read,identities).
+        #[arg(long)]
+        scope: Option<String>,
+        /// Days until the key stops working (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
         /// Default `status_callback` URL of the messages this key sends
         /// (a request's own `status_callback` wins).
         #[arg(long)]
@@ -52,13 +65,22 @@ pub enum ApiCommand {
         /// The URL; absent clears it.
         url: Option<String>,
     },
+    /// Give a key a new token (printed once); the old one keeps working
+    /// for the overlap window, to roll the new one out.
+    Rotate {
+        /// The key's name.
+        name: String,
+        /// Seconds the old token keeps working (default: one day).
+        #[arg(long, default_value_t = 86_400)]
+        overlap_secs: u32,
+    },
     /// List API keys (names and dates, never tokens).
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Revoke an API key (takes effect within seconds in a running service).
+    /// Revoke an API key (takes effect within a second in a running service).
     Revoke {
         /// The key's name.
         name: String,
@@ -169,29 +191,57 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
             match api {
                 ApiCommand::Create {
                     name,
+                    tenant,
+                    scope,
+                    expires_in_days,
                     status_callback,
                 } => {
                     if let Some(url) = status_callback {
                         crate::delivery::callbacks::check_url(url)?;
                     }
-                    let token = db.create_api_key(name, clock::now_ms())?;
+                    let now = clock::now_ms();
+                    let key = store::NewApiKey {
+                        name,
+                        tenant: tenant.as_deref(),
+                        scopes: key_scopes(cfg, tenant.as_deref(), scope.as_deref())?,
+                        expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400_000),
+                    };
+                    let token = db.create_api_key(&key, now)?;
                     if let Some(url) = status_callback {
                         db.set_key_callback(name, Some(url))?;
                     }
                     println!("{token}");
                     eprintln!("store this token now: it is not shown again");
                 }
+                ApiCommand::Rotate { name, overlap_secs } => {
+                    let now = clock::now_ms();
+                    let until = now + i64::from(*overlap_secs) * 1000;
+                    let Some(token) = db.rotate_api_key(name, until, now)? else {
+                        return Err(CliError::input(format!("no live API key named {name}")));
+                    };
+                    println!("{token}");
+                    eprintln!(
+                        "store this token now: it is not shown again; the old one works until {}",
+                        clock::rfc3339_ms(until)
+                    );
+                }
                 ApiCommand::List { json } => {
                     let keys = db.api_keys()?;
                     if *json {
                         print_json(&keys)?;
                     } else {
-                        println!("{:<24} {:<26} REVOKED", "NAME", "CREATED");
+                        println!(
+                            "{:<24} {:<16} {:<26} {:<26} {:<26} REVOKED",
+                            "NAME", "TENANT", "SCOPES", "CREATED", "EXPIRES"
+                        );
                         for k in keys {
                             println!(
-                                "{:<24} {:<26} {}",
+                                "{:<24} {:<16} {:<26} {:<26} {:<26} {}",
                                 k.name,
+                                k.tenant.as_deref().unwrap_or("-"),
+                                k.scopes,
                                 clock::rfc3339_ms(k.created_at),
+                                k.expires_at.map(clock::rfc3339_ms).unwrap_or_default(),
                                 k.revoked_at.map(clock::rfc3339_ms).unwrap_or_default()
                             );
                         }
@@ -219,6 +269,29 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The scopes of a new key, checked against the configured tenants: a
+/// tenant's key must name a configured tenant and cannot be an operator's;
+/// with tenants configured, a key of none is an operator's (`admin`).
+fn key_scopes(cfg: &Config, tenant: Option<&str>, scope: Option<&str>) -> Result<Scopes, CliError> {
+    let scopes = match scope {
+        Some(s) => Scopes::parse(s).map_err(CliError::input)?,
+        None => Scopes::APPLICATION,
+    };
+    let configured = !cfg.tenants.is_empty();
+    match tenant {
+        Some(t) if !cfg.tenants.iter().any(|c| c.name == t) => Err(CliError::input(format!(
+            "no tenant named {t} in the configuration's [[tenants]]"
+        ))),
+        Some(_) if scopes.has(Scope::Admin) => Err(CliError::input(
+            "the admin scope is for operators' keys, created without --tenant",
+        )),
+        None if configured && !scopes.has(Scope::Admin) => Err(CliError::input(
+            "tenants are configured: give --tenant NAME, or --scope admin for an operator's key",
+        )),
+        _ => Ok(scopes),
+    }
 }
 
 /// Runs `gateway identity …`.

@@ -66,6 +66,16 @@ pub enum Error {
         /// Which limit said no (`sender`, `pair`, `recipient`, `route`).
         limit: &'static str,
     },
+    /// A tenant's send named a `from` outside its senders.
+    #[error("the sender is not one of this tenant's senders")]
+    SenderNotAllowed,
+    /// A tenant's daily quota of accepted messages is used up; it renews
+    /// after this many seconds (the next UTC midnight).
+    #[error("the daily message quota is used up; it renews in {retry_after_secs} s")]
+    QuotaExceeded {
+        /// Seconds until the next UTC day.
+        retry_after_secs: u64,
+    },
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),

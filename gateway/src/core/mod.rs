@@ -10,6 +10,7 @@ pub mod fs;
 pub mod metrics;
 pub mod pseudonym;
 pub mod secrets;
+pub mod tenants;
 
 /// A boxed, sendable future: what object-safe async trait methods return.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -243,6 +243,7 @@ pub fn route_of(target: &Target) -> Cow<'_, str> {
         Target::Route(r) => Cow::Borrowed(r),
         Target::Private => Cow::Borrowed(private::ROUTE),
         Target::Smpp(sid) => Cow::Owned(format!("{SMPP_CLIENTS}{sid}")),
+        Target::Tenant(t) => Cow::Owned(private::tenant_route(t)),
     }
 }
 

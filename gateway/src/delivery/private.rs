@@ -10,6 +10,11 @@ use crate::store::MessageStatus;
 /// Name of the private side's route.
 pub const ROUTE: &str = "private";
 
+/// Name of a tenant's private-side route (its own webhook and secret).
+pub fn tenant_route(tenant: &str) -> String {
+    format!("{ROUTE}:{tenant}")
+}
+
 /// Delivers inbound envelopes to the private side's webhook.
 pub struct PrivateRoute {
     http: reqwest::Client,

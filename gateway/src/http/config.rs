@@ -92,3 +92,25 @@ impl HttpConfig {
         }
     }
 }
+
+/// `[admin]`: the admin plane's listener (`/metrics`, the detailed
+/// `/healthz`, operator endpoints), apart from the public one that carriers
+/// and applications reach.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Whether the admin listener runs at all.
+    pub enabled: bool,
+    /// Where it listens; loopback by default, since `/metrics` there needs
+    /// no key.
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
+}

@@ -42,6 +42,11 @@ pub enum ApiError {
     UnsupportedMedia(String),
     /// 429: over a rate limit (named); retry after this many seconds.
     RateLimited(u64, &'static str),
+    /// 403 `sender_not_allowed`: `from` is not one of the tenant's senders.
+    SenderNotAllowed,
+    /// 429 `quota_exceeded`: the tenant's daily quota is used up; retry
+    /// after this many seconds (the next UTC day).
+    QuotaExceeded(u64),
     /// 503: overloaded or shutting down; retry after this many seconds.
     Unavailable(u64),
     /// 503: the disk is full; nothing was stored; retry after this many seconds.
@@ -95,6 +100,16 @@ impl ApiError {
                 "rate_limited",
                 format!("the {limit} rate limit was exceeded; retry after the Retry-After seconds"),
             ),
+            Self::SenderNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "sender_not_allowed",
+                "this API key's tenant may not send from this sender".into(),
+            ),
+            Self::QuotaExceeded(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                "the tenant's daily message quota is used up; it renews at 00:00 UTC".into(),
+            ),
             Self::StorageFull(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_full",
@@ -145,7 +160,8 @@ impl IntoResponse for ApiError {
         if let Self::RateLimited(s, _)
         | Self::Unavailable(s)
         | Self::StorageFull(s)
-        | Self::NotRetained(s) = self
+        | Self::NotRetained(s)
+        | Self::QuotaExceeded(s) = self
         {
             if let Ok(v) = HeaderValue::from_str(&s.max(1).to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -166,6 +182,8 @@ impl From<Error> for ApiError {
                 retry_after_secs,
                 limit,
             } => Self::RateLimited(retry_after_secs, limit),
+            Error::SenderNotAllowed => Self::SenderNotAllowed,
+            Error::QuotaExceeded { retry_after_secs } => Self::QuotaExceeded(retry_after_secs),
             Error::StoreClosed => Self::Unavailable(5),
             Error::NoRoute(m) => Self::NoRoute(m),
             Error::NotRetained => Self::NotRetained(5),

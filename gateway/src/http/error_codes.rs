@@ -31,6 +31,10 @@ pub const CODES: &[(u32, &str)] = &[
     (40111, "webhook signature does not match"),
     (40112, "webhook signature too old or in the future"),
     (40300, "refused by policy"),
+    (40310, "sender not allowed for this tenant"),
+    (40311, "API key lacks the scope"),
+    (40312, "address not owned by this tenant"),
+    (40313, "operator key needed"),
     (40400, "no such resource"),
     (40401, "no such path"),
     (40500, "method not allowed"),
@@ -39,6 +43,7 @@ pub const CODES: &[(u32, &str)] = &[
     (41500, "unsupported media type"),
     (42200, "Idempotency-Key reused"),
     (42900, "rate limited"),
+    (42910, "tenant's daily quota exceeded"),
     (50000, "internal error"),
     (50300, "overloaded"),
     (50301, "storage full"),
@@ -60,7 +65,9 @@ pub fn number_and_param(e: &ApiError) -> (u32, Option<String>) {
         },
         ApiError::InvalidJson { number, param, .. } => (*number, param.clone()),
         ApiError::Unauthorized(m) => (unauthorized(m), None),
-        ApiError::Forbidden(_) => (40300, None),
+        ApiError::Forbidden(m) => (forbidden(m), None),
+        ApiError::SenderNotAllowed => (40310, Some("from".into())),
+        ApiError::QuotaExceeded(_) => (42910, None),
         ApiError::NotFound(m) if m == "no such route" => (40401, None),
         ApiError::NotFound(_) => (40400, None),
         ApiError::MethodNotAllowed => (40500, None),
@@ -86,6 +93,18 @@ fn field_of(message: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
     plain.then(|| field.to_string())
+}
+
+fn forbidden(message: &str) -> u32 {
+    if message.starts_with("this API key lacks the ") {
+        40311
+    } else if message.starts_with("this address is not one of") {
+        40312
+    } else if message.starts_with("operator endpoints need") {
+        40313
+    } else {
+        40300
+    }
 }
 
 fn unauthorized(message: &str) -> u32 {

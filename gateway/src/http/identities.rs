@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::auth::ApiCaller;
 use super::error::ApiError;
 use crate::core::address::Address;
+use crate::core::tenants::Scope;
 use crate::envelope::keys;
 use std::sync::Arc;
 
@@ -24,13 +25,17 @@ pub struct IdentityBody {
 /// Registers or replaces an identity.
 pub async fn put(
     State(state): State<Arc<ApiState>>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(address): Path<String>,
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let b: IdentityBody = super::json::parse_typed(&headers, body)?;
+    caller.require(Scope::Identities)?;
     let addr = Address::sender(&address, state.pipeline.region, "address")?;
+    // Another tenant's recipient: its inbound messages would be sealed to
+    // this caller's key.
+    caller.require_address(addr.as_str())?;
+    let b: IdentityBody = super::json::parse_typed(&headers, body)?;
     let pk = keys::parse_public_key(&b.public_key)
         .map_err(|e| ApiError::BadRequest(format!("invalid public_key: {e}")))?;
     let kid = state
@@ -47,10 +52,12 @@ pub async fn put(
 /// Shows the registered key of an address.
 pub async fn get(
     State(state): State<Arc<ApiState>>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(address): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Scope::Identities)?;
     let addr = Address::sender(&address, state.pipeline.region, "address")?;
+    caller.require_address(addr.as_str())?;
     let pk = state
         .pipeline
         .store

@@ -19,6 +19,7 @@ use super::ApiState;
 use super::auth::ApiCaller;
 use super::error::ApiError;
 use crate::core::address::Address;
+use crate::core::tenants::Scope;
 use crate::store::MessageStatus;
 use crate::store::listing::{MessageFilter, MessageSummary, PageEnd};
 
@@ -136,13 +137,15 @@ fn address(
 /// Lists messages (metadata only), newest first.
 pub async fn list(
     State(state): State<Arc<ApiState>>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<MessageList>, ApiError> {
     let Query(query) = query.map_err(|_| ApiError::BadRequest("invalid query string".into()))?;
-    // Today every API key may see every message; a per-owner restriction
-    // goes into the filter here, from the caller.
-    let f = filter(&state, query)?;
+    caller.require(Scope::Read)?;
+    let mut f = filter(&state, query)?;
+    // A tenant's key lists its tenant's messages only (the rule of
+    // `may_see`, in SQL).
+    f.tenant = caller.filter().map(str::to_string);
     let (messages, end) = state.pipeline.store.list_messages(f).await?;
     Ok(Json(MessageList {
         messages,

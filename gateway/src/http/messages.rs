@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::auth::ApiCaller;
 use super::error::ApiError;
+use crate::core::tenants::Scope;
 use crate::pipeline::{self, OutboundRequest};
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub async fn create(
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<pipeline::Accepted>), ApiError> {
+    caller.require(Scope::Send)?;
     let idempotency = idempotency(&caller, &headers, body.as_ref().ok())?;
     let b: SendBody = super::json::parse_typed(&headers, body)?;
     // The key's default applies only when callbacks are on: a gateway
@@ -43,7 +45,11 @@ pub async fn create(
     let status_callback = match b.status_callback {
         Some(url) => Some(url),
         None if state.pipeline.status_callbacks => {
-            state.pipeline.store.key_callback(caller.0.clone()).await?
+            state
+                .pipeline
+                .store
+                .key_callback(caller.name.clone())
+                .await?
         }
         None => None,
     };
@@ -59,6 +65,7 @@ pub async fn create(
             ttl_seconds: b.ttl_seconds,
             idempotency,
             status_callback,
+            tenant: caller.tenant.clone(),
         },
     )
     .await?;
@@ -96,36 +103,55 @@ fn idempotency(
         })?;
     let hash = sha2::Sha256::digest(body.map(|b| b.as_ref()).unwrap_or_default());
     Ok(Some(crate::store::Idempotency {
-        scope: caller.0.clone(),
+        scope: caller.name.clone(),
         key: key.to_string(),
         body_hash: hex::encode(hash),
     }))
 }
 
+/// The message `id` if `caller` may see it; another tenant's message is
+/// "no such message", exactly like one that does not exist.
+pub async fn visible(
+    state: &ApiState,
+    filter: Option<&str>,
+    id: &str,
+) -> Result<MessageView, ApiError> {
+    let none = || ApiError::NotFound("no such message".into());
+    if id.len() > 64 {
+        return Err(none());
+    }
+    let view = state.pipeline.store.message(id.to_string()).await?;
+    view.filter(|v| crate::core::tenants::may_see(filter, v.tenant.as_deref()))
+        .ok_or_else(none)
+}
+
 /// Metadata and history of one message.
 pub async fn get(
     State(state): State<Arc<ApiState>>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<MessageView>, ApiError> {
-    if id.len() > 64 {
-        return Err(ApiError::NotFound("no such message".into()));
-    }
-    state
-        .pipeline
-        .store
-        .message(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound("no such message".into()))
+    caller.require(Scope::Read)?;
+    Ok(Json(visible(&state, caller.filter(), &id).await?))
 }
 
 /// Puts a dead-lettered message back in the queue.
 pub async fn retry(
     State(state): State<Arc<ApiState>>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Json<MessageView>, ApiError> {
+    caller.require(Scope::Send)?;
+    retry_visible(&state, caller.filter(), id).await
+}
+
+/// Retries the dead letter `id` if the tenant `filter` may see it.
+pub async fn retry_visible(
+    state: &ApiState,
+    filter: Option<&str>,
+    id: String,
+) -> Result<Json<MessageView>, ApiError> {
+    visible(state, filter, &id).await?;
     let found = state.pipeline.store.retry_dead(id.clone()).await?;
     if !found {
         return Err(ApiError::NotFound(
@@ -142,10 +168,12 @@ pub async fn retry(
         .ok_or_else(|| ApiError::NotFound("no such message".into()))
 }
 
-/// Dead-lettered messages, newest first.
+/// The caller's tenant's dead-lettered messages, newest first.
 pub async fn dead_letters(
     State(state): State<Arc<ApiState>>,
-    _caller: ApiCaller,
+    caller: ApiCaller,
 ) -> Result<Json<Vec<MessageView>>, ApiError> {
-    Ok(Json(state.pipeline.store.dead_letters(500).await?))
+    caller.require(Scope::Read)?;
+    let tenant = caller.filter().map(str::to_string);
+    Ok(Json(state.pipeline.store.dead_letters(500, tenant).await?))
 }

@@ -1,8 +1,10 @@
-//! The HTTP API: the router of the API itself (messages, identities,
-//! metrics, health), merged with the channels' webhook routers into one
+//! The HTTP API: the router of the public API itself (messages,
+//! identities, liveness), merged with the channels' webhook routers into one
 //! `app(..)` that tests can call without a socket and `serve` binds to a
-//! listener. Channels import this module's errors and JSON helpers; it
-//! imports no channel.
+//! listener; the admin plane (`/metrics`, detailed health, operator
+//! endpoints) is [`admin::router`], bound to a listener of its own.
+//! Channels import this module's errors and JSON helpers; it imports no
+//! channel.
 //!
 //! Bounded by construction: a body size limit, a body-read deadline and a
 //! per-peer cap on slow bodies, one global cap on requests in flight (beyond
@@ -10,6 +12,7 @@
 //! and a per-request timeout. `/healthz` sits outside the cap so health
 //! checks keep answering while the API sheds load.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -28,13 +31,12 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower::{BoxError, ServiceBuilder};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::core::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -72,7 +74,7 @@ impl ApiState {
     ) -> Self {
         Self {
             metrics: pipeline.metrics.clone(),
-            tokens: auth::TokenCache(Mutex::default()),
+            tokens: auth::TokenCache::default(),
             pipeline,
             health,
             data_dir,
@@ -96,7 +98,6 @@ pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig
             "/v1/identities/{address}",
             put(identities::put).get(identities::get),
         )
-        .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(webhooks)
         .layer(
@@ -113,7 +114,6 @@ pub fn app(state: Arc<ApiState>, routers: Vec<Router>, http: &config::HttpConfig
         .layer(DefaultBodyLimit::max(http.max_body_bytes));
     Router::new()
         .route("/healthz", get(healthz))
-        .with_state(state.clone())
         .merge(api)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
@@ -154,21 +154,10 @@ async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) 
     resp
 }
 
-async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
-    health::healthz(&state).await
-}
-
-async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    if let Ok((live, dead)) = state.pipeline.store.queue_depth().await {
-        state.metrics.queue_live.set(live);
-        state.metrics.queue_dead.set(dead);
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
+/// The public listener's liveness answer: the process serves requests.
+/// The reasons behind a degraded gateway (queue depth, failing targets,
+/// free disk) are the admin plane's detailed `/healthz`, not the
+/// internet's to read.
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }

@@ -10,6 +10,7 @@ use super::{Pipeline, apply_gate, header, new_row, optout, plan, queue_item, spa
 use crate::core::address::Address;
 use crate::core::clock;
 use crate::core::error::{Error, Result};
+use crate::core::tenants::Tenant;
 use crate::delivery::interwork::RCS_ROUTE;
 use crate::envelope::keys::PublicKey;
 use crate::envelope::{Channel, Content, Direction};
@@ -89,25 +90,58 @@ pub struct InboundOutcome {
 /// identity, else the private side's service key. `None` means nobody on the
 /// private side can read it yet.
 async fn recipient_key(p: &Pipeline, to: &str) -> Result<Option<PublicKey>> {
-    let registered = match p.identities.fresh(to) {
+    Ok(registered_key(p, to)
+        .await?
+        .or_else(|| p.service_key.clone()))
+}
+
+/// The identity registered for `to`, if any.
+async fn registered_key(p: &Pipeline, to: &str) -> Result<Option<PublicKey>> {
+    Ok(match p.identities.fresh(to) {
         Some(known) => known,
         None => {
             let read = p.store.identity(to.to_string()).await?;
             p.identities.remember(to, read.clone());
             read
         }
+    })
+}
+
+/// What [`receiver`] answers: the key, the first status, the queue entry
+/// and where a released message goes.
+type Receiver = (PublicKey, MessageStatus, Option<Target>, Option<Target>);
+
+/// The receiver of a message to an address `tenant` owns: sealed to the
+/// recipient's identity (else the tenant's service key) and queued for the
+/// tenant's own webhook only; never the shared private side's.
+async fn tenant_receiver(p: &Pipeline, tenant: &Tenant, to: &str) -> Result<Receiver> {
+    let target = Target::Tenant(tenant.name.clone());
+    let key = match registered_key(p, to).await? {
+        Some(k) => Some(k),
+        None => p.tenant_keys.get(&tenant.name).cloned(),
     };
-    Ok(registered.or_else(|| p.service_key.clone()))
+    Ok(match key {
+        Some(pk) if tenant.webhook_url.is_some() => (
+            pk,
+            MessageStatus::Queued,
+            Some(target.clone()),
+            Some(target),
+        ),
+        Some(pk) => (pk, MessageStatus::Stored, None, Some(target)),
+        None => (
+            p.keys.current()?.public,
+            MessageStatus::WaitingKey,
+            None,
+            Some(target),
+        ),
+    })
 }
 
 /// Who gets a message to `to`: the key it is sealed to, its first status,
 /// and its queue entry. A number an SMPP server client owns: the gateway
 /// itself turns the message into deliver_sm, so it is sealed to the edge
 /// key, not to a private-side key.
-async fn receiver(
-    p: &Pipeline,
-    to: &str,
-) -> Result<(PublicKey, MessageStatus, Option<Target>, Option<Target>)> {
+async fn receiver(p: &Pipeline, to: &str) -> Result<Receiver> {
     if let Some(sid) = p.owners.as_ref().and_then(|o| o.owner_of(to)) {
         let t = Target::Smpp(sid);
         return Ok((
@@ -116,6 +150,9 @@ async fn receiver(
             Some(t.clone()),
             Some(t),
         ));
+    }
+    if let Some(tenant) = p.tenants.owner_of(to) {
+        return tenant_receiver(p, tenant, to).await;
     }
     Ok(match recipient_key(p, to).await? {
         Some(pk) if p.private_side => (pk, MessageStatus::Queued, Some(Target::Private), None),
@@ -201,6 +238,7 @@ pub async fn accept_inbound(p: &Pipeline, msg: InboundMessage) -> Result<Inbound
     let mut row = new_row(&env, now, None, msg.adapter, status);
     row.carrier_id = Some((msg.adapter.to_string(), msg.carrier_id));
     row.deliver_to = deliver_to;
+    row.tenant = p.tenants.owner_of(to.as_str()).map(|t| t.name.clone());
     // Inbound over a rate limit is held for review, never dropped.
     apply_gate(&mut row, gate, queue);
     let status = row.status;

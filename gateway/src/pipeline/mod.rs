@@ -17,6 +17,7 @@ pub mod outbound;
 pub mod parts;
 pub mod plan;
 pub mod privacy;
+pub mod quota;
 pub mod spam;
 pub mod status;
 
@@ -85,6 +86,12 @@ pub struct Pipeline {
     /// True when status callbacks are on (their signing secret is set):
     /// else a request naming a `status_callback` is refused.
     pub status_callbacks: bool,
+    /// The configured tenants (none: the implicit tenant).
+    pub tenants: Arc<crate::core::tenants::Tenants>,
+    /// Tenants' accepted messages today, against their quotas.
+    pub quotas: quota::Quotas,
+    /// Tenants' service keys, for their recipients without an identity.
+    pub tenant_keys: std::collections::HashMap<String, PublicKey>,
 }
 
 impl Pipeline {
@@ -159,6 +166,7 @@ fn new_row(
         idempotency: None,
         transit: false,
         status_callback: None,
+        tenant: None,
     }
 }
 

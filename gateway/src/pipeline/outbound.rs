@@ -8,6 +8,7 @@ use super::{Pipeline, apply_gate, header, new_row, optout, plan, queue_item, spa
 use crate::core::address::Address;
 use crate::core::clock;
 use crate::core::error::{Error, Result};
+use crate::core::tenants::Tenant;
 use crate::delivery::interwork::RCS_ROUTE;
 use crate::envelope::{Channel, Content, Direction, Envelope};
 use crate::store::fallback::FallbackTimer;
@@ -38,6 +39,8 @@ pub struct OutboundRequest {
     /// Where status changes are POSTed (the request's, else its API key's
     /// default).
     pub status_callback: Option<String>,
+    /// The API key's tenant (`None`: the implicit tenant).
+    pub tenant: Option<Tenant>,
 }
 
 /// What the API answers with 202.
@@ -85,6 +88,12 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
             None => {}
         }
     }
+    let tenant = req.tenant.as_ref();
+    // Taken before the checks, given back unless the message is stored.
+    let slot = match tenant {
+        Some(t) => p.quotas.take(&p.store, t, now).await?,
+        None => None,
+    };
     let expires_at = expiry(req.ttl_seconds, now)?;
     let status_callback = callback(p, req.status_callback)?;
     let given = [
@@ -104,6 +113,7 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
     let (env, dedup, decision) = match (req.envelope, req.text, req.rcs) {
         (Some(b64), _, _) => {
             let (env, decision) = presealed(p, &b64, requested, now).await?;
+            check_sender(tenant, &env.header.from)?;
             let id = env.header.id.clone();
             (env, Some(("api".to_string(), id)), decision)
         }
@@ -127,20 +137,45 @@ pub async fn accept_outbound(p: &Pipeline, req: OutboundRequest) -> Result<Accep
                 from: req.from.as_deref(),
                 content,
             };
-            let (env, decision, smart) = seal_outbound(p, msg, requested, now, expires_at).await?;
+            let (env, decision, smart) =
+                seal_outbound(p, msg, tenant, requested, now, expires_at).await?;
             (env, None, (decision, smart))
         }
     };
-    commit_outbound(
-        p,
-        env,
-        now,
-        expires_at,
-        (dedup, req.idempotency, status_callback),
-        None,
-        decision,
-    )
-    .await
+    let origin = Origin {
+        dedup,
+        idempotency: req.idempotency,
+        identity: None,
+        tenant: tenant.map(|t| t.name.clone()),
+        status_callback,
+    };
+    let (accepted, stored) = commit_outbound(p, env, now, expires_at, origin, decision).await?;
+    if let (Some(slot), true) = (slot, stored) {
+        slot.keep();
+    }
+    Ok(accepted)
+}
+
+/// Refuses a tenant's message from a sender outside its `senders`.
+fn check_sender(tenant: Option<&Tenant>, from: &str) -> Result<()> {
+    match tenant {
+        Some(t) if !t.sender_allowed(from) => Err(Error::SenderNotAllowed),
+        _ => Ok(()),
+    }
+}
+
+/// Who a message comes from, as its row records it.
+struct Origin {
+    /// `(adapter, carrier id)` de-duplication of a pre-sealed envelope.
+    dedup: Option<(String, String)>,
+    /// The API request's `Idempotency-Key`.
+    idempotency: Option<crate::store::Idempotency>,
+    /// Who the classifier judges when the message names no sender.
+    identity: Option<String>,
+    /// The owning tenant.
+    tenant: Option<String>,
+    /// Where status changes are POSTed.
+    status_callback: Option<String>,
 }
 
 /// A request's callback URL, checked; refused when callbacks are off (no
@@ -286,15 +321,21 @@ fn text_content(text: String) -> Result<Content> {
 async fn seal_outbound(
     p: &Pipeline,
     msg: OutboundContent<'_>,
+    tenant: Option<&Tenant>,
     requested: Requested,
     now: i64,
     expires_at: Option<i64>,
 ) -> Result<(Envelope, Decision, bool)> {
     let to = Address::phone(msg.to, p.region, "to")?;
-    let from = match msg.from.or(p.default_from.as_deref()) {
+    // A tenant's message without `from` goes from its first sender.
+    let default_from = tenant
+        .and_then(|t| t.default_from.as_deref())
+        .or(p.default_from.as_deref());
+    let from = match msg.from.or(default_from) {
         Some(f) => Address::sender(f, p.region, "from")?.to_string(),
         None => String::new(),
     };
+    check_sender(tenant, &from)?;
     let decision = channel::decide(p, requested, &msg.content, &from, to.as_str(), now).await?;
     let (segments, encoding, smart) = planned(p, decision.channel, &msg.content);
     let edge = p.keys.current()?;
@@ -316,14 +357,19 @@ async fn seal_outbound(
 /// source other than the HTTP API (the SMPP server): the same opt-out,
 /// spam gate, sealing and commit as `POST /v1/messages`, always as SMS (an
 /// SMS application asked for SMS). `identity` is who the classifier judges
-/// when the message names no sender.
+/// when the message names no sender; `tenant` the one its account sends as.
 pub async fn accept_outbound_text(
     p: &Pipeline,
     msg: OutboundText<'_>,
     ttl_seconds: Option<u64>,
     identity: Option<&str>,
+    tenant: Option<&Tenant>,
 ) -> Result<Accepted> {
     let now = clock::now_ms();
+    let slot = match tenant {
+        Some(t) => p.quotas.take(&p.store, t, now).await?,
+        None => None,
+    };
     let expires_at = ttl_seconds.map(|t| now + (t.min(MAX_TTL_SECS) as i64) * 1000);
     let msg = OutboundContent {
         id: msg.id,
@@ -331,17 +377,21 @@ pub async fn accept_outbound_text(
         from: msg.from,
         content: text_content(msg.text)?,
     };
-    let (env, decision, smart) = seal_outbound(p, msg, Requested::Sms, now, expires_at).await?;
-    commit_outbound(
-        p,
-        env,
-        now,
-        expires_at,
-        (None, None, None),
-        identity,
-        (decision, smart),
-    )
-    .await
+    let (env, decision, smart) =
+        seal_outbound(p, msg, tenant, Requested::Sms, now, expires_at).await?;
+    let origin = Origin {
+        dedup: None,
+        idempotency: None,
+        identity: identity.map(str::to_string),
+        tenant: tenant.map(|t| t.name.clone()),
+        status_callback: None,
+    };
+    let (accepted, stored) =
+        commit_outbound(p, env, now, expires_at, origin, (decision, smart)).await?;
+    if let (Some(slot), true) = (slot, stored) {
+        slot.keep();
+    }
+    Ok(accepted)
 }
 
 /// The route a message leaves by: RBM for RCS, else the routing rules.
@@ -403,20 +453,16 @@ async fn gate(
 }
 
 /// The common tail of outbound acceptance: route, opt-out, spam gate,
-/// durable commit, hand-off to delivery.
+/// durable commit, hand-off to delivery. True with the answer when a new
+/// row was stored (what a quota counts).
 async fn commit_outbound(
     p: &Pipeline,
     env: Envelope,
     now: i64,
     expires_at: Option<i64>,
-    (dedup, idempotency, status_callback): (
-        Option<(String, String)>,
-        Option<crate::store::Idempotency>,
-        Option<String>,
-    ),
-    identity: Option<&str>,
+    origin: Origin,
     (decision, smart_encoded): (Decision, bool),
-) -> Result<Accepted> {
+) -> Result<(Accepted, bool)> {
     let expires_at = expires_at.or_else(|| {
         env.header
             .expires_at
@@ -428,12 +474,14 @@ async fn commit_outbound(
     });
     let route = route_of(p, decision.channel, &env)?;
     optout::check_outbound(p, &route, &env.header.from, &env.header.to).await?;
-    let gate = gate(p, &env, &route, identity).await?;
+    let gate = gate(p, &env, &route, origin.identity.as_deref()).await?;
     let mut row = new_row(&env, now, expires_at, &route, MessageStatus::Queued);
     row.channel = channel_name(decision.channel);
-    row.carrier_id = dedup;
-    row.idempotency = idempotency;
-    row.status_callback = status_callback;
+    row.carrier_id = origin.dedup;
+    row.idempotency = origin.idempotency;
+    row.status_callback = origin.status_callback;
+    let tenant = origin.tenant.clone();
+    row.tenant = origin.tenant;
     apply_gate(&mut row, gate, Some(Target::Route(route)));
     // No content at rest: metadata only in the store, the envelope carried
     // from memory (and no RCS fallback timer: the SMS would need the body
@@ -465,20 +513,31 @@ async fn commit_outbound(
             if let Some(item) = transit {
                 super::privacy::carry(p, item, false).await?;
             }
-            Ok(accepted)
+            Ok((accepted, true))
         }
         InsertOutcome::Duplicate { id } => {
-            let status = p
-                .store
-                .message(id.clone())
-                .await?
+            let first = p.store.message(id.clone()).await?;
+            // A pre-sealed envelope reusing the id of another tenant's
+            // message: refused without that message's status.
+            if first.as_ref().is_some_and(|v| {
+                !crate::core::tenants::may_see(tenant.as_deref(), v.tenant.as_deref())
+            }) {
+                return Err(Error::invalid(
+                    "envelope",
+                    "an envelope with this header id was already submitted",
+                ));
+            }
+            let status = first
                 .map(|v| v.status.as_str().to_string())
                 .unwrap_or_default();
-            Ok(Accepted {
-                id,
-                status,
-                ..accepted
-            })
+            Ok((
+                Accepted {
+                    id,
+                    status,
+                    ..accepted
+                },
+                false,
+            ))
         }
         InsertOutcome::IdempotencyConflict => Err(Error::IdempotencyConflict),
     }

@@ -259,6 +259,7 @@ mod tests {
                 idempotency: None,
                 transit: false,
                 status_callback: None,
+                tenant: None,
             };
             self.store.insert_message(row).await.unwrap();
             id

@@ -102,7 +102,13 @@ mod tests {
     fn copy_is_checked_and_counted() {
         let dir = crate::core::fs::test_dir("store-backup");
         let db = super::super::open_for_cli(&dir).unwrap();
-        db.create_api_key("k", 1).unwrap();
+        let key = crate::store::NewApiKey {
+            name: "k",
+            tenant: None,
+            scopes: crate::core::tenants::Scopes::APPLICATION,
+            expires_at: None,
+        };
+        db.create_api_key(&key, 1).unwrap();
         drop(db);
         let dest = dir.join("copy.db");
         let s = backup_database(&dir, &dest).unwrap();

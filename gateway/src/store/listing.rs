@@ -32,6 +32,9 @@ pub struct MessageFilter {
     pub since: Option<i64>,
     /// Accepted before (Unix ms).
     pub until: Option<i64>,
+    /// Only this tenant's messages (`None`: every message; the caller's
+    /// tenant, by the rule of `core::tenants::may_see`).
+    pub tenant: Option<String>,
     /// Strictly after this page end, in newest-first order.
     pub after: Option<PageEnd>,
     /// Most messages in the page.
@@ -110,6 +113,9 @@ fn conditions(f: &MessageFilter) -> (String, Vec<Box<dyn ToSql + Send>>) {
     }
     if let Some(from) = &f.from {
         add("sender = ?", vec![Box::new(from.clone())]);
+    }
+    if let Some(t) = &f.tenant {
+        add("tenant = ?", vec![Box::new(t.clone())]);
     }
     if let Some(t) = f.since {
         add("created_at >= ?", vec![Box::new(t)]);

@@ -18,6 +18,9 @@ pub enum Target {
     /// To an SMPP server client (by `system_id`) that owns the inbound
     /// message's recipient, as `deliver_sm` over its bind.
     Smpp(String),
+    /// To the webhook of the tenant (by name) that owns the inbound
+    /// message's recipient.
+    Tenant(String),
 }
 
 impl Target {
@@ -27,6 +30,7 @@ impl Target {
             Self::Route(r) => format!("route:{r}"),
             Self::Private => "private".into(),
             Self::Smpp(c) => format!("smpp:{c}"),
+            Self::Tenant(t) => format!("tenant:{t}"),
         }
     }
 
@@ -34,6 +38,9 @@ impl Target {
     pub fn from_db(s: &str) -> Self {
         if let Some(r) = s.strip_prefix("route:") {
             return Self::Route(r.to_string());
+        }
+        if let Some(t) = s.strip_prefix("tenant:") {
+            return Self::Tenant(t.to_string());
         }
         match s.strip_prefix("smpp:") {
             Some(c) => Self::Smpp(c.to_string()),
@@ -96,6 +103,9 @@ pub struct NewMessage {
     /// Where the message's status changes are POSTed (an API client's
     /// `status_callback`, or its key's default).
     pub status_callback: Option<String>,
+    /// The tenant that owns it (`None`: the implicit tenant, or an inbound
+    /// message to an address no tenant owns).
+    pub tenant: Option<String>,
 }
 
 /// Result of an insert.
@@ -181,6 +191,9 @@ pub struct MessageView {
     pub attempts: Option<u32>,
     /// History, oldest first.
     pub history: Vec<MessageEvent>,
+    /// The tenant that owns it (absent: the implicit tenant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// A due queue entry with what a sender needs.
@@ -374,8 +387,8 @@ pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
     }
     tx.prepare_cached(
         "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, \
-         size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, score, deliver_to, transit) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+         size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, score, deliver_to, transit, tenant) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
         m.id,
@@ -398,6 +411,7 @@ pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
         m.verdict.map(|v| f64::from(v.1)),
         m.deliver_to.as_ref().map(Target::as_db),
         m.transit,
+        m.tenant,
     ])?;
     if let (Some(reasons), Some((verdict, score))) = (&m.flag_reasons, m.verdict) {
         tx.prepare_cached(
@@ -963,15 +977,21 @@ impl Store {
         self.read(move |c| message_view(c, &id)).await
     }
 
-    /// Ids of dead-lettered messages, newest first.
-    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<MessageView>> {
+    /// Dead-lettered messages, newest first: every one (`tenant` `None`)
+    /// or one tenant's (the rule of [`crate::core::tenants::may_see`]).
+    pub async fn dead_letters(
+        &self,
+        limit: usize,
+        tenant: Option<String>,
+    ) -> Result<Vec<MessageView>> {
         self.read(move |c| {
             let ids: Vec<String> = c
                 .prepare_cached(
                     "SELECT q.message_id FROM queue q JOIN messages m ON m.id = q.message_id \
-                     WHERE q.dead = 1 ORDER BY m.updated_at DESC LIMIT ?1",
+                     WHERE q.dead = 1 AND (?2 IS NULL OR m.tenant = ?2) \
+                     ORDER BY m.updated_at DESC LIMIT ?1",
                 )?
-                .query_map(params![limit as i64], |r| r.get(0))?
+                .query_map(params![limit as i64, tenant], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut out = Vec::new();
             for id in ids {
@@ -1004,7 +1024,7 @@ pub(super) fn message_view(c: &Connection, id: &str) -> Result<Option<MessageVie
         .prepare_cached(
             "SELECT m.id, m.direction, m.channel, m.adapter, m.sender, m.recipient, m.status, m.segments, \
              m.encoding, m.created_at, m.updated_at, m.expires_at, m.sealed IS NOT NULL, m.carrier_id, \
-             m.last_error, q.attempts \
+             m.last_error, q.attempts, m.tenant \
              FROM messages m LEFT JOIN queue q ON q.message_id = m.id WHERE m.id = ?1",
         )?
         .query_row(params![id], |r| {
@@ -1028,6 +1048,7 @@ pub(super) fn message_view(c: &Connection, id: &str) -> Result<Option<MessageVie
                 last_error: r.get(14)?,
                 attempts: r.get(15)?,
                 history: Vec::new(),
+                tenant: r.get(16)?,
             };
             Ok((status, view))
         })

@@ -24,6 +24,7 @@ mod schema;
 pub mod smpp;
 pub mod spam;
 pub mod status;
+mod tenancy;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use credentials::{ApiKeyInfo, hash_token, new_token};
+pub use credentials::{ApiKey, ApiKeyInfo, NewApiKey, hash_token, new_token};
 pub use db::{Db, SenderActivity, SenderMessage, TraceRow};
 pub use messages::{
     Applied, Idempotency, InsertOutcome, MessageEvent, MessageView, NewMessage, PartReport,

@@ -253,6 +253,21 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX messages_created;
     CREATE INDEX messages_created ON messages(created_at, id);
     "#,
+    // 12: tenants. An API key belongs to a tenant (none: the implicit
+    // tenant, or an operator) and carries scopes; keys made before tenants
+    // were administrators and keep every scope. Rotation keeps the previous
+    // secret valid until `previous_until`; `expires_at` ends a key. Each
+    // message records its owning tenant, so lookups and lists filter by it.
+    r#"
+    ALTER TABLE api_keys ADD COLUMN tenant TEXT;
+    ALTER TABLE api_keys ADD COLUMN scopes TEXT NOT NULL DEFAULT 'send,read,identities,admin';
+    ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+    ALTER TABLE api_keys ADD COLUMN previous_hash BLOB;
+    ALTER TABLE api_keys ADD COLUMN previous_until INTEGER;
+    CREATE UNIQUE INDEX api_keys_previous ON api_keys(previous_hash) WHERE previous_hash IS NOT NULL;
+    ALTER TABLE messages ADD COLUMN tenant TEXT;
+    CREATE INDEX messages_by_tenant ON messages(tenant, created_at) WHERE tenant IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this binary writes.
@@ -260,13 +275,23 @@ pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database up to [`CURRENT_VERSION`].
 pub fn migrate(conn: &mut Connection) -> Result<()> {
+    migrate_to(conn, CURRENT_VERSION)
+}
+
+/// Brings the database up to version `want` (tests build old databases).
+pub(super) fn migrate_to(conn: &mut Connection, want: i64) -> Result<()> {
     let have: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if have > CURRENT_VERSION {
         return Err(Error::Config(format!(
             "database schema version {have} is newer than this gateway ({CURRENT_VERSION})"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(have as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(have as usize)
+        .take((want - have).max(0) as usize)
+    {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;

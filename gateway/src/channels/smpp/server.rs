@@ -907,7 +907,15 @@ async fn accept(
         from: (!from.is_empty()).then_some(from),
         text,
     };
-    match accept_outbound_text(pipeline, msg, None, identity.as_deref()).await {
+    // An account sends as its tenant, under the same sender rules and
+    // quota as the tenant's API keys; with tenants configured, an account
+    // no tenant lists may not send at all.
+    let tenants = &pipeline.tenants;
+    let tenant = tenants.of_smpp(&client.system_id);
+    if tenants.configured() && tenant.is_none() {
+        return status::RX_R_APPN;
+    }
+    match accept_outbound_text(pipeline, msg, None, identity.as_deref(), tenant).await {
         Ok(a) => {
             tracing::debug!(msg_id = %a.id, system_id = %client.system_id, status = %a.status, "SMPP submit committed");
             if registered_delivery != 0 {
@@ -932,7 +940,10 @@ async fn accept(
             "from" => status::RINVSRCADR,
             _ => status::RINVMSGLEN,
         },
-        Err(crate::Error::RateLimited { .. }) => status::RTHROTTLED,
+        Err(crate::Error::SenderNotAllowed) => status::RINVSRCADR,
+        Err(crate::Error::RateLimited { .. } | crate::Error::QuotaExceeded { .. }) => {
+            status::RTHROTTLED
+        }
         Err(crate::Error::Refused(_)) => status::RX_R_APPN,
         Err(e) => {
             tracing::error!(error = %e, "accepting an SMPP submit failed");
