@@ -15,6 +15,7 @@ mod hardening;
 mod harness;
 mod health;
 mod hostile;
+mod metrics;
 mod modem;
 mod outage;
 mod pdu_cli;

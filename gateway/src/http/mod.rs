@@ -18,6 +18,7 @@ pub mod identities;
 pub mod json;
 pub mod messages;
 pub mod request_id;
+pub mod scrape;
 pub mod server;
 
 use std::time::{Duration, Instant};
@@ -140,9 +141,10 @@ async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) 
         .unwrap_or_else(|| "unmatched".into());
     let started = Instant::now();
     let resp = next.run(req).await;
+    let status = resp.status().as_u16();
     metrics
         .http_seconds
-        .get_or_create(&crate::core::metrics::RouteLabels { route })
+        .get_or_create(&crate::core::metrics::RouteLabels { route, status })
         .observe(started.elapsed().as_secs_f64());
     resp
 }
@@ -152,10 +154,7 @@ async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    if let Ok((live, dead)) = state.pipeline.store.queue_depth().await {
-        state.metrics.queue_live.set(live);
-        state.metrics.queue_dead.set(dead);
-    }
+    scrape::refresh_gauges(&state).await;
     (
         [(
             header::CONTENT_TYPE,

@@ -587,3 +587,24 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// Undecided flagged senders and their held messages: the review
+    /// queue's depth for `/metrics`. Walks the flagged senders (a small
+    /// table) and the `(sender, status)` index, never the whole message table.
+    pub async fn review_depth(&self) -> Result<(i64, i64)> {
+        self.read(|c| {
+            let senders: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL")?
+                .query_row([], |r| r.get(0))?;
+            let held: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM flagged_senders s JOIN messages m \
+                     ON m.sender = s.sender AND m.status = 'held' WHERE s.decided IS NULL",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok((senders, held))
+        })
+        .await
+    }
+}
