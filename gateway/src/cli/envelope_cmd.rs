@@ -45,8 +45,9 @@ pub enum EnvelopeCommand {
     Open {
         /// The envelope (base64); `-` or nothing reads standard input.
         envelope: Option<String>,
-        /// File with the recipient's private key (hex or base64). Without it,
-        /// the gateway's edge keys are tried.
+        /// File with the recipient's private key (hex or base64; `-` reads
+        /// standard input when the envelope is an argument). Without it, the
+        /// gateway's edge keys are tried.
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -141,11 +142,16 @@ pub fn run(cfg: &Config, cmd: &EnvelopeCommand) -> Result<(), CliError> {
             println!("{}", env.to_base64());
         }
         EnvelopeCommand::Open { envelope, key } => {
+            let envelope_on_stdin = envelope.as_deref().is_none_or(|e| e == "-");
+            if envelope_on_stdin && key.as_deref().is_some_and(super::input::is_stdin) {
+                return Err(CliError::input(
+                    "the envelope and --key cannot both be standard input (-)",
+                ));
+            }
             let env = read_envelope(envelope)?;
             let content = match key {
                 Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+                    let text = super::input::read_to_string(path)?;
                     env.open(&keys::parse_private_key(&text)?)?
                 }
                 None => {

@@ -6,6 +6,7 @@ mod config_cmd;
 mod demo_cmd;
 mod demo_sim;
 mod envelope_cmd;
+mod input;
 mod keys_cmd;
 mod model_cmd;
 mod pdu_cmd;

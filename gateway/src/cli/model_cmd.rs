@@ -2,7 +2,7 @@
 //! offline, on recorded traces (format in DESIGN.md).
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -14,7 +14,7 @@ use crate::store::TraceRow;
 /// Options of `gateway replay`.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// The metadata trace (JSON lines, time-ordered).
+    /// The metadata trace (JSON lines, time-ordered); `-` reads standard input.
     trace: PathBuf,
     /// Where to write one verdict line per sender (standard output when absent).
     #[arg(long)]
@@ -69,10 +69,10 @@ pub enum ModelCommand {
     /// and the labels its operators' decisions, and the report compares
     /// `--model` (the candidate) with the running model, before `promote`.
     Eval {
-        /// The trace.
+        /// The trace (`-`: standard input).
         #[arg(long, required_unless_present = "from_store")]
         trace: Option<PathBuf>,
-        /// Its labels.
+        /// Its labels (`-`: standard input, when the trace is a file).
         #[arg(long, required_unless_present = "from_store")]
         labels: Option<PathBuf>,
         /// Judge on this deployment's own traffic and decisions instead.
@@ -109,10 +109,8 @@ fn model(cfg: &Config, over: &Option<PathBuf>) -> Result<classifier::Model, CliE
     }
 }
 
-fn open(path: &PathBuf) -> Result<BufReader<File>, CliError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|e| CliError::input(format!("{}: {e}", path.display())))
+fn open(path: &PathBuf) -> Result<Box<dyn std::io::BufRead>, CliError> {
+    super::input::open(path)
 }
 
 /// A reader that draws a progress bar on stderr (only when stderr is a
@@ -182,13 +180,21 @@ impl<R: std::io::BufRead> std::io::BufRead for Progress<R> {
     }
 }
 
-fn open_progress(path: &PathBuf, label: &str) -> Result<Progress<BufReader<File>>, CliError> {
-    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    Ok(Progress::new(
+/// Opens a trace with a progress bar; standard input (`-`) has no size to
+/// measure progress against, so it is read plain.
+fn open_progress(
+    path: &PathBuf,
+    label: &str,
+) -> Result<Progress<Box<dyn std::io::BufRead>>, CliError> {
+    let mut progress = Progress::new(
         open(path)?,
-        format!("{label} {}", path.display()),
-        total,
-    ))
+        format!("{label} {}", super::input::name(path)),
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+    );
+    if super::input::is_stdin(path) {
+        progress.enabled = false;
+    }
+    Ok(progress)
 }
 
 fn failed(e: impl std::fmt::Display) -> CliError {
@@ -203,7 +209,7 @@ pub fn replay(cfg: &Config, args: &ReplayArgs) -> Result<(), CliError> {
         &model,
         &cfg.classifier,
     )
-    .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
+    .map_err(|e| CliError::input(format!("{}: {e}", super::input::name(&args.trace))))?;
     match &args.out {
         Some(path) => {
             let f = File::create(path)
@@ -278,6 +284,11 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
                     "give --trace and --labels, or --from-store",
                 ));
             };
+            if super::input::is_stdin(trace) && super::input::is_stdin(labels) {
+                return Err(CliError::input(
+                    "only one of --trace and --labels can be standard input (-)",
+                ));
+            }
             let model = model(cfg, m)?;
             let labels = classifier::labels::read_labels(open(labels)?).map_err(failed)?;
             let report = classifier::eval::evaluate(open(trace)?, &labels, &model, &cfg.classifier)
