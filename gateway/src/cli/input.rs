@@ -49,7 +49,12 @@ mod tests {
         assert!(is_stdin(Path::new("-")));
         assert!(!is_stdin(Path::new("./-")));
         assert_eq!(name(Path::new("-")), "standard input");
-        let e = open(Path::new("/nonexistent/trace.jsonl")).err().map(|e| e.message);
-        assert!(e.unwrap_or_default().starts_with("/nonexistent/trace.jsonl"));
+        let e = open(Path::new("/nonexistent/trace.jsonl"))
+            .err()
+            .map(|e| e.message);
+        assert!(
+            e.unwrap_or_default()
+                .starts_with("/nonexistent/trace.jsonl")
+        );
     }
 }

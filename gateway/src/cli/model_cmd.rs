@@ -60,6 +60,9 @@ pub enum ModelCommand {
         /// Seed of the held-out split.
         #[arg(long)]
         seed: Option<u64>,
+        /// Print the training report as JSON (default: a table, like `eval`).
+        #[arg(long)]
+        json: bool,
     },
     /// Evaluate a model on a labeled trace it never saw: precision, recall,
     /// F1, false positives per legitimate category, recall per spam category,
@@ -111,6 +114,44 @@ fn model(cfg: &Config, over: &Option<PathBuf>) -> Result<classifier::Model, CliE
 
 fn open(path: &PathBuf) -> Result<Box<dyn std::io::BufRead>, CliError> {
     super::input::open(path)
+}
+
+/// The training report as a table: one line per candidate, the winner marked.
+fn train_summary(r: &classifier::train::TrainReport) -> String {
+    let mut out = format!(
+        "trained on {} snapshots; senders spam/ham: train {}/{}, held out {}/{}\n\
+         {:<10} {:>7} {:>7} {:>7} {:>9} {:>8} {:>8}\n",
+        r.samples,
+        r.train_senders.0,
+        r.train_senders.1,
+        r.holdout_senders.0,
+        r.holdout_senders.1,
+        "MODEL",
+        "PREC",
+        "RECALL",
+        "F1",
+        "LOG LOSS",
+        "SPAM AT",
+        "SUSPECT",
+    );
+    for c in &r.candidates {
+        out.push_str(&format!(
+            "{:<10} {:>7.3} {:>7.3} {:>7.3} {:>9.4} {:>8.3} {:>8.3}{}\n",
+            c.name,
+            c.precision,
+            c.recall,
+            c.f1,
+            c.log_loss,
+            c.spam_threshold,
+            c.suspect_threshold,
+            if c.name == r.chosen {
+                "  <- chosen"
+            } else {
+                ""
+            }
+        ));
+    }
+    out
 }
 
 /// A reader that draws a progress bar on stderr (only when stderr is a
@@ -233,6 +274,7 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             from_store,
             out,
             seed,
+            json,
         } => {
             if trace.len() != labels.len() {
                 return Err(CliError::input("give one --labels for each --trace"));
@@ -260,11 +302,15 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             let (model, report) =
                 classifier::train::train_files(&sets, &extra, &cfg.classifier, &options)
                     .map_err(failed)?;
-            let json = model.to_json().map_err(failed)?;
-            std::fs::write(out, json)
+            let file = model.to_json().map_err(failed)?;
+            std::fs::write(out, file)
                 .map_err(|e| CliError::input(format!("{}: {e}", out.display())))?;
-            let summary = serde_json::to_string_pretty(&report).map_err(failed)?;
-            println!("{summary}");
+            if *json {
+                let summary = serde_json::to_string_pretty(&report).map_err(failed)?;
+                println!("{summary}");
+            } else {
+                print!("{}", train_summary(&report));
+            }
             eprintln!("model written to {}", out.display());
         }
         ModelCommand::Promote { file } => promote(cfg, file)?,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::CliError;
+use super::keys_cmd::emit;
 use crate::app::config::Config;
 use crate::store::Db;
 use crate::store::review::{self, ListKind, QueueFilter, QueueRow};
@@ -62,6 +63,9 @@ pub enum ReviewCommand {
         /// Why (kept in the audit log).
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Release one held message for delivery.
     Release {
@@ -70,6 +74,9 @@ pub enum ReviewCommand {
         /// Why.
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Drop one held message (its sealed body is erased).
     Drop {
@@ -78,6 +85,9 @@ pub enum ReviewCommand {
         /// Why.
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Put a number or prefix (`+1900*`) on the allow list.
     Allow(ListArgs),
@@ -90,6 +100,9 @@ pub enum ReviewCommand {
         list: String,
         /// The number or prefix.
         pattern: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// The audit log: who decided what, when and why.
     Log {
@@ -119,6 +132,9 @@ pub struct ListArgs {
     /// Why.
     #[arg(long)]
     note: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Who is deciding: `GATEWAY_OPERATOR`, else `USER`.
@@ -238,6 +254,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             sender,
             decision,
             note,
+            json,
         } => {
             let n = review::mark(
                 &mut db,
@@ -246,21 +263,28 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 decision == "spam",
                 note.as_deref(),
             )?;
-            println!(
-                "{sender} marked {decision}: {n} held message(s) {}",
-                if decision == "spam" {
-                    "dropped; sender blocked"
-                } else {
-                    "released; sender allowed"
-                }
-            );
+            let (moved, list) = if decision == "spam" {
+                ("dropped", "blocked")
+            } else {
+                ("released", "allowed")
+            };
+            emit(
+                *json,
+                serde_json::json!({"sender": sender, "decision": decision, moved: n, "sender_now": list}),
+                &format!("{sender} marked {decision}: {n} held message(s) {moved}; sender {list}"),
+            )?;
         }
-        ReviewCommand::Release { id, note } | ReviewCommand::Drop { id, note } => {
+        ReviewCommand::Release { id, note, json } | ReviewCommand::Drop { id, note, json } => {
             let release = matches!(cmd, ReviewCommand::Release { .. });
             if !review::decide_message(&mut db, &actor(), id, release, note.as_deref())? {
                 return Err(CliError::input(format!("no held message with id {id}")));
             }
-            println!("{} {id}", if release { "released" } else { "dropped" });
+            let done = if release { "released" } else { "dropped" };
+            emit(
+                *json,
+                serde_json::json!({"id": id, "action": done}),
+                &format!("{done} {id}"),
+            )?;
         }
         ReviewCommand::Allow(a) | ReviewCommand::Block(a) => {
             let kind = if matches!(cmd, ReviewCommand::Allow(_)) {
@@ -282,9 +306,17 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 expires,
                 a.note.as_deref(),
             )?;
-            println!("{} {}", kind.as_str(), a.pattern);
+            emit(
+                a.json,
+                serde_json::json!({"list": kind.as_str(), "pattern": a.pattern, "expires_at": expires.map(crate::core::clock::rfc3339_ms)}),
+                &format!("{} {}", kind.as_str(), a.pattern),
+            )?;
         }
-        ReviewCommand::Unlist { list, pattern } => {
+        ReviewCommand::Unlist {
+            list,
+            pattern,
+            json,
+        } => {
             let kind = if list == "allow" {
                 ListKind::Allow
             } else {
@@ -295,7 +327,11 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                     "{pattern} is not on the {list} list"
                 )));
             }
-            println!("removed {pattern} from the {list} list");
+            emit(
+                *json,
+                serde_json::json!({"list": list, "pattern": pattern, "removed": true}),
+                &format!("removed {pattern} from the {list} list"),
+            )?;
         }
         ReviewCommand::Log { limit, json } => {
             let entries = review::log(&db, *limit)?;
