@@ -7,6 +7,7 @@
 mod backbone;
 mod backup;
 mod carriers;
+mod cli_polish;
 mod crash;
 mod delivery;
 mod demo;

@@ -91,7 +91,9 @@ pub enum ReviewCommand {
     },
     /// Put a number or prefix (`+1900*`) on the allow list.
     Allow(ListArgs),
-    /// Put a number or prefix (`+1900*`) on the block list.
+    /// Put a number or prefix (`+1900*`) on the block list; the matching
+    /// senders' held messages leave the queue (dropped, bodies erased,
+    /// detail `sender_blocked`).
     Block(ListArgs),
     /// Take a number or prefix off a list.
     Unlist {
@@ -298,7 +300,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 .map(duration)
                 .transpose()?
                 .map(|d| crate::core::clock::now_ms() + d.as_millis() as i64);
-            review::list_add(
+            let dropped = review::list_add(
                 &mut db,
                 &actor(),
                 kind,
@@ -306,10 +308,22 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 expires,
                 a.note.as_deref(),
             )?;
+            let human = if kind == ListKind::Block {
+                format!(
+                    "block {}: {dropped} held message(s) dropped (sender_blocked)",
+                    a.pattern
+                )
+            } else {
+                format!("{} {}", kind.as_str(), a.pattern)
+            };
             emit(
                 a.json,
-                serde_json::json!({"list": kind.as_str(), "pattern": a.pattern, "expires_at": expires.map(crate::core::clock::rfc3339_ms)}),
-                &format!("{} {}", kind.as_str(), a.pattern),
+                serde_json::json!({
+                    "list": kind.as_str(), "pattern": a.pattern,
+                    "expires_at": expires.map(crate::core::clock::rfc3339_ms),
+                    "dropped": dropped,
+                }),
+                &human,
             )?;
         }
         ReviewCommand::Unlist {
