@@ -112,7 +112,7 @@ fn model(cfg: &Config, over: &Option<PathBuf>) -> Result<classifier::Model, CliE
     }
 }
 
-fn open(path: &PathBuf) -> Result<Box<dyn std::io::BufRead>, CliError> {
+fn open(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>, CliError> {
     super::input::open(path)
 }
 
