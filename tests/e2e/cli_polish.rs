@@ -191,6 +191,44 @@ fn commands_that_print_take_json() {
     ));
     assert_eq!(unlisted["removed"], true);
 
+    let sealed = json(&run(
+        &cfg,
+        &[
+            "envelope",
+            "seal",
+            "--to",
+            "+14155550100",
+            "--text",
+            "hi",
+            "--json",
+        ],
+    ));
+    assert!(sealed["id"].is_string() && sealed["envelope"].is_string());
+
+    // `-` reads standard input: a model promoted from a pipe.
+    let model = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../classifier/model/default.json"
+    ))
+    .unwrap();
+    let mut child = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["model", "promote", "-", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&model).unwrap();
+    }
+    let promoted = child.wait_with_output().unwrap();
+    assert!(promoted.status.success());
+    let promoted = json(&promoted);
+    assert_eq!(promoted["from"], "standard input");
+    assert!(dir.0.join("data/model/active.json").exists());
+
     // Global options are accepted after the command and shown once.
     let help = String::from_utf8(run(&cfg, &["review", "list", "--help"]).stdout).unwrap();
     assert!(!help.contains("--data-dir"), "{help}");

@@ -40,6 +40,9 @@ pub enum EnvelopeCommand {
         /// Seconds until the body must be erased.
         #[arg(long)]
         ttl_seconds: Option<u64>,
+        /// Print `{"id", "envelope"}` instead of the bare base64.
+        #[arg(long)]
+        json: bool,
     },
     /// Open an envelope and print its header and content as JSON.
     Open {
@@ -105,6 +108,7 @@ pub fn run(cfg: &Config, cmd: &EnvelopeCommand) -> Result<(), CliError> {
             recipient_key,
             direction,
             ttl_seconds,
+            json,
         } => {
             let to = Address::sender(to, region, "to")?;
             let from = if from.is_empty() {
@@ -139,7 +143,12 @@ pub fn run(cfg: &Config, cmd: &EnvelopeCommand) -> Result<(), CliError> {
                 seal: Default::default(),
             };
             let env = Envelope::seal(header, &Content::text(text.clone()), &pk, &mut rand::rng())?;
-            println!("{}", env.to_base64());
+            let b64 = env.to_base64();
+            super::keys_cmd::emit(
+                *json,
+                serde_json::json!({"id": env.header.id, "envelope": b64}),
+                &b64,
+            )?;
         }
         EnvelopeCommand::Open { envelope, key } => {
             let envelope_on_stdin = envelope.as_deref().is_none_or(|e| e == "-");

@@ -99,8 +99,11 @@ pub enum ModelCommand {
     /// Example: `gateway model eval --model new.json --trace t.jsonl --labels l.jsonl`
     /// then `gateway model promote new.json`.
     Promote {
-        /// The model file (from `gateway model train`).
+        /// The model file (from `gateway model train`); `-` reads standard input.
         file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -313,7 +316,7 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             }
             eprintln!("model written to {}", out.display());
         }
-        ModelCommand::Promote { file } => promote(cfg, file)?,
+        ModelCommand::Promote { file, json } => promote(cfg, file, *json)?,
         ModelCommand::Eval {
             trace,
             labels,
@@ -448,11 +451,12 @@ fn compare_on_store(cfg: &Config, candidate: Option<&PathBuf>, json: bool) -> Re
 }
 
 /// `gateway model promote FILE`: validate, keep the previous, install.
-fn promote(cfg: &Config, file: &std::path::Path) -> Result<(), CliError> {
-    let model = classifier::Model::load(file)
-        .map_err(|e| CliError::input(format!("model {}: {e}", file.display())))?;
+fn promote(cfg: &Config, file: &std::path::Path, json: bool) -> Result<(), CliError> {
+    let name = super::input::name(file);
+    let model = classifier::Model::from_json(&super::input::read_to_string(file)?)
+        .map_err(|e| CliError::input(format!("model {name}: {e}")))?;
     classifier::Engine::new(model.clone(), &cfg.classifier)
-        .map_err(|e| CliError::input(format!("model {}: {e}", file.display())))?;
+        .map_err(|e| CliError::input(format!("model {name}: {e}")))?;
     let target = cfg.data_dir.join(crate::app::config::PROMOTED_MODEL);
     let dir = target
         .parent()
@@ -466,13 +470,20 @@ fn promote(cfg: &Config, file: &std::path::Path) -> Result<(), CliError> {
     std::fs::write(&tmp, model.to_json().map_err(failed)?).map_err(failed)?;
     std::fs::rename(&tmp, &target).map_err(failed)?;
     let t = model.thresholds();
-    println!(
-        "promoted {} -> {} (suspect {:.3}, spam {:.3}); `gateway serve` loads it at its next start",
-        file.display(),
-        target.display(),
-        t.suspect,
-        t.spam
-    );
+    super::keys_cmd::emit(
+        json,
+        serde_json::json!({
+            "from": name, "to": target.display().to_string(),
+            "suspect": t.suspect, "spam": t.spam,
+        }),
+        &format!(
+            "promoted {} -> {} (suspect {:.3}, spam {:.3}); `gateway serve` loads it at its next start",
+            name,
+            target.display(),
+            t.suspect,
+            t.spam
+        ),
+    )?;
     if cfg.model.path.is_some() {
         eprintln!(
             "note: [model] path is set in the config and takes precedence over the promoted model"
