@@ -44,7 +44,8 @@ pub enum ModelCommand {
     /// `gateway model train --from-store --trace t.jsonl --labels l.jsonl` (adds this
     /// deployment's own traffic, labelled by its operators' decisions).
     Train {
-        /// A trace; give one `--labels` per `--trace`, in the same order.
+        /// A trace; give one `--labels` per `--trace`, in the same order
+        /// (one of all of them may be `-`, standard input).
         #[arg(long, required_unless_present = "from_store")]
         trace: Vec<PathBuf>,
         /// Labels for the trace at the same position (JSON lines: sender, label, category).
@@ -117,6 +118,31 @@ fn model(cfg: &Config, over: &Option<PathBuf>) -> Result<classifier::Model, CliE
 
 fn open(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>, CliError> {
     super::input::open(path)
+}
+
+/// Opens each (trace, labels) pair; at most one of all the files may be
+/// `-` (standard input can be read once).
+#[allow(clippy::type_complexity)]
+fn open_sets(
+    sets: &[(PathBuf, PathBuf)],
+) -> Result<Vec<(Box<dyn std::io::BufRead>, Vec<classifier::labels::LabelRecord>)>, CliError> {
+    let stdin_uses = sets
+        .iter()
+        .flat_map(|(t, l)| [t, l])
+        .filter(|p| super::input::is_stdin(p))
+        .count();
+    if stdin_uses > 1 {
+        return Err(CliError::input(
+            "only one of the --trace and --labels files can be standard input (-)",
+        ));
+    }
+    let mut out = Vec::new();
+    for (trace, labels) in sets {
+        let labels = classifier::labels::read_labels(open(labels)?)
+            .map_err(|e| CliError::input(format!("{}: {e}", super::input::name(labels))))?;
+        out.push((open(trace)?, labels));
+    }
+    Ok(out)
 }
 
 /// The training report as a table: one line per candidate, the winner marked.
@@ -303,7 +329,7 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             }
             eprintln!("training on {} trace(s)…", sets.len());
             let (model, report) =
-                classifier::train::train_files(&sets, &extra, &cfg.classifier, &options)
+                classifier::train::train(open_sets(&sets)?, &extra, &cfg.classifier, &options)
                     .map_err(failed)?;
             let file = model.to_json().map_err(failed)?;
             std::fs::write(out, file)
