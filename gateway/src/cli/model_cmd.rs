@@ -125,7 +125,13 @@ fn open(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>, CliError> {
 #[allow(clippy::type_complexity)]
 fn open_sets(
     sets: &[(PathBuf, PathBuf)],
-) -> Result<Vec<(Box<dyn std::io::BufRead>, Vec<classifier::labels::LabelRecord>)>, CliError> {
+) -> Result<
+    Vec<(
+        Box<dyn std::io::BufRead>,
+        Vec<classifier::labels::LabelRecord>,
+    )>,
+    CliError,
+> {
     let stdin_uses = sets
         .iter()
         .flat_map(|(t, l)| [t, l])
@@ -605,4 +611,30 @@ pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
     writer.finish().map_err(failed)?;
     eprintln!("exported {n} events");
     Ok(())
+}
+
+#[cfg(test)]
+mod stdin_tests {
+    use super::*;
+
+    #[test]
+    fn standard_input_is_read_once_at_most() {
+        let sets = vec![
+            (PathBuf::from("-"), PathBuf::from("l1.jsonl")),
+            (PathBuf::from("t2.jsonl"), PathBuf::from("-")),
+        ];
+        let err = open_sets(&sets)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(err.contains("only one"), "{err}");
+        let table = train_summary(&classifier::train::TrainReport {
+            candidates: vec![],
+            chosen: "forest".into(),
+            train_senders: (3, 4),
+            holdout_senders: (1, 2),
+            samples: 10,
+        });
+        assert!(table.starts_with("trained on 10 snapshots"), "{table}");
+    }
 }
