@@ -262,6 +262,7 @@ mod tests {
             .map(|c| c.render_help().to_string())
             .unwrap_or_default();
         assert!(!review.contains("--config"), "{review}");
+        assert!(!review.contains("--version"), "{review}");
         assert!(review.contains("Examples:"), "{review}");
         // Still accepted after the subcommand.
         let parsed =

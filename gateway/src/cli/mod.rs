@@ -28,13 +28,14 @@ use crate::app::config::{Config, LogFormat};
 ///
 /// Runs with no configuration at all: `gateway serve` listens on
 /// 127.0.0.1:8080 and keeps its database and keys in ./gateway-data/.
+// `--version` is not propagated: like the global options, it is shown once
+// (under `gateway --help`), not in every subcommand's list.
 #[derive(Debug, Parser)]
 #[command(
     name = "gateway",
     version,
     about,
     long_about = None,
-    propagate_version = true,
     after_help = examples::GLOBAL_HELP,
 )]
 pub struct Cli {
