@@ -186,7 +186,7 @@ impl Metrics {
         let held_messages = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "held_messages",
-            "Messages held for review from senders not yet decided",
+            "Messages held for review (held or spam-blocked) from senders not yet decided",
             held_messages.clone(),
         );
         let messages = Family::<MessageLabels, Counter>::default();

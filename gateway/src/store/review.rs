@@ -656,8 +656,9 @@ impl Store {
 }
 
 impl Store {
-    /// Undecided flagged senders and their held messages: the review
-    /// queue's depth for `/metrics`. Walks the flagged senders (a small
+    /// Undecided flagged senders and their held messages (`held` and
+    /// spam-`blocked`, as `review list` counts them): the review queue's
+    /// depth for `/metrics`. Walks the flagged senders (a small
     /// table) and the `(sender, status)` index, never the whole message table.
     pub async fn review_depth(&self) -> Result<(i64, i64)> {
         self.read(|c| {
@@ -667,7 +668,7 @@ impl Store {
             let held: i64 = c
                 .prepare_cached(
                     "SELECT COUNT(*) FROM flagged_senders s JOIN messages m \
-                     ON m.sender = s.sender AND m.status = 'held' WHERE s.decided IS NULL",
+                     ON m.sender = s.sender AND m.status IN ('held', 'blocked') WHERE s.decided IS NULL",
                 )?
                 .query_row([], |r| r.get(0))?;
             Ok((senders, held))
