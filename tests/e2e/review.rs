@@ -258,7 +258,36 @@ fn interactive_review_in_a_terminal_takes_single_keys() {
         "{shown}"
     );
     assert!(shown.contains("distinct recipients"), "{shown}");
+    // `s` drops and blocks: it asks first, and any key but `y` cancels.
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !screen().contains(needle) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        screen()
+    };
     tmux(&["send-keys", "-t", &session, "s"]);
+    let asked = wait_for("y = yes");
+    assert!(asked.contains("drop its 1 held message(s)"), "{asked}");
+    tmux(&["send-keys", "-t", &session, "x"]);
+    let cancelled = wait_for("cancelled: nothing dropped");
+    assert!(cancelled.contains("+12125550177"), "{cancelled}");
+    let held = || {
+        rusqlite::Connection::open(dir.0.join("data").join("gateway.db"))
+            .unwrap()
+            .query_row("SELECT status FROM messages WHERE id = 'm-1'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(held(), "held", "a cancelled `s` drops nothing");
+    // A `y` with nothing to confirm does nothing either.
+    tmux(&["send-keys", "-t", &session, "y"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(held(), "held");
+    tmux(&["send-keys", "-t", &session, "s"]);
+    wait_for("y = yes");
+    tmux(&["send-keys", "-t", &session, "y"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !screen().contains("review done") && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
@@ -374,4 +403,25 @@ async fn exported_trace_replays() {
     .unwrap();
     assert_eq!(v["sender"], "+14155550199");
     assert_eq!(v["messages"], 3);
+
+    // `replay -` reads the trace from standard input: same verdicts.
+    let mut child = Command::new(bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["replay", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
+    let piped = child.wait_with_output().unwrap();
+    assert!(piped.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&piped.stdout),
+        std::fs::read_to_string(&verdicts).unwrap()
+    );
 }

@@ -40,13 +40,17 @@ pub enum EnvelopeCommand {
         /// Seconds until the body must be erased.
         #[arg(long)]
         ttl_seconds: Option<u64>,
+        /// Print `{"id", "envelope"}` instead of the bare base64.
+        #[arg(long)]
+        json: bool,
     },
     /// Open an envelope and print its header and content as JSON.
     Open {
         /// The envelope (base64); `-` or nothing reads standard input.
         envelope: Option<String>,
-        /// File with the recipient's private key (hex or base64). Without it,
-        /// the gateway's edge keys are tried.
+        /// File with the recipient's private key (hex or base64; `-` reads
+        /// standard input when the envelope is an argument). Without it, the
+        /// gateway's edge keys are tried.
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -104,6 +108,7 @@ pub fn run(cfg: &Config, cmd: &EnvelopeCommand) -> Result<(), CliError> {
             recipient_key,
             direction,
             ttl_seconds,
+            json,
         } => {
             let to = Address::sender(to, region, "to")?;
             let from = if from.is_empty() {
@@ -138,14 +143,24 @@ pub fn run(cfg: &Config, cmd: &EnvelopeCommand) -> Result<(), CliError> {
                 seal: Default::default(),
             };
             let env = Envelope::seal(header, &Content::text(text.clone()), &pk, &mut rand::rng())?;
-            println!("{}", env.to_base64());
+            let b64 = env.to_base64();
+            super::keys_cmd::emit(
+                *json,
+                serde_json::json!({"id": env.header.id, "envelope": b64}),
+                &b64,
+            )?;
         }
         EnvelopeCommand::Open { envelope, key } => {
+            let envelope_on_stdin = envelope.as_deref().is_none_or(|e| e == "-");
+            if envelope_on_stdin && key.as_deref().is_some_and(super::input::is_stdin) {
+                return Err(CliError::input(
+                    "the envelope and --key cannot both be standard input (-)",
+                ));
+            }
             let env = read_envelope(envelope)?;
             let content = match key {
                 Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+                    let text = super::input::read_to_string(path)?;
                     env.open(&keys::parse_private_key(&text)?)?
                 }
                 None => {

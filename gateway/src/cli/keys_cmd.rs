@@ -17,9 +17,19 @@ use crate::store;
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Create the edge key pair if there is none (serve does this on first run).
-    Create,
+    #[command(after_help = "Example:\n  gateway keys create --json")]
+    Create {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a new edge key and make it current; old keys are kept to open old envelopes.
-    Rotate,
+    #[command(after_help = "Example:\n  gateway keys rotate")]
+    Rotate {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List edge keys (kid, created, current).
     List {
         /// Print JSON instead of a table.
@@ -28,7 +38,12 @@ pub enum KeysCommand {
     },
     /// Print the current edge public key (base64), which the private side
     /// seals outbound envelopes to.
-    Public,
+    #[command(after_help = "Example:\n  gateway keys public > edge.pub")]
+    Public {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API keys.
     #[command(subcommand)]
     Api(ApiCommand),
@@ -57,6 +72,9 @@ pub enum ApiCommand {
         /// (a request's own `status_callback` wins).
         #[arg(long)]
         status_callback: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Set or clear an API key's default `status_callback` URL.
     SetCallback {
@@ -84,6 +102,9 @@ pub enum ApiCommand {
     Revoke {
         /// The key's name.
         name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -96,11 +117,17 @@ pub enum IdentityCommand {
         address: String,
         /// Base64 X25519 public key.
         public_key: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the registered key of an address.
     Show {
         /// The address.
         address: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -117,10 +144,23 @@ pub enum DeadLetterCommand {
     Retry {
         /// Message id.
         id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
-fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
+/// Prints `value` as JSON with `--json`, else the `human` line.
+pub(super) fn emit(json: bool, value: serde_json::Value, human: &str) -> Result<(), CliError> {
+    if json {
+        print_json(&value)
+    } else {
+        println!("{human}");
+        Ok(())
+    }
+}
+
+pub(super) fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v).map_err(|e| CliError {
         code: 1,
         message: e.to_string(),
@@ -134,19 +174,20 @@ fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
 // each a few lines of store or keyring calls and printing.
 pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
     match cmd {
-        KeysCommand::Create => {
+        KeysCommand::Create { json } => {
             crate::core::fs::create_private_dir(&cfg.data_dir)?;
             let had = Keyring::open(&cfg.data_dir).is_ok();
             let k = Keyring::open_or_create(&cfg.data_dir)?;
             if had {
                 eprintln!("an edge key already exists; use `gateway keys rotate` for a new one");
             }
-            println!("{}", k.current().kid);
+            let kid = &k.current().kid;
+            emit(*json, serde_json::json!({"kid": kid, "created": !had}), kid)?;
         }
-        KeysCommand::Rotate => {
+        KeysCommand::Rotate { json } => {
             let mut k = Keyring::open(&cfg.data_dir)?;
             let kid = k.rotate()?;
-            println!("{kid}");
+            emit(*json, serde_json::json!({"kid": kid}), &kid)?;
         }
         KeysCommand::List { json } => {
             let k = Keyring::open(&cfg.data_dir)?;
@@ -182,9 +223,14 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                 }
             }
         }
-        KeysCommand::Public => {
+        KeysCommand::Public { json } => {
             let k = Keyring::open(&cfg.data_dir)?;
-            println!("{}", keys::public_key_b64(&k.current().public));
+            let public = keys::public_key_b64(&k.current().public);
+            emit(
+                *json,
+                serde_json::json!({"kid": k.current().kid, "public_key": public}),
+                &public,
+            )?;
         }
         KeysCommand::Api(api) => {
             let db = store::open_for_cli(&cfg.data_dir)?;
@@ -195,6 +241,7 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                     scope,
                     expires_in_days,
                     status_callback,
+                    json,
                 } => {
                     if let Some(url) = status_callback {
                         crate::delivery::callbacks::check_url(url)?;
@@ -210,7 +257,11 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                     if let Some(url) = status_callback {
                         db.set_key_callback(name, Some(url))?;
                     }
-                    println!("{token}");
+                    emit(
+                        *json,
+                        serde_json::json!({"name": name, "token": token}),
+                        &token,
+                    )?;
                     eprintln!("store this token now: it is not shown again");
                 }
                 ApiCommand::Rotate { name, overlap_secs } => {
@@ -259,11 +310,15 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                         None => println!("status callback of {name} cleared"),
                     }
                 }
-                ApiCommand::Revoke { name } => {
+                ApiCommand::Revoke { name, json } => {
                     if !db.revoke_api_key(name, clock::now_ms())? {
                         return Err(CliError::input(format!("no live API key named {name}")));
                     }
-                    println!("revoked {name}");
+                    emit(
+                        *json,
+                        serde_json::json!({"name": name, "revoked": true}),
+                        &format!("revoked {name}"),
+                    )?;
                 }
             }
         }
@@ -302,21 +357,30 @@ pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
         IdentityCommand::Set {
             address,
             public_key,
+            json,
         } => {
             let addr = Address::sender(address, region, "address")?;
             let pk = keys::parse_public_key(public_key)?;
             let kid = db.put_identity(addr.as_str(), &pk, clock::now_ms())?;
-            println!("{} {kid}", addr.as_str());
+            emit(
+                *json,
+                serde_json::json!({"address": addr.as_str(), "kid": kid}),
+                &format!("{} {kid}", addr.as_str()),
+            )?;
         }
-        IdentityCommand::Show { address } => {
+        IdentityCommand::Show { address, json } => {
             let addr = Address::sender(address, region, "address")?;
             match db.identity(addr.as_str())? {
-                Some(pk) => println!(
-                    "{} {} {}",
-                    addr.as_str(),
-                    keys::kid_of(&pk),
-                    keys::public_key_b64(&pk)
-                ),
+                Some(pk) => {
+                    let (kid, public) = (keys::kid_of(&pk), keys::public_key_b64(&pk));
+                    emit(
+                        *json,
+                        serde_json::json!({
+                            "address": addr.as_str(), "kid": kid, "public_key": public,
+                        }),
+                        &format!("{} {kid} {public}", addr.as_str()),
+                    )?;
+                }
                 None => {
                     return Err(CliError::input(format!(
                         "no identity registered for {}",
@@ -354,13 +418,17 @@ pub fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliErro
                 }
             }
         }
-        DeadLetterCommand::Retry { id } => {
+        DeadLetterCommand::Retry { id, json } => {
             if !db.retry_dead(id)? {
                 return Err(CliError::input(format!(
                     "no dead-lettered message with id {id}"
                 )));
             }
-            println!("requeued {id}");
+            emit(
+                *json,
+                serde_json::json!({"id": id, "requeued": true}),
+                &format!("requeued {id}"),
+            )?;
         }
     }
     Ok(())

@@ -6,7 +6,10 @@ mod config_cmd;
 mod demo_cmd;
 mod demo_sim;
 mod envelope_cmd;
+mod examples;
+mod input;
 mod keys_cmd;
+mod messages_cmd;
 mod model_cmd;
 mod pdu_cmd;
 mod review_cmd;
@@ -25,15 +28,24 @@ use crate::app::config::{Config, LogFormat};
 ///
 /// Runs with no configuration at all: `gateway serve` listens on
 /// 127.0.0.1:8080 and keeps its database and keys in ./gateway-data/.
+// `--version` is not propagated: like the global options, it is shown once
+// (under `gateway --help`), not in every subcommand's list.
 #[derive(Debug, Parser)]
-#[command(name = "gateway", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "gateway",
+    version,
+    about,
+    long_about = None,
+    after_help = examples::GLOBAL_HELP,
+)]
 pub struct Cli {
     /// TOML configuration file (unknown keys are errors). Without it the
-    /// embedded defaults apply.
-    #[arg(long, global = true, env = "GATEWAY_CONFIG")]
+    /// embedded defaults apply. Hidden from the generated lists (every
+    /// subcommand would repeat it): `examples::GLOBAL_HELP` shows it once.
+    #[arg(long, global = true, env = "GATEWAY_CONFIG", hide = true)]
     config: Option<PathBuf>,
     /// Data directory (database and keys); overrides the config's data_dir.
-    #[arg(long, global = true, env = "GATEWAY_DATA_DIR")]
+    #[arg(long, global = true, env = "GATEWAY_DATA_DIR", hide = true)]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -75,6 +87,9 @@ enum Command {
         #[command(subcommand)]
         command: Option<review_cmd::ReviewCommand>,
     },
+    /// A message's metadata and status history (never its text).
+    #[command(subcommand)]
+    Messages(messages_cmd::MessagesCommand),
     /// List and retry dead-lettered messages.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(keys_cmd::DeadLetterCommand),
@@ -192,7 +207,7 @@ fn exit_quietly_on_broken_pipe() {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     exit_quietly_on_broken_pipe();
-    let cli = Cli::parse();
+    let cli = examples::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -234,6 +249,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Keys(cmd) => keys_cmd::keys(&load_config(&cli)?, cmd),
         Command::Identity(cmd) => keys_cmd::identity(&load_config(&cli)?, cmd),
+        Command::Messages(cmd) => messages_cmd::run(&load_config(&cli)?, cmd),
         Command::DeadLetters(cmd) => keys_cmd::dead_letters(&load_config(&cli)?, cmd),
         Command::Envelope(cmd) => {
             let cfg = load_config(&cli)?;

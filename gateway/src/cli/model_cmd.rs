@@ -2,7 +2,7 @@
 //! offline, on recorded traces (format in DESIGN.md).
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -14,7 +14,7 @@ use crate::store::TraceRow;
 /// Options of `gateway replay`.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
-    /// The metadata trace (JSON lines, time-ordered).
+    /// The metadata trace (JSON lines, time-ordered); `-` reads standard input.
     trace: PathBuf,
     /// Where to write one verdict line per sender (standard output when absent).
     #[arg(long)]
@@ -50,7 +50,8 @@ pub enum ModelCommand {
     /// `gateway model train --from-store --trace t.jsonl --labels l.jsonl` (adds this
     /// deployment's own traffic, labelled by its operators' decisions).
     Train {
-        /// A trace; give one `--labels` per `--trace`, in the same order.
+        /// A trace; give one `--labels` per `--trace`, in the same order
+        /// (one of all of them may be `-`, standard input).
         #[arg(long, required_unless_present = "from_store")]
         trace: Vec<PathBuf>,
         /// Labels for the trace at the same position (JSON lines: sender, label, category).
@@ -66,6 +67,9 @@ pub enum ModelCommand {
         /// Seed of the held-out split.
         #[arg(long)]
         seed: Option<u64>,
+        /// Print the training report as JSON (default: a table, like `eval`).
+        #[arg(long)]
+        json: bool,
     },
     /// Evaluate a model on a labeled trace it never saw: precision, recall,
     /// F1, false positives per legitimate category, recall per spam category,
@@ -75,10 +79,10 @@ pub enum ModelCommand {
     /// and the labels its operators' decisions, and the report compares
     /// `--model` (the candidate) with the running model, before `promote`.
     Eval {
-        /// The trace.
+        /// The trace (`-`: standard input).
         #[arg(long, required_unless_present = "from_store")]
         trace: Option<PathBuf>,
-        /// Its labels.
+        /// Its labels (`-`: standard input, when the trace is a file).
         #[arg(long, required_unless_present = "from_store")]
         labels: Option<PathBuf>,
         /// Judge on this deployment's own traffic and decisions instead.
@@ -102,8 +106,11 @@ pub enum ModelCommand {
     /// Example: `gateway model eval --model new.json --trace t.jsonl --labels l.jsonl`
     /// then `gateway model promote new.json`.
     Promote {
-        /// The model file (from `gateway model train`).
+        /// The model file (from `gateway model train`); `-` reads standard input.
         file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -115,10 +122,77 @@ fn model(cfg: &Config, over: &Option<PathBuf>) -> Result<classifier::Model, CliE
     }
 }
 
-fn open(path: &PathBuf) -> Result<BufReader<File>, CliError> {
-    File::open(path)
-        .map(BufReader::new)
-        .map_err(|e| CliError::input(format!("{}: {e}", path.display())))
+fn open(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>, CliError> {
+    super::input::open(path)
+}
+
+/// Opens each (trace, labels) pair; at most one of all the files may be
+/// `-` (standard input can be read once).
+#[allow(clippy::type_complexity)]
+fn open_sets(
+    sets: &[(PathBuf, PathBuf)],
+) -> Result<
+    Vec<(
+        Box<dyn std::io::BufRead>,
+        Vec<classifier::labels::LabelRecord>,
+    )>,
+    CliError,
+> {
+    let stdin_uses = sets
+        .iter()
+        .flat_map(|(t, l)| [t, l])
+        .filter(|p| super::input::is_stdin(p))
+        .count();
+    if stdin_uses > 1 {
+        return Err(CliError::input(
+            "only one of the --trace and --labels files can be standard input (-)",
+        ));
+    }
+    let mut out = Vec::new();
+    for (trace, labels) in sets {
+        let labels = classifier::labels::read_labels(open(labels)?)
+            .map_err(|e| CliError::input(format!("{}: {e}", super::input::name(labels))))?;
+        out.push((open(trace)?, labels));
+    }
+    Ok(out)
+}
+
+/// The training report as a table: one line per candidate, the winner marked.
+fn train_summary(r: &classifier::train::TrainReport) -> String {
+    let mut out = format!(
+        "trained on {} snapshots; senders spam/ham: train {}/{}, held out {}/{}\n\
+         {:<10} {:>7} {:>7} {:>7} {:>9} {:>8} {:>8}\n",
+        r.samples,
+        r.train_senders.0,
+        r.train_senders.1,
+        r.holdout_senders.0,
+        r.holdout_senders.1,
+        "MODEL",
+        "PREC",
+        "RECALL",
+        "F1",
+        "LOG LOSS",
+        "SPAM AT",
+        "SUSPECT",
+    );
+    for c in &r.candidates {
+        out.push_str(&format!(
+            "{:<10} {:>7.3} {:>7.3} {:>7.3} {:>9.4} {:>8.3} {:>8.3}{}\n",
+            c.name,
+            c.precision,
+            c.recall,
+            c.f1,
+            c.log_loss,
+            c.spam_threshold,
+            c.suspect_threshold,
+            if c.name == r.chosen {
+                "  <- chosen"
+            } else {
+                ""
+            }
+        ));
+    }
+    out
 }
 
 /// A reader that draws a progress bar on stderr (only when stderr is a
@@ -188,13 +262,21 @@ impl<R: std::io::BufRead> std::io::BufRead for Progress<R> {
     }
 }
 
-fn open_progress(path: &PathBuf, label: &str) -> Result<Progress<BufReader<File>>, CliError> {
-    let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    Ok(Progress::new(
+/// Opens a trace with a progress bar; standard input (`-`) has no size to
+/// measure progress against, so it is read plain.
+fn open_progress(
+    path: &PathBuf,
+    label: &str,
+) -> Result<Progress<Box<dyn std::io::BufRead>>, CliError> {
+    let mut progress = Progress::new(
         open(path)?,
-        format!("{label} {}", path.display()),
-        total,
-    ))
+        format!("{label} {}", super::input::name(path)),
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+    );
+    if super::input::is_stdin(path) {
+        progress.enabled = false;
+    }
+    Ok(progress)
 }
 
 fn failed(e: impl std::fmt::Display) -> CliError {
@@ -209,7 +291,7 @@ pub fn replay(cfg: &Config, args: &ReplayArgs) -> Result<(), CliError> {
         &model,
         &cfg.classifier,
     )
-    .map_err(|e| CliError::input(format!("{}: {e}", args.trace.display())))?;
+    .map_err(|e| CliError::input(format!("{}: {e}", super::input::name(&args.trace))))?;
     match &args.out {
         Some(path) => {
             let f = File::create(path)
@@ -233,6 +315,7 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             from_store,
             out,
             seed,
+            json,
         } => {
             if trace.len() != labels.len() {
                 return Err(CliError::input("give one --labels for each --trace"));
@@ -258,16 +341,20 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             }
             eprintln!("training on {} trace(s)…", sets.len());
             let (model, report) =
-                classifier::train::train_files(&sets, &extra, &cfg.classifier, &options)
+                classifier::train::train(open_sets(&sets)?, &extra, &cfg.classifier, &options)
                     .map_err(failed)?;
-            let json = model.to_json().map_err(failed)?;
-            std::fs::write(out, json)
+            let file = model.to_json().map_err(failed)?;
+            std::fs::write(out, file)
                 .map_err(|e| CliError::input(format!("{}: {e}", out.display())))?;
-            let summary = serde_json::to_string_pretty(&report).map_err(failed)?;
-            println!("{summary}");
+            if *json {
+                let summary = serde_json::to_string_pretty(&report).map_err(failed)?;
+                println!("{summary}");
+            } else {
+                print!("{}", train_summary(&report));
+            }
             eprintln!("model written to {}", out.display());
         }
-        ModelCommand::Promote { file } => promote(cfg, file)?,
+        ModelCommand::Promote { file, json } => promote(cfg, file, *json)?,
         ModelCommand::Eval {
             trace,
             labels,
@@ -284,6 +371,11 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
                     "give --trace and --labels, or --from-store",
                 ));
             };
+            if super::input::is_stdin(trace) && super::input::is_stdin(labels) {
+                return Err(CliError::input(
+                    "only one of --trace and --labels can be standard input (-)",
+                ));
+            }
             let model = model(cfg, m)?;
             let labels = classifier::labels::read_labels(open(labels)?).map_err(failed)?;
             let report = classifier::eval::evaluate(open(trace)?, &labels, &model, &cfg.classifier)
@@ -400,11 +492,12 @@ fn compare_on_store(cfg: &Config, candidate: Option<&PathBuf>, json: bool) -> Re
 }
 
 /// `gateway model promote FILE`: validate, keep the previous, install.
-fn promote(cfg: &Config, file: &std::path::Path) -> Result<(), CliError> {
-    let model = classifier::Model::load(file)
-        .map_err(|e| CliError::input(format!("model {}: {e}", file.display())))?;
+fn promote(cfg: &Config, file: &std::path::Path, json: bool) -> Result<(), CliError> {
+    let name = super::input::name(file);
+    let model = classifier::Model::from_json(&super::input::read_to_string(file)?)
+        .map_err(|e| CliError::input(format!("model {name}: {e}")))?;
     classifier::Engine::new(model.clone(), &cfg.classifier)
-        .map_err(|e| CliError::input(format!("model {}: {e}", file.display())))?;
+        .map_err(|e| CliError::input(format!("model {name}: {e}")))?;
     let target = cfg.data_dir.join(crate::app::config::PROMOTED_MODEL);
     let dir = target
         .parent()
@@ -418,13 +511,20 @@ fn promote(cfg: &Config, file: &std::path::Path) -> Result<(), CliError> {
     std::fs::write(&tmp, model.to_json().map_err(failed)?).map_err(failed)?;
     std::fs::rename(&tmp, &target).map_err(failed)?;
     let t = model.thresholds();
-    println!(
-        "promoted {} -> {} (suspect {:.3}, spam {:.3}); `gateway serve` loads it at its next start",
-        file.display(),
-        target.display(),
-        t.suspect,
-        t.spam
-    );
+    super::keys_cmd::emit(
+        json,
+        serde_json::json!({
+            "from": name, "to": target.display().to_string(),
+            "suspect": t.suspect, "spam": t.spam,
+        }),
+        &format!(
+            "promoted {} -> {} (suspect {:.3}, spam {:.3}); `gateway serve` loads it at its next start",
+            name,
+            target.display(),
+            t.suspect,
+            t.spam
+        ),
+    )?;
     if cfg.model.path.is_some() {
         eprintln!(
             "note: [model] path is set in the config and takes precedence over the promoted model"
@@ -533,4 +633,30 @@ pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
     writer.finish().map_err(failed)?;
     eprintln!("exported {n} events");
     Ok(())
+}
+
+#[cfg(test)]
+mod stdin_tests {
+    use super::*;
+
+    #[test]
+    fn standard_input_is_read_once_at_most() {
+        let sets = vec![
+            (PathBuf::from("-"), PathBuf::from("l1.jsonl")),
+            (PathBuf::from("t2.jsonl"), PathBuf::from("-")),
+        ];
+        let err = open_sets(&sets)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(err.contains("only one"), "{err}");
+        let table = train_summary(&classifier::train::TrainReport {
+            candidates: vec![],
+            chosen: "forest".into(),
+            train_senders: (3, 4),
+            holdout_senders: (1, 2),
+            samples: 10,
+        });
+        assert!(table.starts_with("trained on 10 snapshots"), "{table}");
+    }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::CliError;
+use super::keys_cmd::emit;
 use crate::app::config::Config;
 use crate::store::Db;
 use crate::store::review::{self, ListKind, QueueFilter, QueueRow};
@@ -62,6 +63,9 @@ pub enum ReviewCommand {
         /// Why (kept in the audit log).
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Release one held message for delivery.
     Release {
@@ -70,6 +74,9 @@ pub enum ReviewCommand {
         /// Why.
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Drop one held message (its sealed body is erased).
     Drop {
@@ -78,10 +85,15 @@ pub enum ReviewCommand {
         /// Why.
         #[arg(long)]
         note: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Put a number or prefix (`+1900*`) on the allow list.
     Allow(ListArgs),
-    /// Put a number or prefix (`+1900*`) on the block list.
+    /// Put a number or prefix (`+1900*`) on the block list; the matching
+    /// senders' held messages leave the queue (dropped, bodies erased,
+    /// detail `sender_blocked`).
     Block(ListArgs),
     /// Take a number or prefix off a list.
     Unlist {
@@ -90,6 +102,9 @@ pub enum ReviewCommand {
         list: String,
         /// The number or prefix.
         pattern: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// The audit log: who decided what, when and why.
     Log {
@@ -119,6 +134,9 @@ pub struct ListArgs {
     /// Why.
     #[arg(long)]
     note: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Who is deciding: `GATEWAY_OPERATOR`, else `USER`.
@@ -238,6 +256,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             sender,
             decision,
             note,
+            json,
         } => {
             let n = review::mark(
                 &mut db,
@@ -246,21 +265,28 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 decision == "spam",
                 note.as_deref(),
             )?;
-            println!(
-                "{sender} marked {decision}: {n} held message(s) {}",
-                if decision == "spam" {
-                    "dropped; sender blocked"
-                } else {
-                    "released; sender allowed"
-                }
-            );
+            let (moved, list) = if decision == "spam" {
+                ("dropped", "blocked")
+            } else {
+                ("released", "allowed")
+            };
+            emit(
+                *json,
+                serde_json::json!({"sender": sender, "decision": decision, moved: n, "sender_now": list}),
+                &format!("{sender} marked {decision}: {n} held message(s) {moved}; sender {list}"),
+            )?;
         }
-        ReviewCommand::Release { id, note } | ReviewCommand::Drop { id, note } => {
+        ReviewCommand::Release { id, note, json } | ReviewCommand::Drop { id, note, json } => {
             let release = matches!(cmd, ReviewCommand::Release { .. });
             if !review::decide_message(&mut db, &actor(), id, release, note.as_deref())? {
                 return Err(CliError::input(format!("no held message with id {id}")));
             }
-            println!("{} {id}", if release { "released" } else { "dropped" });
+            let done = if release { "released" } else { "dropped" };
+            emit(
+                *json,
+                serde_json::json!({"id": id, "action": done}),
+                &format!("{done} {id}"),
+            )?;
         }
         ReviewCommand::Allow(a) | ReviewCommand::Block(a) => {
             let kind = if matches!(cmd, ReviewCommand::Allow(_)) {
@@ -274,7 +300,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 .map(duration)
                 .transpose()?
                 .map(|d| crate::core::clock::now_ms() + d.as_millis() as i64);
-            review::list_add(
+            let dropped = review::list_add(
                 &mut db,
                 &actor(),
                 kind,
@@ -282,9 +308,29 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 expires,
                 a.note.as_deref(),
             )?;
-            println!("{} {}", kind.as_str(), a.pattern);
+            let human = if kind == ListKind::Block {
+                format!(
+                    "block {}: {dropped} held message(s) dropped (sender_blocked)",
+                    a.pattern
+                )
+            } else {
+                format!("{} {}", kind.as_str(), a.pattern)
+            };
+            emit(
+                a.json,
+                serde_json::json!({
+                    "list": kind.as_str(), "pattern": a.pattern,
+                    "expires_at": expires.map(crate::core::clock::rfc3339_ms),
+                    "dropped": dropped,
+                }),
+                &human,
+            )?;
         }
-        ReviewCommand::Unlist { list, pattern } => {
+        ReviewCommand::Unlist {
+            list,
+            pattern,
+            json,
+        } => {
             let kind = if list == "allow" {
                 ListKind::Allow
             } else {
@@ -295,7 +341,11 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                     "{pattern} is not on the {list} list"
                 )));
             }
-            println!("removed {pattern} from the {list} list");
+            emit(
+                *json,
+                serde_json::json!({"list": list, "pattern": pattern, "removed": true}),
+                &format!("removed {pattern} from the {list} list"),
+            )?;
         }
         ReviewCommand::Log { limit, json } => {
             let entries = review::log(&db, *limit)?;

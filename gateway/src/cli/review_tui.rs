@@ -1,5 +1,9 @@
 //! The interactive review: one flagged sender at a time, single keys
 //! (s = spam, h = ham, n = skip, m = more, q = quit), built on ratatui.
+//! `s` is destructive (held messages dropped, bodies erased, sender
+//! blocked), so it asks first: `y` confirms, any other key cancels. A
+//! confirmation rather than an undo window because a drop erases the sealed
+//! bodies in the same transaction; there is nothing left to undo into.
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind};
 use ratatui::layout::{Constraint, Layout};
@@ -74,6 +78,8 @@ fn walk(
     let (mut i, mut spam, mut ham, mut skipped) = (0usize, 0, 0, 0);
     let mut more = None;
     let mut status = String::from("s spam   h ham   n skip   m more   q quit");
+    // Set by `s`, cleared by the next key: `y` confirms the drop.
+    let mut confirming = false;
     while i < rows.len() {
         let row = &rows[i];
         let body = item_lines(row, more.as_ref());
@@ -103,9 +109,23 @@ fn walk(
         if key.kind != KeyEventKind::Press {
             continue;
         }
+        let confirmed = std::mem::take(&mut confirming);
+        if confirmed && key.code != KeyCode::Char('y') {
+            status = format!("cancelled: nothing dropped for {}", row.sender);
+            continue;
+        }
         match key.code {
-            KeyCode::Char('s') | KeyCode::Char('h') => {
-                let is_spam = key.code == KeyCode::Char('s');
+            KeyCode::Char('s') => {
+                confirming = true;
+                status = format!(
+                    "mark {} spam: drop its {} held message(s) (erased) and block it? y = yes, any other key = no",
+                    row.sender, row.held
+                );
+            }
+            KeyCode::Char('y') | KeyCode::Char('h')
+                if confirmed || key.code == KeyCode::Char('h') =>
+            {
+                let is_spam = key.code == KeyCode::Char('y');
                 let n = review::mark(db, &actor, &row.sender, is_spam, Some("interactive review"))?;
                 status = format!(
                     "{} marked {}: {n} message(s) {}",

@@ -4,6 +4,7 @@
 use clap::Subcommand;
 
 use super::CliError;
+use super::keys_cmd::emit;
 use crate::app::config::Config;
 use crate::core::clock;
 use crate::store;
@@ -33,6 +34,9 @@ pub enum ClientCommand {
         /// match wins, and no number or prefix belongs to two clients.
         #[arg(long = "address")]
         addresses: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Replace the numbers a client owns (same forms as `add --address`);
     /// no --address at all leaves it none. The running server picks the
@@ -43,6 +47,9 @@ pub enum ClientCommand {
         /// A number or +prefix* (repeatable).
         #[arg(long = "address")]
         addresses: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List clients.
     List {
@@ -56,6 +63,9 @@ pub enum ClientCommand {
     Remove {
         /// The system_id.
         name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -69,6 +79,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             name,
             throughput,
             addresses,
+            json,
         } => {
             let pw = crate::channels::smpp::credentials::add(
                 &db,
@@ -78,7 +89,11 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
                 region,
                 clock::now_ms(),
             )?;
-            println!("{pw}");
+            emit(
+                *json,
+                serde_json::json!({"system_id": name, "password": pw}),
+                &pw,
+            )?;
             eprintln!("store this password now: it is not shown again");
         }
         ClientCommand::List { json } => {
@@ -105,17 +120,29 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
                 }
             }
         }
-        ClientCommand::SetAddresses { name, addresses } => {
+        ClientCommand::SetAddresses {
+            name,
+            addresses,
+            json,
+        } => {
             if !crate::channels::smpp::credentials::set_addresses(&db, name, addresses, region)? {
                 return Err(CliError::input(format!("no SMPP client {name}")));
             }
-            println!("updated {name}");
+            emit(
+                *json,
+                serde_json::json!({"system_id": name, "updated": true}),
+                &format!("updated {name}"),
+            )?;
         }
-        ClientCommand::Remove { name } => {
+        ClientCommand::Remove { name, json } => {
             if !crate::channels::smpp::credentials::remove(&db, name)? {
                 return Err(CliError::input(format!("no SMPP client {name}")));
             }
-            println!("removed {name}");
+            emit(
+                *json,
+                serde_json::json!({"system_id": name, "removed": true}),
+                &format!("removed {name}"),
+            )?;
         }
     }
     Ok(())

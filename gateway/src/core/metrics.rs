@@ -82,6 +82,37 @@ pub struct LimitLabels {
 pub struct RouteLabels {
     /// The matched route template, e.g. `/v1/messages/{id}`.
     pub route: String,
+    /// The answer's status code, e.g. `202` (a closed set of a few dozen).
+    pub status: u16,
+}
+
+/// Labels of `gateway_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The crate version.
+    pub version: &'static str,
+    /// The target OS, e.g. `linux`.
+    pub os: &'static str,
+    /// The target architecture, e.g. `x86_64`.
+    pub arch: &'static str,
+    /// `release` or `debug`.
+    pub profile: &'static str,
+}
+
+impl BuildLabels {
+    /// This binary's build.
+    pub fn current() -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION"),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+        }
+    }
 }
 
 /// Labels of a counter by a small closed set of outcomes or reasons.
@@ -98,7 +129,12 @@ fn latency_histogram() -> Histogram {
 
 /// Every metric the gateway exports.
 pub struct Metrics {
+    /// The root registry: `process_*` unprefixed, the rest under `gateway_`.
     registry: Registry,
+    /// Constant 1, labelled with the build (version, os, arch, profile).
+    pub build_info: Family<BuildLabels, Gauge<i64, AtomicI64>>,
+    /// Messages held for review from undecided senders (set at scrape time).
+    pub held_messages: Gauge<i64, AtomicI64>,
     /// Messages reaching a status, by direction.
     pub messages: Family<MessageLabels, Counter>,
     /// Delivery attempts by target and outcome.
@@ -149,7 +185,22 @@ impl Metrics {
     // Long on purpose: it registers every metric the service exports, a list
     // rather than logic; each family is documented where it is declared.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("gateway");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(super::process_metrics::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("gateway");
+        let build_info = Family::<BuildLabels, Gauge<i64, AtomicI64>>::default();
+        build_info.get_or_create(&BuildLabels::current()).set(1);
+        registry.register(
+            "build_info",
+            "Always 1; the labels say which build is running",
+            build_info.clone(),
+        );
+        let held_messages = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "held_messages",
+            "Messages held for review (held or spam-blocked) from senders not yet decided",
+            held_messages.clone(),
+        );
         let messages = Family::<MessageLabels, Counter>::default();
         registry.register(
             "messages",
@@ -178,7 +229,7 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         registry.register(
             "http_request_seconds",
-            "HTTP request latency by route",
+            "HTTP request latency by route and status",
             http_seconds.clone(),
         );
         let queue_live = Gauge::<i64, AtomicI64>::default();
@@ -260,9 +311,11 @@ impl Metrics {
             status_callbacks.clone(),
         );
         Self {
-            registry,
+            registry: root,
             http_refused,
             status_callbacks,
+            build_info,
+            held_messages,
             store_commit_failed_at,
             erasures_pending,
             spam_verdicts,

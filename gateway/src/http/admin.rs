@@ -40,10 +40,7 @@ async fn healthz(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
-    if let Ok((live, dead)) = state.pipeline.store.queue_depth().await {
-        state.metrics.queue_live.set(live);
-        state.metrics.queue_dead.set(dead);
-    }
+    super::scrape::refresh_gauges(&state).await;
     (
         [(
             header::CONTENT_TYPE,

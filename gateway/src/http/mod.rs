@@ -24,6 +24,7 @@ pub mod json;
 pub mod list;
 pub mod messages;
 pub mod request_id;
+pub mod scrape;
 pub mod server;
 
 use std::time::{Duration, Instant};
@@ -147,9 +148,10 @@ async fn observe(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) 
         .unwrap_or_else(|| "unmatched".into());
     let started = Instant::now();
     let resp = next.run(req).await;
+    let status = resp.status().as_u16();
     metrics
         .http_seconds
-        .get_or_create(&crate::core::metrics::RouteLabels { route })
+        .get_or_create(&crate::core::metrics::RouteLabels { route, status })
         .observe(started.elapsed().as_secs_f64());
     resp
 }

@@ -80,6 +80,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn block_patterns_cover_the_number_or_the_prefix() {
+        let (lo, hi) = pattern_range("+1900*");
+        assert!(lo.as_str() <= "+19005551234" && "+19005551234" <= hi.as_str());
+        assert!("+1800" < lo.as_str());
+        let (lo, hi) = pattern_range("+14155550100");
+        assert_eq!((lo.as_str(), hi.as_str()), ("+14155550100", "+14155550100"));
+    }
+
+    #[test]
     fn lists_match_exact_and_prefix_until_expiry() {
         let db = Db::open_in_memory().unwrap();
         let c = db.conn();
@@ -388,7 +397,12 @@ pub fn mark(
     })
 }
 
-/// Adds a list entry (number or `prefix*`), optionally expiring.
+/// Adds a list entry (number or `prefix*`), optionally expiring. A block
+/// entry also takes the matching senders' held messages out of the review
+/// queue (dropped, bodies erased, detail `sender_blocked`) and closes their
+/// queue entries: blocking a sender is the decision about what it already
+/// sent, and leaving its messages waiting would invite a later release.
+/// Returns the messages dropped.
 pub fn list_add(
     db: &mut Db,
     actor: &str,
@@ -396,15 +410,68 @@ pub fn list_add(
     pattern: &str,
     expires_at: Option<i64>,
     note: Option<&str>,
-) -> Result<()> {
+) -> Result<usize> {
     let now = crate::core::clock::now_ms();
     db.immediate(|tx| {
         tx.execute(
             "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![kind.as_str(), pattern, expires_at, note, now],
         )?;
-        audit(tx, actor, kind.as_str(), pattern, note, now)
+        audit(tx, actor, kind.as_str(), pattern, note, now)?;
+        if kind == ListKind::Block {
+            drop_held_of_blocked(tx, pattern, now)
+        } else {
+            Ok(0)
+        }
     })
+}
+
+/// The `BETWEEN` bounds of the senders a list pattern covers: the number
+/// itself, or every string starting with the prefix before `*`.
+fn pattern_range(pattern: &str) -> (String, String) {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => (prefix.to_string(), format!("{prefix}\u{10FFFF}")),
+        None => (pattern.to_string(), pattern.to_string()),
+    }
+}
+
+/// Drops the held (and spam-blocked) messages of the senders `pattern`
+/// covers and closes those senders' review entries (`decided = 'blocked'`,
+/// not a spam label: the model does not learn from a block list entry).
+fn drop_held_of_blocked(tx: &Connection, pattern: &str, now: i64) -> Result<usize> {
+    let (lo, hi) = pattern_range(pattern);
+    let ids: Vec<String> = tx
+        .prepare(
+            "SELECT id FROM messages WHERE sender BETWEEN ?1 AND ?2 \
+             AND status IN ('held', 'blocked') ORDER BY created_at",
+        )?
+        .query_map(params![lo, hi], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut n = 0;
+    for id in &ids {
+        let erased = tx
+            .prepare_cached(
+                "UPDATE messages SET sealed = NULL WHERE id = ?1 AND status IN ('held', 'blocked')",
+            )?
+            .execute([id])?;
+        if erased > 0 {
+            tx.prepare_cached("DELETE FROM queue WHERE message_id = ?1")?
+                .execute([id])?;
+            super::messages::force_status(
+                tx,
+                id,
+                MessageStatus::Dropped,
+                Some("sender_blocked: the sender was put on the block list; body erased"),
+                now,
+            )?;
+            n += 1;
+        }
+    }
+    tx.execute(
+        "UPDATE flagged_senders SET decided = 'blocked' WHERE decided IS NULL AND sender BETWEEN ?1 AND ?2",
+        params![lo, hi],
+    )?;
+    Ok(n)
 }
 
 /// Removes a list entry.
@@ -583,6 +650,28 @@ impl Store {
                 }
             }
             Ok((allow, block))
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Undecided flagged senders and their held messages (`held` and
+    /// spam-`blocked`, as `review list` counts them): the review queue's
+    /// depth for `/metrics`. Walks the flagged senders (a small
+    /// table) and the `(sender, status)` index, never the whole message table.
+    pub async fn review_depth(&self) -> Result<(i64, i64)> {
+        self.read(|c| {
+            let senders: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL")?
+                .query_row([], |r| r.get(0))?;
+            let held: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM flagged_senders s JOIN messages m \
+                     ON m.sender = s.sender AND m.status IN ('held', 'blocked') WHERE s.decided IS NULL",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok((senders, held))
         })
         .await
     }
