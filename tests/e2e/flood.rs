@@ -235,9 +235,19 @@ async fn signed_webhooks_are_answered_during_a_slow_body_flood() {
         "the same-address flood is turned away, the spread one cut off at the deadline"
     );
     assert!(failures.is_empty(), "real webhooks refused: {failures:?}");
-    // A debug build on 2 shared cores: the bound is loose; the numbers
-    // printed above are the measurement.
-    assert!(max < Duration::from_secs(5), "slowest real webhook {max:?}");
+    // A debug build on 2 shared cores, beside the rest of the suite: the
+    // bounds are loose; the numbers printed above are the measurement. Nine
+    // in ten within 5 s, and none near the 15 s request timeout the flood
+    // used to hold every slot for (webhooks then got 503 for ~12 s).
+    let p90 = latencies[latencies.len() * 9 / 10];
+    assert!(
+        p90 < Duration::from_secs(5),
+        "90th percentile real webhook {p90:?}"
+    );
+    assert!(
+        max < Duration::from_secs(12),
+        "slowest real webhook {max:?}"
+    );
     assert!(
         p50 < Duration::from_millis(500),
         "median real webhook {p50:?}"
