@@ -130,7 +130,7 @@ fn cache() -> &'static quick_cache::sync::Cache<(Region, String), Normalised> {
 
 fn normalise(trimmed: &str, region: Region) -> Normalised {
     let n = phonenumber::parse(Some(region), trimmed).map_err(|_| "is not a phone number")?;
-    if !phonenumber::is_valid(&n) {
+    if !crate::core::numbers::is_valid(&n) {
         return Err("is not a valid phone number for its country");
     }
     Ok(n.format().mode(phonenumber::Mode::E164).to_string())

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod fs;
 pub mod metrics;
+pub mod numbers;
 pub mod process_metrics;
 pub mod pseudonym;
 pub mod secrets;

@@ -135,7 +135,7 @@ impl Transit {
         }
         phonenumber::parse(None, address)
             .ok()
-            .and_then(|n| n.country().id())
+            .and_then(|n| crate::core::numbers::region(&n))
             .is_some_and(|r| self.regions.contains(&r))
     }
 

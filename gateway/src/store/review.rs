@@ -179,7 +179,7 @@ fn reason_words(json: &str) -> Vec<String> {
 pub fn country(number: &str) -> String {
     phonenumber::parse(None, number)
         .ok()
-        .and_then(|n| n.country().id().map(|id| id.as_ref().to_string()))
+        .and_then(|n| crate::core::numbers::region(&n).map(|id| id.as_ref().to_string()))
         .unwrap_or_else(|| "??".into())
 }
 
