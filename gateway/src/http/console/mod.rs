@@ -194,7 +194,9 @@ async fn search(
         }
         a
     };
-    rows.sort_by(|x, y| y.created_at.cmp(&x.created_at).then(y.id.cmp(&x.id)));
+    // RFC 3339 with trimmed milliseconds does not sort as text: by time.
+    let at = |m: &MessageSummary| parse_time(&m.created_at).ok().flatten().unwrap_or(0);
+    rows.sort_by(|x, y| at(y).cmp(&at(x)).then(y.id.cmp(&x.id)));
     rows.truncate(LIST_LIMIT);
     Ok(rows)
 }
