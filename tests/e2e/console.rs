@@ -219,10 +219,113 @@ async fn console_needs_a_session_and_a_csrf_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "logout is a POST with the token too");
-    assert!(
-        gw.count("SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status IN ('held', 'blocked')") >= 10,
-        "nothing was released"
+    let held = || {
+        gw.count("SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status IN ('held', 'blocked')")
+    };
+    let held_before = held();
+    assert!(held_before >= 10, "nothing was released");
+
+    // With the token: Drop and Block need the confirm box.
+    let get = |path: &str| {
+        http.get(gw.admin_url(path))
+            .header("cookie", &session)
+            .send()
+    };
+    let page = get("/console/review/%2B12125550100")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = after(&page, "name=\"csrf\" value=\"", 64);
+    let held_table = &page[page.find("id=\"held\"").unwrap()..];
+    let id = after(held_table, "href=\"/console/messages/", 36);
+    let post = |form: Vec<(&'static str, String)>| {
+        http.post(gw.admin_url("/console/review/%2B12125550100"))
+            .header("cookie", &session)
+            .form(&form)
+            .send()
+    };
+    for action in ["drop", "block", "spam"] {
+        let r = post(vec![
+            ("csrf", csrf.clone()),
+            ("action", action.into()),
+            ("id", id.clone()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 422, "{action} without confirmation");
+        assert!(r.text().await.unwrap().contains("tick confirm"));
+    }
+    assert_eq!(held(), held_before, "nothing dropped unconfirmed");
+    let r = post(vec![
+        ("csrf", csrf.clone()),
+        ("action", "drop".into()),
+        ("id", id.clone()),
+        ("confirm", "yes".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains(&format!("dropped {id}")));
+    assert_eq!(held(), held_before - 1);
+    assert_eq!(
+        gw.count(&format!("SELECT COUNT(*) FROM messages WHERE id = '{id}' AND status = 'dropped' AND sealed IS NULL")),
+        1,
+        "dropped, body erased"
     );
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM audit_log WHERE actor = 'console:ops' AND action = 'drop'"),
+        1
+    );
+
+    // The other pages render; a bad search says why; retry needs a dead letter.
+    let health = get("/console/health").await.unwrap();
+    assert_eq!(health.status(), 200);
+    let health = health.text().await.unwrap();
+    assert!(
+        health.contains("oldest_age_secs") && health.contains("health-status"),
+        "{health}"
+    );
+    assert_eq!(get("/console/dead-letters").await.unwrap().status(), 200);
+    let bad = get("/console/messages?status=bogus")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(bad.contains("is not a status"));
+    let r = http
+        .post(gw.admin_url(&format!("/console/dead-letters/{id}/retry")))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "not a dead letter");
+    let r = get(&format!("/console/messages/{id}")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("dropped by operator"));
+
+    // Logging out ends the session.
+    let r = http
+        .post(gw.admin_url("/console/logout"))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(get("/console/review").await.unwrap().status(), 303);
+}
+
+/// The `n` characters after `marker` in `page`.
+fn after(page: &str, marker: &str, n: usize) -> String {
+    let at = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {page}"))
+        + marker.len();
+    page[at..at + n].to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
