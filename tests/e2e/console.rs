@@ -317,6 +317,56 @@ async fn console_needs_a_session_and_a_csrf_token() {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(get("/console/review").await.unwrap().status(), 303);
+
+    // Pages are not cached or framed.
+    let login = http
+        .get(gw.admin_url("/console/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    assert_eq!(login.headers()["x-frame-options"], "DENY");
+    assert!(
+        login.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+
+    // Revoking the key ends its open sessions at the next request.
+    let r = http
+        .post(gw.admin_url("/console/login"))
+        .form(&[("key", admin.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let session = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = |s: String| {
+        http.get(gw.admin_url("/console/review"))
+            .header("cookie", s)
+            .send()
+    };
+    assert_eq!(page(session.clone()).await.unwrap().status(), 200);
+    let out = cli(
+        &dir.0.join("gateway.toml"),
+        &["keys", "api", "revoke", "ops"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        page(session).await.unwrap().status(),
+        303,
+        "revoked key, session over"
+    );
 }
 
 /// The `n` characters after `marker` in `page`.

@@ -34,6 +34,9 @@ pub struct Session {
     pub key_name: String,
     /// The token every POST form must carry.
     pub csrf: String,
+    /// The API token's hash (in memory only): every request checks that
+    /// the key is still valid, so revoking it ends its sessions.
+    token_hash: [u8; 32],
     expires: Instant,
 }
 
@@ -48,12 +51,14 @@ fn random_hex() -> String {
 }
 
 impl Sessions {
-    /// Opens a session for `key_name`; returns its id.
-    pub fn open(&self, key_name: String) -> String {
+    /// Opens a session for `key_name` (whose token hashes to
+    /// `token_hash`); returns its id.
+    pub fn open(&self, key_name: String, token_hash: [u8; 32]) -> String {
         let id = random_hex();
         let s = Session {
             key_name,
             csrf: random_hex(),
+            token_hash,
             expires: Instant::now() + SESSION_TTL,
         };
         if let Ok(mut m) = self.0.lock() {
@@ -121,9 +126,9 @@ pub fn see_other(to: &str, cookie: Option<HeaderValue>) -> Response {
     r
 }
 
-/// A logged-in operator's request: without a live session every console
-/// page answers with a redirect to the login page. Holds the session and
-/// its id.
+/// A logged-in operator's request: without a live session of a key that
+/// is still an admin's, every console page answers with a redirect to the
+/// login page. Holds the session and its id.
 pub struct Operator(pub Session, pub String);
 
 impl FromRequestParts<Arc<Console>> for Operator {
@@ -133,10 +138,29 @@ impl FromRequestParts<Arc<Console>> for Operator {
         parts: &mut Parts,
         state: &Arc<Console>,
     ) -> Result<Self, Self::Rejection> {
-        session_id(parts)
-            .and_then(|id| state.sessions.get(&id).map(|s| Operator(s, id)))
-            .ok_or_else(|| see_other("/console/login", None))
+        let to_login = || see_other("/console/login", None);
+        let id = session_id(parts).ok_or_else(to_login)?;
+        let session = state.sessions.get(&id).ok_or_else(to_login)?;
+        let key = state
+            .api
+            .pipeline
+            .store
+            .check_token_hash(session.token_hash)
+            .await
+            .ok()
+            .flatten();
+        if !key.is_some_and(|k| is_admin(&k)) {
+            // Revoked, expired, or no longer an admin key: the session ends.
+            state.sessions.close(&id);
+            return Err(to_login());
+        }
+        Ok(Operator(session, id))
     }
+}
+
+/// The rule of [`crate::http::auth::AdminCaller`]: admin scope, no tenant.
+fn is_admin(key: &crate::store::ApiKey) -> bool {
+    key.scopes.has(Scope::Admin) && key.tenant.is_none()
 }
 
 impl Operator {
@@ -162,8 +186,8 @@ impl Operator {
 }
 
 /// Whether `token` is an admin-scope key without a tenant (the rule of
-/// [`crate::http::auth::AdminCaller`]); returns its name.
-pub async fn check_admin_key(state: &Console, token: &str) -> Option<String> {
+/// [`crate::http::auth::AdminCaller`]); returns its name and token hash.
+pub async fn check_admin_key(state: &Console, token: &str) -> Option<(String, [u8; 32])> {
     let token = token.trim();
     if token.is_empty() || token.len() > 256 {
         return None;
@@ -174,7 +198,7 @@ pub async fn check_admin_key(state: &Console, token: &str) -> Option<String> {
         .authenticate(&state.api.pipeline.store, token)
         .await
         .ok()??;
-    (key.scopes.has(Scope::Admin) && key.tenant.is_none()).then_some(key.name)
+    is_admin(&key).then(|| (key.name, crate::store::hash_token(token)))
 }
 
 #[cfg(test)]
@@ -185,7 +209,7 @@ mod tests {
     #[test]
     fn sessions_open_get_close() {
         let s = Sessions::default();
-        let id = s.open("ops".into());
+        let id = s.open("ops".into(), [0; 32]);
         assert_eq!(id.len(), 64);
         let got = s.get(&id).unwrap();
         assert_eq!(got.key_name, "ops");

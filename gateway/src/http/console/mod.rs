@@ -66,6 +66,29 @@ pub fn router(api: Arc<ApiState>) -> Router {
         )
         .route("/console/health", get(health))
         .with_state(state)
+        .layer(axum::middleware::map_response(strict_headers))
+}
+
+/// Pages are never cached (a shared browser's back button shows nothing
+/// after logout), never framed (no clickjacking of the decision buttons),
+/// and may load nothing from anywhere: the console has no scripts, and its
+/// only style is inline.
+async fn strict_headers(mut r: Response) -> Response {
+    use axum::http::HeaderValue;
+    use axum::http::header::{
+        CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_FRAME_OPTIONS,
+    };
+    let h = r.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    r
 }
 
 /// A page, or an error page with the status of the failure (the store's
@@ -91,9 +114,9 @@ async fn login(
 ) -> Response {
     let key = form.get("key").map(String::as_str).unwrap_or_default();
     match auth::check_admin_key(&c, key).await {
-        Some(name) => {
+        Some((name, hash)) => {
             tracing::info!(key = %name, "console login");
-            let id = c.sessions.open(name);
+            let id = c.sessions.open(name, hash);
             see_other(
                 "/console/messages",
                 Some(auth::cookie(&id, auth::SESSION_TTL.as_secs())),
