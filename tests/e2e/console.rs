@@ -489,3 +489,92 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
     assert!(!page.contains("CANARY"), "no text on the page");
     c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_shows_failing_health_and_retries_a_dead_letter() {
+    let dir = TempDir::new("console-dead");
+    let sink = Sink::start(0).await;
+    sink.status.store(401, std::sync::atomic::Ordering::SeqCst);
+    let cfg = write_config(&dir.0, Some(&sink), "");
+    let gw = Gateway::start(&cfg);
+    let out = cli(&cfg, &["keys", "api", "create", "ops", "--scope", "admin"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    gw.register_identity("+14155550101").await;
+    let sms = serde_json::json!({"id": "d-1", "from": "+14155550100", "to": "+14155550101", "text": canary()});
+    let r = gw
+        .post_signed("/webhooks/generic", &sms, GENERIC_SECRET)
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = http
+        .post(gw.admin_url("/console/login"))
+        .form(&[("key", admin.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let session = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let get = |path: &str| {
+        http.get(gw.admin_url(path))
+            .header("cookie", &session)
+            .send()
+    };
+    // The private side refuses: the message is dead-lettered, health says why.
+    let deadline = Instant::now() + WAIT;
+    let dead = loop {
+        let page = get("/console/dead-letters")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains("href=\"/console/messages/") || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let table = &dead[dead.find("id=\"dead\"").unwrap()..];
+    let id = after(table, "href=\"/console/messages/", 36);
+    let csrf = after(&dead, "name=\"csrf\" value=\"", 64);
+    let health = get("/console/health").await.unwrap().text().await.unwrap();
+    assert!(health.contains("degraded"), "{health}");
+    assert!(health.contains("deliveries to private failing"), "{health}");
+
+    // Retry from the console once the private side answers again.
+    sink.status.store(200, std::sync::atomic::Ordering::SeqCst);
+    let r = http
+        .post(gw.admin_url(&format!("/console/dead-letters/{id}/retry")))
+        .header("cookie", &session)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/console/messages/{id}").as_str()
+    );
+    gw.wait_status(&id, "delivered", WAIT).await;
+    let page = get(&format!("/console/messages/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<td id=\"status\">delivered</td>"), "{page}");
+    assert!(!page.contains("CANARY"), "no text on the page");
+}
