@@ -15,7 +15,7 @@ nav{background:#1d3557;padding:.6em 1em}nav a{color:#fff;margin-right:1.2em;text
 nav form{display:inline;float:right}main{padding:1em 1.5em}\
 table{border-collapse:collapse;margin:.5em 0 1.2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.92em}\
 th{background:#f1f3f5}.bad{color:#b00020}.ok{color:#1b7f3b}.note{color:#666;font-size:.9em}\
-form.inline{display:inline;margin-right:.8em}label{margin-left:.3em}input,select,button{margin:.15em .3em .15em 0}";
+form.inline{display:inline;margin-right:.8em}label{margin:0 .4em 0 .3em}button.act-drop,button.act-block,button.act-spam{color:#b00020}input,select,button{margin:.15em .3em .15em 0}";
 
 /// The frame of every page after login: navigation and a logout form.
 pub fn layout(title: &str, csrf: &str, body: Markup) -> Markup {
