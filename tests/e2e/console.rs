@@ -279,6 +279,30 @@ async fn console_needs_a_session_and_a_csrf_token() {
         1
     );
 
+    // Block, confirmed: the sender's held messages leave the queue.
+    let r = post(vec![
+        ("csrf", csrf.clone()),
+        ("action", "block".into()),
+        ("confirm", "yes".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(&format!(
+            "block-listed; {} held message(s) dropped",
+            held_before - 1
+        )),
+        "{page}"
+    );
+    assert_eq!(held(), 0);
+    let queue = get("/console/review").await.unwrap().text().await.unwrap();
+    assert!(
+        !queue.contains("+12125550100"),
+        "decided senders leave the queue"
+    );
+
     // The other pages render; a bad search says why; retry needs a dead letter.
     let health = get("/console/health").await.unwrap();
     assert_eq!(health.status(), 200);

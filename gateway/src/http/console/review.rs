@@ -98,6 +98,57 @@ pub async fn sender(
     render(&c, &op, sender, None).await
 }
 
+/// What an action did (`Ok`), or why it did nothing (`Err`, shown to
+/// the operator); the store's failures are the outer error.
+type Outcome = std::result::Result<String, String>;
+
+/// Applies one review action about `sender` (or its held message `id`)
+/// with the store operation `gateway review` uses for it.
+fn apply(db: &mut Db, actor: &str, action: &str, sender: &str, id: &str) -> Result<Outcome> {
+    let note = Some("web console");
+    Ok(match action {
+        "release" | "drop" => {
+            let release = action == "release";
+            if review::decide_message(db, actor, id, release, note)? {
+                Ok(format!(
+                    "{} {id}",
+                    if release { "released" } else { "dropped" }
+                ))
+            } else {
+                Err(format!("no held message with id {id}"))
+            }
+        }
+        "release_all" => {
+            let mut n = 0;
+            for (mid, ..) in review::held_of(db, sender)? {
+                n += usize::from(review::decide_message(db, actor, &mid, true, note)?);
+            }
+            Ok(format!("released {n} held message(s)"))
+        }
+        "spam" => {
+            let n = review::mark(db, actor, sender, true, note)?;
+            Ok(format!(
+                "marked spam: {n} held message(s) dropped; sender blocked"
+            ))
+        }
+        "ham" => {
+            let n = review::mark(db, actor, sender, false, note)?;
+            Ok(format!(
+                "marked ham: {n} held message(s) released; sender allowed"
+            ))
+        }
+        "allow" => {
+            review::list_add(db, actor, ListKind::Allow, sender, None, note)?;
+            Ok("allow-listed".into())
+        }
+        "block" => {
+            let n = review::list_add(db, actor, ListKind::Block, sender, None, note)?;
+            Ok(format!("block-listed; {n} held message(s) dropped"))
+        }
+        other => Err(format!("unknown action {other:?}")),
+    })
+}
+
 /// One decision, as `gateway review` makes it. Destructive ones (drop,
 /// block, mark spam) need the form's confirm box ticked.
 pub async fn decide(
@@ -120,51 +171,7 @@ pub async fn decide(
     }
     let actor = op.actor();
     let who = sender.clone();
-    let done = with_db(
-        &c,
-        move |db| -> Result<std::result::Result<String, String>> {
-            let note = Some("web console");
-            Ok(match action.as_str() {
-                "release" | "drop" => {
-                    let release = action == "release";
-                    if review::decide_message(db, &actor, &id, release, note)? {
-                        Ok(format!(
-                            "{} {id}",
-                            if release { "released" } else { "dropped" }
-                        ))
-                    } else {
-                        Err(format!("no held message with id {id}"))
-                    }
-                }
-                "release_all" => {
-                    let mut n = 0;
-                    for (mid, ..) in review::held_of(db, &who)? {
-                        n += usize::from(review::decide_message(db, &actor, &mid, true, note)?);
-                    }
-                    Ok(format!("released {n} held message(s)"))
-                }
-                "spam" | "ham" => {
-                    let n = review::mark(db, &actor, &who, action == "spam", note)?;
-                    Ok(if action == "spam" {
-                        format!("marked spam: {n} held message(s) dropped; sender blocked")
-                    } else {
-                        format!("marked ham: {n} held message(s) released; sender allowed")
-                    })
-                }
-                "allow" | "block" => {
-                    let kind = if action == "allow" {
-                        ListKind::Allow
-                    } else {
-                        ListKind::Block
-                    };
-                    let n = review::list_add(db, &actor, kind, &who, None, note)?;
-                    Ok(format!("{action}-listed; {n} held message(s) dropped"))
-                }
-                other => Err(format!("unknown action {other:?}")),
-            })
-        },
-    )
-    .await;
+    let done = with_db(&c, move |db| apply(db, &actor, &action, &who, &id)).await;
     match done {
         Ok(Ok(flash)) => {
             // Released messages are queue rows: wake the worker now.
