@@ -508,6 +508,18 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
     assert!(status == "delivered" || status == "sent", "{status}");
     let timeline = text_of(&c, "#timeline").await;
     assert!(timeline.contains("released by operator"), "{timeline}");
+
+    // Health: the traffic chart counts the burst; the detailed report as tables.
+    c.goto(&gw.admin_url("/console/health")).await.unwrap();
+    let summary = text_of(&c, "#activity-summary").await;
+    assert!(summary.starts_with("30 message(s) accepted"), "{summary}");
+    assert!(
+        !c.find_all(Locator::Css("#activity rect"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    shot(&c, "health").await;
     // Metadata only: no message text on any page seen.
     let page = c.source().await.unwrap();
     assert!(!page.contains("CANARY"), "no text on the page");

@@ -293,9 +293,22 @@ async fn retry(
     }
 }
 
-async fn health(State(c): State<Arc<Console>>, op: Operator) -> Markup {
+/// The health page's chart: six hours in bars of ten minutes.
+const CHART_BUCKET_MS: i64 = 600_000;
+const CHART_BUCKETS: usize = 36;
+
+async fn health(State(c): State<Arc<Console>>, op: Operator) -> Page {
     let (degraded, report) = super::health::report(&c.api).await;
-    pages::layout("Health", &op.0.csrf, pages::health(degraded, &report))
+    let now = crate::core::clock::now_ms();
+    let activity = c
+        .api
+        .pipeline
+        .store
+        .activity(now, CHART_BUCKET_MS, CHART_BUCKETS)
+        .await
+        .map_err(|e| failed("activity", e))?;
+    let body = pages::health(degraded, &report, pages::activity_chart(&activity));
+    Ok(pages::layout_refreshing("Health", &op.0.csrf, body, 15))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
+use crate::store::activity::Activity;
 use crate::store::listing::MessageSummary;
 use crate::store::review::{AuditEntry, QueueRow};
 use crate::store::{MessageStatus, MessageView};
@@ -19,11 +20,22 @@ form.inline{display:inline;margin-right:.8em}label{margin:0 .4em 0 .3em}button.a
 
 /// The frame of every page after login: navigation and a logout form.
 pub fn layout(title: &str, csrf: &str, body: Markup) -> Markup {
+    frame(title, csrf, body, None)
+}
+
+/// [`layout`] for a page that reloads itself every `secs` (health: live
+/// without a script).
+pub fn layout_refreshing(title: &str, csrf: &str, body: Markup, secs: u32) -> Markup {
+    frame(title, csrf, body, Some(secs))
+}
+
+fn frame(title: &str, csrf: &str, body: Markup, refresh: Option<u32>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
+                @if let Some(s) = refresh { meta http-equiv="refresh" content=(s); }
                 title { (title) " · gateway console" }
                 style { (maud::PreEscaped(STYLE)) }
             }
@@ -347,12 +359,77 @@ fn value(v: &serde_json::Value) -> Markup {
         }
         serde_json::Value::String(s) => html! { (s) },
         serde_json::Value::Null => html! {},
+        serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+            html! { span.note { "none" } }
+        }
         other => html! { (other.to_string()) },
     }
 }
 
+const SERIES: [(&str, &str); 4] = [
+    ("delivered or sent", "#2a9d8f"),
+    ("held or blocked", "#e9c46a"),
+    ("failed, dead, expired, dropped", "#e76f51"),
+    ("on the way", "#8d99ae"),
+];
+
+/// One bar segment: x, y, width, height, series, count.
+type Segment = (i64, i64, i64, i64, usize, i64);
+
+/// The stacked bars' rectangles in a `w` x `h` box.
+fn segments(a: &Activity, w: i64, h: i64) -> Vec<Segment> {
+    let n = a.buckets.len().max(1) as i64;
+    let bar = w / n;
+    let max = a
+        .buckets
+        .iter()
+        .map(|b| b.iter().sum::<i64>())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut out = Vec::new();
+    for (i, b) in a.buckets.iter().enumerate() {
+        let mut y = h;
+        for (k, &count) in b.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let height = (count * (h - 4) / max).max(1);
+            y -= height;
+            out.push((i as i64 * bar + 1, y, (bar - 2).max(1), height, k, count));
+        }
+    }
+    out
+}
+
+/// Messages accepted per bucket as stacked bars (inline SVG, no script).
+pub fn activity_chart(a: &Activity) -> Markup {
+    const W: i64 = 720;
+    const H: i64 = 120;
+    let minutes = a.bucket_ms / 60_000;
+    let hours = minutes * a.buckets.len() as i64 / 60;
+    let total: i64 = a.buckets.iter().flatten().sum();
+    html! {
+        p #activity-summary {
+            (total) " message(s) accepted in the last " (hours) " h (bars of " (minutes)
+            " min); delivery queue now: " span #queue-depth { (a.queued) }
+        }
+        svg #activity width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) } role="img" {
+            title { "messages accepted per " (minutes) " minutes, by current status" }
+            rect x="0" y="0" width=(W) height=(H) fill="#f8f9fa" {}
+            @for (x, y, w, h, k, count) in segments(a, W, H) {
+                rect x=(x) y=(y) width=(w) height=(h) fill=(SERIES[k].1) {
+                    title { (count) " " (SERIES[k].0) }
+                }
+            }
+        }
+        p.note {
+            @for (name, colour) in SERIES {
+                span style={ "color:" (colour) } { "■ " } (name) "   "
+            }
+        }
+    }
+}
+
 /// The detailed `/healthz` data as tables.
-pub fn health(degraded: bool, report: &serde_json::Value) -> Markup {
+pub fn health(degraded: bool, report: &serde_json::Value, traffic: Markup) -> Markup {
     html! {
         p #health-status class=(if degraded { "bad" } else { "ok" }) {
             @if degraded { "degraded" } @else { "ok" }
@@ -363,6 +440,8 @@ pub fn health(degraded: bool, report: &serde_json::Value) -> Markup {
                 ul #health-reasons { @for r in reasons { li { (r.as_str().unwrap_or_default()) } } }
             }
         }
+        h2 { "Traffic" }
+        (traffic)
         @if let Some(m) = report.as_object() {
             @for (k, v) in m {
                 @if k != "status" && k != "reasons" {
@@ -372,5 +451,26 @@ pub fn health(degraded: bool, report: &serde_json::Value) -> Markup {
             }
         }
         p.note { "The same data as the admin listener's " code { "/healthz" } "." }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_stack_from_the_bottom_and_scale_to_the_tallest() {
+        let a = Activity {
+            start: 0,
+            bucket_ms: 600_000,
+            buckets: vec![[2, 2, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0]],
+            queued: 0,
+        };
+        let s = segments(&a, 30, 104);
+        // The tallest bar (4) fills the box (less a 4 px margin), stacked.
+        assert_eq!(s[0], (1, 54, 8, 50, 0, 2));
+        assert_eq!(s[1], (1, 4, 8, 50, 1, 2));
+        assert_eq!(s[2], (21, 79, 8, 25, 0, 1));
+        assert_eq!(s.len(), 3);
     }
 }
