@@ -429,7 +429,6 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
             .await
             .contains("not an admin-scope")
     );
-    shot(&c, "login").await;
     c.find(Locator::Css("#key"))
         .await
         .unwrap()
