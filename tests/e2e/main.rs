@@ -9,6 +9,7 @@ mod backup;
 mod callbacks;
 mod carriers;
 mod cli_polish;
+mod console;
 mod crash;
 mod delivery;
 mod demo;

@@ -31,7 +31,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/admin/messages/{id}", get(message))
         .route("/admin/messages/{id}/retry", post(retry))
         .route("/admin/tenants", get(tenants))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(super::console::router(state))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
 }
 

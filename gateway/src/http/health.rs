@@ -38,6 +38,18 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
 
 /// The detailed health answer.
 pub async fn healthz(state: &ApiState) -> Response {
+    let (degraded, body) = report(state).await;
+    let status = if degraded {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Whether the gateway is degraded, and the detailed report (the JSON of
+/// `/healthz`; the web console renders the same data as tables).
+pub async fn report(state: &ApiState) -> (bool, serde_json::Value) {
     let mut reasons: Vec<String> = Vec::new();
     if let Err(e) = state.pipeline.store.ping().await {
         tracing::error!(error = %e, "health check: store unavailable");
@@ -91,10 +103,5 @@ pub async fn healthz(state: &ApiState) -> Response {
     for (key, h) in &state.health {
         body[*key] = h.health_json();
     }
-    let status = if degraded {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    (status, axum::Json(body)).into_response()
+    (degraded, body)
 }

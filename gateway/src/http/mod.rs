@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod error_codes;
 pub mod guard;

@@ -224,6 +224,13 @@ impl Store {
         self.read(move |c| api_key_by_hash(c, &hash, now)).await
     }
 
+    /// Looks up an API key by its token's hash (the console's sessions keep
+    /// the hash, never the token); `Some(key)` when it is valid now.
+    pub async fn check_token_hash(&self, hash: [u8; 32]) -> Result<Option<ApiKey>> {
+        let now = crate::core::clock::now_ms();
+        self.read(move |c| api_key_by_hash(c, &hash, now)).await
+    }
+
     /// Registers an identity in the next group commit.
     pub async fn put_identity(&self, address: String, pk: PublicKey) -> Result<String> {
         let now = crate::core::clock::now_ms();

@@ -6,6 +6,7 @@
 //! body is the one place content lives, and it is erased (with SQLite's
 //! `secure_delete`) when the message expires.
 
+pub mod activity;
 pub mod backup;
 pub mod callbacks;
 pub mod config;

@@ -239,6 +239,25 @@ pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
     Ok(out)
 }
 
+/// A sender's held (or spam-blocked) messages, oldest first, at most
+/// 1000: id, recipient, status, RFC 3339 acceptance time (the console's
+/// review page, which releases or drops them one by one).
+pub fn held_of(db: &Db, sender: &str) -> Result<Vec<(String, String, String, String)>> {
+    let mut stmt = db.conn().prepare_cached(
+        "SELECT id, recipient, status, created_at FROM messages WHERE sender = ?1 \
+         AND status IN ('held', 'blocked') ORDER BY created_at LIMIT 1000",
+    )?;
+    let rows = stmt.query_map([sender], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            crate::core::clock::rfc3339_ms(r.get(3)?),
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Appends to the audit log.
 fn audit(
     conn: &Connection,

@@ -1,0 +1,189 @@
+//! The review queue in the console: the same store operations as
+//! `gateway review` (store/review.rs), run on a connection of their own in
+//! a blocking task, as the CLI runs them beside the service. The audit
+//! log names the actor `console:<key name>`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::Markup;
+
+use super::auth::Operator;
+use super::pages::{self, SenderPage};
+use super::{Console, failed};
+use crate::core::error::Result;
+use crate::store::Db;
+use crate::store::review::{self, ListKind, QueueFilter};
+
+/// Runs `f` on a fresh connection to the database, off the async threads.
+async fn with_db<T: Send + 'static>(
+    c: &Console,
+    f: impl FnOnce(&mut Db) -> Result<T> + Send + 'static,
+) -> std::result::Result<T, Response> {
+    let dir = c.api.data_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut db = crate::store::open_for_cli(&dir)?;
+        f(&mut db)
+    })
+    .await
+    .map_err(|e| failed("review", e))?
+    .map_err(|e| failed("review", e))
+}
+
+/// The queue, highest score first (the CLI's default order).
+pub async fn queue(
+    State(c): State<Arc<Console>>,
+    op: Operator,
+) -> std::result::Result<Markup, Response> {
+    let mut rows = with_db(&c, |db| review::queue(db, &QueueFilter::default())).await?;
+    rows.sort_by(|a, b| b.score.total_cmp(&a.score));
+    Ok(pages::layout(
+        "Review queue",
+        &op.0.csrf,
+        pages::review_queue(&rows),
+    ))
+}
+
+/// Everything the sender's page shows, read in one go.
+fn sender_page(db: &mut Db, sender: &str) -> Result<SenderPage> {
+    let row = review::queue(db, &QueueFilter::default())?
+        .into_iter()
+        .find(|r| r.sender == sender);
+    let a = db.sender_activity(sender)?;
+    let held = review::held_of(db, sender)?;
+    let mut targets: Vec<&str> = vec![sender];
+    targets.extend(a.rows.iter().map(|m| m.id.as_str()));
+    let audit = review::log(db, 10_000)?
+        .into_iter()
+        .filter(|e| targets.contains(&e.target.as_str()))
+        .collect();
+    Ok(SenderPage {
+        sender: sender.to_string(),
+        row,
+        counts: [
+            ("messages", a.messages),
+            ("held now", a.held),
+            ("delivered", a.delivered),
+            ("failed or dead", a.failed),
+            ("distinct recipients", a.distinct_recipients),
+        ],
+        per_day: a.per_day,
+        held,
+        audit,
+        flash: None,
+    })
+}
+
+async fn render(c: &Console, op: &Operator, sender: String, flash: Option<String>) -> Response {
+    let s = sender.clone();
+    match with_db(c, move |db| sender_page(db, &s)).await {
+        Ok(mut p) => {
+            p.flash = flash;
+            let title = format!("Sender {}", p.sender);
+            pages::layout(&title, &op.0.csrf, pages::sender(&p, &op.0.csrf)).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// A sender's reasons, history, held messages and the decision forms.
+pub async fn sender(
+    State(c): State<Arc<Console>>,
+    op: Operator,
+    Path(sender): Path<String>,
+) -> Response {
+    render(&c, &op, sender, None).await
+}
+
+/// What an action did (`Ok`), or why it did nothing (`Err`, shown to
+/// the operator); the store's failures are the outer error.
+type Outcome = std::result::Result<String, String>;
+
+/// Applies one review action about `sender` (or its held message `id`)
+/// with the store operation `gateway review` uses for it.
+fn apply(db: &mut Db, actor: &str, action: &str, sender: &str, id: &str) -> Result<Outcome> {
+    let note = Some("web console");
+    Ok(match action {
+        "release" | "drop" => {
+            let release = action == "release";
+            if review::decide_message(db, actor, id, release, note)? {
+                Ok(format!(
+                    "{} {id}",
+                    if release { "released" } else { "dropped" }
+                ))
+            } else {
+                Err(format!("no held message with id {id}"))
+            }
+        }
+        "release_all" => {
+            let mut n = 0;
+            for (mid, ..) in review::held_of(db, sender)? {
+                n += usize::from(review::decide_message(db, actor, &mid, true, note)?);
+            }
+            Ok(format!("released {n} held message(s)"))
+        }
+        "spam" => {
+            let n = review::mark(db, actor, sender, true, note)?;
+            Ok(format!(
+                "marked spam: {n} held message(s) dropped; sender blocked"
+            ))
+        }
+        "ham" => {
+            let n = review::mark(db, actor, sender, false, note)?;
+            Ok(format!(
+                "marked ham: {n} held message(s) released; sender allowed"
+            ))
+        }
+        "allow" => {
+            review::list_add(db, actor, ListKind::Allow, sender, None, note)?;
+            Ok("allow-listed".into())
+        }
+        "block" => {
+            let n = review::list_add(db, actor, ListKind::Block, sender, None, note)?;
+            Ok(format!("block-listed; {n} held message(s) dropped"))
+        }
+        other => Err(format!("unknown action {other:?}")),
+    })
+}
+
+/// One decision, as `gateway review` makes it. Destructive ones (drop,
+/// block, mark spam) need the form's confirm box ticked.
+pub async fn decide(
+    State(c): State<Arc<Console>>,
+    op: Operator,
+    Path(sender): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = op.check_csrf(&form) {
+        return r;
+    }
+    let action = form.get("action").cloned().unwrap_or_default();
+    let id = form.get("id").cloned().unwrap_or_default();
+    let confirmed = form.get("confirm").is_some_and(|v| v == "yes");
+    if matches!(action.as_str(), "drop" | "block" | "spam") && !confirmed {
+        let flash = format!("{action}: tick confirm first (it drops held messages, bodies erased)");
+        let mut r = render(&c, &op, sender, Some(flash)).await;
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return r;
+    }
+    let actor = op.actor();
+    let who = sender.clone();
+    let done = with_db(&c, move |db| apply(db, &actor, &action, &who, &id)).await;
+    match done {
+        Ok(Ok(flash)) => {
+            // Released messages are queue rows: wake the worker now.
+            c.api.pipeline.handoff.wake();
+            tracing::info!(actor = %op.actor(), "console: review decision");
+            render(&c, &op, sender, Some(flash)).await
+        }
+        Ok(Err(why)) => {
+            let mut r = render(&c, &op, sender, Some(why)).await;
+            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            r
+        }
+        Err(r) => r,
+    }
+}
