@@ -68,8 +68,11 @@ pub fn api_body(data: &[u8]) {
         parse::<IdentityBody>(&body).err(),
     ];
     for e in errors.into_iter().flatten() {
-        let ApiError::BadRequest(msg) = e else {
-            panic!("a parse error that is not a 400");
+        // Both are 400s; `InvalidJson` also names the field (a path of the
+        // caller's keys, not content) and its number.
+        let msg = match e {
+            ApiError::BadRequest(m) | ApiError::InvalidJson { message: m, .. } => m,
+            _ => panic!("a parse error that is not a 400"),
         };
         // The key named by an unknown-field error may hold the canary.
         let outside_key = match msg.split_once("unknown field `") {
