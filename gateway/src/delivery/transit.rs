@@ -101,7 +101,14 @@ async fn carry(w: &Worker, mut job: TransitJob) {
             true
         }
         Err(error) => {
-            tracing::warn!(msg_id = %id, target, attempts, error = %error, "transit message not handed over: content not retained");
+            tracing::warn!(
+                msg_id = %id,
+                target,
+                attempts,
+                error = %error,
+                code = NOT_RETAINED,
+                "transit message not handed over before its deadline"
+            );
             let report = StatusReport::new(
                 MessageStatus::Failed,
                 Some(format!("{NOT_RETAINED}: {error}")),

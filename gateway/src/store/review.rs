@@ -313,6 +313,12 @@ fn release_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
 
 /// Drops a held message: its sealed body is erased.
 fn drop_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
+    drop_held(tx, id, "dropped by operator; body erased", now)
+}
+
+/// Drops a message if it is still held or blocked: erases its sealed body,
+/// takes it out of the queue and records `detail`. False if it was not held.
+fn drop_held(tx: &Connection, id: &str, detail: &str, now: i64) -> Result<bool> {
     let n = tx
         .prepare_cached(
             "UPDATE messages SET sealed = NULL WHERE id = ?1 AND status IN ('held', 'blocked')",
@@ -321,13 +327,7 @@ fn drop_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
     if n > 0 {
         tx.prepare_cached("DELETE FROM queue WHERE message_id = ?1")?
             .execute([id])?;
-        super::messages::force_status(
-            tx,
-            id,
-            MessageStatus::Dropped,
-            Some("dropped by operator; body erased"),
-            now,
-        )?;
+        super::messages::force_status(tx, id, MessageStatus::Dropped, Some(detail), now)?;
     }
     Ok(n > 0)
 }
@@ -468,21 +468,8 @@ fn drop_held_of_blocked(tx: &Connection, pattern: &str, now: i64) -> Result<usiz
         .collect::<rusqlite::Result<_>>()?;
     let mut n = 0;
     for id in &ids {
-        let erased = tx
-            .prepare_cached(
-                "UPDATE messages SET sealed = NULL WHERE id = ?1 AND status IN ('held', 'blocked')",
-            )?
-            .execute([id])?;
-        if erased > 0 {
-            tx.prepare_cached("DELETE FROM queue WHERE message_id = ?1")?
-                .execute([id])?;
-            super::messages::force_status(
-                tx,
-                id,
-                MessageStatus::Dropped,
-                Some("sender_blocked: the sender was put on the block list; body erased"),
-                now,
-            )?;
+        let detail = "sender_blocked: the sender was put on the block list; body erased";
+        if drop_held(tx, id, detail, now)? {
             n += 1;
         }
     }
