@@ -185,7 +185,7 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
             .collect();
         writeln!(
             out,
-            "world,sender,spam,category,verdict,peak,{}",
+            "world,sender,spam,category,verdict,peak,final_score,final_tags,{}",
             names.join(",")
         )
         .unwrap();
@@ -246,15 +246,22 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
                     continue;
                 };
                 let fs: Vec<String> = f.iter().map(|x| format!("{x:.4}")).collect();
+                let fin = engine.sender_verdict(sender, now);
+                let (fscore, ftags) = fin.map_or((0.0, String::new()), |v| {
+                    let tags: Vec<&str> = v.tags.iter().map(|t| t.as_str()).collect();
+                    (v.score, tags.join("|"))
+                });
                 writeln!(
                     out,
-                    "{},{},{},{},{:?},{:.3},{}",
+                    "{},{},{},{},{:?},{:.3},{:.3},{},{}",
                     d.display(),
                     sender,
                     lab.label == classifier::Label::Spam,
                     lab.category,
                     verdict,
                     peak,
+                    fscore,
+                    ftags,
                     fs.join(",")
                 )
                 .unwrap();

@@ -11,7 +11,8 @@
 //! Everything here is I/O-free: no clocks (time comes with each call), no
 //! files, no logging.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use rustc_hash::FxBuildHasher;
@@ -20,7 +21,7 @@ use crate::Error;
 use crate::calibration::{Calibration, CalibrationState, NO_BIN, bin_of};
 use crate::countries::country_index;
 use crate::event::{EventView, MessageView, MetadataEvent};
-use crate::evidence::Evidence;
+use crate::evidence::{BROADCAST_MIN_HOURS, Evidence};
 use crate::features::{FeatureVector, MessageFacts, SenderState};
 use crate::model::Model;
 use crate::policy::{Config, Decision, IdList, RuleTag, TrackingConfig, Verdict, VerdictKind};
@@ -44,6 +45,14 @@ const BLOCK_TAU_MS: f32 = 6.0 * 3_600_000.0;
 const CAMPAIGN_WINDOW_MS: i64 = 24 * 3_600_000;
 /// Sweep idle senders and limiter keys this often (trace time).
 const SWEEP_EVERY_MS: i64 = 3_600_000;
+/// When a new personal number is looked at again without an event of its
+/// own: just after it is old enough for [`crate::evidence`]'s broadcast
+/// rule (which waits for answers), since a snowshoe number often sends its
+/// whole share in the first minutes and then falls silent.
+const QUIET_RECHECK_MS: i64 = (BROADCAST_MIN_HOURS * 3_600_000.0) as i64 + 1_000;
+/// Rechecked senders kept for [`Detector::take_rechecked`]; beyond this the
+/// oldest are dropped (their state is kept; only the report is lost).
+const MAX_RECHECKED: usize = 4096;
 
 /// Whether an allow/block list decided the verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +140,24 @@ pub struct Detector {
     tracking: TrackingConfig,
     next_sweep: i64,
     calibration: Calibration,
+    /// New personal numbers to look at again once they are old enough for
+    /// the broadcast rule: (due ms, sender hash, sender id for the lists).
+    rechecks: BinaryHeap<Reverse<(i64, u64, Box<str>)>>,
+    /// Senders rechecked since the last [`Detector::take_rechecked`], with
+    /// the sender id and the time they were looked at.
+    rechecked: VecDeque<Rechecked>,
+}
+
+/// A sender judged again without an event of its own (see
+/// [`QUIET_RECHECK_MS`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Rechecked {
+    /// The sender id.
+    pub sender: Box<str>,
+    /// When it was looked at (trace or wall clock).
+    pub at: Timestamp,
+    /// Its state then.
+    pub observed: Observed,
 }
 
 impl std::fmt::Debug for Detector {
@@ -172,6 +199,8 @@ impl Detector {
             tracking: config.tracking,
             next_sweep: i64::MIN,
             calibration: Calibration::new(config.calibration),
+            rechecks: BinaryHeap::new(),
+            rechecked: VecDeque::new(),
         })
     }
 
@@ -227,7 +256,10 @@ impl Detector {
 
     /// A sender's state as an observation without feeding an event.
     pub(crate) fn peek(&self, sender: &str, now: Timestamp) -> Option<Observed> {
-        let h = hash_str(sender);
+        self.peek_hash(hash_str(sender), sender, now)
+    }
+
+    fn peek_hash(&self, h: u64, sender: &str, now: Timestamp) -> Option<Observed> {
         let st = self.senders.get(&h)?;
         let features = st.features(now, self.block_counts(st.block, now));
         Some(Observed {
@@ -262,6 +294,7 @@ impl Detector {
     /// message, a complaint about a sender never seen).
     pub(crate) fn observe(&mut self, ev: EventView<'_>, now: Timestamp) -> Option<Observed> {
         self.maybe_sweep(now);
+        self.run_rechecks(now);
         let mut o = self.observe_event(ev, now)?;
         self.link_campaign(&mut o, now);
         Some(o)
@@ -284,6 +317,42 @@ impl Detector {
             b.caught_at = t;
         }
         o.campaign = b.caught_at != i64::MIN && t - b.caught_at <= CAMPAIGN_WINDOW_MS;
+    }
+
+    /// Looks again at the senders whose quiet recheck is due by `now`,
+    /// each on its own due time: a number that sent its share and fell
+    /// silent is judged on what it did once it is old enough to be, and a
+    /// block on strong evidence marks its campaign for the neighbours (see
+    /// [`Self::link_campaign`]). The smoothed score is not moved: no event
+    /// happened.
+    fn run_rechecks(&mut self, now: Timestamp) {
+        let t = now.unix_millis();
+        while let Some(Reverse((due, _, _))) = self.rechecks.peek() {
+            if *due > t {
+                break;
+            }
+            let Some(Reverse((due, hash, sender))) = self.rechecks.pop() else {
+                break;
+            };
+            let at = Timestamp::from_unix_millis(due);
+            let Some(mut o) = self.peek_hash(hash, &sender, at) else {
+                continue;
+            };
+            self.link_campaign(&mut o, at);
+            if self.rechecked.len() >= MAX_RECHECKED {
+                self.rechecked.pop_front();
+            }
+            self.rechecked.push_back(Rechecked {
+                sender,
+                at,
+                observed: o,
+            });
+        }
+    }
+
+    /// The senders rechecked since the last call (see [`Self::run_rechecks`]).
+    pub(crate) fn take_rechecked(&mut self) -> VecDeque<Rechecked> {
+        std::mem::take(&mut self.rechecked)
     }
 
     fn observe_event(&mut self, ev: EventView<'_>, now: Timestamp) -> Option<Observed> {
@@ -406,6 +475,13 @@ impl Detector {
         if is_new {
             let mut st = SenderState::new(now, kind, country_index(m.from));
             st.block = block;
+            if !st.counts(false).bulk_sender {
+                self.rechecks.push(Reverse((
+                    now.unix_millis().saturating_add(QUIET_RECHECK_MS),
+                    hf,
+                    m.from.into(),
+                )));
+            }
             self.senders.insert(hf, st);
         }
         let Some(st) = self.senders.get_mut(&hf) else {
@@ -467,8 +543,9 @@ impl Detector {
             ListHit::Allow => VerdictKind::Ok,
             ListHit::Block => VerdictKind::Spam,
             ListHit::None
-                if score >= self.spam_at
-                    && (lax || o.evidence.strong() || (o.campaign && o.evidence.any())) =>
+                if o.evidence.corroborated()
+                    || (score >= self.spam_at
+                        && (lax || o.evidence.strong() || (o.campaign && o.evidence.any()))) =>
             {
                 VerdictKind::Spam
             }
@@ -612,6 +689,25 @@ impl Engine {
             verdict: d.verdict(&o),
             rate: o.rate,
         })
+    }
+
+    /// Senders held or blocked since the last call without an event of
+    /// their own: a new personal number is looked at again once it is old
+    /// enough for the broadcast rule (see [`crate::evidence`]), because a
+    /// snowshoe number often sends its share in minutes and falls silent.
+    /// The gateway logs and counts them; the verdict itself lives on in the
+    /// engine (the sender's next message meets it, and a block marks the
+    /// sender's number block for its campaign's other numbers).
+    pub fn take_quiet_verdicts(&self) -> Vec<(String, Verdict)> {
+        let mut d = self.lock();
+        let rechecked = d.take_rechecked();
+        rechecked
+            .into_iter()
+            .filter_map(|r| {
+                let v = d.verdict(&r.observed);
+                (v.verdict != VerdictKind::Ok).then(|| (r.sender.into(), v))
+            })
+            .collect()
     }
 
     /// Same as [`Engine::observe`] for a borrowed view.

@@ -41,7 +41,7 @@ const BROADCAST_MIN_RECIPIENTS: f32 = 10.0;
 /// How long a personal number must have been sending before silence
 /// counts: answers take a while, and a reminder service's first ten
 /// messages go out before anyone has had time to answer.
-const BROADCAST_MIN_HOURS: f32 = 0.5;
+pub(crate) const BROADCAST_MIN_HOURS: f32 = 0.5;
 
 /// Silence alone also describes a reminder or notice service on a long
 /// code whose recipients rarely answer; a list bought or scraped has dead
@@ -171,6 +171,18 @@ impl Evidence {
         self.0 & STRONG != 0
     }
 
+    /// Strong evidence of two independent kinds (complaints, failed
+    /// deliveries, sequential recipients, premium destinations; the
+    /// broadcast rule counts with failures, since it asks for some): enough
+    /// to block whatever the score says. The model ranks by what senders
+    /// look like, and a bulk sender id blasting a bought list looks like
+    /// the opted-in marketing it imitates; recipients who complain *and*
+    /// numbers that do not exist are what the list really is.
+    pub fn corroborated(self) -> bool {
+        const FAMILIES: [u8; 4] = [COMPLAINTS, FAILURES | BROADCAST, SEQUENTIAL, PREMIUM];
+        FAMILIES.iter().filter(|&&f| self.0 & f != 0).count() >= 2
+    }
+
     /// The evidence as rule tags, strongest kinds first.
     pub fn tags(self) -> impl Iterator<Item = RuleTag> {
         ALL.into_iter()
@@ -297,5 +309,29 @@ mod tests {
         assert!(!Evidence::of(&broadcast(2.0, 0.1, 0.2), counts(3)).strong());
         // one unlucky failure is not a bought list
         assert!(!Evidence::of(&broadcast(2.0, 0.1, 0.0), counts(1)).strong());
+    }
+
+    #[test]
+    fn two_independent_kinds_corroborate() {
+        let blaster = v(&[
+            ("DISTINCT_RECIPIENTS", 1000f32.ln_1p()),
+            ("FAILURE_RATE", 0.4),
+        ]);
+        let counts = |reports| Counts {
+            messages: 1000,
+            statuses: 1000,
+            failures: 400,
+            reports,
+            bulk_sender: true,
+            ..Counts::default()
+        };
+        assert!(Evidence::of(&blaster, counts(30)).corroborated());
+        // failures alone: strong, but one kind
+        let failures = Evidence::of(&blaster, counts(0));
+        assert!(failures.strong() && !failures.corroborated());
+        // the broadcast rule asks for failures, so with them it is one kind
+        let broadcast = Evidence(FAILURES | BROADCAST | STRANGERS);
+        assert!(!broadcast.corroborated());
+        assert!(Evidence(BROADCAST | COMPLAINTS).corroborated());
     }
 }

@@ -78,7 +78,9 @@ impl Replay {
     /// Feeds one event on its own clock.
     pub fn feed(&mut self, ev: EventView<'_>) -> Option<Step> {
         let at = ev.at();
-        let o = self.detector.observe(ev, at)?;
+        let o = self.detector.observe(ev, at);
+        self.apply_rechecks();
+        let o = o?;
         let (score, verdict) = self.detector.judge(&o);
         let row = match self.index.get(&o.sender) {
             Some(&r) => r,
@@ -120,6 +122,29 @@ impl Replay {
             score,
             verdict,
         })
+    }
+
+    /// Senders judged again while quiet (see the engine's quiet recheck):
+    /// their verdict counts like any other, on the time they were judged.
+    fn apply_rechecks(&mut self) {
+        for r in self.detector.take_rechecked() {
+            let (score, verdict) = self.detector.judge(&r.observed);
+            let Some(row) = self
+                .index
+                .get(&r.observed.sender)
+                .and_then(|&i| self.rows.get_mut(i))
+            else {
+                continue;
+            };
+            row.score = row.score.max(score);
+            row.verdict = row.verdict.max(verdict);
+            if verdict != VerdictKind::Ok && row.first_flagged_at.is_none() {
+                row.first_flagged_at = Some(r.at);
+            }
+            if verdict == VerdictKind::Spam && row.first_spam_at.is_none() {
+                row.first_spam_at = Some(r.at);
+            }
+        }
     }
 
     /// The sender table so far.
@@ -252,5 +277,62 @@ mod tests {
             v[0].first_flagged_at,
             Some(Timestamp::parse("2026-03-01T12:00:00Z").unwrap())
         );
+    }
+
+    /// A personal number that sends its share to strangers in ten minutes,
+    /// sees a few fail and falls silent is judged again once it is old
+    /// enough for the broadcast rule, on that moment (here while another
+    /// sender's message moves the trace's clock past it).
+    #[test]
+    fn a_silent_broadcaster_is_judged_when_old_enough() {
+        let line = |at_s: i64, body: String| {
+            let at = Timestamp::from_unix_millis(1_772_366_400_000 + at_s * 1000);
+            format!("{{\"at\": \"{at}\", {body}}}\n")
+        };
+        let mut trace = String::new();
+        for i in 0..15i64 {
+            let to = format!("+1415{:07}", (i * 7_919_113 + 12_345) % 10_000_000);
+            trace += &line(
+                i * 40,
+                format!(
+                    "\"event\": \"message\", \"id\": \"b-{i}\", \"from\": \"+12125550100\", \"to\": \"{to}\", \"channel\": \"sms\", \"segments\": 1, \"encoding\": \"gsm7\", \"bytes\": 40"
+                ),
+            );
+            let status = if i % 5 == 0 { "failed" } else { "delivered" };
+            trace += &line(
+                i * 40 + 5,
+                format!("\"event\": \"status\", \"id\": \"b-{i}\", \"status\": \"{status}\""),
+            );
+        }
+        let later = |at_s: i64| {
+            line(at_s, "\"event\": \"message\", \"id\": \"o-1\", \"from\": \"+13125550111\", \"to\": \"+13125550112\", \"channel\": \"sms\", \"segments\": 1, \"encoding\": \"gsm7\", \"bytes\": 40".into())
+        };
+        let cfg = Config {
+            thresholds: crate::policy::Thresholds {
+                suspect: Some(0.0),
+                spam: Some(0.0),
+            },
+            ..Config::default()
+        };
+        let model = Model::default_model().unwrap();
+        let before = run(
+            format!("{trace}{}", later(20 * 60)).as_bytes(),
+            &model,
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(before[0].first_spam_at, None, "not old enough yet");
+        let after = run(
+            format!("{trace}{}", later(45 * 60)).as_bytes(),
+            &model,
+            &cfg,
+        )
+        .unwrap();
+        assert_eq!(after[0].verdict, VerdictKind::Spam);
+        let first_message = Timestamp::from_unix_millis(1_772_366_400_000);
+        let judged = after[0].first_spam_at.unwrap();
+        let minutes = judged.seconds_since(first_message) / 60.0;
+        assert!((30.0..31.0).contains(&minutes), "judged at {minutes} min");
+        assert_eq!(after[0].messages, 15);
     }
 }

@@ -338,7 +338,9 @@ impl SpamGate {
             sender_type: None,
             route: Some(m.route.to_string()),
         });
-        let Some(d) = self.engine.observe(&event, now) else {
+        let observed = self.engine.observe(&event, now);
+        self.note_quiet_verdicts();
+        let Some(d) = observed else {
             return Ok(Gate::Deliver { score: 0.0 });
         };
         if let Some(limited) = self.rate_limited(&m, &d.rate) {
@@ -425,6 +427,31 @@ impl SpamGate {
             },
         });
         let _ = self.engine.observe(&event, Timestamp::now());
+        self.note_quiet_verdicts();
+    }
+
+    /// One log line and one count (direction `quiet`) per sender the
+    /// engine held or blocked while it sent nothing (see
+    /// `classifier::Engine::take_quiet_verdicts`): nothing is queued for it,
+    /// but its next message meets the verdict and an operator should know.
+    fn note_quiet_verdicts(&self) {
+        for (sender, v) in self.engine.take_quiet_verdicts() {
+            let verdict = match (v.verdict, self.mode.is_enforcing()) {
+                (VerdictKind::Spam, true) => "spam",
+                (_, true) => "suspect",
+                (VerdictKind::Spam, false) => "would_block",
+                (_, false) => "would_hold",
+            };
+            let tags: Vec<&str> = v.tags.iter().map(|t| t.as_str()).collect();
+            self.metrics.spam_verdict(verdict, "quiet");
+            tracing::info!(
+                sender = %crate::core::address::redact(&sender),
+                verdict,
+                score = f64::from(v.score),
+                reasons = tags.join(","),
+                "spam gate verdict on a quiet sender"
+            );
+        }
     }
 }
 
