@@ -17,7 +17,10 @@
 //! | `FAN_OUT_WITHOUT_REPLIES` | weak | many recipients it never talked to, nobody answers (person-to-person numbers only: short codes, alphanumeric ids and toll-free numbers exist to do that) |
 //! | `BURST_OVER_RATE_LIMIT` | weak | it keeps sending over its rate limit |
 //!
-//! A `spam` verdict needs strong evidence, or weak evidence while a
+//! Strong evidence of two independent kinds ([`Evidence::corroborated`]:
+//! complaints, failures (the broadcast rule counts with them), sequential
+//! recipients, premium destinations) blocks whatever the score says.
+//! Otherwise a `spam` verdict needs the spam line and strong evidence, or weak evidence while a
 //! neighbour in the sender's number block was blocked on strong evidence
 //! (a campaign spread over consecutive numbers; see the engine). Weak
 //! evidence alone can hold (`suspect`, within the hold budget of

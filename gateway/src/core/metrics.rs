@@ -172,6 +172,8 @@ pub struct Metrics {
     pub http_refused: Family<OutcomeLabels, Counter>,
     /// Status callback POSTs: `ok`, `retry`, `given_up`.
     pub status_callbacks: Family<OutcomeLabels, Counter>,
+    /// Hold webhook notices by outcome (sent, failed, dropped).
+    pub review_notify: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -310,10 +312,17 @@ impl Metrics {
             "Status callback POSTs by outcome (ok, retry, given_up)",
             status_callbacks.clone(),
         );
+        let review_notify = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "review_notify",
+            "Hold webhook notices ([review] notify_url) by outcome (sent, failed, dropped)",
+            review_notify.clone(),
+        );
         Self {
             registry: root,
             http_refused,
             status_callbacks,
+            review_notify,
             build_info,
             held_messages,
             store_commit_failed_at,
@@ -346,6 +355,13 @@ impl Metrics {
     pub fn spam_verdict(&self, verdict: &'static str, direction: &'static str) {
         self.spam_verdicts
             .get_or_create(&VerdictLabels { verdict, direction })
+            .inc();
+    }
+
+    /// Counts a hold webhook notice by outcome.
+    pub fn review_notify(&self, outcome: &'static str) {
+        self.review_notify
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
 

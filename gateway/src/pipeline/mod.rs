@@ -11,6 +11,7 @@
 //! dropping the service drops it.
 
 pub mod channel;
+pub mod hold_notify;
 pub mod inbound;
 pub mod optout;
 pub mod outbound;

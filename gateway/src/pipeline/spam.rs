@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use classifier::{Channel, Encoding, MessageMeta, MetadataEvent, Mode, Timestamp, VerdictKind};
 
+use super::hold_notify::{HoldNotice, HoldNotifier};
 use crate::core::error::{Error, Result};
 use crate::core::metrics::Metrics;
 use crate::store::Store;
@@ -231,6 +232,8 @@ pub struct SpamGate {
     mode: ModeSwitch,
     /// Audit-log id of the last review decision fed to the calibration.
     decisions_seen: AtomicI64,
+    /// The operator's hold webhook, when `[review] notify_url` is set.
+    hold_notifier: Option<HoldNotifier>,
 }
 
 impl SpamGate {
@@ -251,7 +254,15 @@ impl SpamGate {
             metrics,
             mode,
             decisions_seen: AtomicI64::new(-1),
+            hold_notifier: None,
         })
+    }
+
+    /// Tells the operator's webhook of every hold and block from now on.
+    #[must_use]
+    pub fn with_hold_notifier(mut self, notifier: Option<HoldNotifier>) -> Self {
+        self.hold_notifier = notifier;
+        self
     }
 
     /// Whether verdicts hold and block now (false in shadow mode).
@@ -364,15 +375,15 @@ impl SpamGate {
             });
         }
         let reasons = serde_json::to_string(&d.verdict.reasons).unwrap_or_else(|_| "[]".into());
+        let verdict = match d.verdict.verdict {
+            VerdictKind::Spam => "spam",
+            _ => "suspect",
+        };
+        self.note(&m, verdict, score, &tags);
+        self.tell_operator(&m, verdict, score, &d.verdict.tags, now);
         Ok(match d.verdict.verdict {
-            VerdictKind::Spam => {
-                self.note(&m, "spam", score, &tags);
-                Gate::Block { score, reasons }
-            }
-            _ => {
-                self.note(&m, "suspect", score, &tags);
-                Gate::Hold { score, reasons }
-            }
+            VerdictKind::Spam => Gate::Block { score, reasons },
+            _ => Gate::Hold { score, reasons },
         })
     }
 
@@ -399,6 +410,30 @@ impl SpamGate {
             retry_after_secs,
             limit,
         })
+    }
+
+    /// Queues a notice for the operator's hold webhook, when there is one.
+    fn tell_operator(
+        &self,
+        m: &MessageFacts<'_>,
+        verdict: &'static str,
+        score: f32,
+        tags: &[classifier::RuleTag],
+        now: Timestamp,
+    ) {
+        let Some(n) = &self.hold_notifier else {
+            return;
+        };
+        n.notify(HoldNotice {
+            event: "hold",
+            verdict,
+            message_id: m.id.to_string(),
+            sender: m.from.to_string(),
+            direction: m.direction,
+            score,
+            reasons: tags.iter().map(|t| t.as_str().to_string()).collect(),
+            at: now.to_string(),
+        });
     }
 
     /// One log line and one count per hold, block, refusal or shadow verdict.
