@@ -239,12 +239,9 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
         let now = last.unwrap();
         // The replay's worst verdicts (statuses and quiet rechecks count
         // there too) are what the evaluation counts; use them.
-        let replayed = classifier::replay::run(
-            BufReader::new(File::open(&t).unwrap()),
-            &model,
-            config,
-        )
-        .unwrap();
+        let replayed =
+            classifier::replay::run(BufReader::new(File::open(&t).unwrap()), &model, config)
+                .unwrap();
         for r in &replayed {
             if let Some(w) = worst.get_mut(&r.sender) {
                 w.0 = w.0.max(r.verdict);

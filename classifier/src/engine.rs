@@ -545,7 +545,9 @@ impl Detector {
             ListHit::None
                 if o.evidence.corroborated()
                     || (score >= self.spam_at
-                        && (lax || o.evidence.strong() || (o.campaign && o.evidence.any()))) =>
+                        && (lax
+                            || o.evidence.strong()
+                            || (o.campaign && o.evidence.in_campaign()))) =>
             {
                 VerdictKind::Spam
             }

@@ -20,9 +20,12 @@
 //! Strong evidence of two independent kinds ([`Evidence::corroborated`]:
 //! complaints, failures (the broadcast rule counts with them), sequential
 //! recipients, premium destinations) blocks whatever the score says.
-//! Otherwise a `spam` verdict needs the spam line and strong evidence, or weak evidence while a
-//! neighbour in the sender's number block was blocked on strong evidence
-//! (a campaign spread over consecutive numbers; see the engine). Weak
+//! Otherwise a `spam` verdict needs the spam line and strong evidence, or
+//! weak evidence (or five or more strangers messaged with no answer, which
+//! is no evidence on its own) while a neighbour in the sender's number
+//! block was blocked on strong evidence (a campaign spread thin over
+//! consecutive numbers, each with fewer recipients than the fan-out rule
+//! asks for; see the engine). Weak
 //! evidence alone can hold (`suspect`, within the hold budget of
 //! [`crate::calibration`]) but never block: reminders sent by hand and
 //! passcode bursts fan out to strangers too.
@@ -52,6 +55,11 @@ pub(crate) const BROADCAST_MIN_HOURS: f32 = 0.5;
 /// applies only together with the silence above.
 const BROADCAST_MIN_FAILURE_RATE: f32 = 0.08;
 
+/// Recipients a personal number must have messaged, all strangers and
+/// none answering, to count as part of a campaign already caught next to
+/// it (see [`Evidence::in_campaign`]).
+const CAMPAIGN_MIN_RECIPIENTS: f32 = 5.0;
+
 /// A set of evidence tags (a bit per [`RuleTag`] that is evidence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Evidence(u8);
@@ -63,6 +71,9 @@ const PREMIUM: u8 = 1 << 3;
 const STRANGERS: u8 = 1 << 4;
 const LIMITED: u8 = 1 << 5;
 const BROADCAST: u8 = 1 << 6;
+/// Not evidence on its own (no tag): a handful of strangers, no answer.
+/// It only counts inside a campaign (see [`Evidence::in_campaign`]).
+const FEW_STRANGERS: u8 = 1 << 7;
 const STRONG: u8 = COMPLAINTS | FAILURES | SEQUENTIAL | PREMIUM | BROADCAST;
 
 const ALL: [(u8, RuleTag); 7] = [
@@ -146,6 +157,14 @@ impl Evidence {
             bits |= STRANGERS;
         }
         if !c.bulk_sender
+            && distinct >= CAMPAIGN_MIN_RECIPIENTS
+            && f[KNOWN] <= 0.1
+            && f[REPLY] <= 0.1
+            && f[INBOUND] <= 0.1
+        {
+            bits |= FEW_STRANGERS;
+        }
+        if !c.bulk_sender
             && distinct >= BROADCAST_MIN_RECIPIENTS
             && f[AGE].exp_m1() >= BROADCAST_MIN_HOURS
             && c.failures >= 2
@@ -166,6 +185,14 @@ impl Evidence {
 
     /// Any evidence at all (enough to hold a high-scoring sender).
     pub fn any(self) -> bool {
+        self.0 & !FEW_STRANGERS != 0
+    }
+
+    /// Enough to be judged part of a campaign whose neighbour was blocked
+    /// on strong evidence: any evidence, or a handful of strangers
+    /// messaged with no answer (a campaign spread thin gives each number
+    /// fewer recipients than the fan-out rule asks for).
+    pub fn in_campaign(self) -> bool {
         self.0 != 0
     }
 
@@ -336,5 +363,30 @@ mod tests {
         let broadcast = Evidence(FAILURES | BROADCAST | STRANGERS);
         assert!(!broadcast.corroborated());
         assert!(Evidence(BROADCAST | COMPLAINTS).corroborated());
+    }
+
+    #[test]
+    fn a_handful_of_strangers_counts_only_inside_a_campaign() {
+        let f = v(&[("DISTINCT_RECIPIENTS", 6f32.ln_1p())]);
+        let counts = Counts {
+            messages: 6,
+            ..Counts::default()
+        };
+        let e = Evidence::of(&f, counts);
+        assert!(!e.any(), "no hold on its own");
+        assert!(e.in_campaign());
+        assert_eq!(e.tags().count(), 0, "not a reason shown to the operator");
+        // someone answered: a person, whatever the neighbours did
+        let answered = v(&[("DISTINCT_RECIPIENTS", 6f32.ln_1p()), ("REPLY_RATE", 0.5)]);
+        assert!(!Evidence::of(&answered, counts).in_campaign());
+        // a bulk sender id fans out by design
+        let bulk = Counts {
+            bulk_sender: true,
+            ..counts
+        };
+        assert!(!Evidence::of(&f, bulk).in_campaign());
+        // four recipients are too few to say anything
+        let four = v(&[("DISTINCT_RECIPIENTS", 4f32.ln_1p())]);
+        assert!(!Evidence::of(&four, counts).in_campaign());
     }
 }
