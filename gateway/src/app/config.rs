@@ -60,6 +60,8 @@ pub struct Config {
     pub classifier: classifier::Config,
     /// Which spam model to load.
     pub model: ModelConfig,
+    /// The review queue's operator actions: the undo window of drops.
+    pub review: crate::store::undo::ReviewConfig,
     /// GSM modems (`[[modems]]`), each its own route named after it.
     pub modems: Vec<ModemConfig>,
     /// Twilio Programmable Messaging; absent means no Twilio route or webhook.
@@ -132,6 +134,7 @@ impl Default for Config {
             sms: adapters::sms::SmsOptions::default(),
             classifier: classifier::Config::default(),
             model: ModelConfig::default(),
+            review: crate::store::undo::ReviewConfig::default(),
             modems: Vec::new(),
             twilio: None,
             telnyx: None,
