@@ -18,7 +18,7 @@ fn config(dir: &TempDir, sink: &Sink) -> std::path::PathBuf {
         &dir.0,
         Some(sink),
         &format!(
-            "[delivery]\ninitial_backoff_ms = 50\nmax_backoff_secs = 1\n\n[callbacks]\nsecret_file = \"{}\"\n",
+            "[delivery]\ninitial_backoff_ms = 50\nmax_backoff_secs = 1\n\n[review]\nundo_window_secs = 1\n\n[callbacks]\nsecret_file = \"{}\"\n",
             secret.display()
         ),
     )
@@ -297,7 +297,8 @@ async fn an_operators_drop_is_called_back() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The running gateway finds the callback the CLI's drop owed.
+    // The running gateway finds the callback the CLI's drop owed, once
+    // the drop is final (its undo window, 1 s here, has passed).
     let cbs = wait_callbacks(&receiver, "/cb", "held-1", 1).await;
     assert_eq!(statuses(&cbs), ["dropped"], "{cbs:?}");
 }

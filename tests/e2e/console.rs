@@ -98,17 +98,18 @@ async fn text_of(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
-/// A gateway in enforce mode whose default spam policy holds a burst; an
-/// operator's key. Returns the gateway, the sink (kept alive), the admin
-/// token and the held sender.
-async fn held_sender(dir: &TempDir) -> (Gateway, Sink, String, &'static str) {
+/// A gateway in enforce mode whose default spam policy holds a burst, with
+/// `undo_secs` as the undo window of review drops; an operator's key.
+/// Returns the gateway, the sink (kept alive), the admin token and the
+/// held sender.
+async fn held_sender(dir: &TempDir, undo_secs: u64) -> (Gateway, Sink, String, &'static str) {
     let sink = Sink::start(0).await;
     let (_, service_pk) = keys::generate();
     let cfg = write_config_with_policy(
         &dir.0,
         Some(&sink),
         "",
-        "[classifier]\nmode = \"enforce\"\n",
+        &format!("[review]\nundo_window_secs = {undo_secs}\n[classifier]\nmode = \"enforce\"\n"),
     );
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "[private_side]\n",
@@ -147,7 +148,7 @@ async fn held_sender(dir: &TempDir) -> (Gateway, Sink, String, &'static str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_needs_a_session_and_a_csrf_token() {
     let dir = TempDir::new("console-http");
-    let (gw, _sink, admin, _) = held_sender(&dir).await;
+    let (gw, _sink, admin, _) = held_sender(&dir, 1).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -246,6 +247,16 @@ async fn console_needs_a_session_and_a_csrf_token() {
             .form(&form)
             .send()
     };
+    // Every action answers 303 back to the sender's page, which shows
+    // what it did once (a reload repeats the GET, never the action).
+    let sender_page = || async {
+        get("/console/review/%2B12125550100")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
     for action in ["drop", "block", "spam"] {
         let r = post(vec![
             ("csrf", csrf.clone()),
@@ -254,9 +265,11 @@ async fn console_needs_a_session_and_a_csrf_token() {
         ])
         .await
         .unwrap();
-        assert_eq!(r.status(), 422, "{action} without confirmation");
-        assert!(r.text().await.unwrap().contains("tick confirm"));
+        assert_eq!(r.status(), 303, "{action} without confirmation");
+        assert_eq!(r.headers()["location"], "/console/review/%2B12125550100");
+        assert!(sender_page().await.contains("tick confirm"));
     }
+    assert!(!sender_page().await.contains("tick confirm"), "shown once");
     assert_eq!(held(), held_before, "nothing dropped unconfirmed");
     let r = post(vec![
         ("csrf", csrf.clone()),
@@ -266,18 +279,21 @@ async fn console_needs_a_session_and_a_csrf_token() {
     ])
     .await
     .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains(&format!("dropped {id}")));
-    assert_eq!(held(), held_before - 1);
-    assert_eq!(
-        gw.count(&format!("SELECT COUNT(*) FROM messages WHERE id = '{id}' AND status = 'dropped' AND sealed IS NULL")),
-        1,
-        "dropped, body erased"
-    );
+    assert_eq!(r.status(), 303);
+    let page = sender_page().await;
+    assert!(page.contains(&format!("dropped {id}")), "{page}");
     assert_eq!(
         gw.count("SELECT COUNT(*) FROM audit_log WHERE actor = 'console:ops' AND action = 'drop'"),
         1
     );
+    // The drop becomes final when the window (1 s here) has passed: then
+    // dropped, body erased; until then the body is still there.
+    let final_sql = format!(
+        "SELECT COUNT(*) FROM messages WHERE id = '{id}' AND status = 'dropped' AND sealed IS NULL"
+    );
+    wait_count(&gw, &final_sql, 1).await;
+    assert_eq!(held(), held_before - 1);
+    assert_eq!(gw.count("SELECT COUNT(*) FROM pending_drops"), 0);
 
     // Block, confirmed: the sender's held messages leave the queue.
     let r = post(vec![
@@ -287,8 +303,8 @@ async fn console_needs_a_session_and_a_csrf_token() {
     ])
     .await
     .unwrap();
-    assert_eq!(r.status(), 200);
-    let page = r.text().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let page = sender_page().await;
     assert!(
         page.contains(&format!(
             "block-listed; {} held message(s) dropped",
@@ -296,7 +312,7 @@ async fn console_needs_a_session_and_a_csrf_token() {
         )),
         "{page}"
     );
-    assert_eq!(held(), 0);
+    wait_count(&gw, "SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status IN ('held', 'blocked')", 0).await;
     let queue = get("/console/review").await.unwrap().text().await.unwrap();
     assert!(
         !queue.contains("+12125550100"),
@@ -393,6 +409,19 @@ async fn console_needs_a_session_and_a_csrf_token() {
     );
 }
 
+/// Waits (bounded) until `sql` counts `want`.
+async fn wait_count(gw: &Gateway, sql: &str, want: i64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let n = gw.count(sql);
+        if n == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sql}: {n}, want {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The `n` characters after `marker` in `page`.
 fn after(page: &str, marker: &str, n: usize) -> String {
     let at = page
@@ -406,7 +435,7 @@ fn after(page: &str, marker: &str, n: usize) -> String {
 async fn console_in_a_browser_finds_releases_and_sees_delivered() {
     let driver = start_driver().await;
     let dir = TempDir::new("console-browser");
-    let (gw, sink, admin, sender) = held_sender(&dir).await;
+    let (gw, sink, admin, sender) = held_sender(&dir, 30).await;
     let c = browser(&driver).await;
 
     // Any page sends a visitor without a session to the login form.
@@ -477,6 +506,76 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
     let held_link = c.find(Locator::Css("#held td a")).await.unwrap();
     let held_id = held_link.text().await.unwrap();
     shot(&c, "review").await;
+
+    // Drop one (confirm ticked): it leaves the held list and waits in the
+    // undo window; Undo holds it again. A reload repeats neither.
+    let held_sql = "SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status IN ('held', 'blocked')";
+    let held_before = gw.count(held_sql);
+    let first_row = "#held tr:nth-child(2)";
+    let dropped_id = c
+        .find(Locator::Css(&format!("{first_row} td a")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("{first_row} input[name='confirm']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!("{first_row} button.act-drop")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = text_of(&c, "#flash").await;
+    assert!(flash.contains(&format!("dropped {dropped_id}")), "{flash}");
+    assert!(flash.contains("Undo"), "{flash}");
+    assert!(!text_of(&c, "#held").await.contains(&dropped_id));
+    assert!(text_of(&c, "#pending").await.contains(&dropped_id));
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/console/review/%2B12125550100",
+        "redirected after the POST"
+    );
+    shot(&c, "review-undo").await;
+    c.refresh().await.unwrap();
+    assert!(
+        c.find_all(Locator::Css("#flash")).await.unwrap().is_empty(),
+        "the flash is shown once"
+    );
+    let drops = "SELECT COUNT(*) FROM audit_log WHERE action = 'drop'";
+    assert_eq!(gw.count(drops), 1, "a reload does not drop again");
+    c.find(Locator::Css("button.act-undo"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = text_of(&c, "#flash").await;
+    assert!(flash.contains("1 message(s) held again"), "{flash}");
+    assert!(text_of(&c, "#held").await.contains(&dropped_id));
+    assert!(c.find_all(Locator::Css("#pending")).await.unwrap().is_empty());
+    assert_eq!(gw.count(held_sql), held_before, "back in the queue");
+    assert_eq!(
+        gw.count(&format!(
+            "SELECT COUNT(*) FROM messages WHERE id = '{dropped_id}' AND status = 'held' AND sealed IS NOT NULL"
+        )),
+        1,
+        "held, body kept"
+    );
+    c.goto(&gw.admin_url("/console/review")).await.unwrap();
+    assert!(text_of(&c, "#queue").await.contains(sender));
+    c.find(Locator::LinkText(sender))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
     let delivered_before = sink.on("/private").len();
     let held_n = gw.count(
         "SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status IN ('held', 'blocked')",
@@ -489,6 +588,12 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
         .unwrap();
     let flash = text_of(&c, "#flash").await;
     assert!(flash.contains(&format!("released {held_n}")), "{flash}");
+    c.refresh().await.unwrap();
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM audit_log WHERE action = 'release'"),
+        held_n as i64,
+        "a reload does not release again"
+    );
 
     // The released message is delivered; its page says so.
     sink.wait_for("/private", delivered_before + held_n, WAIT)

@@ -128,10 +128,15 @@ fn walk(
                 let is_spam = key.code == KeyCode::Char('y');
                 let n = review::mark(db, &actor, &row.sender, is_spam, Some("interactive review"))?;
                 status = format!(
-                    "{} marked {}: {n} message(s) {}",
+                    "{} marked {}: {n} message(s) {}{}",
                     row.sender,
                     if is_spam { "spam" } else { "ham" },
-                    if is_spam { "dropped" } else { "released" }
+                    if is_spam { "dropped" } else { "released" },
+                    if is_spam && n > 0 {
+                        format!(" (undo: gateway review undo {})", row.sender)
+                    } else {
+                        String::new()
+                    }
                 );
                 if is_spam {
                     spam += 1

@@ -14,6 +14,8 @@ use crate::core::error::Result;
 /// The database, opened by [`super::open_for_cli`].
 pub struct Db {
     conn: Connection,
+    /// How long a review drop can be undone (`[review] undo_window_secs`).
+    pub(super) undo_window_ms: i64,
 }
 
 /// One line of a metadata trace (`gateway model export`), oldest first.
@@ -92,14 +94,27 @@ pub struct SenderMessage {
 
 impl Db {
     pub(super) fn new(conn: Connection) -> Self {
-        Self { conn }
+        Self {
+            conn,
+            undo_window_ms: super::undo::DEFAULT_WINDOW_MS,
+        }
     }
 
     /// An empty, migrated database in memory (tests).
     pub fn open_in_memory() -> Result<Self> {
         let mut conn = Connection::open_in_memory()?;
         super::schema::migrate(&mut conn)?;
-        Ok(Self { conn })
+        Ok(Self::new(conn))
+    }
+
+    /// Sets the undo window of review drops (0: drops are final at once).
+    pub fn set_undo_window(&mut self, secs: u64) {
+        self.undo_window_ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    }
+
+    /// The undo window of review drops, in seconds.
+    pub fn undo_window_secs(&self) -> i64 {
+        self.undo_window_ms / 1000
     }
 
     pub(super) fn conn(&self) -> &Connection {

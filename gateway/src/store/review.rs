@@ -188,7 +188,8 @@ pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
     let conn = db.conn();
     let mut stmt = conn.prepare(
         "SELECT s.sender, s.verdict, s.score, s.reasons, s.adapter, s.first_flagged_at, s.last_seen, \
-         (SELECT COUNT(*) FROM messages m WHERE m.sender = s.sender AND m.status IN ('held', 'blocked')) \
+         (SELECT COUNT(*) FROM messages m WHERE m.sender = s.sender AND m.status IN ('held', 'blocked') \
+         AND m.id NOT IN (SELECT message_id FROM pending_drops)) \
          FROM flagged_senders s WHERE s.decided IS NULL",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -216,7 +217,8 @@ pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
         }
         let mut countries: Vec<String> = conn
             .prepare_cached(
-                "SELECT DISTINCT recipient FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') LIMIT 200",
+                "SELECT DISTINCT recipient FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') \
+                 AND id NOT IN (SELECT message_id FROM pending_drops) LIMIT 200",
             )?
             .query_map([&sender], |r| r.get::<_, String>(0))?
             .filter_map(|r| r.ok())
@@ -245,7 +247,8 @@ pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
 pub fn held_of(db: &Db, sender: &str) -> Result<Vec<(String, String, String, String)>> {
     let mut stmt = db.conn().prepare_cached(
         "SELECT id, recipient, status, created_at FROM messages WHERE sender = ?1 \
-         AND status IN ('held', 'blocked') ORDER BY created_at LIMIT 1000",
+         AND status IN ('held', 'blocked') AND id NOT IN (SELECT message_id FROM pending_drops) \
+         ORDER BY created_at LIMIT 1000",
     )?;
     let rows = stmt.query_map([sender], |r| {
         Ok((
@@ -259,7 +262,7 @@ pub fn held_of(db: &Db, sender: &str) -> Result<Vec<(String, String, String, Str
 }
 
 /// Appends to the audit log.
-fn audit(
+pub(super) fn audit(
     conn: &Connection,
     actor: &str,
     action: &str,
@@ -284,7 +287,8 @@ fn audit(
 /// owned their recipient when they arrived.
 fn release_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
     let row: Option<(String, Option<String>, Option<String>)> = tx
-        .prepare_cached("SELECT direction, adapter, deliver_to FROM messages WHERE id = ?1 AND status IN ('held', 'blocked') AND sealed IS NOT NULL")?
+        .prepare_cached("SELECT direction, adapter, deliver_to FROM messages WHERE id = ?1 AND status IN ('held', 'blocked') AND sealed IS NOT NULL \
+          AND id NOT IN (SELECT message_id FROM pending_drops)")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((direction, adapter, deliver_to)) = row else {
@@ -311,14 +315,22 @@ fn release_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
     Ok(true)
 }
 
-/// Drops a held message: its sealed body is erased.
-fn drop_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
-    drop_held(tx, id, "dropped by operator; body erased", now)
+/// Drops a held message: its sealed body is erased when the undo window
+/// (`window` ms) has passed.
+fn drop_one(tx: &Connection, actor: &str, id: &str, now: i64, window: i64) -> Result<bool> {
+    super::undo::drop_after(
+        tx,
+        actor,
+        id,
+        "dropped by operator; body erased",
+        now,
+        window,
+    )
 }
 
 /// Drops a message if it is still held or blocked: erases its sealed body,
 /// takes it out of the queue and records `detail`. False if it was not held.
-fn drop_held(tx: &Connection, id: &str, detail: &str, now: i64) -> Result<bool> {
+pub(super) fn drop_held(tx: &Connection, id: &str, detail: &str, now: i64) -> Result<bool> {
     let n = tx
         .prepare_cached(
             "UPDATE messages SET sealed = NULL WHERE id = ?1 AND status IN ('held', 'blocked')",
@@ -343,11 +355,12 @@ pub fn decide_message(
     note: Option<&str>,
 ) -> Result<bool> {
     let now = crate::core::clock::now_ms();
+    let window = db.undo_window_ms;
     db.immediate(|tx| {
         let done = if release {
             release_one(tx, id, now)?
         } else {
-            drop_one(tx, id, now)?
+            drop_one(tx, actor, id, now, window)?
         };
         if done {
             audit(
@@ -373,15 +386,17 @@ pub fn mark(
     note: Option<&str>,
 ) -> Result<usize> {
     let now = crate::core::clock::now_ms();
+    let window = db.undo_window_ms;
     db.immediate(|tx| {
         let ids: Vec<String> = tx
-            .prepare("SELECT id FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') ORDER BY created_at")?
+            .prepare("SELECT id FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') \
+                      AND id NOT IN (SELECT message_id FROM pending_drops) ORDER BY created_at")?
             .query_map([sender], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let mut n = 0;
         for id in &ids {
             let done = if spam {
-                drop_one(tx, id, now)?
+                drop_one(tx, actor, id, now, window)?
             } else {
                 release_one(tx, id, now)?
             };
@@ -431,6 +446,7 @@ pub fn list_add(
     note: Option<&str>,
 ) -> Result<usize> {
     let now = crate::core::clock::now_ms();
+    let window = db.undo_window_ms;
     db.immediate(|tx| {
         tx.execute(
             "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -438,7 +454,7 @@ pub fn list_add(
         )?;
         audit(tx, actor, kind.as_str(), pattern, note, now)?;
         if kind == ListKind::Block {
-            drop_held_of_blocked(tx, pattern, now)
+            drop_held_of_blocked(tx, actor, pattern, now, window)
         } else {
             Ok(0)
         }
@@ -457,19 +473,26 @@ fn pattern_range(pattern: &str) -> (String, String) {
 /// Drops the held (and spam-blocked) messages of the senders `pattern`
 /// covers and closes those senders' review entries (`decided = 'blocked'`,
 /// not a spam label: the model does not learn from a block list entry).
-fn drop_held_of_blocked(tx: &Connection, pattern: &str, now: i64) -> Result<usize> {
+fn drop_held_of_blocked(
+    tx: &Connection,
+    actor: &str,
+    pattern: &str,
+    now: i64,
+    window: i64,
+) -> Result<usize> {
     let (lo, hi) = pattern_range(pattern);
     let ids: Vec<String> = tx
         .prepare(
             "SELECT id FROM messages WHERE sender BETWEEN ?1 AND ?2 \
-             AND status IN ('held', 'blocked') ORDER BY created_at",
+             AND status IN ('held', 'blocked') \
+             AND id NOT IN (SELECT message_id FROM pending_drops) ORDER BY created_at",
         )?
         .query_map(params![lo, hi], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut n = 0;
     for id in &ids {
         let detail = "sender_blocked: the sender was put on the block list; body erased";
-        if drop_held(tx, id, detail, now)? {
+        if super::undo::drop_after(tx, actor, id, detail, now, window)? {
             n += 1;
         }
     }
@@ -674,7 +697,8 @@ impl Store {
             let held: i64 = c
                 .prepare_cached(
                     "SELECT COUNT(*) FROM flagged_senders s JOIN messages m \
-                     ON m.sender = s.sender AND m.status IN ('held', 'blocked') WHERE s.decided IS NULL",
+                     ON m.sender = s.sender AND m.status IN ('held', 'blocked') WHERE s.decided IS NULL \
+                     AND m.id NOT IN (SELECT message_id FROM pending_drops)",
                 )?
                 .query_row([], |r| r.get(0))?;
             Ok((senders, held))

@@ -5,7 +5,12 @@
 //! back, held as before. A misclick in a queue of hundreds should cost a
 //! click, not a customer's message.
 
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
+
+use super::Db;
+use super::review::{audit, drop_held};
+use crate::core::error::Result;
 
 /// `[review]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -22,4 +27,128 @@ impl Default for ReviewConfig {
             undo_window_secs: 30,
         }
     }
+}
+
+/// The default window in ms (what [`super::Db`] starts with).
+pub(super) const DEFAULT_WINDOW_MS: i64 = 30_000;
+
+/// Drops held message `id` after `window` ms (at once when 0): until then
+/// it stays held but out of the queue (a `pending_drops` row). False if it
+/// is not held, or its drop is already pending.
+pub(super) fn drop_after(
+    tx: &Connection,
+    actor: &str,
+    id: &str,
+    detail: &str,
+    now: i64,
+    window: i64,
+) -> Result<bool> {
+    if window <= 0 {
+        return drop_held(tx, id, detail, now);
+    }
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO pending_drops (message_id, sender, detail, actor, final_at) \
+             SELECT id, sender, ?2, ?3, ?4 FROM messages \
+             WHERE id = ?1 AND status IN ('held', 'blocked')",
+        )?
+        .execute(params![id, detail, actor, now.saturating_add(window)])?;
+    Ok(n > 0)
+}
+
+/// Makes the drops whose window has passed final: status `dropped`, body
+/// erased, out of the delivery queue. Returns how many.
+pub(super) fn finalize_due(tx: &Connection, now: i64) -> Result<usize> {
+    let due: Vec<(String, String)> = tx
+        .prepare_cached(
+            "SELECT message_id, detail FROM pending_drops WHERE final_at <= ?1 ORDER BY final_at LIMIT 1000",
+        )?
+        .query_map([now], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut n = 0;
+    for (id, detail) in &due {
+        n += usize::from(drop_held(tx, id, detail, now)?);
+        tx.prepare_cached("DELETE FROM pending_drops WHERE message_id = ?1")?
+            .execute([id])?;
+    }
+    Ok(n)
+}
+
+/// A drop still in its window.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PendingDrop {
+    /// The message.
+    pub id: String,
+    /// Its sender.
+    pub sender: String,
+    /// Who dropped it.
+    pub actor: String,
+    /// When the drop becomes final (Unix ms).
+    pub final_at: i64,
+}
+
+/// The drops still undoable, of `sender` (or all with `None`), soonest
+/// final first.
+pub fn pending(db: &Db, sender: Option<&str>) -> Result<Vec<PendingDrop>> {
+    let now = crate::core::clock::now_ms();
+    let mut stmt = db.conn().prepare_cached(
+        "SELECT message_id, sender, actor, final_at FROM pending_drops \
+         WHERE final_at > ?1 AND (?2 IS NULL OR sender = ?2) ORDER BY final_at, message_id LIMIT 1000",
+    )?;
+    let rows = stmt.query_map(params![now, sender], |r| {
+        Ok(PendingDrop {
+            id: r.get(0)?,
+            sender: r.get(1)?,
+            actor: r.get(2)?,
+            final_at: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Undoes `sender`'s drops still in their window: the messages are held
+/// again and the sender is back in the review queue (a mark spam or block
+/// had closed it; the list entry those added stays, see `review unlist`).
+/// Drops whose window has passed are made final first, so an undo never
+/// brings back a message whose window is over. Returns the messages back.
+pub fn undo(db: &mut Db, actor: &str, sender: &str) -> Result<usize> {
+    let now = crate::core::clock::now_ms();
+    db.immediate(|tx| {
+        finalize_due(tx, now)?;
+        let n = tx
+            .prepare_cached("DELETE FROM pending_drops WHERE sender = ?1 AND final_at > ?2")?
+            .execute(params![sender, now])?;
+        if n > 0 {
+            tx.prepare_cached(
+                "UPDATE flagged_senders SET decided = NULL WHERE sender = ?1 AND decided IN ('spam', 'blocked')",
+            )?
+            .execute([sender])?;
+            audit(tx, actor, "undo_drop", sender, None, now)?;
+        }
+        Ok(n)
+    })
+}
+
+/// [`finalize_due`] on a connection of the caller's (the CLI's commands
+/// run it first, so a gateway that is not running still erases on time).
+pub fn finalize(db: &mut Db) -> Result<usize> {
+    let now = crate::core::clock::now_ms();
+    db.immediate(|tx| finalize_due(tx, now))
+}
+
+impl super::Store {
+    /// Makes due review drops final (the service's sweep, every second).
+    pub async fn finalize_drops(&self, now: i64) -> Result<usize> {
+        self.write(move |tx| finalize_due(tx, now)).await
+    }
+}
+
+/// Whether message `id` has a drop pending (tests, the timeline).
+pub fn is_pending(db: &Db, id: &str) -> Result<bool> {
+    Ok(db
+        .conn()
+        .prepare_cached("SELECT 1 FROM pending_drops WHERE message_id = ?1")?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
