@@ -152,3 +152,92 @@ pub fn is_pending(db: &Db, id: &str) -> Result<bool> {
         .optional()?
         .is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A database with held messages `m1`, `m2` from `+12125550177`, a
+    /// flagged, undecided sender.
+    fn seeded() -> Db {
+        let db = Db::open_in_memory().unwrap();
+        for id in ["m1", "m2"] {
+            db.conn()
+                .execute(
+                    "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, \
+                     size_class, status, created_at, updated_at, kid, header, sealed) VALUES (?1, 'inbound', 'sms', \
+                     'generic', '+12125550177', '+14155550101', 1, 'gsm7', 256, 'held', 1, 1, 'k', x'00', x'01')",
+                    [id],
+                )
+                .unwrap();
+        }
+        db.conn()
+            .execute(
+                "INSERT INTO flagged_senders (sender, verdict, score, reasons, first_flagged_at, last_seen) \
+                 VALUES ('+12125550177', 'suspect', 0.6, '[]', 1, 1)",
+                [],
+            )
+            .unwrap();
+        db
+    }
+
+    fn status(db: &Db, id: &str) -> (String, bool) {
+        db.conn()
+            .query_row(
+                "SELECT status, sealed IS NOT NULL FROM messages WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+
+    fn held_in_queue(db: &Db) -> i64 {
+        let q = super::super::review::queue(db, &Default::default()).unwrap();
+        q.iter().map(|r| r.held).sum()
+    }
+
+    #[test]
+    fn a_drop_waits_out_its_window_and_can_be_undone_until_then() {
+        let mut db = seeded();
+        db.set_undo_window(30);
+        assert_eq!(held_in_queue(&db), 2);
+        let n = super::super::review::mark(&mut db, "op", "+12125550177", true, None).unwrap();
+        assert_eq!(n, 2);
+        // In the window: still held with its body, out of the queue's views.
+        assert_eq!(status(&db, "m1"), ("held".into(), true));
+        assert!(is_pending(&db, "m1").unwrap());
+        assert_eq!(pending(&db, Some("+12125550177")).unwrap().len(), 2);
+        assert!(
+            super::super::review::held_of(&db, "+12125550177")
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(finalize(&mut db).unwrap(), 0, "not due yet");
+
+        // Undo: held again, the sender back in the queue.
+        assert_eq!(undo(&mut db, "op", "+12125550177").unwrap(), 2);
+        assert_eq!(held_in_queue(&db), 2);
+        assert!(!is_pending(&db, "m1").unwrap());
+        assert_eq!(undo(&mut db, "op", "+12125550177").unwrap(), 0);
+
+        // Dropped again and the window over: final, body erased; no undo.
+        assert!(super::super::review::decide_message(&mut db, "op", "m2", false, None).unwrap());
+        db.conn()
+            .execute("UPDATE pending_drops SET final_at = 0", [])
+            .unwrap();
+        assert_eq!(undo(&mut db, "op", "+12125550177").unwrap(), 0, "too late");
+        assert_eq!(status(&db, "m2"), ("dropped".into(), false));
+        assert_eq!(status(&db, "m1"), ("held".into(), true), "m1 untouched");
+        assert_eq!(held_in_queue(&db), 1);
+    }
+
+    #[test]
+    fn a_zero_window_drops_at_once() {
+        let mut db = seeded();
+        db.set_undo_window(0);
+        assert!(super::super::review::decide_message(&mut db, "op", "m1", false, None).unwrap());
+        assert_eq!(status(&db, "m1"), ("dropped".into(), false));
+        assert!(!is_pending(&db, "m1").unwrap());
+    }
+}
