@@ -89,13 +89,39 @@ async fn shot(c: &Client, name: &str) {
     }
 }
 
+/// The text of the element `css`, waiting (bounded) for it to appear: a
+/// click that submits a form returns before the next page is there.
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
         .text()
         .await
         .unwrap()
+}
+
+/// The element `loc`, waiting (bounded) for it to appear.
+async fn el(c: &Client, loc: Locator<'_>) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(loc)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Waits (bounded) until the browser is at `path`.
+async fn wait_path(c: &Client, path: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let at = c.current_url().await.unwrap().path().to_string();
+        if at == path {
+            return;
+        }
+        assert!(Instant::now() < deadline, "at {at}, want {path}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A gateway in enforce mode whose default spam policy holds a burst, with
@@ -440,51 +466,33 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
 
     // Any page sends a visitor without a session to the login form.
     c.goto(&gw.admin_url("/console/review")).await.unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
-    c.find(Locator::Css("#key"))
+    wait_path(&c, "/console/login").await;
+    el(&c, Locator::Css("#key"))
         .await
-        .unwrap()
         .send_keys("wrong-key")
         .await
         .unwrap();
-    c.find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    el(&c, Locator::Css("#login")).await.click().await.unwrap();
     assert!(
         text_of(&c, "#login-error")
             .await
             .contains("not an admin-scope")
     );
-    c.find(Locator::Css("#key"))
+    el(&c, Locator::Css("#key"))
         .await
-        .unwrap()
         .send_keys(&admin)
         .await
         .unwrap();
-    c.find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/console/messages");
+    el(&c, Locator::Css("#login")).await.click().await.unwrap();
+    wait_path(&c, "/console/messages").await;
 
     // Find the sender's messages by number.
-    c.find(Locator::Css("#number"))
+    el(&c, Locator::Css("#number"))
         .await
-        .unwrap()
         .send_keys(sender)
         .await
         .unwrap();
-    c.find(Locator::Css("#find"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    el(&c, Locator::Css("#find")).await.click().await.unwrap();
     let rows = c
         .find_all(Locator::Css("#results tr td.status"))
         .await
@@ -496,14 +504,13 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
 
     // Open the held sender in the review queue; its reasons are listed.
     c.goto(&gw.admin_url("/console/review")).await.unwrap();
-    c.find(Locator::LinkText(sender))
+    el(&c, Locator::LinkText(sender))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
     assert!(!text_of(&c, "#reasons").await.trim().is_empty());
-    let held_link = c.find(Locator::Css("#held td a")).await.unwrap();
+    let held_link = el(&c, Locator::Css("#held td a")).await;
     let held_id = held_link.text().await.unwrap();
     shot(&c, "review").await;
 
@@ -519,15 +526,16 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
         .text()
         .await
         .unwrap();
-    c.find(Locator::Css(&format!("{first_row} input[name='confirm']")))
+    el(
+        &c,
+        Locator::Css(&format!("{first_row} input[name='confirm']")),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    el(&c, Locator::Css(&format!("{first_row} button.act-drop")))
         .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css(&format!("{first_row} button.act-drop")))
-        .await
-        .unwrap()
         .click()
         .await
         .unwrap();
@@ -536,11 +544,8 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
     assert!(flash.contains("Undo"), "{flash}");
     assert!(!text_of(&c, "#held").await.contains(&dropped_id));
     assert!(text_of(&c, "#pending").await.contains(&dropped_id));
-    assert_eq!(
-        c.current_url().await.unwrap().path(),
-        "/console/review/%2B12125550100",
-        "redirected after the POST"
-    );
+    // Redirected after the POST: the browser is at the page, not the form's target.
+    wait_path(&c, "/console/review/%2B12125550100").await;
     shot(&c, "review-undo").await;
     c.refresh().await.unwrap();
     assert!(
@@ -549,16 +554,20 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
     );
     let drops = "SELECT COUNT(*) FROM audit_log WHERE action = 'drop'";
     assert_eq!(gw.count(drops), 1, "a reload does not drop again");
-    c.find(Locator::Css("button.act-undo"))
+    el(&c, Locator::Css("button.act-undo"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
     let flash = text_of(&c, "#flash").await;
     assert!(flash.contains("1 message(s) held again"), "{flash}");
     assert!(text_of(&c, "#held").await.contains(&dropped_id));
-    assert!(c.find_all(Locator::Css("#pending")).await.unwrap().is_empty());
+    assert!(
+        c.find_all(Locator::Css("#pending"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(gw.count(held_sql), held_before, "back in the queue");
     assert_eq!(
         gw.count(&format!(
@@ -569,9 +578,8 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
     );
     c.goto(&gw.admin_url("/console/review")).await.unwrap();
     assert!(text_of(&c, "#queue").await.contains(sender));
-    c.find(Locator::LinkText(sender))
+    el(&c, Locator::LinkText(sender))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
@@ -580,9 +588,8 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
     let held_n = gw.count(
         "SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status IN ('held', 'blocked')",
     ) as usize;
-    c.find(Locator::Css("button.act-release_all"))
+    el(&c, Locator::Css("button.act-release_all"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();

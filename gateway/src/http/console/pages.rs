@@ -315,18 +315,7 @@ pub fn sender(p: &SenderPage, csrf: &str) -> Markup {
             (action_button(csrf, "spam", "Mark spam (drop held, block)", None, true)) " "
             (action_button(csrf, "block", "Block", None, true))
         }
-        p.note { "Mark spam and Block drop the held messages (bodies erased): tick confirm first." }
-        h2 { "Held messages" }
-        table #held {
-            tr { th { "id" } th { "to" } th { "status" } th { "created" } th {} }
-            @for (id, to, status, at) in &p.held {
-                tr {
-                    td { a href={ "/console/messages/" (id) } { (id) } }
-                    td { (to) } td { (status) } td { (at) }
-                    td { (action_button(csrf, "release", "Release", Some(id), false)) " " (action_button(csrf, "drop", "Drop", Some(id), true)) }
-                }
-            }
-        }
+        p.note { "Drop, Mark spam and Block drop held messages: tick confirm first. Until the undo window ends they can be held again; then their bodies are erased." }
         @if !p.pending.is_empty() {
             h2 { "Dropped, can still be undone" }
             table #pending {
@@ -340,6 +329,17 @@ pub fn sender(p: &SenderPage, csrf: &str) -> Markup {
             }
             p { (action_button(csrf, "undo", "Undo these drops (hold them again)", None, false)) }
             p.note { "Bodies are erased when the window ends; until then nothing is lost." }
+        }
+        h2 { "Held messages" }
+        table #held {
+            tr { th { "id" } th { "to" } th { "status" } th { "created" } th {} }
+            @for (id, to, status, at) in &p.held {
+                tr {
+                    td { a href={ "/console/messages/" (id) } { (id) } }
+                    td { (to) } td { (status) } td { (at) }
+                    td { (action_button(csrf, "release", "Release", Some(id), false)) " " (action_button(csrf, "drop", "Drop", Some(id), true)) }
+                }
+            }
         }
         h2 { "History" }
         table #activity {

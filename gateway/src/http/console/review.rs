@@ -123,7 +123,7 @@ fn apply(db: &mut Db, actor: &str, action: &str, sender: &str, id: &str) -> Resu
         if n == 0 || secs == 0 {
             String::new()
         } else {
-            format!("; Undo below within {secs} s holds them again")
+            format!("; Undo (under \"Dropped, can still be undone\") holds it again for {secs} s")
         }
     };
     Ok(match action {
