@@ -10,8 +10,9 @@
 //! tests below tie it to the real deserializer both ways: every documented
 //! key parses with its example, every documented default parses to exactly
 //! the value of an empty file, and every key the deserializer knows
-//! (serde's "expected one of" list) is documented. Adding a field without
-//! a row fails the build's tests.
+//! (serde's "expected one of" list, or for a section with a flattened
+//! secret, where serde gives no list, the struct's fields as `Debug` prints
+//! them) is documented. Adding a field without a row fails the tests.
 //!
 //! [`Config`]: super::config::Config
 
