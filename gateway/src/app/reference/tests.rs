@@ -90,7 +90,7 @@ fn debug_fields(s: &Section) -> Vec<String> {
     let mut segment = String::new();
     for ch in rest[open + 1..].chars() {
         if in_str {
-            in_str = !(ch == '"' && !escaped);
+            in_str = ch != '"' || escaped;
             escaped = ch == '\\' && !escaped;
             segment.push(ch);
             continue;
