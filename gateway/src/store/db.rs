@@ -11,6 +11,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::messages::{MessageView, message_view, retry_dead};
 use crate::core::error::Result;
 
+/// How long a review drop can be undone unless configured (`[review]
+/// undo_window_secs`).
+pub const DEFAULT_UNDO_WINDOW_SECS: u64 = 30;
+
 /// The database, opened by [`super::open_for_cli`].
 pub struct Db {
     conn: Connection,
@@ -96,7 +100,7 @@ impl Db {
     pub(super) fn new(conn: Connection) -> Self {
         Self {
             conn,
-            undo_window_ms: super::undo::DEFAULT_WINDOW_MS,
+            undo_window_ms: DEFAULT_UNDO_WINDOW_SECS as i64 * 1000,
         }
     }
 

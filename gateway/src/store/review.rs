@@ -318,7 +318,7 @@ fn release_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
 /// Drops a held message: its sealed body is erased when the undo window
 /// (`window` ms) has passed.
 fn drop_one(tx: &Connection, actor: &str, id: &str, now: i64, window: i64) -> Result<bool> {
-    super::undo::drop_after(
+    drop_after(
         tx,
         actor,
         id,
@@ -341,6 +341,31 @@ pub(super) fn drop_held(tx: &Connection, id: &str, detail: &str, now: i64) -> Re
             .execute([id])?;
         super::messages::force_status(tx, id, MessageStatus::Dropped, Some(detail), now)?;
     }
+    Ok(n > 0)
+}
+
+/// Drops held message `id` after `window` ms (at once when 0): until then
+/// it stays held but out of the queue (a `pending_drops` row). False if it
+/// is not held, or its drop is already pending.
+fn drop_after(
+    tx: &Connection,
+    actor: &str,
+    id: &str,
+    detail: &str,
+    now: i64,
+    window: i64,
+) -> Result<bool> {
+    if window <= 0 {
+        return drop_held(tx, id, detail, now);
+    }
+    // The row `super::undo` finalizes or undoes.
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO pending_drops (message_id, sender, detail, actor, final_at) \
+             SELECT id, sender, ?2, ?3, ?4 FROM messages \
+             WHERE id = ?1 AND status IN ('held', 'blocked')",
+        )?
+        .execute(params![id, detail, actor, now.saturating_add(window)])?;
     Ok(n > 0)
 }
 
@@ -492,7 +517,7 @@ fn drop_held_of_blocked(
     let mut n = 0;
     for id in &ids {
         let detail = "sender_blocked: the sender was put on the block list; body erased";
-        if super::undo::drop_after(tx, actor, id, detail, now, window)? {
+        if drop_after(tx, actor, id, detail, now, window)? {
             n += 1;
         }
     }

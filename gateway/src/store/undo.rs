@@ -24,36 +24,9 @@ pub struct ReviewConfig {
 impl Default for ReviewConfig {
     fn default() -> Self {
         Self {
-            undo_window_secs: 30,
+            undo_window_secs: super::db::DEFAULT_UNDO_WINDOW_SECS,
         }
     }
-}
-
-/// The default window in ms (what [`super::Db`] starts with).
-pub(super) const DEFAULT_WINDOW_MS: i64 = 30_000;
-
-/// Drops held message `id` after `window` ms (at once when 0): until then
-/// it stays held but out of the queue (a `pending_drops` row). False if it
-/// is not held, or its drop is already pending.
-pub(super) fn drop_after(
-    tx: &Connection,
-    actor: &str,
-    id: &str,
-    detail: &str,
-    now: i64,
-    window: i64,
-) -> Result<bool> {
-    if window <= 0 {
-        return drop_held(tx, id, detail, now);
-    }
-    let n = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO pending_drops (message_id, sender, detail, actor, final_at) \
-             SELECT id, sender, ?2, ?3, ?4 FROM messages \
-             WHERE id = ?1 AND status IN ('held', 'blocked')",
-        )?
-        .execute(params![id, detail, actor, now.saturating_add(window)])?;
-    Ok(n > 0)
 }
 
 /// Makes the drops whose window has passed final: status `dropped`, body
