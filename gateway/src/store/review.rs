@@ -21,11 +21,13 @@ pub fn decisions_as_labels(data_dir: &Path) -> Result<Vec<(String, classifier::L
     labels(db.conn())
 }
 
-/// See [`decisions_as_labels`].
+/// See [`decisions_as_labels`]. A `mark spam` undone in its window
+/// (`undo_mark_spam`, store/undo.rs) leaves the sender without a label.
 fn labels(conn: &Connection) -> Result<Vec<(String, classifier::Label)>> {
     let mut stmt = conn.prepare(
         "SELECT target, action FROM audit_log WHERE action IN ('mark_spam', 'mark_ham') \
-         AND id IN (SELECT MAX(id) FROM audit_log WHERE action IN ('mark_spam', 'mark_ham') GROUP BY target)",
+         AND id IN (SELECT MAX(id) FROM audit_log WHERE action IN ('mark_spam', 'mark_ham', 'undo_mark_spam') \
+         GROUP BY target)",
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::new();
@@ -108,7 +110,8 @@ mod tests {
         assert!(listed(c, ListKind::Allow, "ACME", 0).unwrap());
         assert!(!listed(c, ListKind::Allow, "ACM", 0).unwrap());
         c.execute(
-            "INSERT INTO audit_log (at, actor, action, target) VALUES (1, 'op', 'mark_spam', 'A'), (2, 'op', 'mark_ham', 'A'), (3, 'op', 'mark_spam', 'B')",
+            "INSERT INTO audit_log (at, actor, action, target) VALUES (1, 'op', 'mark_spam', 'A'), (2, 'op', 'mark_ham', 'A'), (3, 'op', 'mark_spam', 'B'), \
+             (4, 'op', 'mark_spam', 'C'), (5, 'op', 'undo_mark_spam', 'C')",
             [],
         )
         .unwrap();

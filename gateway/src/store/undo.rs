@@ -92,11 +92,18 @@ pub fn undo(db: &mut Db, actor: &str, sender: &str) -> Result<usize> {
             .prepare_cached("DELETE FROM pending_drops WHERE sender = ?1 AND final_at > ?2")?
             .execute(params![sender, now])?;
         if n > 0 {
+            // An undone `mark spam` is no label for training any more.
+            let was_spam = tx
+                .prepare_cached("SELECT 1 FROM flagged_senders WHERE sender = ?1 AND decided = 'spam'")?
+                .query_row([sender], |_| Ok(()))
+                .optional()?
+                .is_some();
             tx.prepare_cached(
                 "UPDATE flagged_senders SET decided = NULL WHERE sender = ?1 AND decided IN ('spam', 'blocked')",
             )?
             .execute([sender])?;
-            audit(tx, actor, "undo_drop", sender, None, now)?;
+            let action = if was_spam { "undo_mark_spam" } else { "undo_drop" };
+            audit(tx, actor, action, sender, None, now)?;
         }
         Ok(n)
     })
@@ -191,6 +198,11 @@ mod tests {
         // Undo: held again, the sender back in the queue.
         assert_eq!(undo(&mut db, "op", "+12125550177").unwrap(), 2);
         assert_eq!(held_in_queue(&db), 2);
+        let last = super::super::review::log(&db, 1).unwrap();
+        assert_eq!(
+            last[0].action, "undo_mark_spam",
+            "no training label any more"
+        );
         assert!(!is_pending(&db, "m1").unwrap());
         assert_eq!(undo(&mut db, "op", "+12125550177").unwrap(), 0);
 
