@@ -723,5 +723,16 @@ async fn console_shows_failing_health_and_retries_a_dead_letter() {
         .await
         .unwrap();
     assert!(page.contains("<td id=\"status\">delivered</td>"), "{page}");
+    assert!(
+        page.contains("retried: queued for delivery again"),
+        "the redirect's page says what the POST did"
+    );
+    let again = get(&format!("/console/messages/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains("id=\"flash\""), "once");
     assert!(!page.contains("CANARY"), "no text on the page");
 }
