@@ -1391,7 +1391,7 @@ const REVIEW: &[Key] = &[k(
     "integer",
     Value("30"),
     "120",
-    "A drop (drop, mark spam, block) can be undone this long; the body is erased only after it.",
+    "A drop (drop, mark spam, block) can be undone this long (at most 86400); the body is erased only after it.",
 )];
 
 const ADMIN: &[Key] = &[

@@ -21,6 +21,22 @@ pub struct ReviewConfig {
     pub undo_window_secs: u64,
 }
 
+/// The longest undo window: a drop is a decision, and the held body and
+/// the sender's number (in clear in `pending_drops`) should not outlive it
+/// by days.
+pub const MAX_UNDO_WINDOW_SECS: u64 = 86_400;
+
+impl ReviewConfig {
+    /// Semantic checks, appended to `problems`.
+    pub fn validate(&self, problems: &mut Vec<String>) {
+        if self.undo_window_secs > MAX_UNDO_WINDOW_SECS {
+            problems.push(format!(
+                "review.undo_window_secs must be at most {MAX_UNDO_WINDOW_SECS} (a day)"
+            ));
+        }
+    }
+}
+
 impl Default for ReviewConfig {
     fn default() -> Self {
         Self {
