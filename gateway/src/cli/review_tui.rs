@@ -68,6 +68,9 @@ pub fn run(cfg: &Config, db: &mut Db, rows: Vec<QueueRow>) -> Result<(), CliErro
     Ok(())
 }
 
+/// The keys, as the status line lists them.
+const KEYS: &str = "s spam   h ham   n skip   m more   u undo last spam   q quit";
+
 fn walk(
     cfg: &Config,
     db: &mut Db,
@@ -77,7 +80,9 @@ fn walk(
     let actor = super::review_cmd::actor();
     let (mut i, mut spam, mut ham, mut skipped) = (0usize, 0, 0, 0);
     let mut more = None;
-    let mut status = String::from("s spam   h ham   n skip   m more   q quit");
+    let mut status = String::from(KEYS);
+    // The last sender marked spam in this walk (its row), for `u`.
+    let mut last_spam: Option<usize> = None;
     // Set by `s`, cleared by the next key: `y` confirms the drop.
     let mut confirming = false;
     while i < rows.len() {
@@ -139,7 +144,8 @@ fn walk(
                     }
                 );
                 if is_spam {
-                    spam += 1
+                    spam += 1;
+                    last_spam = Some(i);
                 } else {
                     ham += 1
                 }
@@ -158,8 +164,20 @@ fn walk(
                     None => super::review_cmd::show_report(cfg, db, &row.sender).ok(),
                 };
             }
+            KeyCode::Char('u') => match last_spam.take() {
+                // Within the undo window: held again, and back to that sender.
+                Some(at) => {
+                    let sender = &rows[at].sender;
+                    let n = crate::store::undo::undo(db, &actor, sender)?;
+                    status = format!("undone: {n} message(s) of {sender} held again");
+                    spam -= usize::from(n > 0);
+                    i = at;
+                    more = None;
+                }
+                None => status = "nothing to undo in this walk".into(),
+            },
             KeyCode::Char('q') | KeyCode::Esc => break,
-            _ => status = "keys: s spam   h ham   n skip   m more   q quit".into(),
+            _ => status = format!("keys: {KEYS}"),
         }
     }
     Ok(format!(
