@@ -180,8 +180,16 @@ fn walk(
             _ => status = format!("keys: {KEYS}"),
         }
     }
+    let undo = if spam > 0 && cfg.review.undo_window_secs > 0 {
+        format!(
+            " (within {} s, `gateway review undo SENDER` holds a spam mark's messages again)",
+            cfg.review.undo_window_secs
+        )
+    } else {
+        String::new()
+    };
     Ok(format!(
-        "review done: {spam} spam, {ham} ham, {skipped} skipped, {} left",
+        "review done: {spam} spam, {ham} ham, {skipped} skipped, {} left{undo}",
         rows.len().saturating_sub(i)
     ))
 }
