@@ -18,7 +18,7 @@ fn config(dir: &TempDir, sink: &Sink) -> std::path::PathBuf {
         &dir.0,
         Some(sink),
         &format!(
-            "[delivery]\ninitial_backoff_ms = 50\nmax_backoff_secs = 1\n\n[callbacks]\nsecret_file = \"{}\"\n",
+            "[delivery]\ninitial_backoff_ms = 50\nmax_backoff_secs = 1\n\n[review]\nundo_window_secs = 1\n\n[callbacks]\nsecret_file = \"{}\"\n",
             secret.display()
         ),
     )
@@ -286,8 +286,9 @@ async fn an_operators_drop_is_called_back() {
     db.execute(
         "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, size_class, status, \
          created_at, updated_at, kid, header, sealed, verdict, score, status_callback) VALUES ('held-1', 'outbound', 'sms', \
-         'generic', '+14155550199', '+14155550101', 1, 'gsm7', 256, 'held', 0, 0, 'k', x'00', x'00', 'suspect', 0.7, ?1)",
-        [receiver.url("/cb")],
+         'generic', '+14155550199', '+14155550101', 1, 'gsm7', 256, 'held', ?2, ?2, 'k', x'00', x'00', 'suspect', 0.7, ?1)",
+        // Accepted now: the retention sweep must not take it first.
+        rusqlite::params![receiver.url("/cb"), now_ms()],
     )
     .unwrap();
     drop(db);
@@ -297,7 +298,15 @@ async fn an_operators_drop_is_called_back() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // The running gateway finds the callback the CLI's drop owed.
+    // The running gateway finds the callback the CLI's drop owed, once
+    // the drop is final (its undo window, 1 s here, has passed).
     let cbs = wait_callbacks(&receiver, "/cb", "held-1", 1).await;
     assert_eq!(statuses(&cbs), ["dropped"], "{cbs:?}");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -30,7 +30,8 @@ fn json(out: &std::process::Output) -> serde_json::Value {
 
 /// A database with held messages from two flagged senders.
 fn seeded(dir: &TempDir) -> std::path::PathBuf {
-    let cfg = write_config(&dir.0, None, "");
+    // Drops final at once: no gateway runs here to end an undo window.
+    let cfg = write_config(&dir.0, None, "[review]\nundo_window_secs = 0\n");
     run(&cfg, &["review", "log"]);
     let db = rusqlite::Connection::open(dir.0.join("data").join("gateway.db")).unwrap();
     let mut sql = String::new();

@@ -89,26 +89,53 @@ async fn shot(c: &Client, name: &str) {
     }
 }
 
+/// The text of the element `css`, waiting (bounded) for it to appear: a
+/// click that submits a form returns before the next page is there.
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
         .text()
         .await
         .unwrap()
 }
 
-/// A gateway in enforce mode whose default spam policy holds a burst; an
-/// operator's key. Returns the gateway, the sink (kept alive), the admin
-/// token and the held sender.
-async fn held_sender(dir: &TempDir) -> (Gateway, Sink, String, &'static str) {
+/// The element `loc`, waiting (bounded) for it to appear.
+async fn el(c: &Client, loc: Locator<'_>) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(loc)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Waits (bounded) until the browser is at `path`.
+async fn wait_path(c: &Client, path: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let at = c.current_url().await.unwrap().path().to_string();
+        if at == path {
+            return;
+        }
+        assert!(Instant::now() < deadline, "at {at}, want {path}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A gateway in enforce mode whose default spam policy holds a burst, with
+/// `undo_secs` as the undo window of review drops; an operator's key.
+/// Returns the gateway, the sink (kept alive), the admin token and the
+/// held sender.
+async fn held_sender(dir: &TempDir, undo_secs: u64) -> (Gateway, Sink, String, &'static str) {
     let sink = Sink::start(0).await;
     let (_, service_pk) = keys::generate();
     let cfg = write_config_with_policy(
         &dir.0,
         Some(&sink),
         "",
-        "[classifier]\nmode = \"enforce\"\n",
+        &format!("[review]\nundo_window_secs = {undo_secs}\n[classifier]\nmode = \"enforce\"\n"),
     );
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "[private_side]\n",
@@ -147,7 +174,7 @@ async fn held_sender(dir: &TempDir) -> (Gateway, Sink, String, &'static str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_needs_a_session_and_a_csrf_token() {
     let dir = TempDir::new("console-http");
-    let (gw, _sink, admin, _) = held_sender(&dir).await;
+    let (gw, _sink, admin, _) = held_sender(&dir, 1).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -246,6 +273,16 @@ async fn console_needs_a_session_and_a_csrf_token() {
             .form(&form)
             .send()
     };
+    // Every action answers 303 back to the sender's page, which shows
+    // what it did once (a reload repeats the GET, never the action).
+    let sender_page = || async {
+        get("/console/review/%2B12125550100")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
     for action in ["drop", "block", "spam"] {
         let r = post(vec![
             ("csrf", csrf.clone()),
@@ -254,9 +291,11 @@ async fn console_needs_a_session_and_a_csrf_token() {
         ])
         .await
         .unwrap();
-        assert_eq!(r.status(), 422, "{action} without confirmation");
-        assert!(r.text().await.unwrap().contains("tick confirm"));
+        assert_eq!(r.status(), 303, "{action} without confirmation");
+        assert_eq!(r.headers()["location"], "/console/review/%2B12125550100");
+        assert!(sender_page().await.contains("tick confirm"));
     }
+    assert!(!sender_page().await.contains("id=\"flash\""), "shown once");
     assert_eq!(held(), held_before, "nothing dropped unconfirmed");
     let r = post(vec![
         ("csrf", csrf.clone()),
@@ -266,18 +305,21 @@ async fn console_needs_a_session_and_a_csrf_token() {
     ])
     .await
     .unwrap();
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains(&format!("dropped {id}")));
-    assert_eq!(held(), held_before - 1);
-    assert_eq!(
-        gw.count(&format!("SELECT COUNT(*) FROM messages WHERE id = '{id}' AND status = 'dropped' AND sealed IS NULL")),
-        1,
-        "dropped, body erased"
-    );
+    assert_eq!(r.status(), 303);
+    let page = sender_page().await;
+    assert!(page.contains(&format!("dropped {id}")), "{page}");
     assert_eq!(
         gw.count("SELECT COUNT(*) FROM audit_log WHERE actor = 'console:ops' AND action = 'drop'"),
         1
     );
+    // The drop becomes final when the window (1 s here) has passed: then
+    // dropped, body erased; until then the body is still there.
+    let final_sql = format!(
+        "SELECT COUNT(*) FROM messages WHERE id = '{id}' AND status = 'dropped' AND sealed IS NULL"
+    );
+    wait_count(&gw, &final_sql, 1).await;
+    assert_eq!(held(), held_before - 1);
+    assert_eq!(gw.count("SELECT COUNT(*) FROM pending_drops"), 0);
 
     // Block, confirmed: the sender's held messages leave the queue.
     let r = post(vec![
@@ -287,8 +329,8 @@ async fn console_needs_a_session_and_a_csrf_token() {
     ])
     .await
     .unwrap();
-    assert_eq!(r.status(), 200);
-    let page = r.text().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let page = sender_page().await;
     assert!(
         page.contains(&format!(
             "block-listed; {} held message(s) dropped",
@@ -296,7 +338,7 @@ async fn console_needs_a_session_and_a_csrf_token() {
         )),
         "{page}"
     );
-    assert_eq!(held(), 0);
+    wait_count(&gw, "SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status IN ('held', 'blocked')", 0).await;
     let queue = get("/console/review").await.unwrap().text().await.unwrap();
     assert!(
         !queue.contains("+12125550100"),
@@ -393,6 +435,19 @@ async fn console_needs_a_session_and_a_csrf_token() {
     );
 }
 
+/// Waits (bounded) until `sql` counts `want`.
+async fn wait_count(gw: &Gateway, sql: &str, want: i64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let n = gw.count(sql);
+        if n == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sql}: {n}, want {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The `n` characters after `marker` in `page`.
 fn after(page: &str, marker: &str, n: usize) -> String {
     let at = page
@@ -406,56 +461,38 @@ fn after(page: &str, marker: &str, n: usize) -> String {
 async fn console_in_a_browser_finds_releases_and_sees_delivered() {
     let driver = start_driver().await;
     let dir = TempDir::new("console-browser");
-    let (gw, sink, admin, sender) = held_sender(&dir).await;
+    let (gw, sink, admin, sender) = held_sender(&dir, 30).await;
     let c = browser(&driver).await;
 
     // Any page sends a visitor without a session to the login form.
     c.goto(&gw.admin_url("/console/review")).await.unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/console/login");
-    c.find(Locator::Css("#key"))
+    wait_path(&c, "/console/login").await;
+    el(&c, Locator::Css("#key"))
         .await
-        .unwrap()
         .send_keys("wrong-key")
         .await
         .unwrap();
-    c.find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    el(&c, Locator::Css("#login")).await.click().await.unwrap();
     assert!(
         text_of(&c, "#login-error")
             .await
             .contains("not an admin-scope")
     );
-    c.find(Locator::Css("#key"))
+    el(&c, Locator::Css("#key"))
         .await
-        .unwrap()
         .send_keys(&admin)
         .await
         .unwrap();
-    c.find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(c.current_url().await.unwrap().path(), "/console/messages");
+    el(&c, Locator::Css("#login")).await.click().await.unwrap();
+    wait_path(&c, "/console/messages").await;
 
     // Find the sender's messages by number.
-    c.find(Locator::Css("#number"))
+    el(&c, Locator::Css("#number"))
         .await
-        .unwrap()
         .send_keys(sender)
         .await
         .unwrap();
-    c.find(Locator::Css("#find"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    el(&c, Locator::Css("#find")).await.click().await.unwrap();
     let rows = c
         .find_all(Locator::Css("#results tr td.status"))
         .await
@@ -467,28 +504,103 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
 
     // Open the held sender in the review queue; its reasons are listed.
     c.goto(&gw.admin_url("/console/review")).await.unwrap();
-    c.find(Locator::LinkText(sender))
+    el(&c, Locator::LinkText(sender))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
     assert!(!text_of(&c, "#reasons").await.trim().is_empty());
-    let held_link = c.find(Locator::Css("#held td a")).await.unwrap();
+    let held_link = el(&c, Locator::Css("#held td a")).await;
     let held_id = held_link.text().await.unwrap();
     shot(&c, "review").await;
+
+    // Drop one (confirm ticked): it leaves the held list and waits in the
+    // undo window; Undo holds it again. A reload repeats neither.
+    let held_sql = "SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status IN ('held', 'blocked')";
+    let held_before = gw.count(held_sql);
+    let first_row = "#held tr:nth-child(2)";
+    let dropped_id = c
+        .find(Locator::Css(&format!("{first_row} td a")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    el(
+        &c,
+        Locator::Css(&format!("{first_row} input[name='confirm']")),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    el(&c, Locator::Css(&format!("{first_row} button.act-drop")))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let flash = text_of(&c, "#flash").await;
+    assert!(flash.contains(&format!("dropped {dropped_id}")), "{flash}");
+    assert!(flash.contains("Undo"), "{flash}");
+    assert!(!text_of(&c, "#held").await.contains(&dropped_id));
+    assert!(text_of(&c, "#pending").await.contains(&dropped_id));
+    // Redirected after the POST: the browser is at the page, not the form's target.
+    wait_path(&c, "/console/review/%2B12125550100").await;
+    shot(&c, "review-undo").await;
+    c.refresh().await.unwrap();
+    assert!(
+        c.find_all(Locator::Css("#flash")).await.unwrap().is_empty(),
+        "the flash is shown once"
+    );
+    let drops = "SELECT COUNT(*) FROM audit_log WHERE action = 'drop'";
+    assert_eq!(gw.count(drops), 1, "a reload does not drop again");
+    el(&c, Locator::Css("button.act-undo"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    let flash = text_of(&c, "#flash").await;
+    assert!(flash.contains("1 message(s) held again"), "{flash}");
+    assert!(text_of(&c, "#held").await.contains(&dropped_id));
+    assert!(
+        c.find_all(Locator::Css("#pending"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(gw.count(held_sql), held_before, "back in the queue");
+    assert_eq!(
+        gw.count(&format!(
+            "SELECT COUNT(*) FROM messages WHERE id = '{dropped_id}' AND status IN ('held', 'blocked') AND sealed IS NOT NULL"
+        )),
+        1,
+        "held, body kept"
+    );
+    c.goto(&gw.admin_url("/console/review")).await.unwrap();
+    assert!(text_of(&c, "#queue").await.contains(sender));
+    el(&c, Locator::LinkText(sender))
+        .await
+        .click()
+        .await
+        .unwrap();
+
     let delivered_before = sink.on("/private").len();
     let held_n = gw.count(
         "SELECT COUNT(*) FROM messages WHERE sender = '+12125550100' AND status IN ('held', 'blocked')",
     ) as usize;
-    c.find(Locator::Css("button.act-release_all"))
+    el(&c, Locator::Css("button.act-release_all"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
     let flash = text_of(&c, "#flash").await;
     assert!(flash.contains(&format!("released {held_n}")), "{flash}");
+    c.refresh().await.unwrap();
+    assert_eq!(
+        gw.count("SELECT COUNT(*) FROM audit_log WHERE action = 'release'"),
+        held_n as i64,
+        "a reload does not release again"
+    );
 
     // The released message is delivered; its page says so.
     sink.wait_for("/private", delivered_before + held_n, WAIT)
@@ -611,5 +723,16 @@ async fn console_shows_failing_health_and_retries_a_dead_letter() {
         .await
         .unwrap();
     assert!(page.contains("<td id=\"status\">delivered</td>"), "{page}");
+    assert!(
+        page.contains("retried: queued for delivery again"),
+        "the redirect's page says what the POST did"
+    );
+    let again = get(&format!("/console/messages/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains("id=\"flash\""), "once");
     assert!(!page.contains("CANARY"), "no text on the page");
 }

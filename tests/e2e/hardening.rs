@@ -184,6 +184,13 @@ async fn slow_headers_huge_headers_and_connection_floods_are_bounded() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 431"), "answer: {answer:?}");
     assert!(closed, "the connection closes after an oversized header");
+    // hyper answers before any handler runs: no body, no request id, as
+    // docs/errors.md ("Answers before the API") tells clients.
+    let lower = answer.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-length: 0") && !lower.contains("x-request-id"),
+        "answer: {answer:?}"
+    );
 
     // A client that never finishes its header is cut off after the deadline.
     let mut slow = TcpStream::connect(gw.addr).await.unwrap();
@@ -191,8 +198,9 @@ async fn slow_headers_huge_headers_and_connection_floods_are_bounded() {
         .await
         .unwrap();
     let started = Instant::now();
-    let (_, closed) = read_until(&mut slow, Duration::from_secs(6)).await;
+    let (said, closed) = read_until(&mut slow, Duration::from_secs(6)).await;
     assert!(closed, "a slow-header connection is closed");
+    assert!(said.is_empty(), "closed without an answer (docs/errors.md)");
     assert!(
         started.elapsed() >= Duration::from_millis(1500),
         "not before the deadline"

@@ -58,7 +58,7 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
         &dir.0,
         Some(&sink),
         "",
-        "[classifier]\nmode = \"enforce\"\n",
+        "[review]\nundo_window_secs = 2\n[classifier]\nmode = \"enforce\"\n",
     );
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "[private_side]\n",
@@ -125,12 +125,39 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
         "released messages delivered"
     );
 
-    // spam: held messages dropped (bodies erased), the next message refused.
-    review(&cfg, &["mark", spam_sender, "spam"]);
-    assert_eq!(
-        gw.count("SELECT COUNT(*) FROM messages WHERE sender = '+12125550177' AND status = 'dropped' AND sealed IS NULL"),
-        held_spam
+    // spam: held messages dropped (bodies erased once the undo window,
+    // 2 s here, has passed), the next message refused.
+    let dropped_sql = "SELECT COUNT(*) FROM messages WHERE sender = '+12125550177' AND status = 'dropped' AND sealed IS NULL";
+    let out = review(&cfg, &["mark", spam_sender, "spam"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("gateway review undo +12125550177"),
+        "the answer says how to undo"
     );
+    // Within the window: out of the queue, nothing erased, undoable.
+    let pending = review(&cfg, &["undo", "--json"]);
+    let pending: Vec<serde_json::Value> = serde_json::from_slice(&pending.stdout).unwrap();
+    assert_eq!(pending.len() as i64, held_spam);
+    assert_eq!(gw.count(dropped_sql), 0);
+    let undone = review(&cfg, &["undo", spam_sender, "--json"]);
+    let undone: serde_json::Value = serde_json::from_slice(&undone.stdout).unwrap();
+    assert_eq!(undone["held_again"], held_spam);
+    let queue = review(&cfg, &["list", "--json"]);
+    let queue: Vec<serde_json::Value> = serde_json::from_slice(&queue.stdout).unwrap();
+    assert!(
+        queue
+            .iter()
+            .any(|r| r["sender"] == spam_sender && r["held"] == held_spam),
+        "back in the queue: {queue:?}"
+    );
+    // Marked again, the drop becomes final when the window has passed.
+    review(&cfg, &["mark", spam_sender, "spam"]);
+    let deadline = std::time::Instant::now() + WAIT;
+    while gw.count(dropped_sql) != held_spam && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(gw.count(dropped_sql), held_spam);
+    let late = cli(&cfg, &["review", "undo", spam_sender]);
+    assert_eq!(late.status.code(), Some(2), "too late to undo");
     tokio::time::sleep(gateway::pipeline::spam::LIST_REFRESH + Duration::from_millis(500)).await;
     let next = serde_json::json!({"id": "after-block", "from": spam_sender, "to": "+14155559999", "text": "x"});
     assert_eq!(
@@ -153,7 +180,7 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
     );
     let stats = review(&cfg, &["stats", "--json"]);
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
-    assert_eq!(stats["decisions"], 2);
+    assert_eq!(stats["decisions"], 3, "ham, spam, spam again");
 
     // Decisions are labels for training.
     let labels = gateway::store::review::decisions_as_labels(&gw.data_dir).unwrap();

@@ -60,6 +60,8 @@ pub struct Config {
     pub classifier: classifier::Config,
     /// Which spam model to load.
     pub model: ModelConfig,
+    /// The review queue's operator actions: the undo window of drops.
+    pub review: crate::store::undo::ReviewConfig,
     /// GSM modems (`[[modems]]`), each its own route named after it.
     pub modems: Vec<ModemConfig>,
     /// Twilio Programmable Messaging; absent means no Twilio route or webhook.
@@ -132,6 +134,7 @@ impl Default for Config {
             sms: adapters::sms::SmsOptions::default(),
             classifier: classifier::Config::default(),
             model: ModelConfig::default(),
+            review: crate::store::undo::ReviewConfig::default(),
             modems: Vec::new(),
             twilio: None,
             telnyx: None,
@@ -242,6 +245,7 @@ impl Config {
         }
         self.smpp.validate(&mut problems);
         self.privacy.validate(&mut problems);
+        self.review.validate(&mut problems);
         self.validate_tenants(&mut problems);
         if problems.is_empty() {
             Ok(())
@@ -317,12 +321,15 @@ mod tests {
     #[test]
     fn all_semantic_problems_reported_together() {
         let c = Config::from_toml(
-            "default_region = \"XX\"\n[store]\nmax_batch = 0\n[generic]\nurl = \"ftp://x\"",
+            "default_region = \"XX\"\n[store]\nmax_batch = 0\n[review]\nundo_window_secs = 86401\n[generic]\nurl = \"ftp://x\"",
         )
         .unwrap();
         let e = c.validate().unwrap_err().to_string();
         assert!(
-            e.contains("default_region") && e.contains("max_batch") && e.contains("generic.url"),
+            e.contains("default_region")
+                && e.contains("max_batch")
+                && e.contains("generic.url")
+                && e.contains("undo_window_secs"),
             "{e}"
         );
     }

@@ -5,5 +5,6 @@
 //! order). Nothing below imports this module.
 
 pub mod config;
+pub mod reference;
 pub mod registry;
 pub mod serve;

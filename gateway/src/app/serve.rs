@@ -140,11 +140,10 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         .into_iter()
         .map(|make| make(pipeline.clone()))
         .collect();
-    let api = Arc::new(ApiState::new(
-        pipeline.clone(),
-        service.health,
-        config.data_dir.clone(),
-    ));
+    let api = Arc::new(
+        ApiState::new(pipeline.clone(), service.health, config.data_dir.clone())
+            .with_undo_window(config.review.undo_window_secs),
+    );
     let app = crate::http::app(api.clone(), routers, &config.http);
     let public = crate::http::server::serve(listener, app, &config.http, shutdown.clone());
     match admin {
@@ -220,6 +219,11 @@ async fn sweep(
                 }
             }
             Err(e) => tracing::error!(error = %e, "failing lost transit messages failed"),
+        }
+        // Review drops whose undo window has passed: final, body erased.
+        match p.store.finalize_drops(now).await {
+            Ok(n) => erased_since_checkpoint += n,
+            Err(e) => tracing::error!(error = %e, "finalizing review drops failed"),
         }
         match p.store.erase_acknowledged(now).await {
             Ok(n) => erased_since_checkpoint += n,

@@ -24,12 +24,30 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print every configuration section and key: type, default, one line
+    /// of documentation (README's configuration reference is this output).
+    #[command(
+        after_help = "Examples:\n  gateway config reference\n  gateway config reference --json | jq '.sections[].section'"
+    )]
+    Reference {
+        /// Print the reference as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a `config` subcommand.
 pub fn run(cmd: &ConfigCommand) -> Result<(), CliError> {
     match cmd {
         ConfigCommand::Check { file, json } => check(file, *json),
+        ConfigCommand::Reference { json } => {
+            if *json {
+                println!("{}", crate::app::reference::json());
+            } else {
+                print!("{}", crate::app::reference::markdown());
+            }
+            Ok(())
+        }
     }
 }
 

@@ -142,6 +142,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     ("review unlist", "gateway review unlist block +12125550177"),
     (
+        "review undo",
+        "gateway review undo +12125550177\n  gateway review undo --json",
+    ),
+    (
         "review log",
         "gateway review log --limit 20\n  gateway review log --json",
     ),

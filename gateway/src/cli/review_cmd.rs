@@ -14,6 +14,7 @@ use super::keys_cmd::emit;
 use crate::app::config::Config;
 use crate::store::Db;
 use crate::store::review::{self, ListKind, QueueFilter, QueueRow};
+use crate::store::undo;
 
 /// `gateway review`.
 #[derive(Debug, Subcommand)]
@@ -53,7 +54,8 @@ pub enum ReviewCommand {
         json: bool,
     },
     /// Decide about a sender: `spam` blocks it and drops its held messages
-    /// (bodies erased); `ham` releases them and allow-lists it.
+    /// (bodies erased when `[review] undo_window_secs` has passed; `review
+    /// undo` until then); `ham` releases them and allow-lists it.
     Mark {
         /// The sender.
         sender: String,
@@ -78,7 +80,8 @@ pub enum ReviewCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Drop one held message (its sealed body is erased).
+    /// Drop one held message (its sealed body is erased when `[review]
+    /// undo_window_secs` has passed; `review undo SENDER` until then).
     Drop {
         /// Message id.
         id: String,
@@ -102,6 +105,17 @@ pub enum ReviewCommand {
         list: String,
         /// The number or prefix.
         pattern: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a sender's drops still in their undo window (drop, mark spam,
+    /// block): the messages are held again and the sender is back in the
+    /// queue (a block list entry stays: `review unlist`). Without a sender,
+    /// list the drops that can still be undone.
+    Undo {
+        /// The sender.
+        sender: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -212,6 +226,9 @@ fn print_queue(rows: &[QueueRow]) {
 // print; split, the command line's surface would be scattered over helpers.
 pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
     let mut db = crate::store::open_for_cli(&cfg.data_dir)?;
+    db.set_undo_window(cfg.review.undo_window_secs);
+    // Drops past their window are final even when no gateway is running.
+    undo::finalize(&mut db)?;
     let Some(cmd) = cmd else {
         return interactive(cfg, &mut db);
     };
@@ -273,7 +290,10 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             emit(
                 *json,
                 serde_json::json!({"sender": sender, "decision": decision, moved: n, "sender_now": list}),
-                &format!("{sender} marked {decision}: {n} held message(s) {moved}; sender {list}"),
+                &format!(
+                    "{sender} marked {decision}: {n} held message(s) {moved}; sender {list}{}",
+                    undo_hint(cfg, decision == "spam" && n > 0, sender)
+                ),
             )?;
         }
         ReviewCommand::Release { id, note, json } | ReviewCommand::Drop { id, note, json } => {
@@ -282,10 +302,11 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 return Err(CliError::input(format!("no held message with id {id}")));
             }
             let done = if release { "released" } else { "dropped" };
+            let sender = db.message(id)?.map(|m| m.from).unwrap_or_default();
             emit(
                 *json,
                 serde_json::json!({"id": id, "action": done}),
-                &format!("{done} {id}"),
+                &format!("{done} {id}{}", undo_hint(cfg, !release, &sender)),
             )?;
         }
         ReviewCommand::Allow(a) | ReviewCommand::Block(a) => {
@@ -310,8 +331,9 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             )?;
             let human = if kind == ListKind::Block {
                 format!(
-                    "block {}: {dropped} held message(s) dropped (sender_blocked)",
-                    a.pattern
+                    "block {}: {dropped} held message(s) dropped (sender_blocked){}",
+                    a.pattern,
+                    undo_hint(cfg, dropped > 0, "SENDER")
                 )
             } else {
                 format!("{} {}", kind.as_str(), a.pattern)
@@ -347,6 +369,40 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 &format!("removed {pattern} from the {list} list"),
             )?;
         }
+        ReviewCommand::Undo { sender, json } => match sender {
+            Some(sender) => {
+                let n = undo::undo(&mut db, &actor(), sender)?;
+                if n == 0 {
+                    return Err(CliError::input(format!(
+                        "no drop of {sender} is still in its undo window"
+                    )));
+                }
+                emit(
+                    *json,
+                    serde_json::json!({"sender": sender, "held_again": n}),
+                    &format!(
+                        "{sender}: {n} message(s) held again; the sender is back in the queue"
+                    ),
+                )?;
+            }
+            None => {
+                let rows = undo::pending(&db, None)?;
+                if *json {
+                    print_json(&rows)?;
+                } else {
+                    println!("{:<24} {:<20} {:<26} FINAL AT", "MESSAGE", "SENDER", "BY");
+                    for r in &rows {
+                        println!(
+                            "{:<24} {:<20} {:<26} {}",
+                            r.id,
+                            r.sender,
+                            r.actor,
+                            crate::core::clock::rfc3339_ms(r.final_at)
+                        );
+                    }
+                }
+            }
+        },
         ReviewCommand::Log { limit, json } => {
             let entries = review::log(&db, *limit)?;
             if *json {
@@ -588,4 +644,13 @@ fn interactive(cfg: &Config, db: &mut Db) -> Result<(), CliError> {
         return Ok(());
     }
     super::review_tui::run(cfg, db, rows)
+}
+
+/// What a drop's message adds: how long `review undo` can bring it back.
+fn undo_hint(cfg: &Config, dropped: bool, sender: &str) -> String {
+    let secs = cfg.review.undo_window_secs;
+    if !dropped || secs == 0 {
+        return String::new();
+    }
+    format!(" (final in {secs} s; until then `gateway review undo {sender}` holds it again)")
 }

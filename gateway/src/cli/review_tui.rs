@@ -68,6 +68,9 @@ pub fn run(cfg: &Config, db: &mut Db, rows: Vec<QueueRow>) -> Result<(), CliErro
     Ok(())
 }
 
+/// The keys, as the status line lists them.
+const KEYS: &str = "s spam   h ham   n skip   m more   u undo last spam   q quit";
+
 fn walk(
     cfg: &Config,
     db: &mut Db,
@@ -77,7 +80,9 @@ fn walk(
     let actor = super::review_cmd::actor();
     let (mut i, mut spam, mut ham, mut skipped) = (0usize, 0, 0, 0);
     let mut more = None;
-    let mut status = String::from("s spam   h ham   n skip   m more   q quit");
+    let mut status = String::from(KEYS);
+    // The last sender marked spam in this walk (its row), for `u`.
+    let mut last_spam: Option<usize> = None;
     // Set by `s`, cleared by the next key: `y` confirms the drop.
     let mut confirming = false;
     while i < rows.len() {
@@ -128,13 +133,19 @@ fn walk(
                 let is_spam = key.code == KeyCode::Char('y');
                 let n = review::mark(db, &actor, &row.sender, is_spam, Some("interactive review"))?;
                 status = format!(
-                    "{} marked {}: {n} message(s) {}",
+                    "{} marked {}: {n} message(s) {}{}",
                     row.sender,
                     if is_spam { "spam" } else { "ham" },
-                    if is_spam { "dropped" } else { "released" }
+                    if is_spam { "dropped" } else { "released" },
+                    if is_spam && n > 0 {
+                        format!(" (undo: gateway review undo {})", row.sender)
+                    } else {
+                        String::new()
+                    }
                 );
                 if is_spam {
-                    spam += 1
+                    spam += 1;
+                    last_spam = Some(i);
                 } else {
                     ham += 1
                 }
@@ -153,12 +164,32 @@ fn walk(
                     None => super::review_cmd::show_report(cfg, db, &row.sender).ok(),
                 };
             }
+            KeyCode::Char('u') => match last_spam.take() {
+                // Within the undo window: held again, and back to that sender.
+                Some(at) => {
+                    let sender = &rows[at].sender;
+                    let n = crate::store::undo::undo(db, &actor, sender)?;
+                    status = format!("undone: {n} message(s) of {sender} held again");
+                    spam -= usize::from(n > 0);
+                    i = at;
+                    more = None;
+                }
+                None => status = "nothing to undo in this walk".into(),
+            },
             KeyCode::Char('q') | KeyCode::Esc => break,
-            _ => status = "keys: s spam   h ham   n skip   m more   q quit".into(),
+            _ => status = format!("keys: {KEYS}"),
         }
     }
+    let undo = if spam > 0 && cfg.review.undo_window_secs > 0 {
+        format!(
+            " (within {} s, `gateway review undo SENDER` holds a spam mark's messages again)",
+            cfg.review.undo_window_secs
+        )
+    } else {
+        String::new()
+    };
     Ok(format!(
-        "review done: {spam} spam, {ham} ham, {skipped} skipped, {} left",
+        "review done: {spam} spam, {ham} ham, {skipped} skipped, {} left{undo}",
         rows.len().saturating_sub(i)
     ))
 }

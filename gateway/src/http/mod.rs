@@ -65,6 +65,8 @@ pub struct ApiState {
     pub health: Vec<HealthSection>,
     /// The data directory (`/healthz` checks the free space under it).
     pub data_dir: std::path::PathBuf,
+    /// `[review] undo_window_secs`: how long the console's drops can be undone.
+    pub undo_window_secs: u64,
 }
 
 impl ApiState {
@@ -80,7 +82,14 @@ impl ApiState {
             pipeline,
             health,
             data_dir,
+            undo_window_secs: crate::store::undo::ReviewConfig::default().undo_window_secs,
         }
+    }
+
+    /// With the configured undo window of review drops.
+    pub fn with_undo_window(mut self, secs: u64) -> Self {
+        self.undo_window_secs = secs;
+        self
     }
 }
 

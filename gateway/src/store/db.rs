@@ -11,9 +11,15 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::messages::{MessageView, message_view, retry_dead};
 use crate::core::error::Result;
 
+/// How long a review drop can be undone unless configured (`[review]
+/// undo_window_secs`).
+pub const DEFAULT_UNDO_WINDOW_SECS: u64 = 30;
+
 /// The database, opened by [`super::open_for_cli`].
 pub struct Db {
     conn: Connection,
+    /// How long a review drop can be undone (`[review] undo_window_secs`).
+    pub(super) undo_window_ms: i64,
 }
 
 /// One line of a metadata trace (`gateway model export`), oldest first.
@@ -92,14 +98,27 @@ pub struct SenderMessage {
 
 impl Db {
     pub(super) fn new(conn: Connection) -> Self {
-        Self { conn }
+        Self {
+            conn,
+            undo_window_ms: DEFAULT_UNDO_WINDOW_SECS as i64 * 1000,
+        }
     }
 
     /// An empty, migrated database in memory (tests).
     pub fn open_in_memory() -> Result<Self> {
         let mut conn = Connection::open_in_memory()?;
         super::schema::migrate(&mut conn)?;
-        Ok(Self { conn })
+        Ok(Self::new(conn))
+    }
+
+    /// Sets the undo window of review drops (0: drops are final at once).
+    pub fn set_undo_window(&mut self, secs: u64) {
+        self.undo_window_ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    }
+
+    /// The undo window of review drops, in seconds.
+    pub fn undo_window_secs(&self) -> i64 {
+        self.undo_window_ms / 1000
     }
 
     pub(super) fn conn(&self) -> &Connection {

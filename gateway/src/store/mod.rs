@@ -26,6 +26,7 @@ pub mod smpp;
 pub mod spam;
 pub mod status;
 mod tenancy;
+pub mod undo;
 mod writer;
 
 use std::path::{Path, PathBuf};

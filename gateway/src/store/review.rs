@@ -21,11 +21,13 @@ pub fn decisions_as_labels(data_dir: &Path) -> Result<Vec<(String, classifier::L
     labels(db.conn())
 }
 
-/// See [`decisions_as_labels`].
+/// See [`decisions_as_labels`]. A `mark spam` undone in its window
+/// (`undo_mark_spam`, store/undo.rs) leaves the sender without a label.
 fn labels(conn: &Connection) -> Result<Vec<(String, classifier::Label)>> {
     let mut stmt = conn.prepare(
         "SELECT target, action FROM audit_log WHERE action IN ('mark_spam', 'mark_ham') \
-         AND id IN (SELECT MAX(id) FROM audit_log WHERE action IN ('mark_spam', 'mark_ham') GROUP BY target)",
+         AND id IN (SELECT MAX(id) FROM audit_log WHERE action IN ('mark_spam', 'mark_ham', 'undo_mark_spam') \
+         GROUP BY target)",
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::new();
@@ -108,7 +110,8 @@ mod tests {
         assert!(listed(c, ListKind::Allow, "ACME", 0).unwrap());
         assert!(!listed(c, ListKind::Allow, "ACM", 0).unwrap());
         c.execute(
-            "INSERT INTO audit_log (at, actor, action, target) VALUES (1, 'op', 'mark_spam', 'A'), (2, 'op', 'mark_ham', 'A'), (3, 'op', 'mark_spam', 'B')",
+            "INSERT INTO audit_log (at, actor, action, target) VALUES (1, 'op', 'mark_spam', 'A'), (2, 'op', 'mark_ham', 'A'), (3, 'op', 'mark_spam', 'B'), \
+             (4, 'op', 'mark_spam', 'C'), (5, 'op', 'undo_mark_spam', 'C')",
             [],
         )
         .unwrap();
@@ -188,7 +191,8 @@ pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
     let conn = db.conn();
     let mut stmt = conn.prepare(
         "SELECT s.sender, s.verdict, s.score, s.reasons, s.adapter, s.first_flagged_at, s.last_seen, \
-         (SELECT COUNT(*) FROM messages m WHERE m.sender = s.sender AND m.status IN ('held', 'blocked')) \
+         (SELECT COUNT(*) FROM messages m WHERE m.sender = s.sender AND m.status IN ('held', 'blocked') \
+         AND m.id NOT IN (SELECT message_id FROM pending_drops)) \
          FROM flagged_senders s WHERE s.decided IS NULL",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -216,7 +220,8 @@ pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
         }
         let mut countries: Vec<String> = conn
             .prepare_cached(
-                "SELECT DISTINCT recipient FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') LIMIT 200",
+                "SELECT DISTINCT recipient FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') \
+                 AND id NOT IN (SELECT message_id FROM pending_drops) LIMIT 200",
             )?
             .query_map([&sender], |r| r.get::<_, String>(0))?
             .filter_map(|r| r.ok())
@@ -245,7 +250,8 @@ pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
 pub fn held_of(db: &Db, sender: &str) -> Result<Vec<(String, String, String, String)>> {
     let mut stmt = db.conn().prepare_cached(
         "SELECT id, recipient, status, created_at FROM messages WHERE sender = ?1 \
-         AND status IN ('held', 'blocked') ORDER BY created_at LIMIT 1000",
+         AND status IN ('held', 'blocked') AND id NOT IN (SELECT message_id FROM pending_drops) \
+         ORDER BY created_at LIMIT 1000",
     )?;
     let rows = stmt.query_map([sender], |r| {
         Ok((
@@ -259,7 +265,7 @@ pub fn held_of(db: &Db, sender: &str) -> Result<Vec<(String, String, String, Str
 }
 
 /// Appends to the audit log.
-fn audit(
+pub(super) fn audit(
     conn: &Connection,
     actor: &str,
     action: &str,
@@ -284,7 +290,8 @@ fn audit(
 /// owned their recipient when they arrived.
 fn release_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
     let row: Option<(String, Option<String>, Option<String>)> = tx
-        .prepare_cached("SELECT direction, adapter, deliver_to FROM messages WHERE id = ?1 AND status IN ('held', 'blocked') AND sealed IS NOT NULL")?
+        .prepare_cached("SELECT direction, adapter, deliver_to FROM messages WHERE id = ?1 AND status IN ('held', 'blocked') AND sealed IS NOT NULL \
+          AND id NOT IN (SELECT message_id FROM pending_drops)")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((direction, adapter, deliver_to)) = row else {
@@ -311,14 +318,22 @@ fn release_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
     Ok(true)
 }
 
-/// Drops a held message: its sealed body is erased.
-fn drop_one(tx: &Connection, id: &str, now: i64) -> Result<bool> {
-    drop_held(tx, id, "dropped by operator; body erased", now)
+/// Drops a held message: its sealed body is erased when the undo window
+/// (`window` ms) has passed.
+fn drop_one(tx: &Connection, actor: &str, id: &str, now: i64, window: i64) -> Result<bool> {
+    drop_after(
+        tx,
+        actor,
+        id,
+        "dropped by operator; body erased",
+        now,
+        window,
+    )
 }
 
 /// Drops a message if it is still held or blocked: erases its sealed body,
 /// takes it out of the queue and records `detail`. False if it was not held.
-fn drop_held(tx: &Connection, id: &str, detail: &str, now: i64) -> Result<bool> {
+pub(super) fn drop_held(tx: &Connection, id: &str, detail: &str, now: i64) -> Result<bool> {
     let n = tx
         .prepare_cached(
             "UPDATE messages SET sealed = NULL WHERE id = ?1 AND status IN ('held', 'blocked')",
@@ -329,6 +344,31 @@ fn drop_held(tx: &Connection, id: &str, detail: &str, now: i64) -> Result<bool> 
             .execute([id])?;
         super::messages::force_status(tx, id, MessageStatus::Dropped, Some(detail), now)?;
     }
+    Ok(n > 0)
+}
+
+/// Drops held message `id` after `window` ms (at once when 0): until then
+/// it stays held but out of the queue (a `pending_drops` row). False if it
+/// is not held, or its drop is already pending.
+fn drop_after(
+    tx: &Connection,
+    actor: &str,
+    id: &str,
+    detail: &str,
+    now: i64,
+    window: i64,
+) -> Result<bool> {
+    if window <= 0 {
+        return drop_held(tx, id, detail, now);
+    }
+    // The row `super::undo` finalizes or undoes.
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO pending_drops (message_id, sender, detail, actor, final_at) \
+             SELECT id, sender, ?2, ?3, ?4 FROM messages \
+             WHERE id = ?1 AND status IN ('held', 'blocked')",
+        )?
+        .execute(params![id, detail, actor, now.saturating_add(window)])?;
     Ok(n > 0)
 }
 
@@ -343,11 +383,12 @@ pub fn decide_message(
     note: Option<&str>,
 ) -> Result<bool> {
     let now = crate::core::clock::now_ms();
+    let window = db.undo_window_ms;
     db.immediate(|tx| {
         let done = if release {
             release_one(tx, id, now)?
         } else {
-            drop_one(tx, id, now)?
+            drop_one(tx, actor, id, now, window)?
         };
         if done {
             audit(
@@ -373,15 +414,17 @@ pub fn mark(
     note: Option<&str>,
 ) -> Result<usize> {
     let now = crate::core::clock::now_ms();
+    let window = db.undo_window_ms;
     db.immediate(|tx| {
         let ids: Vec<String> = tx
-            .prepare("SELECT id FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') ORDER BY created_at")?
+            .prepare("SELECT id FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') \
+                      AND id NOT IN (SELECT message_id FROM pending_drops) ORDER BY created_at")?
             .query_map([sender], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let mut n = 0;
         for id in &ids {
             let done = if spam {
-                drop_one(tx, id, now)?
+                drop_one(tx, actor, id, now, window)?
             } else {
                 release_one(tx, id, now)?
             };
@@ -431,6 +474,7 @@ pub fn list_add(
     note: Option<&str>,
 ) -> Result<usize> {
     let now = crate::core::clock::now_ms();
+    let window = db.undo_window_ms;
     db.immediate(|tx| {
         tx.execute(
             "INSERT OR REPLACE INTO lists (kind, pattern, expires_at, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -438,7 +482,7 @@ pub fn list_add(
         )?;
         audit(tx, actor, kind.as_str(), pattern, note, now)?;
         if kind == ListKind::Block {
-            drop_held_of_blocked(tx, pattern, now)
+            drop_held_of_blocked(tx, actor, pattern, now, window)
         } else {
             Ok(0)
         }
@@ -457,19 +501,26 @@ fn pattern_range(pattern: &str) -> (String, String) {
 /// Drops the held (and spam-blocked) messages of the senders `pattern`
 /// covers and closes those senders' review entries (`decided = 'blocked'`,
 /// not a spam label: the model does not learn from a block list entry).
-fn drop_held_of_blocked(tx: &Connection, pattern: &str, now: i64) -> Result<usize> {
+fn drop_held_of_blocked(
+    tx: &Connection,
+    actor: &str,
+    pattern: &str,
+    now: i64,
+    window: i64,
+) -> Result<usize> {
     let (lo, hi) = pattern_range(pattern);
     let ids: Vec<String> = tx
         .prepare(
             "SELECT id FROM messages WHERE sender BETWEEN ?1 AND ?2 \
-             AND status IN ('held', 'blocked') ORDER BY created_at",
+             AND status IN ('held', 'blocked') \
+             AND id NOT IN (SELECT message_id FROM pending_drops) ORDER BY created_at",
         )?
         .query_map(params![lo, hi], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut n = 0;
     for id in &ids {
         let detail = "sender_blocked: the sender was put on the block list; body erased";
-        if drop_held(tx, id, detail, now)? {
+        if drop_after(tx, actor, id, detail, now, window)? {
             n += 1;
         }
     }
@@ -674,7 +725,8 @@ impl Store {
             let held: i64 = c
                 .prepare_cached(
                     "SELECT COUNT(*) FROM flagged_senders s JOIN messages m \
-                     ON m.sender = s.sender AND m.status IN ('held', 'blocked') WHERE s.decided IS NULL",
+                     ON m.sender = s.sender AND m.status IN ('held', 'blocked') WHERE s.decided IS NULL \
+                     AND m.id NOT IN (SELECT message_id FROM pending_drops)",
                 )?
                 .query_row([], |r| r.get(0))?;
             Ok((senders, held))

@@ -268,6 +268,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE messages ADD COLUMN tenant TEXT;
     CREATE INDEX messages_by_tenant ON messages(tenant, created_at) WHERE tenant IS NOT NULL;
     "#,
+    // 13: the undo window of review drops (store/undo.rs). A dropped
+    // message stays held, out of the queue's views, until `final_at`;
+    // then it is dropped for good and its body erased.
+    r#"
+    CREATE TABLE pending_drops (
+        message_id  TEXT PRIMARY KEY,
+        sender      TEXT NOT NULL,
+        detail      TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        final_at    INTEGER NOT NULL
+    );
+    CREATE INDEX pending_drops_by_final ON pending_drops(final_at);
+    CREATE INDEX pending_drops_by_sender ON pending_drops(sender);
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -38,6 +38,9 @@ pub struct Session {
     /// the key is still valid, so revoking it ends its sessions.
     token_hash: [u8; 32],
     expires: Instant,
+    /// What the last action did, shown once by the page it redirects to
+    /// (redirect-after-post: a reload repeats the GET, never the action).
+    flash: Option<String>,
 }
 
 /// Session id -> session.
@@ -60,6 +63,7 @@ impl Sessions {
             csrf: random_hex(),
             token_hash,
             expires: Instant::now() + SESSION_TTL,
+            flash: None,
         };
         if let Ok(mut m) = self.0.lock() {
             let now = Instant::now();
@@ -83,6 +87,20 @@ impl Sessions {
     pub fn get(&self, id: &str) -> Option<Session> {
         let m = self.0.lock().ok()?;
         m.get(id).filter(|s| s.expires > Instant::now()).cloned()
+    }
+
+    /// Keeps `msg` for the session's next page.
+    pub fn set_flash(&self, id: &str, msg: String) {
+        if let Ok(mut m) = self.0.lock() {
+            if let Some(s) = m.get_mut(id) {
+                s.flash = Some(msg);
+            }
+        }
+    }
+
+    /// The message kept for this page, once.
+    pub fn take_flash(&self, id: &str) -> Option<String> {
+        self.0.lock().ok()?.get_mut(id)?.flash.take()
     }
 
     /// Ends a session.
@@ -216,6 +234,9 @@ mod tests {
         assert_eq!(got.csrf.len(), 64);
         assert_ne!(got.csrf, id);
         assert!(s.get("nope").is_none());
+        s.set_flash(&id, "done".into());
+        assert_eq!(s.take_flash(&id).as_deref(), Some("done"));
+        assert_eq!(s.take_flash(&id), None, "shown once");
         s.close(&id);
         assert!(s.get(&id).is_none());
     }

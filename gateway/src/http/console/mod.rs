@@ -248,7 +248,14 @@ async fn messages(
 
 async fn message(State(c): State<Arc<Console>>, op: Operator, Path(id): Path<String>) -> Page {
     match super::messages::visible(&c.api, None, &id).await {
-        Ok(v) => Ok(pages::layout("Message", &op.0.csrf, pages::message(&v, &op.0.csrf))),
+        Ok(v) => {
+            let flash = c.sessions.take_flash(&op.1);
+            let body = maud::html! {
+                @if let Some(f) = &flash { p #flash { (f) } }
+                (pages::message(&v, &op.0.csrf))
+            };
+            Ok(pages::layout("Message", &op.0.csrf, body))
+        }
         Err(super::error::ApiError::NotFound(_)) => {
             Err((StatusCode::NOT_FOUND, pages::layout("No such message", &op.0.csrf, maud::html! {
                 p { "No message with this id." } a href="/console/messages" { "Back to the search" }
@@ -287,6 +294,8 @@ async fn retry(
     match super::messages::retry_visible(&c.api, None, id.clone()).await {
         Ok(_) => {
             tracing::info!(id = %id, actor = %op.actor(), "console: dead letter retried");
+            c.sessions
+                .set_flash(&op.1, "retried: queued for delivery again".into());
             see_other(&format!("/console/messages/{}", id), None)
         }
         Err(e) => e.into_response(),

@@ -8,6 +8,7 @@ use maud::{DOCTYPE, Markup, html};
 use crate::store::activity::Activity;
 use crate::store::listing::MessageSummary;
 use crate::store::review::{AuditEntry, QueueRow};
+use crate::store::undo::PendingDrop;
 use crate::store::{MessageStatus, MessageView};
 
 /// A little CSS, inline: no asset route, no build step.
@@ -226,8 +227,21 @@ pub fn sender_href(sender: &str) -> String {
 }
 
 /// The review queue.
-pub fn review_queue(rows: &[QueueRow]) -> Markup {
+pub fn review_queue(rows: &[QueueRow], pending: &[PendingDrop]) -> Markup {
+    let mut undoable: Vec<(&str, usize)> = Vec::new();
+    for d in pending {
+        match undoable.iter_mut().find(|(s, _)| *s == d.sender) {
+            Some((_, n)) => *n += 1,
+            None => undoable.push((&d.sender, 1)),
+        }
+    }
     html! {
+        @if !undoable.is_empty() {
+            p #undoable {
+                "Drops that can still be undone: "
+                @for (s, n) in &undoable { a href=(sender_href(s)) { (s) } " (" (n) ") " }
+            }
+        }
         p.note { (rows.len()) " undecided sender(s), highest score first." }
         table #queue {
             tr { th { "sender" } th { "verdict" } th { "score" } th { "held" } th { "first seen" } th { "last seen" } th { "countries" } th { "reasons" } }
@@ -255,6 +269,8 @@ pub struct SenderPage {
     pub per_day: Vec<(String, i64)>,
     /// Its held (or spam-blocked) messages: id, to, status, created.
     pub held: Vec<(String, String, String, String)>,
+    /// Its drops still in their undo window.
+    pub pending: Vec<PendingDrop>,
     /// Decisions about it or its messages.
     pub audit: Vec<AuditEntry>,
     /// A message after an action (done or refused).
@@ -299,7 +315,21 @@ pub fn sender(p: &SenderPage, csrf: &str) -> Markup {
             (action_button(csrf, "spam", "Mark spam (drop held, block)", None, true)) " "
             (action_button(csrf, "block", "Block", None, true))
         }
-        p.note { "Mark spam and Block drop the held messages (bodies erased): tick confirm first." }
+        p.note { "Drop, Mark spam and Block drop held messages: tick confirm first. Until the undo window ends they can be held again; then their bodies are erased." }
+        @if !p.pending.is_empty() {
+            h2 { "Dropped, can still be undone" }
+            table #pending {
+                tr { th { "id" } th { "dropped by" } th { "final at" } }
+                @for d in &p.pending {
+                    tr {
+                        td { a href={ "/console/messages/" (d.id) } { (d.id) } }
+                        td { (d.actor) } td { (crate::core::clock::rfc3339_ms(d.final_at)) }
+                    }
+                }
+            }
+            p { (action_button(csrf, "undo", "Undo these drops (hold them again)", None, false)) }
+            p.note { "Bodies are erased when the window ends; until then nothing is lost." }
+        }
         h2 { "Held messages" }
         table #held {
             tr { th { "id" } th { "to" } th { "status" } th { "created" } th {} }

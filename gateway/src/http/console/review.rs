@@ -7,16 +7,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Form, Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::Markup;
 
-use super::auth::Operator;
+use super::auth::{Operator, see_other};
 use super::pages::{self, SenderPage};
 use super::{Console, failed};
 use crate::core::error::Result;
 use crate::store::Db;
 use crate::store::review::{self, ListKind, QueueFilter};
+use crate::store::undo;
 
 /// Runs `f` on a fresh connection to the database, off the async threads.
 async fn with_db<T: Send + 'static>(
@@ -24,8 +24,10 @@ async fn with_db<T: Send + 'static>(
     f: impl FnOnce(&mut Db) -> Result<T> + Send + 'static,
 ) -> std::result::Result<T, Response> {
     let dir = c.api.data_dir.clone();
+    let window = c.api.undo_window_secs;
     tokio::task::spawn_blocking(move || {
         let mut db = crate::store::open_for_cli(&dir)?;
+        db.set_undo_window(window);
         f(&mut db)
     })
     .await
@@ -38,12 +40,18 @@ pub async fn queue(
     State(c): State<Arc<Console>>,
     op: Operator,
 ) -> std::result::Result<Markup, Response> {
-    let mut rows = with_db(&c, |db| review::queue(db, &QueueFilter::default())).await?;
+    let (mut rows, pending) = with_db(&c, |db| {
+        Ok((
+            review::queue(db, &QueueFilter::default())?,
+            undo::pending(db, None)?,
+        ))
+    })
+    .await?;
     rows.sort_by(|a, b| b.score.total_cmp(&a.score));
     Ok(pages::layout(
         "Review queue",
         &op.0.csrf,
-        pages::review_queue(&rows),
+        pages::review_queue(&rows, &pending),
     ))
 }
 
@@ -54,6 +62,7 @@ fn sender_page(db: &mut Db, sender: &str) -> Result<SenderPage> {
         .find(|r| r.sender == sender);
     let a = db.sender_activity(sender)?;
     let held = review::held_of(db, sender)?;
+    let pending = undo::pending(db, Some(sender))?;
     let mut targets: Vec<&str> = vec![sender];
     targets.extend(a.rows.iter().map(|m| m.id.as_str()));
     let audit = review::log(db, 10_000)?
@@ -72,6 +81,7 @@ fn sender_page(db: &mut Db, sender: &str) -> Result<SenderPage> {
         ],
         per_day: a.per_day,
         held,
+        pending,
         audit,
         flash: None,
     })
@@ -89,13 +99,15 @@ async fn render(c: &Console, op: &Operator, sender: String, flash: Option<String
     }
 }
 
-/// A sender's reasons, history, held messages and the decision forms.
+/// A sender's reasons, history, held messages and the decision forms,
+/// with what the last action did (once).
 pub async fn sender(
     State(c): State<Arc<Console>>,
     op: Operator,
     Path(sender): Path<String>,
 ) -> Response {
-    render(&c, &op, sender, None).await
+    let flash = c.sessions.take_flash(&op.1);
+    render(&c, &op, sender, flash).await
 }
 
 /// What an action did (`Ok`), or why it did nothing (`Err`, shown to
@@ -106,14 +118,23 @@ type Outcome = std::result::Result<String, String>;
 /// with the store operation `gateway review` uses for it.
 fn apply(db: &mut Db, actor: &str, action: &str, sender: &str, id: &str) -> Result<Outcome> {
     let note = Some("web console");
+    let secs = db.undo_window_secs();
+    let undoable = |n: usize| {
+        if n == 0 || secs == 0 {
+            String::new()
+        } else {
+            format!("; Undo (under \"Dropped, can still be undone\") holds it again for {secs} s")
+        }
+    };
     Ok(match action {
         "release" | "drop" => {
             let release = action == "release";
             if review::decide_message(db, actor, id, release, note)? {
-                Ok(format!(
-                    "{} {id}",
-                    if release { "released" } else { "dropped" }
-                ))
+                Ok(if release {
+                    format!("released {id}")
+                } else {
+                    format!("dropped {id}{}", undoable(1))
+                })
             } else {
                 Err(format!("no held message with id {id}"))
             }
@@ -128,7 +149,8 @@ fn apply(db: &mut Db, actor: &str, action: &str, sender: &str, id: &str) -> Resu
         "spam" => {
             let n = review::mark(db, actor, sender, true, note)?;
             Ok(format!(
-                "marked spam: {n} held message(s) dropped; sender blocked"
+                "marked spam: {n} held message(s) dropped; sender blocked{}",
+                undoable(n)
             ))
         }
         "ham" => {
@@ -143,14 +165,26 @@ fn apply(db: &mut Db, actor: &str, action: &str, sender: &str, id: &str) -> Resu
         }
         "block" => {
             let n = review::list_add(db, actor, ListKind::Block, sender, None, note)?;
-            Ok(format!("block-listed; {n} held message(s) dropped"))
+            Ok(format!(
+                "block-listed; {n} held message(s) dropped{}",
+                undoable(n)
+            ))
         }
+        "undo" => match undo::undo(db, actor, sender)? {
+            0 => Err("nothing to undo: no drop of this sender is still in its window".into()),
+            n => Ok(format!(
+                "undone: {n} message(s) held again; the sender is back in the queue"
+            )),
+        },
         other => Err(format!("unknown action {other:?}")),
     })
 }
 
-/// One decision, as `gateway review` makes it. Destructive ones (drop,
-/// block, mark spam) need the form's confirm box ticked.
+/// One decision, as `gateway review` makes it, answered with a redirect
+/// to the sender's page (303) that shows what it did: a reload repeats
+/// the page, not the decision. Destructive ones (drop, block, mark spam)
+/// need the form's confirm box ticked, and can be undone for
+/// `[review] undo_window_secs`.
 pub async fn decide(
     State(c): State<Arc<Console>>,
     op: Operator,
@@ -163,11 +197,11 @@ pub async fn decide(
     let action = form.get("action").cloned().unwrap_or_default();
     let id = form.get("id").cloned().unwrap_or_default();
     let confirmed = form.get("confirm").is_some_and(|v| v == "yes");
+    let back = see_other(&pages::sender_href(&sender), None);
     if matches!(action.as_str(), "drop" | "block" | "spam") && !confirmed {
         let flash = format!("{action}: tick confirm first (it drops held messages, bodies erased)");
-        let mut r = render(&c, &op, sender, Some(flash)).await;
-        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-        return r;
+        c.sessions.set_flash(&op.1, flash);
+        return back;
     }
     let actor = op.actor();
     let who = sender.clone();
@@ -177,12 +211,12 @@ pub async fn decide(
             // Released messages are queue rows: wake the worker now.
             c.api.pipeline.handoff.wake();
             tracing::info!(actor = %op.actor(), "console: review decision");
-            render(&c, &op, sender, Some(flash)).await
+            c.sessions.set_flash(&op.1, flash);
+            back
         }
         Ok(Err(why)) => {
-            let mut r = render(&c, &op, sender, Some(why)).await;
-            *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-            r
+            c.sessions.set_flash(&op.1, why);
+            back
         }
         Err(r) => r,
     }
