@@ -19,6 +19,7 @@ mod flood;
 mod hardening;
 mod harness;
 mod health;
+mod hold_notify;
 mod hostile;
 mod listing;
 mod metrics;

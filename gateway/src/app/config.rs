@@ -60,7 +60,8 @@ pub struct Config {
     pub classifier: classifier::Config,
     /// Which spam model to load.
     pub model: ModelConfig,
-    /// The review queue's operator actions: the undo window of drops.
+    /// The review queue's operator actions: the undo window of drops, the
+    /// hold webhook.
     pub review: crate::store::undo::ReviewConfig,
     /// GSM modems (`[[modems]]`), each its own route named after it.
     pub modems: Vec<ModemConfig>,
@@ -246,6 +247,7 @@ impl Config {
         self.smpp.validate(&mut problems);
         self.privacy.validate(&mut problems);
         self.review.validate(&mut problems);
+        crate::pipeline::hold_notify::validate(&self.review, &mut problems);
         self.validate_tenants(&mut problems);
         if problems.is_empty() {
             Ok(())

@@ -1386,13 +1386,36 @@ const TENANTS: &[Key] = &[
     secret_keys!("")[1],
 ];
 
-const REVIEW: &[Key] = &[k(
-    "undo_window_secs",
-    "integer",
-    Value("30"),
-    "120",
-    "A drop (drop, mark spam, block) can be undone this long (at most 86400); the body is erased only after it.",
-)];
+const REVIEW: &[Key] = &[
+    k(
+        "undo_window_secs",
+        "integer",
+        Value("30"),
+        "120",
+        "A drop (drop, mark spam, block) can be undone this long (at most 86400); the body is erased only after it.",
+    ),
+    k(
+        "notify_url",
+        "string",
+        Unset("no hold webhook"),
+        "\"https://ops.example/holds\"",
+        "Every new hold and block (enforce mode) is POSTed here, signed: sender, verdict, score, reason codes, message id; never text.",
+    ),
+    k(
+        "notify_secret_env",
+        "string",
+        Unset("`GATEWAY_REVIEW_NOTIFY_SECRET`"),
+        "\"HOLDS_SECRET\"",
+        "Environment variable holding the hold webhook's signing secret (required with `notify_url`).",
+    ),
+    k(
+        "notify_secret_file",
+        "path",
+        Unset("none"),
+        "\"/etc/gateway/holds.secret\"",
+        "File holding the hold webhook's signing secret.",
+    ),
+];
 
 const ADMIN: &[Key] = &[
     k(

@@ -30,7 +30,7 @@ use crate::envelope::keys::{KeyStore, Keyring};
 use crate::pipeline::optout::OptOutFilter;
 use crate::pipeline::spam::SpamGate;
 use crate::pipeline::status::{StatusObserver, StatusPath};
-use crate::pipeline::{Pipeline, inbound};
+use crate::pipeline::{Pipeline, hold_notify, inbound};
 use crate::store::Store;
 
 /// The built service, not yet running.
@@ -186,6 +186,7 @@ pub fn build(
     let mut built = channels(config, &ctx)?;
     let routes = Arc::new(routes(config, &http, &mut built)?);
     let callbacks = callback_worker(config, &store, &http, &metrics, &mut built)?;
+    let hold_notifier = hold_notifier(config, &http, &metrics, &mut built)?;
     let (pipeline, worker, dispatch) = wire(
         config,
         store,
@@ -193,7 +194,10 @@ pub fn build(
         metrics,
         routes,
         &mut built,
-        callbacks.is_some(),
+        Extras {
+            status_callbacks: callbacks.is_some(),
+            hold_notifier,
+        },
     )?;
     Ok(Service {
         callbacks,
@@ -231,6 +235,35 @@ fn callback_worker(
     })))
 }
 
+/// What the pipeline is wired with besides the channels' parts.
+struct Extras {
+    /// Whether status callbacks are on (the status path owes them).
+    status_callbacks: bool,
+    /// The operator's hold webhook, for the spam gate.
+    hold_notifier: Option<hold_notify::HoldNotifier>,
+}
+
+/// The operator's hold webhook when `[review] notify_url` is set: the
+/// notifier for the spam gate, its sending task among the service's tasks.
+fn hold_notifier(
+    config: &Config,
+    http: &reqwest::Client,
+    metrics: &Arc<Metrics>,
+    built: &mut Built,
+) -> Result<Option<hold_notify::HoldNotifier>> {
+    let Some((url, secret)) = hold_notify::target(&config.review)? else {
+        return Ok(None);
+    };
+    let (notifier, queue) = hold_notify::channel(metrics.clone());
+    let (http, metrics) = (http.clone(), metrics.clone());
+    built.tasks.push(Box::new(move |_pipeline, shutdown| {
+        Box::pin(hold_notify::run(
+            url, secret, http, metrics, queue, shutdown,
+        ))
+    }));
+    Ok(Some(notifier))
+}
+
 /// The pipeline and the delivery worker over the built routes, with what
 /// the channels gave them (the RCS agent, the owners of numbers, status
 /// observers).
@@ -241,8 +274,12 @@ fn wire(
     metrics: Arc<Metrics>,
     routes: Arc<Routes>,
     built: &mut Built,
-    status_callbacks: bool,
+    extras: Extras,
 ) -> Result<(Arc<Pipeline>, Arc<delivery::Worker>, DispatchRx)> {
+    let Extras {
+        status_callbacks,
+        hold_notifier,
+    } = extras;
     let interwork = Arc::new(Interwork::new(
         config.sms.clone(),
         config
@@ -267,13 +304,16 @@ fn wire(
         &config.data_dir,
         store.scored_messages()?,
     );
-    let spam = Arc::new(SpamGate::new(
-        config.model.load(&config.data_dir)?,
-        &config.classifier,
-        store.clone(),
-        metrics.clone(),
-        mode,
-    )?);
+    let spam = Arc::new(
+        SpamGate::new(
+            config.model.load(&config.data_dir)?,
+            &config.classifier,
+            store.clone(),
+            metrics.clone(),
+            mode,
+        )?
+        .with_hold_notifier(hold_notifier),
+    );
     let mut observers: Vec<Arc<dyn StatusObserver>> = vec![spam.clone()];
     observers.append(&mut built.observers);
     let status = Arc::new(StatusPath::new(store.clone(), metrics.clone(), observers));

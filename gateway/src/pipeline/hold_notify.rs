@@ -1,5 +1,6 @@
-//! The operator's hold webhook (`[review] notify_url`): every new hold or
-//! block the spam gate makes in enforce mode is POSTed as
+//! The operator's hold webhook (`[review] notify_url`): every sender newly
+//! held or blocked by the spam gate (by the model in enforce mode, or by a
+//! rate limit on inbound traffic) is POSTed as
 //! `{"event":"hold","verdict","message_id","sender","direction","score","reasons","at"}`,
 //! signed like every webhook the gateway sends (`X-Gateway-Signature:
 //! t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`) with its own secret, and
@@ -7,6 +8,10 @@
 //!
 //! Metadata only, like the review queue it points to: the sender, reason
 //! codes and a score, never the text (the gate never sees it).
+//!
+//! One notice per sender per [`REPEAT_WINDOW_MS`]: the review queue is per
+//! sender, and a flood held message by message must not become a flood of
+//! notices; the repeats are counted (`outcome="repeat"`), not sent.
 //!
 //! Best effort on purpose: the hold itself is durable in the store and in
 //! `gateway review`; this is a nudge to look. Notices wait in a bounded
@@ -16,11 +21,11 @@
 //! memory or slowing the message path. Each notice is tried up to
 //! [`ATTEMPTS`] times with a doubling pause.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +33,7 @@ use crate::core::error::Result;
 use crate::core::metrics::Metrics;
 use crate::core::secrets::SecretRef;
 use crate::delivery::http::{Answer, post_signed};
+use crate::store::undo::ReviewConfig;
 
 /// Default environment variable of the hold webhook's signing secret.
 pub const NOTIFY_SECRET_ENV: &str = "GATEWAY_REVIEW_NOTIFY_SECRET";
@@ -35,53 +41,44 @@ pub const NOTIFY_SECRET_ENV: &str = "GATEWAY_REVIEW_NOTIFY_SECRET";
 pub const QUEUE: usize = 1024;
 /// POSTs of one notice before it is given up.
 pub const ATTEMPTS: u32 = 5;
+/// A sender already notified is not notified again within this window.
+pub const REPEAT_WINDOW_MS: i64 = 3_600_000;
+/// Senders remembered for the repeat window; beyond this the oldest half
+/// is forgotten (they may be notified once more).
+const REMEMBERED: usize = 10_000;
 /// First pause between attempts (doubling).
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 
-/// The webhook settings inside `[review]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NotifyConfig {
-    /// Absolute http(s) URL; unset means no webhook.
-    pub notify_url: Option<String>,
-    /// Environment variable holding the signing secret (default
-    /// `GATEWAY_REVIEW_NOTIFY_SECRET`).
-    pub notify_secret_env: Option<String>,
-    /// File holding the signing secret.
-    pub notify_secret_file: Option<PathBuf>,
+/// Semantic checks of the webhook keys of `[review]`, appended to
+/// `problems`.
+pub fn validate(review: &ReviewConfig, problems: &mut Vec<String>) {
+    let Some(url) = &review.notify_url else {
+        return;
+    };
+    if crate::delivery::callbacks::check_url(url).is_err() {
+        problems.push("review.notify_url must be an absolute http(s) URL".into());
+    }
 }
 
-impl NotifyConfig {
-    /// Semantic checks, appended to `problems`.
-    pub fn validate(&self, problems: &mut Vec<String>) {
-        let Some(url) = &self.notify_url else {
-            return;
-        };
-        if crate::delivery::callbacks::check_url(url).is_err() {
-            problems.push("review.notify_url must be an absolute http(s) URL".into());
-        }
+/// The webhook target and secret, `None` when no URL is set. A URL
+/// without a secret is a configuration error: an unsigned notice could be
+/// forged by anyone who can reach the operator's endpoint.
+pub fn target(review: &ReviewConfig) -> Result<Option<(String, Vec<u8>)>> {
+    let Some(url) = &review.notify_url else {
+        return Ok(None);
+    };
+    let secret = SecretRef {
+        secret_env: review.notify_secret_env.clone(),
+        secret_file: review.notify_secret_file.clone(),
     }
-
-    /// The webhook target and secret, `None` when no URL is set. A URL
-    /// without a secret is a configuration error: an unsigned notice could
-    /// be forged by anyone who can reach the operator's endpoint.
-    pub fn target(&self) -> Result<Option<(String, Vec<u8>)>> {
-        let Some(url) = &self.notify_url else {
-            return Ok(None);
-        };
-        let secret = SecretRef {
-            secret_env: self.notify_secret_env.clone(),
-            secret_file: self.notify_secret_file.clone(),
-        }
-        .resolve(NOTIFY_SECRET_ENV)?
-        .ok_or_else(|| {
-            crate::core::error::Error::Config(format!(
-                "review.notify_url is set but its secret is not: set {} (or review.notify_secret_env / notify_secret_file)",
-                self.notify_secret_env.as_deref().unwrap_or(NOTIFY_SECRET_ENV)
-            ))
-        })?;
-        Ok(Some((url.clone(), secret)))
-    }
+    .resolve(NOTIFY_SECRET_ENV)?
+    .ok_or_else(|| {
+        crate::core::error::Error::Config(format!(
+            "review.notify_url is set but its secret is not: set {} (or review.notify_secret_env / notify_secret_file)",
+            review.notify_secret_env.as_deref().unwrap_or(NOTIFY_SECRET_ENV)
+        ))
+    })?;
+    Ok(Some((url.clone(), secret)))
 }
 
 /// One notice: what an operator needs to find the hold, nothing more.
@@ -107,15 +104,21 @@ pub struct HoldNotice {
 
 /// The sending side the spam gate holds: cheap to call on the message
 /// path (a non-blocking queue push).
-#[derive(Clone)]
 pub struct HoldNotifier {
     tx: mpsc::Sender<HoldNotice>,
     metrics: Arc<Metrics>,
+    /// Senders notified, with when (Unix ms).
+    notified: Mutex<HashMap<String, i64>>,
 }
 
 impl HoldNotifier {
-    /// Queues a notice; drops (logged, counted) when the queue is full.
-    pub fn notify(&self, notice: HoldNotice) {
+    /// Queues a notice unless its sender had one within the repeat
+    /// window; drops (logged, counted) when the queue is full.
+    pub fn notify(&self, notice: HoldNotice, now_ms: i64) {
+        if !self.first_in_window(&notice.sender, now_ms) {
+            self.metrics.review_notify("repeat");
+            return;
+        }
         if self.tx.try_send(notice).is_err() {
             self.metrics.review_notify("dropped");
             tracing::warn!(
@@ -126,10 +129,39 @@ impl HoldNotifier {
     }
 }
 
+impl HoldNotifier {
+    /// Records the sender; false when it was notified within the window.
+    fn first_in_window(&self, sender: &str, now_ms: i64) -> bool {
+        let mut seen = self
+            .notified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen
+            .get(sender)
+            .is_some_and(|&at| now_ms - at < REPEAT_WINDOW_MS)
+        {
+            return false;
+        }
+        if seen.len() >= REMEMBERED {
+            let mut times: Vec<i64> = seen.values().copied().collect();
+            times.sort_unstable();
+            let cut = times[times.len() / 2];
+            seen.retain(|_, at| *at > cut);
+        }
+        seen.insert(sender.to_string(), now_ms);
+        true
+    }
+}
+
 /// The notifier the spam gate holds and the queue [`run`] drains.
 pub fn channel(metrics: Arc<Metrics>) -> (HoldNotifier, mpsc::Receiver<HoldNotice>) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    (HoldNotifier { tx, metrics }, rx)
+    let notifier = HoldNotifier {
+        tx,
+        metrics,
+        notified: Mutex::default(),
+    };
+    (notifier, rx)
 }
 
 /// Sends the queued notices one at a time until `shutdown` or until every
@@ -192,32 +224,59 @@ async fn send(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_url_without_a_secret_is_refused() {
-        let cfg = NotifyConfig {
+        let cfg = ReviewConfig {
             notify_url: Some("http://127.0.0.1:9/holds".into()),
             notify_secret_env: Some("GATEWAY_TEST_HOLD_SECRET_THAT_IS_NOT_SET".into()),
-            notify_secret_file: None,
+            ..ReviewConfig::default()
         };
-        let err = cfg.target().unwrap_err().to_string();
+        let err = target(&cfg).unwrap_err().to_string();
         assert!(
             err.contains("GATEWAY_TEST_HOLD_SECRET_THAT_IS_NOT_SET"),
             "{err}"
         );
-        assert!(NotifyConfig::default().target().unwrap().is_none());
+        assert!(target(&ReviewConfig::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn one_notice_per_sender_per_window() {
+        let (n, mut rx) = channel(Arc::new(Metrics::default()));
+        let notice = |sender: &str| HoldNotice {
+            event: "hold",
+            verdict: "suspect",
+            message_id: "m".into(),
+            sender: sender.into(),
+            direction: "inbound",
+            score: 0.9,
+            reasons: Vec::new(),
+            at: String::new(),
+        };
+        n.notify(notice("+1"), 0);
+        n.notify(notice("+1"), 1_000);
+        n.notify(notice("+2"), 1_000);
+        n.notify(notice("+1"), REPEAT_WINDOW_MS + 1);
+        let mut got = Vec::new();
+        while let Ok(x) = rx.try_recv() {
+            got.push(x.sender);
+        }
+        assert_eq!(got, ["+1", "+2", "+1"]);
     }
 
     #[test]
     fn a_relative_url_is_a_config_problem() {
         let mut problems = Vec::new();
-        NotifyConfig {
-            notify_url: Some("/holds".into()),
-            ..NotifyConfig::default()
-        }
-        .validate(&mut problems);
+        validate(
+            &ReviewConfig {
+                notify_url: Some("/holds".into()),
+                ..ReviewConfig::default()
+            },
+            &mut problems,
+        );
         assert_eq!(problems.len(), 1, "{problems:?}");
     }
 }

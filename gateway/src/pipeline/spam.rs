@@ -399,6 +399,11 @@ impl SpamGate {
             .unwrap_or(1)
             .max(1);
         self.metrics.rate_limited(limit);
+        if m.direction == "inbound" {
+            // inbound over a limit is held (outbound gets a 429): a hold
+            let tag = [classifier::RuleTag::BurstOverRateLimit];
+            self.tell_operator(m, "suspect", 0.0, &tag, Timestamp::now());
+        }
         tracing::info!(
             sender = %crate::core::address::redact(m.from),
             direction = m.direction,
@@ -424,16 +429,19 @@ impl SpamGate {
         let Some(n) = &self.hold_notifier else {
             return;
         };
-        n.notify(HoldNotice {
-            event: "hold",
-            verdict,
-            message_id: m.id.to_string(),
-            sender: m.from.to_string(),
-            direction: m.direction,
-            score,
-            reasons: tags.iter().map(|t| t.as_str().to_string()).collect(),
-            at: now.to_string(),
-        });
+        n.notify(
+            HoldNotice {
+                event: "hold",
+                verdict,
+                message_id: m.id.to_string(),
+                sender: m.from.to_string(),
+                direction: m.direction,
+                score,
+                reasons: tags.iter().map(|t| t.as_str().to_string()).collect(),
+                at: now.to_string(),
+            },
+            now.unix_millis(),
+        );
     }
 
     /// One log line and one count per hold, block, refusal or shadow verdict.

@@ -19,6 +19,14 @@ pub struct ReviewConfig {
     /// Seconds a drop can be undone; its body is erased only after them.
     /// 0 makes drops final at once.
     pub undo_window_secs: u64,
+    /// The operator's hold webhook (see `pipeline::hold_notify`): every
+    /// new hold and block is POSTed there, signed. Unset: none.
+    pub notify_url: Option<String>,
+    /// Environment variable holding the hold webhook's signing secret
+    /// (default `GATEWAY_REVIEW_NOTIFY_SECRET`).
+    pub notify_secret_env: Option<String>,
+    /// File holding the hold webhook's signing secret.
+    pub notify_secret_file: Option<std::path::PathBuf>,
 }
 
 /// The longest undo window: a drop is a decision, and the held body and
@@ -41,6 +49,9 @@ impl Default for ReviewConfig {
     fn default() -> Self {
         Self {
             undo_window_secs: super::db::DEFAULT_UNDO_WINDOW_SECS,
+            notify_url: None,
+            notify_secret_env: None,
+            notify_secret_file: None,
         }
     }
 }
