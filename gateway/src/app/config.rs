@@ -209,6 +209,14 @@ impl Config {
         }
         self.http.validate(&mut problems);
         self.store.validate(&mut problems);
+        if self.store.backend == crate::store::config::BackendKind::Postgres
+            && self.store.lease_secs <= self.delivery.request_timeout_secs + 2
+        {
+            problems.push(
+                "store.lease_secs must be longer than delivery.request_timeout_secs + 2 (a send outlives its lease otherwise)"
+                    .to_string(),
+            );
+        }
         self.delivery.validate(&mut problems);
         self.callbacks.validate(&mut problems);
         if let Some(g) = &self.generic {
