@@ -104,6 +104,9 @@ impl Store {
     /// Erases the bodies whose kept time after acknowledgement ran out;
     /// returns how many.
     pub async fn erase_acknowledged(&self, now: i64) -> Result<usize> {
+        if let Some(pg) = self.pg() {
+            return pg.erase_acknowledged(now).await;
+        }
         let n = self
             .write(move |tx| {
                 let ids: Vec<String> = tx
