@@ -217,6 +217,14 @@ impl Config {
                     .to_string(),
             );
         }
+        if self.store.backend == crate::store::config::BackendKind::Postgres
+            && (self.privacy.transit_only || !self.privacy.no_content_at_rest.is_empty())
+        {
+            problems.push(
+                "privacy.transit_only and privacy.no_content_at_rest are not yet available with store.backend = \"postgres\""
+                    .to_string(),
+            );
+        }
         self.delivery.validate(&mut problems);
         self.callbacks.validate(&mut problems);
         if let Some(g) = &self.generic {

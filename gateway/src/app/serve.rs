@@ -21,6 +21,7 @@ use crate::envelope::keys::Keyring;
 use crate::http::ApiState;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
+use crate::store::config::BackendKind;
 
 /// How often expired bodies are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -58,15 +59,23 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     crate::core::fs::create_private_dir(&config.data_dir)?;
     let keys = Keyring::open_or_create(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new());
-    let (store, writer_thread) = Store::open(
-        &config.data_dir,
-        config.store.synchronous,
-        config.store.max_batch,
-        config.store.read_connections,
-        metrics.clone(),
-    )?;
+    let (store, writer_thread) = match config.store.backend {
+        BackendKind::Sqlite => Store::open(
+            &config.data_dir,
+            config.store.synchronous,
+            config.store.max_batch,
+            config.store.read_connections,
+            metrics.clone(),
+        )?,
+        BackendKind::Postgres => Store::open_postgres(&config.store).await?,
+    };
     let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
-    if !store.secure_delete_on().await? {
+    if store.is_postgres() {
+        tracing::warn!(
+            "store.backend = postgres is a first part: pseudonymisation of old numbers, SMPP, RCS fallback timers, status callbacks, multipart reassembly, review and most CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
+        );
+    }
+    if !store.is_postgres() && !store.secure_delete_on().await? {
         return Err(Error::Config(
             "SQLite does not zero freed content (PRAGMA secure_delete); erased bodies would stay in the file".into(),
         ));
@@ -209,6 +218,15 @@ async fn sweep(
         // Bodies erased on acknowledgement (in the commit that recorded it),
         // and those whose kept time after it ran out.
         erased_since_checkpoint += p.store.take_erased();
+        if p.store.is_postgres() {
+            // Transit staleness, pseudonymisation and WAL checkpoints are
+            // not yet ported (README, "PostgreSQL backend"); acknowledged
+            // bodies are erased (PostgreSQL reclaims the space on VACUUM).
+            if let Err(e) = p.store.erase_acknowledged(now).await {
+                tracing::error!(error = %e, "erasing acknowledged bodies failed");
+            }
+            continue;
+        }
         match p
             .store
             .fail_stale_transit(now - privacy.transit_stale_ms, now)

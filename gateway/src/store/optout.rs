@@ -58,6 +58,9 @@ impl Store {
         row: NewMessage,
         kw: Option<Keyword>,
     ) -> Result<InsertOutcome> {
+        if let Some(pg) = self.pg() {
+            return pg.insert_inbound(row, kw).await;
+        }
         let now = row.created_at;
         self.write(move |tx| {
             let outcome = insert(tx, &row)?;

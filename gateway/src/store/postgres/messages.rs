@@ -506,3 +506,51 @@ impl PgStore {
             .map(|r| r.get(0)))
     }
 }
+
+impl PgStore {
+    /// Inserts an inbound message and, when it is a compliance keyword,
+    /// records the opt-out (or opt-in) in the same transaction.
+    pub async fn insert_inbound(
+        &self,
+        m: NewMessage,
+        kw: Option<crate::store::optout::Keyword>,
+    ) -> Result<InsertOutcome> {
+        use crate::store::optout::Keyword;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_error)?;
+        let out = insert(self, &tx, &m).await?;
+        if out != InsertOutcome::Inserted {
+            return Ok(out);
+        }
+        let now = m.created_at;
+        // Inbound: the recipient is ours, the sender is the remote party.
+        let (local, remote) = (&m.recipient, &m.sender);
+        match kw {
+            Some(Keyword::Stop(k)) => {
+                tx.execute(
+                    "INSERT INTO opt_outs (local_address, remote_address, keyword, at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (local_address, remote_address) DO UPDATE SET keyword = $3, at = $4",
+                    &[local, remote, &k, &now],
+                )
+                .await
+                .map_err(pg_error)?;
+                event(&tx, &m.id, now, "opt_out", Some(&format!("keyword {k}")), false).await?;
+            }
+            Some(Keyword::Start(k)) => {
+                tx.execute(
+                    "DELETE FROM opt_outs WHERE local_address = $1 AND remote_address = $2",
+                    &[local, remote],
+                )
+                .await
+                .map_err(pg_error)?;
+                event(&tx, &m.id, now, "opt_in", Some(&format!("keyword {k}")), false).await?;
+            }
+            Some(Keyword::Help(k)) => {
+                event(&tx, &m.id, now, "help", Some(&format!("keyword {k}")), false).await?;
+            }
+            None => {}
+        }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(out)
+    }
+}
