@@ -1,0 +1,232 @@
+//! The store's message path, written once and run against both backends:
+//! SQLite in a temporary directory and a real PostgreSQL started by the
+//! test. Then what only several nodes on PostgreSQL have: queue claims and
+//! a lease that another node takes over with the same attempt id.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway::core::metrics::Metrics;
+use gateway::store::config::Synchronous;
+use gateway::store::{
+    Idempotency, InsertOutcome, MessageStatus, NewMessage, StatusReport, Store, Target,
+    WriterThread,
+};
+
+use super::harness::TempDir;
+use super::pg::Postgres;
+
+fn message(id: &str, at: i64) -> NewMessage {
+    NewMessage {
+        id: id.into(),
+        direction: "outbound",
+        channel: "sms",
+        adapter: Some("generic".into()),
+        sender: "+14155550100".into(),
+        recipient: "+14155550101".into(),
+        segments: 1,
+        encoding: "gsm7".into(),
+        size_class: 64,
+        status: MessageStatus::Queued,
+        created_at: at,
+        expires_at: Some(at + 3_600_000),
+        kid: "k1".into(),
+        header: vec![1, 2, 3],
+        sealed: vec![9; 32],
+        carrier_id: None,
+        queue: Some(Target::Route("generic".into())),
+        deliver_to: None,
+        verdict: None,
+        flag_reasons: None,
+        idempotency: None,
+        transit: false,
+        status_callback: None,
+        tenant: None,
+    }
+}
+
+fn now() -> i64 {
+    gateway::core::clock::now_ms()
+}
+
+/// The operations every backend must answer alike.
+async fn message_path(store: &Store) {
+    let t = now();
+    store.ping().await.unwrap();
+    // Idempotent insert: carrier id and API idempotency key.
+    let mut m = message("m1", t);
+    m.carrier_id = Some(("generic".into(), "c-1".into()));
+    m.idempotency = Some(Idempotency {
+        scope: "key-a".into(),
+        key: "idem-1".into(),
+        body_hash: "h1".into(),
+    });
+    assert_eq!(store.insert_message(m.clone()).await.unwrap(), InsertOutcome::Inserted);
+    let mut again = message("m1b", t);
+    again.carrier_id = Some(("generic".into(), "c-1".into()));
+    assert_eq!(
+        store.insert_message(again).await.unwrap(),
+        InsertOutcome::Duplicate { id: "m1".into() }
+    );
+    let mut same_key = message("m1c", t);
+    same_key.idempotency = m.idempotency.clone();
+    assert_eq!(
+        store.insert_message(same_key.clone()).await.unwrap(),
+        InsertOutcome::Duplicate { id: "m1".into() }
+    );
+    same_key.idempotency.as_mut().unwrap().body_hash = "other".into();
+    assert_eq!(
+        store.insert_message(same_key).await.unwrap(),
+        InsertOutcome::IdempotencyConflict
+    );
+    assert_eq!(
+        store.idempotent(m.idempotency.clone().unwrap(), t).await.unwrap(),
+        Some(InsertOutcome::Duplicate { id: "m1".into() })
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), (1, 0));
+
+    // Due, excluded while in flight, rescheduled, due again with its count.
+    let due = store.due(now(), 10, HashSet::new()).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].message_id.as_str(), due[0].attempts), ("m1", 0));
+    assert_eq!(due[0].header, vec![1, 2, 3]);
+    assert_eq!(due[0].sealed.as_deref(), Some(&[9u8; 32][..]));
+    let in_flight = HashSet::from(["m1".to_string()]);
+    assert!(store.due(now(), 10, in_flight).await.unwrap().is_empty());
+    store
+        .reschedule("m1".into(), 1, now() + 60_000, "http_503".into())
+        .await
+        .unwrap();
+    assert!(store.due(now(), 10, HashSet::new()).await.unwrap().is_empty());
+    let next = store.next_due_after(now()).await.unwrap().unwrap();
+    assert!(next > now() + 50_000, "{next}");
+    assert_eq!(store.make_due(Target::Route("generic".into())).await.unwrap(), 1);
+    let due = store.due(now() + 1, 10, HashSet::new()).await.unwrap();
+    assert_eq!(due[0].attempts, 1, "the retry's attempt id is m1#2");
+
+    // The worker's success: sent, the queue entry gone, the body erased.
+    let mut sent = StatusReport::new(MessageStatus::Sent, None);
+    sent.finish_queue = true;
+    sent.carrier_id = Some("far-1".into());
+    let applied = store.report_status("m1".into(), sent).await.unwrap().unwrap();
+    assert_eq!((applied.before, applied.after), (MessageStatus::Queued, MessageStatus::Sent));
+    assert_eq!(store.queue_depth().await.unwrap(), (0, 0));
+    assert_eq!(store.id_by_carrier_id("far-1".into()).await.unwrap().as_deref(), Some("m1"));
+    // Forward only: delivered moves, a late `sent` is kept but changes nothing.
+    let d = store
+        .report_status("m1".into(), StatusReport::new(MessageStatus::Delivered, None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.moved(), Some(MessageStatus::Delivered));
+    let late = store
+        .report_status("m1".into(), StatusReport::new(MessageStatus::Sent, Some("retry".into())))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(late.moved(), None);
+    let view = store.message("m1".into()).await.unwrap().unwrap();
+    assert_eq!(view.status, MessageStatus::Delivered);
+    assert!(!view.body_stored, "acknowledged bodies are erased in the same commit");
+    let history: Vec<(&str, bool)> = view.history.iter().map(|e| (e.status.as_str(), e.late)).collect();
+    assert_eq!(
+        history,
+        [("queued", false), ("retrying", false), ("sent", false), ("delivered", false), ("sent", true)]
+    );
+    assert!(store.report_status("nope".into(), StatusReport::new(MessageStatus::Sent, None)).await.unwrap().is_none());
+
+    // Dead letters and the operator's retry.
+    store.insert_message(message("m2", now())).await.unwrap();
+    let dead = store.dead_letter("m2".into(), 5, "http_500".into()).await.unwrap().unwrap();
+    assert_eq!(dead.after, MessageStatus::Dead);
+    assert_eq!(store.queue_depth().await.unwrap(), (0, 1));
+    let listed = store.dead_letters(10, None).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].attempts, Some(5));
+    assert!(store.retry_dead("m2".into()).await.unwrap());
+    assert!(!store.retry_dead("m2".into()).await.unwrap());
+    assert_eq!(store.queue_depth().await.unwrap(), (1, 0));
+    assert_eq!(store.message("m2".into()).await.unwrap().unwrap().status, MessageStatus::Queued);
+
+    // The retention sweep: a queued body past retention expires the
+    // message; metadata past retention goes entirely.
+    let swept = store.sweep(now(), now() + 1, 0).await.unwrap();
+    assert_eq!(swept.expired.len(), 1, "m2 was queued");
+    assert_eq!(swept.expired[0].1.after, MessageStatus::Expired);
+    let swept = store.sweep(now(), 0, now() + 1).await.unwrap();
+    assert!(swept.touched >= 2);
+    assert!(store.message("m1".into()).await.unwrap().is_none());
+    assert_eq!(store.queue_depth().await.unwrap(), (0, 0));
+}
+
+async fn sqlite(dir: &TempDir) -> (Store, WriterThread) {
+    Store::open(&dir.0, Synchronous::Normal, 64, 2, Arc::new(Metrics::new())).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_path_sqlite() {
+    let dir = TempDir::new("store-sqlite");
+    let (store, writer) = sqlite(&dir).await;
+    message_path(&store).await;
+    store.close();
+    writer.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_path_postgres() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("path");
+    let (store, _) = Store::open_postgres(&pg.store_config(&url, 15)).await.unwrap();
+    message_path(&store).await;
+    // Not yet ported: a clear error naming the operation, never SQLite.
+    let e = store.due_fallbacks(now(), 10).await.unwrap_err().to_string();
+    assert!(
+        e.contains("due_fallbacks") && e.contains("not yet available on the postgres backend"),
+        "{e}"
+    );
+    // Opening again (a second node, a restart) finds the schema in place.
+    let (again, _) = Store::open_postgres(&pg.store_config(&url, 15)).await.unwrap();
+    again.ping().await.unwrap();
+    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "1");
+}
+
+/// Two nodes on one database: a claim is one node's; a dead node's lease
+/// runs out and the other node takes the entry over with the same attempt
+/// count (the same attempt id); migrations of nodes starting together do
+/// not race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_claim_and_take_over() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("nodes");
+    let cfg = pg.store_config(&url, 1);
+    let (a, b, c) = tokio::join!(
+        Store::open_postgres(&cfg),
+        Store::open_postgres(&cfg),
+        Store::open_postgres(&cfg)
+    );
+    let (a, b, c) = (a.unwrap().0, b.unwrap().0, c.unwrap().0);
+    for i in 0..20 {
+        let mut m = message(&format!("n{i}"), now());
+        // Not on the fast path: any node may claim it.
+        m.queue = Some(Target::Route("generic".into()));
+        b.insert_message(m).await.unwrap();
+    }
+    // Entries inserted by `b` are leased to it (its fast path sends them).
+    assert!(a.due(now(), 50, HashSet::new()).await.unwrap().is_empty());
+    let mine = b.due(now(), 50, HashSet::new()).await.unwrap();
+    assert_eq!(mine.len(), 20);
+    // `b` dies mid-send: nothing reports. After the lease, the others
+    // take over, each entry once however their polls interleave.
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (x, y) = tokio::join!(
+        a.due(now(), 15, HashSet::new()),
+        c.due(now(), 15, HashSet::new())
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let ids: HashSet<String> = x.iter().chain(&y).map(|i| i.message_id.clone()).collect();
+    assert_eq!(x.len() + y.len(), 20, "each entry claimed once by concurrent polls");
+    assert_eq!(ids.len(), 20);
+    assert!(x.iter().chain(&y).all(|i| i.attempts == 0), "same attempt id after takeover");
+}
