@@ -25,6 +25,7 @@ mod modem;
 mod outage;
 mod pdu_cli;
 mod pg;
+mod postgres;
 mod privacy;
 mod process;
 mod rcs;
