@@ -66,6 +66,20 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     assert!(!gw.data_dir.join("gateway.db").exists());
     let health = reqwest::get(gw.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
+    let errors: Vec<String> = gw
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("\"ERROR\""))
+        .cloned()
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // What is not ported is said at start, not discovered later.
+    assert!(
+        gw.logs.lock().unwrap().iter().any(|l| l.contains("not yet available on it")),
+        "no startup warning"
+    );
 
     // A CLI command not yet ported refuses instead of reading SQLite.
     let out = cli(&cfg, &["dead-letters", "list"]);
