@@ -48,7 +48,9 @@ fn bindir() -> Option<PathBuf> {
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     // Our own process's owner: the owner of /proc/self.
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 impl Postgres {
@@ -168,8 +170,23 @@ impl Postgres {
     pub fn sql(&self, db: &str, sql: &str) -> String {
         let out = self
             .command("psql")
-            .args(["-h", self.dir.0.to_str().unwrap(), "-p", &self.port.to_string()])
-            .args(["-U", PG_USER, "-d", db, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .args([
+                "-h",
+                self.dir.0.to_str().unwrap(),
+                "-p",
+                &self.port.to_string(),
+            ])
+            .args([
+                "-U",
+                PG_USER,
+                "-d",
+                db,
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
             .output()
             .unwrap();
         assert!(
@@ -203,7 +220,14 @@ impl Drop for Postgres {
         let data = self.dir.0.join("data");
         let _ = self
             .command("pg_ctl")
-            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .output();
     }
 }

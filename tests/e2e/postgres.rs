@@ -36,7 +36,9 @@ fn copy_keys(from: &Path, to: &Path) {
 }
 
 async fn send_ok(gw: &Gateway, to: &str) -> String {
-    let resp = gw.send(serde_json::json!({"to": to, "text": "hi there"})).await;
+    let resp = gw
+        .send(serde_json::json!({"to": to, "text": "hi there"}))
+        .await;
     assert_eq!(resp.status(), 202);
     let v: serde_json::Value = resp.json().await.unwrap();
     v["id"].as_str().unwrap().to_string()
@@ -55,7 +57,10 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     let got = sink.wait_for("/sms", 1, WAIT).await;
     assert_eq!(got.len(), 1, "SMSC sink got nothing");
     assert_eq!(got[0].json()["id"], id.as_str());
-    assert_eq!(got[0].headers.get("idempotency-key").unwrap(), &format!("{id}#1"));
+    assert_eq!(
+        got[0].headers.get("idempotency-key").unwrap(),
+        &format!("{id}#1")
+    );
     let sent = gw.wait_status(&id, "sent", WAIT).await;
     assert_eq!(sent["status"], "sent", "{sent}");
     assert_eq!(sent["body_stored"], false);
@@ -77,7 +82,11 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     assert!(errors.is_empty(), "{errors:#?}");
     // What is not ported is said at start, not discovered later.
     assert!(
-        gw.logs.lock().unwrap().iter().any(|l| l.contains("not yet available on it")),
+        gw.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("not yet available on it")),
         "no startup warning"
     );
 
@@ -85,7 +94,10 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     let out = cli(&cfg, &["dead-letters", "list"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not yet available on the postgres backend"), "{err}");
+    assert!(
+        err.contains("not yet available on the postgres backend"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +126,8 @@ async fn two_nodes_share_the_work_and_take_over_a_killed_node() {
     // Node `a` is killed mid-send: the far end has the requests but `a`
     // never records an answer. Its entries stay leased to it until the
     // lease ends, then `b` sends them with the same attempt ids.
-    sink.delay_ms.store(60_000, std::sync::atomic::Ordering::SeqCst);
+    sink.delay_ms
+        .store(60_000, std::sync::atomic::Ordering::SeqCst);
     let mut stuck = Vec::new();
     for i in 0..3 {
         stuck.push(send_ok(&a, &format!("+1415555{:04}", 3000 + i)).await);
@@ -139,9 +152,16 @@ async fn two_nodes_share_the_work_and_take_over_a_killed_node() {
     for id in &stuck {
         let key = format!("{id}#1");
         assert_eq!(per_key.get(key.as_str()), Some(&2), "{attempts:?}");
-        assert!(!per_key.contains_key(format!("{id}#2").as_str()), "{attempts:?}");
+        assert!(
+            !per_key.contains_key(format!("{id}#2").as_str()),
+            "{attempts:?}"
+        );
     }
     for id in &ids {
-        assert_eq!(per_key.get(format!("{id}#1").as_str()), Some(&1), "{attempts:?}");
+        assert_eq!(
+            per_key.get(format!("{id}#1").as_str()),
+            Some(&1),
+            "{attempts:?}"
+        );
     }
 }

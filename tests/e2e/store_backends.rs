@@ -62,7 +62,10 @@ async fn message_path(store: &Store) {
         key: "idem-1".into(),
         body_hash: "h1".into(),
     });
-    assert_eq!(store.insert_message(m.clone()).await.unwrap(), InsertOutcome::Inserted);
+    assert_eq!(
+        store.insert_message(m.clone()).await.unwrap(),
+        InsertOutcome::Inserted
+    );
     let mut again = message("m1b", t);
     again.carrier_id = Some(("generic".into(), "c-1".into()));
     assert_eq!(
@@ -81,7 +84,10 @@ async fn message_path(store: &Store) {
         InsertOutcome::IdempotencyConflict
     );
     assert_eq!(
-        store.idempotent(m.idempotency.clone().unwrap(), t).await.unwrap(),
+        store
+            .idempotent(m.idempotency.clone().unwrap(), t)
+            .await
+            .unwrap(),
         Some(InsertOutcome::Duplicate { id: "m1".into() })
     );
     assert_eq!(store.queue_depth().await.unwrap(), (1, 0));
@@ -98,10 +104,22 @@ async fn message_path(store: &Store) {
         .reschedule("m1".into(), 1, now() + 60_000, "http_503".into())
         .await
         .unwrap();
-    assert!(store.due(now(), 10, HashSet::new()).await.unwrap().is_empty());
+    assert!(
+        store
+            .due(now(), 10, HashSet::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let next = store.next_due_after(now()).await.unwrap().unwrap();
     assert!(next > now() + 50_000, "{next}");
-    assert_eq!(store.make_due(Target::Route("generic".into())).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .make_due(Target::Route("generic".into()))
+            .await
+            .unwrap(),
+        1
+    );
     let due = store.due(now() + 1, 10, HashSet::new()).await.unwrap();
     assert_eq!(due[0].attempts, 1, "the retry's attempt id is m1#2");
 
@@ -109,36 +127,79 @@ async fn message_path(store: &Store) {
     let mut sent = StatusReport::new(MessageStatus::Sent, None);
     sent.finish_queue = true;
     sent.carrier_id = Some("far-1".into());
-    let applied = store.report_status("m1".into(), sent).await.unwrap().unwrap();
-    assert_eq!((applied.before, applied.after), (MessageStatus::Queued, MessageStatus::Sent));
+    let applied = store
+        .report_status("m1".into(), sent)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (applied.before, applied.after),
+        (MessageStatus::Queued, MessageStatus::Sent)
+    );
     assert_eq!(store.queue_depth().await.unwrap(), (0, 0));
-    assert_eq!(store.id_by_carrier_id("far-1".into()).await.unwrap().as_deref(), Some("m1"));
+    assert_eq!(
+        store
+            .id_by_carrier_id("far-1".into())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("m1")
+    );
     // Forward only: delivered moves, a late `sent` is kept but changes nothing.
     let d = store
-        .report_status("m1".into(), StatusReport::new(MessageStatus::Delivered, None))
+        .report_status(
+            "m1".into(),
+            StatusReport::new(MessageStatus::Delivered, None),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(d.moved(), Some(MessageStatus::Delivered));
     let late = store
-        .report_status("m1".into(), StatusReport::new(MessageStatus::Sent, Some("retry".into())))
+        .report_status(
+            "m1".into(),
+            StatusReport::new(MessageStatus::Sent, Some("retry".into())),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(late.moved(), None);
     let view = store.message("m1".into()).await.unwrap().unwrap();
     assert_eq!(view.status, MessageStatus::Delivered);
-    assert!(!view.body_stored, "acknowledged bodies are erased in the same commit");
-    let history: Vec<(&str, bool)> = view.history.iter().map(|e| (e.status.as_str(), e.late)).collect();
+    assert!(
+        !view.body_stored,
+        "acknowledged bodies are erased in the same commit"
+    );
+    let history: Vec<(&str, bool)> = view
+        .history
+        .iter()
+        .map(|e| (e.status.as_str(), e.late))
+        .collect();
     assert_eq!(
         history,
-        [("queued", false), ("retrying", false), ("sent", false), ("delivered", false), ("sent", true)]
+        [
+            ("queued", false),
+            ("retrying", false),
+            ("sent", false),
+            ("delivered", false),
+            ("sent", true)
+        ]
     );
-    assert!(store.report_status("nope".into(), StatusReport::new(MessageStatus::Sent, None)).await.unwrap().is_none());
+    assert!(
+        store
+            .report_status("nope".into(), StatusReport::new(MessageStatus::Sent, None))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Dead letters and the operator's retry.
     store.insert_message(message("m2", now())).await.unwrap();
-    let dead = store.dead_letter("m2".into(), 5, "http_500".into()).await.unwrap().unwrap();
+    let dead = store
+        .dead_letter("m2".into(), 5, "http_500".into())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(dead.after, MessageStatus::Dead);
     assert_eq!(store.queue_depth().await.unwrap(), (0, 1));
     let listed = store.dead_letters(10, None).await.unwrap();
@@ -147,7 +208,10 @@ async fn message_path(store: &Store) {
     assert!(store.retry_dead("m2".into()).await.unwrap());
     assert!(!store.retry_dead("m2".into()).await.unwrap());
     assert_eq!(store.queue_depth().await.unwrap(), (1, 0));
-    assert_eq!(store.message("m2".into()).await.unwrap().unwrap().status, MessageStatus::Queued);
+    assert_eq!(
+        store.message("m2".into()).await.unwrap().unwrap().status,
+        MessageStatus::Queued
+    );
 
     // The retention sweep: a queued body past retention expires the
     // message; metadata past retention goes entirely.
@@ -177,16 +241,24 @@ async fn message_path_sqlite() {
 async fn message_path_postgres() {
     let Some(pg) = Postgres::start() else { return };
     let url = pg.create_db("path");
-    let (store, _) = Store::open_postgres(&pg.store_config(&url, 15)).await.unwrap();
+    let (store, _) = Store::open_postgres(&pg.store_config(&url, 15))
+        .await
+        .unwrap();
     message_path(&store).await;
     // Not yet ported: a clear error naming the operation, never SQLite.
-    let e = store.due_fallbacks(now(), 10).await.unwrap_err().to_string();
+    let e = store
+        .due_fallbacks(now(), 10)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("due_fallbacks") && e.contains("not yet available on the postgres backend"),
         "{e}"
     );
     // Opening again (a second node, a restart) finds the schema in place.
-    let (again, _) = Store::open_postgres(&pg.store_config(&url, 15)).await.unwrap();
+    let (again, _) = Store::open_postgres(&pg.store_config(&url, 15))
+        .await
+        .unwrap();
     again.ping().await.unwrap();
     assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "1");
 }
@@ -226,7 +298,14 @@ async fn two_nodes_claim_and_take_over() {
     );
     let (x, y) = (x.unwrap(), y.unwrap());
     let ids: HashSet<String> = x.iter().chain(&y).map(|i| i.message_id.clone()).collect();
-    assert_eq!(x.len() + y.len(), 20, "each entry claimed once by concurrent polls");
+    assert_eq!(
+        x.len() + y.len(),
+        20,
+        "each entry claimed once by concurrent polls"
+    );
     assert_eq!(ids.len(), 20);
-    assert!(x.iter().chain(&y).all(|i| i.attempts == 0), "same attempt id after takeover");
+    assert!(
+        x.iter().chain(&y).all(|i| i.attempts == 0),
+        "same attempt id after takeover"
+    );
 }

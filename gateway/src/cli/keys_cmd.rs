@@ -329,7 +329,11 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
 /// The scopes of a new key, checked against the configured tenants: a
 /// tenant's key must name a configured tenant and cannot be an operator's;
 /// with tenants configured, a key of none is an operator's (`admin`).
-pub(super) fn key_scopes(cfg: &Config, tenant: Option<&str>, scope: Option<&str>) -> Result<Scopes, CliError> {
+pub(super) fn key_scopes(
+    cfg: &Config,
+    tenant: Option<&str>,
+    scope: Option<&str>,
+) -> Result<Scopes, CliError> {
     let scopes = match scope {
         Some(s) => Scopes::parse(s).map_err(CliError::input)?,
         None => Scopes::APPLICATION,

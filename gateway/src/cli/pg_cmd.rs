@@ -30,7 +30,14 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
             if status_callback.is_some() {
                 return Some(Err(not_available("keys api create --status-callback")));
             }
-            return Some(create_api_key(cfg, name, tenant.as_deref(), scope.as_deref(), *expires_in_days, *json));
+            return Some(create_api_key(
+                cfg,
+                name,
+                tenant.as_deref(),
+                scope.as_deref(),
+                *expires_in_days,
+                *json,
+            ));
         }
         Command::Keys(KeysCommand::Api(_)) => "keys api",
         Command::Identity(_) => "identity",

@@ -220,7 +220,9 @@ impl Store {
     /// Looks up an API token; `Some(key)` when it is valid now.
     pub async fn check_token(&self, token: String) -> Result<Option<ApiKey>> {
         if let Some(pg) = self.pg() {
-            return pg.api_key_by_hash(hash_token(&token), crate::core::clock::now_ms()).await;
+            return pg
+                .api_key_by_hash(hash_token(&token), crate::core::clock::now_ms())
+                .await;
         }
         let hash = hash_token(&token);
         let now = crate::core::clock::now_ms();

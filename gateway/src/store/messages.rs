@@ -816,7 +816,9 @@ impl Store {
             let keep = self.privacy.keep_after_delivery_ms;
             let (applied, erased) = pg.report_status(id, report, keep).await?;
             if erased {
-                self.privacy.erased.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.privacy
+                    .erased
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             return Ok(applied);
         }

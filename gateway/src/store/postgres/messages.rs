@@ -71,9 +71,15 @@ async fn claim_idempotency(tx: &Transaction<'_>, m: &NewMessage) -> Result<Optio
 /// Inserts a message, its history's first entry and its queue entry. The
 /// queue entry is leased to this node from the start: the accepting node
 /// sends it on its fast path, and no other node claims it meanwhile.
-pub(super) async fn insert(pg: &PgStore, tx: &Transaction<'_>, m: &NewMessage) -> Result<InsertOutcome> {
+pub(super) async fn insert(
+    pg: &PgStore,
+    tx: &Transaction<'_>,
+    m: &NewMessage,
+) -> Result<InsertOutcome> {
     if m.status_callback.is_some() {
-        return Err(not_ported("status callbacks (insert_message with status_callback)"));
+        return Err(not_ported(
+            "status callbacks (insert_message with status_callback)",
+        ));
     }
     if let Some(answered) = claim_idempotency(tx, m).await? {
         return Ok(answered);
@@ -251,9 +257,12 @@ pub(super) async fn apply_status(
         return Ok(None);
     };
     if let Some(cid) = &report.carrier_id {
-        tx.execute("UPDATE messages SET carrier_id = $2 WHERE id = $1", &[&id, cid])
-            .await
-            .map_err(pg_error)?;
+        tx.execute(
+            "UPDATE messages SET carrier_id = $2 WHERE id = $1",
+            &[&id, cid],
+        )
+        .await
+        .map_err(pg_error)?;
     }
     if report.finish_queue {
         tx.execute("DELETE FROM queue WHERE message_id = $1", &[&id])
@@ -326,7 +335,12 @@ pub(super) async fn apply_status(
 
 /// Erases (or schedules the erasure of) an acknowledged message's body,
 /// as the SQLite store's `privacy::settle_body`; true when erased now.
-pub(super) async fn settle_body(tx: &Transaction<'_>, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
+pub(super) async fn settle_body(
+    tx: &Transaction<'_>,
+    id: &str,
+    now: i64,
+    keep_ms: i64,
+) -> Result<bool> {
     let settled: bool = tx
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1 AND m.sealed IS NOT NULL \
@@ -534,7 +548,15 @@ impl PgStore {
                 )
                 .await
                 .map_err(pg_error)?;
-                event(&tx, &m.id, now, "opt_out", Some(&format!("keyword {k}")), false).await?;
+                event(
+                    &tx,
+                    &m.id,
+                    now,
+                    "opt_out",
+                    Some(&format!("keyword {k}")),
+                    false,
+                )
+                .await?;
             }
             Some(Keyword::Start(k)) => {
                 tx.execute(
@@ -543,10 +565,26 @@ impl PgStore {
                 )
                 .await
                 .map_err(pg_error)?;
-                event(&tx, &m.id, now, "opt_in", Some(&format!("keyword {k}")), false).await?;
+                event(
+                    &tx,
+                    &m.id,
+                    now,
+                    "opt_in",
+                    Some(&format!("keyword {k}")),
+                    false,
+                )
+                .await?;
             }
             Some(Keyword::Help(k)) => {
-                event(&tx, &m.id, now, "help", Some(&format!("keyword {k}")), false).await?;
+                event(
+                    &tx,
+                    &m.id,
+                    now,
+                    "help",
+                    Some(&format!("keyword {k}")),
+                    false,
+                )
+                .await?;
             }
             None => {}
         }

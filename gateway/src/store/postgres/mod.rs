@@ -58,10 +58,9 @@ impl PgStore {
     /// Connects (the password from `secret_env` / `secret_file`), migrates
     /// under the cluster's migration lock, and answers a first query.
     pub async fn connect(cfg: &StoreConfig) -> Result<Self> {
-        let url = cfg
-            .url
-            .as_deref()
-            .ok_or_else(|| Error::Config("store.url is required with backend = \"postgres\"".into()))?;
+        let url = cfg.url.as_deref().ok_or_else(|| {
+            Error::Config("store.url is required with backend = \"postgres\"".into())
+        })?;
         let mut pg: tokio_postgres::Config = url
             .parse()
             .map_err(|_| Error::Config("store.url is not a valid PostgreSQL URL".into()))?;

@@ -20,7 +20,12 @@ impl PgStore {
     /// Claims up to `limit` due entries for this node: unleased ones, ones
     /// whose lease ran out, and this node's own not in `exclude` (in flight
     /// here). Oldest first.
-    pub async fn due(&self, now: i64, limit: usize, exclude: HashSet<String>) -> Result<Vec<QueueItem>> {
+    pub async fn due(
+        &self,
+        now: i64,
+        limit: usize,
+        exclude: HashSet<String>,
+    ) -> Result<Vec<QueueItem>> {
         let exclude: Vec<String> = exclude.into_iter().collect();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
@@ -80,7 +85,13 @@ impl PgStore {
     }
 
     /// A failed attempt: due again at `next_at`; the lease ends.
-    pub async fn reschedule(&self, id: String, attempts: u32, next_at: i64, error: String) -> Result<()> {
+    pub async fn reschedule(
+        &self,
+        id: String,
+        attempts: u32,
+        next_at: i64,
+        error: String,
+    ) -> Result<()> {
         let now = crate::core::clock::now_ms();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
@@ -103,7 +114,12 @@ impl PgStore {
     }
 
     /// Dead-letters a message: it stays in the queue, marked dead.
-    pub async fn dead_letter(&self, id: String, attempts: u32, error: String) -> Result<Option<Applied>> {
+    pub async fn dead_letter(
+        &self,
+        id: String,
+        attempts: u32,
+        error: String,
+    ) -> Result<Option<Applied>> {
         let now = crate::core::clock::now_ms();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
@@ -114,9 +130,12 @@ impl PgStore {
         )
         .await
         .map_err(pg_error)?;
-        tx.execute("UPDATE messages SET last_error = $2 WHERE id = $1", &[&id, &error])
-            .await
-            .map_err(pg_error)?;
+        tx.execute(
+            "UPDATE messages SET last_error = $2 WHERE id = $1",
+            &[&id, &error],
+        )
+        .await
+        .map_err(pg_error)?;
         let applied = apply_status(
             &tx,
             &id,
@@ -142,7 +161,14 @@ impl PgStore {
             .await
             .map_err(pg_error)?;
         if n > 0 {
-            force_status(&tx, &id, MessageStatus::Queued, Some("retried by operator"), now).await?;
+            force_status(
+                &tx,
+                &id,
+                MessageStatus::Queued,
+                Some("retried by operator"),
+                now,
+            )
+            .await?;
         }
         tx.commit().await.map_err(pg_error)?;
         Ok(n > 0)
@@ -178,7 +204,11 @@ impl PgStore {
     }
 
     /// Dead-lettered messages, newest first (every one, or one tenant's).
-    pub async fn dead_letters(&self, limit: usize, tenant: Option<String>) -> Result<Vec<MessageView>> {
+    pub async fn dead_letters(
+        &self,
+        limit: usize,
+        tenant: Option<String>,
+    ) -> Result<Vec<MessageView>> {
         let c = self.client().await?;
         let ids = c
             .query(

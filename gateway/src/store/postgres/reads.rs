@@ -102,7 +102,10 @@ impl PgStore {
         let raw: Option<Vec<u8>> = self
             .client()
             .await?
-            .query_opt("SELECT public_key FROM identities WHERE address = $1", &[&address])
+            .query_opt(
+                "SELECT public_key FROM identities WHERE address = $1",
+                &[&address],
+            )
             .await
             .map_err(pg_error)?
             .map(|r| r.get(0));
@@ -145,7 +148,10 @@ impl PgStore {
         let n: i64 = self
             .client()
             .await?
-            .query_one("SELECT COUNT(*) FROM messages WHERE verdict IS NOT NULL", &[])
+            .query_one(
+                "SELECT COUNT(*) FROM messages WHERE verdict IS NOT NULL",
+                &[],
+            )
             .await
             .map_err(pg_error)?
             .get(0);

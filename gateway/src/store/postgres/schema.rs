@@ -261,9 +261,12 @@ async fn migrate_locked(client: &mut Client) -> Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(have.max(0) as usize) {
         let tx = client.transaction().await.map_err(pg_error)?;
         tx.batch_execute(sql).await.map_err(pg_error)?;
-        tx.execute("UPDATE schema_version SET version = $1", &[&((i + 1) as i64)])
-            .await
-            .map_err(pg_error)?;
+        tx.execute(
+            "UPDATE schema_version SET version = $1",
+            &[&((i + 1) as i64)],
+        )
+        .await
+        .map_err(pg_error)?;
         tx.commit().await.map_err(pg_error)?;
     }
     Ok(())
