@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use gateway::core::metrics::Metrics;
 use gateway::store::config::Synchronous;
+use gateway::store::listing::MessageFilter;
 use gateway::store::{
     Idempotency, InsertOutcome, MessageStatus, NewMessage, StatusReport, Store, Target,
     WriterThread,
@@ -212,6 +213,35 @@ async fn message_path(store: &Store) {
         store.message("m2".into()).await.unwrap().unwrap().status,
         MessageStatus::Queued
     );
+
+    // Listing, newest first, a page at a time; the queue as health sees it.
+    let first = MessageFilter {
+        limit: 1,
+        ..MessageFilter::default()
+    };
+    let (page, end) = store.list_messages(first.clone()).await.unwrap();
+    assert_eq!(
+        page.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["m2"]
+    );
+    let next = MessageFilter {
+        after: end,
+        ..first.clone()
+    };
+    let (page, end) = store.list_messages(next).await.unwrap();
+    assert_eq!(
+        (page[0].id.as_str(), page[0].status),
+        ("m1", MessageStatus::Delivered)
+    );
+    assert!(end.is_none(), "the last page");
+    let queued = MessageFilter {
+        status: Some(MessageStatus::Queued),
+        limit: 10,
+        ..MessageFilter::default()
+    };
+    assert_eq!(store.list_messages(queued).await.unwrap().0.len(), 1);
+    let health = store.queue_health(now(), 60_000).await.unwrap();
+    assert!(health.troubled.is_empty(), "{health:?}");
 
     // The retention sweep: a queued body past retention expires the
     // message; metadata past retention goes entirely.

@@ -306,3 +306,46 @@ impl PgStore {
         })
     }
 }
+
+impl PgStore {
+    /// The queue's health as of `now` (as the SQLite store's `queue_health`).
+    pub async fn queue_health(
+        &self,
+        now: i64,
+        window_ms: i64,
+    ) -> Result<crate::store::health::QueueHealth> {
+        use crate::store::health::{QueueHealth, TargetTrouble};
+        let c = self.client().await?;
+        let oldest: Option<i64> = c
+            .query_one(
+                "SELECT MIN(m.created_at) FROM queue q JOIN messages m ON m.id = q.message_id WHERE NOT q.dead",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        let troubled = c
+            .query(
+                "SELECT q.target, \
+                   COUNT(*) FILTER (WHERE NOT q.dead AND q.attempts > 0), \
+                   COUNT(*) FILTER (WHERE q.dead AND m.updated_at >= $1) \
+                 FROM queue q JOIN messages m ON m.id = q.message_id \
+                 WHERE (NOT q.dead AND q.attempts > 0) OR (q.dead AND m.updated_at >= $1) \
+                 GROUP BY q.target ORDER BY q.target",
+                &[&(now - window_ms)],
+            )
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| TargetTrouble {
+                target: r.get(0),
+                retrying: r.get(1),
+                dead_recently: r.get(2),
+            })
+            .collect();
+        Ok(QueueHealth {
+            oldest_age_secs: oldest.map_or(0, |t| ((now - t) / 1000).max(0)),
+            troubled,
+        })
+    }
+}
