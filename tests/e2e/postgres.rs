@@ -166,6 +166,32 @@ async fn two_nodes_share_the_work_and_take_over_a_killed_node() {
             "{attempts:?}"
         );
     }
+
+    // Revoking the key (the CLI, on the shared database) stops it on the
+    // surviving node within a second (its token cache lasts 0.5 s).
+    let cfg_b = node_config(&db.0, &sink, &pg, &url);
+    let out = cli(&cfg_b, &["keys", "api", "revoke", "e2e"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let revoked_at = Instant::now();
+    let status = loop {
+        let r = b
+            .send(serde_json::json!({"to": "+14155550101", "text": "x"}))
+            .await;
+        if r.status() == 401 || revoked_at.elapsed() > Duration::from_secs(3) {
+            break r.status();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status, 401);
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        revoked_at.elapsed()
+    );
 }
 
 /// Sends `n` messages to the node whose URL is in `url` (it changes when

@@ -10,6 +10,7 @@ use std::time::Duration;
 use gateway::core::metrics::Metrics;
 use gateway::store::config::Synchronous;
 use gateway::store::listing::MessageFilter;
+use gateway::store::parts::NewPart;
 use gateway::store::{
     Idempotency, InsertOutcome, MessageStatus, NewMessage, StatusReport, Store, Target,
     WriterThread,
@@ -243,13 +244,36 @@ async fn message_path(store: &Store) {
     let health = store.queue_health(now(), 60_000).await.unwrap();
     assert!(health.troubled.is_empty(), "{health:?}");
 
+    // Parts waiting for their siblings; a tenant's accepted count.
+    let part = |n: u8| NewPart {
+        adapter: "modem:a".into(),
+        sender: "+14155550100".into(),
+        arrived_at: t + i64::from(n),
+        kid: "k1".into(),
+        header: vec![n],
+        sealed: vec![n; 8],
+    };
+    let p1 = store.insert_part(part(1)).await.unwrap();
+    let p2 = store.insert_part(part(2)).await.unwrap();
+    let kept = store.parts_of("modem:a".into()).await.unwrap();
+    assert_eq!(kept.iter().map(|p| p.id).collect::<Vec<_>>(), [p1, p2]);
+    assert_eq!(kept[1].sealed, vec![2; 8]);
+    store.delete_parts(vec![p1, p2]).await.unwrap();
+    assert!(store.parts_of("modem:a".into()).await.unwrap().is_empty());
+    let mut owned = message("m3", now());
+    owned.tenant = Some("acme".into());
+    owned.queue = None;
+    store.insert_message(owned).await.unwrap();
+    assert_eq!(store.accepted_since("acme".into(), t).await.unwrap(), 1);
+    assert_eq!(store.accepted_since("other".into(), t).await.unwrap(), 0);
+
     // The retention sweep: a queued body past retention expires the
     // message; metadata past retention goes entirely.
     let swept = store.sweep(now(), now() + 1, 0).await.unwrap();
     assert_eq!(swept.expired.len(), 1, "m2 was queued");
     assert_eq!(swept.expired[0].1.after, MessageStatus::Expired);
     let swept = store.sweep(now(), 0, now() + 1).await.unwrap();
-    assert!(swept.touched >= 2);
+    assert!(swept.touched >= 3);
     assert!(store.message("m1".into()).await.unwrap().is_none());
     assert_eq!(store.queue_depth().await.unwrap(), (0, 0));
 }

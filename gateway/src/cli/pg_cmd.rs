@@ -39,6 +39,9 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
                 *json,
             ));
         }
+        Command::Keys(KeysCommand::Api(ApiCommand::Revoke { name, json })) => {
+            return Some(revoke_api_key(cfg, name, *json));
+        }
         Command::Keys(KeysCommand::Api(_)) => "keys api",
         Command::Identity(_) => "identity",
         Command::Messages(_) => "messages",
@@ -92,5 +95,26 @@ fn create_api_key(
         println!("{token}");
     }
     eprintln!("store this token now: it is not shown again");
+    Ok(())
+}
+
+/// `gateway keys api revoke` on PostgreSQL: every node reads keys from the
+/// database behind a half-second cache, so the key stops working on every
+/// node within a second.
+fn revoke_api_key(cfg: &Config, name: &str, json: bool) -> Result<(), CliError> {
+    let revoked = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let done = pg.revoke_api_key(name, clock::now_ms()).await;
+        pg.close();
+        done
+    })?;
+    if !revoked {
+        return Err(CliError::input(format!("no live API key named {name}")));
+    }
+    if json {
+        println!("{}", serde_json::json!({"name": name, "revoked": true}));
+    } else {
+        println!("revoked {name}");
+    }
     Ok(())
 }

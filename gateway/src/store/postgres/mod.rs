@@ -12,6 +12,7 @@
 
 mod listing;
 mod messages;
+mod parts;
 mod queue;
 mod reads;
 mod schema;

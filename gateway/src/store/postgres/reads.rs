@@ -245,3 +245,19 @@ impl PgStore {
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 }
+
+impl PgStore {
+    /// Revokes the live key `name`; false when there is none.
+    pub async fn revoke_api_key(&self, name: &str, now: i64) -> Result<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+                &[&name, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(n > 0)
+    }
+}
