@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::core::metrics::Metrics;
+use gateway::core::pseudonym::Pseudonyms;
 use gateway::store::config::Synchronous;
 use gateway::store::listing::MessageFilter;
 use gateway::store::parts::NewPart;
@@ -266,6 +267,18 @@ async fn message_path(store: &Store) {
     store.insert_message(owned).await.unwrap();
     assert_eq!(store.accepted_since("acme".into(), t).await.unwrap(), 1);
     assert_eq!(store.accepted_since("other".into(), t).await.unwrap(), 0);
+
+    // Pseudonymisation: the delivered message's recipient (its body gone,
+    // so its header too); the queued one waits; the same pseudonym
+    // whichever backend (or node) ran the pass.
+    let keys = Arc::new(Pseudonyms::new([7; 32]));
+    let done = store.pseudonymise(now() + 1, keys.clone()).await.unwrap();
+    assert_eq!((done.messages, done.headers), (2, 1), "{done:?}");
+    let m1 = store.message("m1".into()).await.unwrap().unwrap();
+    assert_eq!(m1.to, keys.address("+14155550101"));
+    assert!(m1.to.starts_with("p:"));
+    let m2 = store.message("m2".into()).await.unwrap().unwrap();
+    assert_eq!(m2.to, "+14155550101", "a queued message keeps its number");
 
     // The retention sweep: a queued body past retention expires the
     // message; metadata past retention goes entirely.

@@ -72,7 +72,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
     if store.is_postgres() {
         tracing::warn!(
-            "store.backend = postgres is a first part: pseudonymisation of old numbers, SMPP, RCS fallback timers, status callbacks, multipart reassembly, review and most CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
+            "store.backend = postgres is a first part: SMPP, RCS fallback timers, status callbacks, review and most CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
         );
     }
     if !store.is_postgres() && !store.secure_delete_on().await? {
@@ -218,26 +218,22 @@ async fn sweep(
         // Bodies erased on acknowledgement (in the commit that recorded it),
         // and those whose kept time after it ran out.
         erased_since_checkpoint += p.store.take_erased();
-        if p.store.is_postgres() {
-            // Transit staleness, pseudonymisation and WAL checkpoints are
-            // not yet ported (README, "PostgreSQL backend"); acknowledged
-            // bodies are erased (PostgreSQL reclaims the space on VACUUM).
-            if let Err(e) = p.store.erase_acknowledged(now).await {
-                tracing::error!(error = %e, "erasing acknowledged bodies failed");
-            }
-            continue;
-        }
-        match p
-            .store
-            .fail_stale_transit(now - privacy.transit_stale_ms, now)
-            .await
-        {
-            Ok(failed) => {
-                for (id, applied) in &failed {
-                    p.status.announce(id, applied);
+        // PostgreSQL: transit mode is refused by the config check, and
+        // there is no WAL of ours to checkpoint (README, "PostgreSQL backend").
+        let sqlite = !p.store.is_postgres();
+        if sqlite {
+            match p
+                .store
+                .fail_stale_transit(now - privacy.transit_stale_ms, now)
+                .await
+            {
+                Ok(failed) => {
+                    for (id, applied) in &failed {
+                        p.status.announce(id, applied);
+                    }
                 }
+                Err(e) => tracing::error!(error = %e, "failing lost transit messages failed"),
             }
-            Err(e) => tracing::error!(error = %e, "failing lost transit messages failed"),
         }
         match p.store.erase_acknowledged(now).await {
             Ok(n) => erased_since_checkpoint += n,
@@ -264,7 +260,7 @@ async fn sweep(
         p.metrics
             .erasures_pending
             .set(erased_since_checkpoint as i64);
-        if erased_since_checkpoint > 0 && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+        if sqlite && erased_since_checkpoint > 0 && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             // Erased pages may still sit in the WAL; fold it into the main
             // file (where secure_delete zeroed them) and truncate it. A
             // checkpoint a reader kept from completing is tried again on

@@ -13,6 +13,7 @@
 mod listing;
 mod messages;
 mod parts;
+mod pseudonymise;
 mod queue;
 mod reads;
 mod schema;

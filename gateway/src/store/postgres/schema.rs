@@ -16,6 +16,8 @@ use crate::core::error::{Error, Result};
 pub(super) const MIGRATION_LOCK: i64 = 0x6761_7465_7761_7901;
 /// Held (transaction-scoped) by the node running the retention sweep.
 pub(super) const SWEEP_LOCK: i64 = 0x6761_7465_7761_7902;
+/// Held (transaction-scoped) by the node running the pseudonymisation pass.
+pub(super) const PSEUDONYMISE_LOCK: i64 = 0x6761_7465_7761_7903;
 
 /// Migrations by version (index 0 is version 1). Append only.
 const MIGRATIONS: &[&str] = &[
