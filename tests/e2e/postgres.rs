@@ -53,6 +53,15 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     let dir = TempDir::new("pg-one");
     let sink = Sink::start(0).await;
     let cfg = node_config(&dir.0, &sink, &pg, &url);
+    // Status callbacks on (their secret in a file).
+    let secret = dir.0.join("callback.secret");
+    std::fs::write(&secret, "callback-secret\n").unwrap();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[callbacks]\nsecret_file = \"{}\"\n",
+        secret.display()
+    ));
+    std::fs::write(&cfg, text).unwrap();
     let gw = Gateway::start(&cfg);
 
     let id = send_ok(&gw, "+1 415 555 0101").await;
@@ -91,6 +100,33 @@ async fn serve_on_postgres_delivers_and_shows_status() {
             .any(|l| l.contains("not yet available on it")),
         "no startup warning"
     );
+
+    // A carrier's status webhook and the client's status callbacks, in order.
+    let r = gw
+        .send(serde_json::json!({"to": "+1 415 555 0102", "text": "call me back", "status_callback": sink.url("/cb")}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let cb_id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(gw.wait_status(&cb_id, "sent", WAIT).await["status"], "sent");
+    let r = gw
+        .post_signed(
+            "/webhooks/generic/status",
+            &serde_json::json!({"id": cb_id, "status": "delivered"}),
+            GENERIC_SECRET,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let got = sink.wait_for("/cb", 2, WAIT).await;
+    let statuses: Vec<String> = got
+        .iter()
+        .filter(|r| r.json()["id"] == cb_id.as_str())
+        .map(|r| r.json()["status"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(statuses, ["sent", "delivered"]);
+    assert_eq!(gw.message(&cb_id).await["status"], "delivered");
 
     // A CLI command not yet ported refuses instead of reading SQLite.
     let out = cli(&cfg, &["dead-letters", "list"]);

@@ -280,6 +280,38 @@ async fn message_path(store: &Store) {
     let m2 = store.message("m2".into()).await.unwrap().unwrap();
     assert_eq!(m2.to, "+14155550101", "a queued message keeps its number");
 
+    // Status callbacks: owed in the status change's commit, the oldest of
+    // a message first, retried later, then the next.
+    let mut cb = message("m4", now());
+    cb.queue = None;
+    cb.status_callback = Some("http://127.0.0.1:9/cb".into());
+    store.insert_message(cb).await.unwrap();
+    for st in [MessageStatus::Sent, MessageStatus::Delivered] {
+        store
+            .report_status("m4".into(), StatusReport::new(st, None))
+            .await
+            .unwrap();
+    }
+    let owed = store.due_callbacks(now(), 10).await.unwrap();
+    assert_eq!(
+        owed.iter().map(|c| c.status.as_str()).collect::<Vec<_>>(),
+        ["sent"]
+    );
+    store
+        .callback_retry(owed[0].id, 1, now() + 60_000)
+        .await
+        .unwrap();
+    assert!(store.due_callbacks(now(), 10).await.unwrap().is_empty());
+    assert!(store.next_callback_after(now()).await.unwrap().unwrap() > now() + 50_000);
+    store.callback_done(owed[0].id).await.unwrap();
+    let owed = store.due_callbacks(now(), 10).await.unwrap();
+    assert_eq!(
+        (owed[0].status.as_str(), owed[0].attempts),
+        ("delivered", 0)
+    );
+    store.callback_done(owed[0].id).await.unwrap();
+    assert!(store.due_callbacks(now(), 10).await.unwrap().is_empty());
+
     // The retention sweep: a queued body past retention expires the
     // message; metadata past retention goes entirely.
     let swept = store.sweep(now(), now() + 1, 0).await.unwrap();
@@ -327,7 +359,7 @@ async fn message_path_postgres() {
         .await
         .unwrap();
     again.ping().await.unwrap();
-    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "1");
+    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "2");
 }
 
 /// Two nodes on one database: a claim is one node's; a dead node's lease

@@ -76,11 +76,6 @@ pub(super) async fn insert(
     tx: &Transaction<'_>,
     m: &NewMessage,
 ) -> Result<InsertOutcome> {
-    if m.status_callback.is_some() {
-        return Err(not_ported(
-            "status callbacks (insert_message with status_callback)",
-        ));
-    }
     if let Some(answered) = claim_idempotency(tx, m).await? {
         return Ok(answered);
     }
@@ -147,6 +142,14 @@ pub(super) async fn insert(
         .map_err(pg_error)?;
     }
     event(tx, &m.id, m.created_at, m.status.as_str(), None, false).await?;
+    if let Some(url) = &m.status_callback {
+        tx.execute(
+            "UPDATE messages SET status_callback = $2 WHERE id = $1",
+            &[&m.id, url],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
     if let Some(target) = &m.queue {
         tx.execute(
             "INSERT INTO queue (message_id, target, next_attempt_at, lease_owner, lease_until) \
@@ -323,6 +326,7 @@ pub(super) async fn apply_status(
             if !(matches!(report.part, Some(PartReport::Count(_))) && after == report.status) {
                 event(tx, id, now, after.as_str(), detail.as_deref(), false).await?;
             }
+            super::callbacks::on_status(tx, id, after, detail.as_deref(), now).await?;
             Ok(Some(Applied {
                 direction,
                 before,
@@ -390,6 +394,8 @@ pub(super) async fn force_status(
         .map_err(pg_error)?;
     if n > 0 {
         event(tx, id, now, status.as_str(), detail, false).await?;
+        // An operator's drop ends the message: its client hears of it.
+        super::callbacks::on_status(tx, id, status, detail, now).await?;
     }
     Ok(n > 0)
 }

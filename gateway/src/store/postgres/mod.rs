@@ -10,6 +10,7 @@
 //! lock the message row; migrations and the retention sweep run under
 //! advisory locks, so two nodes never run them at once.
 
+mod callbacks;
 mod listing;
 mod messages;
 mod parts;

@@ -222,6 +222,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX status_callbacks_by_message ON status_callbacks(message_id, id);
     CREATE INDEX status_callbacks_due ON status_callbacks(next_attempt_at);
     "#,
+    // 2: status callbacks are claimed like queue entries (a lease), so two
+    // nodes do not POST the same one.
+    r#"
+    ALTER TABLE status_callbacks ADD COLUMN lease_owner TEXT;
+    ALTER TABLE status_callbacks ADD COLUMN lease_until BIGINT;
+    "#,
 ];
 
 /// The schema version this binary writes.
