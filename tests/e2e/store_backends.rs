@@ -242,6 +242,13 @@ async fn message_path(store: &Store) {
         ..MessageFilter::default()
     };
     assert_eq!(store.list_messages(queued).await.unwrap().0.len(), 1);
+    let chart = store.activity(now(), 60_000, 3).await.unwrap();
+    assert_eq!(chart.queued, 1);
+    assert_eq!(
+        chart.buckets[2],
+        [1, 0, 0, 1],
+        "m1 delivered, m2 on the way"
+    );
     let health = store.queue_health(now(), 60_000).await.unwrap();
     assert!(health.troubled.is_empty(), "{health:?}");
 

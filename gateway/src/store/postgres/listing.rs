@@ -72,3 +72,42 @@ impl PgStore {
         Ok((page, end.filter(|_| more)))
     }
 }
+
+impl PgStore {
+    /// Messages accepted per bucket by where they stand now, and the live
+    /// queue depth (the console's charts; as `store/activity.rs`).
+    pub async fn activity(
+        &self,
+        start: i64,
+        bucket_ms: i64,
+        n: usize,
+    ) -> Result<crate::store::activity::Activity> {
+        let c = self.client().await?;
+        let queued: i64 = c
+            .query_one("SELECT COUNT(*) FROM queue WHERE NOT dead", &[])
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        let mut a = crate::store::activity::Activity {
+            start,
+            bucket_ms,
+            buckets: vec![[0; 4]; n],
+            queued,
+        };
+        let rows = c
+            .query(
+                "SELECT (created_at - $1) / $2, status, COUNT(*) FROM messages \
+                 WHERE created_at >= $1 GROUP BY 1, 2",
+                &[&start, &bucket_ms],
+            )
+            .await
+            .map_err(pg_error)?;
+        for r in rows {
+            let (i, status, count): (i64, String, i64) = (r.get(0), r.get(1), r.get(2));
+            if let Some(b) = usize::try_from(i).ok().and_then(|i| a.buckets.get_mut(i)) {
+                b[crate::store::activity::series(&status)] += count;
+            }
+        }
+        Ok(a)
+    }
+}
