@@ -10,6 +10,7 @@ use std::time::Duration;
 use gateway::core::metrics::Metrics;
 use gateway::core::pseudonym::Pseudonyms;
 use gateway::store::config::Synchronous;
+use gateway::store::fallback::FallbackTimer;
 use gateway::store::listing::MessageFilter;
 use gateway::store::parts::NewPart;
 use gateway::store::{
@@ -319,6 +320,63 @@ async fn message_path(store: &Store) {
     store.callback_done(owed[0].id).await.unwrap();
     assert!(store.due_callbacks(now(), 10).await.unwrap().is_empty());
 
+    // RCS fallback timers: written with the message, claimed when due,
+    // retried, and turned into the SMS once.
+    let mut rcs = message("m5", now());
+    rcs.channel = "rcs";
+    rcs.queue = Some(Target::Route("rbm".into()));
+    let timer = FallbackTimer {
+        sms_route: "generic".into(),
+        due_at: now() - 1,
+    };
+    assert_eq!(
+        store.insert_with_fallback(rcs, Some(timer)).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    let due = store.due_fallbacks(now(), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].id.as_str(), due[0].revoking, due[0].accepted),
+        ("m5", false, false)
+    );
+    store.fallback_revoking("m5".into()).await.unwrap();
+    store
+        .fallback_retry("m5".into(), 1, now() + 60_000, "rbm_503".into())
+        .await
+        .unwrap();
+    assert!(store.due_fallbacks(now(), 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.note_read("m5".into(), "rbm").await.unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        store.note_read("m5".into(), "rbm").await.unwrap(),
+        Some(false)
+    );
+    assert_eq!(store.note_read("nope".into(), "rbm").await.unwrap(), None);
+    let why = "no RCS delivery in time".to_string();
+    assert!(
+        store
+            .queue_fallback_sms("m5".into(), "generic".into(), why.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .queue_fallback_sms("m5".into(), "generic".into(), why)
+            .await
+            .unwrap()
+    );
+    let m5 = store.message("m5".into()).await.unwrap().unwrap();
+    assert_eq!(
+        (m5.channel.as_str(), m5.status),
+        ("sms", MessageStatus::Queued)
+    );
+    assert!(m5.history.iter().any(|e| e.status == "fallback"));
+    let mut done = StatusReport::new(MessageStatus::Sent, None);
+    done.finish_queue = true;
+    store.report_status("m5".into(), done).await.unwrap();
+
     // The retention sweep: a queued body past retention expires the
     // message; metadata past retention goes entirely.
     let swept = store.sweep(now(), now() + 1, 0).await.unwrap();
@@ -353,20 +411,20 @@ async fn message_path_postgres() {
     message_path(&store).await;
     // Not yet ported: a clear error naming the operation, never SQLite.
     let e = store
-        .due_fallbacks(now(), 10)
+        .owed_smpp_receipts(Vec::new(), Vec::new(), 1)
         .await
         .unwrap_err()
         .to_string();
-    assert!(
-        e.contains("due_fallbacks") && e.contains("not yet available on the postgres backend"),
-        "{e}"
+    assert_eq!(
+        e,
+        "store: store operation `owed_smpp_receipts` is not yet available on the postgres backend"
     );
     // Opening again (a second node, a restart) finds the schema in place.
     let (again, _) = Store::open_postgres(&pg.store_config(&url, 15))
         .await
         .unwrap();
     again.ping().await.unwrap();
-    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "2");
+    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "3");
 }
 
 /// Two nodes on one database: a claim is one node's; a dead node's lease

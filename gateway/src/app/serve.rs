@@ -72,7 +72,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
     if store.is_postgres() {
         tracing::warn!(
-            "store.backend = postgres is a first part: SMPP, RCS fallback timers, review and most CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
+            "store.backend = postgres is a first part: SMPP, review and most CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
         );
     }
     if !store.is_postgres() && !store.secure_delete_on().await? {

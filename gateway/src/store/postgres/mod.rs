@@ -11,6 +11,7 @@
 //! advisory locks, so two nodes never run them at once.
 
 mod callbacks;
+mod fallback;
 mod listing;
 mod messages;
 mod parts;

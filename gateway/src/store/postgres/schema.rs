@@ -228,6 +228,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE status_callbacks ADD COLUMN lease_owner TEXT;
     ALTER TABLE status_callbacks ADD COLUMN lease_until BIGINT;
     "#,
+    // 3: RCS fallback timers are claimed with a lease too, so one node
+    // across the cluster handles each.
+    r#"
+    ALTER TABLE rcs_fallback ADD COLUMN lease_owner TEXT;
+    ALTER TABLE rcs_fallback ADD COLUMN lease_until BIGINT;
+    "#,
 ];
 
 /// The schema version this binary writes.
