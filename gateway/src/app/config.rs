@@ -225,6 +225,13 @@ impl Config {
                     .to_string(),
             );
         }
+        if self.store.backend == crate::store::config::BackendKind::Postgres
+            && (!self.smpp.client.is_empty() || self.smpp.server.is_some())
+        {
+            problems.push(
+                "smpp.client and smpp.server are not yet available with store.backend = \"postgres\"".to_string(),
+            );
+        }
         self.delivery.validate(&mut problems);
         self.callbacks.validate(&mut problems);
         if let Some(g) = &self.generic {
@@ -339,6 +346,23 @@ mod tests {
         let e = c.validate().unwrap_err().to_string();
         assert!(
             e.contains("default_region") && e.contains("max_batch") && e.contains("generic.url"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn postgres_checks_across_sections_name_their_fields() {
+        let pg = "[store]\nbackend = \"postgres\"\nurl = \"postgres://gw@127.0.0.1:5432/gw\"\n";
+        Config::from_toml(pg).unwrap().validate().unwrap();
+        let c = Config::from_toml(&format!(
+            "{pg}lease_secs = 5\n[privacy]\ntransit_only = true\n[smpp.server]\nlisten = \"127.0.0.1:0\"\n"
+        ))
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("store.lease_secs")
+                && e.contains("privacy.transit_only")
+                && e.contains("smpp.server"),
             "{e}"
         );
     }
