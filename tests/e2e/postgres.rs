@@ -161,6 +161,18 @@ async fn two_nodes_share_the_work_and_take_over_a_killed_node() {
         assert_eq!(b.wait_status(id, "sent", WAIT).await["status"], "sent");
     }
 
+    // A STOP received by `a` binds `b` at once (the opt-out is read from
+    // the shared table, not from `b`'s own filter).
+    let stop = serde_json::json!({"id": "smsc-stop-1", "from": "+14155557777", "to": "+14155550199", "text": "STOP"});
+    let r = a
+        .post_signed("/webhooks/generic", &stop, GENERIC_SECRET)
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = b
+        .send(serde_json::json!({"to": "+14155557777", "text": "hello again"}))
+        .await;
+    assert_eq!(r.status(), 400, "{:?}", r.text().await);
+
     // Node `a` is killed mid-send: the far end has the requests but `a`
     // never records an answer. Its entries stay leased to it until the
     // lease ends, then `b` sends them with the same attempt ids.
