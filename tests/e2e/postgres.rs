@@ -15,11 +15,11 @@ use crate::pg::Postgres;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A node's config on database `url`: sends time out after 5 s and leases
-/// last 8 s, so a takeover happens within the test's patience.
+/// A node's config on database `url`: sends time out after 3 s and leases
+/// last 11 s, so a takeover happens within the test's patience.
 fn node_config(dir: &Path, sink: &Sink, pg: &Postgres, url: &str) -> std::path::PathBuf {
     let extra = format!(
-        "{}lease_secs = 8\n[delivery]\nrequest_timeout_secs = 5\n",
+        "{}lease_secs = 11\n[delivery]\nrequest_timeout_secs = 3\n",
         pg.store_section(url).replace("lease_secs = 15\n", "")
     );
     write_config(dir, Some(sink), &extra)

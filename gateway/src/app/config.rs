@@ -210,10 +210,10 @@ impl Config {
         self.http.validate(&mut problems);
         self.store.validate(&mut problems);
         if self.store.backend == crate::store::config::BackendKind::Postgres
-            && self.store.lease_secs <= self.delivery.request_timeout_secs + 2
+            && self.store.lease_secs <= 2 * (self.delivery.request_timeout_secs + 2)
         {
             problems.push(
-                "store.lease_secs must be longer than delivery.request_timeout_secs + 2 (a send outlives its lease otherwise)"
+                "store.lease_secs must be longer than 2 × (delivery.request_timeout_secs + 2): a claimed entry may wait one send for a slot, then take one"
                     .to_string(),
             );
         }

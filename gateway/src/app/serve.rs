@@ -70,6 +70,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         BackendKind::Postgres => Store::open_postgres(&config.store).await?,
     };
     let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
+    store.cap_claims(config.delivery.concurrency);
     if store.is_postgres() {
         tracing::warn!(
             "store.backend = postgres is a first part: SMPP, review and most CLI commands are not yet available on it (README, \"PostgreSQL backend\")"

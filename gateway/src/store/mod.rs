@@ -221,6 +221,14 @@ impl Store {
         }
     }
 
+    /// On PostgreSQL, claims at most `n` queue entries per poll (the
+    /// delivery worker's concurrency); nothing on SQLite (one node).
+    pub fn cap_claims(&self, n: usize) {
+        if let Some(pg) = self.pg() {
+            pg.cap_claims(n);
+        }
+    }
+
     /// Whether the store runs on PostgreSQL (SQLite-only upkeep, such as
     /// WAL checkpoints, is skipped then).
     pub fn is_postgres(&self) -> bool {

@@ -34,6 +34,10 @@ pub struct PgStore {
     node: String,
     /// How long a claim holds a queue entry (ms).
     lease_ms: i64,
+    /// Most queue entries one poll claims: what the node can start at once
+    /// (`delivery.concurrency`), so no claimed entry waits for a send slot
+    /// longer than one send, and a lease never runs out under a backlog.
+    claim_max: std::sync::atomic::AtomicUsize,
 }
 
 /// The error of a PostgreSQL operation, in words: the SQLSTATE and the
@@ -89,6 +93,7 @@ impl PgStore {
             pool,
             node: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             lease_ms: i64::try_from(cfg.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+            claim_max: std::sync::atomic::AtomicUsize::new(usize::MAX),
         };
         let mut client = this.client().await?;
         schema::migrate(&mut client).await?;
@@ -98,6 +103,12 @@ impl PgStore {
     /// A pooled connection.
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Claims at most `n` queue entries per poll (the node's send slots).
+    pub fn cap_claims(&self, n: usize) {
+        self.claim_max
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// This node's lease owner name.

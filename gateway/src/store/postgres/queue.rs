@@ -27,7 +27,8 @@ impl PgStore {
         exclude: HashSet<String>,
     ) -> Result<Vec<QueueItem>> {
         let exclude: Vec<String> = exclude.into_iter().collect();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let cap = self.claim_max.load(std::sync::atomic::Ordering::Relaxed);
+        let limit = i64::try_from(limit.min(cap)).unwrap_or(i64::MAX);
         let rows = self
             .client()
             .await?
