@@ -452,6 +452,13 @@ async fn two_nodes_claim_and_take_over() {
     assert!(a.due(now(), 50, HashSet::new()).await.unwrap().is_empty());
     let mine = b.due(now(), 50, HashSet::new()).await.unwrap();
     assert_eq!(mine.len(), 20);
+    // A node shutting down hands its claims back at once.
+    assert!(a.due(now(), 50, HashSet::new()).await.unwrap().is_empty());
+    assert_eq!(b.release_leases().await.unwrap(), 20);
+    let back = c.due(now(), 50, HashSet::new()).await.unwrap();
+    assert_eq!(back.len(), 20);
+    assert_eq!(c.release_leases().await.unwrap(), 20);
+    assert_eq!(b.due(now(), 50, HashSet::new()).await.unwrap().len(), 20);
     // `b` dies mid-send: nothing reports. After the lease, the others
     // take over, each entry once however their polls interleave.
     drop(b);

@@ -171,6 +171,15 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     // their outcome.
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
+    // PostgreSQL: what this node claimed and did not start goes back to
+    // the cluster now, not after the lease.
+    match pipeline.store.release_leases().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(released = n, "claims handed back to the cluster"),
+        Err(e) => {
+            tracing::warn!(error = %e, "handing back claims failed; they end with their lease")
+        }
+    }
     // The writer commits what is queued and stops, whether or not some
     // handle to the store is still alive.
     pipeline.store.close();

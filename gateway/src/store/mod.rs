@@ -229,6 +229,16 @@ impl Store {
         }
     }
 
+    /// On PostgreSQL, ends this node's claims (shutdown, after the last
+    /// send recorded its outcome) so other nodes need not wait out the
+    /// lease; nothing on SQLite.
+    pub async fn release_leases(&self) -> Result<u64> {
+        match self.pg() {
+            Some(pg) => pg.release_leases().await,
+            None => Ok(0),
+        }
+    }
+
     /// Whether the store runs on PostgreSQL (SQLite-only upkeep, such as
     /// WAL checkpoints, is skipped then).
     pub fn is_postgres(&self) -> bool {

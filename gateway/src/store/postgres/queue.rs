@@ -350,3 +350,21 @@ impl PgStore {
         })
     }
 }
+
+impl PgStore {
+    /// Ends this node's leases (at shutdown, once its sends have recorded
+    /// their outcome): entries it claimed but never started are claimable
+    /// by the other nodes at once, not after the lease. Returns how many.
+    pub async fn release_leases(&self) -> Result<u64> {
+        let c = self.client().await?;
+        let mut n = 0;
+        for sql in [
+            "UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            "UPDATE status_callbacks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            "UPDATE rcs_fallback SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        ] {
+            n += c.execute(sql, &[&self.node]).await.map_err(pg_error)?;
+        }
+        Ok(n)
+    }
+}
