@@ -136,6 +136,16 @@ async fn serve_on_postgres_delivers_and_shows_status() {
         err.contains("not yet available on the postgres backend"),
         "{err}"
     );
+
+    // A graceful stop on PostgreSQL: no writer thread to join, the pool closed.
+    let (status, logs) = gw.terminate();
+    assert!(status.success(), "{:?}", logs.lock().unwrap());
+    assert!(
+        logs.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("\"stopped\""))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
