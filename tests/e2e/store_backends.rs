@@ -419,6 +419,16 @@ async fn message_path_postgres() {
         e,
         "store: store operation `owed_smpp_receipts` is not yet available on the postgres backend"
     );
+    // No server there: a clear error, at once.
+    let nowhere = pg.store_config("postgres://gw@127.0.0.1:1/none", 15);
+    let started = std::time::Instant::now();
+    let e = Store::open_postgres(&nowhere)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("postgres"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10));
     // Opening again (a second node, a restart) finds the schema in place.
     let (again, _) = Store::open_postgres(&pg.store_config(&url, 15))
         .await

@@ -26,6 +26,11 @@ use tokio_postgres::NoTls;
 use crate::core::error::{Error, Result};
 use crate::store::config::{STORE_SECRET_ENV, StoreConfig};
 
+/// How long connecting to the server may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long an operation waits for a free pooled connection.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One node's handle on the shared database.
 pub struct PgStore {
     pool: Pool,
@@ -77,6 +82,9 @@ impl PgStore {
             pg.password(crate::core::secrets::text_secret(secret, "store password")?);
         }
         pg.application_name("gateway");
+        // An unreachable server fails the operation, not hangs it for the
+        // operating system's TCP timeout.
+        pg.connect_timeout(CONNECT_TIMEOUT);
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -87,6 +95,8 @@ impl PgStore {
         let pool = Pool::builder(manager)
             .max_size(cfg.pool_size.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| Error::Store(format!("postgres pool: {e}")))?;
         let this = Self {
