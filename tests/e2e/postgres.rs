@@ -128,6 +128,16 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     assert_eq!(statuses, ["sent", "delivered"]);
     assert_eq!(gw.message(&cb_id).await["status"], "delivered");
 
+    // Keys are listed from the shared database.
+    let out = cli(&cfg, &["keys", "api", "list", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(keys[0]["name"], "e2e");
+
     // A CLI command not yet ported refuses instead of reading SQLite.
     let out = cli(&cfg, &["dead-letters", "list"]);
     assert_eq!(out.status.code(), Some(2));

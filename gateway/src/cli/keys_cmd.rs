@@ -276,28 +276,7 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                         clock::rfc3339_ms(until)
                     );
                 }
-                ApiCommand::List { json } => {
-                    let keys = db.api_keys()?;
-                    if *json {
-                        print_json(&keys)?;
-                    } else {
-                        println!(
-                            "{:<24} {:<16} {:<26} {:<26} {:<26} REVOKED",
-                            "NAME", "TENANT", "SCOPES", "CREATED", "EXPIRES"
-                        );
-                        for k in keys {
-                            println!(
-                                "{:<24} {:<16} {:<26} {:<26} {:<26} {}",
-                                k.name,
-                                k.tenant.as_deref().unwrap_or("-"),
-                                k.scopes,
-                                clock::rfc3339_ms(k.created_at),
-                                k.expires_at.map(clock::rfc3339_ms).unwrap_or_default(),
-                                k.revoked_at.map(clock::rfc3339_ms).unwrap_or_default()
-                            );
-                        }
-                    }
-                }
+                ApiCommand::List { json } => print_api_keys(db.api_keys()?, *json)?,
                 ApiCommand::SetCallback { name, url } => {
                     if let Some(url) = url {
                         crate::delivery::callbacks::check_url(url)?;
@@ -322,6 +301,29 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Prints API keys (`keys api list`), as a table or JSON.
+pub(super) fn print_api_keys(keys: Vec<store::ApiKeyInfo>, json: bool) -> Result<(), CliError> {
+    if json {
+        return print_json(&keys);
+    }
+    println!(
+        "{:<24} {:<16} {:<26} {:<26} {:<26} REVOKED",
+        "NAME", "TENANT", "SCOPES", "CREATED", "EXPIRES"
+    );
+    for k in keys {
+        println!(
+            "{:<24} {:<16} {:<26} {:<26} {:<26} {}",
+            k.name,
+            k.tenant.as_deref().unwrap_or("-"),
+            k.scopes,
+            clock::rfc3339_ms(k.created_at),
+            k.expires_at.map(clock::rfc3339_ms).unwrap_or_default(),
+            k.revoked_at.map(clock::rfc3339_ms).unwrap_or_default()
+        );
     }
     Ok(())
 }

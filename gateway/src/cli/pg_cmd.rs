@@ -42,6 +42,9 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         Command::Keys(KeysCommand::Api(ApiCommand::Revoke { name, json })) => {
             return Some(revoke_api_key(cfg, name, *json));
         }
+        Command::Keys(KeysCommand::Api(ApiCommand::List { json })) => {
+            return Some(list_api_keys(cfg, *json));
+        }
         Command::Keys(KeysCommand::Api(_)) => "keys api",
         Command::Identity(_) => "identity",
         Command::Messages(_) => "messages",
@@ -117,4 +120,15 @@ fn revoke_api_key(cfg: &Config, name: &str, json: bool) -> Result<(), CliError> 
         println!("revoked {name}");
     }
     Ok(())
+}
+
+/// `gateway keys api list` on PostgreSQL.
+fn list_api_keys(cfg: &Config, json: bool) -> Result<(), CliError> {
+    let keys = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let keys = pg.api_keys().await;
+        pg.close();
+        keys
+    })?;
+    super::keys_cmd::print_api_keys(keys, json)
 }

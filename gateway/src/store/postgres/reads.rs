@@ -261,3 +261,30 @@ impl PgStore {
         Ok(n > 0)
     }
 }
+
+impl PgStore {
+    /// Every API key, oldest first.
+    pub async fn api_keys(&self) -> Result<Vec<crate::store::ApiKeyInfo>> {
+        Ok(self
+            .client()
+            .await?
+            .query(
+                "SELECT name, tenant, scopes, created_at, revoked_at, expires_at, previous_until \
+                 FROM api_keys ORDER BY id",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| crate::store::ApiKeyInfo {
+                name: r.get(0),
+                tenant: r.get(1),
+                scopes: r.get(2),
+                created_at: r.get(3),
+                revoked_at: r.get(4),
+                expires_at: r.get(5),
+                previous_until: r.get(6),
+            })
+            .collect())
+    }
+}
