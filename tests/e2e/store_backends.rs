@@ -377,6 +377,39 @@ async fn message_path(store: &Store) {
     done.finish_queue = true;
     store.report_status("m5".into(), done).await.unwrap();
 
+    // Transit (no content at rest): never written; one not handed over in
+    // time fails `content_not_retained` (from any node) and its carrier id
+    // is forgotten.
+    let mut tr = message("m6", t);
+    tr.transit = true;
+    tr.queue = None;
+    tr.carrier_id = Some(("generic".into(), "c-6".into()));
+    store.insert_message(tr).await.unwrap();
+    assert!(
+        !store
+            .message("m6".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .body_stored
+    );
+    let failed = store.fail_stale_transit(now() + 1, now()).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0].0.as_str(), failed[0].1.after),
+        ("m6", MessageStatus::Failed)
+    );
+    store.not_retained("m6".into()).await.unwrap();
+    let m6 = store.message("m6".into()).await.unwrap().unwrap();
+    assert_eq!(m6.last_error.as_deref(), Some("content_not_retained"));
+    let mut again = message("m6b", now());
+    again.carrier_id = Some(("generic".into(), "c-6".into()));
+    again.queue = None;
+    assert_eq!(
+        store.insert_message(again).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+
     // The retention sweep: a queued body past retention expires the
     // message; metadata past retention goes entirely.
     let swept = store.sweep(now(), now() + 1, 0).await.unwrap();

@@ -218,14 +218,6 @@ impl Config {
             );
         }
         if self.store.backend == crate::store::config::BackendKind::Postgres
-            && (self.privacy.transit_only || !self.privacy.no_content_at_rest.is_empty())
-        {
-            problems.push(
-                "privacy.transit_only and privacy.no_content_at_rest are not yet available with store.backend = \"postgres\""
-                    .to_string(),
-            );
-        }
-        if self.store.backend == crate::store::config::BackendKind::Postgres
             && (!self.smpp.client.is_empty() || self.smpp.server.is_some())
         {
             problems.push(
@@ -355,14 +347,12 @@ mod tests {
         let pg = "[store]\nbackend = \"postgres\"\nurl = \"postgres://gw@127.0.0.1:5432/gw\"\n";
         Config::from_toml(pg).unwrap().validate().unwrap();
         let c = Config::from_toml(&format!(
-            "{pg}lease_secs = 5\n[privacy]\ntransit_only = true\n[smpp.server]\nlisten = \"127.0.0.1:0\"\n"
+            "{pg}lease_secs = 5\n[smpp.server]\nlisten = \"127.0.0.1:0\"\n"
         ))
         .unwrap();
         let e = c.validate().unwrap_err().to_string();
         assert!(
-            e.contains("store.lease_secs")
-                && e.contains("privacy.transit_only")
-                && e.contains("smpp.server"),
+            e.contains("store.lease_secs") && e.contains("smpp.server"),
             "{e}"
         );
     }

@@ -228,22 +228,17 @@ async fn sweep(
         // Bodies erased on acknowledgement (in the commit that recorded it),
         // and those whose kept time after it ran out.
         erased_since_checkpoint += p.store.take_erased();
-        // PostgreSQL: transit mode is refused by the config check, and
-        // there is no WAL of ours to checkpoint (README, "PostgreSQL backend").
-        let sqlite = !p.store.is_postgres();
-        if sqlite {
-            match p
-                .store
-                .fail_stale_transit(now - privacy.transit_stale_ms, now)
-                .await
-            {
-                Ok(failed) => {
-                    for (id, applied) in &failed {
-                        p.status.announce(id, applied);
-                    }
+        match p
+            .store
+            .fail_stale_transit(now - privacy.transit_stale_ms, now)
+            .await
+        {
+            Ok(failed) => {
+                for (id, applied) in &failed {
+                    p.status.announce(id, applied);
                 }
-                Err(e) => tracing::error!(error = %e, "failing lost transit messages failed"),
             }
+            Err(e) => tracing::error!(error = %e, "failing lost transit messages failed"),
         }
         match p.store.erase_acknowledged(now).await {
             Ok(n) => erased_since_checkpoint += n,
@@ -270,7 +265,11 @@ async fn sweep(
         p.metrics
             .erasures_pending
             .set(erased_since_checkpoint as i64);
-        if sqlite && erased_since_checkpoint > 0 && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+        // PostgreSQL: no WAL of ours to checkpoint.
+        if !p.store.is_postgres()
+            && erased_since_checkpoint > 0
+            && last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+        {
             // Erased pages may still sit in the WAL; fold it into the main
             // file (where secure_delete zeroed them) and truncate it. A
             // checkpoint a reader kept from completing is tried again on

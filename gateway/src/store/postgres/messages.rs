@@ -598,3 +598,64 @@ impl PgStore {
         Ok(out)
     }
 }
+
+impl PgStore {
+    /// A message without content at rest could not be handed over in time
+    /// (as the SQLite store's `not_retained`).
+    pub async fn not_retained(&self, id: String) -> Result<()> {
+        use crate::store::privacy::NOT_RETAINED;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_error)?;
+        tx.execute(
+            "UPDATE messages SET last_error = $2 WHERE id = $1",
+            &[&id, &NOT_RETAINED],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.execute("DELETE FROM carrier_ids WHERE message_id = $1", &[&id])
+            .await
+            .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    /// Transit messages accepted before `before` that never reached a
+    /// final status fail `content_not_retained`. Safe from any node: by
+    /// `before`, whichever node carried one has given up on it.
+    pub async fn fail_stale_transit(
+        &self,
+        before: i64,
+        now: i64,
+    ) -> Result<Vec<(String, Applied)>> {
+        use crate::store::privacy::NOT_RETAINED;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_error)?;
+        let ids: Vec<String> = tx
+            .query(
+                "SELECT id FROM messages WHERE transit AND created_at < $1 \
+                 AND status IN ('queued', 'sending') LIMIT 10000",
+                &[&before],
+            )
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            let report = StatusReport::new(
+                MessageStatus::Failed,
+                Some(format!("{NOT_RETAINED}: not handed over in time")),
+            );
+            let applied = apply_status(&tx, &id, &report, now).await?;
+            tx.execute(
+                "UPDATE messages SET last_error = $2 WHERE id = $1",
+                &[&id, &NOT_RETAINED],
+            )
+            .await
+            .map_err(pg_error)?;
+            out.extend(applied.map(|a| (id, a)));
+        }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(out)
+    }
+}
