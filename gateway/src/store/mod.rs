@@ -2,6 +2,10 @@
 //! and a small pool of read connections used from `spawn_blocking` so rusqlite
 //! never runs on the async worker threads.
 //!
+//! With `[store] backend = "postgres"` the same `Store` runs its operations
+//! on PostgreSQL instead (`postgres/`, several nodes on one database); the
+//! operations not ported yet refuse there, naming themselves.
+//!
 //! Only the envelope header (metadata) is stored in clear columns; the sealed
 //! body is the one place content lives, and it is erased (with SQLite's
 //! `secure_delete`) when the message expires.
