@@ -139,7 +139,16 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     assert_eq!(keys[0]["name"], "e2e");
 
     // A CLI command not yet ported refuses instead of reading SQLite.
-    let out = cli(&cfg, &["dead-letters", "list"]);
+    let out = cli(&cfg, &["dead-letters", "list", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let out = cli(&cfg, &["dead-letters", "retry", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = cli(&cfg, &["messages", "show", &id]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -399,43 +399,51 @@ pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Prints dead letters (`dead-letters list`), as a table or JSON.
+pub(super) fn print_dead_letters(
+    views: Vec<store::MessageView>,
+    json: bool,
+) -> Result<(), CliError> {
+    if json {
+        return print_json(&views);
+    }
+    println!(
+        "{:<38} {:<9} {:<8} {:<26} LAST ERROR",
+        "ID", "DIRECTION", "ATTEMPTS", "UPDATED"
+    );
+    for v in views {
+        println!(
+            "{:<38} {:<9} {:<8} {:<26} {}",
+            v.id,
+            v.direction,
+            v.attempts.unwrap_or(0),
+            v.updated_at,
+            v.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Answers `dead-letters retry ID`: requeued, or no such dead letter.
+pub(super) fn retried(requeued: bool, id: &str, json: bool) -> Result<(), CliError> {
+    if !requeued {
+        return Err(CliError::input(format!(
+            "no dead-lettered message with id {id}"
+        )));
+    }
+    emit(
+        json,
+        serde_json::json!({"id": id, "requeued": true}),
+        &format!("requeued {id}"),
+    )
+}
+
 /// Runs `gateway dead-letters …`.
 pub fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliError> {
     let mut db = store::open_for_cli(&cfg.data_dir)?;
     match cmd {
-        DeadLetterCommand::List { json } => {
-            let views = db.dead_letters(1000)?;
-            if *json {
-                print_json(&views)?;
-            } else {
-                println!(
-                    "{:<38} {:<9} {:<8} {:<26} LAST ERROR",
-                    "ID", "DIRECTION", "ATTEMPTS", "UPDATED"
-                );
-                for v in views {
-                    println!(
-                        "{:<38} {:<9} {:<8} {:<26} {}",
-                        v.id,
-                        v.direction,
-                        v.attempts.unwrap_or(0),
-                        v.updated_at,
-                        v.last_error.unwrap_or_default()
-                    );
-                }
-            }
-        }
-        DeadLetterCommand::Retry { id, json } => {
-            if !db.retry_dead(id)? {
-                return Err(CliError::input(format!(
-                    "no dead-lettered message with id {id}"
-                )));
-            }
-            emit(
-                *json,
-                serde_json::json!({"id": id, "requeued": true}),
-                &format!("requeued {id}"),
-            )?;
-        }
+        DeadLetterCommand::List { json } => print_dead_letters(db.dead_letters(1000)?, *json)?,
+        DeadLetterCommand::Retry { id, json } => retried(db.retry_dead(id)?, id, *json)?,
     }
     Ok(())
 }

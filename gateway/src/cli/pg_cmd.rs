@@ -5,7 +5,7 @@
 //! they refuse rather than answer from the wrong database. `keys api
 //! create` runs on PostgreSQL (a node needs a key to be used at all).
 
-use super::keys_cmd::{ApiCommand, KeysCommand};
+use super::keys_cmd::{ApiCommand, DeadLetterCommand, KeysCommand};
 use super::{Cli, CliError, Command, runtime};
 use crate::app::config::Config;
 use crate::core::clock;
@@ -48,7 +48,7 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         Command::Keys(KeysCommand::Api(_)) => "keys api",
         Command::Identity(_) => "identity",
         Command::Messages(_) => "messages",
-        Command::DeadLetters(_) => "dead-letters",
+        Command::DeadLetters(cmd) => return Some(dead_letters(cfg, cmd)),
         Command::Replay(_) => "replay",
         Command::Model(_) => "model",
         Command::ExportTrace(_) => "export-trace",
@@ -131,4 +131,25 @@ fn list_api_keys(cfg: &Config, json: bool) -> Result<(), CliError> {
         keys
     })?;
     super::keys_cmd::print_api_keys(keys, json)
+}
+
+/// `gateway dead-letters list|retry` on PostgreSQL.
+fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let out = match cmd {
+            DeadLetterCommand::List { json } => pg
+                .dead_letters(1000, None)
+                .await
+                .map_err(CliError::from)
+                .and_then(|v| super::keys_cmd::print_dead_letters(v, *json)),
+            DeadLetterCommand::Retry { id, json } => pg
+                .retry_dead(id.clone())
+                .await
+                .map_err(CliError::from)
+                .and_then(|r| super::keys_cmd::retried(r, id, *json)),
+        };
+        pg.close();
+        out
+    })
 }
