@@ -148,7 +148,15 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
     let out = cli(&cfg, &["dead-letters", "retry", "nope"]);
     assert_eq!(out.status.code(), Some(2));
-    let out = cli(&cfg, &["messages", "show", &id]);
+    let out = cli(&cfg, &["messages", "show", &id, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["status"], "sent");
+    let out = cli(&cfg, &["identity", "show", "+14155550101"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

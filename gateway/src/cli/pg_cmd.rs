@@ -47,7 +47,9 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         }
         Command::Keys(KeysCommand::Api(_)) => "keys api",
         Command::Identity(_) => "identity",
-        Command::Messages(_) => "messages",
+        Command::Messages(super::messages_cmd::MessagesCommand::Show { id, json }) => {
+            return Some(show_message(cfg, id, *json));
+        }
         Command::DeadLetters(cmd) => return Some(dead_letters(cfg, cmd)),
         Command::Replay(_) => "replay",
         Command::Model(_) => "model",
@@ -152,4 +154,15 @@ fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliError> {
         pg.close();
         out
     })
+}
+
+/// `gateway messages show ID` on PostgreSQL.
+fn show_message(cfg: &Config, id: &str, json: bool) -> Result<(), CliError> {
+    let view = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let view = pg.message(id.to_string()).await;
+        pg.close();
+        view
+    })?;
+    super::messages_cmd::show(view, id, json)
 }
