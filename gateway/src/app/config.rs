@@ -213,6 +213,21 @@ impl Config {
         }
         self.http.validate(&mut problems);
         self.store.validate(&mut problems);
+        if self.store.backend == crate::store::config::BackendKind::Postgres
+            && self.store.lease_secs <= 2 * (self.delivery.request_timeout_secs + 2)
+        {
+            problems.push(
+                "store.lease_secs must be longer than 2 × (delivery.request_timeout_secs + 2): a claimed entry may wait one send for a slot, then take one"
+                    .to_string(),
+            );
+        }
+        if self.store.backend == crate::store::config::BackendKind::Postgres
+            && (!self.smpp.client.is_empty() || self.smpp.server.is_some())
+        {
+            problems.push(
+                "smpp.client and smpp.server are not yet available with store.backend = \"postgres\"".to_string(),
+            );
+        }
         self.delivery.validate(&mut problems);
         self.callbacks.validate(&mut problems);
         if let Some(g) = &self.generic {
@@ -332,6 +347,21 @@ mod tests {
                 && e.contains("max_batch")
                 && e.contains("generic.url")
                 && e.contains("undo_window_secs"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn postgres_checks_across_sections_name_their_fields() {
+        let pg = "[store]\nbackend = \"postgres\"\nurl = \"postgres://gw@127.0.0.1:5432/gw\"\n";
+        Config::from_toml(pg).unwrap().validate().unwrap();
+        let c = Config::from_toml(&format!(
+            "{pg}lease_secs = 5\n[smpp.server]\nlisten = \"127.0.0.1:0\"\n"
+        ))
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("store.lease_secs") && e.contains("smpp.server"),
             "{e}"
         );
     }

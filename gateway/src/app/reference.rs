@@ -289,7 +289,37 @@ const STORE: &[Key] = &[
         "integer",
         Unset("until the disk is full"),
         "10240",
-        "Database size cap in MiB; at the cap writes get 503 `storage_full`.",
+        "Database size cap in MiB; at the cap writes get 503 `storage_full` (SQLite only).",
+    ),
+    k(
+        "backend",
+        "`sqlite` | `postgres`",
+        Value("\"sqlite\""),
+        "\"postgres\"",
+        "`postgres`: several nodes on one PostgreSQL (see PostgreSQL backend).",
+    ),
+    k(
+        "url",
+        "string",
+        Unset("none (required with postgres)"),
+        "\"postgres://gateway@db.example:5432/gateway\"",
+        "PostgreSQL connection URL, never with a password in it.",
+    ),
+    secret_keys!("GATEWAY_STORE_SECRET")[0],
+    secret_keys!("GATEWAY_STORE_SECRET")[1],
+    k(
+        "pool_size",
+        "integer",
+        Value("8"),
+        "16",
+        "PostgreSQL connections per node.",
+    ),
+    k(
+        "lease_secs",
+        "integer",
+        Value("60"),
+        "120",
+        "PostgreSQL: how long a node holds a claimed queue entry before another may take it over.",
     ),
 ];
 

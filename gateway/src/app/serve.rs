@@ -21,6 +21,7 @@ use crate::envelope::keys::Keyring;
 use crate::http::ApiState;
 use crate::pipeline::Pipeline;
 use crate::store::Store;
+use crate::store::config::BackendKind;
 
 /// How often expired bodies are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -58,15 +59,24 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     crate::core::fs::create_private_dir(&config.data_dir)?;
     let keys = Keyring::open_or_create(&config.data_dir)?;
     let metrics = Arc::new(Metrics::new());
-    let (store, writer_thread) = Store::open(
-        &config.data_dir,
-        config.store.synchronous,
-        config.store.max_batch,
-        config.store.read_connections,
-        metrics.clone(),
-    )?;
+    let (store, writer_thread) = match config.store.backend {
+        BackendKind::Sqlite => Store::open(
+            &config.data_dir,
+            config.store.synchronous,
+            config.store.max_batch,
+            config.store.read_connections,
+            metrics.clone(),
+        )?,
+        BackendKind::Postgres => Store::open_postgres(&config.store).await?,
+    };
     let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
-    if !store.secure_delete_on().await? {
+    store.cap_claims(config.delivery.concurrency);
+    if store.is_postgres() {
+        tracing::warn!(
+            "store.backend = postgres is a first part: SMPP, review and most CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
+        );
+    }
+    if !store.is_postgres() && !store.secure_delete_on().await? {
         return Err(Error::Config(
             "SQLite does not zero freed content (PRAGMA secure_delete); erased bodies would stay in the file".into(),
         ));
@@ -160,6 +170,15 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     // their outcome.
     shutdown.cancel();
     while tasks.join_next().await.is_some() {}
+    // PostgreSQL: what this node claimed and did not start goes back to
+    // the cluster now, not after the lease.
+    match pipeline.store.release_leases().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(released = n, "claims handed back to the cluster"),
+        Err(e) => {
+            tracing::warn!(error = %e, "handing back claims failed; they end with their lease")
+        }
+    }
     // The writer commits what is queued and stops, whether or not some
     // handle to the store is still alive.
     pipeline.store.close();
@@ -250,7 +269,11 @@ async fn sweep(
         p.metrics
             .erasures_pending
             .set(erased_since_checkpoint as i64);
-        if erased_since_checkpoint > 0 && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+        // PostgreSQL: no WAL of ours to checkpoint.
+        if !p.store.is_postgres()
+            && erased_since_checkpoint > 0
+            && last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+        {
             // Erased pages may still sit in the WAL; fold it into the main
             // file (where secure_delete zeroed them) and truncate it. A
             // checkpoint a reader kept from completing is tried again on

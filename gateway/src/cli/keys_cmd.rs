@@ -276,28 +276,7 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                         clock::rfc3339_ms(until)
                     );
                 }
-                ApiCommand::List { json } => {
-                    let keys = db.api_keys()?;
-                    if *json {
-                        print_json(&keys)?;
-                    } else {
-                        println!(
-                            "{:<24} {:<16} {:<26} {:<26} {:<26} REVOKED",
-                            "NAME", "TENANT", "SCOPES", "CREATED", "EXPIRES"
-                        );
-                        for k in keys {
-                            println!(
-                                "{:<24} {:<16} {:<26} {:<26} {:<26} {}",
-                                k.name,
-                                k.tenant.as_deref().unwrap_or("-"),
-                                k.scopes,
-                                clock::rfc3339_ms(k.created_at),
-                                k.expires_at.map(clock::rfc3339_ms).unwrap_or_default(),
-                                k.revoked_at.map(clock::rfc3339_ms).unwrap_or_default()
-                            );
-                        }
-                    }
-                }
+                ApiCommand::List { json } => print_api_keys(db.api_keys()?, *json)?,
                 ApiCommand::SetCallback { name, url } => {
                     if let Some(url) = url {
                         crate::delivery::callbacks::check_url(url)?;
@@ -326,10 +305,37 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Prints API keys (`keys api list`), as a table or JSON.
+pub(super) fn print_api_keys(keys: Vec<store::ApiKeyInfo>, json: bool) -> Result<(), CliError> {
+    if json {
+        return print_json(&keys);
+    }
+    println!(
+        "{:<24} {:<16} {:<26} {:<26} {:<26} REVOKED",
+        "NAME", "TENANT", "SCOPES", "CREATED", "EXPIRES"
+    );
+    for k in keys {
+        println!(
+            "{:<24} {:<16} {:<26} {:<26} {:<26} {}",
+            k.name,
+            k.tenant.as_deref().unwrap_or("-"),
+            k.scopes,
+            clock::rfc3339_ms(k.created_at),
+            k.expires_at.map(clock::rfc3339_ms).unwrap_or_default(),
+            k.revoked_at.map(clock::rfc3339_ms).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 /// The scopes of a new key, checked against the configured tenants: a
 /// tenant's key must name a configured tenant and cannot be an operator's;
 /// with tenants configured, a key of none is an operator's (`admin`).
-fn key_scopes(cfg: &Config, tenant: Option<&str>, scope: Option<&str>) -> Result<Scopes, CliError> {
+pub(super) fn key_scopes(
+    cfg: &Config,
+    tenant: Option<&str>,
+    scope: Option<&str>,
+) -> Result<Scopes, CliError> {
     let scopes = match scope {
         Some(s) => Scopes::parse(s).map_err(CliError::input)?,
         None => Scopes::APPLICATION,
@@ -393,43 +399,51 @@ pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Prints dead letters (`dead-letters list`), as a table or JSON.
+pub(super) fn print_dead_letters(
+    views: Vec<store::MessageView>,
+    json: bool,
+) -> Result<(), CliError> {
+    if json {
+        return print_json(&views);
+    }
+    println!(
+        "{:<38} {:<9} {:<8} {:<26} LAST ERROR",
+        "ID", "DIRECTION", "ATTEMPTS", "UPDATED"
+    );
+    for v in views {
+        println!(
+            "{:<38} {:<9} {:<8} {:<26} {}",
+            v.id,
+            v.direction,
+            v.attempts.unwrap_or(0),
+            v.updated_at,
+            v.last_error.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Answers `dead-letters retry ID`: requeued, or no such dead letter.
+pub(super) fn retried(requeued: bool, id: &str, json: bool) -> Result<(), CliError> {
+    if !requeued {
+        return Err(CliError::input(format!(
+            "no dead-lettered message with id {id}"
+        )));
+    }
+    emit(
+        json,
+        serde_json::json!({"id": id, "requeued": true}),
+        &format!("requeued {id}"),
+    )
+}
+
 /// Runs `gateway dead-letters …`.
 pub fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliError> {
     let mut db = store::open_for_cli(&cfg.data_dir)?;
     match cmd {
-        DeadLetterCommand::List { json } => {
-            let views = db.dead_letters(1000)?;
-            if *json {
-                print_json(&views)?;
-            } else {
-                println!(
-                    "{:<38} {:<9} {:<8} {:<26} LAST ERROR",
-                    "ID", "DIRECTION", "ATTEMPTS", "UPDATED"
-                );
-                for v in views {
-                    println!(
-                        "{:<38} {:<9} {:<8} {:<26} {}",
-                        v.id,
-                        v.direction,
-                        v.attempts.unwrap_or(0),
-                        v.updated_at,
-                        v.last_error.unwrap_or_default()
-                    );
-                }
-            }
-        }
-        DeadLetterCommand::Retry { id, json } => {
-            if !db.retry_dead(id)? {
-                return Err(CliError::input(format!(
-                    "no dead-lettered message with id {id}"
-                )));
-            }
-            emit(
-                *json,
-                serde_json::json!({"id": id, "requeued": true}),
-                &format!("requeued {id}"),
-            )?;
-        }
+        DeadLetterCommand::List { json } => print_dead_letters(db.dead_letters(1000)?, *json)?,
+        DeadLetterCommand::Retry { id, json } => retried(db.retry_dead(id)?, id, *json)?,
     }
     Ok(())
 }

@@ -30,10 +30,15 @@ pub enum MessagesCommand {
 pub fn run(cfg: &Config, cmd: &MessagesCommand) -> Result<(), CliError> {
     let MessagesCommand::Show { id, json } = cmd;
     let db = store::open_for_cli(&cfg.data_dir)?;
-    let Some(view) = db.message(id)? else {
+    show(db.message(id)?, id, *json)
+}
+
+/// Prints a message's view (or says there is none), whichever store read it.
+pub(super) fn show(view: Option<MessageView>, id: &str, json: bool) -> Result<(), CliError> {
+    let Some(view) = view else {
         return Err(CliError::input(format!("no message with id {id}")));
     };
-    if *json {
+    if json {
         print_json(&view)
     } else {
         print!("{}", human(&view));

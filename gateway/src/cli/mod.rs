@@ -12,6 +12,7 @@ mod keys_cmd;
 mod messages_cmd;
 mod model_cmd;
 mod pdu_cmd;
+mod pg_cmd;
 mod review_cmd;
 mod review_tui;
 mod sink;
@@ -217,6 +218,19 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Whether a command reads or writes the store (on PostgreSQL, only some can).
+fn uses_store(c: &Command) -> bool {
+    !matches!(
+        c,
+        Command::Serve(_)
+            | Command::Demo(_)
+            | Command::Envelope(_)
+            | Command::Pdu(_)
+            | Command::Config(_)
+            | Command::Sink(_)
+    )
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -228,6 +242,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    if uses_store(&cli.command) {
+        if let Some(done) = pg_cmd::intercept(&cli, &load_config(&cli)?) {
+            return done;
+        }
+    }
     match &cli.command {
         Command::Serve(args) => {
             let mut cfg = load_config(&cli)?;

@@ -23,7 +23,7 @@ pub struct Activity {
 }
 
 /// Which of the four series a status counts in.
-fn series(status: &str) -> usize {
+pub(super) fn series(status: &str) -> usize {
     match status {
         "delivered" | "sent" | "read" | "stored" => 0,
         "held" | "blocked" => 1,
@@ -37,6 +37,9 @@ impl Store {
     pub async fn activity(&self, now: i64, bucket_ms: i64, n: usize) -> Result<Activity> {
         let bucket_ms = bucket_ms.max(1);
         let start = now - now.rem_euclid(bucket_ms) - bucket_ms * (n as i64 - 1);
+        if let Some(pg) = self.pg() {
+            return pg.activity(start, bucket_ms, n).await;
+        }
         self.read(move |c| {
             let mut a = Activity {
                 start,

@@ -101,6 +101,9 @@ const HEAD: &str =
 impl Store {
     /// Due callbacks (at most one per message, its oldest), oldest first.
     pub async fn due_callbacks(&self, now: i64, limit: usize) -> Result<Vec<PendingCallback>> {
+        if let Some(pg) = self.pg() {
+            return pg.due_callbacks(now, limit).await;
+        }
         self.read(move |c| {
             let sql = format!(
                 "SELECT c.id, c.message_id, c.url, c.status, c.error, c.at, c.attempts \
@@ -128,6 +131,9 @@ impl Store {
 
     /// When the next callback falls due after `now`, if any is owed.
     pub async fn next_callback_after(&self, now: i64) -> Result<Option<i64>> {
+        if let Some(pg) = self.pg() {
+            return pg.next_callback_after(now).await;
+        }
         self.read(move |c| {
             let sql = format!(
                 "SELECT MIN(c.next_attempt_at) FROM status_callbacks c \
@@ -141,6 +147,9 @@ impl Store {
     /// A callback was answered 2xx, or given up on: the next one of its
     /// message may go.
     pub async fn callback_done(&self, id: i64) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.callback_done(id).await;
+        }
         self.write(move |tx| {
             tx.prepare_cached("DELETE FROM status_callbacks WHERE id = ?1")?
                 .execute(params![id])?;
@@ -151,6 +160,9 @@ impl Store {
 
     /// A callback failed and is due again at `next_at`.
     pub async fn callback_retry(&self, id: i64, attempts: u32, next_at: i64) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.callback_retry(id, attempts, next_at).await;
+        }
         self.write(move |tx| {
             tx.prepare_cached(
                 "UPDATE status_callbacks SET attempts = ?2, next_attempt_at = ?3 WHERE id = ?1",
@@ -163,6 +175,9 @@ impl Store {
 
     /// The default callback URL of the live API key `name`.
     pub async fn key_callback(&self, name: String) -> Result<Option<String>> {
+        if let Some(pg) = self.pg() {
+            return pg.key_callback(name).await;
+        }
         self.read(move |c| {
             Ok(c.prepare_cached(
                 "SELECT status_callback FROM api_keys WHERE name = ?1 AND revoked_at IS NULL",

@@ -219,6 +219,11 @@ fn identity(conn: &Connection, address: &str) -> Result<Option<PublicKey>> {
 impl Store {
     /// Looks up an API token; `Some(key)` when it is valid now.
     pub async fn check_token(&self, token: String) -> Result<Option<ApiKey>> {
+        if let Some(pg) = self.pg() {
+            return pg
+                .api_key_by_hash(hash_token(&token), crate::core::clock::now_ms())
+                .await;
+        }
         let hash = hash_token(&token);
         let now = crate::core::clock::now_ms();
         self.read(move |c| api_key_by_hash(c, &hash, now)).await
@@ -227,12 +232,18 @@ impl Store {
     /// Looks up an API key by its token's hash (the console's sessions keep
     /// the hash, never the token); `Some(key)` when it is valid now.
     pub async fn check_token_hash(&self, hash: [u8; 32]) -> Result<Option<ApiKey>> {
+        if let Some(pg) = self.pg() {
+            return pg.api_key_by_hash(hash, crate::core::clock::now_ms()).await;
+        }
         let now = crate::core::clock::now_ms();
         self.read(move |c| api_key_by_hash(c, &hash, now)).await
     }
 
     /// Registers an identity in the next group commit.
     pub async fn put_identity(&self, address: String, pk: PublicKey) -> Result<String> {
+        if let Some(pg) = self.pg() {
+            return pg.put_identity(address, pk).await;
+        }
         let now = crate::core::clock::now_ms();
         self.write(move |tx| put_identity(tx, &address, &pk, now))
             .await
@@ -240,6 +251,9 @@ impl Store {
 
     /// The registered key of `address`.
     pub async fn identity(&self, address: String) -> Result<Option<PublicKey>> {
+        if let Some(pg) = self.pg() {
+            return pg.identity(address).await;
+        }
         self.read(move |c| identity(c, &address)).await
     }
 }

@@ -51,6 +51,9 @@ impl Store {
         let Some(timer) = timer.filter(|_| row.queue.is_some()) else {
             return self.insert_message(row).await;
         };
+        if let Some(pg) = self.pg() {
+            return pg.insert_with_fallback(row, timer).await;
+        }
         self.write(move |tx| {
             let out = insert(tx, &row)?;
             if out == InsertOutcome::Inserted {
@@ -68,6 +71,9 @@ impl Store {
     /// Timers due at `now`, and those of messages whose RCS send was
     /// dead-lettered, oldest first, at most `limit`.
     pub async fn due_fallbacks(&self, now: i64, limit: i64) -> Result<Vec<DueFallback>> {
+        if let Some(pg) = self.pg() {
+            return pg.due_fallbacks(now, limit).await;
+        }
         self.read(move |c| {
             let rows: Vec<(DueFallback, String)> = c
                 .prepare_cached(
@@ -109,6 +115,15 @@ impl Store {
         id: String,
         note: Option<(&'static str, String)>,
     ) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            let keep = self.privacy.keep_after_delivery_ms;
+            if pg.drop_fallback(id, note, keep).await? {
+                self.privacy
+                    .erased
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            return Ok(());
+        }
         let now = crate::core::clock::now_ms();
         let privacy = self.privacy.clone();
         self.write(move |tx| {
@@ -133,6 +148,9 @@ impl Store {
     /// entry on the SMS route in one transaction, so the SMS is queued once
     /// however often this runs; false when the timer is already gone.
     pub async fn queue_fallback_sms(&self, id: String, route: String, why: String) -> Result<bool> {
+        if let Some(pg) = self.pg() {
+            return pg.queue_fallback_sms(id, route, why).await;
+        }
         let now = crate::core::clock::now_ms();
         self.write(move |tx| {
             let n = tx
@@ -162,6 +180,9 @@ impl Store {
     /// Marks a timer's revoke as begun, before the revoke is made (so a
     /// crash after RBM revoked is recognised).
     pub async fn fallback_revoking(&self, id: String) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.fallback_revoking(id).await;
+        }
         self.write(move |tx| {
             tx.prepare_cached("UPDATE rcs_fallback SET state = 'revoking' WHERE message_id = ?1")?
                 .execute(params![id])?;
@@ -178,6 +199,9 @@ impl Store {
         next_at: i64,
         error: String,
     ) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.fallback_retry(id, attempts, next_at, error).await;
+        }
         let now = crate::core::clock::now_ms();
         self.write(move |tx| {
             tx.prepare_cached(
@@ -198,6 +222,9 @@ impl Store {
     /// Adds a `read` event to an outbound message's history once (an RBM
     /// READ); `None` for an unknown message, else whether it was new.
     pub async fn note_read(&self, id: String, detail: &'static str) -> Result<Option<bool>> {
+        if let Some(pg) = self.pg() {
+            return pg.note_read(id, detail).await;
+        }
         let now = crate::core::clock::now_ms();
         self.write(move |tx| {
             let known: Option<i64> = tx

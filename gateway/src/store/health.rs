@@ -29,6 +29,9 @@ pub struct QueueHealth {
 impl Store {
     /// The queue's health as of `now`; "recently" is the last `window_ms`.
     pub async fn queue_health(&self, now: i64, window_ms: i64) -> Result<QueueHealth> {
+        if let Some(pg) = self.pg() {
+            return pg.queue_health(now, window_ms).await;
+        }
         self.read(move |c| {
             let oldest: Option<i64> = c
                 .prepare_cached(

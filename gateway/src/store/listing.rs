@@ -144,6 +144,9 @@ fn conditions(f: &MessageFilter) -> (String, Vec<Box<dyn ToSql + Send>>) {
 impl Store {
     /// A page of messages matching `f`, newest first.
     pub async fn list_messages(&self, f: MessageFilter) -> Result<Page> {
+        if let Some(pg) = self.pg() {
+            return pg.list_messages(f).await;
+        }
         use crate::core::clock::rfc3339_ms;
         self.read(move |c| {
             let (clause, args) = conditions(&f);

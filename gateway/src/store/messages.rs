@@ -315,6 +315,9 @@ impl Store {
     /// insert checks again inside its transaction; this early look answers
     /// a client's retry before the spam gate and rate limits see it again.
     pub async fn idempotent(&self, i: Idempotency, now: i64) -> Result<Option<InsertOutcome>> {
+        if let Some(pg) = self.pg() {
+            return pg.idempotent(i, now).await;
+        }
         self.read(move |c| {
             let existing: Option<(String, String, i64)> = c
                 .prepare_cached(
@@ -800,12 +803,25 @@ fn delete_old_metadata(tx: &Connection, cutoff: i64) -> Result<usize> {
 impl Store {
     /// Inserts one message in the next group commit.
     pub async fn insert_message(&self, m: NewMessage) -> Result<InsertOutcome> {
+        if let Some(pg) = self.pg() {
+            return pg.insert_message(m).await;
+        }
         self.write(move |tx| insert(tx, &m)).await
     }
 
     /// Applies a reported status (see [`apply_status`]) in the next group
     /// commit; `None` for an unknown message.
     pub async fn report_status(&self, id: String, report: StatusReport) -> Result<Option<Applied>> {
+        if let Some(pg) = self.pg() {
+            let keep = self.privacy.keep_after_delivery_ms;
+            let (applied, erased) = pg.report_status(id, report, keep).await?;
+            if erased {
+                self.privacy
+                    .erased
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            return Ok(applied);
+        }
         let now = crate::core::clock::now_ms();
         let privacy = self.privacy.clone();
         self.write(move |tx| {
@@ -832,6 +848,9 @@ impl Store {
         next_at: i64,
         error: String,
     ) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.reschedule(id, attempts, next_at, error).await;
+        }
         let now = crate::core::clock::now_ms();
         self.write(move |tx| reschedule(tx, &id, attempts, next_at, &error, now))
             .await
@@ -844,6 +863,9 @@ impl Store {
         attempts: u32,
         error: String,
     ) -> Result<Option<Applied>> {
+        if let Some(pg) = self.pg() {
+            return pg.dead_letter(id, attempts, error).await;
+        }
         let now = crate::core::clock::now_ms();
         self.write(move |tx| dead_letter(tx, &id, attempts, &error, now))
             .await
@@ -852,6 +874,9 @@ impl Store {
     /// Puts a dead-lettered message back in the queue; false when there is
     /// no dead letter with this id.
     pub async fn retry_dead(&self, id: String) -> Result<bool> {
+        if let Some(pg) = self.pg() {
+            return pg.retry_dead(id).await;
+        }
         let now = crate::core::clock::now_ms();
         self.write(move |tx| retry_dead(tx, &id, now)).await
     }
@@ -859,6 +884,9 @@ impl Store {
     /// The retention sweep: erases expired bodies and bodies older than
     /// `retain_after`, deletes metadata older than `delete_before`.
     pub async fn sweep(&self, now: i64, retain_after: i64, delete_before: i64) -> Result<Swept> {
+        if let Some(pg) = self.pg() {
+            return pg.sweep(now, retain_after, delete_before).await;
+        }
         self.write(move |tx| {
             let (erased, expired) = erase_expired(tx, now, retain_after)?;
             let deleted = delete_old_metadata(tx, delete_before)?;
@@ -873,6 +901,9 @@ impl Store {
     /// Makes the live queue entries for `target` due now (their receiver
     /// is back, or gone for good); returns how many.
     pub async fn make_due(&self, target: Target) -> Result<usize> {
+        if let Some(pg) = self.pg() {
+            return pg.make_due(target).await;
+        }
         let now = crate::core::clock::now_ms();
         self.write(move |tx| {
             Ok(tx
@@ -886,6 +917,9 @@ impl Store {
 
     /// Whether the database answers (health).
     pub async fn ping(&self) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.ping().await;
+        }
         self.read(|c| {
             c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
             Ok(())
@@ -902,6 +936,9 @@ impl Store {
         limit: usize,
         exclude: std::collections::HashSet<String>,
     ) -> Result<Vec<QueueItem>> {
+        if let Some(pg) = self.pg() {
+            return pg.due(now, limit, exclude).await;
+        }
         self.read(move |c| {
             // One snapshot for the ids and their rows: read separately, a
             // row could change in between (an attempt's outcome committed)
@@ -949,6 +986,9 @@ impl Store {
     /// of them that was not already in flight, and in-flight entries must
     /// not make the poller spin while their sends run.
     pub async fn next_due_after(&self, now: i64) -> Result<Option<i64>> {
+        if let Some(pg) = self.pg() {
+            return pg.next_due_after(now).await;
+        }
         self.read(move |c| {
             Ok(c.prepare_cached(
                 "SELECT MIN(next_attempt_at) FROM queue WHERE dead = 0 AND next_attempt_at > ?1",
@@ -960,6 +1000,9 @@ impl Store {
 
     /// Live and dead queue depths.
     pub async fn queue_depth(&self) -> Result<(i64, i64)> {
+        if let Some(pg) = self.pg() {
+            return pg.queue_depth().await;
+        }
         self.read(|c| {
             let live: i64 = c
                 .prepare_cached("SELECT COUNT(*) FROM queue WHERE dead = 0")?
@@ -974,6 +1017,9 @@ impl Store {
 
     /// The metadata view of one message, with its history.
     pub async fn message(&self, id: String) -> Result<Option<MessageView>> {
+        if let Some(pg) = self.pg() {
+            return pg.message(id).await;
+        }
         self.read(move |c| message_view(c, &id)).await
     }
 
@@ -984,6 +1030,9 @@ impl Store {
         limit: usize,
         tenant: Option<String>,
     ) -> Result<Vec<MessageView>> {
+        if let Some(pg) = self.pg() {
+            return pg.dead_letters(limit, tenant).await;
+        }
         self.read(move |c| {
             let ids: Vec<String> = c
                 .prepare_cached(
@@ -1006,6 +1055,9 @@ impl Store {
 
     /// The message id stored for an outbound carrier correlation id.
     pub async fn id_by_carrier_id(&self, carrier_id: String) -> Result<Option<String>> {
+        if let Some(pg) = self.pg() {
+            return pg.id_by_carrier_id(carrier_id).await;
+        }
         self.read(move |c| {
             Ok(c.prepare_cached(
                 "SELECT id FROM messages WHERE carrier_id = ?1 AND direction = 'outbound'",

@@ -2,6 +2,10 @@
 //! and a small pool of read connections used from `spawn_blocking` so rusqlite
 //! never runs on the async worker threads.
 //!
+//! With `[store] backend = "postgres"` the same `Store` runs its operations
+//! on PostgreSQL instead (`postgres/`, several nodes on one database); the
+//! operations not ported yet refuse there, naming themselves.
+//!
 //! Only the envelope header (metadata) is stored in clear columns; the sealed
 //! body is the one place content lives, and it is erased (with SQLite's
 //! `secure_delete`) when the message expires.
@@ -18,6 +22,7 @@ pub mod listing;
 pub mod messages;
 pub mod optout;
 pub mod parts;
+pub mod postgres;
 pub mod privacy;
 pub mod pseudonymise;
 pub mod review;
@@ -113,12 +118,28 @@ fn restrict_db_files(path: &Path) -> Result<()> {
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    backend: Backend,
+    privacy: Arc<Privacy>,
+}
+
+/// Which database the named operations run on. Each operation ported to
+/// PostgreSQL dispatches at its top (`if let Some(pg) = self.pg()`); the
+/// others reach `write` / `read` below, which refuse on PostgreSQL with an
+/// error naming the operation.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(Arc<postgres::PgStore>),
+}
+
+/// The SQLite store's handles.
+#[derive(Clone)]
+struct Sqlite {
     path: Arc<PathBuf>,
     sync: Synchronous,
     readers: Arc<Mutex<Vec<Connection>>>,
     max_readers: usize,
     writer: Writer,
-    privacy: Arc<Privacy>,
 }
 
 /// The store's part of `[privacy]`, and what it tells the sweep.
@@ -132,14 +153,27 @@ struct Privacy {
     erased: std::sync::atomic::AtomicUsize,
 }
 
-/// Joins the writer thread at shutdown.
-pub struct WriterThread(std::thread::JoinHandle<()>);
+/// Joins the writer thread at shutdown (SQLite; PostgreSQL has none).
+pub struct WriterThread(Option<std::thread::JoinHandle<()>>);
 
 impl WriterThread {
     /// Waits for the writer to finish the writes already queued.
     pub fn join(self) {
-        let _ = self.0.join();
+        if let Some(h) = self.0 {
+            let _ = h.join();
+        }
     }
+}
+
+/// The operation a closure passed to `write` / `read` belongs to, from its
+/// type's name (`…::smpp::<impl …Store>::smpp_bind::{{closure}}` names
+/// `smpp_bind`): the error of an operation not yet ported says which.
+fn operation_of<F>() -> &'static str {
+    std::any::type_name::<F>()
+        .split("::")
+        .filter(|seg| !seg.starts_with('{') && !seg.starts_with('<') && !seg.ends_with('>'))
+        .last()
+        .unwrap_or("unknown")
 }
 
 impl Store {
@@ -158,15 +192,70 @@ impl Store {
         let (writer, handle) = Writer::start(conn, max_batch, metrics)?;
         Ok((
             Self {
-                path: Arc::new(path),
-                sync,
-                readers: Arc::new(Mutex::new(Vec::new())),
-                max_readers: max_readers.max(1),
-                writer,
+                backend: Backend::Sqlite(Sqlite {
+                    path: Arc::new(path),
+                    sync,
+                    readers: Arc::new(Mutex::new(Vec::new())),
+                    max_readers: max_readers.max(1),
+                    writer,
+                }),
                 privacy: Arc::default(),
             },
-            WriterThread(handle),
+            WriterThread(Some(handle)),
         ))
+    }
+
+    /// Connects to the PostgreSQL database of `[store]` (migrating it under
+    /// the cluster's migration lock).
+    pub async fn open_postgres(cfg: &config::StoreConfig) -> Result<(Self, WriterThread)> {
+        let pg = postgres::PgStore::connect(cfg).await?;
+        Ok((
+            Self {
+                backend: Backend::Postgres(Arc::new(pg)),
+                privacy: Arc::default(),
+            },
+            WriterThread(None),
+        ))
+    }
+
+    /// The PostgreSQL backend, when the store runs on it.
+    pub(crate) fn pg(&self) -> Option<&postgres::PgStore> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// On PostgreSQL, claims at most `n` queue entries per poll (the
+    /// delivery worker's concurrency); nothing on SQLite (one node).
+    pub fn cap_claims(&self, n: usize) {
+        if let Some(pg) = self.pg() {
+            pg.cap_claims(n);
+        }
+    }
+
+    /// On PostgreSQL, ends this node's claims (shutdown, after the last
+    /// send recorded its outcome) so other nodes need not wait out the
+    /// lease; nothing on SQLite.
+    pub async fn release_leases(&self) -> Result<u64> {
+        match self.pg() {
+            Some(pg) => pg.release_leases().await,
+            None => Ok(0),
+        }
+    }
+
+    /// Whether the store runs on PostgreSQL (SQLite-only upkeep, such as
+    /// WAL checkpoints, is skipped then).
+    pub fn is_postgres(&self) -> bool {
+        self.pg().is_some()
+    }
+
+    /// The SQLite handles, or the error of an operation not yet ported.
+    fn sqlite<F>(&self) -> Result<&Sqlite> {
+        match &self.backend {
+            Backend::Sqlite(s) => Ok(s),
+            Backend::Postgres(_) => Err(postgres::not_ported(operation_of::<F>())),
+        }
     }
 
     /// Keeps an acknowledged message's sealed body `secs` seconds (0: it
@@ -187,7 +276,7 @@ impl Store {
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.writer.write(work).await
+        self.sqlite::<F>()?.writer.write(work).await
     }
 
     /// Runs a read query on a pooled connection off the async threads.
@@ -207,14 +296,15 @@ impl Store {
     where
         F: FnOnce(&Connection) -> Result<R>,
     {
-        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let s = self.sqlite::<F>()?;
+        let pooled = s.readers.lock().ok().and_then(|mut p| p.pop());
         let conn = match pooled {
             Some(c) => c,
-            None => open_connection(&self.path, self.sync)?,
+            None => open_connection(&s.path, s.sync)?,
         };
         let out = f(&conn);
-        if let Ok(mut p) = self.readers.lock() {
-            if p.len() < self.max_readers {
+        if let Ok(mut p) = s.readers.lock() {
+            if p.len() < s.max_readers {
                 p.push(conn);
             }
         }
@@ -224,7 +314,10 @@ impl Store {
     /// Stops the writer thread once the writes already queued are
     /// committed (shutdown); later writes fail with `StoreClosed`.
     pub fn close(&self) {
-        self.writer.close();
+        match &self.backend {
+            Backend::Sqlite(s) => s.writer.close(),
+            Backend::Postgres(pg) => pg.close(),
+        }
     }
 
     /// Caps the database file at `mb` MiB: past it, writes fail as on a

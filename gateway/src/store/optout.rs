@@ -58,6 +58,9 @@ impl Store {
         row: NewMessage,
         kw: Option<Keyword>,
     ) -> Result<InsertOutcome> {
+        if let Some(pg) = self.pg() {
+            return pg.insert_inbound(row, kw).await;
+        }
         let now = row.created_at;
         self.write(move |tx| {
             let outcome = insert(tx, &row)?;
@@ -73,6 +76,9 @@ impl Store {
     /// Every recorded `(local, remote)` opt-out pair, hashed with `hash`
     /// (blocking; read once at start).
     pub fn opt_out_pairs(&self, hash: fn(&str, &str) -> u64) -> Result<HashSet<u64>> {
+        if let Some(pg) = self.pg() {
+            return pg.block_on(pg.opt_out_pairs(hash));
+        }
         self.read_blocking(|c| {
             let mut st = c.prepare("SELECT local_address, remote_address FROM opt_outs")?;
             let rows = st.query_map([], |r| {
@@ -84,6 +90,9 @@ impl Store {
 
     /// The keyword with which `remote` opted out of messages from `local`, if so.
     pub async fn opted_out(&self, local: String, remote: String) -> Result<Option<String>> {
+        if let Some(pg) = self.pg() {
+            return pg.opted_out(local, remote).await;
+        }
         self.read(move |c| {
             Ok(c.prepare_cached(
                 "SELECT keyword FROM opt_outs WHERE local_address = ?1 AND remote_address = ?2",

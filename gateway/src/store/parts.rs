@@ -40,6 +40,9 @@ pub struct StoredPart {
 impl Store {
     /// Keeps a part; returns its row id.
     pub async fn insert_part(&self, part: NewPart) -> Result<i64> {
+        if let Some(pg) = self.pg() {
+            return pg.insert_part(part).await;
+        }
         self.write(move |tx| {
             tx.prepare_cached(
                 "INSERT INTO pending_parts (adapter, sender, arrived_at, kid, header, sealed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -59,6 +62,9 @@ impl Store {
 
     /// Deletes kept parts (their message was committed or dropped).
     pub async fn delete_parts(&self, ids: Vec<i64>) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.delete_parts(ids).await;
+        }
         self.write(move |tx| {
             let mut st = tx.prepare_cached("DELETE FROM pending_parts WHERE id = ?1")?;
             for id in ids {
@@ -71,6 +77,9 @@ impl Store {
 
     /// Every kept part of `adapter`, oldest first.
     pub async fn parts_of(&self, adapter: String) -> Result<Vec<StoredPart>> {
+        if let Some(pg) = self.pg() {
+            return pg.parts_of(adapter).await;
+        }
         self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT id, kid, header, sealed FROM pending_parts WHERE adapter = ?1 ORDER BY arrived_at, id",

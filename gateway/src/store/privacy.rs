@@ -58,6 +58,9 @@ impl Store {
     /// the pre-sealed envelope's id) is forgotten, so the carrier's retry
     /// (it was answered 503) is a new message rather than a duplicate.
     pub async fn not_retained(&self, id: String) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.not_retained(id).await;
+        }
         self.write(move |tx| {
             tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE id = ?1")?
                 .execute(params![id, NOT_RETAINED])?;
@@ -77,6 +80,9 @@ impl Store {
         before: i64,
         now: i64,
     ) -> Result<Vec<(String, super::Applied)>> {
+        if let Some(pg) = self.pg() {
+            return pg.fail_stale_transit(before, now).await;
+        }
         self.write(move |tx| {
             let ids: Vec<String> = tx
                 .prepare_cached(
@@ -104,6 +110,9 @@ impl Store {
     /// Erases the bodies whose kept time after acknowledgement ran out;
     /// returns how many.
     pub async fn erase_acknowledged(&self, now: i64) -> Result<usize> {
+        if let Some(pg) = self.pg() {
+            return pg.erase_acknowledged(now).await;
+        }
         let n = self
             .write(move |tx| {
                 let ids: Vec<String> = tx

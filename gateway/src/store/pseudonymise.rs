@@ -66,6 +66,9 @@ impl Store {
         cutoff: i64,
         keys: std::sync::Arc<Pseudonyms>,
     ) -> Result<Pseudonymised> {
+        if let Some(pg) = self.pg() {
+            return pg.pseudonymise(cutoff, &keys).await;
+        }
         self.write(move |tx| {
             let mut done = messages(tx, cutoff, &keys)?;
             done.senders = senders(tx, cutoff, &keys)?;
@@ -149,7 +152,7 @@ fn messages(tx: &Connection, cutoff: i64, keys: &Pseudonyms) -> Result<Pseudonym
 /// The header JSON with the number in `field` pseudonymised; `None` when
 /// it does not parse (left as it is: a header the gateway cannot read names
 /// nobody it could find either).
-fn rewrite_header(header: &[u8], field: &str, keys: &Pseudonyms) -> Option<Vec<u8>> {
+pub(super) fn rewrite_header(header: &[u8], field: &str, keys: &Pseudonyms) -> Option<Vec<u8>> {
     let mut v: serde_json::Value = serde_json::from_slice(header).ok()?;
     let obj = v.as_object_mut()?;
     let number = obj.get(field)?.as_str()?.to_string();

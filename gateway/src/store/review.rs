@@ -690,6 +690,9 @@ pub fn stats(db: &Db) -> Result<Stats> {
 impl Store {
     /// The operators' allow and block patterns in force at `now`.
     pub async fn active_lists(&self, now: i64) -> Result<(Vec<String>, Vec<String>)> {
+        if let Some(pg) = self.pg() {
+            return pg.active_lists(now).await;
+        }
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT kind, pattern FROM lists WHERE expires_at IS NULL OR expires_at > ?1",
@@ -718,6 +721,9 @@ impl Store {
     /// depth for `/metrics`. Walks the flagged senders (a small
     /// table) and the `(sender, status)` index, never the whole message table.
     pub async fn review_depth(&self) -> Result<(i64, i64)> {
+        if let Some(pg) = self.pg() {
+            return pg.review_depth().await;
+        }
         self.read(|c| {
             let senders: i64 = c
                 .prepare_cached("SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL")?

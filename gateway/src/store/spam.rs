@@ -22,6 +22,9 @@ impl Store {
     /// Messages the classifier has scored in this data directory
     /// (blocking; read once at start).
     pub fn scored_messages(&self) -> Result<u64> {
+        if let Some(pg) = self.pg() {
+            return pg.block_on(pg.scored_messages());
+        }
         self.read_blocking(|c| {
             let n: i64 = c.query_row(
                 "SELECT COUNT(*) FROM messages WHERE verdict IS NOT NULL",
@@ -34,6 +37,9 @@ impl Store {
 
     /// `mark spam|ham` decisions recorded after audit row `after`, oldest first.
     pub async fn decisions_after(&self, after: i64) -> Result<Vec<Decision>> {
+        if let Some(pg) = self.pg() {
+            return pg.decisions_after(after).await;
+        }
         self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT id, action, model_score FROM audit_log \
@@ -53,6 +59,9 @@ impl Store {
 
     /// The newest audit row id (decisions before it are history at start).
     pub async fn last_audit_id(&self) -> Result<i64> {
+        if let Some(pg) = self.pg() {
+            return pg.last_audit_id().await;
+        }
         self.read(|c| {
             Ok(
                 c.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| {
@@ -65,6 +74,9 @@ impl Store {
 
     /// Senders waiting for a decision in the review queue.
     pub async fn review_queue_depth(&self) -> Result<i64> {
+        if let Some(pg) = self.pg() {
+            return Ok(pg.review_depth().await?.0);
+        }
         self.read(|c| {
             Ok(c.query_row(
                 "SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL",

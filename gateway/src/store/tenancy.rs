@@ -11,6 +11,9 @@ impl Store {
     /// Outbound messages of `tenant` stored since `since` (Unix ms): every
     /// one was answered 202 (refusals store nothing).
     pub async fn accepted_since(&self, tenant: String, since: i64) -> Result<u64> {
+        if let Some(pg) = self.pg() {
+            return pg.accepted_since(tenant, since).await;
+        }
         self.read(move |c| {
             let n: i64 = c
                 .prepare_cached(

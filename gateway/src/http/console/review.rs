@@ -23,6 +23,12 @@ async fn with_db<T: Send + 'static>(
     c: &Console,
     f: impl FnOnce(&mut Db) -> Result<T> + Send + 'static,
 ) -> std::result::Result<T, Response> {
+    if c.api.pipeline.store.is_postgres() {
+        return Err(failed(
+            "review",
+            crate::store::postgres::not_ported("review (web console)"),
+        ));
+    }
     let dir = c.api.data_dir.clone();
     let window = c.api.undo_window_secs;
     tokio::task::spawn_blocking(move || {

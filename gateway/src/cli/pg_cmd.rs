@@ -1,0 +1,168 @@
+//! The command line on a PostgreSQL store (`[store] backend = "postgres"`).
+//!
+//! Most commands read the SQLite file in the data directory through the
+//! synchronous `Db` handle; on PostgreSQL that file is not the store, so
+//! they refuse rather than answer from the wrong database. `keys api
+//! create` runs on PostgreSQL (a node needs a key to be used at all).
+
+use super::keys_cmd::{ApiCommand, DeadLetterCommand, KeysCommand};
+use super::{Cli, CliError, Command, runtime};
+use crate::app::config::Config;
+use crate::core::clock;
+use crate::store::config::BackendKind;
+
+/// Handles `cli` when its store is PostgreSQL and the command needs the
+/// store: `Some(result)` when handled (or refused), `None` to run it as
+/// usual (SQLite, or a command that does not touch the store).
+pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>> {
+    if cfg.store.backend != BackendKind::Postgres {
+        return None;
+    }
+    let name = match &cli.command {
+        Command::Keys(KeysCommand::Api(ApiCommand::Create {
+            name,
+            tenant,
+            scope,
+            expires_in_days,
+            status_callback,
+            json,
+        })) => {
+            if status_callback.is_some() {
+                return Some(Err(not_available("keys api create --status-callback")));
+            }
+            return Some(create_api_key(
+                cfg,
+                name,
+                tenant.as_deref(),
+                scope.as_deref(),
+                *expires_in_days,
+                *json,
+            ));
+        }
+        Command::Keys(KeysCommand::Api(ApiCommand::Revoke { name, json })) => {
+            return Some(revoke_api_key(cfg, name, *json));
+        }
+        Command::Keys(KeysCommand::Api(ApiCommand::List { json })) => {
+            return Some(list_api_keys(cfg, *json));
+        }
+        Command::Keys(KeysCommand::Api(_)) => "keys api",
+        Command::Identity(_) => "identity",
+        Command::Messages(super::messages_cmd::MessagesCommand::Show { id, json }) => {
+            return Some(show_message(cfg, id, *json));
+        }
+        Command::DeadLetters(cmd) => return Some(dead_letters(cfg, cmd)),
+        Command::Replay(_) => "replay",
+        Command::Model(_) => "model",
+        Command::ExportTrace(_) => "export-trace",
+        Command::Review { .. } => "review",
+        Command::Smpp(_) => "smpp",
+        Command::Backup(_) => "backup",
+        Command::Restore(_) => "restore",
+        _ => return None,
+    };
+    Some(Err(not_available(name)))
+}
+
+fn not_available(command: &str) -> CliError {
+    CliError {
+        code: 2,
+        message: format!(
+            "`gateway {command}` is not yet available on the postgres backend (README, \"PostgreSQL backend\")"
+        ),
+    }
+}
+
+/// `gateway keys api create` on PostgreSQL.
+fn create_api_key(
+    cfg: &Config,
+    name: &str,
+    tenant: Option<&str>,
+    scope: Option<&str>,
+    expires_in_days: Option<u32>,
+    json: bool,
+) -> Result<(), CliError> {
+    let now = clock::now_ms();
+    let key = crate::store::NewApiKey {
+        name,
+        tenant,
+        scopes: super::keys_cmd::key_scopes(cfg, tenant, scope)?,
+        expires_at: expires_in_days.map(|d| now + i64::from(d) * 86_400_000),
+    };
+    let token = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let token = pg.create_api_key(&key, now).await;
+        pg.close();
+        token
+    })?;
+    if json {
+        println!("{}", serde_json::json!({"name": name, "token": token}));
+    } else {
+        println!("{token}");
+    }
+    eprintln!("store this token now: it is not shown again");
+    Ok(())
+}
+
+/// `gateway keys api revoke` on PostgreSQL: every node reads keys from the
+/// database behind a half-second cache, so the key stops working on every
+/// node within a second.
+fn revoke_api_key(cfg: &Config, name: &str, json: bool) -> Result<(), CliError> {
+    let revoked = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let done = pg.revoke_api_key(name, clock::now_ms()).await;
+        pg.close();
+        done
+    })?;
+    if !revoked {
+        return Err(CliError::input(format!("no live API key named {name}")));
+    }
+    if json {
+        println!("{}", serde_json::json!({"name": name, "revoked": true}));
+    } else {
+        println!("revoked {name}");
+    }
+    Ok(())
+}
+
+/// `gateway keys api list` on PostgreSQL.
+fn list_api_keys(cfg: &Config, json: bool) -> Result<(), CliError> {
+    let keys = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let keys = pg.api_keys().await;
+        pg.close();
+        keys
+    })?;
+    super::keys_cmd::print_api_keys(keys, json)
+}
+
+/// `gateway dead-letters list|retry` on PostgreSQL.
+fn dead_letters(cfg: &Config, cmd: &DeadLetterCommand) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let out = match cmd {
+            DeadLetterCommand::List { json } => pg
+                .dead_letters(1000, None)
+                .await
+                .map_err(CliError::from)
+                .and_then(|v| super::keys_cmd::print_dead_letters(v, *json)),
+            DeadLetterCommand::Retry { id, json } => pg
+                .retry_dead(id.clone())
+                .await
+                .map_err(CliError::from)
+                .and_then(|r| super::keys_cmd::retried(r, id, *json)),
+        };
+        pg.close();
+        out
+    })
+}
+
+/// `gateway messages show ID` on PostgreSQL.
+fn show_message(cfg: &Config, id: &str, json: bool) -> Result<(), CliError> {
+    let view = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let view = pg.message(id.to_string()).await;
+        pg.close();
+        view
+    })?;
+    super::messages_cmd::show(view, id, json)
+}
