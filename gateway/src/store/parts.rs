@@ -61,7 +61,7 @@ impl Store {
     pub async fn delete_parts(&self, ids: Vec<i64>) -> Result<()> {
         self.write(move |tx| {
             let mut st = tx.prepare_cached("DELETE FROM pending_parts WHERE id = ?1")?;
-            for id in ids {
+            for id in &ids {
                 st.execute(params![id])?;
             }
             Ok(())
