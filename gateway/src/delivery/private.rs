@@ -3,7 +3,7 @@
 //! the private side's webhook, signed with its secret, with the attempt id
 //! as idempotency key. A 2xx means delivered.
 
-use super::http::{accepted_body, post_signed};
+use super::http::{Endpoint, accepted_body, post_signed};
 use super::route::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::store::MessageStatus;
 
@@ -18,14 +18,18 @@ pub fn tenant_route(tenant: &str) -> String {
 /// Delivers inbound envelopes to the private side's webhook.
 pub struct PrivateRoute {
     http: reqwest::Client,
-    url: String,
+    url: Endpoint,
     secret: Vec<u8>,
 }
 
 impl PrivateRoute {
     /// POSTs to `url`, signed with `secret`.
     pub fn new(http: reqwest::Client, url: String, secret: Vec<u8>) -> Self {
-        Self { http, url, secret }
+        Self {
+            http,
+            url: Endpoint::new(&url),
+            secret,
+        }
     }
 }
 
@@ -44,8 +48,10 @@ impl Route for PrivateRoute {
                 Ok(b) => b,
                 Err(e) => return SendOutcome::Permanent(e.to_string()),
             };
-            let answer =
-                post_signed(&self.http, &self.url, &self.secret, body, msg.attempt_id).await;
+            let answer = match self.url.url() {
+                Ok(url) => post_signed(&self.http, url, &self.secret, body, msg.attempt_id).await,
+                Err(e) => Err(e),
+            };
             match accepted_body(answer) {
                 Ok(_) => SendOutcome::Accepted {
                     status: MessageStatus::Delivered,

@@ -130,8 +130,8 @@ impl Store {
             let n = tx
                 .prepare_cached("DELETE FROM rcs_fallback WHERE message_id = ?1")?
                 .execute(params![id])?;
-            if let (1.., Some((status, detail))) = (n, note) {
-                event(tx, &id, now, status, Some(&detail))?;
+            if let (1.., Some((status, detail))) = (n, &note) {
+                event(tx, &id, now, status, Some(detail))?;
             }
             // No fallback any more: an RCS send already accepted needs no body.
             if super::privacy::settle_body(tx, &id, now, privacy.keep_after_delivery_ms)? {

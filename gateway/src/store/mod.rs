@@ -273,7 +273,7 @@ impl Store {
     /// commit is durable. Only the store's named operations use it.
     async fn write<F, R>(&self, work: F) -> Result<R>
     where
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<R> + Send + 'static,
+        F: FnMut(&rusqlite::Transaction<'_>) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
         self.sqlite::<F>()?.writer.write(work).await

@@ -67,7 +67,7 @@ impl Store {
         }
         self.write(move |tx| {
             let mut st = tx.prepare_cached("DELETE FROM pending_parts WHERE id = ?1")?;
-            for id in ids {
+            for id in &ids {
                 st.execute(params![id])?;
             }
             Ok(())

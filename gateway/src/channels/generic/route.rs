@@ -3,7 +3,7 @@
 
 use adapters::generic::{OutboundSms as Wire, SubmitAnswer};
 
-use crate::delivery::http::{accepted_body, post_signed};
+use crate::delivery::http::{Endpoint, accepted_body, post_signed};
 use crate::delivery::route::{OutboundSms, Route, SendFuture, SendOutcome};
 use crate::store::MessageStatus;
 
@@ -13,7 +13,7 @@ pub const NAME: &str = "generic";
 /// Sends to a generic HTTP SMSC.
 pub struct GenericRoute {
     http: reqwest::Client,
-    url: String,
+    url: Endpoint,
     secret: Vec<u8>,
     sms: adapters::sms::SmsOptions,
 }
@@ -28,7 +28,7 @@ impl GenericRoute {
     ) -> Self {
         Self {
             http,
-            url,
+            url: Endpoint::new(&url),
             secret,
             sms,
         }
@@ -52,8 +52,10 @@ impl Route for GenericRoute {
                 Err(e) => return SendOutcome::Permanent(format!("encoding the request: {e}")),
             };
             drop(wire);
-            let answer =
-                post_signed(&self.http, &self.url, &self.secret, body, msg.attempt_id).await;
+            let answer = match self.url.url() {
+                Ok(url) => post_signed(&self.http, url, &self.secret, body, msg.attempt_id).await,
+                Err(e) => Err(e),
+            };
             let bytes = match accepted_body(answer) {
                 Ok(bytes) => bytes,
                 Err(outcome) => return outcome,
