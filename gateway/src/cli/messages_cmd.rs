@@ -48,38 +48,7 @@ pub(super) fn show(view: Option<MessageView>, id: &str, json: bool) -> Result<()
 
 /// The view as aligned `field: value` lines and a history table.
 fn human(v: &MessageView) -> String {
-    let mut rows: Vec<(&str, String)> = vec![
-        ("id", v.id.clone()),
-        ("direction", v.direction.clone()),
-        ("channel", v.channel.clone()),
-        ("route", v.adapter.clone().unwrap_or_else(|| "-".into())),
-        ("from", v.from.clone()),
-        ("to", v.to.clone()),
-        ("status", v.status.to_string()),
-        ("segments", format!("{} ({})", v.segments, v.encoding)),
-        ("created", v.created_at.clone()),
-        ("updated", v.updated_at.clone()),
-        (
-            "body",
-            if v.body_stored {
-                "stored (sealed)".into()
-            } else {
-                "erased".into()
-            },
-        ),
-    ];
-    if let Some(e) = &v.expires_at {
-        rows.push(("expires", e.clone()));
-    }
-    if let Some(c) = &v.carrier_id {
-        rows.push(("carrier id", c.clone()));
-    }
-    if let Some(a) = v.attempts {
-        rows.push(("attempts", a.to_string()));
-    }
-    if let Some(e) = &v.last_error {
-        rows.push(("last error", e.clone()));
-    }
+    let rows = v.detail_rows();
     let mut out = String::new();
     for (k, val) in rows {
         out.push_str(&format!("{:<11} {val}\n", format!("{k}:")));

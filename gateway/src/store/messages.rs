@@ -196,6 +196,43 @@ pub struct MessageView {
     pub tenant: Option<String>,
 }
 
+impl MessageView {
+    /// The message's metadata as (label, value) rows in the order an
+    /// operator reads them, optional ones only when present: one list for
+    /// `gateway messages show` and the console's message page.
+    pub fn detail_rows(&self) -> Vec<(&'static str, String)> {
+        let mut rows = vec![
+            ("id", self.id.clone()),
+            ("direction", self.direction.clone()),
+            ("channel", self.channel.clone()),
+            ("route", self.adapter.clone().unwrap_or_else(|| "-".into())),
+            ("from", self.from.clone()),
+            ("to", self.to.clone()),
+            ("status", self.status.to_string()),
+            ("segments", format!("{} ({})", self.segments, self.encoding)),
+            ("created", self.created_at.clone()),
+            ("updated", self.updated_at.clone()),
+            (
+                "body",
+                if self.body_stored {
+                    "stored (sealed, never shown)".into()
+                } else {
+                    "erased".into()
+                },
+            ),
+        ];
+        let optional = [
+            ("expires", self.expires_at.clone()),
+            ("carrier id", self.carrier_id.clone()),
+            ("attempts", self.attempts.map(|a| a.to_string())),
+            ("last error", self.last_error.clone()),
+            ("tenant", self.tenant.clone()),
+        ];
+        rows.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
+        rows
+    }
+}
+
 /// A due queue entry with what a sender needs.
 #[derive(Debug, Clone)]
 pub struct QueueItem {

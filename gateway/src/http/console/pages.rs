@@ -141,33 +141,12 @@ pub fn messages(q: &Search, rows: &[MessageSummary], error: Option<&str>) -> Mar
 
 /// One message: its metadata and its timeline.
 pub fn message(v: &MessageView, csrf: &str) -> Markup {
-    let rows: Vec<(&str, String)> = vec![
-        ("id", v.id.clone()),
-        ("direction", v.direction.clone()),
-        ("channel", v.channel.clone()),
-        ("route", v.adapter.clone().unwrap_or_else(|| "-".into())),
-        ("from", v.from.clone()),
-        ("to", v.to.clone()),
-        ("segments", format!("{} ({})", v.segments, v.encoding)),
-        ("created", v.created_at.clone()),
-        ("updated", v.updated_at.clone()),
-        (
-            "body",
-            if v.body_stored {
-                "stored (sealed, never shown)".into()
-            } else {
-                "erased".into()
-            },
-        ),
-        ("expires", v.expires_at.clone().unwrap_or_default()),
-        ("carrier id", v.carrier_id.clone().unwrap_or_default()),
-        (
-            "attempts",
-            v.attempts.map(|a| a.to_string()).unwrap_or_default(),
-        ),
-        ("last error", v.last_error.clone().unwrap_or_default()),
-        ("tenant", v.tenant.clone().unwrap_or_default()),
-    ];
+    // the status has its own row first (the browser test reads `#status`)
+    let rows: Vec<(&str, String)> = v
+        .detail_rows()
+        .into_iter()
+        .filter(|(k, _)| *k != "status")
+        .collect();
     html! {
         table #meta {
             tr { th { "status" } td #status { (v.status) } }
