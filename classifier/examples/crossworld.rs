@@ -221,12 +221,21 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
                     {
                         let tags: Vec<&str> = dec.verdict.tags.iter().map(|t| t.as_str()).collect();
                         println!(
-                            "false block: {} {} at msg {:?} tags {:?}",
+                            "false block: {} {} at msg {:?} score {:.2} tags {:?}",
                             by[m.from.as_str()].category,
                             m.from,
                             at,
+                            dec.verdict.score,
                             tags
                         );
+                        if let Some(f) = engine.sender_features(&m.from, at) {
+                            let shown: Vec<String> = classifier::features::FEATURES
+                                .iter()
+                                .zip(f.iter())
+                                .map(|(n, x)| format!("{}={x:.2}", n.name))
+                                .collect();
+                            println!("    {}", shown.join(" "));
+                        }
                     }
                     let w = worst
                         .entry(m.from.clone())

@@ -533,8 +533,10 @@ impl Detector {
     }
 
     /// Score and verdict (without explanations) of an observation: a
-    /// block needs the spam line and strong evidence, a hold the calibrated
-    /// suspect line and some evidence (see [`crate::evidence`]).
+    /// block needs corroborated evidence, or the suspect line and strong
+    /// evidence about the list, or the spam line and strong evidence; a
+    /// hold the calibrated suspect line and some evidence (see
+    /// [`crate::evidence`]).
     #[inline]
     pub(crate) fn judge(&self, o: &Observed) -> (f32, VerdictKind) {
         let score = o.score;
@@ -544,6 +546,7 @@ impl Detector {
             ListHit::Block => VerdictKind::Spam,
             ListHit::None
                 if o.evidence.corroborated()
+                    || (score >= self.suspect_at && o.evidence.strong_list())
                     || (score >= self.spam_at
                         && (lax
                             || o.evidence.strong()

@@ -9,7 +9,7 @@
 //!
 //! | evidence | strength | what it means |
 //! |---|---|---|
-//! | `RECIPIENT_COMPLAINTS` | strong | recipients it messaged reported it |
+//! | `RECIPIENT_COMPLAINTS` | strong | recipients it messaged reported it (two; or one in fifty strangers who never answer) |
 //! | `HIGH_FAILURE_RATE` | strong | many deliveries fail (dead numbers of a bought list) |
 //! | `SEQUENTIAL_RECIPIENTS` | strong | recipients are adjacent numbers (a dialer) |
 //! | `PREMIUM_DESTINATIONS` | strong | traffic goes to high-risk (pumping) ranges |
@@ -20,6 +20,11 @@
 //! Strong evidence of two independent kinds ([`Evidence::corroborated`]:
 //! complaints, failures (the broadcast rule counts with them), sequential
 //! recipients, premium destinations) blocks whatever the score says.
+//! Strong evidence about the list itself (failures, sequential recipients,
+//! premium destinations, the broadcast rule; not complaints, which a shop's
+//! customers send too) blocks from the model's suspect line up
+//! ([`Evidence::strong_list`]): numbers that do not exist, or are adjacent,
+//! are what a bought or generated list is, whatever the sender looks like.
 //! Otherwise a `spam` verdict needs the spam line and strong evidence, or
 //! weak evidence (or five or more strangers messaged with no answer, which
 //! is no evidence on its own) while a neighbour in the sender's number
@@ -59,6 +64,11 @@ const BROADCAST_MIN_FAILURE_RATE: f32 = 0.08;
 /// none answering, to count as part of a campaign already caught next to
 /// it (see [`Evidence::in_campaign`]).
 const CAMPAIGN_MIN_RECIPIENTS: f32 = 5.0;
+
+/// At most this many strangers per complaint for one complaint to count
+/// (see [`Evidence::of`]): a 2 % complaint rate, ten times the rate that
+/// two complaints need.
+const STRANGER_RECIPIENTS_PER_REPORT: f32 = 50.0;
 
 /// A set of evidence tags (a bit per [`RuleTag`] that is evidence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -136,7 +146,18 @@ impl Evidence {
         } else {
             (2, 200.0)
         };
-        if c.reports >= min_reports && c.reports as f32 >= distinct / per_recipients {
+        let strangers = !c.bulk_sender && distinct >= 10.0 && f[KNOWN] <= 0.1 && f[REPLY] <= 0.1;
+        let dense = c.reports >= min_reports && c.reports as f32 >= distinct / per_recipients;
+        // One report is enough when it comes from a stranger among
+        // strangers at a rate no list earns: a personal number writing to
+        // people it never talked to, nobody answering, and one in fifty or
+        // fewer of them reporting it. A new shop texting its customers
+        // reaches more people per report than that.
+        let reported_by_strangers = strangers
+            && f[INBOUND] <= 0.1
+            && c.reports >= 1
+            && c.reports as f32 >= distinct / STRANGER_RECIPIENTS_PER_REPORT;
+        if dense || reported_by_strangers {
             bits |= COMPLAINTS;
         }
         // A typo'd or ported number fails now and then, and a new phone's
@@ -153,7 +174,7 @@ impl Evidence {
         if c.messages >= 10 && f[PREM] >= 0.3 {
             bits |= PREMIUM;
         }
-        if !c.bulk_sender && distinct >= 10.0 && f[KNOWN] <= 0.1 && f[REPLY] <= 0.1 {
+        if strangers {
             bits |= STRANGERS;
         }
         if !c.bulk_sender
@@ -199,6 +220,13 @@ impl Evidence {
     /// Strong evidence (enough to block a high-scoring sender).
     pub fn strong(self) -> bool {
         self.0 & STRONG != 0
+    }
+
+    /// Strong evidence about the list itself: numbers that fail, adjacent
+    /// numbers, premium ranges, a silent broadcast with failures (not
+    /// complaints, which a small business's customers also send).
+    pub fn strong_list(self) -> bool {
+        self.0 & (STRONG & !COMPLAINTS) != 0
     }
 
     /// Strong evidence of two independent kinds (complaints, failed
@@ -284,6 +312,74 @@ mod tests {
         let e = Evidence::of(&f, five);
         assert!(e.strong());
         assert_eq!(e.tags().collect::<Vec<_>>(), [RuleTag::HighFailureRate]);
+    }
+
+    #[test]
+    fn one_report_counts_only_from_strangers_at_a_high_rate() {
+        let one = Counts {
+            messages: 40,
+            reports: 1,
+            ..Counts::default()
+        };
+        let strangers = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p())]);
+        let e = Evidence::of(&strangers, one);
+        assert!(e.strong(), "1 report among 40 silent strangers");
+        assert!(e.tags().any(|t| t == RuleTag::RecipientComplaints));
+        // the same report from a list of 120: one in 120 is what a shop's
+        // new customers produce
+        let shop = v(&[("DISTINCT_RECIPIENTS", 120f32.ln_1p())]);
+        assert!(
+            !Evidence::of(
+                &shop,
+                Counts {
+                    messages: 120,
+                    ..one
+                }
+            )
+            .strong()
+        );
+        // people who answer are not strangers; nor is a number with inbound traffic
+        let friends = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p()), ("REPLY_RATE", 0.3)]);
+        assert!(!Evidence::of(&friends, one).strong());
+        let talked = v(&[
+            ("DISTINCT_RECIPIENTS", 40f32.ln_1p()),
+            ("INBOUND_SHARE", 0.3),
+        ]);
+        assert!(!Evidence::of(&talked, one).strong());
+        // a bulk sender id reaches strangers by design: one report is not enough
+        let bulk = Counts {
+            bulk_sender: true,
+            ..one
+        };
+        assert!(!Evidence::of(&strangers, bulk).strong());
+    }
+
+    #[test]
+    fn complaints_are_strong_but_not_about_the_list() {
+        let f = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p()), ("REPLY_RATE", 0.3)]);
+        let reported = Evidence::of(
+            &f,
+            Counts {
+                messages: 40,
+                reports: 2,
+                ..Counts::default()
+            },
+        );
+        assert!(reported.strong() && !reported.strong_list());
+        let failing = v(&[
+            ("DISTINCT_RECIPIENTS", 40f32.ln_1p()),
+            ("FAILURE_RATE", 0.4),
+        ]);
+        let dead = Evidence::of(
+            &failing,
+            Counts {
+                messages: 40,
+                statuses: 40,
+                failures: 16,
+                ..Counts::default()
+            },
+        );
+        assert!(dead.strong_list());
     }
 
     #[test]
