@@ -237,6 +237,22 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
                             println!("    {}", shown.join(" "));
                         }
                     }
+                    if dec.verdict.verdict != classifier::VerdictKind::Ok
+                        && worst
+                            .get(&m.from)
+                            .is_none_or(|w| w.0 == classifier::VerdictKind::Ok)
+                        && by
+                            .get(m.from.as_str())
+                            .is_some_and(|l| l.label == classifier::Label::Ham)
+                    {
+                        println!(
+                            "first flag: {} {} {:?} at_ms {}",
+                            by[m.from.as_str()].category,
+                            m.from,
+                            dec.verdict.verdict,
+                            at.unix_millis()
+                        );
+                    }
                     let w = worst
                         .entry(m.from.clone())
                         .or_insert((classifier::VerdictKind::Ok, 0.0));

@@ -14,7 +14,7 @@
 //! | `SEQUENTIAL_RECIPIENTS` | strong | recipients are adjacent numbers (a dialer) |
 //! | `PREMIUM_DESTINATIONS` | strong | traffic goes to high-risk (pumping) ranges |
 //! | `ONE_WAY_BROADCAST` | strong | a person-to-person number, sending for half an hour or more, whose every message went to a new stranger (10 or more), with no answer, no inbound message and at least two failed deliveries (8 % or more) |
-//! | `FAN_OUT_WITHOUT_REPLIES` | weak | many recipients it never talked to, nobody answers (person-to-person numbers only: short codes, alphanumeric ids and toll-free numbers exist to do that) |
+//! | `FAN_OUT_WITHOUT_REPLIES` | weak | many recipients it never talked to, nobody answers after half an hour (person-to-person numbers only: short codes, alphanumeric ids and toll-free numbers exist to do that; and nobody can have answered a passcode burst's first minutes) |
 //! | `BURST_OVER_RATE_LIMIT` | weak | it keeps sending over its rate limit |
 //!
 //! Strong evidence of two independent kinds ([`Evidence::corroborated`]:
@@ -174,7 +174,7 @@ impl Evidence {
         if c.messages >= 10 && f[PREM] >= 0.3 {
             bits |= PREMIUM;
         }
-        if strangers {
+        if strangers && f[AGE].exp_m1() >= BROADCAST_MIN_HOURS {
             bits |= STRANGERS;
         }
         if !c.bulk_sender
@@ -384,7 +384,10 @@ mod tests {
 
     #[test]
     fn fan_out_to_strangers_is_weak() {
-        let f = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p())]);
+        let f = v(&[
+            ("DISTINCT_RECIPIENTS", 40f32.ln_1p()),
+            ("AGE_HOURS", 1f32.ln_1p()),
+        ]);
         let e = Evidence::of(
             &f,
             Counts {
@@ -393,7 +396,18 @@ mod tests {
             },
         );
         assert!(e.any() && !e.strong());
-        let friends = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p()), ("REPLY_RATE", 0.5)]);
+        // nobody can have answered a passcode burst's first minutes yet
+        let young = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p())]);
+        let burst = Counts {
+            messages: 40,
+            ..Counts::default()
+        };
+        assert!(!Evidence::of(&young, burst).any());
+        let friends = v(&[
+            ("DISTINCT_RECIPIENTS", 40f32.ln_1p()),
+            ("AGE_HOURS", 1f32.ln_1p()),
+            ("REPLY_RATE", 0.5),
+        ]);
         assert!(
             !Evidence::of(
                 &friends,
