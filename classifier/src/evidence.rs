@@ -9,7 +9,7 @@
 //!
 //! | evidence | strength | what it means |
 //! |---|---|---|
-//! | `RECIPIENT_COMPLAINTS` | strong | recipients it messaged reported it (two; or one in fifty strangers who never answer) |
+//! | `RECIPIENT_COMPLAINTS` | strong | recipients it messaged reported it (three, and one per 100 recipients; or one in fifty strangers who never answer); weak when its recipients talk to it (a shop's customers forget they asked), but a kind of its own for corroboration |
 //! | `HIGH_FAILURE_RATE` | strong | many deliveries fail (dead numbers of a bought list) |
 //! | `SEQUENTIAL_RECIPIENTS` | strong | recipients are adjacent numbers (a dialer) |
 //! | `PREMIUM_DESTINATIONS` | strong | traffic goes to high-risk (pumping) ranges |
@@ -72,22 +72,27 @@ const STRANGER_RECIPIENTS_PER_REPORT: f32 = 50.0;
 
 /// A set of evidence tags (a bit per [`RuleTag`] that is evidence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Evidence(u8);
+pub struct Evidence(u16);
 
-const COMPLAINTS: u8 = 1;
-const FAILURES: u8 = 1 << 1;
-const SEQUENTIAL: u8 = 1 << 2;
-const PREMIUM: u8 = 1 << 3;
-const STRANGERS: u8 = 1 << 4;
-const LIMITED: u8 = 1 << 5;
-const BROADCAST: u8 = 1 << 6;
+const COMPLAINTS: u16 = 1;
+const FAILURES: u16 = 1 << 1;
+const SEQUENTIAL: u16 = 1 << 2;
+const PREMIUM: u16 = 1 << 3;
+const STRANGERS: u16 = 1 << 4;
+const LIMITED: u16 = 1 << 5;
+const BROADCAST: u16 = 1 << 6;
 /// Not evidence on its own (no tag): a handful of strangers, no answer.
 /// It only counts inside a campaign (see [`Evidence::in_campaign`]).
-const FEW_STRANGERS: u8 = 1 << 7;
-const STRONG: u8 = COMPLAINTS | FAILURES | SEQUENTIAL | PREMIUM | BROADCAST;
+const FEW_STRANGERS: u16 = 1 << 7;
+/// Complaints about a number whose recipients talk to it (see
+/// [`Evidence::of`]): weak alone, a kind of their own for
+/// [`Evidence::corroborated`].
+const TALKED_BACK_COMPLAINTS: u16 = 1 << 8;
+const STRONG: u16 = COMPLAINTS | FAILURES | SEQUENTIAL | PREMIUM | BROADCAST;
 
-const ALL: [(u8, RuleTag); 7] = [
+const ALL: [(u16, RuleTag); 8] = [
     (COMPLAINTS, RuleTag::RecipientComplaints),
+    (TALKED_BACK_COMPLAINTS, RuleTag::RecipientComplaints),
     (FAILURES, RuleTag::HighFailureRate),
     (SEQUENTIAL, RuleTag::SequentialRecipients),
     (PREMIUM, RuleTag::PremiumDestinations),
@@ -135,17 +140,14 @@ impl Evidence {
         const FAN: usize = feature_const("FAN_OUT");
         const NEW: usize = feature_const("NEW_RECIPIENT_SHARE");
         let distinct = f[DISTINCT].exp_m1().max(1.0);
-        let mut bits = 0u8;
-        // Two people can report a friend by mistake; a marketing list of
-        // thousands collects a few complaints from people who forgot they
-        // opted in. So: at least two, and at least one per 200 recipients;
-        // for a bulk sender id, whose lists are long and opted in, three and
-        // one per 100.
-        let (min_reports, per_recipients) = if c.bulk_sender {
-            (3, 100.0)
-        } else {
-            (2, 200.0)
-        };
+        let mut bits = 0u16;
+        // People report a friend by mistake, a shop's customers forget they
+        // asked, and a marketing list of thousands collects complaints from
+        // people who forgot they opted in. So: at least three, and at least
+        // one per 100 recipients, whatever the sender type (two, as
+        // before world D, blocked its shops, whose customers report about
+        // one in a hundred).
+        let (min_reports, per_recipients) = (3, 100.0);
         let strangers = !c.bulk_sender && distinct >= 10.0 && f[KNOWN] <= 0.1 && f[REPLY] <= 0.1;
         let dense = c.reports >= min_reports && c.reports as f32 >= distinct / per_recipients;
         // One report is enough when it comes from a stranger among
@@ -154,11 +156,19 @@ impl Evidence {
         // fewer of them reporting it. A new shop texting its customers
         // reaches more people per report than that.
         let reported_by_strangers = strangers
+            && f[AGE].exp_m1() >= BROADCAST_MIN_HOURS
             && f[INBOUND] <= 0.1
             && c.reports >= 1
             && c.reports as f32 >= distinct / STRANGER_RECIPIENTS_PER_REPORT;
-        if dense || reported_by_strangers {
+        // A shop's or an organiser's customers write back, and a few of
+        // them also report it (they forgot they asked); their complaints
+        // are real but not enough alone. A blaster's recipients neither
+        // know it nor answer.
+        let talked_back = f[KNOWN] > 0.1 || f[INBOUND] > 0.15;
+        if reported_by_strangers || (dense && !talked_back) {
             bits |= COMPLAINTS;
+        } else if dense {
+            bits |= TALKED_BACK_COMPLAINTS;
         }
         // A typo'd or ported number fails now and then, and a new phone's
         // address book has a few stale entries; a bought list fails by the
@@ -237,7 +247,12 @@ impl Evidence {
     /// the opted-in marketing it imitates; recipients who complain *and*
     /// numbers that do not exist are what the list really is.
     pub fn corroborated(self) -> bool {
-        const FAMILIES: [u8; 4] = [COMPLAINTS, FAILURES | BROADCAST, SEQUENTIAL, PREMIUM];
+        const FAMILIES: [u16; 4] = [
+            COMPLAINTS | TALKED_BACK_COMPLAINTS,
+            FAILURES | BROADCAST,
+            SEQUENTIAL,
+            PREMIUM,
+        ];
         FAMILIES.iter().filter(|&&f| self.0 & f != 0).count() >= 2
     }
 
@@ -289,8 +304,20 @@ mod tests {
             ..Counts::default()
         };
         assert!(!Evidence::of(&f, few).strong(), "2 complaints in 3000");
-        let many = Counts { reports: 20, ..few };
+        let twenty = Counts { reports: 20, ..few };
+        assert!(!Evidence::of(&f, twenty).strong(), "1 in 150");
+        let many = Counts { reports: 40, ..few };
         assert!(Evidence::of(&f, many).strong());
+        let two_of_ten = v(&[("DISTINCT_RECIPIENTS", 10f32.ln_1p())]);
+        let two = Counts {
+            messages: 10,
+            reports: 2,
+            ..Counts::default()
+        };
+        assert!(
+            !Evidence::of(&two_of_ten, two).strong(),
+            "two are not three"
+        );
     }
 
     #[test]
@@ -321,13 +348,14 @@ mod tests {
             reports: 1,
             ..Counts::default()
         };
-        let strangers = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p())]);
+        let hour = ("AGE_HOURS", 1f32.ln_1p());
+        let strangers = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p()), hour]);
         let e = Evidence::of(&strangers, one);
         assert!(e.strong(), "1 report among 40 silent strangers");
         assert!(e.tags().any(|t| t == RuleTag::RecipientComplaints));
         // the same report from a list of 120: one in 120 is what a shop's
         // new customers produce
-        let shop = v(&[("DISTINCT_RECIPIENTS", 120f32.ln_1p())]);
+        let shop = v(&[("DISTINCT_RECIPIENTS", 120f32.ln_1p()), hour]);
         assert!(
             !Evidence::of(
                 &shop,
@@ -339,12 +367,20 @@ mod tests {
             .strong()
         );
         // people who answer are not strangers; nor is a number with inbound traffic
-        let friends = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p()), ("REPLY_RATE", 0.3)]);
+        let friends = v(&[
+            ("DISTINCT_RECIPIENTS", 40f32.ln_1p()),
+            hour,
+            ("REPLY_RATE", 0.3),
+        ]);
         assert!(!Evidence::of(&friends, one).strong());
         let talked = v(&[
             ("DISTINCT_RECIPIENTS", 40f32.ln_1p()),
+            hour,
             ("INBOUND_SHARE", 0.3),
         ]);
+        // nobody can have answered in the first minutes
+        let young = v(&[("DISTINCT_RECIPIENTS", 40f32.ln_1p())]);
+        assert!(!Evidence::of(&young, one).strong());
         assert!(!Evidence::of(&talked, one).strong());
         // a bulk sender id reaches strangers by design: one report is not enough
         let bulk = Counts {
@@ -361,7 +397,7 @@ mod tests {
             &f,
             Counts {
                 messages: 40,
-                reports: 2,
+                reports: 3,
                 ..Counts::default()
             },
         );
@@ -380,6 +416,42 @@ mod tests {
             },
         );
         assert!(dead.strong_list());
+    }
+
+    #[test]
+    fn complaints_about_a_number_people_talk_to_need_another_kind() {
+        // a shop: a quarter of its recipients write to it, three of 200 report it
+        let shop = v(&[
+            ("DISTINCT_RECIPIENTS", 200f32.ln_1p()),
+            ("INBOUND_SHARE", 0.25),
+            ("KNOWN_CONTACT_SHARE", 0.15),
+            ("REPLY_RATE", 0.2),
+        ]);
+        let reported = Counts {
+            messages: 200,
+            statuses: 200,
+            reports: 3,
+            ..Counts::default()
+        };
+        let e = Evidence::of(&shop, reported);
+        assert!(e.any() && !e.strong() && !e.corroborated());
+        assert_eq!(e.tags().collect::<Vec<_>>(), [RuleTag::RecipientComplaints]);
+        // a compromised account: the same complaints, and its blast's
+        // numbers fail by the dozen
+        let failing = v(&[
+            ("DISTINCT_RECIPIENTS", 200f32.ln_1p()),
+            ("INBOUND_SHARE", 0.25),
+            ("KNOWN_CONTACT_SHARE", 0.15),
+            ("FAILURE_RATE", 0.3),
+        ]);
+        let e = Evidence::of(
+            &failing,
+            Counts {
+                failures: 60,
+                ..reported
+            },
+        );
+        assert!(e.corroborated());
     }
 
     #[test]
