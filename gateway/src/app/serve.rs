@@ -67,7 +67,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
             config.store.read_connections,
             metrics.clone(),
         )?,
-        BackendKind::Postgres => Store::open_postgres(&config.store).await?,
+        BackendKind::Postgres => Store::open_postgres_listening(&config.store).await?,
     };
     let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
     store.cap_claims(config.delivery.concurrency);

@@ -45,6 +45,7 @@ pub use messages::{
     Applied, Idempotency, InsertOutcome, MessageEvent, MessageView, NewMessage, PartReport,
     QueueItem, StatusReport, Target,
 };
+pub use postgres::notify::CacheKind;
 pub use status::{MessageStatus, Tally, Transition, Verdict};
 use writer::Writer;
 
@@ -216,6 +217,26 @@ impl Store {
             },
             WriterThread(None),
         ))
+    }
+
+    /// Connects like [`Store::open_postgres`] and listens for other nodes'
+    /// cache notices (`gateway serve`): see [`Store::cache_generation`].
+    pub async fn open_postgres_listening(
+        cfg: &config::StoreConfig,
+    ) -> Result<(Self, WriterThread)> {
+        let (store, writer) = Self::open_postgres(cfg).await?;
+        if let Some(pg) = store.pg() {
+            pg.listen().await?;
+        }
+        Ok((store, writer))
+    }
+
+    /// The generation of a cached kind: a cache loaded under another
+    /// generation is stale. On PostgreSQL it changes when any node changed
+    /// that kind (LISTEN/NOTIFY); on SQLite (one process) it stays 0 and
+    /// the caches' own expiry covers the CLI's changes.
+    pub fn cache_generation(&self, kind: CacheKind) -> u64 {
+        self.pg().map_or(0, |pg| pg.generation(kind))
     }
 
     /// The PostgreSQL backend, when the store runs on it.
