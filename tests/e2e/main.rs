@@ -27,6 +27,7 @@ mod modem;
 mod outage;
 mod pdu_cli;
 mod pg;
+mod pg_coherence;
 mod postgres;
 mod privacy;
 mod process;

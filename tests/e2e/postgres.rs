@@ -17,7 +17,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A node's config on database `url`: sends time out after 3 s and leases
 /// last 11 s, so a takeover happens within the test's patience.
-fn node_config(dir: &Path, sink: &Sink, pg: &Postgres, url: &str) -> std::path::PathBuf {
+pub(crate) fn node_config(dir: &Path, sink: &Sink, pg: &Postgres, url: &str) -> std::path::PathBuf {
     let extra = format!(
         "{}lease_secs = 11\n[delivery]\nrequest_timeout_secs = 3\n",
         pg.store_section(url).replace("lease_secs = 15\n", "")
@@ -28,7 +28,7 @@ fn node_config(dir: &Path, sink: &Sink, pg: &Postgres, url: &str) -> std::path::
 /// Copies the edge keys (and the pseudonym key) of one node's data dir to
 /// another's: key sharing across a cluster is not built yet, so the test
 /// provisions the second node like an operator would have to.
-fn copy_keys(from: &Path, to: &Path) {
+pub(crate) fn copy_keys(from: &Path, to: &Path) {
     let (from, to) = (from.join("data"), to.join("data"));
     std::fs::create_dir_all(to.join("keys")).unwrap();
     for e in std::fs::read_dir(from.join("keys")).unwrap().flatten() {

@@ -6,6 +6,7 @@
 //! create` runs on PostgreSQL (a node needs a key to be used at all).
 
 use super::keys_cmd::{ApiCommand, DeadLetterCommand, KeysCommand};
+use super::review_cmd::ReviewCommand;
 use super::{Cli, CliError, Command, runtime};
 use crate::app::config::Config;
 use crate::core::clock;
@@ -54,7 +55,22 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         Command::Replay(_) => "replay",
         Command::Model(_) => "model",
         Command::ExportTrace(_) => "export-trace",
-        Command::Review { .. } => "review",
+        Command::Review { command } => match command {
+            Some(
+                cmd @ (ReviewCommand::Mark { .. }
+                | ReviewCommand::Release { .. }
+                | ReviewCommand::Drop { .. }
+                | ReviewCommand::Allow(_)
+                | ReviewCommand::Block(_)
+                | ReviewCommand::Unlist { .. }
+                | ReviewCommand::Undo { .. }
+                | ReviewCommand::Log { .. }),
+            ) => return Some(review_decision(cfg, cmd)),
+            Some(ReviewCommand::List { .. }) => "review list",
+            Some(ReviewCommand::Show { .. }) => "review show",
+            Some(ReviewCommand::Stats { .. }) => "review stats",
+            None => "review (interactive)",
+        },
         Command::Smpp(_) => "smpp",
         Command::Backup(_) => "backup",
         Command::Restore(_) => "restore",
@@ -165,4 +181,21 @@ fn show_message(cfg: &Config, id: &str, json: bool) -> Result<(), CliError> {
         view
     })?;
     super::messages_cmd::show(view, id, json)
+}
+
+/// `gateway review mark|release|drop|allow|block|unlist|undo|log` on
+/// PostgreSQL: each decision notifies every running node in its
+/// transaction, so their spam gates apply it at once.
+fn review_decision(cfg: &Config, cmd: &ReviewCommand) -> Result<(), CliError> {
+    let rt = runtime()?;
+    let pg = rt.block_on(crate::store::postgres::PgStore::connect(&cfg.store))?;
+    let mut d = super::review_decide::PgDecisions {
+        pg,
+        rt,
+        window_ms: i64::try_from(cfg.review.undo_window_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX),
+    };
+    let out = super::review_decide::run(cfg, &mut d, cmd);
+    d.pg.close();
+    out
 }

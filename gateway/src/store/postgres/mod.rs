@@ -19,6 +19,7 @@ mod parts;
 mod pseudonymise;
 mod queue;
 mod reads;
+mod review;
 mod schema;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
