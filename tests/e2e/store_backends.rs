@@ -467,7 +467,7 @@ async fn message_path_postgres() {
         .await
         .unwrap();
     again.ping().await.unwrap();
-    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "3");
+    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "4");
 }
 
 /// Two nodes on one database: a claim is one node's; a dead node's lease
@@ -522,4 +522,129 @@ async fn two_nodes_claim_and_take_over() {
         x.iter().chain(&y).all(|i| i.attempts == 0),
         "same attempt id after takeover"
     );
+}
+
+/// Lease renewal: an entry whose node renews its lease (the delivery
+/// worker's heartbeat for sends still in flight) is not claimable by
+/// another node after the first lease would have ended; an unrenewed one
+/// is; and a renewal never takes back an entry another node took over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_lease_is_not_taken_over() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("renew");
+    let cfg = pg.store_config(&url, 1);
+    let (a, _) = Store::open_postgres(&cfg).await.unwrap();
+    let (b, _) = Store::open_postgres(&cfg).await.unwrap();
+    assert_eq!(a.lease_renewal(), Some(Duration::from_millis(333)));
+    let t = now();
+    // Both leased to `a` (it accepted them) until t + 1 s.
+    a.insert_message(message("slow", t)).await.unwrap();
+    a.insert_message(message("dead", t)).await.unwrap();
+    // `a` still sends "slow" at t + 0.9 s: it renews that lease only.
+    assert_eq!(
+        a.renew_leases(vec!["slow".into(), "gone".into()], t + 900)
+            .await
+            .unwrap(),
+        1
+    );
+    let taken = b.due(t + 1_200, 50, HashSet::new()).await.unwrap();
+    let ids: Vec<&str> = taken.iter().map(|i| i.message_id.as_str()).collect();
+    assert_eq!(ids, ["dead"], "the renewed entry stays with its node");
+    // Unrenewed, it runs out in turn and is taken over, same attempt.
+    let taken = b.due(t + 2_000, 50, HashSet::new()).await.unwrap();
+    let slow = taken.iter().find(|i| i.message_id == "slow").unwrap();
+    assert_eq!(slow.attempts, 0);
+    // `a`'s late heartbeat does not take it back from `b`.
+    assert_eq!(
+        a.renew_leases(vec!["slow".into()], t + 2_100)
+            .await
+            .unwrap(),
+        0
+    );
+    // SQLite has no leases: nothing to renew.
+    let dir = TempDir::new("renew-sqlite");
+    let (lite, writer) = sqlite(&dir).await;
+    assert_eq!(lite.lease_renewal(), None);
+    assert_eq!(lite.renew_leases(vec!["x".into()], t).await.unwrap(), 0);
+    lite.close();
+    writer.join();
+}
+
+/// Cache notices: a change committed by one node bumps that kind's cache
+/// generation on a listening node (and only that kind); prints the lag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_is_noticed_by_the_other() {
+    use gateway::store::CacheKind;
+    use gateway::store::postgres::PgStore;
+    use gateway::store::review::ListKind;
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("notices");
+    let cfg = pg.store_config(&url, 15);
+    let (a, _) = Store::open_postgres(&cfg).await.unwrap();
+    let (b, _) = Store::open_postgres_listening(&cfg).await.unwrap();
+    let cli = PgStore::connect(&cfg).await.unwrap();
+
+    async fn lag(b: &Store, kind: CacheKind, before: u64, started: std::time::Instant) -> Duration {
+        for _ in 0..2_000 {
+            if b.cache_generation(kind) != before {
+                return started.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("{kind:?} never noticed");
+    }
+
+    let mut lags = Vec::new();
+    let before = b.cache_generation(CacheKind::Identities);
+    let keys_before = b.cache_generation(CacheKind::ApiKeys);
+    let started = std::time::Instant::now();
+    let (_, pk) = gateway::envelope::keys::generate();
+    a.put_identity("+14155550101".into(), pk).await.unwrap();
+    lags.push((
+        "identity",
+        lag(&b, CacheKind::Identities, before, started).await,
+    ));
+    assert_eq!(
+        b.cache_generation(CacheKind::ApiKeys),
+        keys_before,
+        "only its kind"
+    );
+
+    let before = b.cache_generation(CacheKind::Lists);
+    let started = std::time::Instant::now();
+    cli.list_add("op", ListKind::Block, "+1900*", None, None, 0)
+        .await
+        .unwrap();
+    lags.push((
+        "block list",
+        lag(&b, CacheKind::Lists, before, started).await,
+    ));
+
+    let before = b.cache_generation(CacheKind::ApiKeys);
+    let key = gateway::store::NewApiKey {
+        name: "k",
+        tenant: None,
+        scopes: gateway::core::tenants::Scopes::APPLICATION,
+        expires_at: None,
+    };
+    let started = std::time::Instant::now();
+    cli.create_api_key(&key, now()).await.unwrap();
+    assert!(cli.revoke_api_key("k", now()).await.unwrap());
+    lags.push((
+        "api key",
+        lag(&b, CacheKind::ApiKeys, before, started).await,
+    ));
+
+    let before = b.cache_generation(CacheKind::Reviews);
+    let started = std::time::Instant::now();
+    cli.mark("op", "+14155550999", false, None, 0)
+        .await
+        .unwrap();
+    lags.push((
+        "review decision",
+        lag(&b, CacheKind::Reviews, before, started).await,
+    ));
+
+    eprintln!("notice lag (commit to the other node's cache generation): {lags:?}");
+    b.close();
 }

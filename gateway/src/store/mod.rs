@@ -265,6 +265,22 @@ impl Store {
         }
     }
 
+    /// On PostgreSQL, how often the delivery worker renews the leases of
+    /// the entries it still holds (`renew_leases`); `None` on SQLite (one
+    /// node, no leases).
+    pub fn lease_renewal(&self) -> Option<std::time::Duration> {
+        self.pg().map(|pg| pg.renew_every())
+    }
+
+    /// On PostgreSQL, extends this node's lease on the queue entries `ids`
+    /// (those it is still sending or about to send); nothing on SQLite.
+    pub async fn renew_leases(&self, ids: Vec<String>, now: i64) -> Result<u64> {
+        match self.pg() {
+            Some(pg) => pg.renew_leases(ids, now).await,
+            None => Ok(0),
+        }
+    }
+
     /// Whether the store runs on PostgreSQL (SQLite-only upkeep, such as
     /// WAL checkpoints, is skipped then).
     pub fn is_postgres(&self) -> bool {

@@ -12,6 +12,7 @@
 
 mod callbacks;
 mod fallback;
+mod lease;
 mod listing;
 mod messages;
 pub mod notify;
