@@ -28,6 +28,7 @@ mod outage;
 mod pdu_cli;
 mod pg;
 mod pg_coherence;
+mod pg_keys;
 mod postgres;
 mod privacy;
 mod process;

@@ -69,6 +69,8 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         )?,
         BackendKind::Postgres => Store::open_postgres_listening(&config.store).await?,
     };
+    let (edge_key, edge_keys) = crate::envelope::share::fingerprints(&keys);
+    store.check_edge_key(&edge_key, &edge_keys).await?;
     let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
     store.cap_claims(config.delivery.concurrency);
     if store.is_postgres() {

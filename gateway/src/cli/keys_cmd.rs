@@ -44,6 +44,28 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the edge keys (with their rotation history) and the pseudonym
+    /// key to one new owner-only file, to provision the other nodes of a
+    /// cluster on one database (`keys import` there).
+    #[command(after_help = "Example:\n  gateway keys export --out cluster.keys")]
+    Export {
+        /// The file to create (never overwritten).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install the keys of a `keys export` file into this node's data dir
+    /// (its own edge keys are kept; the file's current key becomes current).
+    #[command(after_help = "Example:\n  gateway keys import cluster.keys")]
+    Import {
+        /// The export file.
+        file: std::path::PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API keys.
     #[command(subcommand)]
     Api(ApiCommand),
@@ -230,6 +252,33 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                 *json,
                 serde_json::json!({"kid": k.current().kid, "public_key": public}),
                 &public,
+            )?;
+        }
+        KeysCommand::Export { out, json } => {
+            let shared = crate::envelope::share::export(&cfg.data_dir, out)?;
+            emit(
+                *json,
+                serde_json::json!({"file": out, "current": shared.current, "kids": shared.kids}),
+                &format!(
+                    "wrote {} edge key(s) (current {}) and the pseudonym key to {}; copy it to each node, run `gateway keys import` there, then delete it",
+                    shared.kids.len(),
+                    shared.current,
+                    out.display()
+                ),
+            )?;
+        }
+        KeysCommand::Import { file, json } => {
+            crate::core::fs::create_private_dir(&cfg.data_dir)?;
+            let shared = crate::envelope::share::import(&cfg.data_dir, file)?;
+            emit(
+                *json,
+                serde_json::to_value(&shared).unwrap_or_default(),
+                &format!(
+                    "imported {} new edge key(s) of {}; current {}",
+                    shared.added.len(),
+                    shared.kids.len(),
+                    shared.current
+                ),
             )?;
         }
         KeysCommand::Api(api) => {

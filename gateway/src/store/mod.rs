@@ -281,6 +281,15 @@ impl Store {
         }
     }
 
+    /// On PostgreSQL, refuses a node whose edge key is not the cluster's
+    /// (fingerprints; see `postgres/edge_key.rs`); nothing on SQLite.
+    pub async fn check_edge_key(&self, current: &str, known: &[String]) -> Result<()> {
+        match self.pg() {
+            Some(pg) => pg.check_edge_key(current, known).await,
+            None => Ok(()),
+        }
+    }
+
     /// Whether the store runs on PostgreSQL (SQLite-only upkeep, such as
     /// WAL checkpoints, is skipped then).
     pub fn is_postgres(&self) -> bool {

@@ -11,6 +11,7 @@
 //! advisory locks, so two nodes never run them at once.
 
 mod callbacks;
+mod edge_key;
 mod fallback;
 mod lease;
 mod listing;

@@ -247,6 +247,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX pending_drops_by_final ON pending_drops(final_at);
     CREATE INDEX pending_drops_by_sender ON pending_drops(sender);
     "#,
+    // 5: the fingerprint of the cluster's current edge public key (one
+    // row): a node provisioned with other keys refuses to start.
+    r#"
+    CREATE TABLE cluster_edge_key (
+        one          BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        fingerprint  TEXT NOT NULL,
+        recorded_at  BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.
