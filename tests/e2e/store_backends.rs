@@ -648,3 +648,146 @@ async fn a_change_on_one_node_is_noticed_by_the_other() {
     eprintln!("notice lag (commit to the other node's cache generation): {lags:?}");
     b.close();
 }
+
+/// A held message from `sender` (flagged `suspect`, not queued).
+fn held(id: &str, sender: &str, at: i64) -> NewMessage {
+    let mut m = message(id, at);
+    m.sender = sender.into();
+    m.status = MessageStatus::Held;
+    m.queue = None;
+    m.verdict = Some((gateway::store::Verdict::Suspect, 0.8));
+    m.flag_reasons = Some(r#"[{"words":"many recipients","value":3.0}]"#.into());
+    m
+}
+
+/// The review queue's operations, written once against `ReviewOps`:
+/// list, release, drop with the undo window, undo, mark spam/ham, block
+/// and unlist, the audit log, stats, a sender's activity. Runs on a
+/// blocking thread (the PostgreSQL handle runs its futures to completion).
+fn review_path(ops: &mut dyn gateway::store::review_ops::ReviewOps) {
+    use gateway::store::review::{ListKind, QueueFilter};
+    let q = ops.queue(&QueueFilter::default()).unwrap();
+    let mut senders: Vec<(&str, i64)> = q.iter().map(|r| (r.sender.as_str(), r.held)).collect();
+    senders.sort();
+    assert_eq!(
+        senders,
+        [("+15550001", 2), ("+15550002", 1), ("+15550003", 1)]
+    );
+    assert_eq!(q[0].verdict, "suspect");
+    assert_eq!(q[0].reasons, ["many recipients (3.00)"]);
+    assert_eq!(ops.held_of("+15550001").unwrap().len(), 2);
+    let a = ops.sender_activity("r1").unwrap();
+    assert_eq!((a.sender.as_str(), a.messages, a.held), ("+15550001", 2, 2));
+
+    // Release one, drop the other (undoable), undo it.
+    assert!(ops.decide("op", "r1", true, Some("fine")).unwrap());
+    assert!(
+        !ops.decide("op", "r1", true, None).unwrap(),
+        "not held any more"
+    );
+    assert!(ops.decide("op", "r2", false, None).unwrap());
+    assert_eq!(ops.pending(None).unwrap().len(), 1);
+    assert!(
+        ops.held_of("+15550001").unwrap().is_empty(),
+        "a pending drop is not held"
+    );
+    assert_eq!(ops.undo("op", "+15550001").unwrap(), 1);
+    assert_eq!(ops.held_of("+15550001").unwrap().len(), 1);
+    assert_eq!(ops.sender_of("r2").unwrap().as_deref(), Some("+15550001"));
+
+    // Mark spam drops (pending) and blocks; mark ham releases and allows.
+    assert_eq!(ops.mark("op", "+15550002", true, None).unwrap(), 1);
+    assert_eq!(ops.mark("op", "+15550003", false, None).unwrap(), 1);
+    // A block on a prefix drops the held messages it covers.
+    assert_eq!(
+        ops.list_add("op", ListKind::Block, "+1555000*", None, None)
+            .unwrap(),
+        1
+    );
+    assert!(ops.list_remove("op", ListKind::Block, "+1555000*").unwrap());
+    assert!(!ops.list_remove("op", ListKind::Block, "+1555000*").unwrap());
+    let q = ops.queue(&QueueFilter::default()).unwrap();
+    assert!(q.iter().all(|r| r.sender == "+15550001"), "{q:?}");
+
+    let actions: Vec<String> = ops
+        .log(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "release",
+            "drop",
+            "undo_drop",
+            "mark_spam",
+            "mark_ham",
+            "block",
+            "unblock"
+        ]
+    );
+    let log = ops.log(100).unwrap();
+    assert_eq!(log[3].model_verdict.as_deref(), Some("suspect"));
+    let s = ops.stats().unwrap();
+    assert_eq!(
+        (s.decisions, s.holds_confirmed_spam, s.holds_overturned),
+        (2, 1, 1)
+    );
+}
+
+async fn seed_held(store: &Store) {
+    let t = now();
+    for (id, sender) in [
+        ("r1", "+15550001"),
+        ("r2", "+15550001"),
+        ("r3", "+15550002"),
+        ("r4", "+15550003"),
+    ] {
+        store.insert_message(held(id, sender, t)).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_path_sqlite() {
+    let dir = TempDir::new("review-sqlite");
+    let (store, writer) = sqlite(&dir).await;
+    seed_held(&store).await;
+    let path = dir.0.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut db = gateway::store::open_for_cli(&path).unwrap();
+        db.set_undo_window(30);
+        review_path(&mut db);
+    })
+    .await
+    .unwrap();
+    store.close();
+    writer.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_path_postgres() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("review");
+    let (store, _) = Store::open_postgres(&pg.store_config(&url, 15))
+        .await
+        .unwrap();
+    seed_held(&store).await;
+    let mut ops = store
+        .pg_review(tokio::runtime::Handle::current(), 30)
+        .unwrap();
+    tokio::task::spawn_blocking(move || review_path(&mut ops))
+        .await
+        .unwrap();
+    // Released messages are queue rows any node claims; pending drops
+    // are made final by any node's sweep once their window passed.
+    assert_eq!(pg.sql("review", "SELECT COUNT(*) FROM queue"), "2");
+    assert_eq!(store.finalize_drops(now() + 31_000).await.unwrap(), 2);
+    assert_eq!(
+        pg.sql(
+            "review",
+            "SELECT COUNT(*) FROM messages WHERE status = 'dropped' AND sealed IS NULL"
+        ),
+        "2"
+    );
+}

@@ -56,19 +56,7 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         Command::Model(_) => "model",
         Command::ExportTrace(_) => "export-trace",
         Command::Review { command } => match command {
-            Some(
-                cmd @ (ReviewCommand::Mark { .. }
-                | ReviewCommand::Release { .. }
-                | ReviewCommand::Drop { .. }
-                | ReviewCommand::Allow(_)
-                | ReviewCommand::Block(_)
-                | ReviewCommand::Unlist { .. }
-                | ReviewCommand::Undo { .. }
-                | ReviewCommand::Log { .. }),
-            ) => return Some(review_decision(cfg, cmd)),
-            Some(ReviewCommand::List { .. }) => "review list",
-            Some(ReviewCommand::Show { .. }) => "review show",
-            Some(ReviewCommand::Stats { .. }) => "review stats",
+            Some(cmd) => return Some(review(cfg, cmd)),
             None => "review (interactive)",
         },
         Command::Smpp(_) => "smpp",
@@ -183,19 +171,20 @@ fn show_message(cfg: &Config, id: &str, json: bool) -> Result<(), CliError> {
     super::messages_cmd::show(view, id, json)
 }
 
-/// `gateway review mark|release|drop|allow|block|unlist|undo|log` on
-/// PostgreSQL: each decision notifies every running node in its
-/// transaction, so their spam gates apply it at once.
-fn review_decision(cfg: &Config, cmd: &ReviewCommand) -> Result<(), CliError> {
+/// `gateway review …` on PostgreSQL (all but the interactive walk): the
+/// same subcommands through the same review operations; each decision
+/// notifies every running node in its transaction, so their spam gates
+/// apply it at once.
+fn review(cfg: &Config, cmd: &ReviewCommand) -> Result<(), CliError> {
     let rt = runtime()?;
-    let pg = rt.block_on(crate::store::postgres::PgStore::connect(&cfg.store))?;
-    let mut d = super::review_decide::PgDecisions {
-        pg,
-        rt,
-        window_ms: i64::try_from(cfg.review.undo_window_secs.saturating_mul(1000))
-            .unwrap_or(i64::MAX),
-    };
-    let out = super::review_decide::run(cfg, &mut d, cmd);
-    d.pg.close();
+    let pg =
+        std::sync::Arc::new(rt.block_on(crate::store::postgres::PgStore::connect(&cfg.store))?);
+    let mut ops = crate::store::postgres::PgReview::new(
+        pg.clone(),
+        rt.handle().clone(),
+        cfg.review.undo_window_secs,
+    );
+    let out = super::review_cmd::run_on(cfg, &mut ops, cmd);
+    pg.close();
     out
 }

@@ -13,6 +13,7 @@ use super::CliError;
 use crate::app::config::Config;
 use crate::store::Db;
 use crate::store::review::{self, QueueFilter, QueueRow};
+use crate::store::review_ops::ReviewOps;
 use crate::store::undo;
 
 /// `gateway review`.
@@ -231,6 +232,16 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
     let Some(cmd) = cmd else {
         return interactive(cfg, &mut db);
     };
+    run_on(cfg, &mut db, cmd)
+}
+
+/// Runs one `gateway review` subcommand on either store's review
+/// operations (the SQLite file's `Db`, or PostgreSQL's `PgReview`).
+pub(super) fn run_on(
+    cfg: &Config,
+    ops: &mut dyn ReviewOps,
+    cmd: &ReviewCommand,
+) -> Result<(), CliError> {
     match cmd {
         ReviewCommand::List {
             verdict,
@@ -248,7 +259,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 since: since.as_deref().map(since_ms).transpose()?,
                 adapter: adapter.clone(),
             };
-            let mut rows = review::queue(&db, &filter)?;
+            let mut rows = ops.queue(&filter)?;
             match sort.as_str() {
                 "held" => rows.sort_by_key(|r| std::cmp::Reverse(r.held)),
                 "last_seen" => rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen)),
@@ -261,7 +272,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             }
         }
         ReviewCommand::Show { target, json } => {
-            let report = show_report(cfg, &db, target)?;
+            let report = show_report(cfg, ops, target)?;
             if *json {
                 print_json(&report)?;
             } else {
@@ -275,9 +286,9 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
         | ReviewCommand::Block(_)
         | ReviewCommand::Unlist { .. }
         | ReviewCommand::Undo { .. }
-        | ReviewCommand::Log { .. } => super::review_decide::run(cfg, &mut db, cmd)?,
+        | ReviewCommand::Log { .. } => super::review_decide::run(cfg, ops, cmd)?,
         ReviewCommand::Stats { json } => {
-            let s = review::stats(&db)?;
+            let s = ops.stats()?;
             if *json {
                 print_json(&s)?;
             } else {
@@ -337,8 +348,12 @@ pub struct FeatureLine {
 /// Builds the `show` report for a sender or message id.
 // Long on purpose: one report, read from the store and explained by a
 // replay of the sender's metadata, in the order `review show` prints it.
-pub fn show_report(cfg: &Config, db: &Db, target: &str) -> Result<ShowReport, CliError> {
-    let activity = db.sender_activity(target)?;
+pub fn show_report(
+    cfg: &Config,
+    ops: &mut dyn ReviewOps,
+    target: &str,
+) -> Result<ShowReport, CliError> {
+    let activity = ops.sender_activity(target)?;
     let sender = activity.sender.clone();
     if activity.messages == 0 {
         return Err(CliError::input(format!("no messages from {sender}")));
@@ -403,7 +418,8 @@ pub fn show_report(cfg: &Config, db: &Db, target: &str) -> Result<ShowReport, Cl
             .find(|r| r.sender == sender)
             .map(|r| r.verdict.as_str().to_string());
     }
-    let flagged = review::queue(db, &QueueFilter::default())?
+    let flagged = ops
+        .queue(&QueueFilter::default())?
         .into_iter()
         .find(|r| r.sender == sender);
     Ok(ShowReport {

@@ -1,138 +1,21 @@
 //! The review decisions of `gateway review` (mark, release, drop, allow,
-//! block, unlist, undo, log) on either store: the SQLite file through the
-//! CLI's `Db`, or PostgreSQL, where each decision also notifies every
-//! running node (their spam gates re-read lists and decisions at once).
-//! One match for both, so the two command lines cannot drift apart.
+//! block, unlist, undo, log) on either store's `ReviewOps`: the SQLite
+//! file through the CLI's `Db`, or PostgreSQL, where each decision also
+//! notifies every running node (their spam gates re-read lists and
+//! decisions at once).
 
 use super::CliError;
 use super::keys_cmd::emit;
 use super::review_cmd::{ReviewCommand, actor, duration, print_json, undo_hint};
 use crate::app::config::Config;
-use crate::core::error::Result;
-use crate::store::Db;
-use crate::store::postgres::PgStore;
-use crate::store::review::{self, AuditEntry, ListKind};
-use crate::store::undo::{self, PendingDrop};
-
-/// The decision operations, on whichever store the command line runs on.
-pub(super) trait Decisions {
-    /// `mark SENDER spam|ham`; the messages affected.
-    fn mark(&mut self, actor: &str, sender: &str, spam: bool, note: Option<&str>) -> Result<usize>;
-    /// Releases or drops one held message; false if it is not held.
-    fn decide(&mut self, actor: &str, id: &str, release: bool, note: Option<&str>) -> Result<bool>;
-    /// The sender of message `id`.
-    fn sender_of(&mut self, id: &str) -> Result<Option<String>>;
-    /// Adds a list entry; the messages a block dropped.
-    fn list_add(
-        &mut self,
-        actor: &str,
-        kind: ListKind,
-        pattern: &str,
-        expires_at: Option<i64>,
-        note: Option<&str>,
-    ) -> Result<usize>;
-    /// Removes a list entry; false when there was none.
-    fn list_remove(&mut self, actor: &str, kind: ListKind, pattern: &str) -> Result<bool>;
-    /// Undoes a sender's drops in their window; the messages held again.
-    fn undo(&mut self, actor: &str, sender: &str) -> Result<usize>;
-    /// The drops still undoable.
-    fn pending(&mut self) -> Result<Vec<PendingDrop>>;
-    /// The newest `limit` audit entries, oldest first.
-    fn log(&mut self, limit: usize) -> Result<Vec<AuditEntry>>;
-}
-
-impl Decisions for Db {
-    fn mark(&mut self, actor: &str, sender: &str, spam: bool, note: Option<&str>) -> Result<usize> {
-        review::mark(self, actor, sender, spam, note)
-    }
-    fn decide(&mut self, actor: &str, id: &str, release: bool, note: Option<&str>) -> Result<bool> {
-        review::decide_message(self, actor, id, release, note)
-    }
-    fn sender_of(&mut self, id: &str) -> Result<Option<String>> {
-        Ok(self.message(id)?.map(|m| m.from))
-    }
-    fn list_add(
-        &mut self,
-        actor: &str,
-        kind: ListKind,
-        pattern: &str,
-        expires_at: Option<i64>,
-        note: Option<&str>,
-    ) -> Result<usize> {
-        review::list_add(self, actor, kind, pattern, expires_at, note)
-    }
-    fn list_remove(&mut self, actor: &str, kind: ListKind, pattern: &str) -> Result<bool> {
-        review::list_remove(self, actor, kind, pattern)
-    }
-    fn undo(&mut self, actor: &str, sender: &str) -> Result<usize> {
-        undo::undo(self, actor, sender)
-    }
-    fn pending(&mut self) -> Result<Vec<PendingDrop>> {
-        undo::pending(self, None)
-    }
-    fn log(&mut self, limit: usize) -> Result<Vec<AuditEntry>> {
-        review::log(self, limit)
-    }
-}
-
-/// The decisions on PostgreSQL: the store's async operations, run to
-/// completion on the command's runtime.
-pub(super) struct PgDecisions {
-    pub(super) pg: PgStore,
-    pub(super) rt: tokio::runtime::Runtime,
-    /// `[review] undo_window_secs`, in ms.
-    pub(super) window_ms: i64,
-}
-
-impl Decisions for PgDecisions {
-    fn mark(&mut self, actor: &str, sender: &str, spam: bool, note: Option<&str>) -> Result<usize> {
-        self.rt
-            .block_on(self.pg.mark(actor, sender, spam, note, self.window_ms))
-    }
-    fn decide(&mut self, actor: &str, id: &str, release: bool, note: Option<&str>) -> Result<bool> {
-        self.rt.block_on(
-            self.pg
-                .decide_message(actor, id, release, note, self.window_ms),
-        )
-    }
-    fn sender_of(&mut self, id: &str) -> Result<Option<String>> {
-        Ok(self
-            .rt
-            .block_on(self.pg.message(id.to_string()))?
-            .map(|m| m.from))
-    }
-    fn list_add(
-        &mut self,
-        actor: &str,
-        kind: ListKind,
-        pattern: &str,
-        expires_at: Option<i64>,
-        note: Option<&str>,
-    ) -> Result<usize> {
-        self.rt.block_on(
-            self.pg
-                .list_add(actor, kind, pattern, expires_at, note, self.window_ms),
-        )
-    }
-    fn list_remove(&mut self, actor: &str, kind: ListKind, pattern: &str) -> Result<bool> {
-        self.rt.block_on(self.pg.list_remove(actor, kind, pattern))
-    }
-    fn undo(&mut self, actor: &str, sender: &str) -> Result<usize> {
-        self.rt.block_on(self.pg.undo(actor, sender))
-    }
-    fn pending(&mut self) -> Result<Vec<PendingDrop>> {
-        self.rt.block_on(self.pg.pending_drops(None))
-    }
-    fn log(&mut self, limit: usize) -> Result<Vec<AuditEntry>> {
-        self.rt.block_on(self.pg.audit_log(limit))
-    }
-}
+use crate::store::review::ListKind;
+use crate::store::review_ops::ReviewOps;
 
 /// Runs one decision subcommand of `gateway review` on `d`.
 // Long on purpose: one arm per subcommand, each a store call and a print.
 pub(super) fn run(
     cfg: &Config,
-    d: &mut dyn Decisions,
+    d: &mut dyn ReviewOps,
     cmd: &ReviewCommand,
 ) -> std::result::Result<(), CliError> {
     match cmd {
@@ -240,7 +123,7 @@ pub(super) fn run(
                 )?;
             }
             None => {
-                let rows = d.pending()?;
+                let rows = d.pending(None)?;
                 if *json {
                     print_json(&rows)?;
                 } else {

@@ -26,6 +26,7 @@ pub mod postgres;
 pub mod privacy;
 pub mod pseudonymise;
 pub mod review;
+pub mod review_ops;
 mod schema;
 pub mod smpp;
 pub mod spam;
@@ -243,6 +244,24 @@ impl Store {
     pub(crate) fn pg(&self) -> Option<&postgres::PgStore> {
         match &self.backend {
             Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// The review operations on this store's PostgreSQL database, for a
+    /// synchronous caller off the runtime's threads (the console's
+    /// blocking task); `None` on SQLite (the caller opens a `Db`).
+    pub fn pg_review(
+        &self,
+        runtime: tokio::runtime::Handle,
+        undo_window_secs: u64,
+    ) -> Option<postgres::PgReview> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(postgres::PgReview::new(
+                pg.clone(),
+                runtime,
+                undo_window_secs,
+            )),
             Backend::Sqlite(_) => None,
         }
     }

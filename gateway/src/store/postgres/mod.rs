@@ -22,7 +22,10 @@ mod pseudonymise;
 mod queue;
 mod reads;
 mod review;
+mod review_reads;
 mod schema;
+
+pub use review_reads::PgReview;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
