@@ -112,6 +112,19 @@ async fn changes_on_one_node_reach_the_other_within_a_second() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert!(block_lag < WITHIN, "block list took {block_lag:?}");
+    // The rest of `gateway review` reads the shared database too.
+    for args in [["list", "--json"], ["stats", "--json"], ["log", "--json"]] {
+        let out = cli(&cfg_a, &[&["review"][..], &args[..]].concat());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = cli(&cfg_a, &["review", "log", "--json"]);
+    let log: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log[0]["action"], "block");
+    assert_eq!(log[0]["target"], spammer);
 
     // API key: B has the key cached, the CLI on A's config revokes it.
     assert_eq!(
@@ -140,6 +153,7 @@ async fn changes_on_one_node_reach_the_other_within_a_second() {
     };
     assert!(key_lag < WITHIN, "revocation took {key_lag:?}");
     eprintln!(
-        "coherence lag on node B (upper bounds, from the change's commit): identity {identity_lag:?}, block list {block_lag:?}, key revocation {key_lag:?}"
+        "coherence on node B: the first probe seeing the change was sent this long after the change returned on A: identity {identity_lag:?} (probe {}), block list {block_lag:?}, key revocation {key_lag:?}",
+        first_new + 1
     );
 }

@@ -55,10 +55,7 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         Command::Replay(_) => "replay",
         Command::Model(_) => "model",
         Command::ExportTrace(_) => "export-trace",
-        Command::Review { command } => match command {
-            Some(cmd) => return Some(review(cfg, cmd)),
-            None => "review (interactive)",
-        },
+        Command::Review { command } => return Some(review(cfg, command.as_ref())),
         Command::Smpp(_) => "smpp",
         Command::Backup(_) => "backup",
         Command::Restore(_) => "restore",
@@ -171,11 +168,11 @@ fn show_message(cfg: &Config, id: &str, json: bool) -> Result<(), CliError> {
     super::messages_cmd::show(view, id, json)
 }
 
-/// `gateway review …` on PostgreSQL (all but the interactive walk): the
-/// same subcommands through the same review operations; each decision
+/// `gateway review …` on PostgreSQL: the same subcommands (and the
+/// interactive walk) through the same review operations; each decision
 /// notifies every running node in its transaction, so their spam gates
 /// apply it at once.
-fn review(cfg: &Config, cmd: &ReviewCommand) -> Result<(), CliError> {
+fn review(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
     let rt = runtime()?;
     let pg =
         std::sync::Arc::new(rt.block_on(crate::store::postgres::PgStore::connect(&cfg.store))?);
@@ -184,7 +181,10 @@ fn review(cfg: &Config, cmd: &ReviewCommand) -> Result<(), CliError> {
         rt.handle().clone(),
         cfg.review.undo_window_secs,
     );
-    let out = super::review_cmd::run_on(cfg, &mut ops, cmd);
+    let out = match cmd {
+        Some(cmd) => super::review_cmd::run_on(cfg, &mut ops, cmd),
+        None => super::review_cmd::interactive(cfg, &mut ops),
+    };
     pg.close();
     out
 }

@@ -11,8 +11,7 @@ use clap::Subcommand;
 
 use super::CliError;
 use crate::app::config::Config;
-use crate::store::Db;
-use crate::store::review::{self, QueueFilter, QueueRow};
+use crate::store::review::{QueueFilter, QueueRow};
 use crate::store::review_ops::ReviewOps;
 use crate::store::undo;
 
@@ -500,8 +499,8 @@ pub fn show_lines(r: &ShowReport) -> Vec<String> {
 
 /// The interactive walk through the queue: single keys, one item at a time.
 /// Falls back to plain output when not in a terminal.
-fn interactive(cfg: &Config, db: &mut Db) -> Result<(), CliError> {
-    let mut rows = review::queue(db, &QueueFilter::default())?;
+pub(super) fn interactive(cfg: &Config, db: &mut dyn ReviewOps) -> Result<(), CliError> {
+    let mut rows = db.queue(&QueueFilter::default())?;
     rows.sort_by(|a, b| b.score.total_cmp(&a.score));
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         print_queue(&rows);
