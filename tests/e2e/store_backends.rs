@@ -629,11 +629,20 @@ async fn a_change_on_one_node_is_noticed_by_the_other() {
     };
     let started = std::time::Instant::now();
     cli.create_api_key(&key, now()).await.unwrap();
-    assert!(cli.revoke_api_key("k", now()).await.unwrap());
     lags.push((
         "api key",
         lag(&b, CacheKind::ApiKeys, before, started).await,
     ));
+    for change in ["rotate", "revoke"] {
+        let before = b.cache_generation(CacheKind::ApiKeys);
+        if change == "rotate" {
+            let token = cli.rotate_api_key("k", now() + 1_000, now()).await.unwrap();
+            assert!(token.is_some());
+        } else {
+            assert!(cli.revoke_api_key("k", now()).await.unwrap());
+        }
+        lag(&b, CacheKind::ApiKeys, before, std::time::Instant::now()).await;
+    }
 
     let before = b.cache_generation(CacheKind::Reviews);
     let started = std::time::Instant::now();

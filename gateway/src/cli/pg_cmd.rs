@@ -43,6 +43,9 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         Command::Keys(KeysCommand::Api(ApiCommand::Revoke { name, json })) => {
             return Some(revoke_api_key(cfg, name, *json));
         }
+        Command::Keys(KeysCommand::Api(ApiCommand::Rotate { name, overlap_secs })) => {
+            return Some(rotate_api_key(cfg, name, *overlap_secs));
+        }
         Command::Keys(KeysCommand::Api(ApiCommand::List { json })) => {
             return Some(list_api_keys(cfg, *json));
         }
@@ -122,6 +125,29 @@ fn revoke_api_key(cfg: &Config, name: &str, json: bool) -> Result<(), CliError> 
     } else {
         println!("revoked {name}");
     }
+    Ok(())
+}
+
+/// `gateway keys api rotate` on PostgreSQL: every node's token cache
+/// drops the old answer at once (the old token still works until the
+/// overlap ends).
+fn rotate_api_key(cfg: &Config, name: &str, overlap_secs: u32) -> Result<(), CliError> {
+    let now = clock::now_ms();
+    let until = now + i64::from(overlap_secs) * 1000;
+    let token = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let token = pg.rotate_api_key(name, until, now).await;
+        pg.close();
+        token
+    })?;
+    let Some(token) = token else {
+        return Err(CliError::input(format!("no live API key named {name}")));
+    };
+    println!("{token}");
+    eprintln!(
+        "store this token now: it is not shown again; the old one works until {}",
+        clock::rfc3339_ms(until)
+    );
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 //! lock the message row; migrations and the retention sweep run under
 //! advisory locks, so two nodes never run them at once.
 
+mod api_keys;
 mod callbacks;
 mod edge_key;
 mod fallback;
