@@ -800,3 +800,52 @@ async fn review_path_postgres() {
         "2"
     );
 }
+
+/// The listening connection dropped (here: terminated by the server):
+/// every cache is dropped once (notices may have been lost), the node
+/// reconnects, and later notices arrive again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listener_drops_every_cache_and_reconnects() {
+    use gateway::store::CacheKind;
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("relisten");
+    let cfg = pg.store_config(&url, 15);
+    let (a, _) = Store::open_postgres(&cfg).await.unwrap();
+    let (b, _) = Store::open_postgres_listening(&cfg).await.unwrap();
+    let before = b.cache_generation(CacheKind::Reviews);
+    let killed = pg.sql(
+        "relisten",
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = 'LISTEN gateway_cache'",
+    );
+    assert_eq!(killed, "1");
+    let mut waited = 0;
+    while b.cache_generation(CacheKind::Reviews) == before {
+        assert!(waited < 5_000, "the loss was not noticed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 10;
+    }
+    // Reconnected (within the first backoff): a change is noticed again.
+    let mut waited = 0;
+    loop {
+        let listening = pg.sql(
+            "relisten",
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE query = 'LISTEN gateway_cache'",
+        );
+        if listening == "1" {
+            break;
+        }
+        assert!(waited < 5_000, "no reconnect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 50;
+    }
+    let before = b.cache_generation(CacheKind::Identities);
+    let (_, pk) = gateway::envelope::keys::generate();
+    a.put_identity("+14155550101".into(), pk).await.unwrap();
+    let mut waited = 0;
+    while b.cache_generation(CacheKind::Identities) == before {
+        assert!(waited < 2_000, "no notice after the reconnect");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += 5;
+    }
+    b.close();
+}
