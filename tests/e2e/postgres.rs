@@ -26,8 +26,8 @@ pub(crate) fn node_config(dir: &Path, sink: &Sink, pg: &Postgres, url: &str) -> 
 }
 
 /// Copies the edge keys (and the pseudonym key) of one node's data dir to
-/// another's: key sharing across a cluster is not built yet, so the test
-/// provisions the second node like an operator would have to.
+/// another's: what `gateway keys export` / `keys import` do (tested in
+/// `pg_keys`), done directly here to keep these tests about the queue.
 pub(crate) fn copy_keys(from: &Path, to: &Path) {
     let (from, to) = (from.join("data"), to.join("data"));
     std::fs::create_dir_all(to.join("keys")).unwrap();
