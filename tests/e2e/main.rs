@@ -29,6 +29,7 @@ mod pdu_cli;
 mod pg;
 mod pg_coherence;
 mod pg_keys;
+mod pg_lease;
 mod postgres;
 mod privacy;
 mod process;
