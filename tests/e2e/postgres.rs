@@ -137,6 +137,31 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     );
     let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(keys[0]["name"], "e2e");
+    // A key's default status callback, set and cleared on the database.
+    let cb = sink.url("/cb-default");
+    let out = cli(&cfg, &["keys", "api", "set-callback", "e2e", &cb]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pg.sql(
+            "one",
+            "SELECT status_callback FROM api_keys WHERE name = 'e2e'"
+        ),
+        cb
+    );
+    let out = cli(&cfg, &["keys", "api", "set-callback", "e2e"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pg.sql("one", "SELECT COUNT(status_callback) FROM api_keys"),
+        "0"
+    );
 
     // A CLI command not yet ported refuses instead of reading SQLite.
     let out = cli(&cfg, &["dead-letters", "list", "--json"]);
@@ -156,7 +181,25 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     );
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["status"], "sent");
-    let out = cli(&cfg, &["identity", "show", "+14155550101"]);
+    // Identities on the shared database.
+    let (_, pk) = gateway::envelope::keys::generate();
+    let b64 = gateway::envelope::keys::public_key_b64(&pk);
+    let out = cli(&cfg, &["identity", "set", "+14155550101", &b64]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&cfg, &["identity", "show", "+14155550101", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["public_key"], b64.as_str());
+    let backup = dir.0.join("backup");
+    let out = cli(&cfg, &["backup", backup.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

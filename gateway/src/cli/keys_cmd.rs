@@ -407,6 +407,22 @@ pub(super) fn key_scopes(
 /// Runs `gateway identity …`.
 pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
     let db = store::open_for_cli(&cfg.data_dir)?;
+    identity_on(
+        cfg,
+        cmd,
+        |address, pk| db.put_identity(address, pk, clock::now_ms()),
+        |address| db.identity(address),
+    )
+}
+
+/// `gateway identity …` on either store: `put` registers a key (returns
+/// its kid), `get` reads one.
+pub(super) fn identity_on(
+    cfg: &Config,
+    cmd: &IdentityCommand,
+    mut put: impl FnMut(&str, &keys::PublicKey) -> crate::core::error::Result<String>,
+    mut get: impl FnMut(&str) -> crate::core::error::Result<Option<keys::PublicKey>>,
+) -> Result<(), CliError> {
     let region = address::region(&cfg.default_region);
     match cmd {
         IdentityCommand::Set {
@@ -416,7 +432,7 @@ pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
         } => {
             let addr = Address::sender(address, region, "address")?;
             let pk = keys::parse_public_key(public_key)?;
-            let kid = db.put_identity(addr.as_str(), &pk, clock::now_ms())?;
+            let kid = put(addr.as_str(), &pk)?;
             emit(
                 *json,
                 serde_json::json!({"address": addr.as_str(), "kid": kid}),
@@ -425,7 +441,7 @@ pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
         }
         IdentityCommand::Show { address, json } => {
             let addr = Address::sender(address, region, "address")?;
-            match db.identity(addr.as_str())? {
+            match get(addr.as_str())? {
                 Some(pk) => {
                     let (kid, public) = (keys::kid_of(&pk), keys::public_key_b64(&pk));
                     emit(

@@ -28,15 +28,13 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
             status_callback,
             json,
         })) => {
-            if status_callback.is_some() {
-                return Some(Err(not_available("keys api create --status-callback")));
-            }
             return Some(create_api_key(
                 cfg,
                 name,
                 tenant.as_deref(),
                 scope.as_deref(),
                 *expires_in_days,
+                status_callback.as_deref(),
                 *json,
             ));
         }
@@ -49,8 +47,10 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         Command::Keys(KeysCommand::Api(ApiCommand::List { json })) => {
             return Some(list_api_keys(cfg, *json));
         }
-        Command::Keys(KeysCommand::Api(_)) => "keys api",
-        Command::Identity(_) => "identity",
+        Command::Keys(KeysCommand::Api(ApiCommand::SetCallback { name, url })) => {
+            return Some(set_key_callback(cfg, name, url.as_deref()));
+        }
+        Command::Identity(cmd) => return Some(identity(cfg, cmd)),
         Command::Messages(super::messages_cmd::MessagesCommand::Show { id, json }) => {
             return Some(show_message(cfg, id, *json));
         }
@@ -83,8 +83,12 @@ fn create_api_key(
     tenant: Option<&str>,
     scope: Option<&str>,
     expires_in_days: Option<u32>,
+    status_callback: Option<&str>,
     json: bool,
 ) -> Result<(), CliError> {
+    if let Some(url) = status_callback {
+        crate::delivery::callbacks::check_url(url)?;
+    }
     let now = clock::now_ms();
     let key = crate::store::NewApiKey {
         name,
@@ -95,6 +99,10 @@ fn create_api_key(
     let token = runtime()?.block_on(async {
         let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
         let token = pg.create_api_key(&key, now).await;
+        let token = match (token, status_callback) {
+            (Ok(token), Some(url)) => pg.set_key_callback(name, Some(url)).await.map(|_| token),
+            (token, _) => token,
+        };
         pg.close();
         token
     })?;
@@ -148,6 +156,27 @@ fn rotate_api_key(cfg: &Config, name: &str, overlap_secs: u32) -> Result<(), Cli
         "store this token now: it is not shown again; the old one works until {}",
         clock::rfc3339_ms(until)
     );
+    Ok(())
+}
+
+/// `gateway keys api set-callback` on PostgreSQL.
+fn set_key_callback(cfg: &Config, name: &str, url: Option<&str>) -> Result<(), CliError> {
+    if let Some(url) = url {
+        crate::delivery::callbacks::check_url(url)?;
+    }
+    let set = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let set = pg.set_key_callback(name, url).await;
+        pg.close();
+        set
+    })?;
+    if !set {
+        return Err(CliError::input(format!("no live API key named {name}")));
+    }
+    match url {
+        Some(_) => println!("status callback of {name} set"),
+        None => println!("status callback of {name} cleared"),
+    }
     Ok(())
 }
 
@@ -211,6 +240,21 @@ fn review(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
         Some(cmd) => super::review_cmd::run_on(cfg, &mut ops, cmd),
         None => super::review_cmd::interactive(cfg, &mut ops),
     };
+    pg.close();
+    out
+}
+
+/// `gateway identity set|show` on PostgreSQL: a key set here reaches every
+/// node's identity cache at once (its notice).
+fn identity(cfg: &Config, cmd: &super::keys_cmd::IdentityCommand) -> Result<(), CliError> {
+    let rt = runtime()?;
+    let pg = rt.block_on(crate::store::postgres::PgStore::connect(&cfg.store))?;
+    let out = super::keys_cmd::identity_on(
+        cfg,
+        cmd,
+        |address, pk| rt.block_on(pg.put_identity(address.to_string(), pk.clone())),
+        |address| rt.block_on(pg.identity(address.to_string())),
+    );
     pg.close();
     out
 }

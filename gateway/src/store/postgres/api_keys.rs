@@ -1,6 +1,7 @@
-//! API key rotation on PostgreSQL (creation, revocation and lookups are in
-//! `reads.rs`): the new secret replaces the old, which keeps working until
-//! the overlap ends; every node's token cache hears of it at once.
+//! API key rotation and default status callbacks on PostgreSQL (creation,
+//! revocation and lookups are in `reads.rs`): a rotated key's new secret
+//! replaces the old, which keeps working until the overlap ends; every
+//! node's token cache hears of a change at once.
 
 use super::notify::{CacheKind, notify};
 use super::{PgStore, pg_error};
@@ -33,5 +34,26 @@ impl PgStore {
         }
         tx.commit().await.map_err(pg_error)?;
         Ok((n > 0).then_some(token))
+    }
+}
+
+impl PgStore {
+    /// Sets (or with `None` clears) the default status callback URL of
+    /// the live key `name`; false when there is no such key.
+    pub async fn set_key_callback(&self, name: &str, url: Option<&str>) -> Result<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_error)?;
+        let n = tx
+            .execute(
+                "UPDATE api_keys SET status_callback = $2 WHERE name = $1 AND revoked_at IS NULL",
+                &[&name, &url],
+            )
+            .await
+            .map_err(pg_error)?;
+        if n > 0 {
+            notify(&tx, CacheKind::ApiKeys).await?;
+        }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(n > 0)
     }
 }
