@@ -120,7 +120,11 @@ pub(super) async fn start(
         let mut backoff = FIRST_BACKOFF;
         loop {
             tokio::select! {
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => {
+                    // Closes the listening connection with the pool.
+                    running.abort();
+                    return;
+                }
                 _ = &mut running => {}
             }
             // The connection ended: notices may have been lost meanwhile.
