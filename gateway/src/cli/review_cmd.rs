@@ -1,7 +1,8 @@
 //! `gateway review …`: the operators' spam-review command line. Everything it
 //! shows is metadata; there is no text to show, by design. It writes to the
 //! same database as the running service, which picks decisions up within
-//! seconds (lists are re-read every 2 s, released messages are queued rows
+//! seconds (lists are re-read every 2 s, at once on every node of a
+//! PostgreSQL cluster by notification; released messages are queued rows
 //! the delivery worker polls).
 
 use std::io::IsTerminal;

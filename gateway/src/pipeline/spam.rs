@@ -21,8 +21,9 @@
 //!
 //! Lists and review decisions live in the database so the review CLI can
 //! change them while the service runs; the gate re-reads them every
-//! [`LIST_REFRESH`]: lists take effect within seconds, and each decision
-//! moves the classifier's calibrated suspect line at once.
+//! [`LIST_REFRESH`] (on PostgreSQL at once when any node changed them, by
+//! the store's cache notices): lists take effect within seconds, and each
+//! decision moves the classifier's calibrated suspect line at once.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
