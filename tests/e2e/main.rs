@@ -28,6 +28,7 @@ mod outage;
 mod pdu_cli;
 mod pg;
 mod pg_coherence;
+mod pg_console;
 mod pg_keys;
 mod pg_lease;
 mod postgres;
