@@ -17,7 +17,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A node's config on database `url`: sends time out after 3 s and leases
 /// last 11 s, so a takeover happens within the test's patience.
-fn node_config(dir: &Path, sink: &Sink, pg: &Postgres, url: &str) -> std::path::PathBuf {
+pub(crate) fn node_config(dir: &Path, sink: &Sink, pg: &Postgres, url: &str) -> std::path::PathBuf {
     let extra = format!(
         "{}lease_secs = 11\n[delivery]\nrequest_timeout_secs = 3\n",
         pg.store_section(url).replace("lease_secs = 15\n", "")
@@ -26,9 +26,9 @@ fn node_config(dir: &Path, sink: &Sink, pg: &Postgres, url: &str) -> std::path::
 }
 
 /// Copies the edge keys (and the pseudonym key) of one node's data dir to
-/// another's: key sharing across a cluster is not built yet, so the test
-/// provisions the second node like an operator would have to.
-fn copy_keys(from: &Path, to: &Path) {
+/// another's: what `gateway keys export` / `keys import` do (tested in
+/// `pg_keys`), done directly here to keep these tests about the queue.
+pub(crate) fn copy_keys(from: &Path, to: &Path) {
     let (from, to) = (from.join("data"), to.join("data"));
     std::fs::create_dir_all(to.join("keys")).unwrap();
     for e in std::fs::read_dir(from.join("keys")).unwrap().flatten() {
@@ -137,6 +137,31 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     );
     let keys: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(keys[0]["name"], "e2e");
+    // A key's default status callback, set and cleared on the database.
+    let cb = sink.url("/cb-default");
+    let out = cli(&cfg, &["keys", "api", "set-callback", "e2e", &cb]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pg.sql(
+            "one",
+            "SELECT status_callback FROM api_keys WHERE name = 'e2e'"
+        ),
+        cb
+    );
+    let out = cli(&cfg, &["keys", "api", "set-callback", "e2e"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pg.sql("one", "SELECT COUNT(status_callback) FROM api_keys"),
+        "0"
+    );
 
     // A CLI command not yet ported refuses instead of reading SQLite.
     let out = cli(&cfg, &["dead-letters", "list", "--json"]);
@@ -156,7 +181,25 @@ async fn serve_on_postgres_delivers_and_shows_status() {
     );
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["status"], "sent");
-    let out = cli(&cfg, &["identity", "show", "+14155550101"]);
+    // Identities on the shared database.
+    let (_, pk) = gateway::envelope::keys::generate();
+    let b64 = gateway::envelope::keys::public_key_b64(&pk);
+    let out = cli(&cfg, &["identity", "set", "+14155550101", &b64]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&cfg, &["identity", "show", "+14155550101", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["public_key"], b64.as_str());
+    let backup = dir.0.join("backup");
+    let out = cli(&cfg, &["backup", backup.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

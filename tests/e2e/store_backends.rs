@@ -467,7 +467,7 @@ async fn message_path_postgres() {
         .await
         .unwrap();
     again.ping().await.unwrap();
-    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "3");
+    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "5");
 }
 
 /// Two nodes on one database: a claim is one node's; a dead node's lease
@@ -522,4 +522,330 @@ async fn two_nodes_claim_and_take_over() {
         x.iter().chain(&y).all(|i| i.attempts == 0),
         "same attempt id after takeover"
     );
+}
+
+/// Lease renewal: an entry whose node renews its lease (the delivery
+/// worker's heartbeat for sends still in flight) is not claimable by
+/// another node after the first lease would have ended; an unrenewed one
+/// is; and a renewal never takes back an entry another node took over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_lease_is_not_taken_over() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("renew");
+    let cfg = pg.store_config(&url, 1);
+    let (a, _) = Store::open_postgres(&cfg).await.unwrap();
+    let (b, _) = Store::open_postgres(&cfg).await.unwrap();
+    assert_eq!(a.lease_renewal(), Some(Duration::from_millis(333)));
+    let t = now();
+    // Both leased to `a` (it accepted them) until t + 1 s.
+    a.insert_message(message("slow", t)).await.unwrap();
+    a.insert_message(message("dead", t)).await.unwrap();
+    // `a` still sends "slow" at t + 0.9 s: it renews that lease only.
+    assert_eq!(
+        a.renew_leases(vec!["slow".into(), "gone".into()], t + 900)
+            .await
+            .unwrap(),
+        1
+    );
+    let taken = b.due(t + 1_200, 50, HashSet::new()).await.unwrap();
+    let ids: Vec<&str> = taken.iter().map(|i| i.message_id.as_str()).collect();
+    assert_eq!(ids, ["dead"], "the renewed entry stays with its node");
+    // Unrenewed, it runs out in turn and is taken over, same attempt.
+    let taken = b.due(t + 2_000, 50, HashSet::new()).await.unwrap();
+    let slow = taken.iter().find(|i| i.message_id == "slow").unwrap();
+    assert_eq!(slow.attempts, 0);
+    // `a`'s late heartbeat does not take it back from `b`.
+    assert_eq!(
+        a.renew_leases(vec!["slow".into()], t + 2_100)
+            .await
+            .unwrap(),
+        0
+    );
+    // SQLite has no leases: nothing to renew.
+    let dir = TempDir::new("renew-sqlite");
+    let (lite, writer) = sqlite(&dir).await;
+    assert_eq!(lite.lease_renewal(), None);
+    assert_eq!(lite.renew_leases(vec!["x".into()], t).await.unwrap(), 0);
+    lite.close();
+    writer.join();
+}
+
+/// Cache notices: a change committed by one node bumps that kind's cache
+/// generation on a listening node (and only that kind); prints the lag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_is_noticed_by_the_other() {
+    use gateway::store::CacheKind;
+    use gateway::store::postgres::PgStore;
+    use gateway::store::review::ListKind;
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("notices");
+    let cfg = pg.store_config(&url, 15);
+    let (a, _) = Store::open_postgres(&cfg).await.unwrap();
+    let (b, _) = Store::open_postgres_listening(&cfg).await.unwrap();
+    let cli = PgStore::connect(&cfg).await.unwrap();
+
+    async fn lag(b: &Store, kind: CacheKind, before: u64, started: std::time::Instant) -> Duration {
+        for _ in 0..2_000 {
+            if b.cache_generation(kind) != before {
+                return started.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("{kind:?} never noticed");
+    }
+
+    let mut lags = Vec::new();
+    let before = b.cache_generation(CacheKind::Identities);
+    let keys_before = b.cache_generation(CacheKind::ApiKeys);
+    let started = std::time::Instant::now();
+    let (_, pk) = gateway::envelope::keys::generate();
+    a.put_identity("+14155550101".into(), pk).await.unwrap();
+    lags.push((
+        "identity",
+        lag(&b, CacheKind::Identities, before, started).await,
+    ));
+    assert_eq!(
+        b.cache_generation(CacheKind::ApiKeys),
+        keys_before,
+        "only its kind"
+    );
+
+    let before = b.cache_generation(CacheKind::Lists);
+    let started = std::time::Instant::now();
+    cli.list_add("op", ListKind::Block, "+1900*", None, None, 0)
+        .await
+        .unwrap();
+    lags.push((
+        "block list",
+        lag(&b, CacheKind::Lists, before, started).await,
+    ));
+
+    let before = b.cache_generation(CacheKind::ApiKeys);
+    let key = gateway::store::NewApiKey {
+        name: "k",
+        tenant: None,
+        scopes: gateway::core::tenants::Scopes::APPLICATION,
+        expires_at: None,
+    };
+    let started = std::time::Instant::now();
+    cli.create_api_key(&key, now()).await.unwrap();
+    lags.push((
+        "api key",
+        lag(&b, CacheKind::ApiKeys, before, started).await,
+    ));
+    for change in ["rotate", "revoke"] {
+        let before = b.cache_generation(CacheKind::ApiKeys);
+        if change == "rotate" {
+            let token = cli.rotate_api_key("k", now() + 1_000, now()).await.unwrap();
+            assert!(token.is_some());
+        } else {
+            assert!(cli.revoke_api_key("k", now()).await.unwrap());
+        }
+        lag(&b, CacheKind::ApiKeys, before, std::time::Instant::now()).await;
+    }
+
+    let before = b.cache_generation(CacheKind::Reviews);
+    let started = std::time::Instant::now();
+    cli.mark("op", "+14155550999", false, None, 0)
+        .await
+        .unwrap();
+    lags.push((
+        "review decision",
+        lag(&b, CacheKind::Reviews, before, started).await,
+    ));
+
+    eprintln!("notice lag (commit to the other node's cache generation): {lags:?}");
+    b.close();
+}
+
+/// A held message from `sender` (flagged `suspect`, not queued).
+fn held(id: &str, sender: &str, at: i64) -> NewMessage {
+    let mut m = message(id, at);
+    m.sender = sender.into();
+    m.status = MessageStatus::Held;
+    m.queue = None;
+    m.verdict = Some((gateway::store::Verdict::Suspect, 0.8));
+    m.flag_reasons = Some(r#"[{"words":"many recipients","value":3.0}]"#.into());
+    m
+}
+
+/// The review queue's operations, written once against `ReviewOps`:
+/// list, release, drop with the undo window, undo, mark spam/ham, block
+/// and unlist, the audit log, stats, a sender's activity. Runs on a
+/// blocking thread (the PostgreSQL handle runs its futures to completion).
+fn review_path(ops: &mut dyn gateway::store::review_ops::ReviewOps) {
+    use gateway::store::review::{ListKind, QueueFilter};
+    let q = ops.queue(&QueueFilter::default()).unwrap();
+    let mut senders: Vec<(&str, i64)> = q.iter().map(|r| (r.sender.as_str(), r.held)).collect();
+    senders.sort();
+    assert_eq!(
+        senders,
+        [("+15550001", 2), ("+15550002", 1), ("+15550003", 1)]
+    );
+    assert_eq!(q[0].verdict, "suspect");
+    assert_eq!(q[0].reasons, ["many recipients (3.00)"]);
+    assert_eq!(ops.held_of("+15550001").unwrap().len(), 2);
+    let a = ops.sender_activity("r1").unwrap();
+    assert_eq!((a.sender.as_str(), a.messages, a.held), ("+15550001", 2, 2));
+
+    // Release one, drop the other (undoable), undo it.
+    assert!(ops.decide("op", "r1", true, Some("fine")).unwrap());
+    assert!(
+        !ops.decide("op", "r1", true, None).unwrap(),
+        "not held any more"
+    );
+    assert!(ops.decide("op", "r2", false, None).unwrap());
+    assert_eq!(ops.pending(None).unwrap().len(), 1);
+    assert!(
+        ops.held_of("+15550001").unwrap().is_empty(),
+        "a pending drop is not held"
+    );
+    assert_eq!(ops.undo("op", "+15550001").unwrap(), 1);
+    assert_eq!(ops.held_of("+15550001").unwrap().len(), 1);
+    assert_eq!(ops.sender_of("r2").unwrap().as_deref(), Some("+15550001"));
+
+    // Mark spam drops (pending) and blocks; mark ham releases and allows.
+    assert_eq!(ops.mark("op", "+15550002", true, None).unwrap(), 1);
+    assert_eq!(ops.mark("op", "+15550003", false, None).unwrap(), 1);
+    // A block on a prefix drops the held messages it covers.
+    assert_eq!(
+        ops.list_add("op", ListKind::Block, "+1555000*", None, None)
+            .unwrap(),
+        1
+    );
+    assert!(ops.list_remove("op", ListKind::Block, "+1555000*").unwrap());
+    assert!(!ops.list_remove("op", ListKind::Block, "+1555000*").unwrap());
+    let q = ops.queue(&QueueFilter::default()).unwrap();
+    assert!(q.iter().all(|r| r.sender == "+15550001"), "{q:?}");
+
+    let actions: Vec<String> = ops
+        .log(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "release",
+            "drop",
+            "undo_drop",
+            "mark_spam",
+            "mark_ham",
+            "block",
+            "unblock"
+        ]
+    );
+    let log = ops.log(100).unwrap();
+    assert_eq!(log[3].model_verdict.as_deref(), Some("suspect"));
+    let s = ops.stats().unwrap();
+    assert_eq!(
+        (s.decisions, s.holds_confirmed_spam, s.holds_overturned),
+        (2, 1, 1)
+    );
+}
+
+async fn seed_held(store: &Store) {
+    let t = now();
+    for (id, sender) in [
+        ("r1", "+15550001"),
+        ("r2", "+15550001"),
+        ("r3", "+15550002"),
+        ("r4", "+15550003"),
+    ] {
+        store.insert_message(held(id, sender, t)).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_path_sqlite() {
+    let dir = TempDir::new("review-sqlite");
+    let (store, writer) = sqlite(&dir).await;
+    seed_held(&store).await;
+    let path = dir.0.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut db = gateway::store::open_for_cli(&path).unwrap();
+        db.set_undo_window(30);
+        review_path(&mut db);
+    })
+    .await
+    .unwrap();
+    store.close();
+    writer.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_path_postgres() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("review");
+    let (store, _) = Store::open_postgres(&pg.store_config(&url, 15))
+        .await
+        .unwrap();
+    seed_held(&store).await;
+    let mut ops = store
+        .pg_review(tokio::runtime::Handle::current(), 30)
+        .unwrap();
+    tokio::task::spawn_blocking(move || review_path(&mut ops))
+        .await
+        .unwrap();
+    // Released messages are queue rows any node claims; pending drops
+    // are made final by any node's sweep once their window passed.
+    assert_eq!(pg.sql("review", "SELECT COUNT(*) FROM queue"), "2");
+    assert_eq!(store.finalize_drops(now() + 31_000).await.unwrap(), 2);
+    assert_eq!(
+        pg.sql(
+            "review",
+            "SELECT COUNT(*) FROM messages WHERE status = 'dropped' AND sealed IS NULL"
+        ),
+        "2"
+    );
+}
+
+/// The listening connection dropped (here: terminated by the server):
+/// every cache is dropped once (notices may have been lost), the node
+/// reconnects, and later notices arrive again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listener_drops_every_cache_and_reconnects() {
+    use gateway::store::CacheKind;
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("relisten");
+    let cfg = pg.store_config(&url, 15);
+    let (a, _) = Store::open_postgres(&cfg).await.unwrap();
+    let (b, _) = Store::open_postgres_listening(&cfg).await.unwrap();
+    let before = b.cache_generation(CacheKind::Reviews);
+    let killed = pg.sql(
+        "relisten",
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = 'LISTEN gateway_cache'",
+    );
+    assert_eq!(killed, "1");
+    let mut waited = 0;
+    while b.cache_generation(CacheKind::Reviews) == before {
+        assert!(waited < 5_000, "the loss was not noticed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 10;
+    }
+    // Reconnected (within the first backoff): a change is noticed again.
+    let mut waited = 0;
+    loop {
+        let listening = pg.sql(
+            "relisten",
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE query = 'LISTEN gateway_cache'",
+        );
+        if listening == "1" {
+            break;
+        }
+        assert!(waited < 5_000, "no reconnect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 50;
+    }
+    let before = b.cache_generation(CacheKind::Identities);
+    let (_, pk) = gateway::envelope::keys::generate();
+    a.put_identity("+14155550101".into(), pk).await.unwrap();
+    let mut waited = 0;
+    while b.cache_generation(CacheKind::Identities) == before {
+        assert!(waited < 2_000, "no notice after the reconnect");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        waited += 5;
+    }
+    b.close();
 }

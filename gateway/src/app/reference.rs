@@ -319,7 +319,7 @@ const STORE: &[Key] = &[
         "integer",
         Value("60"),
         "120",
-        "PostgreSQL: how long a node holds a claimed queue entry before another may take it over.",
+        "PostgreSQL: how long a claimed queue entry is a node's before another may take it over; renewed every third while the node still sends it.",
     ),
 ];
 

@@ -67,13 +67,15 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
             config.store.read_connections,
             metrics.clone(),
         )?,
-        BackendKind::Postgres => Store::open_postgres(&config.store).await?,
+        BackendKind::Postgres => Store::open_postgres_listening(&config.store).await?,
     };
+    let (edge_key, edge_keys) = crate::envelope::share::fingerprints(&keys);
+    store.check_edge_key(&edge_key, &edge_keys).await?;
     let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
     store.cap_claims(config.delivery.concurrency);
     if store.is_postgres() {
         tracing::warn!(
-            "store.backend = postgres is a first part: SMPP, review and most CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
+            "store.backend = postgres: SMPP and some CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
         );
     }
     if !store.is_postgres() && !store.secure_delete_on().await? {

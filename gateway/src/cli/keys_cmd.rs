@@ -44,6 +44,28 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the edge keys (with their rotation history) and the pseudonym
+    /// key to one new owner-only file, to provision the other nodes of a
+    /// cluster on one database (`keys import` there).
+    #[command(after_help = "Example:\n  gateway keys export --out cluster.keys")]
+    Export {
+        /// The file to create (never overwritten).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Install the keys of a `keys export` file into this node's data dir
+    /// (its own edge keys are kept; the file's current key becomes current).
+    #[command(after_help = "Example:\n  gateway keys import cluster.keys")]
+    Import {
+        /// The export file.
+        file: std::path::PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API keys.
     #[command(subcommand)]
     Api(ApiCommand),
@@ -232,6 +254,33 @@ pub fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), CliError> {
                 &public,
             )?;
         }
+        KeysCommand::Export { out, json } => {
+            let shared = crate::envelope::share::export(&cfg.data_dir, out)?;
+            emit(
+                *json,
+                serde_json::json!({"file": out, "current": shared.current, "kids": shared.kids}),
+                &format!(
+                    "wrote {} edge key(s) (current {}) and the pseudonym key to {}; copy it to each node, run `gateway keys import` there, then delete it",
+                    shared.kids.len(),
+                    shared.current,
+                    out.display()
+                ),
+            )?;
+        }
+        KeysCommand::Import { file, json } => {
+            crate::core::fs::create_private_dir(&cfg.data_dir)?;
+            let shared = crate::envelope::share::import(&cfg.data_dir, file)?;
+            emit(
+                *json,
+                serde_json::to_value(&shared).unwrap_or_default(),
+                &format!(
+                    "imported {} new edge key(s) of {}; current {}",
+                    shared.added.len(),
+                    shared.kids.len(),
+                    shared.current
+                ),
+            )?;
+        }
         KeysCommand::Api(api) => {
             let db = store::open_for_cli(&cfg.data_dir)?;
             match api {
@@ -358,6 +407,22 @@ pub(super) fn key_scopes(
 /// Runs `gateway identity …`.
 pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
     let db = store::open_for_cli(&cfg.data_dir)?;
+    identity_on(
+        cfg,
+        cmd,
+        |address, pk| db.put_identity(address, pk, clock::now_ms()),
+        |address| db.identity(address),
+    )
+}
+
+/// `gateway identity …` on either store: `put` registers a key (returns
+/// its kid), `get` reads one.
+pub(super) fn identity_on(
+    cfg: &Config,
+    cmd: &IdentityCommand,
+    mut put: impl FnMut(&str, &keys::PublicKey) -> crate::core::error::Result<String>,
+    mut get: impl FnMut(&str) -> crate::core::error::Result<Option<keys::PublicKey>>,
+) -> Result<(), CliError> {
     let region = address::region(&cfg.default_region);
     match cmd {
         IdentityCommand::Set {
@@ -367,7 +432,7 @@ pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
         } => {
             let addr = Address::sender(address, region, "address")?;
             let pk = keys::parse_public_key(public_key)?;
-            let kid = db.put_identity(addr.as_str(), &pk, clock::now_ms())?;
+            let kid = put(addr.as_str(), &pk)?;
             emit(
                 *json,
                 serde_json::json!({"address": addr.as_str(), "kid": kid}),
@@ -376,7 +441,7 @@ pub fn identity(cfg: &Config, cmd: &IdentityCommand) -> Result<(), CliError> {
         }
         IdentityCommand::Show { address, json } => {
             let addr = Address::sender(address, region, "address")?;
-            match db.identity(addr.as_str())? {
+            match get(addr.as_str())? {
                 Some(pk) => {
                     let (kid, public) = (keys::kid_of(&pk), keys::public_key_b64(&pk));
                     emit(

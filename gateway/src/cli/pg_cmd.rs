@@ -6,6 +6,7 @@
 //! create` runs on PostgreSQL (a node needs a key to be used at all).
 
 use super::keys_cmd::{ApiCommand, DeadLetterCommand, KeysCommand};
+use super::review_cmd::ReviewCommand;
 use super::{Cli, CliError, Command, runtime};
 use crate::app::config::Config;
 use crate::core::clock;
@@ -27,26 +28,29 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
             status_callback,
             json,
         })) => {
-            if status_callback.is_some() {
-                return Some(Err(not_available("keys api create --status-callback")));
-            }
             return Some(create_api_key(
                 cfg,
                 name,
                 tenant.as_deref(),
                 scope.as_deref(),
                 *expires_in_days,
+                status_callback.as_deref(),
                 *json,
             ));
         }
         Command::Keys(KeysCommand::Api(ApiCommand::Revoke { name, json })) => {
             return Some(revoke_api_key(cfg, name, *json));
         }
+        Command::Keys(KeysCommand::Api(ApiCommand::Rotate { name, overlap_secs })) => {
+            return Some(rotate_api_key(cfg, name, *overlap_secs));
+        }
         Command::Keys(KeysCommand::Api(ApiCommand::List { json })) => {
             return Some(list_api_keys(cfg, *json));
         }
-        Command::Keys(KeysCommand::Api(_)) => "keys api",
-        Command::Identity(_) => "identity",
+        Command::Keys(KeysCommand::Api(ApiCommand::SetCallback { name, url })) => {
+            return Some(set_key_callback(cfg, name, url.as_deref()));
+        }
+        Command::Identity(cmd) => return Some(identity(cfg, cmd)),
         Command::Messages(super::messages_cmd::MessagesCommand::Show { id, json }) => {
             return Some(show_message(cfg, id, *json));
         }
@@ -54,7 +58,7 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         Command::Replay(_) => "replay",
         Command::Model(_) => "model",
         Command::ExportTrace(_) => "export-trace",
-        Command::Review { .. } => "review",
+        Command::Review { command } => return Some(review(cfg, command.as_ref())),
         Command::Smpp(_) => "smpp",
         Command::Backup(_) => "backup",
         Command::Restore(_) => "restore",
@@ -79,8 +83,12 @@ fn create_api_key(
     tenant: Option<&str>,
     scope: Option<&str>,
     expires_in_days: Option<u32>,
+    status_callback: Option<&str>,
     json: bool,
 ) -> Result<(), CliError> {
+    if let Some(url) = status_callback {
+        crate::delivery::callbacks::check_url(url)?;
+    }
     let now = clock::now_ms();
     let key = crate::store::NewApiKey {
         name,
@@ -91,6 +99,10 @@ fn create_api_key(
     let token = runtime()?.block_on(async {
         let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
         let token = pg.create_api_key(&key, now).await;
+        let token = match (token, status_callback) {
+            (Ok(token), Some(url)) => pg.set_key_callback(name, Some(url)).await.map(|_| token),
+            (token, _) => token,
+        };
         pg.close();
         token
     })?;
@@ -120,6 +132,50 @@ fn revoke_api_key(cfg: &Config, name: &str, json: bool) -> Result<(), CliError> 
         println!("{}", serde_json::json!({"name": name, "revoked": true}));
     } else {
         println!("revoked {name}");
+    }
+    Ok(())
+}
+
+/// `gateway keys api rotate` on PostgreSQL: every node's token cache
+/// drops the old answer at once (the old token still works until the
+/// overlap ends).
+fn rotate_api_key(cfg: &Config, name: &str, overlap_secs: u32) -> Result<(), CliError> {
+    let now = clock::now_ms();
+    let until = now + i64::from(overlap_secs) * 1000;
+    let token = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let token = pg.rotate_api_key(name, until, now).await;
+        pg.close();
+        token
+    })?;
+    let Some(token) = token else {
+        return Err(CliError::input(format!("no live API key named {name}")));
+    };
+    println!("{token}");
+    eprintln!(
+        "store this token now: it is not shown again; the old one works until {}",
+        clock::rfc3339_ms(until)
+    );
+    Ok(())
+}
+
+/// `gateway keys api set-callback` on PostgreSQL.
+fn set_key_callback(cfg: &Config, name: &str, url: Option<&str>) -> Result<(), CliError> {
+    if let Some(url) = url {
+        crate::delivery::callbacks::check_url(url)?;
+    }
+    let set = runtime()?.block_on(async {
+        let pg = crate::store::postgres::PgStore::connect(&cfg.store).await?;
+        let set = pg.set_key_callback(name, url).await;
+        pg.close();
+        set
+    })?;
+    if !set {
+        return Err(CliError::input(format!("no live API key named {name}")));
+    }
+    match url {
+        Some(_) => println!("status callback of {name} set"),
+        None => println!("status callback of {name} cleared"),
     }
     Ok(())
 }
@@ -165,4 +221,40 @@ fn show_message(cfg: &Config, id: &str, json: bool) -> Result<(), CliError> {
         view
     })?;
     super::messages_cmd::show(view, id, json)
+}
+
+/// `gateway review …` on PostgreSQL: the same subcommands (and the
+/// interactive walk) through the same review operations; each decision
+/// notifies every running node in its transaction, so their spam gates
+/// apply it at once.
+fn review(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
+    let rt = runtime()?;
+    let pg =
+        std::sync::Arc::new(rt.block_on(crate::store::postgres::PgStore::connect(&cfg.store))?);
+    let mut ops = crate::store::postgres::PgReview::new(
+        pg.clone(),
+        rt.handle().clone(),
+        cfg.review.undo_window_secs,
+    );
+    let out = match cmd {
+        Some(cmd) => super::review_cmd::run_on(cfg, &mut ops, cmd),
+        None => super::review_cmd::interactive(cfg, &mut ops),
+    };
+    pg.close();
+    out
+}
+
+/// `gateway identity set|show` on PostgreSQL: a key set here reaches every
+/// node's identity cache at once (its notice).
+fn identity(cfg: &Config, cmd: &super::keys_cmd::IdentityCommand) -> Result<(), CliError> {
+    let rt = runtime()?;
+    let pg = rt.block_on(crate::store::postgres::PgStore::connect(&cfg.store))?;
+    let out = super::keys_cmd::identity_on(
+        cfg,
+        cmd,
+        |address, pk| rt.block_on(pg.put_identity(address.to_string(), pk.clone())),
+        |address| rt.block_on(pg.identity(address.to_string())),
+    );
+    pg.close();
+    out
 }

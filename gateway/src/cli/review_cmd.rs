@@ -1,7 +1,8 @@
 //! `gateway review …`: the operators' spam-review command line. Everything it
 //! shows is metadata; there is no text to show, by design. It writes to the
 //! same database as the running service, which picks decisions up within
-//! seconds (lists are re-read every 2 s, released messages are queued rows
+//! seconds (lists are re-read every 2 s, at once on every node of a
+//! PostgreSQL cluster by notification; released messages are queued rows
 //! the delivery worker polls).
 
 use std::io::IsTerminal;
@@ -10,10 +11,9 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::CliError;
-use super::keys_cmd::emit;
 use crate::app::config::Config;
-use crate::store::Db;
-use crate::store::review::{self, ListKind, QueueFilter, QueueRow};
+use crate::store::review::{QueueFilter, QueueRow};
+use crate::store::review_ops::ReviewOps;
 use crate::store::undo;
 
 /// `gateway review`.
@@ -141,16 +141,16 @@ pub enum ReviewCommand {
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// A number or a prefix ending in `*`.
-    pattern: String,
+    pub(super) pattern: String,
     /// Expire after this long (e.g. 30m, 12h, 7d).
     #[arg(long)]
-    expires: Option<String>,
+    pub(super) expires: Option<String>,
     /// Why.
     #[arg(long)]
-    note: Option<String>,
+    pub(super) note: Option<String>,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// Who is deciding: `GATEWAY_OPERATOR`, else `USER`.
@@ -161,7 +161,7 @@ pub fn actor() -> String {
 }
 
 /// Parses `90s`, `30m`, `12h`, `7d`.
-fn duration(s: &str) -> Result<Duration, CliError> {
+pub(super) fn duration(s: &str) -> Result<Duration, CliError> {
     let (num, unit) = s.split_at(s.len().saturating_sub(1));
     let n: u64 = num
         .parse()
@@ -187,7 +187,7 @@ fn since_ms(s: &str) -> Result<i64, CliError> {
     Ok(crate::core::clock::now_ms() - duration(s)?.as_millis() as i64)
 }
 
-fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
+pub(super) fn print_json(v: &impl serde::Serialize) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v).map_err(|e| CliError {
         code: 1,
         message: e.to_string(),
@@ -232,6 +232,16 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
     let Some(cmd) = cmd else {
         return interactive(cfg, &mut db);
     };
+    run_on(cfg, &mut db, cmd)
+}
+
+/// Runs one `gateway review` subcommand on either store's review
+/// operations (the SQLite file's `Db`, or PostgreSQL's `PgReview`).
+pub(super) fn run_on(
+    cfg: &Config,
+    ops: &mut dyn ReviewOps,
+    cmd: &ReviewCommand,
+) -> Result<(), CliError> {
     match cmd {
         ReviewCommand::List {
             verdict,
@@ -249,7 +259,7 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
                 since: since.as_deref().map(since_ms).transpose()?,
                 adapter: adapter.clone(),
             };
-            let mut rows = review::queue(&db, &filter)?;
+            let mut rows = ops.queue(&filter)?;
             match sort.as_str() {
                 "held" => rows.sort_by_key(|r| std::cmp::Reverse(r.held)),
                 "last_seen" => rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen)),
@@ -262,174 +272,23 @@ pub fn run(cfg: &Config, cmd: Option<&ReviewCommand>) -> Result<(), CliError> {
             }
         }
         ReviewCommand::Show { target, json } => {
-            let report = show_report(cfg, &db, target)?;
+            let report = show_report(cfg, ops, target)?;
             if *json {
                 print_json(&report)?;
             } else {
                 print_show(&report);
             }
         }
-        ReviewCommand::Mark {
-            sender,
-            decision,
-            note,
-            json,
-        } => {
-            let n = review::mark(
-                &mut db,
-                &actor(),
-                sender,
-                decision == "spam",
-                note.as_deref(),
-            )?;
-            let (moved, list) = if decision == "spam" {
-                ("dropped", "blocked")
-            } else {
-                ("released", "allowed")
-            };
-            emit(
-                *json,
-                serde_json::json!({"sender": sender, "decision": decision, moved: n, "sender_now": list}),
-                &format!(
-                    "{sender} marked {decision}: {n} held message(s) {moved}; sender {list}{}",
-                    undo_hint(cfg, decision == "spam" && n > 0, sender)
-                ),
-            )?;
-        }
-        ReviewCommand::Release { id, note, json } | ReviewCommand::Drop { id, note, json } => {
-            let release = matches!(cmd, ReviewCommand::Release { .. });
-            if !review::decide_message(&mut db, &actor(), id, release, note.as_deref())? {
-                return Err(CliError::input(format!("no held message with id {id}")));
-            }
-            let done = if release { "released" } else { "dropped" };
-            let sender = db.message(id)?.map(|m| m.from).unwrap_or_default();
-            emit(
-                *json,
-                serde_json::json!({"id": id, "action": done}),
-                &format!("{done} {id}{}", undo_hint(cfg, !release, &sender)),
-            )?;
-        }
-        ReviewCommand::Allow(a) | ReviewCommand::Block(a) => {
-            let kind = if matches!(cmd, ReviewCommand::Allow(_)) {
-                ListKind::Allow
-            } else {
-                ListKind::Block
-            };
-            let expires = a
-                .expires
-                .as_deref()
-                .map(duration)
-                .transpose()?
-                .map(|d| crate::core::clock::now_ms() + d.as_millis() as i64);
-            let dropped = review::list_add(
-                &mut db,
-                &actor(),
-                kind,
-                &a.pattern,
-                expires,
-                a.note.as_deref(),
-            )?;
-            let human = if kind == ListKind::Block {
-                format!(
-                    "block {}: {dropped} held message(s) dropped (sender_blocked){}",
-                    a.pattern,
-                    undo_hint(cfg, dropped > 0, "SENDER")
-                )
-            } else {
-                format!("{} {}", kind.as_str(), a.pattern)
-            };
-            emit(
-                a.json,
-                serde_json::json!({
-                    "list": kind.as_str(), "pattern": a.pattern,
-                    "expires_at": expires.map(crate::core::clock::rfc3339_ms),
-                    "dropped": dropped,
-                }),
-                &human,
-            )?;
-        }
-        ReviewCommand::Unlist {
-            list,
-            pattern,
-            json,
-        } => {
-            let kind = if list == "allow" {
-                ListKind::Allow
-            } else {
-                ListKind::Block
-            };
-            if !review::list_remove(&mut db, &actor(), kind, pattern)? {
-                return Err(CliError::input(format!(
-                    "{pattern} is not on the {list} list"
-                )));
-            }
-            emit(
-                *json,
-                serde_json::json!({"list": list, "pattern": pattern, "removed": true}),
-                &format!("removed {pattern} from the {list} list"),
-            )?;
-        }
-        ReviewCommand::Undo { sender, json } => match sender {
-            Some(sender) => {
-                let n = undo::undo(&mut db, &actor(), sender)?;
-                if n == 0 {
-                    return Err(CliError::input(format!(
-                        "no drop of {sender} is still in its undo window"
-                    )));
-                }
-                emit(
-                    *json,
-                    serde_json::json!({"sender": sender, "held_again": n}),
-                    &format!(
-                        "{sender}: {n} message(s) held again; the sender is back in the queue"
-                    ),
-                )?;
-            }
-            None => {
-                let rows = undo::pending(&db, None)?;
-                if *json {
-                    print_json(&rows)?;
-                } else {
-                    println!("{:<24} {:<20} {:<26} FINAL AT", "MESSAGE", "SENDER", "BY");
-                    for r in &rows {
-                        println!(
-                            "{:<24} {:<20} {:<26} {}",
-                            r.id,
-                            r.sender,
-                            r.actor,
-                            crate::core::clock::rfc3339_ms(r.final_at)
-                        );
-                    }
-                }
-            }
-        },
-        ReviewCommand::Log { limit, json } => {
-            let entries = review::log(&db, *limit)?;
-            if *json {
-                print_json(&entries)?;
-            } else {
-                println!(
-                    "{:<20} {:<12} {:<10} {:<38} {:<14} NOTE",
-                    "AT", "ACTOR", "ACTION", "TARGET", "MODEL"
-                );
-                for e in entries {
-                    println!(
-                        "{:<20} {:<12} {:<10} {:<38} {:<14} {}",
-                        e.at.chars().take(19).collect::<String>(),
-                        e.actor,
-                        e.action,
-                        e.target,
-                        match (&e.model_verdict, e.model_score) {
-                            (Some(v), Some(s)) => format!("{v} {s:.2}"),
-                            _ => String::new(),
-                        },
-                        e.note.unwrap_or_default()
-                    );
-                }
-            }
-        }
+        ReviewCommand::Mark { .. }
+        | ReviewCommand::Release { .. }
+        | ReviewCommand::Drop { .. }
+        | ReviewCommand::Allow(_)
+        | ReviewCommand::Block(_)
+        | ReviewCommand::Unlist { .. }
+        | ReviewCommand::Undo { .. }
+        | ReviewCommand::Log { .. } => super::review_decide::run(cfg, ops, cmd)?,
         ReviewCommand::Stats { json } => {
-            let s = review::stats(&db)?;
+            let s = ops.stats()?;
             if *json {
                 print_json(&s)?;
             } else {
@@ -489,8 +348,12 @@ pub struct FeatureLine {
 /// Builds the `show` report for a sender or message id.
 // Long on purpose: one report, read from the store and explained by a
 // replay of the sender's metadata, in the order `review show` prints it.
-pub fn show_report(cfg: &Config, db: &Db, target: &str) -> Result<ShowReport, CliError> {
-    let activity = db.sender_activity(target)?;
+pub fn show_report(
+    cfg: &Config,
+    ops: &mut dyn ReviewOps,
+    target: &str,
+) -> Result<ShowReport, CliError> {
+    let activity = ops.sender_activity(target)?;
     let sender = activity.sender.clone();
     if activity.messages == 0 {
         return Err(CliError::input(format!("no messages from {sender}")));
@@ -555,7 +418,8 @@ pub fn show_report(cfg: &Config, db: &Db, target: &str) -> Result<ShowReport, Cl
             .find(|r| r.sender == sender)
             .map(|r| r.verdict.as_str().to_string());
     }
-    let flagged = review::queue(db, &QueueFilter::default())?
+    let flagged = ops
+        .queue(&QueueFilter::default())?
         .into_iter()
         .find(|r| r.sender == sender);
     Ok(ShowReport {
@@ -636,8 +500,8 @@ pub fn show_lines(r: &ShowReport) -> Vec<String> {
 
 /// The interactive walk through the queue: single keys, one item at a time.
 /// Falls back to plain output when not in a terminal.
-fn interactive(cfg: &Config, db: &mut Db) -> Result<(), CliError> {
-    let mut rows = review::queue(db, &QueueFilter::default())?;
+pub(super) fn interactive(cfg: &Config, db: &mut dyn ReviewOps) -> Result<(), CliError> {
+    let mut rows = db.queue(&QueueFilter::default())?;
     rows.sort_by(|a, b| b.score.total_cmp(&a.score));
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         print_queue(&rows);
@@ -647,7 +511,7 @@ fn interactive(cfg: &Config, db: &mut Db) -> Result<(), CliError> {
 }
 
 /// What a drop's message adds: how long `review undo` can bring it back.
-fn undo_hint(cfg: &Config, dropped: bool, sender: &str) -> String {
+pub(super) fn undo_hint(cfg: &Config, dropped: bool, sender: &str) -> String {
     let secs = cfg.review.undo_window_secs;
     if !dropped || secs == 0 {
         return String::new();

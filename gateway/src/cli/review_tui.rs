@@ -13,8 +13,8 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::CliError;
 use crate::app::config::Config;
-use crate::store::Db;
-use crate::store::review::{self, QueueRow};
+use crate::store::review::QueueRow;
+use crate::store::review_ops::ReviewOps;
 
 fn item_lines(r: &QueueRow, more: Option<&super::review_cmd::ShowReport>) -> Vec<Line<'static>> {
     let verdict_style = if r.verdict == "spam" {
@@ -56,7 +56,7 @@ fn item_lines(r: &QueueRow, more: Option<&super::review_cmd::ShowReport>) -> Vec
 }
 
 /// Runs the interactive loop over `rows`.
-pub fn run(cfg: &Config, db: &mut Db, rows: Vec<QueueRow>) -> Result<(), CliError> {
+pub fn run(cfg: &Config, db: &mut dyn ReviewOps, rows: Vec<QueueRow>) -> Result<(), CliError> {
     let mut terminal = ratatui::try_init().map_err(|e| CliError {
         code: 1,
         message: format!("terminal: {e}"),
@@ -73,7 +73,7 @@ const KEYS: &str = "s spam   h ham   n skip   m more   u undo last spam   q quit
 
 fn walk(
     cfg: &Config,
-    db: &mut Db,
+    db: &mut dyn ReviewOps,
     rows: Vec<QueueRow>,
     terminal: &mut ratatui::DefaultTerminal,
 ) -> Result<String, CliError> {
@@ -131,7 +131,7 @@ fn walk(
                 if confirmed || key.code == KeyCode::Char('h') =>
             {
                 let is_spam = key.code == KeyCode::Char('y');
-                let n = review::mark(db, &actor, &row.sender, is_spam, Some("interactive review"))?;
+                let n = db.mark(&actor, &row.sender, is_spam, Some("interactive review"))?;
                 status = format!(
                     "{} marked {}: {n} message(s) {}{}",
                     row.sender,
@@ -168,7 +168,7 @@ fn walk(
                 // Within the undo window: held again, and back to that sender.
                 Some(at) => {
                     let sender = &rows[at].sender;
-                    let n = crate::store::undo::undo(db, &actor, sender)?;
+                    let n = db.undo(&actor, sender)?;
                     status = format!("undone: {n} message(s) of {sender} held again");
                     spam -= usize::from(n > 0);
                     i = at;

@@ -109,6 +109,20 @@ impl Claims {
         }
     }
 
+    /// The ids whose attempt has not ended: waiting for a send slot or
+    /// being sent (their leases are renewed).
+    fn active(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, done)| done.is_none())
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every claimed id: a poll leaves them out of its query.
     fn snapshot(&self) -> HashSet<String> {
         self.0
@@ -308,6 +322,10 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
     let carrier = tokio::spawn(transit::run(w.clone(), transit_rx, shutdown.clone()));
     let limit = Arc::new(Semaphore::new(w.config.concurrency));
     let claims = fast.claims.clone();
+    let heartbeat = w
+        .store
+        .lease_renewal()
+        .map(|every| tokio::spawn(renew_leases(w.clone(), claims.clone(), every)));
     let mut tasks = JoinSet::new();
     let mut next_poll = tokio::time::Instant::now();
     'outer: loop {
@@ -376,6 +394,30 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
         );
     }
     let _ = carrier.await;
+    if let Some(h) = heartbeat {
+        h.abort();
+    }
+}
+
+/// The lease heartbeat (PostgreSQL): every `every`, renews this node's
+/// lease on the entries it has claimed and not finished, so a slow far end
+/// or a wait for a send slot never lets another node take one over. Runs
+/// until the worker ends (it keeps renewing while in-flight sends drain
+/// after shutdown).
+async fn renew_leases(w: Arc<Worker>, claims: Arc<Claims>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let active = claims.active();
+        if active.is_empty() {
+            continue;
+        }
+        if let Err(e) = w.store.renew_leases(active, clock::now_ms()).await {
+            // The next heartbeat tries again; two may fail within a lease.
+            tracing::warn!(error = %e, "renewing queue leases failed");
+        }
+    }
 }
 
 /// One attempt of `item` and what it came to: a status through the status

@@ -195,18 +195,30 @@ impl Keyring {
     }
 
     fn write_new_key(dir: &Path) -> Result<String> {
-        let (sk, pk) = generate();
-        let kid = kid_of(&pk);
+        let (sk, _) = generate();
+        let kid = Self::write_key(dir, &sk)?;
+        Self::set_current(dir, &kid)?;
+        Ok(kid)
+    }
+
+    /// Writes private key `sk` as `edge-<kid>.key` in keyring directory
+    /// `dir` (0600); returns its kid.
+    pub(super) fn write_key(dir: &Path, sk: &PrivateKey) -> Result<String> {
+        let kid = kid_of(&Kem::sk_to_pk(sk));
         let path = dir.join(format!("edge-{kid}.key"));
         crate::core::fs::write_private_file(
             &path,
             format!("{}\n", hex::encode(sk.to_bytes())).as_bytes(),
         )?;
+        Ok(kid)
+    }
+
+    /// Points `current` at `kid` (atomically: a reader never sees half).
+    pub(super) fn set_current(dir: &Path, kid: &str) -> Result<()> {
         let cur = dir.join("current");
         let tmp = dir.join("current.tmp");
         crate::core::fs::write_private_file(&tmp, format!("{kid}\n").as_bytes())?;
-        fs::rename(&tmp, &cur).map_err(|e| Error::io("rename", &cur, e))?;
-        Ok(kid)
+        fs::rename(&tmp, &cur).map_err(|e| Error::io("rename", &cur, e))
     }
 
     /// Creates a new key and makes it current; old keys are kept.

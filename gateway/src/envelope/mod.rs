@@ -12,6 +12,7 @@
 pub mod content;
 pub mod epoch;
 pub mod keys;
+pub mod share;
 
 use base64::Engine;
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};

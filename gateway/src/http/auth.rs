@@ -19,26 +19,31 @@ use super::ApiState;
 use super::error::ApiError;
 use crate::core::error::Result;
 use crate::core::tenants::{Scope, Scopes, Tenant};
-use crate::store::{ApiKey, Store};
+use crate::store::{ApiKey, CacheKind, Store};
 
 /// How long a validated API token is trusted without asking the database
 /// again; also the longest a revocation (by the CLI, another process)
 /// takes to bite. Under a second, as promised; one indexed read per key
-/// and half second costs nothing measurable.
+/// and half second costs nothing measurable. On PostgreSQL a change made
+/// on any node empties this cache on every node by notification (the
+/// store's cache generation); the expiry stays as the fallback.
 const TOKEN_CACHE_TTL: Duration = Duration::from_millis(500);
 const TOKEN_CACHE_MAX: usize = 10_000;
 
-/// Token hash -> (the key, when it was checked).
+/// Token hash -> (the key, when it was checked, under which generation).
 #[derive(Default)]
-pub struct TokenCache(Mutex<HashMap<[u8; 32], (ApiKey, Instant)>>);
+pub struct TokenCache(Mutex<HashMap<[u8; 32], (ApiKey, Instant, u64)>>);
 
 impl TokenCache {
     /// Checks a bearer token, caching good answers briefly.
     pub async fn authenticate(&self, store: &Store, token: &str) -> Result<Option<ApiKey>> {
         let hash = crate::store::hash_token(token);
+        // Taken before the read: a change noticed meanwhile makes the
+        // answer stale at once.
+        let generation = store.cache_generation(CacheKind::ApiKeys);
         if let Ok(cache) = self.0.lock() {
-            if let Some((key, at)) = cache.get(&hash) {
-                if at.elapsed() < TOKEN_CACHE_TTL {
+            if let Some((key, at, read_under)) = cache.get(&hash) {
+                if at.elapsed() < TOKEN_CACHE_TTL && *read_under == generation {
                     return Ok(Some(key.clone()));
                 }
             }
@@ -50,7 +55,7 @@ impl TokenCache {
                     if cache.len() >= TOKEN_CACHE_MAX {
                         cache.clear();
                     }
-                    cache.insert(hash, (key.clone(), Instant::now()));
+                    cache.insert(hash, (key.clone(), Instant::now(), generation));
                 }
                 None => {
                     cache.remove(&hash);

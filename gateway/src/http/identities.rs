@@ -38,12 +38,19 @@ pub async fn put(
     let b: IdentityBody = super::json::parse_typed(&headers, body)?;
     let pk = keys::parse_public_key(&b.public_key)
         .map_err(|e| ApiError::BadRequest(format!("invalid public_key: {e}")))?;
+    let generation = state
+        .pipeline
+        .store
+        .cache_generation(crate::store::CacheKind::Identities);
     let kid = state
         .pipeline
         .store
         .put_identity(addr.to_string(), pk.clone())
         .await?;
-    state.pipeline.identities.remember(addr.as_str(), Some(pk));
+    state
+        .pipeline
+        .identities
+        .remember(addr.as_str(), Some(pk), generation);
     Ok(Json(
         serde_json::json!({"address": addr.as_str(), "kid": kid}),
     ))

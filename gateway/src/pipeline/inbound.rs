@@ -14,7 +14,7 @@ use crate::core::tenants::Tenant;
 use crate::delivery::interwork::RCS_ROUTE;
 use crate::envelope::keys::PublicKey;
 use crate::envelope::{Channel, Content, Direction};
-use crate::store::{InsertOutcome, MessageStatus, Target};
+use crate::store::{CacheKind, InsertOutcome, MessageStatus, Target};
 
 /// Who, besides the private side, receives inbound messages to a number
 /// (SMPP server clients own numbers and prefixes).
@@ -25,7 +25,9 @@ pub trait OwnerLookup: Send + Sync {
 
 /// How long a looked-up identity is used without asking the database again:
 /// a key registered or replaced with the CLI (another process) reaches
-/// inbound sealing within this time; through the API it is at once.
+/// inbound sealing within this time; through the API it is at once. On
+/// PostgreSQL another node's change reaches this cache by notification
+/// (the store's cache generation) at once; this expiry is the fallback.
 pub const IDENTITY_CACHE_TTL: Duration = Duration::from_secs(5);
 const IDENTITY_CACHE_MAX: usize = 65_536;
 
@@ -34,7 +36,7 @@ const IDENTITY_CACHE_MAX: usize = 65_536;
 /// from SQLite on a blocking thread for each one was a visible share of the
 /// inbound path; recipients repeat, so a short-lived cache answers most.
 pub struct IdentityCache {
-    entries: quick_cache::sync::Cache<String, (Option<PublicKey>, Instant)>,
+    entries: quick_cache::sync::Cache<String, (Option<PublicKey>, Instant, u64)>,
 }
 
 impl Default for IdentityCache {
@@ -46,17 +48,20 @@ impl Default for IdentityCache {
 }
 
 impl IdentityCache {
-    /// The key of `address` if read within [`IDENTITY_CACHE_TTL`];
-    /// `Some(None)` means "known to have none".
-    pub fn fresh(&self, address: &str) -> Option<Option<PublicKey>> {
-        let (key, at) = self.entries.get(address)?;
-        (at.elapsed() < IDENTITY_CACHE_TTL).then_some(key)
+    /// The key of `address` if read within [`IDENTITY_CACHE_TTL`] under
+    /// the store's current identity generation `generation`; `Some(None)`
+    /// means "known to have none".
+    pub fn fresh(&self, address: &str, generation: u64) -> Option<Option<PublicKey>> {
+        let (key, at, read_under) = self.entries.get(address)?;
+        (at.elapsed() < IDENTITY_CACHE_TTL && read_under == generation).then_some(key)
     }
 
-    /// Remembers what the database said (or what was just written).
-    pub fn remember(&self, address: &str, key: Option<PublicKey>) {
+    /// Remembers what the database said (or what was just written), read
+    /// under identity generation `generation` (taken before the read, so a
+    /// change noticed during the read makes the entry stale).
+    pub fn remember(&self, address: &str, key: Option<PublicKey>, generation: u64) {
         self.entries
-            .insert(address.to_string(), (key, Instant::now()));
+            .insert(address.to_string(), (key, Instant::now(), generation));
     }
 }
 
@@ -97,11 +102,12 @@ async fn recipient_key(p: &Pipeline, to: &str) -> Result<Option<PublicKey>> {
 
 /// The identity registered for `to`, if any.
 async fn registered_key(p: &Pipeline, to: &str) -> Result<Option<PublicKey>> {
-    Ok(match p.identities.fresh(to) {
+    let generation = p.store.cache_generation(CacheKind::Identities);
+    Ok(match p.identities.fresh(to, generation) {
         Some(known) => known,
         None => {
             let read = p.store.identity(to.to_string()).await?;
-            p.identities.remember(to, read.clone());
+            p.identities.remember(to, read.clone(), generation);
             read
         }
     })

@@ -21,8 +21,9 @@
 //!
 //! Lists and review decisions live in the database so the review CLI can
 //! change them while the service runs; the gate re-reads them every
-//! [`LIST_REFRESH`]: lists take effect within seconds, and each decision
-//! moves the classifier's calibrated suspect line at once.
+//! [`LIST_REFRESH`] (on PostgreSQL at once when any node changed them, by
+//! the store's cache notices): lists take effect within seconds, and each
+//! decision moves the classifier's calibrated suspect line at once.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -34,7 +35,7 @@ use classifier::{Channel, Encoding, MessageMeta, MetadataEvent, Mode, Timestamp,
 use super::hold_notify::{HoldNotice, HoldNotifier};
 use crate::core::error::{Error, Result};
 use crate::core::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{CacheKind, Store};
 
 /// How often the allow/block lists and review decisions are re-read.
 pub const LIST_REFRESH: Duration = Duration::from_secs(2);
@@ -85,6 +86,8 @@ struct Lists {
     allow: Vec<String>,
     block: Vec<String>,
     loaded: Option<Instant>,
+    /// The lists' and decisions' cache generations when loaded.
+    generation: (u64, u64),
 }
 
 fn matches(patterns: &[String], sender: &str) -> bool {
@@ -270,11 +273,19 @@ impl SpamGate {
         self.mode.is_enforcing()
     }
 
+    /// Re-reads the lists and decisions when [`LIST_REFRESH`] passed, or
+    /// at once when another node changed them (PostgreSQL's notices).
     async fn refresh_lists(&self) -> Result<()> {
+        let generation = (
+            self.store.cache_generation(CacheKind::Lists),
+            self.store.cache_generation(CacheKind::Reviews),
+        );
         let stale = self
             .lists
             .lock()
-            .map(|l| l.loaded.is_none_or(|t| t.elapsed() >= LIST_REFRESH))
+            .map(|l| {
+                l.loaded.is_none_or(|t| t.elapsed() >= LIST_REFRESH) || l.generation != generation
+            })
             .unwrap_or(true);
         if !stale {
             return Ok(());
@@ -286,6 +297,7 @@ impl SpamGate {
                 allow,
                 block,
                 loaded: Some(Instant::now()),
+                generation,
             };
         }
         self.learn_from_reviews().await?;

@@ -26,6 +26,7 @@ pub mod postgres;
 pub mod privacy;
 pub mod pseudonymise;
 pub mod review;
+pub mod review_ops;
 mod schema;
 pub mod smpp;
 pub mod spam;
@@ -45,6 +46,7 @@ pub use messages::{
     Applied, Idempotency, InsertOutcome, MessageEvent, MessageView, NewMessage, PartReport,
     QueueItem, StatusReport, Target,
 };
+pub use postgres::notify::CacheKind;
 pub use status::{MessageStatus, Tally, Transition, Verdict};
 use writer::Writer;
 
@@ -218,10 +220,48 @@ impl Store {
         ))
     }
 
+    /// Connects like [`Store::open_postgres`] and listens for other nodes'
+    /// cache notices (`gateway serve`): see [`Store::cache_generation`].
+    pub async fn open_postgres_listening(
+        cfg: &config::StoreConfig,
+    ) -> Result<(Self, WriterThread)> {
+        let (store, writer) = Self::open_postgres(cfg).await?;
+        if let Some(pg) = store.pg() {
+            pg.listen().await?;
+        }
+        Ok((store, writer))
+    }
+
+    /// The generation of a cached kind: a cache loaded under another
+    /// generation is stale. On PostgreSQL it changes when any node changed
+    /// that kind (LISTEN/NOTIFY); on SQLite (one process) it stays 0 and
+    /// the caches' own expiry covers the CLI's changes.
+    pub fn cache_generation(&self, kind: CacheKind) -> u64 {
+        self.pg().map_or(0, |pg| pg.generation(kind))
+    }
+
     /// The PostgreSQL backend, when the store runs on it.
     pub(crate) fn pg(&self) -> Option<&postgres::PgStore> {
         match &self.backend {
             Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// The review operations on this store's PostgreSQL database, for a
+    /// synchronous caller off the runtime's threads (the console's
+    /// blocking task); `None` on SQLite (the caller opens a `Db`).
+    pub fn pg_review(
+        &self,
+        runtime: tokio::runtime::Handle,
+        undo_window_secs: u64,
+    ) -> Option<postgres::PgReview> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(postgres::PgReview::new(
+                pg.clone(),
+                runtime,
+                undo_window_secs,
+            )),
             Backend::Sqlite(_) => None,
         }
     }
@@ -241,6 +281,31 @@ impl Store {
         match self.pg() {
             Some(pg) => pg.release_leases().await,
             None => Ok(0),
+        }
+    }
+
+    /// On PostgreSQL, how often the delivery worker renews the leases of
+    /// the entries it still holds (`renew_leases`); `None` on SQLite (one
+    /// node, no leases).
+    pub fn lease_renewal(&self) -> Option<std::time::Duration> {
+        self.pg().map(|pg| pg.renew_every())
+    }
+
+    /// On PostgreSQL, extends this node's lease on the queue entries `ids`
+    /// (those it is still sending or about to send); nothing on SQLite.
+    pub async fn renew_leases(&self, ids: Vec<String>, now: i64) -> Result<u64> {
+        match self.pg() {
+            Some(pg) => pg.renew_leases(ids, now).await,
+            None => Ok(0),
+        }
+    }
+
+    /// On PostgreSQL, refuses a node whose edge key is not the cluster's
+    /// (fingerprints; see `postgres/edge_key.rs`); nothing on SQLite.
+    pub async fn check_edge_key(&self, current: &str, known: &[String]) -> Result<()> {
+        match self.pg() {
+            Some(pg) => pg.check_edge_key(current, known).await,
+            None => Ok(()),
         }
     }
 

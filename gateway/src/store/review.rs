@@ -165,7 +165,7 @@ pub struct QueueFilter {
     pub adapter: Option<String>,
 }
 
-fn reason_words(json: &str) -> Vec<String> {
+pub(crate) fn reason_words(json: &str) -> Vec<String> {
     let v: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
     v.iter()
         .filter_map(|r| {

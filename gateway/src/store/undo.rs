@@ -146,10 +146,8 @@ pub fn finalize(db: &mut Db) -> Result<usize> {
 impl super::Store {
     /// Makes due review drops final (the service's sweep, every second).
     pub async fn finalize_drops(&self, now: i64) -> Result<usize> {
-        if self.pg().is_some() {
-            // The review queue's operations are not ported to the postgres
-            // backend (they refuse), so no drop can be pending there.
-            return Ok(0);
+        if let Some(pg) = self.pg() {
+            return pg.finalize_drops(now).await;
         }
         self.write(move |tx| finalize_due(tx, now)).await
     }

@@ -1,7 +1,8 @@
 //! The review queue in the console: the same store operations as
-//! `gateway review` (store/review.rs), run on a connection of their own in
-//! a blocking task, as the CLI runs them beside the service. The audit
-//! log names the actor `console:<key name>`.
+//! `gateway review` (`store::review_ops::ReviewOps`), run in a blocking
+//! task: on SQLite on a connection of their own, as the CLI runs them
+//! beside the service; on PostgreSQL on the service's pool (each decision
+//! notifies every node). The audit log names the actor `console:<key name>`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,27 +15,28 @@ use super::auth::{Operator, see_other};
 use super::pages::{self, SenderPage};
 use super::{Console, failed};
 use crate::core::error::Result;
-use crate::store::Db;
-use crate::store::review::{self, ListKind, QueueFilter};
-use crate::store::undo;
+use crate::store::review::{ListKind, QueueFilter};
+use crate::store::review_ops::ReviewOps;
 
-/// Runs `f` on a fresh connection to the database, off the async threads.
+/// Runs `f` on the store's review operations, off the async threads.
 async fn with_db<T: Send + 'static>(
     c: &Console,
-    f: impl FnOnce(&mut Db) -> Result<T> + Send + 'static,
+    f: impl FnOnce(&mut dyn ReviewOps) -> Result<T> + Send + 'static,
 ) -> std::result::Result<T, Response> {
-    if c.api.pipeline.store.is_postgres() {
-        return Err(failed(
-            "review",
-            crate::store::postgres::not_ported("review (web console)"),
-        ));
-    }
     let dir = c.api.data_dir.clone();
     let window = c.api.undo_window_secs;
-    tokio::task::spawn_blocking(move || {
-        let mut db = crate::store::open_for_cli(&dir)?;
-        db.set_undo_window(window);
-        f(&mut db)
+    let pg = c
+        .api
+        .pipeline
+        .store
+        .pg_review(tokio::runtime::Handle::current(), window);
+    tokio::task::spawn_blocking(move || match pg {
+        Some(mut ops) => f(&mut ops),
+        None => {
+            let mut db = crate::store::open_for_cli(&dir)?;
+            db.set_undo_window(window);
+            f(&mut db)
+        }
     })
     .await
     .map_err(|e| failed("review", e))?
@@ -47,10 +49,7 @@ pub async fn queue(
     op: Operator,
 ) -> std::result::Result<Markup, Response> {
     let (mut rows, pending) = with_db(&c, |db| {
-        Ok((
-            review::queue(db, &QueueFilter::default())?,
-            undo::pending(db, None)?,
-        ))
+        Ok((db.queue(&QueueFilter::default())?, db.pending(None)?))
     })
     .await?;
     rows.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -62,16 +61,18 @@ pub async fn queue(
 }
 
 /// Everything the sender's page shows, read in one go.
-fn sender_page(db: &mut Db, sender: &str) -> Result<SenderPage> {
-    let row = review::queue(db, &QueueFilter::default())?
+fn sender_page(db: &mut dyn ReviewOps, sender: &str) -> Result<SenderPage> {
+    let row = db
+        .queue(&QueueFilter::default())?
         .into_iter()
         .find(|r| r.sender == sender);
     let a = db.sender_activity(sender)?;
-    let held = review::held_of(db, sender)?;
-    let pending = undo::pending(db, Some(sender))?;
+    let held = db.held_of(sender)?;
+    let pending = db.pending(Some(sender))?;
     let mut targets: Vec<&str> = vec![sender];
     targets.extend(a.rows.iter().map(|m| m.id.as_str()));
-    let audit = review::log(db, 10_000)?
+    let audit = db
+        .log(10_000)?
         .into_iter()
         .filter(|e| targets.contains(&e.target.as_str()))
         .collect();
@@ -122,9 +123,15 @@ type Outcome = std::result::Result<String, String>;
 
 /// Applies one review action about `sender` (or its held message `id`)
 /// with the store operation `gateway review` uses for it.
-fn apply(db: &mut Db, actor: &str, action: &str, sender: &str, id: &str) -> Result<Outcome> {
+fn apply(
+    db: &mut dyn ReviewOps,
+    secs: u64,
+    actor: &str,
+    action: &str,
+    sender: &str,
+    id: &str,
+) -> Result<Outcome> {
     let note = Some("web console");
-    let secs = db.undo_window_secs();
     let undoable = |n: usize| {
         if n == 0 || secs == 0 {
             String::new()
@@ -135,7 +142,7 @@ fn apply(db: &mut Db, actor: &str, action: &str, sender: &str, id: &str) -> Resu
     Ok(match action {
         "release" | "drop" => {
             let release = action == "release";
-            if review::decide_message(db, actor, id, release, note)? {
+            if db.decide(actor, id, release, note)? {
                 Ok(if release {
                     format!("released {id}")
                 } else {
@@ -147,36 +154,36 @@ fn apply(db: &mut Db, actor: &str, action: &str, sender: &str, id: &str) -> Resu
         }
         "release_all" => {
             let mut n = 0;
-            for (mid, ..) in review::held_of(db, sender)? {
-                n += usize::from(review::decide_message(db, actor, &mid, true, note)?);
+            for (mid, ..) in db.held_of(sender)? {
+                n += usize::from(db.decide(actor, &mid, true, note)?);
             }
             Ok(format!("released {n} held message(s)"))
         }
         "spam" => {
-            let n = review::mark(db, actor, sender, true, note)?;
+            let n = db.mark(actor, sender, true, note)?;
             Ok(format!(
                 "marked spam: {n} held message(s) dropped; sender blocked{}",
                 undoable(n)
             ))
         }
         "ham" => {
-            let n = review::mark(db, actor, sender, false, note)?;
+            let n = db.mark(actor, sender, false, note)?;
             Ok(format!(
                 "marked ham: {n} held message(s) released; sender allowed"
             ))
         }
         "allow" => {
-            review::list_add(db, actor, ListKind::Allow, sender, None, note)?;
+            db.list_add(actor, ListKind::Allow, sender, None, note)?;
             Ok("allow-listed".into())
         }
         "block" => {
-            let n = review::list_add(db, actor, ListKind::Block, sender, None, note)?;
+            let n = db.list_add(actor, ListKind::Block, sender, None, note)?;
             Ok(format!(
                 "block-listed; {n} held message(s) dropped{}",
                 undoable(n)
             ))
         }
-        "undo" => match undo::undo(db, actor, sender)? {
+        "undo" => match db.undo(actor, sender)? {
             0 => Err("nothing to undo: no drop of this sender is still in its window".into()),
             n => Ok(format!(
                 "undone: {n} message(s) held again; the sender is back in the queue"
@@ -211,7 +218,8 @@ pub async fn decide(
     }
     let actor = op.actor();
     let who = sender.clone();
-    let done = with_db(&c, move |db| apply(db, &actor, &action, &who, &id)).await;
+    let secs = c.api.undo_window_secs;
+    let done = with_db(&c, move |db| apply(db, secs, &actor, &action, &who, &id)).await;
     match done {
         Ok(Ok(flash)) => {
             // Released messages are queue rows: wake the worker now.

@@ -545,6 +545,7 @@ impl PgStore {
         let now = m.created_at;
         // Inbound: the recipient is ours, the sender is the remote party.
         let (local, remote) = (&m.recipient, &m.sender);
+        let changes_opt_outs = matches!(kw, Some(Keyword::Stop(_) | Keyword::Start(_)));
         match kw {
             Some(Keyword::Stop(k)) => {
                 tx.execute(
@@ -593,6 +594,9 @@ impl PgStore {
                 .await?;
             }
             None => {}
+        }
+        if changes_opt_outs {
+            super::notify::notify(&tx, super::notify::CacheKind::OptOuts).await?;
         }
         tx.commit().await.map_err(pg_error)?;
         Ok(out)

@@ -10,15 +10,23 @@
 //! lock the message row; migrations and the retention sweep run under
 //! advisory locks, so two nodes never run them at once.
 
+mod api_keys;
 mod callbacks;
+mod edge_key;
 mod fallback;
+mod lease;
 mod listing;
 mod messages;
+pub mod notify;
 mod parts;
 mod pseudonymise;
 mod queue;
 mod reads;
+mod review;
+mod review_reads;
 mod schema;
+
+pub use review_reads::PgReview;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -43,6 +51,12 @@ pub struct PgStore {
     /// (`delivery.concurrency`), so no claimed entry waits for a send slot
     /// longer than one send, and a lease never runs out under a backlog.
     claim_max: std::sync::atomic::AtomicUsize,
+    /// The connection settings, for the listening connection (`notify`).
+    config: tokio_postgres::Config,
+    /// What other nodes changed, per cached kind (`notify`).
+    generations: std::sync::Arc<notify::Generations>,
+    /// Stops the listening connection at `close`.
+    stop: tokio_util::sync::CancellationToken,
 }
 
 /// The error of a PostgreSQL operation, in words: the SQLSTATE and the
@@ -85,8 +99,11 @@ impl PgStore {
         // An unreachable server fails the operation, not hangs it for the
         // operating system's TCP timeout.
         pg.connect_timeout(CONNECT_TIMEOUT);
+        // A silently dropped listening connection is noticed in about a
+        // minute, not the operating system's two hours.
+        pg.keepalives_idle(std::time::Duration::from_secs(30));
         let manager = Manager::from_config(
-            pg,
+            pg.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -104,6 +121,9 @@ impl PgStore {
             node: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             lease_ms: i64::try_from(cfg.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             claim_max: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            config: pg,
+            generations: Default::default(),
+            stop: Default::default(),
         };
         let mut client = this.client().await?;
         schema::migrate(&mut client).await?;
@@ -136,9 +156,28 @@ impl PgStore {
         Ok(())
     }
 
-    /// Closes the pool (shutdown); later operations fail.
+    /// Closes the pool and the listening connection (shutdown); later
+    /// operations fail.
     pub fn close(&self) {
+        self.stop.cancel();
         self.pool.close();
+    }
+
+    /// Starts listening for other nodes' cache notices (a serving node;
+    /// one-shot commands do not need it). Returns once listening.
+    pub async fn listen(&self) -> Result<()> {
+        notify::start(
+            self.config.clone(),
+            self.generations.clone(),
+            self.stop.clone(),
+        )
+        .await
+    }
+
+    /// The generation of `kind`'s cache: it changes whenever any node
+    /// changed what that cache holds (or notices may have been lost).
+    pub fn generation(&self, kind: notify::CacheKind) -> u64 {
+        self.generations.get(kind)
     }
 
     /// Runs `f` to completion from synchronous code inside the service's

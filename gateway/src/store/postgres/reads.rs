@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use subtle::ConstantTimeEq;
 
+use super::notify::{CacheKind, notify};
 use super::{PgStore, pg_error};
 use crate::core::error::{Error, Result};
 use crate::core::tenants::Scopes;
@@ -54,27 +55,29 @@ impl PgStore {
             return Err(Error::invalid("scope", "a key needs at least one scope"));
         }
         let token = new_token();
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO api_keys (name, hash, created_at, tenant, scopes, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &key.name,
-                    &hash_token(&token).as_slice(),
-                    &now,
-                    &key.tenant,
-                    &key.scopes.to_string(),
-                    &key.expires_at,
-                ],
-            )
-            .await
-            .map_err(|e| match e.code() {
-                Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
-                    Error::invalid("name", "an API key with this name exists")
-                }
-                _ => pg_error(e),
-            })?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_error)?;
+        tx.execute(
+            "INSERT INTO api_keys (name, hash, created_at, tenant, scopes, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &key.name,
+                &hash_token(&token).as_slice(),
+                &now,
+                &key.tenant,
+                &key.scopes.to_string(),
+                &key.expires_at,
+            ],
+        )
+        .await
+        .map_err(|e| match e.code() {
+            Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                Error::invalid("name", "an API key with this name exists")
+            }
+            _ => pg_error(e),
+        })?;
+        notify(&tx, CacheKind::ApiKeys).await?;
+        tx.commit().await.map_err(pg_error)?;
         Ok(token)
     }
 
@@ -83,16 +86,18 @@ impl PgStore {
         use hpke::Serializable;
         let kid = keys::kid_of(&pk);
         let now = crate::core::clock::now_ms();
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO identities (address, public_key, kid, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (address) DO UPDATE SET public_key = EXCLUDED.public_key, kid = EXCLUDED.kid, \
-                 updated_at = EXCLUDED.updated_at",
-                &[&address, &pk.to_bytes().as_slice(), &kid, &now],
-            )
-            .await
-            .map_err(pg_error)?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_error)?;
+        tx.execute(
+            "INSERT INTO identities (address, public_key, kid, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (address) DO UPDATE SET public_key = EXCLUDED.public_key, kid = EXCLUDED.kid, \
+             updated_at = EXCLUDED.updated_at",
+            &[&address, &pk.to_bytes().as_slice(), &kid, &now],
+        )
+        .await
+        .map_err(pg_error)?;
+        notify(&tx, CacheKind::Identities).await?;
+        tx.commit().await.map_err(pg_error)?;
         Ok(kid)
     }
 
@@ -249,15 +254,19 @@ impl PgStore {
 impl PgStore {
     /// Revokes the live key `name`; false when there is none.
     pub async fn revoke_api_key(&self, name: &str, now: i64) -> Result<bool> {
-        let n = self
-            .client()
-            .await?
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_error)?;
+        let n = tx
             .execute(
                 "UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
                 &[&name, &now],
             )
             .await
             .map_err(pg_error)?;
+        if n > 0 {
+            notify(&tx, CacheKind::ApiKeys).await?;
+        }
+        tx.commit().await.map_err(pg_error)?;
         Ok(n > 0)
     }
 }

@@ -234,6 +234,28 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE rcs_fallback ADD COLUMN lease_owner TEXT;
     ALTER TABLE rcs_fallback ADD COLUMN lease_until BIGINT;
     "#,
+    // 4: review drops wait out their undo window here (SQLite's
+    // `pending_drops`), now that the review operations run on PostgreSQL.
+    r#"
+    CREATE TABLE pending_drops (
+        message_id  TEXT PRIMARY KEY,
+        sender      TEXT NOT NULL,
+        detail      TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        final_at    BIGINT NOT NULL
+    );
+    CREATE INDEX pending_drops_by_final ON pending_drops(final_at);
+    CREATE INDEX pending_drops_by_sender ON pending_drops(sender);
+    "#,
+    // 5: the fingerprint of the cluster's current edge public key (one
+    // row): a node provisioned with other keys refuses to start.
+    r#"
+    CREATE TABLE cluster_edge_key (
+        one          BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        fingerprint  TEXT NOT NULL,
+        recorded_at  BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this binary writes.
