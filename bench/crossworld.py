@@ -141,7 +141,7 @@ def main():
     table(rows)
     print()
     print()
-    categories([r for r in rows if r["trained_on"].count("+") == 1])
+    categories([r for r in rows if r["trained_on"].count("+") == 1 and r["judged_on"] in WORLDS])
     print()
     categories([r for r in rows if r["trained_on"] == "tg+b+c"])
     if a.bundle:
