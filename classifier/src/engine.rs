@@ -693,6 +693,16 @@ impl Engine {
         })
     }
 
+    /// Feeds an event another gateway node observed (several nodes on one
+    /// database, see [`crate::cluster`]): the sender's features and the
+    /// rate limiters are charged as if the event had come here, at `now`
+    /// (this node's clock when the event arrived), so a sender spread over
+    /// several nodes is seen whole and gets one budget, not one per node.
+    /// The verdict is the observing node's business and is not returned.
+    pub fn observe_remote(&self, event: &MetadataEvent, now: Timestamp) {
+        let _ = self.lock().observe(event.view(), now);
+    }
+
     /// Senders held or blocked since the last call without an event of
     /// their own: a new personal number is looked at again once it is old
     /// enough for the broadcast rule (see [`crate::evidence`]), because a
