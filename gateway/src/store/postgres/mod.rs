@@ -11,6 +11,7 @@
 //! advisory locks, so two nodes never run them at once.
 
 mod callbacks;
+pub mod cluster;
 mod fallback;
 mod listing;
 mod messages;
@@ -43,6 +44,8 @@ pub struct PgStore {
     /// (`delivery.concurrency`), so no claimed entry waits for a send slot
     /// longer than one send, and a lease never runs out under a backlog.
     claim_max: std::sync::atomic::AtomicUsize,
+    /// Physical channels and the ones this node holds (`cluster.rs`).
+    leases: cluster::Leases,
 }
 
 /// The error of a PostgreSQL operation, in words: the SQLSTATE and the
@@ -104,6 +107,7 @@ impl PgStore {
             node: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             lease_ms: i64::try_from(cfg.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             claim_max: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            leases: cluster::Leases::default(),
         };
         let mut client = this.client().await?;
         schema::migrate(&mut client).await?;
