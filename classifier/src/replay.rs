@@ -130,8 +130,9 @@ impl Replay {
     /// Feeds one event another node observed (and judged), at `now` on
     /// this node's clock: its features and rate-limit charges count here
     /// too, its verdict is the other node's (see [`crate::cluster`]).
-    pub fn feed_remote(&mut self, ev: EventView<'_>, now: Timestamp) {
-        let _ = self.detector.observe(ev, now);
+    /// `allowed`: that node's rate-limit decision on it.
+    pub fn feed_remote(&mut self, ev: EventView<'_>, now: Timestamp, allowed: bool) {
+        let _ = self.detector.observe_remote(ev, now, allowed);
         self.apply_rechecks();
     }
 

@@ -354,7 +354,8 @@ impl SpamGate {
             route: Some(m.route.to_string()),
         });
         let observed = self.engine.observe(&event, now);
-        self.share.push(event);
+        let allowed = observed.as_ref().is_none_or(|d| d.rate.allowed);
+        self.share.push((event, allowed));
         self.note_quiet_verdicts();
         let Some(d) = observed else {
             return Ok(Gate::Deliver { score: 0.0 });
@@ -475,25 +476,25 @@ impl SpamGate {
             },
         });
         let _ = self.engine.observe(&event, Timestamp::now());
-        self.share.push(event);
+        self.share.push((event, true));
         self.note_quiet_verdicts();
     }
 
     /// Keeps an observation for the next exchange again (it failed).
-    pub fn share_again(&self, event: MetadataEvent) {
+    pub fn share_again(&self, event: super::spam_share::Shared) {
         self.share.push(event);
     }
 
     /// The observations made since the last call, for the other nodes.
-    pub fn take_shared(&self) -> Vec<MetadataEvent> {
+    pub fn take_shared(&self) -> Vec<super::spam_share::Shared> {
         self.share.take()
     }
 
     /// Feeds an observation another node made (see
     /// `classifier::Engine::observe_remote`): its sender's features and
     /// rate limits count here too; the verdict was that node's.
-    pub fn observe_remote(&self, event: &MetadataEvent) {
-        self.engine.observe_remote(event, Timestamp::now());
+    pub fn observe_remote(&self, event: &MetadataEvent, allowed: bool) {
+        self.engine.observe_remote(event, Timestamp::now(), allowed);
         self.note_quiet_verdicts();
     }
 

@@ -8,8 +8,10 @@
 //! sizes; never text) to the shared `spam_events` table, and reads the
 //! other nodes' rows after the last id it saw. Those go through
 //! `classifier::Engine::observe_remote`: features *and* rate limits are
-//! charged as if the message had come to this node, and the verdict stays
-//! the receiving node's. A sender spread over N nodes thus meets one
+//! charged as if the message had come to this node (a message the other
+//! node let through is charged here even when the buckets here are empty:
+//! it is owed, and paid before the sender's next message passes here), and
+//! the verdict stays the receiving node's. A sender spread over N nodes thus meets one
 //! budget and one feature history, late by about one exchange for the part
 //! other nodes received (`classifier::cluster` measures what that costs:
 //! nothing measurable at 200 ms or 1 s on the trafficgen worlds).
@@ -41,8 +43,12 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 pub struct Outbox {
     on: bool,
-    events: Mutex<Vec<MetadataEvent>>,
+    events: Mutex<Vec<Shared>>,
 }
+
+/// One observation and this node's rate-limit decision on it (true for
+/// statuses): another node charges its limits only for what passed here.
+pub type Shared = (MetadataEvent, bool);
 
 impl Outbox {
     /// An outbox; `on` is false for a single gateway (SQLite): nothing is
@@ -55,7 +61,7 @@ impl Outbox {
     }
 
     /// Keeps one observation for the next exchange.
-    pub fn push(&self, event: MetadataEvent) {
+    pub fn push(&self, event: Shared) {
         if !self.on {
             return;
         }
@@ -68,7 +74,7 @@ impl Outbox {
     }
 
     /// Everything kept since the last call.
-    pub fn take(&self) -> Vec<MetadataEvent> {
+    pub fn take(&self) -> Vec<Shared> {
         self.events
             .lock()
             .map(|mut e| std::mem::take(&mut *e))
@@ -121,9 +127,9 @@ async fn publish(p: &Pipeline) {
     if events.is_empty() {
         return;
     }
-    let lines: Vec<(i64, String)> = events
+    let lines: Vec<(i64, bool, String)> = events
         .iter()
-        .filter_map(|e| Some((e.at().unix_millis(), serde_json::to_string(e).ok()?)))
+        .filter_map(|(e, ok)| Some((e.at().unix_millis(), *ok, serde_json::to_string(e).ok()?)))
         .collect();
     if let Err(e) = p.store.append_spam_events(&lines).await {
         tracing::warn!(error = %e, kept = events.len(), "sharing spam observations failed; will retry");
@@ -146,10 +152,10 @@ async fn publish(p: &Pipeline) {
 async fn receive(p: &Pipeline, mut last: i64) -> i64 {
     match p.store.spam_events_after(last, READ_LIMIT).await {
         Ok(rows) => {
-            for (id, line) in rows {
+            for (id, allowed, line) in rows {
                 last = id;
                 match serde_json::from_str::<MetadataEvent>(&line) {
-                    Ok(ev) => p.spam.observe_remote(&ev),
+                    Ok(ev) => p.spam.observe_remote(&ev, allowed),
                     Err(e) => {
                         tracing::warn!(id, error = %e, "unreadable shared spam observation skipped")
                     }

@@ -26,8 +26,9 @@ impl Store {
         }
     }
 
-    /// Appends this node's spam-gate observations (time, JSON trace line).
-    pub async fn append_spam_events(&self, events: &[(i64, String)]) -> Result<()> {
+    /// Appends this node's spam-gate observations (time, let through by
+    /// its rate limits, JSON trace line).
+    pub async fn append_spam_events(&self, events: &[(i64, bool, String)]) -> Result<()> {
         match self.pg() {
             Some(pg) => pg.append_spam_events(events).await,
             None => Ok(()),
@@ -42,8 +43,12 @@ impl Store {
         }
     }
 
-    /// Other nodes' observations after id `after`: (id, JSON line).
-    pub async fn spam_events_after(&self, after: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+    /// Other nodes' observations after id `after`: (id, allowed, JSON line).
+    pub async fn spam_events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, bool, String)>> {
         match self.pg() {
             Some(pg) => pg.spam_events_after(after, limit).await,
             None => Ok(Vec::new()),

@@ -104,22 +104,24 @@ impl PgStore {
         }
     }
 
-    /// Appends this node's observations (JSON trace lines with their time).
-    pub async fn append_spam_events(&self, events: &[(i64, String)]) -> Result<()> {
+    /// Appends this node's observations: (time, whether its rate limits
+    /// let the message through, JSON trace line).
+    pub async fn append_spam_events(&self, events: &[(i64, bool, String)]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let (ats, lines): (Vec<i64>, Vec<&str>) =
-            events.iter().map(|(at, l)| (*at, l.as_str())).unzip();
+        let ats: Vec<i64> = events.iter().map(|e| e.0).collect();
+        let allowed: Vec<bool> = events.iter().map(|e| e.1).collect();
+        let lines: Vec<&str> = events.iter().map(|e| e.2.as_str()).collect();
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SPAM_APPEND_LOCK])
             .await
             .map_err(pg_error)?;
         tx.execute(
-            "INSERT INTO spam_events (node, at, event) \
-             SELECT $1, a, e FROM UNNEST($2::BIGINT[], $3::TEXT[]) AS x(a, e)",
-            &[&self.node, &ats, &lines],
+            "INSERT INTO spam_events (node, at, allowed, event) \
+             SELECT $1, a, ok, e FROM UNNEST($2::BIGINT[], $3::BOOLEAN[], $4::TEXT[]) AS x(a, ok, e)",
+            &[&self.node, &ats, &allowed, &lines],
         )
         .await
         .map_err(pg_error)?;
@@ -138,19 +140,26 @@ impl PgStore {
     }
 
     /// Other nodes' observations after id `after`, oldest first, at most
-    /// `limit`: (id, JSON line).
-    pub async fn spam_events_after(&self, after: i64, limit: i64) -> Result<Vec<(i64, String)>> {
+    /// `limit`: (id, allowed, JSON line).
+    pub async fn spam_events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, bool, String)>> {
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT id, event FROM spam_events WHERE id > $1 AND node <> $2 \
+                "SELECT id, allowed, event FROM spam_events WHERE id > $1 AND node <> $2 \
                  ORDER BY id LIMIT $3",
                 &[&after, &self.node, &limit],
             )
             .await
             .map_err(pg_error)?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// Deletes observations older than `before` (one node at a time; a node

@@ -246,6 +246,7 @@ const MIGRATIONS: &[&str] = &[
         id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         node    TEXT NOT NULL,
         at      BIGINT NOT NULL,
+        allowed BOOLEAN NOT NULL,
         event   TEXT NOT NULL
     );
     CREATE INDEX spam_events_at ON spam_events(at);
