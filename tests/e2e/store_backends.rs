@@ -467,7 +467,7 @@ async fn message_path_postgres() {
         .await
         .unwrap();
     again.ping().await.unwrap();
-    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "3");
+    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "4");
 }
 
 /// Two nodes on one database: a claim is one node's; a dead node's lease

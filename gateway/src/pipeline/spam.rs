@@ -354,8 +354,8 @@ impl SpamGate {
             route: Some(m.route.to_string()),
         });
         let observed = self.engine.observe(&event, now);
-        let allowed = observed.as_ref().is_none_or(|d| d.rate.allowed);
-        self.share.push((event, allowed));
+        let passed = observed.as_ref().is_none_or(|d| d.rate.allowed);
+        self.share.push((event, passed));
         self.note_quiet_verdicts();
         let Some(d) = observed else {
             return Ok(Gate::Deliver { score: 0.0 });
