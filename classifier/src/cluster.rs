@@ -311,6 +311,7 @@ mod tests {
                 nodes: 2,
                 delay_ms: Some(delay),
             });
+            eprintln!("flood: one node {one}, apart {apart}, shared with {delay} ms lag {shared}");
             // spent once: what the lag lets through twice is owed and paid
             assert!(
                 shared <= one + 2,
