@@ -31,8 +31,11 @@ pub const SPAM_EVENTS_KEEP_MS: i64 = 10 * 60 * 1000;
 pub struct Leases {
     /// Route names of the node's physical channels.
     physical: RwLock<Vec<String>>,
-    /// Of those, the ones whose lease this node holds now.
-    held: RwLock<HashSet<String>>,
+    /// Of those, the ones whose lease this node holds, and until when
+    /// (Unix ms, from the start of the heartbeat that renewed them): past
+    /// it, this node no longer counts on them even if it could not reach
+    /// the database to learn that another node took them.
+    held: RwLock<(HashSet<String>, i64)>,
 }
 
 impl Leases {
@@ -44,21 +47,22 @@ impl Leases {
             .read()
             .map(|p| p.iter().any(|r| r == route))
             .unwrap_or(false);
-        !physical || self.held.read().map(|h| h.contains(route)).unwrap_or(false)
+        !physical
+            || self
+                .held
+                .read()
+                .map(|h| h.0.contains(route) && crate::core::clock::now_ms() < h.1)
+                .unwrap_or(false)
     }
 
     /// Queue targets (`route:<name>`) this node must leave to their owner.
     fn foreign_targets(&self) -> Vec<String> {
-        let held = self.held.read().map(|h| h.clone()).unwrap_or_default();
-        self.physical
-            .read()
-            .map(|p| {
-                p.iter()
-                    .filter(|r| !held.contains(*r))
-                    .map(|r| format!("route:{r}"))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let physical = self.physical.read().map(|p| p.clone()).unwrap_or_default();
+        physical
+            .iter()
+            .filter(|r| !self.owns(r))
+            .map(|r| format!("route:{r}"))
+            .collect()
     }
 }
 
@@ -225,7 +229,7 @@ impl PgStore {
             held = rows.into_iter().map(|r| r.get::<_, String>(0)).collect();
         }
         if let Ok(mut h) = self.leases.held.write() {
-            *h = held.iter().cloned().collect();
+            *h = (held.iter().cloned().collect(), now.saturating_add(lease_ms));
         }
         Ok(held)
     }
@@ -234,7 +238,7 @@ impl PgStore {
     /// node takes them at its next heartbeat, not after the lease.
     pub async fn release_channels(&self) -> Result<u64> {
         if let Ok(mut h) = self.leases.held.write() {
-            h.clear();
+            *h = (HashSet::new(), 0);
         }
         self.client()
             .await?
