@@ -279,3 +279,76 @@ async fn an_android_phone_runs_on_one_node_and_moves_when_it_dies() {
     );
     eprintln!("phone moved to the other node {took:?} after the SIGKILL");
 }
+
+/// The store's side of a cluster: channel leases taken, renewed, taken
+/// over once run out; a held channel's queue entries only for its holder;
+/// shared observations tailed by id, without the node's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_and_shared_observations_in_the_store() {
+    use gateway::store::{Store, Target};
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("leases");
+    let cfg = pg.store_config(&url, 15);
+    let (a, b) = tokio::join!(Store::open_postgres(&cfg), Store::open_postgres(&cfg));
+    let (a, b) = (a.unwrap().0, b.unwrap().0);
+    for s in [&a, &b] {
+        s.set_physical(vec!["android:p".into()]);
+    }
+    let t = gateway::core::clock::now_ms();
+    assert_eq!(a.heartbeat(t, t, 60_000).await.unwrap(), ["android:p"]);
+    assert!(b.heartbeat(t, t, 60_000).await.unwrap().is_empty());
+    assert!(a.owns_route("android:p") && !b.owns_route("android:p"));
+    assert!(
+        b.owns_route("generic"),
+        "a route that is not physical is everyone's"
+    );
+
+    // Accepted by the node without the phone: queued unleased, for the holder.
+    let mut m = crate::store_backends::message("lease-1", t);
+    m.queue = Some(Target::Route("android:p".into()));
+    b.insert_message(m).await.unwrap();
+    let now = gateway::core::clock::now_ms();
+    assert!(b.due(now, 10, Default::default()).await.unwrap().is_empty());
+    assert_eq!(a.due(now, 10, Default::default()).await.unwrap().len(), 1);
+
+    // A's lease runs out (no beat for a minute): B takes the phone; A,
+    // beating again, holds nothing.
+    let later = t + 61_000;
+    assert_eq!(b.heartbeat(later, t, 60_000).await.unwrap(), ["android:p"]);
+    assert!(a.heartbeat(later + 1, t, 60_000).await.unwrap().is_empty());
+    assert!(!a.owns_route("android:p") && b.owns_route("android:p"));
+    // A graceful stop hands the lease back at once.
+    assert_eq!(b.release_channels().await.unwrap(), 1);
+    assert_eq!(
+        a.heartbeat(later + 2, t, 60_000).await.unwrap(),
+        ["android:p"]
+    );
+    let (nodes, leases) = a.cluster_view().await.unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(leases.len(), 1);
+    assert_eq!(Some(leases[0].node.clone()), a.node_name());
+
+    // Observations: each node reads the other's, in order, never its own.
+    let start = a.last_spam_event().await.unwrap();
+    a.append_spam_events(&[(t, true, "a1".into()), (t, false, "a2".into())])
+        .await
+        .unwrap();
+    b.append_spam_events(&[(t, true, "b1".into())])
+        .await
+        .unwrap();
+    let seen_by_b: Vec<_> = b
+        .spam_events_after(start, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, ok, e)| (ok, e))
+        .collect();
+    assert_eq!(
+        seen_by_b,
+        [(true, "a1".to_string()), (false, "a2".to_string())]
+    );
+    let seen_by_a = a.spam_events_after(start, 100).await.unwrap();
+    assert_eq!(seen_by_a.len(), 1);
+    assert_eq!(seen_by_a[0].2, "b1");
+    assert_eq!(a.prune_spam_events(t + 1).await.unwrap(), 3);
+}

@@ -21,7 +21,7 @@ use gateway::store::{
 use super::harness::TempDir;
 use super::pg::Postgres;
 
-fn message(id: &str, at: i64) -> NewMessage {
+pub(crate) fn message(id: &str, at: i64) -> NewMessage {
     NewMessage {
         id: id.into(),
         direction: "outbound",
