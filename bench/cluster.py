@@ -118,7 +118,8 @@ class Postgres:
 
 
 def node_config(work, gw_port, sink_port, key, store):
-    cfg = load.config(work, gw_port, sink_port, "full", key, "")
+    admin = f'admin.listen = "127.0.0.1:{load.free_port()}"\n'
+    cfg = load.config(work, gw_port, sink_port, "full", key, admin)
     if store:
         cfg = cfg.replace('[store]\nsynchronous = "full"\n', store)
     return cfg
@@ -159,9 +160,15 @@ def phase(setup, n, conc, max_s, pg):
                                 os.path.join(work, f"node{i}", "data", "keys"))
                 shutil.copy(os.path.join(work, "node0", "data", "pseudonym.key"),
                             os.path.join(work, f"node{i}", "data", "pseudonym.key"))
+            log = open(os.path.join(work, f"node{i}.log"), "w")
             gws.append(subprocess.Popen([GW, "--config", cfg, "serve"], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            load.wait_port(ports[i])
+                                        stdout=subprocess.DEVNULL, stderr=log))
+            try:
+                load.wait_port(ports[i])
+            except RuntimeError:
+                with open(os.path.join(work, f"node{i}.log")) as f:
+                    sys.stderr.write(f.read()[-2000:])
+                raise
         load.wait_port(sink_port)
         gw_cpu0 = sum(load.proc_cpu_s(g.pid) for g in gws)
         pg_cpu0 = pg.cpu_s() if store else 0.0
