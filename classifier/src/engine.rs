@@ -293,9 +293,31 @@ impl Detector {
     /// the event concerns no tracked sender (a status for a forgotten
     /// message, a complaint about a sender never seen).
     pub(crate) fn observe(&mut self, ev: EventView<'_>, now: Timestamp) -> Option<Observed> {
+        self.observe_as(ev, now, None)
+    }
+
+    /// Feeds one event another node observed and judged: `allowed` is that
+    /// node's rate-limit decision on it (a message it let through is
+    /// charged here too, owed when the buckets here are empty; one it
+    /// refused charges nothing, as it did there).
+    pub(crate) fn observe_remote(
+        &mut self,
+        ev: EventView<'_>,
+        now: Timestamp,
+        allowed: bool,
+    ) -> Option<Observed> {
+        self.observe_as(ev, now, Some(allowed))
+    }
+
+    fn observe_as(
+        &mut self,
+        ev: EventView<'_>,
+        now: Timestamp,
+        remote: Option<bool>,
+    ) -> Option<Observed> {
         self.maybe_sweep(now);
         self.run_rechecks(now);
-        let mut o = self.observe_event(ev, now)?;
+        let mut o = self.observe_event(ev, now, remote)?;
         self.link_campaign(&mut o, now);
         Some(o)
     }
@@ -355,9 +377,14 @@ impl Detector {
         std::mem::take(&mut self.rechecked)
     }
 
-    fn observe_event(&mut self, ev: EventView<'_>, now: Timestamp) -> Option<Observed> {
+    fn observe_event(
+        &mut self,
+        ev: EventView<'_>,
+        now: Timestamp,
+        remote: Option<bool>,
+    ) -> Option<Observed> {
         match ev {
-            EventView::Message(m) => Some(self.observe_message(&m, now)),
+            EventView::Message(m) => Some(self.observe_message(&m, now, remote)),
             EventView::Status { id, status, .. } => {
                 let h = hash_str(id);
                 let slot = self.pending.get(h as usize & self.pending_mask).copied();
@@ -412,7 +439,12 @@ impl Detector {
         }
     }
 
-    fn observe_message(&mut self, m: &MessageView<'_>, now: Timestamp) -> Observed {
+    fn observe_message(
+        &mut self,
+        m: &MessageView<'_>,
+        now: Timestamp,
+        remote: Option<bool>,
+    ) -> Observed {
         let hf = hash_str(m.from);
         let ht = hash_str(m.to);
         let forward = pair_hash(hf, ht);
@@ -444,17 +476,25 @@ impl Detector {
                 fmix64(recipient_country.map_or(u64::MAX, |c| c as u64) << 2 | m.channel as u64)
             }
         };
-        let rate = self.limiter.check(
-            now,
-            kind,
-            LimitKeys {
-                sender: hf,
-                recipient: ht,
-                pair: forward,
-                route,
-            },
-            u32::from(m.segments),
-        );
+        let keys = LimitKeys {
+            sender: hf,
+            recipient: ht,
+            pair: forward,
+            route,
+        };
+        let rate = match remote {
+            None => self.limiter.check(now, kind, keys, u32::from(m.segments)),
+            Some(allowed) => {
+                if allowed {
+                    self.limiter.charge(now, kind, keys, u32::from(m.segments));
+                }
+                RateDecision {
+                    allowed,
+                    retry_after: None,
+                    limited_by: None,
+                }
+            }
+        };
         let is_new = !self.senders.contains_key(&hf);
         let block = match self.senders.get(&hf) {
             Some(st) => st.block,
@@ -694,6 +734,21 @@ impl Engine {
             verdict: d.verdict(&o),
             rate: o.rate,
         })
+    }
+
+    /// Feeds an event another gateway node observed (several nodes on one
+    /// database, see [`crate::cluster`]): the sender's features and the
+    /// rate limiters are charged as if the event had come here, at `now`
+    /// (this node's clock when the event arrived), so a sender spread over
+    /// several nodes is seen whole and gets one budget, not one per node.
+    /// The verdict is the observing node's business and is not returned.
+    ///
+    /// `allowed` is the observing node's rate-limit decision on the event
+    /// (true for statuses and complaints): a message it let through is
+    /// charged here, owed when the buckets here are empty, so a budget is
+    /// spent once across the nodes; one it refused charges nothing.
+    pub fn observe_remote(&self, event: &MetadataEvent, now: Timestamp, allowed: bool) {
+        let _ = self.lock().observe_remote(event.view(), now, allowed);
     }
 
     /// Senders held or blocked since the last call without an event of

@@ -29,6 +29,7 @@
 //! - `gateway model eval`: [`eval::evaluate`] and [`eval::EvalReport::write_svgs`].
 
 pub mod calibration;
+pub mod cluster;
 pub mod countries;
 pub mod engine;
 mod error;

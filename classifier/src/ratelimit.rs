@@ -321,6 +321,10 @@ type Keyed = RateLimiter<
 struct Tiered {
     limiters: Vec<Keyed>,
     cap: NonZeroU32,
+    /// Segments another node let through that this node's buckets could
+    /// not take when they arrived (see [`Limiter::charge`]), by key: paid
+    /// before the key's next message here may pass.
+    debt: std::sync::Mutex<std::collections::HashMap<u64, u32, FxBuildHasher>>,
 }
 
 impl Tiered {
@@ -353,6 +357,7 @@ impl Tiered {
         Tiered {
             limiters,
             cap: NonZeroU32::new(cap).unwrap_or(NonZeroU32::MIN),
+            debt: std::sync::Mutex::default(),
         }
     }
 
@@ -361,6 +366,33 @@ impl Tiered {
     /// dry-run for keyed checks); that makes a denied burst count against
     /// the shorter window, which errs on the strict side.
     fn check(&self, key: u64, segments: u32, clock: &ManualClock) -> Result<(), Duration> {
+        let owed = self
+            .debt
+            .lock()
+            .map(|d| d.get(&key).copied().unwrap_or(0))
+            .unwrap_or(0);
+        if owed > 0 {
+            self.take(key, owed, clock)?;
+            if let Ok(mut d) = self.debt.lock() {
+                d.remove(&key);
+            }
+        }
+        self.take(key, segments, clock)
+    }
+
+    /// Charges segments another node already let through: taken from the
+    /// buckets when they have them, else owed (paid before this key's next
+    /// message passes here), so the budget is spent once across the nodes.
+    fn charge(&self, key: u64, segments: u32, clock: &ManualClock) {
+        if self.take(key, segments, clock).is_err() {
+            if let Ok(mut d) = self.debt.lock() {
+                let owed = d.entry(key).or_insert(0);
+                *owed = owed.saturating_add(segments).min(self.cap.get());
+            }
+        }
+    }
+
+    fn take(&self, key: u64, segments: u32, clock: &ManualClock) -> Result<(), Duration> {
         // A message larger than the smallest bucket could never pass; clamp so
         // it is charged a full bucket instead of being refused forever.
         let n = NonZeroU32::new(segments.max(1))
@@ -379,6 +411,11 @@ impl Tiered {
     }
 
     fn prune(&self) {
+        if let Ok(mut d) = self.debt.lock() {
+            // Debts are at most one exchange's worth; a key quiet for a
+            // sweep is forgiven.
+            d.clear();
+        }
         for l in &self.limiters {
             l.retain_recent();
             l.shrink_to_fit();
@@ -470,6 +507,17 @@ impl Limiter {
             }
         }
         RateDecision::ALLOW
+    }
+
+    /// Charges a message another node let through (several gateway nodes,
+    /// see [`crate::cluster`]) to every key it was charged to there, owing
+    /// what the buckets here cannot take at once.
+    pub fn charge(&self, now: Timestamp, kind: SenderKind, keys: LimitKeys, segments: u32) {
+        self.clock.set(now);
+        self.by_kind[kind.index()].charge(keys.sender, segments, &self.clock);
+        self.pair.charge(keys.pair, segments, &self.clock);
+        self.recipient.charge(keys.recipient, segments, &self.clock);
+        self.route.charge(keys.route, segments, &self.clock);
     }
 
     /// Checks one message of the gateway's own traffic (sent for an API

@@ -55,6 +55,8 @@ pub struct Step {
     pub score: f32,
     /// Verdict after the event.
     pub verdict: VerdictKind,
+    /// Whether a rate limit refused the message (false for other events).
+    pub rate_limited: bool,
 }
 
 /// A streaming replay: feed events, then take the per-sender verdicts.
@@ -121,7 +123,17 @@ impl Replay {
             is_message: o.is_message,
             score,
             verdict,
+            rate_limited: o.is_message && !o.rate.allowed,
         })
+    }
+
+    /// Feeds one event another node observed (and judged), at `now` on
+    /// this node's clock: its features and rate-limit charges count here
+    /// too, its verdict is the other node's (see [`crate::cluster`]).
+    /// `allowed`: that node's rate-limit decision on it.
+    pub fn feed_remote(&mut self, ev: EventView<'_>, now: Timestamp, allowed: bool) {
+        let _ = self.detector.observe_remote(ev, now, allowed);
+        self.apply_rechecks();
     }
 
     /// Senders judged again while quiet (see the engine's quiet recheck):

@@ -9,6 +9,7 @@ mod backup;
 mod callbacks;
 mod carriers;
 mod cli_polish;
+mod cluster;
 mod config_reference;
 mod console;
 mod crash;

@@ -21,7 +21,7 @@ use gateway::store::{
 use super::harness::TempDir;
 use super::pg::Postgres;
 
-fn message(id: &str, at: i64) -> NewMessage {
+pub(crate) fn message(id: &str, at: i64) -> NewMessage {
     NewMessage {
         id: id.into(),
         direction: "outbound",
@@ -467,7 +467,7 @@ async fn message_path_postgres() {
         .await
         .unwrap();
     again.ping().await.unwrap();
-    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "5");
+    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "6");
 }
 
 /// Two nodes on one database: a claim is one node's; a dead node's lease

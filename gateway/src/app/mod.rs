@@ -4,6 +4,7 @@
 //! ([`registry`]), and `gateway serve` ([`serve`]: task start and shutdown
 //! order). Nothing below imports this module.
 
+pub mod cluster;
 pub mod config;
 pub mod reference;
 pub mod registry;

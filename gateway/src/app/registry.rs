@@ -184,6 +184,8 @@ pub fn build(
         signature_window_secs: config.delivery.signature_window_secs,
     };
     let mut built = channels(config, &ctx)?;
+    // Physical channels belong to one node at a time (PostgreSQL leases).
+    store.set_physical(built.physical.clone());
     let routes = Arc::new(routes(config, &http, &mut built)?);
     let callbacks = callback_worker(config, &store, &http, &metrics, &mut built)?;
     let hold_notifier = hold_notifier(config, &http, &metrics, &mut built)?;

@@ -144,6 +144,23 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         privacy,
         shutdown.clone(),
     ));
+    // A cluster (PostgreSQL): the spam gate's shared observations, and
+    // the heartbeat with the physical channels' leases.
+    let mut health = service.health;
+    if pipeline.store.is_postgres() {
+        let cluster = Arc::new(super::cluster::ClusterHealth::default());
+        health.push(("cluster", cluster.clone()));
+        tasks.spawn(crate::pipeline::spam_share::run(
+            pipeline.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(super::cluster::heartbeat(
+            pipeline.store.clone(),
+            config.store.lease_secs,
+            cluster,
+            shutdown.clone(),
+        ));
+    }
     for task in service.tasks {
         tasks.spawn(task(pipeline.clone(), shutdown.clone()));
     }
@@ -153,7 +170,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
         .map(|make| make(pipeline.clone()))
         .collect();
     let api = Arc::new(
-        ApiState::new(pipeline.clone(), service.health, config.data_dir.clone())
+        ApiState::new(pipeline.clone(), health, config.data_dir.clone())
             .with_undo_window(config.review.undo_window_secs),
     );
     let app = crate::http::app(api.clone(), routers, &config.http);

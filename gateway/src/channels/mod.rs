@@ -76,6 +76,9 @@ pub struct Built {
     pub owners: Option<Arc<dyn OwnerLookup>>,
     /// What the status path tells when a status moves (SMPP receipts).
     pub observers: Vec<Arc<dyn StatusObserver>>,
+    /// Route names of physical channels (a modem, a phone): on a cluster
+    /// each runs on the node holding its lease (`pipeline::lease`).
+    pub physical: Vec<String>,
 }
 
 impl Built {
@@ -90,6 +93,7 @@ impl Built {
         self.rcs = self.rcs.take().or(other.rcs);
         self.owners = self.owners.take().or(other.owners);
         self.observers.extend(other.observers);
+        self.physical.extend(other.physical);
     }
 
     /// A task from an async function of the pipeline and the shutdown token.

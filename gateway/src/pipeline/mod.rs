@@ -13,6 +13,7 @@
 pub mod channel;
 pub mod hold_notify;
 pub mod inbound;
+pub mod lease;
 pub mod optout;
 pub mod outbound;
 pub mod parts;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod privacy;
 pub mod quota;
 pub mod spam;
+pub mod spam_share;
 pub mod status;
 
 use std::sync::Arc;
@@ -104,6 +106,12 @@ impl Pipeline {
     /// Claims a new row's delivery for the fast path before the row is
     /// committed; `hand()` it after the commit (see [`crate::delivery::Reserved`]).
     fn reserve(&self, item: Option<QueueItem>) -> Option<crate::delivery::Reserved> {
+        // A physical channel another node holds: the entry waits for the
+        // owner's poll (cluster leases), no fast path here.
+        let item = item.filter(|i| match &i.target {
+            crate::store::Target::Route(r) => self.store.owns_route(r),
+            _ => true,
+        });
         item.map(|item| self.handoff.reserve(item))
     }
 }

@@ -237,6 +237,9 @@ pub struct SpamGate {
     decisions_seen: AtomicI64,
     /// The operator's hold webhook, when `[review] notify_url` is set.
     hold_notifier: Option<HoldNotifier>,
+    /// What this node observed, for the cluster's other nodes
+    /// (`spam_share.rs`; off on SQLite).
+    share: super::spam_share::Outbox,
 }
 
 impl SpamGate {
@@ -253,11 +256,12 @@ impl SpamGate {
         Ok(Self {
             engine,
             lists: Mutex::new(Lists::default()),
-            store,
             metrics,
             mode,
             decisions_seen: AtomicI64::new(-1),
             hold_notifier: None,
+            share: super::spam_share::Outbox::new(store.is_postgres()),
+            store,
         })
     }
 
@@ -362,6 +366,8 @@ impl SpamGate {
             route: Some(m.route.to_string()),
         });
         let observed = self.engine.observe(&event, now);
+        let passed = observed.as_ref().is_none_or(|d| d.rate.allowed);
+        self.share.push((event, passed));
         self.note_quiet_verdicts();
         let Some(d) = observed else {
             return Ok(Gate::Deliver { score: 0.0 });
@@ -482,6 +488,25 @@ impl SpamGate {
             },
         });
         let _ = self.engine.observe(&event, Timestamp::now());
+        self.share.push((event, true));
+        self.note_quiet_verdicts();
+    }
+
+    /// Keeps an observation for the next exchange again (it failed).
+    pub fn share_again(&self, event: super::spam_share::Shared) {
+        self.share.push(event);
+    }
+
+    /// The observations made since the last call, for the other nodes.
+    pub fn take_shared(&self) -> Vec<super::spam_share::Shared> {
+        self.share.take()
+    }
+
+    /// Feeds an observation another node made (see
+    /// `classifier::Engine::observe_remote`): its sender's features and
+    /// rate limits count here too; the verdict was that node's.
+    pub fn observe_remote(&self, event: &MetadataEvent, allowed: bool) {
+        self.engine.observe_remote(event, Timestamp::now(), allowed);
         self.note_quiet_verdicts();
     }
 

@@ -13,6 +13,7 @@
 pub mod activity;
 pub mod backup;
 pub mod callbacks;
+pub mod cluster;
 pub mod config;
 pub mod credentials;
 mod db;

@@ -102,47 +102,52 @@ impl ChannelConfig for [AndroidRelayConfig] {
                 window,
             }))
         });
-        if !sides.is_empty() {
-            let http = ctx.http.clone();
-            built.task(move |_, shutdown| register_webhooks(http, sides, shutdown));
+        // One task per phone, on the node holding the phone's lease.
+        for side in sides.values() {
+            built.physical.push(side.config.route_name());
+            if side.config.webhook_url.is_none() {
+                continue;
+            }
+            let (http, side) = (ctx.http.clone(), side.clone());
+            built.task(move |pipeline, shutdown| async move {
+                let route = side.config.route_name();
+                if let Some(token) =
+                    crate::pipeline::lease::hold(&pipeline, &route, &shutdown).await
+                {
+                    register_webhooks(http, side, token).await;
+                }
+            });
         }
         Ok(built)
     }
 }
 
-/// Registers the gateway's webhooks with every phone that has a
-/// `webhook_url`, listing first so restarts add nothing twice; retries with
-/// backoff while a phone is offline, until `shutdown`.
+/// Registers the gateway's webhooks with the phone (it has a
+/// `webhook_url`), listing first so restarts add nothing twice; retries
+/// with backoff while the phone is offline, until `shutdown`.
 async fn register_webhooks(
     http: reqwest::Client,
-    phones: Arc<BTreeMap<String, Arc<AndroidSide>>>,
+    side: Arc<AndroidSide>,
     shutdown: CancellationToken,
 ) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for side in phones.values() {
-        let Some(url) = side.config.webhook_url.clone() else {
-            continue;
-        };
-        let (side, http, shutdown) = (side.clone(), http.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            let mut wait = Duration::from_millis(500);
-            loop {
-                match route::register(&http, &side, &url).await {
-                    Ok(added) => {
-                        tracing::info!(phone = %side.config.name, added, "relay webhooks registered");
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(phone = %side.config.name, error = %e, "registering relay webhooks failed; will retry");
-                    }
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(wait) => {}
-                    () = shutdown.cancelled() => return,
-                }
-                wait = (wait * 2).min(Duration::from_secs(60));
+    let Some(url) = side.config.webhook_url.clone() else {
+        return;
+    };
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match route::register(&http, &side, &url).await {
+            Ok(added) => {
+                tracing::info!(phone = %side.config.name, added, "relay webhooks registered");
+                return;
             }
-        });
+            Err(e) => {
+                tracing::warn!(phone = %side.config.name, error = %e, "registering relay webhooks failed; will retry");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => return,
+        }
+        wait = (wait * 2).min(Duration::from_secs(60));
     }
-    while tasks.join_next().await.is_some() {}
 }

@@ -131,12 +131,21 @@ impl ChannelConfig for [ModemConfig] {
                 );
             }
             let (cfg, modems) = (m.clone(), modems.clone());
-            built.task(move |pipeline, shutdown| {
+            built.physical.push(m.name.clone());
+            built.task(move |pipeline, shutdown| async move {
+                // On a cluster, only the node holding the modem's lease
+                // opens its port.
+                let Some(token) =
+                    crate::pipeline::lease::hold(&pipeline, &cfg.name, &shutdown).await
+                else {
+                    return;
+                };
                 let span = tracing::info_span!("modem", modem = %cfg.name);
                 tracing::Instrument::instrument(
-                    task::supervise(pipeline, modems, cfg, pin, jobs, shutdown),
+                    task::supervise(pipeline, modems, cfg, pin, jobs, token),
                     span,
                 )
+                .await
             });
         }
         built.health.push(("modems", modems));

@@ -151,6 +151,12 @@ pub(super) async fn insert(
         .map_err(pg_error)?;
     }
     if let Some(target) = &m.queue {
+        // Leased to this node for its fast path, unless the target is a
+        // physical channel another node holds: then it waits for the owner.
+        let mine = match target {
+            crate::store::Target::Route(r) => pg.owns_route(r),
+            _ => true,
+        };
         tx.execute(
             "INSERT INTO queue (message_id, target, next_attempt_at, lease_owner, lease_until) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -158,8 +164,8 @@ pub(super) async fn insert(
                 &m.id,
                 &target.as_db(),
                 &m.created_at,
-                &pg.node,
-                &m.created_at.saturating_add(pg.lease_ms),
+                &mine.then_some(pg.node.as_str()),
+                &mine.then_some(m.created_at.saturating_add(pg.lease_ms)),
             ],
         )
         .await

@@ -13,6 +13,7 @@
 mod api_keys;
 mod callbacks;
 mod edge_key;
+pub mod cluster;
 mod fallback;
 mod lease;
 mod listing;
@@ -57,6 +58,8 @@ pub struct PgStore {
     generations: std::sync::Arc<notify::Generations>,
     /// Stops the listening connection at `close`.
     stop: tokio_util::sync::CancellationToken,
+    /// Physical channels and the ones this node holds (`cluster.rs`).
+    leases: cluster::Leases,
 }
 
 /// The error of a PostgreSQL operation, in words: the SQLSTATE and the
@@ -124,6 +127,7 @@ impl PgStore {
             config: pg,
             generations: Default::default(),
             stop: Default::default(),
+            leases: cluster::Leases::default(),
         };
         let mut client = this.client().await?;
         schema::migrate(&mut client).await?;

@@ -19,7 +19,8 @@ use crate::store::status::MessageStatus;
 impl PgStore {
     /// Claims up to `limit` due entries for this node: unleased ones, ones
     /// whose lease ran out, and this node's own not in `exclude` (in flight
-    /// here). Oldest first.
+    /// here); never one for a physical channel another node holds. Oldest
+    /// first.
     pub async fn due(
         &self,
         now: i64,
@@ -37,14 +38,21 @@ impl PgStore {
                    SELECT message_id FROM queue \
                    WHERE NOT dead AND next_attempt_at <= $1 \
                      AND (lease_until IS NULL OR lease_until <= $1 OR lease_owner = $2) \
-                     AND NOT (message_id = ANY($3)) \
+                     AND NOT (message_id = ANY($3)) AND NOT (target = ANY($6)) \
                    ORDER BY next_attempt_at LIMIT $4 \
                    FOR UPDATE SKIP LOCKED) \
                  UPDATE queue q SET lease_owner = $2, lease_until = $5 \
                  FROM picked, messages m \
                  WHERE q.message_id = picked.message_id AND m.id = q.message_id \
                  RETURNING q.message_id, q.target, q.attempts, m.created_at, m.header, m.sealed, q.next_attempt_at",
-                &[&now, &self.node, &exclude, &limit, &now.saturating_add(self.lease_ms)],
+                &[
+                    &now,
+                    &self.node,
+                    &exclude,
+                    &limit,
+                    &now.saturating_add(self.lease_ms),
+                    &self.foreign_targets(),
+                ],
             )
             .await
             .map_err(pg_error)?;

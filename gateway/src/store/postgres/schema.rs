@@ -18,6 +18,11 @@ pub(super) const MIGRATION_LOCK: i64 = 0x6761_7465_7761_7901;
 pub(super) const SWEEP_LOCK: i64 = 0x6761_7465_7761_7902;
 /// Held (transaction-scoped) by the node running the pseudonymisation pass.
 pub(super) const PSEUDONYMISE_LOCK: i64 = 0x6761_7465_7761_7903;
+/// Held (transaction-scoped) while appending spam-gate observations, so
+/// their ids commit in order and a reader tailing by id misses none.
+pub(super) const SPAM_APPEND_LOCK: i64 = 0x6761_7465_7761_7910;
+/// Held (transaction-scoped) by the node pruning old observations.
+pub(super) const SPAM_PRUNE_LOCK: i64 = 0x6761_7465_7761_7911;
 
 /// Migrations by version (index 0 is version 1). Append only.
 const MIGRATIONS: &[&str] = &[
@@ -254,6 +259,29 @@ const MIGRATIONS: &[&str] = &[
         one          BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
         fingerprint  TEXT NOT NULL,
         recorded_at  BIGINT NOT NULL
+    );
+    "#,
+    // 6 (cluster.rs): the spam gate's shared observations, the node
+    // registry, and the leases of physical channels.
+    r#"
+    CREATE TABLE spam_events (
+        id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        node    TEXT NOT NULL,
+        at      BIGINT NOT NULL,
+        allowed BOOLEAN NOT NULL,
+        event   TEXT NOT NULL
+    );
+    CREATE INDEX spam_events_at ON spam_events(at);
+    CREATE TABLE nodes (
+        node        TEXT PRIMARY KEY,
+        started_at  BIGINT NOT NULL,
+        last_seen   BIGINT NOT NULL
+    );
+    CREATE TABLE channel_leases (
+        channel     TEXT PRIMARY KEY,
+        node        TEXT NOT NULL,
+        until       BIGINT NOT NULL,
+        since       BIGINT NOT NULL
     );
     "#,
 ];
