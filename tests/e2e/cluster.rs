@@ -220,7 +220,13 @@ async fn an_android_phone_runs_on_one_node_and_moves_when_it_dies() {
         &phone_node(&db.0, &sink, &pg, &url, &mock.url()),
         a.token.clone(),
     );
-    let health = cluster_health(&b).await;
+    // B's health has its cluster section after its first heartbeat.
+    let deadline = Instant::now() + WAIT;
+    let mut health = cluster_health(&b).await;
+    while health["nodes"].as_array().map(Vec::len) != Some(2) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        health = cluster_health(&b).await;
+    }
     assert_eq!(
         health["nodes"].as_array().map(Vec::len),
         Some(2),
