@@ -21,6 +21,7 @@ pub mod health;
 pub mod listing;
 pub mod messages;
 pub mod optout;
+pub mod outcomes;
 pub mod parts;
 pub mod postgres;
 pub mod privacy;
