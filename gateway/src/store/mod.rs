@@ -13,6 +13,7 @@
 pub mod activity;
 pub mod backup;
 pub mod callbacks;
+mod checkpointer;
 pub mod config;
 pub mod credentials;
 mod db;
@@ -190,7 +191,11 @@ impl Store {
         let mut conn = open_connection(&path, sync)?;
         schema::migrate(&mut conn)?;
         restrict_db_files(&path)?;
-        let (writer, handle) = Writer::start(conn, max_batch, metrics)?;
+        // The writer's connection leaves checkpoints to their own thread
+        // (see `checkpointer`), which stops with the writer.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = checkpointer::Checkpointer::start(&path, sync)?;
+        let (writer, handle) = Writer::start(conn, max_batch, metrics, checkpointer)?;
         Ok((
             Self {
                 backend: Backend::Sqlite(Sqlite {
