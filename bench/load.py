@@ -31,7 +31,8 @@ shares the machine's noise. `--bin PATH+batch=N[+linger=MS]` runs that
 binary with the batch form on both delivery paths (`batch_max = N`,
 `batch_linger_ms = MS`); the first --bin is also the sink, so put a
 binary whose sink speaks the batch form first. Stdlib only; needs wrk (apt-get install wrk).
-BENCH_METRICS=FILE appends the gateway's /metrics after each phase.
+BENCH_METRICS=FILE appends the gateway's /metrics after each phase;
+BENCH_EXTRA_TOML appends configuration (`\n` for line breaks).
 """
 import argparse
 import hashlib
@@ -125,7 +126,9 @@ def config(work, gw_port, sink_port, sync, service_key, admin="", batch=1, linge
             f'service_public_key = "{service_key}"\n'
             '[classifier]\nallow = ["+14155550199", "+1415*"]\n'
             '[classifier.rate_limits]\n'
-            f'long_code = {BIG}\nrecipient = {BIG}\npair = {BIG}\nroute = {BIG}\n')
+            f'long_code = {BIG}\nrecipient = {BIG}\npair = {BIG}\nroute = {BIG}\n'
+            # Experiments: more configuration, appended as it is.
+            + os.environ.get("BENCH_EXTRA_TOML", "").replace("\\n", "\n"))
 
 
 def prepare_inbound(path, count):
@@ -241,7 +244,11 @@ def phase(path, conc, n, sync, max_s, gw_spec, sink_bin):
             gw.kill()
         sink.send_signal(signal.SIGINT)
         try:
-            sink.wait(timeout=10)
+            err = sink.communicate(timeout=10)[1] or ""
+            # "sink received R requests (M messages in batches)": how full batches were.
+            for line in err.splitlines():
+                if line.startswith("sink received"):
+                    print("# " + line, file=sys.stderr, flush=True)
         except subprocess.TimeoutExpired:
             sink.kill()
         shutil.rmtree(work, ignore_errors=True)
