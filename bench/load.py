@@ -27,8 +27,12 @@ fsync-durable (synchronous=full) and sealed with HPKE before its 2xx.
                         [--sync full|normal] [--bin A --bin B ...]
 
 With several --bin the phases interleave binaries, so an A/B comparison
-shares the machine's noise. Stdlib only; needs wrk (apt-get install wrk).
-BENCH_METRICS=FILE appends the gateway's /metrics after each phase.
+shares the machine's noise. `--bin PATH+batch=N[+linger=MS]` runs that
+binary with the batch form on both delivery paths (`batch_max = N`,
+`batch_linger_ms = MS`); the first --bin is also the sink, so put a
+binary whose sink speaks the batch form first. Stdlib only; needs wrk (apt-get install wrk).
+BENCH_METRICS=FILE appends the gateway's /metrics after each phase;
+BENCH_EXTRA_TOML appends configuration (`\n` for line breaks).
 """
 import argparse
 import hashlib
@@ -100,7 +104,16 @@ def admin_line(gw_bin, work, port):
     return line if r.returncode == 0 else ""
 
 
-def config(work, gw_port, sink_port, sync, service_key, admin=""):
+def split_bin(spec):
+    """`PATH[+batch=N[+linger=MS]]` -> (PATH, N, MS)."""
+    path, *opts = spec.split("+")
+    kv = dict(o.split("=", 1) for o in opts)
+    return path, int(kv.get("batch", 1)), int(kv.get("linger", 0))
+
+
+def config(work, gw_port, sink_port, sync, service_key, admin="", batch=1, linger=0):
+    # Older binaries refuse the batch keys: written only when asked for.
+    b = f"batch_max = {batch}\nbatch_linger_ms = {linger}\n" if batch > 1 else ""
     # The classifier and rate limiter still run on every message; the bench
     # senders are allow-listed and their limits raised so that the figures
     # measure the pipeline, not the policy.
@@ -108,12 +121,14 @@ def config(work, gw_port, sink_port, sync, service_key, admin=""):
             f'[store]\nsynchronous = "{sync}"\n'
             f'[http]\nmax_in_flight = 65536\n'
             f'[delivery]\nconcurrency = {os.environ.get("BENCH_DELIVERY_CONC", "128")}\n'
-            f'[generic]\nurl = "http://127.0.0.1:{sink_port}/sms"\nfrom = "+14155550199"\n'
-            f'[private_side]\nwebhook_url = "http://127.0.0.1:{sink_port}/private"\n'
+            f'[generic]\nurl = "http://127.0.0.1:{sink_port}/sms"\nfrom = "+14155550199"\n' + b +
+            f'[private_side]\nwebhook_url = "http://127.0.0.1:{sink_port}/private"\n' + b +
             f'service_public_key = "{service_key}"\n'
             '[classifier]\nallow = ["+14155550199", "+1415*"]\n'
             '[classifier.rate_limits]\n'
-            f'long_code = {BIG}\nrecipient = {BIG}\npair = {BIG}\nroute = {BIG}\n')
+            f'long_code = {BIG}\nrecipient = {BIG}\npair = {BIG}\nroute = {BIG}\n'
+            # Experiments: more configuration, appended as it is.
+            + os.environ.get("BENCH_EXTRA_TOML", "").replace("\\n", "\n"))
 
 
 def prepare_inbound(path, count):
@@ -140,7 +155,8 @@ def queue_len(db):
         return -1
 
 
-def phase(path, conc, n, sync, max_s, gw_bin, sink_bin):
+def phase(path, conc, n, sync, max_s, gw_spec, sink_bin):
+    gw_bin, batch, linger = split_bin(gw_spec)
     work = tempfile.mkdtemp(prefix="gw-bench-")
     env = dict(os.environ, GATEWAY_GENERIC_SECRET=SECRET, GATEWAY_PRIVATE_SECRET=PRIVATE_SECRET,
                RUST_LOG="warn")
@@ -151,7 +167,7 @@ def phase(path, conc, n, sync, max_s, gw_bin, sink_bin):
     with open(cfg, "w") as f:
         admin_port = free_port()
         admin = admin_line(gw_bin, work, admin_port)
-        f.write(config(work, gw_port, sink_port, sync, keypair["public_key"], admin))
+        f.write(config(work, gw_port, sink_port, sync, keypair["public_key"], admin, batch, linger))
     metrics_port = admin_port if admin else gw_port
     sink = subprocess.Popen([sink_bin, "sink", "--quiet", "--listen", f"127.0.0.1:{sink_port}"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -228,7 +244,11 @@ def phase(path, conc, n, sync, max_s, gw_bin, sink_bin):
             gw.kill()
         sink.send_signal(signal.SIGINT)
         try:
-            sink.wait(timeout=10)
+            err = sink.communicate(timeout=10)[1] or ""
+            # "sink received R requests (M messages in batches)": how full batches were.
+            for line in err.splitlines():
+                if line.startswith("sink received"):
+                    print("# " + line, file=sys.stderr, flush=True)
         except subprocess.TimeoutExpired:
             sink.kill()
         shutil.rmtree(work, ignore_errors=True)
@@ -250,7 +270,7 @@ def main():
     a = ap.parse_args()
     bins = a.bin or [GW]
     for b in bins:
-        if not os.path.exists(b):
+        if not os.path.exists(split_bin(b)[0]):
             sys.exit(f"build first: cargo build --release ({b} is missing)")
     if not shutil.which("wrk"):
         sys.exit("needs wrk: apt-get install wrk")
@@ -263,7 +283,7 @@ def main():
             for c in [int(x) for x in a.conc.split(",")]:
                 for bi, b in enumerate(bins):
                     # One sink binary for every phase, so only the gateway differs.
-                    r = phase(path, c, a.n, a.sync, a.max_seconds, b, bins[0])
+                    r = phase(path, c, a.n, a.sync, a.max_seconds, b, split_bin(bins[0])[0])
                     results.setdefault((path, bi, c), []).append(r)
                     tag = f" bin={bi}" if len(bins) > 1 else ""
                     print(f"gateway_{path}{tag} " + " ".join(f"{k}={v}" for k, v in r.items()), flush=True)

@@ -72,3 +72,41 @@ pub struct StatusCallback {
     #[serde(default)]
     pub error: Option<String>,
 }
+
+/// The batch form of an outbound submit (opt-in, `[generic] batch_max`):
+/// many messages in one signed POST to the same URL. Each message carries
+/// its own `attempt_id`, by which the far end drops duplicates; the request
+/// as a whole has no idempotency key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubmitBatch<T> {
+    /// The messages, in no particular order; ids are distinct.
+    pub messages: Vec<T>,
+}
+
+/// The far end's answer to a batch: one result per message it took a
+/// decision on. A message without a result is retried, like a send that
+/// timed out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BatchAnswer {
+    /// Per-message results, in any order.
+    #[serde(default)]
+    pub results: Vec<BatchResult>,
+}
+
+/// What became of one message of a batch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BatchResult {
+    /// The gateway's message id it answers for.
+    pub id: String,
+    /// An HTTP status code standing for this message alone, read exactly as
+    /// the status of a single send: 2xx accepted; 408, 425, 429 and 5xx
+    /// retried; any other code refused for good. Absent means 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// As in [`SubmitAnswer::carrier_id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_id: Option<String>,
+    /// As in [`SubmitAnswer::status`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}

@@ -6,6 +6,7 @@
 
 mod backbone;
 mod backup;
+mod batch;
 mod callbacks;
 mod carriers;
 mod cli_polish;

@@ -106,7 +106,11 @@ fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<
         })?;
         routes.add_unrouted(
             delivery::private::ROUTE,
-            Arc::new(PrivateRoute::new(http.clone(), url.clone(), secret)),
+            Arc::new(
+                PrivateRoute::new(http.clone(), url.clone(), secret).batching(
+                    delivery::batch::Batching::new(private.batch_max, private.batch_linger_ms),
+                ),
+            ),
         );
     }
     tenant_routes(config, http, &mut routes)?;

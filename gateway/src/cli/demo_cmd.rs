@@ -185,6 +185,8 @@ fn config(dir: &Path) -> Result<Config, CliError> {
         url: String::new(),
         from: Some(GATEWAY_NUMBER.into()),
         secret: file_secret("demo-generic.secret")?,
+        batch_max: 1,
+        batch_linger_ms: 0,
     });
     cfg.private_side.secret = file_secret("demo-private.secret")?;
     Ok(cfg)

@@ -1,6 +1,8 @@
 //! `gateway sink`: a tiny HTTP receiver that verifies the gateway's
 //! signatures and prints one JSON line per request. It stands in for an SMSC
-//! or the private side in the walk-through and in benchmarks.
+//! or the private side in the walk-through and in benchmarks, and speaks
+//! the batch form too (`{"messages":[…]}` answered with one result per
+//! message).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,6 +39,8 @@ struct Sink {
     key: Option<PrivateKey>,
     quiet: bool,
     received: AtomicU64,
+    /// Messages received in batch requests.
+    batched: AtomicU64,
 }
 
 /// Runs the sink until Ctrl-C.
@@ -62,6 +66,7 @@ pub async fn run(args: &SinkArgs) -> Result<(), CliError> {
         key,
         quiet: args.quiet,
         received: AtomicU64::new(0),
+        batched: AtomicU64::new(0),
     });
     let app = axum::Router::new()
         .fallback(receive)
@@ -83,8 +88,9 @@ pub async fn run(args: &SinkArgs) -> Result<(), CliError> {
             message: e.to_string(),
         })?;
     eprintln!(
-        "sink received {} requests",
-        sink.received.load(Ordering::Relaxed)
+        "sink received {} requests ({} messages in batches)",
+        sink.received.load(Ordering::Relaxed),
+        sink.batched.load(Ordering::Relaxed)
     );
     Ok(())
 }
@@ -105,6 +111,24 @@ async fn receive(
     if verified == Some(false) {
         eprintln!("rejected request {n} to {}: bad signature", uri.path());
         return (StatusCode::UNAUTHORIZED, "bad signature\n").into_response();
+    }
+    if let Some(ids) = batch_ids(&body) {
+        sink.batched.fetch_add(ids.len() as u64, Ordering::Relaxed);
+        if !sink.quiet {
+            let line =
+                serde_json::json!({"n": n, "path": uri.path(), "verified": verified, "batch": ids});
+            println!("{line}");
+        }
+        let results: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| serde_json::json!({"id": id, "carrier_id": format!("sink-{n}-{i}")}))
+            .collect();
+        return (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"results": results})),
+        )
+            .into_response();
     }
     if !sink.quiet {
         let mut line = serde_json::json!({"n": n, "path": uri.path(), "verified": verified});
@@ -127,4 +151,24 @@ async fn receive(
         axum::Json(serde_json::json!({"carrier_id": format!("sink-{n}")})),
     )
         .into_response()
+}
+
+/// The message ids of a batch request (`{"messages":[{"id",…},…]}`), or
+/// `None` for a single message.
+fn batch_ids(body: &[u8]) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Batch {
+        messages: Vec<Id>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: String,
+    }
+    // Cheap look first: a single message's body is never parsed twice.
+    let head = &body[..body.len().min(32)];
+    if !head.windows(10).any(|w| w == b"\"messages\"") {
+        return None;
+    }
+    let batch: Batch = serde_json::from_slice(body).ok()?;
+    Some(batch.messages.into_iter().map(|m| m.id).collect())
 }

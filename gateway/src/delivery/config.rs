@@ -44,7 +44,7 @@ impl Default for DeliveryConfig {
 pub const PRIVATE_SECRET_ENV: &str = "GATEWAY_PRIVATE_SECRET";
 
 /// The private side: where inbound envelopes are delivered.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrivateSideConfig {
     /// URL each inbound envelope is POSTed to; absent means envelopes wait in the store.
@@ -54,6 +54,23 @@ pub struct PrivateSideConfig {
     /// HMAC secret for the webhook (default env `GATEWAY_PRIVATE_SECRET`).
     #[serde(flatten)]
     pub secret: SecretRef,
+    /// Envelopes per request at most; above 1 the webhook gets the batch
+    /// form (see README "The generic HTTP adapter").
+    pub batch_max: usize,
+    /// How long a batch that is not full may wait for more envelopes.
+    pub batch_linger_ms: u64,
+}
+
+impl Default for PrivateSideConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            service_public_key: None,
+            secret: SecretRef::default(),
+            batch_max: 1,
+            batch_linger_ms: 0,
+        }
+    }
 }
 
 impl PrivateSideConfig {
@@ -71,6 +88,12 @@ impl PrivateSideConfig {
                 );
             }
         }
+        super::batch::validate(
+            "private_side",
+            self.batch_max,
+            self.batch_linger_ms,
+            problems,
+        );
     }
 }
 

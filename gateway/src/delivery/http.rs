@@ -35,8 +35,9 @@ pub fn accepted_body(answer: Result<Answer, String>) -> Result<Vec<u8>, super::r
     }
 }
 
-/// Largest answer body read from a far end; answers are small metadata.
-const MAX_ANSWER: usize = 64 * 1024;
+/// Largest answer body read from a far end; answers are metadata, at most
+/// a result per message of a batch.
+const MAX_ANSWER: usize = 1024 * 1024;
 
 /// A far end's URL, parsed once when the route is built instead of on
 /// every POST (the parse was ~2 % of the CPU per message at high rates).
@@ -64,17 +65,35 @@ pub async fn post_signed(
     body: Vec<u8>,
     attempt_id: &str,
 ) -> Result<Answer, String> {
+    post_signed_keyed(http, url, secret, body, Some(attempt_id)).await
+}
+
+/// [`post_signed`] with the `Idempotency-Key` header optional: a batch has
+/// none of its own (each message in it carries its attempt id).
+pub async fn post_signed_keyed(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    secret: &[u8],
+    body: Vec<u8>,
+    idempotency_key: Option<&str>,
+) -> Result<Answer, String> {
     let sig = adapters::signing::sign(secret, clock::now_secs(), &body);
-    let resp = http
+    let mut req = http
         .post(url)
         .header("content-type", "application/json")
-        .header(adapters::signing::SIGNATURE_HEADER, sig)
-        .header("idempotency-key", attempt_id)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| describe(&e))?;
+        .header(adapters::signing::SIGNATURE_HEADER, sig);
+    if let Some(key) = idempotency_key {
+        req = req.header("idempotency-key", key);
+    }
+    let resp = req.body(body).send().await.map_err(|e| describe(&e))?;
     Ok(classify(resp).await)
+}
+
+/// Whether an HTTP status code stands for a passing failure (408, 425,
+/// 429, 5xx) rather than a refusal; the one rule for a whole answer and for
+/// a batch's per-message codes.
+pub fn is_transient(code: u16) -> bool {
+    code >= 500 || matches!(code, 408 | 425 | 429)
 }
 
 /// Turns a response into an [`Answer`].
@@ -89,7 +108,7 @@ pub async fn classify(resp: reqwest::Response) -> Answer {
         });
     }
     Answer::Failed {
-        transient: status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429),
+        transient: is_transient(status.as_u16()),
         reason: format!("HTTP {}", status.as_u16()),
     }
 }

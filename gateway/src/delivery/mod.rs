@@ -14,6 +14,7 @@
 //! between a send and its commit re-sends with the same attempt id, which the
 //! receiver can use to drop the duplicate.
 
+pub mod batch;
 pub mod callbacks;
 pub mod config;
 pub mod http;
@@ -25,7 +26,7 @@ pub mod stub;
 pub mod transit;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +43,7 @@ use crate::core::metrics::Metrics;
 use crate::envelope::Envelope;
 use crate::envelope::epoch::Opener;
 use crate::envelope::keys::KeyStore;
+use crate::store::outcomes::Outcome;
 use crate::store::{QueueItem, StatusReport, Store, Target};
 use config::DeliveryConfig;
 use interwork::Interwork;
@@ -247,6 +249,9 @@ pub trait Outcomes: Send + Sync {
     fn report(&self, id: String, report: StatusReport) -> BoxFuture<'_, Result<()>>;
     /// Dead-letters message `id` after `attempts`.
     fn dead_letter(&self, id: String, attempts: u32, error: String) -> BoxFuture<'_, Result<()>>;
+    /// Records the outcomes of one batched send together (one store
+    /// commit job); the statuses that moved are announced as one by one.
+    fn record_all(&self, outcomes: Vec<(String, Outcome)>) -> BoxFuture<'_, Result<()>>;
 }
 
 /// The route name of a stored target. The private side is the route
@@ -316,6 +321,12 @@ async fn poll(w: &Worker, claims: &Claims, next_poll: &mut tokio::time::Instant)
 }
 
 /// Runs until `shutdown` fires, then waits for in-flight sends to finish.
+///
+/// Each send (one message, or a batch for a route that takes batches)
+/// holds one of `[delivery] concurrency` permits. Entries wait in
+/// `pending` in arrival order; a batch takes the first waiting entry and
+/// the next ones for the same route, so while every permit is out, entries
+/// pile up and the next batch is fuller (see [`batch`]).
 pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationToken) {
     let (_, transit_rx) = tokio::sync::mpsc::channel(1);
     let transit_rx = std::mem::replace(&mut fast.transit, transit_rx);
@@ -328,52 +339,91 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
         .map(|every| tokio::spawn(renew_leases(w.clone(), claims.clone(), every)));
     let mut tasks = JoinSet::new();
     let mut next_poll = tokio::time::Instant::now();
+    let mut pending: VecDeque<QueueItem> = VecDeque::new();
     'outer: loop {
         while tasks.try_join_next().is_some() {}
-        let mut batch = Vec::new();
         if tokio::time::Instant::now() >= next_poll {
-            batch = poll(&w, &claims, &mut next_poll).await;
+            pending.extend(poll(&w, &claims, &mut next_poll).await);
         }
-        if batch.is_empty() {
+        if pending.is_empty() {
             tokio::select! {
                 item = fast.rx.recv() => match item {
-                    Some(item) => batch.push(item),
+                    Some(item) => pending.push_back(item),
                     None => break 'outer,
                 },
                 () = w.notify.notified() => { next_poll = tokio::time::Instant::now(); }
                 () = tokio::time::sleep_until(next_poll) => {}
                 () = shutdown.cancelled() => break 'outer,
             }
-            while batch.len() < FETCH {
-                match fast.rx.try_recv() {
-                    Ok(item) => batch.push(item),
-                    Err(_) => break,
-                }
-            }
+            batch::take_ready(&mut fast.rx, &mut pending);
         }
-        for item in batch {
+        // At most FETCH entries between two looks at the poller, so
+        // retries fall due under a steady stream of new messages too.
+        let mut dispatched = 0;
+        while dispatched < FETCH {
+            let Some(first) = pending.pop_front() else {
+                break;
+            };
             let permit = tokio::select! {
                 p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break 'outer },
                 () = shutdown.cancelled() => {
                     // Not started: it stays queued in the database.
-                    claims.release(&item.message_id);
-                    continue;
+                    claims.release(&first.message_id);
+                    for item in pending.drain(..) {
+                        claims.release(&item.message_id);
+                    }
+                    break 'outer;
                 }
             };
+            let target = route_of(&first.target).into_owned();
+            let batching = w
+                .routes
+                .get(&target)
+                .map(|r| r.batching())
+                .unwrap_or(batch::Batching::SINGLE);
             let (w, claims) = (w.clone(), claims.clone());
+            if batching.max <= 1 {
+                dispatched += 1;
+                tasks.spawn(async move {
+                    let id = first.message_id.clone();
+                    let span =
+                        tracing::debug_span!("deliver", msg_id = %id, attempt = first.attempts + 1);
+                    deliver(&w, first).instrument(span).await;
+                    // the outcome is committed: a poll that starts from now on sees it
+                    claims.finished(&id, clock::now_ms());
+                    drop(permit);
+                });
+                continue;
+            }
+            let items = batch::gather(
+                first,
+                &target,
+                batching,
+                &mut fast.rx,
+                &mut pending,
+                &shutdown,
+            )
+            .await;
+            dispatched += items.len();
             tasks.spawn(async move {
-                let id = item.message_id.clone();
-                let span =
-                    tracing::debug_span!("deliver", msg_id = %id, attempt = item.attempts + 1);
-                deliver(&w, item).instrument(span).await;
-                // the outcome is committed: a poll that starts from now on sees it
-                claims.finished(&id, clock::now_ms());
+                let ids: Vec<String> = items.iter().map(|i| i.message_id.clone()).collect();
+                let span = tracing::debug_span!("deliver_batch", target = %target, n = ids.len());
+                batch::deliver_batch(&w, &target, items)
+                    .instrument(span)
+                    .await;
+                let now = clock::now_ms();
+                for id in &ids {
+                    claims.finished(id, now);
+                }
                 drop(permit);
             });
         }
         if shutdown.is_cancelled() {
             break;
         }
+    }
+    for item in pending.drain(..) {
+        claims.release(&item.message_id);
     }
     // Graceful shutdown: in-flight sends finish and record their outcome;
     // anything not started stays queued in the database for the next start.
@@ -426,11 +476,50 @@ async fn deliver(w: &Worker, item: QueueItem) {
     let target = route_of(&item.target).into_owned();
     let outcome = match attempt(w, &target, &item).await {
         Ok(o) => o,
-        Err(e) if e.is_transient() => SendOutcome::Retry(e.to_string()),
-        Err(e) => SendOutcome::Permanent(e.to_string()),
+        Err(e) => failed(e),
     };
+    let decided = decide(w, &target, &item, outcome);
+    if let Err(e) = record(w, item.message_id.clone(), decided).await {
+        tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
+    }
+}
+
+/// Records one attempt's outcome through the status path (or, for a
+/// retry, the queue).
+async fn record(w: &Worker, id: String, outcome: Outcome) -> Result<()> {
+    match outcome {
+        Outcome::Report(report) => w.outcomes.report(id, report).await,
+        Outcome::DeadLetter { attempts, error } => {
+            w.outcomes.dead_letter(id, attempts, error).await
+        }
+        Outcome::Reschedule {
+            attempts,
+            next_at,
+            error,
+        } => {
+            let written = w.store.reschedule(id, attempts, next_at, error).await;
+            // The poller may be sleeping past `next`: let it recompute its wait.
+            w.notify.notify_one();
+            written
+        }
+    }
+}
+
+/// An attempt that failed before it reached the route.
+fn failed(e: crate::core::error::Error) -> SendOutcome {
+    if e.is_transient() {
+        SendOutcome::Retry(e.to_string())
+    } else {
+        SendOutcome::Permanent(e.to_string())
+    }
+}
+
+/// What the store is to record for `item` after an attempt ended in
+/// `outcome` (counted in the metrics here): its status, a retry after the
+/// backoff, or a dead letter once attempts or age run out.
+fn decide(w: &Worker, target: &str, item: &QueueItem, outcome: SendOutcome) -> Outcome {
     let now = clock::now_ms();
-    let id = item.message_id.clone();
+    let id = &item.message_id;
     let attempts = item.attempts + 1;
     let cfg = &w.config;
     let too_old = now - item.created_at > (cfg.max_age_secs as i64) * 1000;
@@ -438,47 +527,43 @@ async fn deliver(w: &Worker, item: QueueItem) {
         w.metrics
             .attempts
             .get_or_create(&crate::core::metrics::AttemptLabels {
-                target: target.clone(),
+                target: target.to_string(),
                 outcome,
             })
             .inc();
     };
-    let record = match outcome {
+    match outcome {
         SendOutcome::Accepted { status, carrier_id } => {
             count("ok");
-            let report = StatusReport {
+            Outcome::Report(StatusReport {
                 status,
                 detail: Some(format!("attempt {attempts}")),
                 carrier_id,
                 part: None,
                 finish_queue: true,
-            };
-            w.outcomes.report(id, report).await
+            })
         }
         SendOutcome::Retry(error) | SendOutcome::Permanent(error)
             if attempts >= cfg.max_attempts || too_old =>
         {
             count("dead");
             tracing::warn!(msg_id = %id, target, attempts, error = %error, "message dead-lettered");
-            w.outcomes.dead_letter(id, attempts, error).await
+            Outcome::DeadLetter { attempts, error }
         }
         SendOutcome::Permanent(error) => {
             count("dead");
             tracing::warn!(msg_id = %id, target, attempts, error = %error, "message dead-lettered");
-            w.outcomes.dead_letter(id, attempts, error).await
+            Outcome::DeadLetter { attempts, error }
         }
         SendOutcome::Retry(error) => {
             count("retry");
-            let next = now + backoff_ms(cfg, attempts);
-            tracing::debug!(error = %error, "delivery failed; will retry");
-            let written = w.store.reschedule(id, attempts, next, error).await;
-            // The poller may be sleeping past `next`: let it recompute its wait.
-            w.notify.notify_one();
-            written
+            tracing::debug!(msg_id = %id, error = %error, "delivery failed; will retry");
+            Outcome::Reschedule {
+                attempts,
+                next_at: now + backoff_ms(cfg, attempts),
+                error,
+            }
         }
-    };
-    if let Err(e) = record {
-        tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
     }
 }
 
@@ -494,26 +579,65 @@ pub fn backoff_ms(cfg: &config::DeliveryConfig, attempts: u32) -> i64 {
 
 /// One send of `item` through the route `target`.
 async fn attempt(w: &Worker, target: &str, item: &QueueItem) -> Result<SendOutcome> {
-    let Some(sealed) = &item.sealed else {
+    if item.sealed.is_none() {
         return Ok(SendOutcome::Permanent("body erased at expiry".into()));
-    };
-    let env = Envelope::from_parts(&item.header, sealed)?;
-    let attempt_id = format!("{}#{}", item.message_id, item.attempts + 1);
+    }
     let Some(route) = w.routes.get(target) else {
         return Ok(SendOutcome::Retry(format!(
             "route {target} is not configured"
         )));
     };
-    let mut msg = OutboundSms {
-        id: &item.message_id,
-        attempt_id: &attempt_id,
-        route: target,
-        header: &env.header,
-        content: None,
-        envelope: &env,
+    let prepared = match prepare(w, target, route.as_ref(), item)? {
+        Ok(p) => p,
+        Err(outcome) => return Ok(outcome),
     };
+    Ok(route.send(prepared.message(item, target)).await)
+}
+
+/// What an attempt sends, owned: the envelope, the attempt id and, for a
+/// route that opens it, the content (and the header as rendered for the
+/// route when that differs).
+struct Prepared {
+    attempt_id: String,
+    env: Envelope,
+    header: Option<crate::envelope::Header>,
+    content: Option<crate::envelope::Content>,
+}
+
+impl Prepared {
+    /// The route's view of it.
+    fn message<'a>(&'a self, item: &'a QueueItem, target: &'a str) -> OutboundSms<'a> {
+        OutboundSms {
+            id: &item.message_id,
+            attempt_id: &self.attempt_id,
+            route: target,
+            header: self.header.as_ref().unwrap_or(&self.env.header),
+            content: self.content.as_ref(),
+            envelope: &self.env,
+        }
+    }
+}
+
+/// Reads (and, for a route that needs it, opens) what `item` sends; the
+/// outcome at once when there is nothing to send.
+fn prepare(
+    w: &Worker,
+    target: &str,
+    route: &dyn route::Route,
+    item: &QueueItem,
+) -> Result<std::result::Result<Prepared, SendOutcome>> {
+    let Some(sealed) = &item.sealed else {
+        return Ok(Err(SendOutcome::Permanent("body erased at expiry".into())));
+    };
+    let env = Envelope::from_parts(&item.header, sealed)?;
+    let attempt_id = format!("{}#{}", item.message_id, item.attempts + 1);
     if !route.opens() {
-        return Ok(route.send(msg).await);
+        return Ok(Ok(Prepared {
+            attempt_id,
+            env,
+            header: None,
+            content: None,
+        }));
     }
     let key = w.keys.get(&env.header.kid)?;
     let content = w.opener.open(&env, &key.private)?;
@@ -521,9 +645,16 @@ async fn attempt(w: &Worker, target: &str, item: &QueueItem) -> Result<SendOutco
     let (header, content) =
         w.interwork
             .for_route(target, route.default_from(), &env.header, content);
-    msg.header = &header;
-    msg.content = Some(&content);
-    Ok(route.send(msg).await)
+    let header = match header {
+        Cow::Owned(h) => Some(h),
+        Cow::Borrowed(_) => None,
+    };
+    Ok(Ok(Prepared {
+        attempt_id,
+        env,
+        header,
+        content: Some(content),
+    }))
 }
 
 #[cfg(test)]
@@ -547,6 +678,17 @@ mod tests {
         }
         fn dead_letter(&self, id: String, _: u32, _: String) -> BoxFuture<'_, Result<()>> {
             self.0.lock().unwrap().push((id, "dead"));
+            Box::pin(async { Ok(()) })
+        }
+        fn record_all(&self, outcomes: Vec<(String, Outcome)>) -> BoxFuture<'_, Result<()>> {
+            for (id, o) in outcomes {
+                let what = match o {
+                    Outcome::Report(r) => r.status.as_str(),
+                    Outcome::DeadLetter { .. } => "dead",
+                    Outcome::Reschedule { .. } => "retry",
+                };
+                self.0.lock().unwrap().push((id, what));
+            }
             Box::pin(async { Ok(()) })
         }
     }

@@ -3,8 +3,11 @@
 //! the private side's webhook, signed with its secret, with the attempt id
 //! as idempotency key. A 2xx means delivered.
 
-use super::http::{Endpoint, accepted_body, post_signed};
-use super::route::{OutboundSms, Route, SendFuture, SendOutcome};
+use adapters::generic::SubmitBatch;
+
+use super::batch::{self, Batching};
+use super::http::{Endpoint, accepted_body, post_signed, post_signed_keyed};
+use super::route::{BatchFuture, OutboundSms, Route, SendFuture, SendOutcome};
 use crate::store::MessageStatus;
 
 /// Name of the private side's route.
@@ -20,7 +23,31 @@ pub struct PrivateRoute {
     http: reqwest::Client,
     url: Endpoint,
     secret: Vec<u8>,
+    batching: Batching,
 }
+
+/// One envelope as the webhook receives it, alone or in a batch.
+#[derive(serde::Serialize)]
+struct Wire<'a> {
+    id: &'a str,
+    attempt_id: &'a str,
+    envelope: String,
+}
+
+impl<'a> Wire<'a> {
+    fn of(msg: &OutboundSms<'a>) -> Self {
+        Self {
+            id: msg.id,
+            attempt_id: msg.attempt_id,
+            envelope: msg.envelope.to_base64(),
+        }
+    }
+}
+
+const DELIVERED: SendOutcome = SendOutcome::Accepted {
+    status: MessageStatus::Delivered,
+    carrier_id: None,
+};
 
 impl PrivateRoute {
     /// POSTs to `url`, signed with `secret`.
@@ -29,7 +56,14 @@ impl PrivateRoute {
             http,
             url: Endpoint::new(&url),
             secret,
+            batching: Batching::SINGLE,
         }
+    }
+
+    /// Sends up to `batching.max` envelopes per request (the batch form).
+    pub fn batching(mut self, batching: Batching) -> Self {
+        self.batching = batching;
+        self
     }
 }
 
@@ -40,11 +74,7 @@ impl Route for PrivateRoute {
 
     fn send<'a>(&'a self, msg: OutboundSms<'a>) -> SendFuture<'a> {
         Box::pin(async move {
-            let body = match serde_json::to_vec(&serde_json::json!({
-                "id": msg.id,
-                "attempt_id": msg.attempt_id,
-                "envelope": msg.envelope.to_base64(),
-            })) {
+            let body = match serde_json::to_vec(&Wire::of(&msg)) {
                 Ok(b) => b,
                 Err(e) => return SendOutcome::Permanent(e.to_string()),
             };
@@ -53,12 +83,38 @@ impl Route for PrivateRoute {
                 Err(e) => Err(e),
             };
             match accepted_body(answer) {
-                Ok(_) => SendOutcome::Accepted {
-                    status: MessageStatus::Delivered,
-                    carrier_id: None,
-                },
+                Ok(_) => DELIVERED,
                 Err(outcome) => outcome,
             }
+        })
+    }
+
+    fn batching(&self) -> Batching {
+        self.batching
+    }
+
+    fn send_batch<'a>(&'a self, msgs: Vec<OutboundSms<'a>>) -> BatchFuture<'a> {
+        Box::pin(async move {
+            let ids: Vec<&str> = msgs.iter().map(|m| m.id).collect();
+            let wire = SubmitBatch {
+                messages: msgs.iter().map(Wire::of).collect(),
+            };
+            let body = match serde_json::to_vec(&wire) {
+                Ok(b) => b,
+                Err(e) => {
+                    let why = SendOutcome::Permanent(e.to_string());
+                    return ids.iter().map(|_| why.clone()).collect();
+                }
+            };
+            drop(wire);
+            let answer = match self.url.url() {
+                Ok(url) => post_signed_keyed(&self.http, url, &self.secret, body, None).await,
+                Err(e) => Err(e),
+            };
+            batch::results(&ids, answer)
+                .into_iter()
+                .map(|r| r.map_or_else(|outcome| outcome, |_| DELIVERED))
+                .collect()
         })
     }
 }

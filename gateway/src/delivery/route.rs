@@ -83,6 +83,10 @@ pub enum SendOutcome {
 /// Boxed future returned by [`Route::send`] (object-safe async).
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = SendOutcome> + Send + 'a>>;
 
+/// Boxed future returned by [`Route::send_batch`]: one outcome per message,
+/// in the order given.
+pub type BatchFuture<'a> = Pin<Box<dyn Future<Output = Vec<SendOutcome>> + Send + 'a>>;
+
 /// One outbound route.
 pub trait Route: Send + Sync + 'static {
     /// Makes one send attempt. Must not log or return message text.
@@ -99,6 +103,26 @@ pub trait Route: Send + Sync + 'static {
     /// sealed envelope as it is.
     fn opens(&self) -> bool {
         true
+    }
+
+    /// How many messages one request may carry, and how long the worker
+    /// may wait to fill it (see [`super::batch`]); one message, no wait,
+    /// unless the route's far end speaks a batch form.
+    fn batching(&self) -> super::batch::Batching {
+        super::batch::Batching::SINGLE
+    }
+
+    /// Sends several messages for the same route in one request, when
+    /// [`Route::batching`] allows more than one. Answers one outcome per
+    /// message, in order. The default sends them one after the other.
+    fn send_batch<'a>(&'a self, msgs: Vec<OutboundSms<'a>>) -> BatchFuture<'a> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(msgs.len());
+            for m in msgs {
+                out.push(self.send(m).await);
+            }
+            out
+        })
     }
 }
 

@@ -127,6 +127,22 @@ impl crate::delivery::Outcomes for StatusPath {
     ) -> crate::core::BoxFuture<'_, Result<()>> {
         Box::pin(StatusPath::dead_letter(self, id, attempts, error))
     }
+
+    fn record_all(
+        &self,
+        outcomes: Vec<(String, crate::store::outcomes::Outcome)>,
+    ) -> crate::core::BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let ids: Vec<String> = outcomes.iter().map(|(id, _)| id.clone()).collect();
+            let applied = self.store.record_outcomes(outcomes).await?;
+            for (id, a) in ids.iter().zip(&applied) {
+                if let Some(a) = a {
+                    self.announce(id, a);
+                }
+            }
+            Ok(())
+        })
+    }
 }
 
 /// A carrier's status word for an outbound message (the generic adapter's

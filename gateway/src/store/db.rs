@@ -143,11 +143,14 @@ impl Db {
         message_view(&self.conn, id)
     }
 
-    /// Dead-lettered messages, the most recently queued first.
+    /// Dead-lettered messages, the most recently changed first.
     pub fn dead_letters(&self, limit: usize) -> Result<Vec<MessageView>> {
         let ids: Vec<String> = self
             .conn
-            .prepare("SELECT message_id FROM queue WHERE dead = 1 ORDER BY rowid DESC LIMIT ?1")?
+            .prepare(
+                "SELECT q.message_id FROM queue q JOIN messages m ON m.id = q.message_id \
+                 WHERE q.dead = 1 ORDER BY m.updated_at DESC LIMIT ?1",
+            )?
             .query_map([limit as i64], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let mut views = Vec::new();

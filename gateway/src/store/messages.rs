@@ -697,8 +697,29 @@ pub(super) fn apply_status(
     }
 }
 
+/// Applies a reported status (see [`apply_status`]); when the next hop
+/// has the message, its body goes in this same commit.
+pub(super) fn report_and_settle(
+    tx: &Connection,
+    id: &str,
+    report: &StatusReport,
+    now: i64,
+    privacy: &super::Privacy,
+) -> Result<Option<Applied>> {
+    let applied = apply_status(tx, id, report, now)?;
+    if applied.is_some()
+        && (report.finish_queue || report.status == MessageStatus::Delivered)
+        && super::privacy::settle_body(tx, id, now, privacy.keep_after_delivery_ms)?
+    {
+        privacy
+            .erased
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(applied)
+}
+
 /// A send failed and will be tried again at `next_at`.
-fn reschedule(
+pub(super) fn reschedule(
     tx: &Connection,
     id: &str,
     attempts: u32,
@@ -724,7 +745,7 @@ fn reschedule(
 /// marked dead, so an operator can see it and retry it. Its status becomes
 /// `dead` by the rule of [`apply_status`] (a message a receipt already
 /// made final keeps that status).
-fn dead_letter(
+pub(super) fn dead_letter(
     tx: &Connection,
     id: &str,
     attempts: u32,
@@ -861,20 +882,8 @@ impl Store {
         }
         let now = crate::core::clock::now_ms();
         let privacy = self.privacy.clone();
-        self.write(move |tx| {
-            let applied = apply_status(tx, &id, &report, now)?;
-            // The next hop has it: the body goes in this same commit.
-            if applied.is_some()
-                && (report.finish_queue || report.status == MessageStatus::Delivered)
-                && super::privacy::settle_body(tx, &id, now, privacy.keep_after_delivery_ms)?
-            {
-                privacy
-                    .erased
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            Ok(applied)
-        })
-        .await
+        self.write(move |tx| report_and_settle(tx, &id, &report, now, &privacy))
+            .await
     }
 
     /// A failed attempt: due again at `next_at`, with the error in the history.

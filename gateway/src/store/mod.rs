@@ -13,6 +13,7 @@
 pub mod activity;
 pub mod backup;
 pub mod callbacks;
+mod checkpointer;
 pub mod cluster;
 pub mod config;
 pub mod credentials;
@@ -22,6 +23,7 @@ pub mod health;
 pub mod listing;
 pub mod messages;
 pub mod optout;
+pub mod outcomes;
 pub mod parts;
 pub mod postgres;
 pub mod privacy;
@@ -192,7 +194,11 @@ impl Store {
         let mut conn = open_connection(&path, sync)?;
         schema::migrate(&mut conn)?;
         restrict_db_files(&path)?;
-        let (writer, handle) = Writer::start(conn, max_batch, metrics)?;
+        // The writer's connection leaves checkpoints to their own thread
+        // (see `checkpointer`), which stops with the writer.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = checkpointer::Checkpointer::start(&path, sync)?;
+        let (writer, handle) = Writer::start(conn, max_batch, metrics, checkpointer)?;
         Ok((
             Self {
                 backend: Backend::Sqlite(Sqlite {

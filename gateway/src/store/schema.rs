@@ -282,6 +282,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX pending_drops_by_final ON pending_drops(final_at);
     CREATE INDEX pending_drops_by_sender ON pending_drops(sender);
     "#,
+    // 14: the queue without a rowid. Every message gets a queue row when
+    // it is accepted and loses it when it is delivered; as a rowid table
+    // keyed by a TEXT id each of those wrote three b-trees (the table, the
+    // key's own index, `queue_due`), clustered on the key two. Nothing
+    // needs the rowid (dead letters list by the message's last change).
+    r#"
+    CREATE TABLE queue_clustered (
+        message_id      TEXT PRIMARY KEY,
+        target          TEXT NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        dead            INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    INSERT INTO queue_clustered (message_id, target, next_attempt_at, attempts, last_error, dead)
+        SELECT message_id, target, next_attempt_at, attempts, last_error, dead FROM queue;
+    DROP TABLE queue;
+    ALTER TABLE queue_clustered RENAME TO queue;
+    CREATE INDEX queue_due ON queue(dead, next_attempt_at);
+    "#,
 ];
 
 /// The schema version this binary writes.

@@ -176,6 +176,7 @@ impl Writer {
         conn: Connection,
         max_batch: usize,
         metrics: Arc<Metrics>,
+        checkpointer: super::checkpointer::Checkpointer,
     ) -> Result<(Self, std::thread::JoinHandle<()>)> {
         // The savepoints of a replay and the statement journals of
         // multi-row statements live in memory instead of temp files
@@ -186,7 +187,11 @@ impl Writer {
         let (tx, rx) = std::sync::mpsc::channel::<Msg>();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(conn, rx, max_batch.max(1), &metrics))
+            .spawn(move || {
+                run(conn, rx, max_batch.max(1), &metrics);
+                // Checkpoints stop with the writer.
+                drop(checkpointer);
+            })
             .map_err(|e| Error::io("spawn", "store-writer", e))?;
         Ok((Self { tx }, handle))
     }
@@ -353,7 +358,12 @@ mod tests {
         conn.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
             .unwrap();
         let metrics = Arc::new(Metrics::new());
-        let (w, h) = Writer::start(conn, 1024, metrics.clone()).unwrap();
+        let checkpointer = crate::store::checkpointer::Checkpointer::start(
+            &path,
+            crate::store::config::Synchronous::Full,
+        )
+        .unwrap();
+        let (w, h) = Writer::start(conn, 1024, metrics.clone(), checkpointer).unwrap();
         (w, h, metrics, path)
     }
 

@@ -19,6 +19,17 @@ pub struct GenericConfig {
     /// Shared HMAC secret for both directions (default env `GATEWAY_GENERIC_SECRET`).
     #[serde(flatten)]
     pub secret: SecretRef,
+    /// Messages per request at most; above 1 the route sends the batch form
+    /// (the SMSC must speak it, see README "The generic HTTP adapter").
+    #[serde(default = "one")]
+    pub batch_max: usize,
+    /// How long a batch that is not full may wait for more messages.
+    #[serde(default)]
+    pub batch_linger_ms: u64,
+}
+
+const fn one() -> usize {
+    1
 }
 
 impl GenericConfig {
@@ -27,5 +38,6 @@ impl GenericConfig {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             problems.push("generic.url must be an http(s) URL".to_string());
         }
+        crate::delivery::batch::validate("generic", self.batch_max, self.batch_linger_ms, problems);
     }
 }

@@ -22,12 +22,18 @@ impl ChannelConfig for GenericConfig {
         let mut built = Built::default();
         built.routes.push((
             route::NAME.to_string(),
-            Arc::new(route::GenericRoute::new(
-                ctx.http.clone(),
-                self.url.clone(),
-                secret.clone(),
-                ctx.sms.clone(),
-            )),
+            Arc::new(
+                route::GenericRoute::new(
+                    ctx.http.clone(),
+                    self.url.clone(),
+                    secret.clone(),
+                    ctx.sms.clone(),
+                )
+                .batching(crate::delivery::batch::Batching::new(
+                    self.batch_max,
+                    self.batch_linger_ms,
+                )),
+            ),
         ));
         let window = ctx.signature_window_secs;
         built.router(move |pipeline| {

@@ -12,8 +12,8 @@
 
 mod api_keys;
 mod callbacks;
-mod edge_key;
 pub mod cluster;
+mod edge_key;
 mod fallback;
 mod lease;
 mod listing;
