@@ -41,15 +41,23 @@ impl PgStore {
     /// Sets (or with `None` clears) the default status callback URL of
     /// the live key `name`; false when there is no such key.
     pub async fn set_key_callback(&self, name: &str, url: Option<&str>) -> Result<bool> {
+        self.update_live_key(
+            "UPDATE api_keys SET status_callback = $2 WHERE name = $1 AND revoked_at IS NULL",
+            &[&name, &url],
+        )
+        .await
+    }
+
+    /// Runs `sql`, an update of a live key, and tells every node when it
+    /// changed one; false when none matched.
+    pub(super) async fn update_live_key(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<bool> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
-        let n = tx
-            .execute(
-                "UPDATE api_keys SET status_callback = $2 WHERE name = $1 AND revoked_at IS NULL",
-                &[&name, &url],
-            )
-            .await
-            .map_err(pg_error)?;
+        let n = tx.execute(sql, params).await.map_err(pg_error)?;
         if n > 0 {
             notify(&tx, CacheKind::ApiKeys).await?;
         }

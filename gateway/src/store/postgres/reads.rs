@@ -254,20 +254,11 @@ impl PgStore {
 impl PgStore {
     /// Revokes the live key `name`; false when there is none.
     pub async fn revoke_api_key(&self, name: &str, now: i64) -> Result<bool> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg_error)?;
-        let n = tx
-            .execute(
-                "UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
-                &[&name, &now],
-            )
-            .await
-            .map_err(pg_error)?;
-        if n > 0 {
-            notify(&tx, CacheKind::ApiKeys).await?;
-        }
-        tx.commit().await.map_err(pg_error)?;
-        Ok(n > 0)
+        self.update_live_key(
+            "UPDATE api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+            &[&name, &now],
+        )
+        .await
     }
 }
 
