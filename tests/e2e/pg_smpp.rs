@@ -2,7 +2,8 @@
 //! bound to node A's SMPP server submits, the message is delivered, and
 //! the delivery receipt reaches the ESME although the status arrived at
 //! node B; with binds of one client on both nodes each receipt goes out
-//! once; an `[[smpp.client]]` route configured on both nodes binds to the
+//! once; an inbound message for a client bound to node A only, received
+//! by node B, goes out from node A at its first attempt; an `[[smpp.client]]` route configured on both nodes binds to the
 //! SMSC from the node holding its lease only.
 
 use std::io::{BufRead, BufReader};
@@ -13,7 +14,9 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 use crate::pg::Postgres;
 use crate::postgres::copy_keys;
-use crate::smpp::{FakeSmsc, PyReceiver, add_client, fixture, port_of, smpp_addr, wait_bound};
+use crate::smpp::{
+    FakeSmsc, PyReceiver, add_client, fixture, inbound, port_of, smpp_addr, wait_bound,
+};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -171,6 +174,12 @@ async fn an_esme_on_node_a_gets_its_receipts_once_across_the_cluster() {
     all.sort();
     let mut want = ids.clone();
     want.sort();
+    eprintln!(
+        "receipts over three binds: ESME on B {}, receiver on A {}, receiver on B {}",
+        done["receipts"].as_array().map_or(0, Vec::len),
+        rx_a.of("receipt").len(),
+        rx_b.of("receipt").len()
+    );
     assert_eq!(
         all,
         want,
@@ -179,6 +188,52 @@ async fn an_esme_on_node_a_gets_its_receipts_once_across_the_cluster() {
         rx_a.of("receipt").len(),
         rx_b.of("receipt").len()
     );
+
+    // Inbound to a number of a client bound to node A only, received by
+    // node B: B leaves it to A (no attempt from B without a bind).
+    let rx_password = add_client(&acfg, "app-rx", &["--address", "+14155550160"]);
+    let rx = PyReceiver::start(&pa, "app-rx", &rx_password, &["--bind", "receiver"]);
+    assert_eq!(rx.wait("bound", 1, WAIT).await.len(), 1);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let h: serde_json::Value = b
+            .client()
+            .get(b.admin_url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !h["smpp"]["server"]["clients"]["app-rx"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never learned of app-rx: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mo = "A reply to a number an SMS application owns, arriving at node B.";
+    let id = inbound(&b, "mo-1", "+14155550100", "+14155550160", mo).await;
+    let got = rx.wait("message", 1, WAIT).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "the receiver on A got nothing: {} / {}",
+        b.message(&id).await,
+        pg.sql(
+            "smppesme",
+            "SELECT target, lease_owner, lease_until, attempts, next_attempt_at, dead FROM queue"
+        )
+    );
+    assert_eq!(got[0]["text"], mo);
+    let m = a.wait_status(&id, "delivered", WAIT).await;
+    assert_eq!(m["status"], "delivered", "{m}");
+    let retried = m["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status"] == "retrying")
+        .count();
+    assert_eq!(retried, 0, "an attempt without a bind: {m}");
 }
 
 /// The `cluster` section of a node's detailed `/healthz`.

@@ -522,7 +522,13 @@ async fn wait_health(
 }
 
 /// Posts an inbound SMS to the generic webhook; returns the message id.
-async fn inbound(gw: &Gateway, carrier_id: &str, from: &str, to: &str, text: &str) -> String {
+pub(crate) async fn inbound(
+    gw: &Gateway,
+    carrier_id: &str,
+    from: &str,
+    to: &str,
+    text: &str,
+) -> String {
     let sms = serde_json::json!({"id": carrier_id, "from": from, "to": to, "text": text});
     let r = gw
         .post_signed("/webhooks/generic", &sms, GENERIC_SECRET)

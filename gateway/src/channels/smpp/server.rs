@@ -55,6 +55,8 @@ use crate::store::Target;
 const BIND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the client table is re-read.
 pub const DIRECTORY_REFRESH: Duration = Duration::from_secs(2);
+/// How often a cluster node publishes which clients are not bound to it.
+const BINDS_PUBLISHED: Duration = Duration::from_millis(250);
 
 /// How a server connection is bound.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -268,6 +270,22 @@ impl Server {
             .read()
             .map(|d| d.clients.contains_key(system_id))
             .unwrap_or(true)
+    }
+
+    /// Known clients with no receiving bind here (on a cluster their
+    /// inbound messages are left to the nodes where they are bound).
+    fn unbound_clients(&self) -> Vec<String> {
+        let bound = self.receiving_clients();
+        self.directory
+            .read()
+            .map(|d| {
+                d.clients
+                    .keys()
+                    .filter(|c| !bound.contains(c))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The client that owns `to`, if any.
@@ -494,11 +512,28 @@ async fn directory_loop(pipeline: Arc<Pipeline>, server: Arc<Server>, shutdown: 
                 continue;
             }
         };
-        for sid in server.set_directory(&clients) {
+        let gone = server.set_directory(&clients);
+        // A new client is nobody's here until it binds (on a cluster).
+        pipeline.store.set_smpp_elsewhere(server.unbound_clients());
+        for sid in gone {
             server.close_binds(&sid);
             if !server.exists(&sid) {
                 make_due(&pipeline, &sid).await;
             }
+        }
+    }
+}
+
+/// On a cluster, tells the store every [`BINDS_PUBLISHED`] which clients
+/// have no receiving bind here, so this node's delivery worker leaves
+/// their inbound messages to a node where they are bound (instead of
+/// claiming them only to fail the attempt and back off).
+async fn publish_binds(pipeline: Arc<Pipeline>, server: Arc<Server>, shutdown: CancellationToken) {
+    loop {
+        pipeline.store.set_smpp_elsewhere(server.unbound_clients());
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(BINDS_PUBLISHED) => {}
         }
     }
 }
@@ -545,6 +580,13 @@ pub async fn run(pipeline: Arc<Pipeline>, server: Arc<Server>, shutdown: Cancell
         server.clone(),
         shutdown.clone(),
     ));
+    if pipeline.store.is_postgres() {
+        tokio::spawn(publish_binds(
+            pipeline.clone(),
+            server.clone(),
+            shutdown.clone(),
+        ));
+    }
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -712,6 +754,8 @@ async fn connection<S>(
         // What waited for this client goes now: receipts, and inbound
         // messages whose next attempt lies in their backoff.
         server.receipts.note_all();
+        // On a cluster, this node now claims them (before they are due).
+        pipeline.store.set_smpp_elsewhere(server.unbound_clients());
         make_due(&pipeline, &client.system_id).await;
     }
     tokio::spawn(session.clone().keep_alive(

@@ -155,6 +155,7 @@ pub(super) async fn insert(
         // physical channel another node holds: then it waits for the owner.
         let mine = match target {
             crate::store::Target::Route(r) => pg.owns_route(r),
+            crate::store::Target::Smpp(c) => pg.owns_smpp(c),
             _ => true,
         };
         tx.execute(
