@@ -202,6 +202,11 @@ pub(super) async fn deliver_inbound(
     text: &str,
 ) -> SendOutcome {
     if !server.exists(system_id) {
+        if !server.gone_for_good(system_id) {
+            return SendOutcome::Retry(format!(
+                "SMPP client {system_id} is not yet known to this node"
+            ));
+        }
         return SendOutcome::Permanent(format!("SMPP client {system_id} was removed"));
     }
     let Some(bind) = server.receiver(system_id) else {
