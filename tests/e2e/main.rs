@@ -33,6 +33,7 @@ mod pg_coherence;
 mod pg_console;
 mod pg_keys;
 mod pg_lease;
+mod pg_smpp;
 mod postgres;
 mod privacy;
 mod process;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/smpp")
         .join(name)
@@ -280,14 +280,14 @@ async fn smpplib_binds_sends_multipart_and_gets_receipts() {
     assert!(!out.status.success());
 }
 
-struct FakeSmsc {
+pub(crate) struct FakeSmsc {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
 impl FakeSmsc {
-    fn start(dir: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start(dir: &Path, args: &[&str]) -> Self {
         let log = dir.join("smsc.jsonl");
         let mut child = Command::new("python3")
             .arg(fixture("fake_smsc.py"))
@@ -305,7 +305,7 @@ impl FakeSmsc {
         Self { child, port, log }
     }
 
-    fn events(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn events(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -419,13 +419,13 @@ async fn client_against_fake_smsc_throttled_refused_dropped() {
 
 /// smpplib bound to the gateway's server as a receiver
 /// (`fixtures/smpp/smpplib_receiver.py`): its JSON events as they come.
-struct PyReceiver {
+pub(crate) struct PyReceiver {
     child: Child,
     events: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 impl PyReceiver {
-    fn start(port: &str, system_id: &str, password: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(port: &str, system_id: &str, password: &str, extra: &[&str]) -> Self {
         let mut child = Command::new("python3")
             .arg(fixture("smpplib_receiver.py"))
             .args([
@@ -454,7 +454,7 @@ impl PyReceiver {
         Self { child, events }
     }
 
-    fn of(&self, event: &str) -> Vec<serde_json::Value> {
+    pub(crate) fn of(&self, event: &str) -> Vec<serde_json::Value> {
         self.events
             .lock()
             .unwrap()
@@ -465,7 +465,12 @@ impl PyReceiver {
     }
 
     /// Waits until `n` events of this kind arrived (or the time is up).
-    async fn wait(&self, event: &str, n: usize, within: Duration) -> Vec<serde_json::Value> {
+    pub(crate) async fn wait(
+        &self,
+        event: &str,
+        n: usize,
+        within: Duration,
+    ) -> Vec<serde_json::Value> {
         let deadline = Instant::now() + within;
         loop {
             let got = self.of(event);
@@ -517,7 +522,13 @@ async fn wait_health(
 }
 
 /// Posts an inbound SMS to the generic webhook; returns the message id.
-async fn inbound(gw: &Gateway, carrier_id: &str, from: &str, to: &str, text: &str) -> String {
+pub(crate) async fn inbound(
+    gw: &Gateway,
+    carrier_id: &str,
+    from: &str,
+    to: &str,
+    text: &str,
+) -> String {
     let sms = serde_json::json!({"id": carrier_id, "from": from, "to": to, "text": text});
     let r = gw
         .post_signed("/webhooks/generic", &sms, GENERIC_SECRET)
@@ -527,7 +538,7 @@ async fn inbound(gw: &Gateway, carrier_id: &str, from: &str, to: &str, text: &st
     v["id"].as_str().unwrap().to_string()
 }
 
-fn port_of(addr: &str) -> String {
+pub(crate) fn port_of(addr: &str) -> String {
     addr.rsplit(':').next().unwrap().to_string()
 }
 

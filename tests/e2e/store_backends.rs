@@ -443,14 +443,10 @@ async fn message_path_postgres() {
         .unwrap();
     message_path(&store).await;
     // Not yet ported: a clear error naming the operation, never SQLite.
-    let e = store
-        .owed_smpp_receipts(Vec::new(), Vec::new(), 1)
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = store.limit_size(64).await.unwrap_err().to_string();
     assert_eq!(
         e,
-        "store: store operation `owed_smpp_receipts` is not yet available on the postgres backend"
+        "store: store operation `limit_size` is not yet available on the postgres backend"
     );
     // No server there: a clear error, at once.
     let nowhere = pg.store_config("postgres://gw@127.0.0.1:1/none", 15);
@@ -467,7 +463,7 @@ async fn message_path_postgres() {
         .await
         .unwrap();
     again.ping().await.unwrap();
-    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "6");
+    assert_eq!(pg.sql("path", "SELECT version FROM schema_version"), "7");
 }
 
 /// Two nodes on one database: a claim is one node's; a dead node's lease
@@ -848,4 +844,252 @@ async fn a_lost_listener_drops_every_cache_and_reconnects() {
         waited += 5;
     }
     b.close();
+}
+
+/// SMPP's store operations, written once for both backends: server
+/// clients through the CLI's `ClientOps` (hashed passwords, checked by the
+/// service's `verify_smpp_client`), part maps and their receipts adding up
+/// to the message's status, and owed receipts read, then forgotten.
+/// A CLI operation (blocking, on its own runtime on PostgreSQL) called
+/// from the test's async code.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    tokio::task::block_in_place(f)
+}
+
+async fn smpp_path(store: &Store, cli: &dyn gateway::store::smpp::ClientOps) {
+    use gateway::store::PartReport;
+    let pw =
+        blocking(|| cli.add_smpp_client("app1", Some(5.0), &["+14155550100".into()], 1)).unwrap();
+    assert_eq!(pw.len(), 8);
+    let dup = blocking(|| cli.add_smpp_client("app1", None, &[], 2)).unwrap_err();
+    assert!(dup.to_string().contains("system_id"), "{dup}");
+    blocking(|| cli.add_smpp_client("app2", None, &[], 3)).unwrap();
+    let ok = store
+        .verify_smpp_client("app1".into(), pw.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok.throughput, Some(5.0));
+    assert_eq!(ok.addresses, vec!["+14155550100".to_string()]);
+    assert!(
+        blocking(|| cli.verify_smpp_client("app1", &pw))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .verify_smpp_client("app1".into(), "wrong".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .verify_smpp_client("nobody".into(), pw.clone())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(blocking(|| cli.set_smpp_addresses("app2", &["+1628*".into()])).unwrap());
+    assert!(!blocking(|| cli.set_smpp_addresses("nobody", &[])).unwrap());
+    let all = store.smpp_clients().await.unwrap();
+    let names: Vec<_> = all.iter().map(|c| c.system_id.as_str()).collect();
+    assert_eq!(names, ["app1", "app2"]);
+    assert_eq!(all[1].addresses, vec!["+1628*".to_string()]);
+    assert_eq!(blocking(|| cli.smpp_clients()).unwrap().len(), 2);
+
+    // A message sent in two parts through a client bind: the SMSC's ids
+    // map to it, and two part receipts make it delivered.
+    let t = now();
+    let mut m = message("s1", t);
+    m.queue = None;
+    store.insert_message(m).await.unwrap();
+    store
+        .map_smpp_parts(
+            "smpp:acme".into(),
+            "s1".into(),
+            vec!["A1".into(), "a2".into()],
+        )
+        .await
+        .unwrap();
+    let found = store
+        .smpp_part("smpp:acme".into(), vec!["0xA1".into(), "A1".into()])
+        .await
+        .unwrap();
+    assert_eq!(found, Some(("A1".into(), "s1".into())));
+    assert_eq!(
+        store
+            .smpp_part("smpp:other".into(), vec!["A1".into()])
+            .await
+            .unwrap(),
+        None
+    );
+    let part = |sid: &str| StatusReport {
+        part: Some(PartReport::Smpp {
+            route: "smpp:acme".into(),
+            smsc_id: sid.into(),
+        }),
+        ..StatusReport::new(MessageStatus::Delivered, Some("DELIVRD".into()))
+    };
+    let first = store
+        .report_status("s1".into(), part("A1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.after, MessageStatus::Queued, "one of two parts");
+    let again = store
+        .report_status("s1".into(), part("A1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(again.repeated, "a repeated receipt");
+    let second = store
+        .report_status("s1".into(), part("a2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.after, MessageStatus::Delivered);
+
+    // Receipts owed to app1: s1 is final (owed now), s2 is not yet.
+    let mut m2 = message("s2", t);
+    m2.queue = None;
+    store.insert_message(m2).await.unwrap();
+    for id in ["s1", "s2"] {
+        store
+            .owe_smpp_receipt(id.into(), "app1".into(), 2, false)
+            .await
+            .unwrap();
+    }
+    // Owed twice: recorded once.
+    store
+        .owe_smpp_receipt("s1".into(), "app1".into(), 2, false)
+        .await
+        .unwrap();
+    let bound = vec!["app1".to_string()];
+    let owed = store
+        .owed_smpp_receipts(
+            vec!["s1".into(), "s2".into()],
+            Vec::new(),
+            bound.clone(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(owed.len(), 1, "only the final message's receipt is due");
+    assert_eq!(
+        (owed[0].message_id.as_str(), owed[0].parts, owed[0].status),
+        ("s1", 2, MessageStatus::Delivered)
+    );
+    let by_client = store
+        .owed_smpp_receipts(Vec::new(), bound.clone(), bound.clone(), 10)
+        .await
+        .unwrap();
+    assert_eq!(by_client.len(), 1);
+    store.forget_smpp_receipt("s1".into()).await.unwrap();
+    assert!(
+        store
+            .owed_smpp_receipts(vec!["s1".into()], bound.clone(), bound.clone(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Removing a client removes what it is owed.
+    assert!(blocking(|| cli.remove_smpp_client("app1")).unwrap());
+    assert!(!blocking(|| cli.remove_smpp_client("app1")).unwrap());
+    store
+        .report_status("s2".into(), StatusReport::new(MessageStatus::Failed, None))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .owed_smpp_receipts(vec!["s2".into()], bound.clone(), bound, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .verify_smpp_client("app1".into(), pw)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smpp_path_sqlite() {
+    let dir = TempDir::new("store-smpp-sqlite");
+    let (store, writer) = sqlite(&dir).await;
+    let db = gateway::store::open_for_cli(&dir.0).unwrap();
+    smpp_path(&store, &db).await;
+    store.close();
+    writer.join();
+}
+
+#[test]
+fn smpp_path_postgres() {
+    use gateway::store::smpp::ClientOps;
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("smpp");
+    let cfg = pg.store_config(&url, 2);
+    // The CLI's operations block on their own runtime, as `gateway smpp`
+    // does; the service's run on another.
+    let cli_rt = tokio::runtime::Runtime::new().unwrap();
+    let cli_pg = Arc::new(
+        cli_rt
+            .block_on(gateway::store::postgres::PgStore::connect(&cfg))
+            .unwrap(),
+    );
+    let cli = gateway::store::postgres::PgSmppClients::new(cli_pg, cli_rt.handle().clone());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (store, _) = Store::open_postgres(&cfg).await.unwrap();
+        smpp_path(&store, &cli).await;
+        // Two nodes where one client is bound to both: a receipt is
+        // claimed by one; the other gets it only after the lease (2 s).
+        let (b, _) = Store::open_postgres(&cfg).await.unwrap();
+        blocking(|| cli.add_smpp_client("app3", None, &[], 1)).unwrap();
+        let mut m = message("s3", now());
+        m.queue = None;
+        store.insert_message(m).await.unwrap();
+        store
+            .report_status(
+                "s3".into(),
+                StatusReport::new(MessageStatus::Delivered, None),
+            )
+            .await
+            .unwrap();
+        store
+            .owe_smpp_receipt("s3".into(), "app3".into(), 1, false)
+            .await
+            .unwrap();
+        async fn read(s: &Store) -> Vec<gateway::store::smpp::OwedReceipt> {
+            let bound = vec!["app3".to_string()];
+            s.owed_smpp_receipts(vec!["s3".into()], bound.clone(), bound, 10)
+                .await
+                .unwrap()
+        }
+        assert!(
+            b.owed_smpp_receipts(vec!["s3".into()], Vec::new(), vec!["other".into()], 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a node without a bind of the client claims nothing"
+        );
+        assert_eq!(read(&store).await.len(), 1, "node A claims it");
+        assert!(read(&b).await.is_empty(), "node B skips A's claim");
+        assert_eq!(read(&store).await.len(), 1, "A may read its own again");
+        tokio::time::sleep(Duration::from_millis(2_300)).await;
+        assert_eq!(read(&b).await.len(), 1, "after A's lease, B's");
+        assert!(read(&store).await.is_empty(), "now B holds it");
+        // A node stopping gracefully hands its claims back at once.
+        b.release_leases().await.unwrap();
+        assert_eq!(read(&store).await.len(), 1);
+        store.forget_smpp_receipt("s3".into()).await.unwrap();
+        assert!(read(&b).await.is_empty());
+    });
 }

@@ -75,7 +75,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     store.cap_claims(config.delivery.concurrency);
     if store.is_postgres() {
         tracing::warn!(
-            "store.backend = postgres: SMPP and some CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
+            "store.backend = postgres: some CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
         );
     }
     if !store.is_postgres() && !store.secure_delete_on().await? {

@@ -59,7 +59,7 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
         Command::Model(_) => "model",
         Command::ExportTrace(_) => "export-trace",
         Command::Review { command } => return Some(review(cfg, command.as_ref())),
-        Command::Smpp(_) => "smpp",
+        Command::Smpp(cmd) => return Some(smpp(cfg, cmd)),
         Command::Backup(_) => "backup",
         Command::Restore(_) => "restore",
         _ => return None,
@@ -255,6 +255,19 @@ fn identity(cfg: &Config, cmd: &super::keys_cmd::IdentityCommand) -> Result<(), 
         |address, pk| rt.block_on(pg.put_identity(address.to_string(), pk.clone())),
         |address| rt.block_on(pg.identity(address.to_string())),
     );
+    pg.close();
+    out
+}
+
+/// `gateway smpp client …` on PostgreSQL: the same checks and password
+/// hashes as on SQLite; every node's SMPP server reads the client table
+/// again within seconds (binds of a removed client are closed).
+fn smpp(cfg: &Config, cmd: &super::smpp_cmd::SmppCommand) -> Result<(), CliError> {
+    let rt = runtime()?;
+    let pg =
+        std::sync::Arc::new(rt.block_on(crate::store::postgres::PgStore::connect(&cfg.store))?);
+    let ops = crate::store::postgres::PgSmppClients::new(pg.clone(), rt.handle().clone());
+    let out = super::smpp_cmd::run_on(cfg, &ops, cmd);
     pg.close();
     out
 }

@@ -71,8 +71,17 @@ pub enum ClientCommand {
 
 /// Runs `gateway smpp …`.
 pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
-    let SmppCommand::Client(cmd) = cmd;
     let db = store::open_for_cli(&cfg.data_dir)?;
+    run_on(cfg, &db, cmd)
+}
+
+/// Runs `gateway smpp …` on either backend's client operations.
+pub fn run_on(
+    cfg: &Config,
+    db: &dyn store::smpp::ClientOps,
+    cmd: &SmppCommand,
+) -> Result<(), CliError> {
+    let SmppCommand::Client(cmd) = cmd;
     let region = crate::core::address::region(&cfg.default_region);
     match cmd {
         ClientCommand::Add {
@@ -82,7 +91,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             json,
         } => {
             let pw = crate::channels::smpp::credentials::add(
-                &db,
+                db,
                 name,
                 *throughput,
                 addresses,
@@ -97,7 +106,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             eprintln!("store this password now: it is not shown again");
         }
         ClientCommand::List { json } => {
-            let list = crate::channels::smpp::credentials::list(&db)?;
+            let list = crate::channels::smpp::credentials::list(db)?;
             if *json {
                 let s = serde_json::to_string_pretty(&list)
                     .map_err(|e| CliError::input(e.to_string()))?;
@@ -125,7 +134,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             addresses,
             json,
         } => {
-            if !crate::channels::smpp::credentials::set_addresses(&db, name, addresses, region)? {
+            if !crate::channels::smpp::credentials::set_addresses(db, name, addresses, region)? {
                 return Err(CliError::input(format!("no SMPP client {name}")));
             }
             emit(
@@ -135,7 +144,7 @@ pub fn run(cfg: &Config, cmd: &SmppCommand) -> Result<(), CliError> {
             )?;
         }
         ClientCommand::Remove { name, json } => {
-            if !crate::channels::smpp::credentials::remove(&db, name)? {
+            if !crate::channels::smpp::credentials::remove(db, name)? {
                 return Err(CliError::input(format!("no SMPP client {name}")));
             }
             emit(

@@ -110,6 +110,9 @@ impl Pipeline {
         // owner's poll (cluster leases), no fast path here.
         let item = item.filter(|i| match &i.target {
             crate::store::Target::Route(r) => self.store.owns_route(r),
+            // An SMPP server client bound to another node only: its node
+            // claims the entry.
+            crate::store::Target::Smpp(c) => self.store.owns_smpp(c),
             _ => true,
         });
         item.map(|item| self.handoff.reserve(item))

@@ -19,6 +19,22 @@ impl Store {
         self.pg().is_none_or(|pg| pg.owns_route(route))
     }
 
+    /// On PostgreSQL, names the SMPP server clients with no receiving
+    /// bind on this node: their queued inbound messages are left to the
+    /// nodes where they are bound. Nothing on SQLite.
+    pub fn set_smpp_elsewhere(&self, clients: Vec<String>) {
+        if let Some(pg) = self.pg() {
+            pg.set_smpp_elsewhere(clients);
+        }
+    }
+
+    /// Whether this node may deliver to SMPP server client `system_id`:
+    /// always on SQLite; on PostgreSQL unless it is bound to other nodes
+    /// only (see [`Store::set_smpp_elsewhere`]).
+    pub fn owns_smpp(&self, system_id: &str) -> bool {
+        self.pg().is_none_or(|pg| pg.owns_smpp(system_id))
+    }
+
     /// Names this node's physical channels (their routes), before serving.
     pub fn set_physical(&self, routes: Vec<String>) {
         if let Some(pg) = self.pg() {

@@ -39,7 +39,7 @@ pub struct ClientInfo {
 /// A stored row: salt, hash, iterations, throughput, addresses, created_at.
 type Row = (Vec<u8>, Vec<u8>, u32, Option<f64>, Option<String>, i64);
 
-fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
+pub(crate) fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
     let mut out = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt, iterations, &mut out);
     out
@@ -53,8 +53,90 @@ pub fn new_password() -> String {
         .collect()
 }
 
-fn addresses_json(addresses: &[String]) -> String {
+pub(crate) fn addresses_json(addresses: &[String]) -> String {
     serde_json::to_string(addresses).unwrap_or_else(|_| "[]".into())
+}
+
+/// The stored addresses column as a list (an unreadable one as none).
+pub(crate) fn addresses_of(column: Option<String>) -> Vec<String> {
+    column
+        .and_then(|a| serde_json::from_str(&a).ok())
+        .unwrap_or_default()
+}
+
+/// A new client's secret: a password (shown once) and the salt and hash
+/// stored for it (both backends store the same form).
+pub(crate) fn new_secret() -> (String, [u8; 16], [u8; 32]) {
+    let password = new_password();
+    let mut salt = [0u8; 16];
+    rand::rng().fill(&mut salt);
+    let hash = derive(&password, &salt, ITERATIONS);
+    (password, salt, hash)
+}
+
+/// A client's stored secret and settings, as both backends read them.
+pub(crate) struct Stored {
+    pub salt: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub iterations: u32,
+    pub info: ClientInfo,
+}
+
+/// Checks `password` against a stored client (`None`: no such client,
+/// hashed all the same so timing does not tell which ids exist).
+pub(crate) fn check(password: &str, stored: Option<Stored>) -> Option<ClientInfo> {
+    let Some(s) = stored else {
+        let _ = derive(password, b"no-such-client", ITERATIONS);
+        return None;
+    };
+    let got = derive(password, &s.salt, s.iterations);
+    bool::from(got.as_slice().ct_eq(&s.hash)).then_some(s.info)
+}
+
+/// The CLI's client operations (`gateway smpp client …`), the same on
+/// both backends: [`Db`] on SQLite, `postgres::PgSmppClients` on
+/// PostgreSQL.
+pub trait ClientOps {
+    /// Every client, by system_id.
+    fn smpp_clients(&self) -> Result<Vec<ClientInfo>>;
+    /// Adds a client with checked addresses; its password (shown once).
+    fn add_smpp_client(
+        &self,
+        system_id: &str,
+        throughput: Option<f64>,
+        addresses: &[String],
+        now: i64,
+    ) -> Result<String>;
+    /// Replaces a client's checked addresses; false when there is none.
+    fn set_smpp_addresses(&self, system_id: &str, addresses: &[String]) -> Result<bool>;
+    /// Removes a client and the receipts owed to it; true when it existed.
+    fn remove_smpp_client(&self, system_id: &str) -> Result<bool>;
+    /// Checks a bind's credentials.
+    fn verify_smpp_client(&self, system_id: &str, password: &str) -> Result<Option<ClientInfo>>;
+}
+
+impl ClientOps for Db {
+    fn smpp_clients(&self) -> Result<Vec<ClientInfo>> {
+        Db::smpp_clients(self)
+    }
+    fn add_smpp_client(
+        &self,
+        system_id: &str,
+        throughput: Option<f64>,
+        addresses: &[String],
+        now: i64,
+    ) -> Result<String> {
+        Db::add_smpp_client(self, system_id, throughput, addresses, now)
+    }
+    fn set_smpp_addresses(&self, system_id: &str, addresses: &[String]) -> Result<bool> {
+        Db::set_smpp_addresses(self, system_id, addresses)
+    }
+    fn remove_smpp_client(&self, system_id: &str) -> Result<bool> {
+        Db::remove_smpp_client(self, system_id)
+    }
+    fn verify_smpp_client(&self, system_id: &str, password: &str) -> Result<Option<ClientInfo>> {
+        Db::verify_smpp_client(self, system_id, password)
+    }
 }
 
 /// Every client, by system_id.
@@ -67,9 +149,7 @@ fn clients(conn: &Connection) -> Result<Vec<ClientInfo>> {
         Ok(ClientInfo {
             system_id: r.get(0)?,
             throughput: r.get(1)?,
-            addresses: addresses
-                .and_then(|a| serde_json::from_str(&a).ok())
-                .unwrap_or_default(),
+            addresses: addresses_of(addresses),
             created_at: r.get(3)?,
         })
     })?;
@@ -86,23 +166,20 @@ fn verify(conn: &Connection, system_id: &str, password: &str) -> Result<Option<C
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
         })
         .optional()?;
-    let Some((salt, hash, iterations, throughput, addresses, created_at)) = row else {
-        // Same work as a real check, so timing does not tell which ids exist.
-        let _ = derive(password, b"no-such-client", ITERATIONS);
-        return Ok(None);
-    };
-    let got = derive(password, &salt, iterations);
-    if !bool::from(got.as_slice().ct_eq(&hash)) {
-        return Ok(None);
-    }
-    Ok(Some(ClientInfo {
-        system_id: system_id.to_string(),
-        throughput,
-        addresses: addresses
-            .and_then(|a| serde_json::from_str(&a).ok())
-            .unwrap_or_default(),
-        created_at,
-    }))
+    let stored = row.map(
+        |(salt, hash, iterations, throughput, addresses, created_at)| Stored {
+            salt,
+            hash,
+            iterations,
+            info: ClientInfo {
+                system_id: system_id.to_string(),
+                throughput,
+                addresses: addresses_of(addresses),
+                created_at,
+            },
+        },
+    );
+    Ok(check(password, stored))
 }
 
 impl Db {
@@ -120,10 +197,7 @@ impl Db {
         addresses: &[String],
         now: i64,
     ) -> Result<String> {
-        let password = new_password();
-        let mut salt = [0u8; 16];
-        rand::rng().fill(&mut salt);
-        let hash = derive(&password, &salt, ITERATIONS);
+        let (password, salt, hash) = new_secret();
         self.conn()
             .execute(
                 "INSERT INTO smpp_clients (system_id, salt, hash, iterations, throughput, addresses, created_at) \
@@ -265,11 +339,17 @@ fn owed(
 impl Store {
     /// Every SMPP server client, by system_id.
     pub async fn smpp_clients(&self) -> Result<Vec<ClientInfo>> {
+        if let Some(pg) = self.pg() {
+            return pg.smpp_clients().await;
+        }
         self.read(clients).await
     }
 
     /// Every SMPP server client, on the calling thread (at start).
     pub fn smpp_clients_blocking(&self) -> Result<Vec<ClientInfo>> {
+        if let Some(pg) = self.pg() {
+            return pg.block_on(pg.smpp_clients());
+        }
         self.read_blocking(clients)
     }
 
@@ -279,6 +359,9 @@ impl Store {
         system_id: String,
         password: String,
     ) -> Result<Option<ClientInfo>> {
+        if let Some(pg) = self.pg() {
+            return pg.verify_smpp_client(&system_id, &password).await;
+        }
         self.read(move |c| verify(c, &system_id, &password)).await
     }
 
@@ -290,6 +373,9 @@ impl Store {
         message_id: String,
         smsc_ids: Vec<String>,
     ) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.map_smpp_parts(route, message_id, smsc_ids).await;
+        }
         let total = smsc_ids.len() as i64;
         self.write(move |tx| {
             let mut st = tx.prepare_cached(
@@ -311,6 +397,9 @@ impl Store {
         route: String,
         forms: Vec<String>,
     ) -> Result<Option<(String, String)>> {
+        if let Some(pg) = self.pg() {
+            return pg.smpp_part(route, forms).await;
+        }
         self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT smsc_id, message_id FROM smpp_parts WHERE route = ?1 AND smsc_id = ?2",
@@ -340,6 +429,11 @@ impl Store {
         failures_only: bool,
     ) -> Result<()> {
         let now = crate::core::clock::now_ms();
+        if let Some(pg) = self.pg() {
+            return pg
+                .owe_smpp_receipt(message_id, system_id, parts, failures_only, now)
+                .await;
+        }
         self.write(move |tx| {
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO smpp_receipts (message_id, system_id, parts, failures_only, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -351,19 +445,30 @@ impl Store {
     }
 
     /// Owed receipts whose message is final: those of `ids`, and up to
-    /// `per_client` of each client in `clients`.
+    /// `per_client` of each client in `clients`. `bound` names the clients
+    /// with a receiving bind on this node: on PostgreSQL only their rows
+    /// are returned, each claimed for this node with a lease, so a receipt
+    /// goes out from one node (SQLite: one process, every row).
     pub async fn owed_smpp_receipts(
         &self,
         ids: Vec<String>,
         clients: Vec<String>,
+        bound: Vec<String>,
         per_client: i64,
     ) -> Result<Vec<OwedReceipt>> {
+        if let Some(pg) = self.pg() {
+            return pg.owed_smpp_receipts(ids, clients, bound, per_client).await;
+        }
+        let _ = bound;
         self.read(move |c| owed(c, &ids, &clients, per_client))
             .await
     }
 
     /// A receipt was delivered (or is not wanted): it is owed no more.
     pub async fn forget_smpp_receipt(&self, message_id: String) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.forget_smpp_receipt(message_id).await;
+        }
         self.write(move |tx| {
             tx.prepare_cached("DELETE FROM smpp_receipts WHERE message_id = ?1")?
                 .execute(params![message_id])?;

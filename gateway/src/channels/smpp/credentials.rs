@@ -1,16 +1,17 @@
 //! SMPP server clients as the CLI manages them: a client's addresses are
 //! normalised and checked (none twice, none owned by another client)
 //! before the store records them. The table, and the hashing of the
-//! passwords, are the store's (`store::smpp`).
+//! passwords, are the store's (`store::smpp`); the same checks run on
+//! either backend (`ClientOps`).
 
 use crate::core::error::{Error, Result};
-use crate::store::Db;
 pub use crate::store::smpp::ClientInfo;
+use crate::store::smpp::ClientOps;
 
 /// Checks and normalises a client's addresses (see [`super::owners`]):
 /// every one valid, none twice, none owned by another client.
 fn checked_addresses(
-    db: &Db,
+    db: &dyn ClientOps,
     system_id: &str,
     addresses: &[String],
     region: phonenumber::country::Id,
@@ -40,7 +41,7 @@ fn checked_addresses(
 /// Addresses are normalised (`region` for national numbers) and must not
 /// belong to another client.
 pub fn add(
-    db: &Db,
+    db: &dyn ClientOps,
     system_id: &str,
     throughput: Option<f64>,
     addresses: &[String],
@@ -67,7 +68,7 @@ pub fn add(
 /// is no such client. The running server picks the change up within
 /// seconds.
 pub fn set_addresses(
-    db: &Db,
+    db: &dyn ClientOps,
     system_id: &str,
     addresses: &[String],
     region: phonenumber::country::Id,
@@ -79,12 +80,12 @@ pub fn set_addresses(
 /// Removes a client and the receipts owed to it; true when it existed.
 /// Its live binds are closed by the running server within seconds, and
 /// inbound messages queued for it are dead-lettered at their next attempt.
-pub fn remove(db: &Db, system_id: &str) -> Result<bool> {
+pub fn remove(db: &dyn ClientOps, system_id: &str) -> Result<bool> {
     db.remove_smpp_client(system_id)
 }
 
 /// Every client, by system_id.
-pub fn list(db: &Db) -> Result<Vec<ClientInfo>> {
+pub fn list(db: &dyn ClientOps) -> Result<Vec<ClientInfo>> {
     db.smpp_clients()
 }
 
@@ -92,6 +93,7 @@ pub fn list(db: &Db) -> Result<Vec<ClientInfo>> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::store::Db;
 
     #[test]
     fn add_verify_list_remove() {

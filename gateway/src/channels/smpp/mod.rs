@@ -153,7 +153,18 @@ impl ChannelConfig for SmppConfig {
             built.routes.push((c.route_name(), route.clone()));
             routes.push(route.clone());
             let cfg = c.clone();
-            built.task(move |pipeline, shutdown| run_client(pipeline, route, cfg, pw, shutdown));
+            // A client bind is a physical channel: on a cluster only the
+            // node holding its lease (`smpp:<name>`) binds to the SMSC and
+            // sends on its route; the server below runs on every node.
+            built.physical.push(c.route_name());
+            built.task(move |pipeline, shutdown| async move {
+                let name = cfg.route_name();
+                let Some(token) = crate::pipeline::lease::hold(&pipeline, &name, &shutdown).await
+                else {
+                    return;
+                };
+                run_client(pipeline, route, cfg, pw, token).await
+            });
         }
         let server = match self.server.clone() {
             Some(s) => Some(Arc::new(server::Server::new(

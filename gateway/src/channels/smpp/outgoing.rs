@@ -22,8 +22,11 @@
 //!   status changes in this process (the status path notes it in
 //!   [`super::server::ReceiptHints`]) and
 //!   when a client binds; a full pass every [`FULL_PASS`] catches changes
-//!   made by other processes (the review CLI). A row is deleted once every
-//!   part's receipt was acknowledged.
+//!   made by other processes (the review CLI, other nodes). A row is
+//!   deleted once every part's receipt was acknowledged. On PostgreSQL a
+//!   node reads only the rows of clients bound to it, and claims them
+//!   with a lease (`store/postgres/smpp.rs`): of several nodes where one
+//!   client is bound, one sends each receipt.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -199,6 +202,11 @@ pub(super) async fn deliver_inbound(
     text: &str,
 ) -> SendOutcome {
     if !server.exists(system_id) {
+        if !server.gone_for_good(system_id) {
+            return SendOutcome::Retry(format!(
+                "SMPP client {system_id} is not yet known to this node"
+            ));
+        }
         return SendOutcome::Permanent(format!("SMPP client {system_id} was removed"));
     }
     let Some(bind) = server.receiver(system_id) else {
@@ -278,18 +286,15 @@ pub(super) async fn receipts(
         if full {
             next_full = Instant::now() + FULL_PASS;
         }
-        let clients: Vec<String> = if full {
-            server.receiving_clients()
-        } else {
-            Vec::new()
-        };
+        let bound = server.receiving_clients();
+        let clients: Vec<String> = if full { bound.clone() } else { Vec::new() };
         if ids.is_empty() && clients.is_empty() {
             continue;
         }
         let done_before_read = std::mem::take(&mut *lock(&finished));
         let read = pipeline
             .store
-            .owed_smpp_receipts(ids, clients, PER_PASS)
+            .owed_smpp_receipts(ids, clients, bound, PER_PASS)
             .await;
         {
             let mut f = lock(&in_flight);

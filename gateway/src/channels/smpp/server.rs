@@ -55,6 +55,8 @@ use crate::store::Target;
 const BIND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the client table is re-read.
 pub const DIRECTORY_REFRESH: Duration = Duration::from_secs(2);
+/// How often a cluster node publishes which clients are not bound to it.
+const BINDS_PUBLISHED: Duration = Duration::from_millis(250);
 
 /// How a server connection is bound.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -183,6 +185,14 @@ pub struct Server {
     pub(super) receipts: Arc<ReceiptHints>,
     /// Inbound message id → parts already acknowledged by the client.
     pub(super) progress: Mutex<HashMap<String, Vec<bool>>>,
+    /// Held while the unbound clients are computed and published (a
+    /// cluster), so a stale list never overwrites a newer one.
+    publishing: Mutex<()>,
+    /// On a cluster (PostgreSQL): other nodes may queue messages for a
+    /// client this node's directory does not know yet (it refreshes every
+    /// [`DIRECTORY_REFRESH`]); only a client seen and then removed is
+    /// gone for good. `None` on SQLite (one process: unknown is removed).
+    removed: Option<Mutex<std::collections::HashSet<String>>>,
     metrics: Arc<crate::core::metrics::Metrics>,
 }
 
@@ -218,6 +228,8 @@ impl Server {
             listening: Mutex::new(None),
             receipts: Arc::default(),
             progress: Mutex::new(HashMap::new()),
+            publishing: Mutex::new(()),
+            removed: store.is_postgres().then(Mutex::default),
             metrics,
         };
         let clients = store.smpp_clients_blocking()?;
@@ -253,6 +265,18 @@ impl Server {
                 .map(|(sid, _)| sid.clone())
                 .collect()
         };
+        if let Some(removed) = &self.removed {
+            let mut r = lock(removed);
+            if let Ok(d) = self.directory.read() {
+                r.extend(
+                    d.clients
+                        .keys()
+                        .filter(|c| !fresh.contains_key(*c))
+                        .cloned(),
+                );
+            }
+            r.retain(|c| !fresh.contains_key(c));
+        }
         if let Ok(mut d) = self.directory.write() {
             *d = Directory {
                 clients: fresh,
@@ -268,6 +292,37 @@ impl Server {
             .read()
             .map(|d| d.clients.contains_key(system_id))
             .unwrap_or(true)
+    }
+
+    /// Tells the store which known clients have no receiving bind here
+    /// (PostgreSQL: their inbound messages are left to other nodes).
+    fn publish_unbound(&self, store: &crate::store::Store) {
+        let _one_at_a_time = lock(&self.publishing);
+        store.set_smpp_elsewhere(self.unbound_clients());
+    }
+
+    /// Known clients with no receiving bind here (on a cluster their
+    /// inbound messages are left to the nodes where they are bound).
+    fn unbound_clients(&self) -> Vec<String> {
+        let bound = self.receiving_clients();
+        self.directory
+            .read()
+            .map(|d| {
+                d.clients
+                    .keys()
+                    .filter(|c| !bound.contains(c))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether a client this node does not know is gone for good (it was
+    /// removed), not merely not yet seen (a cluster's newer client).
+    pub(super) fn gone_for_good(&self, system_id: &str) -> bool {
+        self.removed
+            .as_ref()
+            .is_none_or(|r| lock(r).contains(system_id))
     }
 
     /// The client that owns `to`, if any.
@@ -494,11 +549,28 @@ async fn directory_loop(pipeline: Arc<Pipeline>, server: Arc<Server>, shutdown: 
                 continue;
             }
         };
-        for sid in server.set_directory(&clients) {
+        let gone = server.set_directory(&clients);
+        // A new client is nobody's here until it binds (on a cluster).
+        server.publish_unbound(&pipeline.store);
+        for sid in gone {
             server.close_binds(&sid);
             if !server.exists(&sid) {
                 make_due(&pipeline, &sid).await;
             }
+        }
+    }
+}
+
+/// On a cluster, tells the store every [`BINDS_PUBLISHED`] which clients
+/// have no receiving bind here, so this node's delivery worker leaves
+/// their inbound messages to a node where they are bound (instead of
+/// claiming them only to fail the attempt and back off).
+async fn publish_binds(pipeline: Arc<Pipeline>, server: Arc<Server>, shutdown: CancellationToken) {
+    loop {
+        server.publish_unbound(&pipeline.store);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(BINDS_PUBLISHED) => {}
         }
     }
 }
@@ -545,6 +617,13 @@ pub async fn run(pipeline: Arc<Pipeline>, server: Arc<Server>, shutdown: Cancell
         server.clone(),
         shutdown.clone(),
     ));
+    if pipeline.store.is_postgres() {
+        tokio::spawn(publish_binds(
+            pipeline.clone(),
+            server.clone(),
+            shutdown.clone(),
+        ));
+    }
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -712,6 +791,8 @@ async fn connection<S>(
         // What waited for this client goes now: receipts, and inbound
         // messages whose next attempt lies in their backoff.
         server.receipts.note_all();
+        // On a cluster, this node now claims them (before they are due).
+        server.publish_unbound(&pipeline.store);
         make_due(&pipeline, &client.system_id).await;
     }
     tokio::spawn(session.clone().keep_alive(

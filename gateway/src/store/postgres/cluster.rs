@@ -36,6 +36,10 @@ pub struct Leases {
     /// it, this node no longer counts on them even if it could not reach
     /// the database to learn that another node took them.
     held: RwLock<(HashSet<String>, i64)>,
+    /// SMPP server clients with no receiving bind on this node (kept
+    /// current by the SMPP server): inbound messages queued for them are
+    /// left to a node where they are bound.
+    smpp_elsewhere: RwLock<Vec<String>>,
 }
 
 impl Leases {
@@ -62,7 +66,21 @@ impl Leases {
             .iter()
             .filter(|r| !self.owns(r))
             .map(|r| format!("route:{r}"))
+            .chain(
+                self.smpp_elsewhere
+                    .read()
+                    .map(|c| c.iter().map(|c| format!("smpp:{c}")).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            )
             .collect()
+    }
+
+    /// Whether a server client has a receiving bind here (or is unknown).
+    fn smpp_here(&self, system_id: &str) -> bool {
+        self.smpp_elsewhere
+            .read()
+            .map(|c| !c.iter().any(|c| c == system_id))
+            .unwrap_or(true)
     }
 }
 
@@ -99,6 +117,19 @@ impl PgStore {
     /// Whether this node may send on `route` now.
     pub fn owns_route(&self, route: &str) -> bool {
         self.leases.owns(route)
+    }
+
+    /// Names the SMPP server clients bound to no receiving bind here.
+    pub fn set_smpp_elsewhere(&self, clients: Vec<String>) {
+        if let Ok(mut c) = self.leases.smpp_elsewhere.write() {
+            *c = clients;
+        }
+    }
+
+    /// Whether an inbound message for server client `system_id` may be
+    /// delivered from this node (it is bound here, or is no client).
+    pub fn owns_smpp(&self, system_id: &str) -> bool {
+        self.leases.smpp_here(system_id)
     }
 
     /// Names this node's physical channels (before serving).

@@ -3,7 +3,7 @@
 
 use tokio_postgres::Transaction;
 
-use super::{PgStore, not_ported, pg_error};
+use super::{PgStore, pg_error};
 use crate::core::error::Result;
 use crate::store::messages::{
     Applied, IDEMPOTENCY_WINDOW_MS, Idempotency, InsertOutcome, MessageEvent, MessageView,
@@ -155,6 +155,7 @@ pub(super) async fn insert(
         // physical channel another node holds: then it waits for the owner.
         let mine = match target {
             crate::store::Target::Route(r) => pg.owns_route(r),
+            crate::store::Target::Smpp(c) => pg.owns_smpp(c),
             _ => true,
         };
         tx.execute(
@@ -215,6 +216,25 @@ async fn android_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
     })
 }
 
+/// The parts of a message sent through an SMPP client bind, from their
+/// receipts (see the SQLite store's `smpp_tally`).
+async fn smpp_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
+    let r = tx
+        .query_one(
+            "SELECT COALESCE(MAX(total), 0), COUNT(*) FILTER (WHERE state = 'delivered'), \
+             COUNT(*) FILTER (WHERE state = 'failed') FROM smpp_parts WHERE message_id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(pg_error)?;
+    let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    Ok(Tally {
+        total: Some(n(r.get(0))),
+        delivered: n(r.get(1)),
+        failed: n(r.get(2)),
+    })
+}
+
 type PartOutcome = Option<(Option<MessageStatus>, Option<String>)>;
 
 async fn record_part(
@@ -250,7 +270,29 @@ async fn record_part(
             let t = android_tally(tx, id).await?;
             Ok(Some((t.status(), Some(words(&t)))))
         }
-        PartReport::Smpp { .. } => Err(not_ported("report_status (SMPP part receipts)")),
+        PartReport::Smpp { route, smsc_id } => {
+            let before = tx
+                .query_opt(
+                    "SELECT state FROM smpp_parts WHERE route = $1 AND smsc_id = $2 FOR UPDATE",
+                    &[route, smsc_id],
+                )
+                .await
+                .map_err(pg_error)?
+                .map(|r| r.get::<_, Option<String>>(0));
+            if !matches!(before, Some(None)) {
+                return Ok(None); // A repeated receipt, or a part we do not know.
+            }
+            tx.execute(
+                "UPDATE smpp_parts SET state = $3 WHERE route = $1 AND smsc_id = $2",
+                &[route, smsc_id, &report.status.as_str()],
+            )
+            .await
+            .map_err(pg_error)?;
+            Ok(Some((
+                smpp_tally(tx, id).await?.status(),
+                report.detail.clone(),
+            )))
+        }
     }
 }
 

@@ -26,8 +26,10 @@ mod reads;
 mod review;
 mod review_reads;
 mod schema;
+mod smpp;
 
 pub use review_reads::PgReview;
+pub use smpp::PgSmppClients;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;

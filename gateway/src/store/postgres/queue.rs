@@ -370,6 +370,7 @@ impl PgStore {
             "UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
             "UPDATE status_callbacks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
             "UPDATE rcs_fallback SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            "UPDATE smpp_receipts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
         ] {
             n += c.execute(sql, &[&self.node]).await.map_err(pg_error)?;
         }

@@ -284,6 +284,12 @@ const MIGRATIONS: &[&str] = &[
         since       BIGINT NOT NULL
     );
     "#,
+    // 7 (smpp.rs): an owed SMPP receipt is claimed by the node that sends
+    // it, so of several nodes where its client is bound one sends it.
+    r#"
+    ALTER TABLE smpp_receipts ADD COLUMN lease_owner TEXT;
+    ALTER TABLE smpp_receipts ADD COLUMN lease_until BIGINT;
+    "#,
 ];
 
 /// The schema version this binary writes.
