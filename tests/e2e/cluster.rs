@@ -162,39 +162,9 @@ fn phone_node(
     write_config(dir, None, &extra)
 }
 
-/// The `cluster` section of a node's detailed `/healthz`.
-async fn cluster_health(gw: &Gateway) -> serde_json::Value {
-    let v: serde_json::Value = gw
-        .client()
-        .get(gw.admin_url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["cluster"].clone()
-}
-
-/// Whether the node's health says it holds `channel`.
-async fn holds(gw: &Gateway, channel: &str) -> bool {
-    cluster_health(gw).await["channels"]
-        .as_array()
-        .is_some_and(|c| {
-            c.iter()
-                .any(|l| l["channel"] == channel && l["here"] == true)
-        })
-}
-
 async fn send(gw: &Gateway, to: &str) -> String {
-    let r = gw
-        .send(serde_json::json!({"to": to, "text": "hi phone"}))
-        .await;
-    assert_eq!(r.status(), 202);
-    r.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    gw.send_accepted(serde_json::json!({"to": to, "text": "hi phone"}))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,32 +177,21 @@ async fn an_android_phone_runs_on_one_node_and_moves_when_it_dies() {
     let a = Gateway::start(&phone_node(&da.0, &sink, &pg, &url, &mock.url()));
     // A holds the phone before B starts.
     let deadline = Instant::now() + WAIT;
-    while !holds(&a, "android:phone1").await && Instant::now() < deadline {
+    while !a.holds_channel("android:phone1").await && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        holds(&a, "android:phone1").await,
+        a.holds_channel("android:phone1").await,
         "{}",
-        cluster_health(&a).await
+        a.cluster_health().await
     );
     copy_keys(&da.0, &db.0);
     let b = Gateway::spawn(
         &phone_node(&db.0, &sink, &pg, &url, &mock.url()),
         a.token.clone(),
     );
-    // B's health has its cluster section after its first heartbeat.
-    let deadline = Instant::now() + WAIT;
-    let mut health = cluster_health(&b).await;
-    while health["nodes"].as_array().map(Vec::len) != Some(2) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        health = cluster_health(&b).await;
-    }
-    assert_eq!(
-        health["nodes"].as_array().map(Vec::len),
-        Some(2),
-        "{health}"
-    );
-    assert!(!holds(&b, "android:phone1").await, "{health}");
+    let health = b.wait_cluster_nodes(2, WAIT).await;
+    assert!(!b.holds_channel("android:phone1").await, "{health}");
 
     // Messages accepted by either node go out through the phone once each,
     // all by A: B queues them for the owner.
@@ -258,14 +217,14 @@ async fn an_android_phone_runs_on_one_node_and_moves_when_it_dies() {
     let killed = Instant::now();
     drop(a.kill());
     let deadline = Instant::now() + Duration::from_secs(25);
-    while !holds(&b, "android:phone1").await && Instant::now() < deadline {
+    while !b.holds_channel("android:phone1").await && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let took = killed.elapsed();
     assert!(
-        holds(&b, "android:phone1").await,
+        b.holds_channel("android:phone1").await,
         "{}",
-        cluster_health(&b).await
+        b.cluster_health().await
     );
     assert!(took <= Duration::from_secs(16), "took over after {took:?}");
     let id = send(&b, "+14155550199").await;

@@ -357,6 +357,58 @@ impl Gateway {
             .unwrap()
     }
 
+    /// Sends `body`, asserts it was accepted (202) and returns the id.
+    pub async fn send_accepted(&self, body: serde_json::Value) -> String {
+        let r = self.send(body).await;
+        assert_eq!(r.status(), 202);
+        r.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The `cluster` section of the node's detailed `/healthz` (PostgreSQL).
+    pub async fn cluster_health(&self) -> serde_json::Value {
+        let v: serde_json::Value = self
+            .client()
+            .get(self.admin_url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["cluster"].clone()
+    }
+
+    /// Waits (up to `within`) until the node's health lists `n` nodes (it
+    /// has its cluster section after its first heartbeat), asserts it, and
+    /// returns that cluster section.
+    pub async fn wait_cluster_nodes(&self, n: usize, within: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        let mut health = self.cluster_health().await;
+        while health["nodes"].as_array().map(Vec::len) != Some(n) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            health = self.cluster_health().await;
+        }
+        assert_eq!(
+            health["nodes"].as_array().map(Vec::len),
+            Some(n),
+            "{health}"
+        );
+        health
+    }
+
+    /// Whether the node's health says it holds the lease of `channel`.
+    pub async fn holds_channel(&self, channel: &str) -> bool {
+        self.cluster_health().await["channels"]
+            .as_array()
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|l| l["channel"] == channel && l["here"] == true)
+            })
+    }
+
     pub async fn message(&self, id: &str) -> serde_json::Value {
         self.client()
             .get(self.url(&format!("/v1/messages/{id}")))

@@ -60,6 +60,16 @@ fn esme_lines(out: std::process::ChildStdout) -> impl Iterator<Item = serde_json
         .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
 }
 
+/// The message ids the ESME script reported for its submit.
+fn submitted_ids(first: &serde_json::Value) -> Vec<String> {
+    first["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Sends the generic SMSC's "delivered" for the newest message the sink got.
 async fn delivered_at(gw: &Gateway, sink: &Sink, n: usize) {
     let got = sink.wait_for("/sms", n, WAIT).await;
@@ -107,12 +117,7 @@ async fn an_esme_on_node_a_gets_its_receipts_once_across_the_cluster() {
     let mut child = esme(&pa, "app1", &password, TEXT, "40");
     let mut lines = esme_lines(child.stdout.take().unwrap());
     let first = lines.next().unwrap();
-    let ids: Vec<String> = first["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let ids = submitted_ids(&first);
     assert_eq!(ids.len(), 2, "{first}");
     let got = sink.wait_for("/sms", 1, WAIT).await;
     assert_eq!(got[0].json()["text"], TEXT, "reassembled and delivered");
@@ -146,12 +151,7 @@ async fn an_esme_on_node_a_gets_its_receipts_once_across_the_cluster() {
     let mut child = esme(&pb, "app1", &password, TEXT, "15");
     let mut lines = esme_lines(child.stdout.take().unwrap());
     let first = lines.next().unwrap();
-    let ids: Vec<String> = first["ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let ids = submitted_ids(&first);
     assert_eq!(ids.len(), 2, "{first}");
     delivered_at(&a, &sink, 2).await;
     // Until the owed row is gone, then two more full passes of both nodes.
@@ -243,29 +243,6 @@ async fn an_esme_on_node_a_gets_its_receipts_once_across_the_cluster() {
     assert_eq!(retried, 0, "an attempt without a bind: {m}");
 }
 
-/// The `cluster` section of a node's detailed `/healthz`.
-async fn cluster_health(gw: &Gateway) -> serde_json::Value {
-    let v: serde_json::Value = gw
-        .client()
-        .get(gw.admin_url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["cluster"].clone()
-}
-
-async fn holds(gw: &Gateway, channel: &str) -> bool {
-    cluster_health(gw).await["channels"]
-        .as_array()
-        .is_some_and(|c| {
-            c.iter()
-                .any(|l| l["channel"] == channel && l["here"] == true)
-        })
-}
-
 /// A node whose only route is the SMPP client bind `up` to the fake SMSC.
 fn client_node(dir: &Path, pg: &Postgres, url: &str, smsc: &FakeSmsc) -> PathBuf {
     let pw = dir.join("smpp-pw");
@@ -289,36 +266,26 @@ async fn an_smpp_client_route_on_two_nodes_binds_from_one() {
     let smsc = FakeSmsc::start(&da.0, &[]);
     let a = Gateway::start(&client_node(&da.0, &pg, &url, &smsc));
     wait_bound(&a).await;
-    assert!(holds(&a, "smpp:up").await, "{}", cluster_health(&a).await);
+    assert!(
+        a.holds_channel("smpp:up").await,
+        "{}",
+        a.cluster_health().await
+    );
     copy_keys(&da.0, &db.0);
     let b = Gateway::spawn(&client_node(&db.0, &pg, &url, &smsc), a.token.clone());
-    let deadline = Instant::now() + WAIT;
-    let mut health = cluster_health(&b).await;
-    while health["nodes"].as_array().map(Vec::len) != Some(2) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        health = cluster_health(&b).await;
-    }
-    assert_eq!(
-        health["nodes"].as_array().map(Vec::len),
-        Some(2),
-        "{health}"
-    );
-    assert!(!holds(&b, "smpp:up").await, "{health}");
+    let health = b.wait_cluster_nodes(2, WAIT).await;
+    assert!(!b.holds_channel("smpp:up").await, "{health}");
 
     // Messages accepted by either node go out over A's bind, and the
     // SMSC's receipts (to A's bind) make them delivered.
     let mut ids = Vec::new();
     for i in 0..4 {
         let gw = if i % 2 == 0 { &a } else { &b };
-        let r = gw
-            .send(serde_json::json!({"to": format!("+1415555{:04}", 110 + i), "text": "over smpp"}))
-            .await;
-        assert_eq!(r.status(), 202);
         ids.push(
-            r.json::<serde_json::Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
+            gw.send_accepted(
+                serde_json::json!({"to": format!("+1415555{:04}", 110 + i), "text": "over smpp"}),
+            )
+            .await,
         );
     }
     for id in &ids {
