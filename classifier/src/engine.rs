@@ -805,6 +805,15 @@ impl Engine {
             .check_route(now, hash_str(route), segments)
     }
 
+    /// Charges own traffic another node of a cluster let through on
+    /// `route` (see [`Self::check_own`]): the route's ceiling is spent once
+    /// across the nodes.
+    pub fn charge_own_remote(&self, route: &str, segments: u32, now: Timestamp) {
+        self.lock()
+            .limiter
+            .charge_route(now, hash_str(route), segments);
+    }
+
     /// Records an operator's review decision on a sender the model scored
     /// `score`; the calibrated suspect line follows at once (no retrain).
     pub fn reviewed(&self, score: f32, spam: bool) {

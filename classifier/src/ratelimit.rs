@@ -537,6 +537,14 @@ impl Limiter {
         }
     }
 
+    /// Charges a message of the gateway's own traffic that another node let
+    /// through to the route's ceiling (owed when the bucket is empty), so a
+    /// route's limit is one limit across the nodes of a cluster.
+    pub fn charge_route(&self, now: Timestamp, route: u64, segments: u32) {
+        self.clock.set(now);
+        self.route.charge(route, segments, &self.clock);
+    }
+
     /// Drops keys whose buckets are full again (indistinguishable from new).
     pub fn prune(&self) {
         self.by_kind.iter().for_each(Tiered::prune);
@@ -663,5 +671,16 @@ mod tests {
             serde_json::from_str(r#"{"toll_free":{"per_second":20,"burst":40}}"#).unwrap();
         assert_eq!(partial.toll_free.per_second, 20.0);
         assert_eq!(partial.short_code, RateLimitConfig::default().short_code);
+    }
+
+    #[test]
+    fn a_route_charged_by_another_node_is_one_ceiling() {
+        let l = Limiter::new(&RateLimitConfig::default(), ManualClock::new()).unwrap();
+        let burst = RateLimitConfig::default().route.burst;
+        // the other node let the whole burst through; this node owes it
+        l.charge_route(t(0), 7, burst);
+        assert!(!l.check_route(t(0), 7, 1).allowed, "the burst is spent");
+        // another route is its own ceiling
+        assert!(l.check_route(t(0), 8, 1).allowed);
     }
 }

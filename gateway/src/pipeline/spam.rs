@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use classifier::{Channel, Encoding, MessageMeta, MetadataEvent, Mode, Timestamp, VerdictKind};
 
 use super::hold_notify::{HoldNotice, HoldNotifier};
+use super::spam_share::{OwnRouteCharge, Shared};
 use crate::core::error::{Error, Result};
 use crate::core::metrics::Metrics;
 use crate::store::{CacheKind, Store};
@@ -345,6 +346,13 @@ impl SpamGate {
         let now = Timestamp::now();
         if m.origin == Origin::Own {
             let rate = self.engine.check_own(m.route, m.segments, now);
+            if rate.allowed {
+                self.share.push(Shared::OwnRoute(OwnRouteCharge {
+                    own_route: m.route.to_string(),
+                    segments: m.segments,
+                    at_ms: now.unix_millis(),
+                }));
+            }
             return Ok(self
                 .rate_limited(&m, &rate)
                 .unwrap_or(Gate::Deliver { score: 0.0 }));
@@ -367,7 +375,7 @@ impl SpamGate {
         });
         let observed = self.engine.observe(&event, now);
         let passed = observed.as_ref().is_none_or(|d| d.rate.allowed);
-        self.share.push((event, passed));
+        self.share.push(Shared::Observed(event, passed));
         self.note_quiet_verdicts();
         let Some(d) = observed else {
             return Ok(Gate::Deliver { score: 0.0 });
@@ -488,17 +496,17 @@ impl SpamGate {
             },
         });
         let _ = self.engine.observe(&event, Timestamp::now());
-        self.share.push((event, true));
+        self.share.push(Shared::Observed(event, true));
         self.note_quiet_verdicts();
     }
 
     /// Keeps an observation for the next exchange again (it failed).
-    pub fn share_again(&self, event: super::spam_share::Shared) {
+    pub fn share_again(&self, event: Shared) {
         self.share.push(event);
     }
 
     /// The observations made since the last call, for the other nodes.
-    pub fn take_shared(&self) -> Vec<super::spam_share::Shared> {
+    pub fn take_shared(&self) -> Vec<Shared> {
         self.share.take()
     }
 
@@ -508,6 +516,13 @@ impl SpamGate {
     pub fn observe_remote(&self, event: &MetadataEvent, allowed: bool) {
         self.engine.observe_remote(event, Timestamp::now(), allowed);
         self.note_quiet_verdicts();
+    }
+
+    /// Charges own traffic another node let through to its route's
+    /// ceiling here (see `Shared::OwnRoute`).
+    pub fn charge_own_remote(&self, c: &OwnRouteCharge) {
+        self.engine
+            .charge_own_remote(&c.own_route, c.segments, Timestamp::now());
     }
 
     /// One log line and one count (direction `quiet`) per sender the

@@ -46,9 +46,42 @@ pub struct Outbox {
     events: Mutex<Vec<Shared>>,
 }
 
-/// One observation and this node's rate-limit decision on it (true for
-/// statuses): another node charges its limits only for what passed here.
-pub type Shared = (MetadataEvent, bool);
+/// What one node tells the others.
+#[derive(Debug, Clone)]
+pub enum Shared {
+    /// One observation and this node's rate-limit decision on it (true
+    /// for statuses): another node charges its limits only for what
+    /// passed here.
+    Observed(MetadataEvent, bool),
+    /// A message of the gateway's own traffic this node let through on a
+    /// route: only the route's ceiling is charged (own traffic is not
+    /// judged), so a route's limit is one limit across the nodes.
+    OwnRoute(OwnRouteCharge),
+}
+
+/// The line of an [`Shared::OwnRoute`] in `spam_events` (its first field
+/// tells it from a `MetadataEvent` line, which starts with `"event"`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct OwnRouteCharge {
+    /// The route's name.
+    pub own_route: String,
+    /// Segments charged.
+    pub segments: u32,
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+}
+
+impl Shared {
+    /// The row this becomes: (time in ms, passed, JSON line).
+    fn row(&self) -> Option<(i64, bool, String)> {
+        match self {
+            Shared::Observed(e, ok) => {
+                Some((e.at().unix_millis(), *ok, serde_json::to_string(e).ok()?))
+            }
+            Shared::OwnRoute(c) => Some((c.at_ms, true, serde_json::to_string(c).ok()?)),
+        }
+    }
+}
 
 impl Outbox {
     /// An outbox; `on` is false for a single gateway (SQLite): nothing is
@@ -127,10 +160,7 @@ async fn publish(p: &Pipeline) {
     if events.is_empty() {
         return;
     }
-    let lines: Vec<(i64, bool, String)> = events
-        .iter()
-        .filter_map(|(e, ok)| Some((e.at().unix_millis(), *ok, serde_json::to_string(e).ok()?)))
-        .collect();
+    let lines: Vec<(i64, bool, String)> = events.iter().filter_map(Shared::row).collect();
     if let Err(e) = p.store.append_spam_events(&lines).await {
         tracing::warn!(error = %e, kept = events.len(), "sharing spam observations failed; will retry");
         let mut events = events;
@@ -154,15 +184,24 @@ async fn receive(p: &Pipeline, mut last: i64) -> i64 {
         Ok(rows) => {
             for (id, allowed, line) in rows {
                 last = id;
-                match serde_json::from_str::<MetadataEvent>(&line) {
-                    Ok(ev) => p.spam.observe_remote(&ev, allowed),
-                    Err(e) => {
-                        tracing::warn!(id, error = %e, "unreadable shared spam observation skipped")
-                    }
+                if let Err(e) = feed(p, allowed, &line) {
+                    tracing::warn!(id, error = %e, "unreadable shared spam observation skipped");
                 }
             }
         }
         Err(e) => tracing::warn!(error = %e, "reading shared spam observations failed"),
     }
     last
+}
+
+/// Feeds one row another node appended.
+fn feed(p: &Pipeline, allowed: bool, line: &str) -> Result<(), serde_json::Error> {
+    if line.starts_with("{\"own_route\"") {
+        let c: OwnRouteCharge = serde_json::from_str(line)?;
+        p.spam.charge_own_remote(&c);
+    } else {
+        let ev: MetadataEvent = serde_json::from_str(line)?;
+        p.spam.observe_remote(&ev, allowed);
+    }
+    Ok(())
 }
