@@ -14,7 +14,7 @@
 //! | `SEQUENTIAL_RECIPIENTS` | strong | recipients are adjacent numbers (a dialer) |
 //! | `PREMIUM_DESTINATIONS` | strong | traffic goes to high-risk (pumping) ranges |
 //! | `ONE_WAY_BROADCAST` | strong | a person-to-person number, sending for half an hour or more, whose every message went to a new stranger (10 or more), with no answer, no inbound message and at least two failed deliveries (8 % or more) |
-//! | `FAN_OUT_WITHOUT_REPLIES` | weak | many recipients it never talked to, nobody answers after half an hour (person-to-person numbers only: short codes, alphanumeric ids and toll-free numbers exist to do that; and nobody can have answered a passcode burst's first minutes) |
+//! | `FAN_OUT_WITHOUT_REPLIES` | weak | many recipients it never talked to, fewer than one in thirty answering after half an hour (person-to-person numbers only: short codes, alphanumeric ids and toll-free numbers exist to do that; and nobody can have answered a passcode burst's first minutes) |
 //! | `BURST_OVER_RATE_LIMIT` | weak | it keeps sending over its rate limit |
 //!
 //! Strong evidence of two independent kinds ([`Evidence::corroborated`]:
@@ -188,7 +188,7 @@ impl Evidence {
         if c.messages >= 10 && f[PREM] >= 0.3 {
             bits |= PREMIUM;
         }
-        if strangers && f[AGE].exp_m1() >= BROADCAST_MIN_HOURS {
+        if strangers && f[REPLY] <= 0.03 && f[AGE].exp_m1() >= BROADCAST_MIN_HOURS {
             bits |= STRANGERS;
         }
         if !c.bulk_sender
