@@ -198,6 +198,21 @@ impl Calibration {
         self.review_floor = review_floor(&self.reviews);
     }
 
+    /// Forgets an operator's decision that was undone (the newest
+    /// remembered one with this label and score); nothing when it is no
+    /// longer remembered.
+    pub(crate) fn unreviewed(&mut self, score: f32, spam: bool) {
+        let Some(i) = self
+            .reviews
+            .iter()
+            .rposition(|&(s, l)| l == spam && (s - score).abs() < 1e-4)
+        else {
+            return;
+        };
+        self.reviews.remove(i);
+        self.review_floor = review_floor(&self.reviews);
+    }
+
     /// Whether holds need evidence.
     #[inline]
     pub(crate) fn requires_evidence(&self) -> bool {
@@ -334,5 +349,25 @@ mod tests {
         }
         let line = c.suspect_line(0.3);
         assert!(line > 0.49 && line <= 0.8, "{line}");
+    }
+
+    #[test]
+    fn an_undone_decision_no_longer_moves_the_line() {
+        let mut c = calibration_with(&[], 1.0);
+        for i in 0..10 {
+            c.reviewed(0.4 + i as f32 / 100.0, false);
+            c.reviewed(0.8 + i as f32 / 100.0, true);
+        }
+        let before = c.suspect_line(0.3);
+        // a spam mark far below the hams pulls the line down to it...
+        c.reviewed(0.35, true);
+        let marked = c.suspect_line(0.3);
+        assert!(marked < before, "{marked} vs {before}");
+        // ...and undoing it puts the line back
+        c.unreviewed(0.35, true);
+        assert_eq!(c.suspect_line(0.3), before);
+        // undoing what was never remembered changes nothing
+        c.unreviewed(0.11, true);
+        assert_eq!(c.suspect_line(0.3), before);
     }
 }

@@ -611,6 +611,11 @@ impl Detector {
         self.calibration.reviewed(score, spam);
     }
 
+    /// An operator's decision that was undone: the calibration forgets it.
+    pub fn unreviewed(&mut self, score: f32, spam: bool) {
+        self.calibration.unreviewed(score, spam);
+    }
+
     /// What the calibration currently says.
     pub fn calibration(&self) -> CalibrationState {
         self.calibration.state()
@@ -818,6 +823,12 @@ impl Engine {
     /// `score`; the calibrated suspect line follows at once (no retrain).
     pub fn reviewed(&self, score: f32, spam: bool) {
         self.lock().reviewed(score, spam);
+    }
+
+    /// Forgets a review decision that was undone (`review undo` of a
+    /// `mark spam`): the calibrated suspect line is as if it never was.
+    pub fn unreviewed(&self, score: f32, spam: bool) {
+        self.lock().unreviewed(score, spam);
     }
 
     /// The live calibration (hold budget line, review floor).

@@ -323,8 +323,10 @@ impl SpamGate {
             return Ok(());
         }
         for d in self.store.decisions_after(seen).await? {
-            if let Some(score) = d.model_score {
-                self.engine.reviewed(score, d.spam);
+            match d.model_score {
+                Some(score) if d.undone => self.engine.unreviewed(score, d.spam),
+                Some(score) => self.engine.reviewed(score, d.spam),
+                None => {}
             }
             self.decisions_seen.fetch_max(d.id, Ordering::Relaxed);
         }

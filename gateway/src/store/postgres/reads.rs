@@ -163,24 +163,21 @@ impl PgStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// `mark spam|ham` decisions recorded after audit row `after`, oldest first.
+    /// `mark spam|ham` decisions (and undone `mark spam`s) recorded after
+    /// audit row `after`, oldest first.
     pub async fn decisions_after(&self, after: i64) -> Result<Vec<Decision>> {
         Ok(self
             .client()
             .await?
             .query(
                 "SELECT id, action, model_score FROM audit_log \
-                 WHERE id > $1 AND action IN ('mark_spam', 'mark_ham') ORDER BY id LIMIT 1000",
+                 WHERE id > $1 AND action IN ('mark_spam', 'mark_ham', 'undo_mark_spam') ORDER BY id LIMIT 1000",
                 &[&after],
             )
             .await
             .map_err(pg_error)?
             .iter()
-            .map(|r| Decision {
-                id: r.get(0),
-                spam: r.get::<_, String>(1) == "mark_spam",
-                model_score: r.get::<_, Option<f64>>(2).map(|s| s as f32),
-            })
+            .map(|r| Decision::of(r.get(0), &r.get::<_, String>(1), r.get(2)))
             .collect())
     }
 
