@@ -31,6 +31,7 @@ mod pdu_cli;
 mod pg;
 mod pg_coherence;
 mod pg_console;
+mod pg_data;
 mod pg_keys;
 mod pg_lease;
 mod pg_smpp;

@@ -12,12 +12,14 @@ mod keys_cmd;
 mod messages_cmd;
 mod model_cmd;
 mod pdu_cmd;
+mod pg_backup_cmd;
 mod pg_cmd;
 mod review_cmd;
 mod review_decide;
 mod review_tui;
 mod sink;
 mod smpp_cmd;
+mod trace_source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,6 +3,10 @@
 //! the heartbeat that takes and renews leases runs in `app::cluster`).
 //! A channel's long-running task starts once its node holds the lease and
 //! stops when the node loses it; on SQLite (one node) it starts at once.
+//! A node that lost a lease (it stalled past the lease, or lost the
+//! database that long, and another node took the channel) stands by for
+//! it again and starts the channel anew when the lease comes back
+//! ([`while_held`]), without a restart.
 
 use std::time::Duration;
 
@@ -51,7 +55,7 @@ pub async fn hold(
             if !store.owns_route(&name) {
                 tracing::warn!(
                     channel = %name,
-                    "channel lease lost: the channel stops on this node (restart the node to stand by for it again)"
+                    "channel lease lost: the channel stops on this node and stands by for the lease"
                 );
                 watched.cancel();
                 return;
@@ -59,4 +63,26 @@ pub async fn hold(
         }
     });
     Some(token)
+}
+
+/// Runs a physical channel on this node while it holds `route`'s lease,
+/// until `shutdown`: waits for the lease ([`hold`]), runs `run` with a
+/// token cancelled when the lease is lost, and when it is lost stands by
+/// for it again. `run` is a fresh start of the channel each time (a new
+/// bind, a reopened port), as after a restart. A `run` that finishes while
+/// the lease is still held (a phone's webhook registration) is not run
+/// again until the lease was lost and taken back.
+pub async fn while_held<F, Fut>(p: &Pipeline, route: &str, shutdown: &CancellationToken, mut run: F)
+where
+    F: FnMut(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    while let Some(token) = hold(p, route, shutdown).await {
+        run(token.clone()).await;
+        // Whatever `run` left, it ends with the lease (or the shutdown).
+        token.cancelled().await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
 }

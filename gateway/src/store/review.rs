@@ -33,14 +33,19 @@ fn labels(conn: &Connection) -> Result<Vec<(String, classifier::Label)>> {
     let mut out = Vec::new();
     for row in rows {
         let (sender, action) = row?;
-        let label = if action == "mark_spam" {
-            classifier::Label::Spam
-        } else {
-            classifier::Label::Ham
-        };
-        out.push((sender, label));
+        out.push((sender, label_of(&action)));
     }
     Ok(out)
+}
+
+/// The training label of a decision (`mark_spam` or `mark_ham`), on either
+/// backend.
+pub(crate) fn label_of(action: &str) -> classifier::Label {
+    if action == "mark_spam" {
+        classifier::Label::Spam
+    } else {
+        classifier::Label::Ham
+    }
 }
 
 /// Which list an entry is on.

@@ -135,16 +135,23 @@ impl ChannelConfig for [ModemConfig] {
             built.task(move |pipeline, shutdown| async move {
                 // On a cluster, only the node holding the modem's lease
                 // opens its port.
-                let Some(token) =
-                    crate::pipeline::lease::hold(&pipeline, &cfg.name, &shutdown).await
-                else {
-                    return;
-                };
-                let span = tracing::info_span!("modem", modem = %cfg.name);
-                tracing::Instrument::instrument(
-                    task::supervise(pipeline, modems, cfg, pin, jobs, token),
-                    span,
-                )
+                // The send queue outlives each run: a lost and retaken
+                // lease starts the modem again on the same queue.
+                let jobs = tokio::sync::Mutex::new(jobs);
+                crate::pipeline::lease::while_held(&pipeline, &cfg.name, &shutdown, |token| {
+                    let (pipeline, modems, cfg, pin) =
+                        (pipeline.clone(), modems.clone(), cfg.clone(), pin.clone());
+                    let jobs = &jobs;
+                    async move {
+                        let span = tracing::info_span!("modem", modem = %cfg.name);
+                        let mut jobs = jobs.lock().await;
+                        tracing::Instrument::instrument(
+                            task::supervise(pipeline, modems, cfg, pin, &mut jobs, token),
+                            span,
+                        )
+                        .await
+                    }
+                })
                 .await
             });
         }

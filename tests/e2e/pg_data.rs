@@ -1,0 +1,204 @@
+//! The data-directory commands on PostgreSQL: `export-trace` and `model …
+//! --from-store` read the shared database, `backup` / `restore` make and
+//! load a logical snapshot, and a full disk on the server is answered as on
+//! SQLite.
+
+use std::path::Path;
+
+use crate::harness::*;
+use crate::pg::Postgres;
+use crate::postgres::node_config;
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Posts one inbound SMS to `gw` from `from`; returns its id.
+async fn inbound(gw: &Gateway, n: usize, from: &str) -> String {
+    let sms = serde_json::json!({"id": format!("pgdata-{n}"), "from": from, "to": "+14155550100", "text": "hello there"});
+    let r = gw
+        .post_signed("/webhooks/generic", &sms, GENERIC_SECRET)
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// A synthetic labelled world (metadata only) for training beside the
+/// store's own traffic: quiet senders to a few contacts, and floods to
+/// many numbers that mostly fail.
+fn synthetic_world(trace: &Path, labels: &Path) {
+    use classifier::*;
+    let t0 = time::OffsetDateTime::now_utc() - time::Duration::days(2);
+    let at = |ms: i64| Timestamp::from(t0 + time::Duration::milliseconds(ms));
+    let mut events = Vec::new();
+    let mut records = Vec::new();
+    for s in 0..30i64 {
+        let ham = format!("+1212555{:04}", s);
+        let spam = format!("+1646555{:04}", s);
+        for m in 0..4i64 {
+            events.push((
+                s * 1000 + m * 3_600_000,
+                ham.clone(),
+                format!("+1917555{:04}", s * 2 + m % 2),
+                true,
+            ));
+        }
+        for m in 0..60i64 {
+            events.push((
+                s * 1000 + m * 700,
+                spam.clone(),
+                format!("+1718{:03}{:04}", s, m),
+                m % 3 == 0,
+            ));
+        }
+        records.push(LabelRecord {
+            sender: ham,
+            label: Label::Ham,
+            category: "person".into(),
+            spam_from: None,
+        });
+        records.push(LabelRecord {
+            sender: spam,
+            label: Label::Spam,
+            category: "flood".into(),
+            spam_from: None,
+        });
+    }
+    events.sort_by_key(|e| e.0);
+    let mut w = trace::TraceWriter::new(std::io::BufWriter::new(
+        std::fs::File::create(trace).unwrap(),
+    ));
+    for (i, (ms, from, to, delivered)) in events.into_iter().enumerate() {
+        let id = format!("syn-{i}");
+        w.write(&MetadataEvent::Message(MessageMeta {
+            at: at(ms),
+            id: id.clone(),
+            from,
+            to,
+            channel: Channel::Sms,
+            segments: 1,
+            encoding: Encoding::Gsm7,
+            bytes: 64,
+            sender_type: None,
+            route: None,
+        }))
+        .unwrap();
+        w.write(&MetadataEvent::Status(StatusMeta {
+            at: at(ms + 5_000),
+            id,
+            status: if delivered {
+                DeliveryStatus::Delivered
+            } else {
+                DeliveryStatus::Failed
+            },
+        }))
+        .unwrap();
+    }
+    w.finish().unwrap();
+    let f = std::fs::File::create(labels).unwrap();
+    labels::write_labels(std::io::BufWriter::new(f), &records).unwrap();
+}
+
+/// Messages accepted by a node on PostgreSQL are in `export-trace`; review
+/// decisions made on PostgreSQL are labels for `model eval --from-store`
+/// and `model train --from-store`; `replay` and `model promote` run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_and_decisions_come_from_postgres() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("pgtrace");
+    let dir = TempDir::new("pg-trace");
+    let sink = Sink::start(0).await;
+    let cfg = node_config(&dir.0, &sink, &pg, &url);
+    let gw = Gateway::start(&cfg);
+    let secret = canary();
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let r = gw
+            .send(serde_json::json!({"to": format!("+1415555{:04}", 3000 + i), "text": secret}))
+            .await;
+        assert_eq!(r.status(), 202);
+        let v: serde_json::Value = r.json().await.unwrap();
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let (ham, spam) = ("+14155557001", "+14155557002");
+    for n in 0..3 {
+        ids.push(inbound(&gw, n, ham).await);
+        ids.push(inbound(&gw, 10 + n, spam).await);
+    }
+    sink.wait_for("/sms", 2, WAIT).await;
+    sink.wait_for("/private", 6, WAIT).await;
+    ok(&cli(&cfg, &["review", "mark", ham, "ham"]));
+    ok(&cli(&cfg, &["review", "mark", spam, "spam"]));
+
+    let trace = dir.0.join("trace.jsonl");
+    ok(&cli(
+        &cfg,
+        &["export-trace", "--out", trace.to_str().unwrap()],
+    ));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    for id in &ids {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("\"event\":\"message\"") && l.contains(id.as_str())),
+            "{id} not in the trace:\n{text}"
+        );
+    }
+    assert!(!text.contains(&secret));
+    // Counterparties are pseudonymised unless asked otherwise.
+    assert!(!text.contains(ham));
+    let clear = ok(&cli(&cfg, &["export-trace", "--clear-numbers"]));
+    assert!(clear.contains(ham));
+
+    // `replay` reads the trace file (no store).
+    let out = ok(&cli(&cfg, &["replay", trace.to_str().unwrap()]));
+    assert!(out.contains("+14155550199"), "{out}");
+
+    // The decisions on PostgreSQL label the store's senders.
+    let out = ok(&cli(&cfg, &["model", "eval", "--from-store", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["running"]["senders"], 2, "{v}");
+    assert_eq!(v["running"]["legit_senders"], 1, "{v}");
+
+    let (t, l) = (dir.0.join("world.jsonl"), dir.0.join("world-labels.jsonl"));
+    synthetic_world(&t, &l);
+    let model = dir.0.join("model.json");
+    let out = cli(
+        &cfg,
+        &[
+            "model",
+            "train",
+            "--trace",
+            t.to_str().unwrap(),
+            "--labels",
+            l.to_str().unwrap(),
+            "--from-store",
+            "--json",
+            "--out",
+            model.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("using 2 operator decisions as labels"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let senders = |k: &str| report[k][0].as_u64().unwrap() + report[k][1].as_u64().unwrap();
+    assert_eq!(
+        senders("train_senders") + senders("holdout_senders"),
+        62,
+        "the world's 60 senders and the store's 2: {report}"
+    );
+    let out = ok(&cli(&cfg, &["model", "promote", model.to_str().unwrap()]));
+    assert!(out.contains("promoted"), "{out}");
+    assert!(dir.0.join("data/model/active.json").exists());
+}
