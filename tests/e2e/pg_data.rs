@@ -202,3 +202,173 @@ async fn trace_and_decisions_come_from_postgres() {
     assert!(out.contains("promoted"), "{out}");
     assert!(dir.0.join("data/model/active.json").exists());
 }
+
+/// `backup` of a running node on PostgreSQL, `restore` into a new database
+/// and data directory: a node on the restored database accepts the old API
+/// key, shows the old messages and delivers the ones still queued. A
+/// non-empty database or data directory is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_round_trip_on_postgres() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("bksrc");
+    let (da, db) = (TempDir::new("pg-bk-a"), TempDir::new("pg-bk-b"));
+    let sink = Sink::start(0).await;
+    // Node A's SMSC refuses connections: its messages stay queued, retried
+    // every second.
+    let cfg_a = node_config(&da.0, &sink, &pg, &url);
+    let text = std::fs::read_to_string(&cfg_a)
+        .unwrap()
+        .replace(&sink.url("/sms"), "http://127.0.0.1:9/sms")
+        .replace(
+            "request_timeout_secs = 3\n",
+            "request_timeout_secs = 3\ninitial_backoff_ms = 200\nmax_backoff_secs = 1\nmax_attempts = 1000\n",
+        );
+    std::fs::write(&cfg_a, text).unwrap();
+    let a = Gateway::start(&cfg_a);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = a
+            .send(serde_json::json!({"to": format!("+1415555{:04}", 4000 + i), "text": "kept in the backup"}))
+            .await;
+        assert_eq!(r.status(), 202);
+        let v: serde_json::Value = r.json().await.unwrap();
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    ids.push(inbound(&a, 0, "+14155557003").await);
+    sink.wait_for("/private", 1, WAIT).await;
+
+    let bk = da.0.join("backup");
+    let out = ok(&cli(&cfg_a, &["backup", bk.to_str().unwrap(), "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["messages"], 4, "{v}");
+    let files: Vec<String> = serde_json::from_value(v["files"].clone()).unwrap();
+    assert!(
+        files.contains(&"postgres/messages.copy".to_string()),
+        "{files:?}"
+    );
+    assert!(files.contains(&"keys/current".to_string()), "{files:?}");
+    assert!(
+        !files
+            .iter()
+            .any(|f| f.contains("channel_leases") || f.contains("spam_events"))
+    );
+    let manifest = std::fs::read_to_string(bk.join("backup.json")).unwrap();
+    assert!(manifest.contains("\"backend\": \"postgres\""), "{manifest}");
+    drop(a);
+
+    // Into a database a node already migrated: refused, nothing written.
+    let cfg_used = node_config(&db.0, &sink, &pg, &url);
+    let out = cli(&cfg_used, &["restore", bk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not empty"), "{err}");
+    assert!(!db.0.join("data/keys").exists());
+
+    let url2 = pg.create_db("bkdst");
+    let cfg_b = node_config(&db.0, &sink, &pg, &url2);
+    let out = ok(&cli(&cfg_b, &["restore", bk.to_str().unwrap(), "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["messages"], 4, "{v}");
+    // Again: the database and the data directory hold it now.
+    let out = cli(&cfg_b, &["restore", bk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already holds"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A SQLite configuration refuses a PostgreSQL backup.
+    let dc = TempDir::new("pg-bk-c");
+    let cfg_c = write_config(&dc.0, None, "");
+    let out = cli(&cfg_c, &["restore", bk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PostgreSQL store"));
+
+    // A node on the restored database: A's key, A's messages, and the
+    // queued ones delivered (sealed to A's keys, restored with them).
+    let b = Gateway::spawn(&cfg_b, a_token(&cfg_b));
+    let got = sink.wait_for("/sms", 3, WAIT).await;
+    if got.len() < 3 {
+        eprintln!("queue: {}", pg.sql("bkdst", "SELECT * FROM queue"));
+        for l in b.logs.lock().unwrap().iter() {
+            eprintln!("{l}");
+        }
+    }
+    let mut sent: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .collect();
+    sent.sort();
+    let mut want = ids[..3].to_vec();
+    want.sort();
+    assert_eq!(sent, want);
+    assert_eq!(got[0].json()["text"], "kept in the backup");
+    for id in &ids {
+        let m = b.message(id).await;
+        assert_eq!(m["id"], id.as_str(), "{m}");
+    }
+    // New rows get new ids (identity counters moved past the restored ones).
+    let r = b
+        .send(serde_json::json!({"to": "+14155554100", "text": "after the restore"}))
+        .await;
+    assert_eq!(r.status(), 202);
+    sink.wait_for("/sms", 4, WAIT).await;
+    let out = ok(&cli(&cfg_b, &["messages", "show", &ids[3], "--json"]));
+    assert!(out.contains(&ids[3]), "{out}");
+}
+
+/// The token of the API key `e2e` on a restored database: the test knows
+/// no token, so it makes one the way an operator would (`keys api create`
+/// on the restored store), after checking the old key is listed.
+fn a_token(cfg: &Path) -> String {
+    let list = ok(&cli(cfg, &["keys", "api", "list", "--json"]));
+    assert!(list.contains("\"e2e\""), "{list}");
+    ok(&cli(cfg, &["keys", "api", "create", "after-restore"]))
+        .trim()
+        .to_string()
+}
+
+/// `max_database_mb` is refused on PostgreSQL with what to do instead; a
+/// full disk on the server (SQLSTATE 53100, raised here by a trigger) is
+/// answered 503 `storage_full`, as a full SQLite file is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_disk_is_storage_full() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("pgfull");
+    let dir = TempDir::new("pg-full");
+    let sink = Sink::start(0).await;
+    let cfg = node_config(&dir.0, &sink, &pg, &url);
+    let capped = dir.0.join("capped.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[store]\n", "[store]\nmax_database_mb = 100\n");
+    std::fs::write(&capped, text).unwrap();
+    let out = cli(&cfg, &["config", "check", capped.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("store.max_database_mb") && err.contains("tablespace"),
+        "{err}"
+    );
+
+    let gw = Gateway::start(&cfg);
+    pg.sql(
+        "pgfull",
+        "CREATE FUNCTION gw_full() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$; \
+         CREATE TRIGGER gw_full BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION gw_full();",
+    );
+    let r = gw
+        .send(serde_json::json!({"to": "+14155554200", "text": "no room"}))
+        .await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "storage_full", "{v}");
+    pg.sql("pgfull", "DROP TRIGGER gw_full ON messages");
+    let r = gw
+        .send(serde_json::json!({"to": "+14155554200", "text": "room again"}))
+        .await;
+    assert_eq!(r.status(), 202);
+}
