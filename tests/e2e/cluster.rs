@@ -14,7 +14,7 @@ use crate::pg::Postgres;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Copies the edge keys and the pseudonym key of one node to another.
-fn copy_keys(from: &Path, to: &Path) {
+pub(crate) fn copy_keys(from: &Path, to: &Path) {
     let (from, to) = (from.join("data"), to.join("data"));
     std::fs::create_dir_all(to.join("keys")).unwrap();
     for e in std::fs::read_dir(from.join("keys")).unwrap().flatten() {
@@ -143,7 +143,7 @@ async fn a_flood_spread_over_two_nodes_meets_one_budget() {
 }
 
 /// A node with the phone as its only route, on the shared database.
-fn phone_node(
+pub(crate) fn phone_node(
     dir: &Path,
     sink: &Sink,
     pg: &Postgres,
@@ -163,7 +163,7 @@ fn phone_node(
 }
 
 /// The `cluster` section of a node's detailed `/healthz`.
-async fn cluster_health(gw: &Gateway) -> serde_json::Value {
+pub(crate) async fn cluster_health(gw: &Gateway) -> serde_json::Value {
     let v: serde_json::Value = gw
         .client()
         .get(gw.admin_url("/healthz"))
@@ -177,7 +177,7 @@ async fn cluster_health(gw: &Gateway) -> serde_json::Value {
 }
 
 /// Whether the node's health says it holds `channel`.
-async fn holds(gw: &Gateway, channel: &str) -> bool {
+pub(crate) async fn holds(gw: &Gateway, channel: &str) -> bool {
     cluster_health(gw).await["channels"]
         .as_array()
         .is_some_and(|c| {
@@ -186,7 +186,7 @@ async fn holds(gw: &Gateway, channel: &str) -> bool {
         })
 }
 
-async fn send(gw: &Gateway, to: &str) -> String {
+pub(crate) async fn send(gw: &Gateway, to: &str) -> String {
     let r = gw
         .send(serde_json::json!({"to": to, "text": "hi phone"}))
         .await;

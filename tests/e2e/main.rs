@@ -34,6 +34,7 @@ mod pg_console;
 mod pg_data;
 mod pg_keys;
 mod pg_lease;
+mod pg_lease_back;
 mod pg_smpp;
 mod postgres;
 mod privacy;
