@@ -221,7 +221,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Whether a command reads or writes the store (on PostgreSQL, only some can).
+/// Whether a command reads or writes the store (on PostgreSQL, `pg_cmd` routes it).
 fn uses_store(c: &Command) -> bool {
     !matches!(
         c,

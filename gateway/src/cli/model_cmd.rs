@@ -535,6 +535,10 @@ fn promote(cfg: &Config, file: &std::path::Path, json: bool) -> Result<(), CliEr
             "note: [model] path is set in the config and takes precedence over the promoted model"
         );
     }
+    if cfg.store.backend == crate::store::config::BackendKind::Postgres {
+        // The model lives in each node's data dir, like the keys.
+        eprintln!("note: this node only; promote the same file on every node of the cluster");
+    }
     Ok(())
 }
 
