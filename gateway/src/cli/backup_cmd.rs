@@ -93,6 +93,34 @@ pub(super) fn io_err<'a>(
     move |e| CliError::from(Error::io(action, path, e))
 }
 
+impl Manifest {
+    /// The manifest of a backup made now of a database like `db`.
+    pub(super) fn new(db: DatabaseSummary, files: Vec<FileEntry>) -> Self {
+        Self {
+            format: FORMAT,
+            created_at: crate::core::clock::rfc3339_ms(crate::core::clock::now_ms()),
+            gateway_version: env!("CARGO_PKG_VERSION").into(),
+            schema_version: db.schema_version,
+            messages: db.messages,
+            files,
+            backend: None,
+            tables: Vec::new(),
+        }
+    }
+}
+
+/// Writes `backup.json`, last: a backup is complete when it exists.
+pub(super) fn write_manifest(dest: &Path, manifest: &Manifest) -> Result<(), CliError> {
+    let text = serde_json::to_vec_pretty(manifest).map_err(|e| CliError {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    Ok(crate::core::fs::write_private_file(
+        &dest.join(MANIFEST),
+        &text,
+    )?)
+}
+
 /// Runs `gateway backup`.
 pub fn backup(cfg: &Config, args: &BackupArgs) -> Result<(), CliError> {
     let dest = &args.dir;
@@ -101,21 +129,8 @@ pub fn backup(cfg: &Config, args: &BackupArgs) -> Result<(), CliError> {
     let summary = backup_database(&cfg.data_dir, &dest.join(crate::store::DB_FILE))?;
     let mut files = vec![entry_of(dest, crate::store::DB_FILE)?];
     copy_data_dir(cfg, dest, current.as_deref(), &mut files)?;
-    let manifest = Manifest {
-        format: FORMAT,
-        created_at: crate::core::clock::rfc3339_ms(crate::core::clock::now_ms()),
-        gateway_version: env!("CARGO_PKG_VERSION").into(),
-        schema_version: summary.schema_version,
-        messages: summary.messages,
-        files,
-        backend: None,
-        tables: Vec::new(),
-    };
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| CliError {
-        code: 1,
-        message: e.to_string(),
-    })?;
-    crate::core::fs::write_private_file(&dest.join(MANIFEST), &text)?;
+    let manifest = Manifest::new(summary, files);
+    write_manifest(dest, &manifest)?;
     report(
         args.json,
         &format!(

@@ -21,8 +21,8 @@ use std::path::Path;
 
 use super::backup_cmd::{BackupArgs, RestoreArgs};
 use super::backup_cmd::{
-    FORMAT, FileEntry, MANIFEST, Manifest, copy_data_dir, copy_private, entry_of, new_backup_dir,
-    read_manifest, report, verify,
+    FileEntry, MANIFEST, Manifest, copy_data_dir, copy_private, entry_of, new_backup_dir,
+    read_manifest, report, verify, write_manifest,
 };
 use super::{CliError, runtime};
 use crate::app::config::Config;
@@ -75,15 +75,14 @@ pub(super) fn backup(cfg: &Config, args: &BackupArgs) -> Result<(), CliError> {
     if cfg.data_dir.is_dir() {
         copy_data_dir(cfg, dest, current.as_deref(), &mut files)?;
     }
-    let manifest = Manifest {
-        format: FORMAT,
-        created_at: crate::core::clock::rfc3339_ms(crate::core::clock::now_ms()),
-        gateway_version: env!("CARGO_PKG_VERSION").into(),
+    let db = DatabaseSummary {
         schema_version: snap.schema_version,
         messages: snap.messages,
-        files,
+    };
+    let manifest = Manifest {
         backend: Some(POSTGRES.into()),
         tables: snap.tables,
+        ..Manifest::new(db, files)
     };
     write_manifest(dest, &manifest)?;
     report(
@@ -97,22 +96,8 @@ pub(super) fn backup(cfg: &Config, args: &BackupArgs) -> Result<(), CliError> {
             dest.display(),
         ),
         &manifest,
-        DatabaseSummary {
-            schema_version: snap.schema_version,
-            messages: snap.messages,
-        },
+        db,
     )
-}
-
-fn write_manifest(dest: &Path, manifest: &Manifest) -> Result<(), CliError> {
-    let text = serde_json::to_vec_pretty(manifest).map_err(|e| CliError {
-        code: 1,
-        message: e.to_string(),
-    })?;
-    Ok(crate::core::fs::write_private_file(
-        &dest.join(MANIFEST),
-        &text,
-    )?)
 }
 
 /// `gateway restore DIR` on PostgreSQL.

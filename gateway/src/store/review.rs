@@ -626,6 +626,53 @@ pub struct Stats {
     pub shadow_would_block: (usize, usize),
 }
 
+impl Stats {
+    /// Counts the operators' decisions, oldest first, as (time, action,
+    /// the model's verdict then): how often they confirmed or overturned
+    /// the model, per day, and the precision of its `spam` verdicts. The
+    /// same on both backends; only the reading differs.
+    pub(crate) fn count_decisions(
+        &mut self,
+        rows: impl IntoIterator<Item = (i64, String, Option<String>)>,
+    ) {
+        let mut days: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for (at, action, model) in rows {
+            self.decisions += 1;
+            let spam = action == "mark_spam";
+            let overturned = match model.as_deref() {
+                Some("spam") if spam => {
+                    self.spam_confirmed += 1;
+                    false
+                }
+                Some("spam") => {
+                    self.spam_overturned += 1;
+                    true
+                }
+                Some("suspect") if spam => {
+                    self.holds_confirmed_spam += 1;
+                    false
+                }
+                Some("suspect") => {
+                    self.holds_overturned += 1;
+                    true
+                }
+                _ => false,
+            };
+            let day: String = crate::core::clock::rfc3339_ms(at)
+                .chars()
+                .take(10)
+                .collect();
+            let e = days.entry(day).or_default();
+            e.0 += 1;
+            e.1 += usize::from(overturned);
+        }
+        let flagged_spam = self.spam_confirmed + self.spam_overturned;
+        self.spam_precision =
+            (flagged_spam > 0).then(|| self.spam_confirmed as f64 / flagged_spam as f64);
+        self.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
+    }
+}
+
 /// Compares the model with the operators over the audit log.
 pub fn stats(db: &Db) -> Result<Stats> {
     let conn = db.conn();
@@ -640,46 +687,12 @@ pub fn stats(db: &Db) -> Result<Stats> {
             r.get::<_, Option<String>>(2)?,
         ))
     })?;
-    let mut days: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for row in rows {
-        let (at, action, model) = row?;
-        s.decisions += 1;
-        let spam = action == "mark_spam";
-        let overturned = match model.as_deref() {
-            Some("spam") if spam => {
-                s.spam_confirmed += 1;
-                false
-            }
-            Some("spam") => {
-                s.spam_overturned += 1;
-                true
-            }
-            Some("suspect") if spam => {
-                s.holds_confirmed_spam += 1;
-                false
-            }
-            Some("suspect") => {
-                s.holds_overturned += 1;
-                true
-            }
-            _ => false,
-        };
-        let day: String = crate::core::clock::rfc3339_ms(at)
-            .chars()
-            .take(10)
-            .collect();
-        let e = days.entry(day).or_default();
-        e.0 += 1;
-        e.1 += usize::from(overturned);
-    }
-    let flagged_spam = s.spam_confirmed + s.spam_overturned;
-    s.spam_precision = (flagged_spam > 0).then(|| s.spam_confirmed as f64 / flagged_spam as f64);
+    s.count_decisions(rows.collect::<rusqlite::Result<Vec<_>>>()?);
     s.pending = conn.query_row(
         "SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL",
         [],
         |r| r.get::<_, i64>(0),
     )? as usize;
-    s.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
     let shadow = |verdict: &str| -> Result<(usize, usize)> {
         Ok(conn.query_row(
             "SELECT COUNT(*), COUNT(DISTINCT sender) FROM messages WHERE verdict = ?1",

@@ -98,49 +98,15 @@ impl PgStore {
     pub async fn review_stats(&self) -> Result<Stats> {
         let c = self.client().await?;
         let mut s = Stats::default();
-        let mut days: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-        for r in c
+        let rows = c
             .query(
                 "SELECT at, action, model_verdict FROM audit_log \
                  WHERE action IN ('mark_spam', 'mark_ham') ORDER BY id",
                 &[],
             )
             .await
-            .map_err(pg_error)?
-        {
-            let (at, action, model): (i64, String, Option<String>) = (r.get(0), r.get(1), r.get(2));
-            s.decisions += 1;
-            let spam = action == "mark_spam";
-            let overturned = match model.as_deref() {
-                Some("spam") if spam => {
-                    s.spam_confirmed += 1;
-                    false
-                }
-                Some("spam") => {
-                    s.spam_overturned += 1;
-                    true
-                }
-                Some("suspect") if spam => {
-                    s.holds_confirmed_spam += 1;
-                    false
-                }
-                Some("suspect") => {
-                    s.holds_overturned += 1;
-                    true
-                }
-                _ => false,
-            };
-            let day: String = crate::core::clock::rfc3339_ms(at)
-                .chars()
-                .take(10)
-                .collect();
-            let e = days.entry(day).or_default();
-            e.0 += 1;
-            e.1 += usize::from(overturned);
-        }
-        let flagged_spam = s.spam_confirmed + s.spam_overturned;
-        s.spam_precision =
-            (flagged_spam > 0).then(|| s.spam_confirmed as f64 / flagged_spam as f64);
+            .map_err(pg_error)?;
+        s.count_decisions(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
         let pending: i64 = c
             .query_one(
                 "SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL",
@@ -150,7 +116,6 @@ impl PgStore {
             .map_err(pg_error)?
             .get(0);
         s.pending = usize::try_from(pending).unwrap_or(0);
-        s.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
         for (verdict, slot) in [
             ("would_hold", &mut s.shadow_would_hold),
             ("would_block", &mut s.shadow_would_block),
