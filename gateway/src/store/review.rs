@@ -170,6 +170,59 @@ pub struct QueueFilter {
     pub adapter: Option<String>,
 }
 
+/// One undecided flagged sender as either backend reads it, before the
+/// filter and the countries of its held messages.
+pub(crate) struct FlaggedRow {
+    pub sender: String,
+    pub verdict: String,
+    pub score: f64,
+    /// The reasons as stored (JSON).
+    pub reasons: String,
+    pub adapter: Option<String>,
+    /// First flagged and last seen (Unix ms).
+    pub first: i64,
+    pub last: i64,
+    /// Its messages held now.
+    pub held: i64,
+}
+
+impl QueueFilter {
+    /// Whether `r` passes the filters.
+    pub(crate) fn admits(&self, r: &FlaggedRow) -> bool {
+        !(self.verdict.as_deref().is_some_and(|v| v != r.verdict)
+            || self.min_score.is_some_and(|m| r.score < m)
+            || self.max_score.is_some_and(|m| r.score > m)
+            || self.since.is_some_and(|s| r.last < s)
+            || (self.adapter.is_some() && self.adapter != r.adapter))
+    }
+}
+
+impl FlaggedRow {
+    /// The queue's row, with the countries of the held messages'
+    /// `recipients` (each once, sorted).
+    pub(crate) fn into_queue_row(self, recipients: impl IntoIterator<Item = String>) -> QueueRow {
+        let mut countries: Vec<String> = recipients.into_iter().map(|n| country(&n)).collect();
+        countries.sort();
+        countries.dedup();
+        QueueRow {
+            reasons: reason_words(&self.reasons),
+            sender: self.sender,
+            verdict: self.verdict,
+            score: self.score,
+            held: self.held,
+            adapter: self.adapter,
+            first_seen: crate::core::clock::rfc3339_ms(self.first),
+            last_seen: crate::core::clock::rfc3339_ms(self.last),
+            countries,
+        }
+    }
+}
+
+/// The recipients of a sender's held messages (for their countries), on
+/// either backend (SQLite binds `$1` as its first parameter too).
+pub(crate) const HELD_RECIPIENTS: &str = "SELECT DISTINCT recipient FROM messages WHERE sender = $1 \
+     AND status IN ('held', 'blocked') AND id NOT IN (SELECT message_id FROM pending_drops) LIMIT 200";
+
 pub(crate) fn reason_words(json: &str) -> Vec<String> {
     let v: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
     v.iter()
@@ -201,50 +254,29 @@ pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
          FROM flagged_senders s WHERE s.decided IS NULL",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, f64>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, i64>(5)?,
-            r.get::<_, i64>(6)?,
-            r.get::<_, i64>(7)?,
-        ))
+        Ok(FlaggedRow {
+            sender: r.get(0)?,
+            verdict: r.get(1)?,
+            score: r.get(2)?,
+            reasons: r.get(3)?,
+            adapter: r.get(4)?,
+            first: r.get(5)?,
+            last: r.get(6)?,
+            held: r.get(7)?,
+        })
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (sender, verdict, score, reasons, adapter, first, last, held) = row?;
-        if f.verdict.as_deref().is_some_and(|v| v != verdict)
-            || f.min_score.is_some_and(|m| score < m)
-            || f.max_score.is_some_and(|m| score > m)
-            || f.since.is_some_and(|s| last < s)
-            || (f.adapter.is_some() && f.adapter != adapter)
-        {
+        let row = row?;
+        if !f.admits(&row) {
             continue;
         }
-        let mut countries: Vec<String> = conn
-            .prepare_cached(
-                "SELECT DISTINCT recipient FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') \
-                 AND id NOT IN (SELECT message_id FROM pending_drops) LIMIT 200",
-            )?
-            .query_map([&sender], |r| r.get::<_, String>(0))?
+        let recipients: Vec<String> = conn
+            .prepare_cached(HELD_RECIPIENTS)?
+            .query_map([&row.sender], |r| r.get::<_, String>(0))?
             .filter_map(|r| r.ok())
-            .map(|n| country(&n))
             .collect();
-        countries.sort();
-        countries.dedup();
-        out.push(QueueRow {
-            sender,
-            verdict,
-            score,
-            reasons: reason_words(&reasons),
-            held,
-            adapter,
-            first_seen: crate::core::clock::rfc3339_ms(first),
-            last_seen: crate::core::clock::rfc3339_ms(last),
-            countries,
-        });
+        out.push(row.into_queue_row(recipients));
     }
     Ok(out)
 }

@@ -9,7 +9,7 @@ use super::{PgStore, pg_error};
 use crate::core::error::Result;
 use crate::store::db::{SenderActivity, SenderMessage};
 use crate::store::review::{
-    AuditEntry, ListKind, QueueFilter, QueueRow, Stats, country, reason_words,
+    AuditEntry, FlaggedRow, HELD_RECIPIENTS, ListKind, QueueFilter, QueueRow, Stats,
 };
 use crate::store::review_ops::{HeldRow, ReviewOps};
 use crate::store::undo::PendingDrop;
@@ -30,41 +30,24 @@ impl PgStore {
             .map_err(pg_error)?;
         let mut out = Vec::new();
         for r in rows {
-            let (sender, verdict, score): (String, String, f64) = (r.get(0), r.get(1), r.get(2));
-            let (reasons, adapter): (String, Option<String>) = (r.get(3), r.get(4));
-            let (first, last, held): (i64, i64, i64) = (r.get(5), r.get(6), r.get(7));
-            if f.verdict.as_deref().is_some_and(|v| v != verdict)
-                || f.min_score.is_some_and(|m| score < m)
-                || f.max_score.is_some_and(|m| score > m)
-                || f.since.is_some_and(|s| last < s)
-                || (f.adapter.is_some() && f.adapter != adapter)
-            {
+            let row = FlaggedRow {
+                sender: r.get(0),
+                verdict: r.get(1),
+                score: r.get(2),
+                reasons: r.get(3),
+                adapter: r.get(4),
+                first: r.get(5),
+                last: r.get(6),
+                held: r.get(7),
+            };
+            if !f.admits(&row) {
                 continue;
             }
-            let mut countries: Vec<String> = c
-                .query(
-                    "SELECT DISTINCT recipient FROM messages WHERE sender = $1 AND status IN ('held', 'blocked') \
-                     AND id NOT IN (SELECT message_id FROM pending_drops) LIMIT 200",
-                    &[&sender],
-                )
+            let recipients = c
+                .query(HELD_RECIPIENTS, &[&row.sender])
                 .await
-                .map_err(pg_error)?
-                .into_iter()
-                .map(|r| country(r.get(0)))
-                .collect();
-            countries.sort();
-            countries.dedup();
-            out.push(QueueRow {
-                sender,
-                verdict,
-                score,
-                reasons: reason_words(&reasons),
-                held,
-                adapter,
-                first_seen: crate::core::clock::rfc3339_ms(first),
-                last_seen: crate::core::clock::rfc3339_ms(last),
-                countries,
-            });
+                .map_err(pg_error)?;
+            out.push(row.into_queue_row(recipients.into_iter().map(|r| r.get(0))));
         }
         Ok(out)
     }
