@@ -131,6 +131,9 @@ pub(super) fn restore(cfg: &Config, args: &RestoreArgs) -> Result<(), CliError> 
             f.path
         )));
     }
+    // The sealed bodies are useless without the keys: they must load from
+    // the backup before the database is written.
+    crate::envelope::keys::Keyring::open(src)?;
     let (messages, schema_version) = runtime()?.block_on(PgStore::restore(
         &cfg.store,
         &src.join(TABLES_DIR),
