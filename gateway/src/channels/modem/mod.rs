@@ -136,22 +136,40 @@ impl ChannelConfig for [ModemConfig] {
                 // On a cluster, only the node holding the modem's lease
                 // opens its port.
                 // The send queue outlives each run: a lost and retaken
-                // lease starts the modem again on the same queue.
+                // lease starts the modem again on the same queue; while
+                // another node holds the modem, a send handed to this
+                // node's queue (claimed just before the lease was lost) is
+                // answered at once, to be retried where the modem runs.
                 let jobs = tokio::sync::Mutex::new(jobs);
-                crate::pipeline::lease::while_held(&pipeline, &cfg.name, &shutdown, |token| {
-                    let (pipeline, modems, cfg, pin) =
-                        (pipeline.clone(), modems.clone(), cfg.clone(), pin.clone());
-                    let jobs = &jobs;
-                    async move {
-                        let span = tracing::info_span!("modem", modem = %cfg.name);
-                        let mut jobs = jobs.lock().await;
-                        tracing::Instrument::instrument(
-                            task::supervise(pipeline, modems, cfg, pin, &mut jobs, token),
-                            span,
-                        )
-                        .await
+                let name = cfg.name.clone();
+                let standby = || async {
+                    let mut jobs = jobs.lock().await;
+                    while let Some(job) = jobs.recv().await {
+                        let _ = job.reply.send(SendOutcome::Retry(format!(
+                            "modem {name} runs on another node"
+                        )));
                     }
-                })
+                };
+                crate::pipeline::lease::while_held_or(
+                    &pipeline,
+                    &cfg.name,
+                    &shutdown,
+                    |token| {
+                        let (pipeline, modems, cfg, pin) =
+                            (pipeline.clone(), modems.clone(), cfg.clone(), pin.clone());
+                        let jobs = &jobs;
+                        async move {
+                            let span = tracing::info_span!("modem", modem = %cfg.name);
+                            let mut jobs = jobs.lock().await;
+                            tracing::Instrument::instrument(
+                                task::supervise(pipeline, modems, cfg, pin, &mut jobs, token),
+                                span,
+                            )
+                            .await
+                        }
+                    },
+                    standby,
+                )
                 .await
             });
         }
