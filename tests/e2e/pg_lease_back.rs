@@ -35,6 +35,16 @@ async fn listings(mock: &Mock, at_least: usize) -> usize {
     }
 }
 
+/// Waits until `gw`'s health (its next heartbeat's view) no longer says it
+/// holds `channel`.
+async fn given_up(gw: &Gateway, channel: &str) {
+    let deadline = Instant::now() + WAIT;
+    while holds(gw, channel).await && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!holds(gw, channel).await, "{}", cluster_health(gw).await);
+}
+
 fn signal(gw: &Gateway, sig: &str) {
     let ok = std::process::Command::new("kill")
         .args([sig, &gw.child.id().to_string()])
@@ -76,8 +86,7 @@ async fn a_stalled_node_gives_the_channel_up_and_takes_it_back_later() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(lost, "A noticed the lost lease");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(!holds(&a, PHONE).await, "{}", cluster_health(&a).await);
+    given_up(&a, PHONE).await;
     assert!(holds(&b, PHONE).await, "{}", cluster_health(&b).await);
     assert_eq!(
         pg.sql("leaseback", "SELECT COUNT(*) FROM channel_leases WHERE until > (extract(epoch from now()) * 1000)::BIGINT"),
@@ -106,4 +115,91 @@ async fn a_stalled_node_gives_the_channel_up_and_takes_it_back_later() {
         .count();
     assert_eq!(posts, 2, "each message sent once");
     eprintln!("B took the phone {took:?} after A stalled; A took it back {back:?} after B died");
+}
+
+/// A node with the simulated modem `sim1` (over TCP) as its only route.
+fn modem_node(
+    dir: &std::path::Path,
+    sink: &Sink,
+    pg: &Postgres,
+    url: &str,
+    tcp: u16,
+) -> std::path::PathBuf {
+    let store = pg
+        .store_section(url)
+        .replace("lease_secs = 15\n", "lease_secs = 11\n");
+    let extra = format!(
+        "{store}[delivery]\nrequest_timeout_secs = 3\ninitial_backoff_ms = 200\nmax_backoff_secs = 1\n\n\
+         [routing]\ndefault = \"sim1\"\n\n[[modems]]\nname = \"sim1\"\nnumber = \"+14155550101\"\n\
+         tcp = \"127.0.0.1:{tcp}\"\npace_per_minute = 0\ncommand_timeout_ms = 1000\nsend_timeout_secs = 3\n\
+         health_check_secs = 1\nreconnect_max_secs = 1\n"
+    );
+    write_config(dir, Some(sink), &extra)
+}
+
+/// Waits until the modem simulator has sent `n` messages.
+async fn sent_by_modem(sim: &crate::modem::Sim, n: usize) {
+    let deadline = Instant::now() + WAIT;
+    while sim.sent().len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sim.sent().len(), n, "{:?}", sim.sent());
+}
+
+/// The same with a modem: the stalled node's modem stops, and it opens the
+/// modem again (and sends) once it takes the lease back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_node_opens_its_modem_again_when_the_lease_comes_back() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("modemback");
+    let sim = crate::modem::Sim::start(None);
+    let (da, db) = (TempDir::new("pg-mback-a"), TempDir::new("pg-mback-b"));
+    let sink = Sink::start(0).await;
+    let a = Gateway::start(&modem_node(&da.0, &sink, &pg, &url, sim.tcp));
+    let start = Instant::now();
+    while !holds(&a, "sim1").await && start.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(holds(&a, "sim1").await, "{}", cluster_health(&a).await);
+    send(&a, "+14155550123").await;
+    sent_by_modem(&sim, 1).await;
+    copy_keys(&da.0, &db.0);
+    let b = Gateway::spawn(
+        &modem_node(&db.0, &sink, &pg, &url, sim.tcp),
+        a.token.clone(),
+    );
+
+    signal(&a, "-STOP");
+    let start = Instant::now();
+    while !holds(&b, "sim1").await && start.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(holds(&b, "sim1").await, "{}", cluster_health(&b).await);
+    signal(&a, "-CONT");
+    let deadline = Instant::now() + WAIT;
+    while !a
+        .logs
+        .lock()
+        .unwrap()
+        .join("\n")
+        .contains("channel lease lost")
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    given_up(&a, "sim1").await;
+    // Accepted by A, sent by B's modem.
+    let id = send(&a, "+14155550124").await;
+    sent_by_modem(&sim, 2).await;
+    assert_eq!(b.wait_status(&id, "sent", WAIT).await["status"], "sent");
+
+    drop(b.kill());
+    let start = Instant::now();
+    while !holds(&a, "sim1").await && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(holds(&a, "sim1").await, "{}", cluster_health(&a).await);
+    let id = send(&a, "+14155550125").await;
+    sent_by_modem(&sim, 3).await;
+    assert_eq!(a.wait_status(&id, "sent", WAIT).await["status"], "sent");
 }
