@@ -277,6 +277,35 @@ async fn backup_and_restore_round_trip_on_postgres() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A backup of an older schema is loaded at its version and migrated:
+    // the same backup made to look like version 6 (before migration 7
+    // added the SMPP receipts' lease columns; the table is empty here).
+    let old = da.0.join("backup-v6");
+    std::fs::create_dir_all(&old).unwrap();
+    for e in walk_files(&bk) {
+        let to = old.join(e.strip_prefix(&bk).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&e, &to).unwrap();
+    }
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(old.join("backup.json")).unwrap()).unwrap();
+    m["schema_version"] = 6.into();
+    for t in m["tables"].as_array_mut().unwrap() {
+        if t["name"] == "smpp_receipts" {
+            t["columns"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|c| c != "lease_owner" && c != "lease_until");
+        }
+    }
+    std::fs::write(old.join("backup.json"), m.to_string()).unwrap();
+    let url3 = pg.create_db("bkold");
+    let dd = TempDir::new("pg-bk-d");
+    let cfg_d = node_config(&dd.0, &sink, &pg, &url3);
+    let out = ok(&cli(&cfg_d, &["restore", old.to_str().unwrap()]));
+    assert!(out.contains("schema migrated 6 -> "), "{out}");
+    assert_eq!(pg.sql("bkold", "SELECT COUNT(*) FROM messages"), "4");
+
     // A SQLite configuration refuses a PostgreSQL backup.
     let dc = TempDir::new("pg-bk-c");
     let cfg_c = write_config(&dc.0, None, "");
@@ -371,4 +400,18 @@ async fn a_full_server_disk_is_storage_full() {
         .send(serde_json::json!({"to": "+14155554200", "text": "room again"}))
         .await;
     assert_eq!(r.status(), 202);
+}
+
+/// Every file below `dir`.
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
