@@ -223,44 +223,44 @@ impl PgStore {
         window: i64,
     ) -> Result<usize> {
         self.decision(async |tx, now| {
-        let mut n = 0;
-        for id in held_between(tx, sender, sender).await? {
-            let done = if spam {
-                let detail = "dropped by operator; body erased";
-                drop_after(tx, actor, &id, detail, now, window).await?
+            let mut n = 0;
+            for id in held_between(tx, sender, sender).await? {
+                let done = if spam {
+                    let detail = "dropped by operator; body erased";
+                    drop_after(tx, actor, &id, detail, now, window).await?
+                } else {
+                    release_one(tx, &id, now).await?
+                };
+                n += usize::from(done);
+            }
+            let (kind, other) = if spam {
+                ("block", "allow")
             } else {
-                release_one(tx, &id, now).await?
+                ("allow", "block")
             };
-            n += usize::from(done);
-        }
-        let (kind, other) = if spam {
-            ("block", "allow")
-        } else {
-            ("allow", "block")
-        };
-        tx.execute(
-            "DELETE FROM lists WHERE kind = $1 AND pattern = $2",
-            &[&other, &sender],
-        )
-        .await
-        .map_err(pg_error)?;
-        tx.execute(
-            "INSERT INTO lists (kind, pattern, expires_at, note, created_at) VALUES ($1, $2, NULL, $3, $4) \
-             ON CONFLICT (kind, pattern) DO UPDATE SET expires_at = NULL, note = $3, created_at = $4",
-            &[&kind, &sender, &note, &now],
-        )
-        .await
-        .map_err(pg_error)?;
-        tx.execute(
-            "UPDATE flagged_senders SET decided = $2 WHERE sender = $1",
-            &[&sender, &if spam { "spam" } else { "ham" }],
-        )
-        .await
-        .map_err(pg_error)?;
-        let action = if spam { "mark_spam" } else { "mark_ham" };
-        audit(tx, actor, action, sender, note, now).await?;
-        notify(tx, CacheKind::Lists).await?;
-        notify(tx, CacheKind::Reviews).await?;
+            tx.execute(
+                "DELETE FROM lists WHERE kind = $1 AND pattern = $2",
+                &[&other, &sender],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.execute(
+                "INSERT INTO lists (kind, pattern, expires_at, note, created_at) VALUES ($1, $2, NULL, $3, $4) \
+                 ON CONFLICT (kind, pattern) DO UPDATE SET expires_at = NULL, note = $3, created_at = $4",
+                &[&kind, &sender, &note, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.execute(
+                "UPDATE flagged_senders SET decided = $2 WHERE sender = $1",
+                &[&sender, &if spam { "spam" } else { "ham" }],
+            )
+            .await
+            .map_err(pg_error)?;
+            let action = if spam { "mark_spam" } else { "mark_ham" };
+            audit(tx, actor, action, sender, note, now).await?;
+            notify(tx, CacheKind::Lists).await?;
+            notify(tx, CacheKind::Reviews).await?;
             Ok(n)
         })
         .await
@@ -279,30 +279,30 @@ impl PgStore {
         window: i64,
     ) -> Result<usize> {
         self.decision(async |tx, now| {
-        tx.execute(
-            "INSERT INTO lists (kind, pattern, expires_at, note, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (kind, pattern) DO UPDATE SET expires_at = $3, note = $4, created_at = $5",
-            &[&kind.as_str(), &pattern, &expires_at, &note, &now],
-        )
-        .await
-        .map_err(pg_error)?;
-        audit(tx, actor, kind.as_str(), pattern, note, now).await?;
-        let mut n = 0;
-        if kind == ListKind::Block {
-            let (lo, hi) = pattern_range(pattern);
-            let detail = "sender_blocked: the sender was put on the block list; body erased";
-            for id in held_between(tx, &lo, &hi).await? {
-                n += usize::from(drop_after(tx, actor, &id, detail, now, window).await?);
-            }
             tx.execute(
-                "UPDATE flagged_senders SET decided = 'blocked' \
-                 WHERE decided IS NULL AND sender BETWEEN $1 AND $2",
-                &[&lo, &hi],
+                "INSERT INTO lists (kind, pattern, expires_at, note, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (kind, pattern) DO UPDATE SET expires_at = $3, note = $4, created_at = $5",
+                &[&kind.as_str(), &pattern, &expires_at, &note, &now],
             )
             .await
             .map_err(pg_error)?;
-        }
-        notify(tx, CacheKind::Lists).await?;
+            audit(tx, actor, kind.as_str(), pattern, note, now).await?;
+            let mut n = 0;
+            if kind == ListKind::Block {
+                let (lo, hi) = pattern_range(pattern);
+                let detail = "sender_blocked: the sender was put on the block list; body erased";
+                for id in held_between(tx, &lo, &hi).await? {
+                    n += usize::from(drop_after(tx, actor, &id, detail, now, window).await?);
+                }
+                tx.execute(
+                    "UPDATE flagged_senders SET decided = 'blocked' \
+                     WHERE decided IS NULL AND sender BETWEEN $1 AND $2",
+                    &[&lo, &hi],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
+            notify(tx, CacheKind::Lists).await?;
             Ok(n)
         })
         .await
@@ -342,37 +342,37 @@ impl PgStore {
     /// store's `undo::undo`). Returns the messages held again.
     pub async fn undo(&self, actor: &str, sender: &str) -> Result<usize> {
         self.decision(async |tx, now| {
-        finalize_due(tx, now).await?;
-        let n = tx
-            .execute(
-                "DELETE FROM pending_drops WHERE sender = $1 AND final_at > $2",
-                &[&sender, &now],
-            )
-            .await
-            .map_err(pg_error)?;
-        if n > 0 {
-            let was_spam = tx
-                .query_opt(
-                    "SELECT 1 FROM flagged_senders WHERE sender = $1 AND decided = 'spam'",
+            finalize_due(tx, now).await?;
+            let n = tx
+                .execute(
+                    "DELETE FROM pending_drops WHERE sender = $1 AND final_at > $2",
+                    &[&sender, &now],
+                )
+                .await
+                .map_err(pg_error)?;
+            if n > 0 {
+                let was_spam = tx
+                    .query_opt(
+                        "SELECT 1 FROM flagged_senders WHERE sender = $1 AND decided = 'spam'",
+                        &[&sender],
+                    )
+                    .await
+                    .map_err(pg_error)?
+                    .is_some();
+                tx.execute(
+                    "UPDATE flagged_senders SET decided = NULL WHERE sender = $1 AND decided IN ('spam', 'blocked')",
                     &[&sender],
                 )
                 .await
-                .map_err(pg_error)?
-                .is_some();
-            tx.execute(
-                "UPDATE flagged_senders SET decided = NULL WHERE sender = $1 AND decided IN ('spam', 'blocked')",
-                &[&sender],
-            )
-            .await
-            .map_err(pg_error)?;
-            let action = if was_spam {
-                "undo_mark_spam"
-            } else {
-                "undo_drop"
-            };
-            audit(tx, actor, action, sender, None, now).await?;
-            notify(tx, CacheKind::Reviews).await?;
-        }
+                .map_err(pg_error)?;
+                let action = if was_spam {
+                    "undo_mark_spam"
+                } else {
+                    "undo_drop"
+                };
+                audit(tx, actor, action, sender, None, now).await?;
+                notify(tx, CacheKind::Reviews).await?;
+            }
             Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
         .await
