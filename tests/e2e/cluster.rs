@@ -14,7 +14,7 @@ use crate::pg::Postgres;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Copies the edge keys and the pseudonym key of one node to another.
-fn copy_keys(from: &Path, to: &Path) {
+pub(crate) fn copy_keys(from: &Path, to: &Path) {
     let (from, to) = (from.join("data"), to.join("data"));
     std::fs::create_dir_all(to.join("keys")).unwrap();
     for e in std::fs::read_dir(from.join("keys")).unwrap().flatten() {
@@ -203,7 +203,7 @@ async fn a_route_limit_is_one_limit_over_two_nodes() {
 }
 
 /// A node with the phone as its only route, on the shared database.
-fn phone_node(
+pub(crate) fn phone_node(
     dir: &Path,
     sink: &Sink,
     pg: &Postgres,
@@ -222,7 +222,7 @@ fn phone_node(
     write_config(dir, None, &extra)
 }
 
-async fn send(gw: &Gateway, to: &str) -> String {
+pub(crate) async fn send(gw: &Gateway, to: &str) -> String {
     gw.send_accepted(serde_json::json!({"to": to, "text": "hi phone"}))
         .await
 }

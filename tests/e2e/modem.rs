@@ -20,14 +20,14 @@ const WAIT: Duration = Duration::from_secs(30);
 const OWN_NUMBER: &str = "+14155550101";
 const PEER: &str = "+14155550123";
 
-struct Sim {
+pub(crate) struct Sim {
     child: Child,
-    tcp: u16,
+    pub(crate) tcp: u16,
     control: u16,
 }
 
 impl Sim {
-    fn start(pty: Option<&std::path::Path>) -> Self {
+    pub(crate) fn start(pty: Option<&std::path::Path>) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/modem_sim.py");
         let mut cmd = Command::new("python3");
         cmd.arg(script);
@@ -64,7 +64,7 @@ impl Sim {
         self.ctl(serde_json::json!({"op": "state"}))
     }
 
-    fn sent(&self) -> Vec<String> {
+    pub(crate) fn sent(&self) -> Vec<String> {
         self.state()["sent"]
             .as_array()
             .unwrap()

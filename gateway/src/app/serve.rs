@@ -73,11 +73,6 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     store.check_edge_key(&edge_key, &edge_keys).await?;
     let store = store.keep_after_delivery(config.privacy.keep_after_delivery_secs);
     store.cap_claims(config.delivery.concurrency);
-    if store.is_postgres() {
-        tracing::warn!(
-            "store.backend = postgres: some CLI commands are not yet available on it (README, \"PostgreSQL backend\")"
-        );
-    }
     if !store.is_postgres() && !store.secure_delete_on().await? {
         return Err(Error::Config(
             "SQLite does not zero freed content (PRAGMA secure_delete); erased bodies would stay in the file".into(),

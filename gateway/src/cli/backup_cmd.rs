@@ -28,9 +28,9 @@ use crate::core::error::Error;
 use crate::store::backup::{DatabaseSummary, backup_database, check_database};
 
 /// The manifest's file name.
-const MANIFEST: &str = "backup.json";
+pub(super) const MANIFEST: &str = "backup.json";
 /// The format of the manifest, for a future change.
-const FORMAT: u32 = 1;
+pub(super) const FORMAT: u32 = 1;
 /// How deep the walk over the data directory goes (it is two levels today).
 const MAX_DEPTH: usize = 8;
 
@@ -41,10 +41,10 @@ const MAX_DEPTH: usize = 8;
 )]
 pub struct BackupArgs {
     /// Directory to write the backup to (created; must be empty if it exists).
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     /// Print the summary as JSON.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// Options of `gateway restore`.
@@ -54,77 +54,83 @@ pub struct BackupArgs {
 )]
 pub struct RestoreArgs {
     /// Directory a `gateway backup` wrote.
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     /// Print the summary as JSON.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// One file of a backup.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct FileEntry {
+pub(super) struct FileEntry {
     /// Relative to the data directory, `/`-separated.
-    path: String,
-    bytes: u64,
-    sha256: String,
+    pub(super) path: String,
+    pub(super) bytes: u64,
+    pub(super) sha256: String,
 }
 
 /// `backup.json`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Manifest {
-    format: u32,
-    created_at: String,
-    gateway_version: String,
-    schema_version: i64,
-    messages: i64,
-    files: Vec<FileEntry>,
+pub(super) struct Manifest {
+    pub(super) format: u32,
+    pub(super) created_at: String,
+    pub(super) gateway_version: String,
+    pub(super) schema_version: i64,
+    pub(super) messages: i64,
+    pub(super) files: Vec<FileEntry>,
+    /// `postgres` for a PostgreSQL store's snapshot; absent: SQLite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) backend: Option<String>,
+    /// PostgreSQL: the tables and their columns (files `postgres/<table>.copy`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) tables: Vec<crate::store::postgres::TableDump>,
 }
 
-fn io_err<'a>(
+pub(super) fn io_err<'a>(
     action: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> CliError + 'a {
     move |e| CliError::from(Error::io(action, path, e))
 }
 
-/// Runs `gateway backup`.
-pub fn backup(cfg: &Config, args: &BackupArgs) -> Result<(), CliError> {
-    let dest = &args.dir;
-    let not_empty = std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some());
-    if not_empty {
-        return Err(CliError::input(format!(
-            "{} is not empty; back up into a new directory",
-            dest.display()
-        )));
-    }
-    crate::core::fs::create_private_dir(dest)?;
-    let current = std::fs::read(cfg.data_dir.join("keys").join("current")).ok();
-    let summary = backup_database(&cfg.data_dir, &dest.join(crate::store::DB_FILE))?;
-    let mut files = vec![entry_of(dest, crate::store::DB_FILE)?];
-    for rel in walk(&cfg.data_dir)? {
-        let to = dest.join(&rel);
-        if let Some(parent) = to.parent() {
-            crate::core::fs::create_private_dir(parent)?;
+impl Manifest {
+    /// The manifest of a backup made now of a database like `db`.
+    pub(super) fn new(db: DatabaseSummary, files: Vec<FileEntry>) -> Self {
+        Self {
+            format: FORMAT,
+            created_at: crate::core::clock::rfc3339_ms(crate::core::clock::now_ms()),
+            gateway_version: env!("CARGO_PKG_VERSION").into(),
+            schema_version: db.schema_version,
+            messages: db.messages,
+            files,
+            backend: None,
+            tables: Vec::new(),
         }
-        match (&current, rel.as_str()) {
-            (Some(c), "keys/current") => crate::core::fs::write_private_file(&to, c)?,
-            _ => copy_private(&cfg.data_dir.join(&rel), &to)?,
-        }
-        files.push(entry_of(dest, &rel)?);
     }
-    let manifest = Manifest {
-        format: FORMAT,
-        created_at: crate::core::clock::rfc3339_ms(crate::core::clock::now_ms()),
-        gateway_version: env!("CARGO_PKG_VERSION").into(),
-        schema_version: summary.schema_version,
-        messages: summary.messages,
-        files,
-    };
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| CliError {
+}
+
+/// Writes `backup.json`, last: a backup is complete when it exists.
+pub(super) fn write_manifest(dest: &Path, manifest: &Manifest) -> Result<(), CliError> {
+    let text = serde_json::to_vec_pretty(manifest).map_err(|e| CliError {
         code: 1,
         message: e.to_string(),
     })?;
-    crate::core::fs::write_private_file(&dest.join(MANIFEST), &text)?;
+    Ok(crate::core::fs::write_private_file(
+        &dest.join(MANIFEST),
+        &text,
+    )?)
+}
+
+/// Runs `gateway backup`.
+pub fn backup(cfg: &Config, args: &BackupArgs) -> Result<(), CliError> {
+    let dest = &args.dir;
+    new_backup_dir(dest)?;
+    let current = std::fs::read(cfg.data_dir.join("keys").join("current")).ok();
+    let summary = backup_database(&cfg.data_dir, &dest.join(crate::store::DB_FILE))?;
+    let mut files = vec![entry_of(dest, crate::store::DB_FILE)?];
+    copy_data_dir(cfg, dest, current.as_deref(), &mut files)?;
+    let manifest = Manifest::new(summary, files);
+    write_manifest(dest, &manifest)?;
     report(
         args.json,
         &format!(
@@ -140,30 +146,48 @@ pub fn backup(cfg: &Config, args: &BackupArgs) -> Result<(), CliError> {
     )
 }
 
+/// Creates the backup directory `dest` (owner-only); an existing one must
+/// be empty.
+pub(super) fn new_backup_dir(dest: &Path) -> Result<(), CliError> {
+    let not_empty = std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some());
+    if not_empty {
+        return Err(CliError::input(format!(
+            "{} is not empty; back up into a new directory",
+            dest.display()
+        )));
+    }
+    Ok(crate::core::fs::create_private_dir(dest)?)
+}
+
+/// Copies the data directory's files but the database's own (keys, the
+/// promoted model) into the backup `dest`, listing each in `files`;
+/// `keys/current` as it was read before the store's copy (`current`).
+pub(super) fn copy_data_dir(
+    cfg: &Config,
+    dest: &Path,
+    current: Option<&[u8]>,
+    files: &mut Vec<FileEntry>,
+) -> Result<(), CliError> {
+    for rel in walk(&cfg.data_dir)? {
+        let to = dest.join(&rel);
+        if let Some(parent) = to.parent() {
+            crate::core::fs::create_private_dir(parent)?;
+        }
+        match (current, rel.as_str()) {
+            (Some(c), "keys/current") => crate::core::fs::write_private_file(&to, c)?,
+            _ => copy_private(&cfg.data_dir.join(&rel), &to)?,
+        }
+        files.push(entry_of(dest, &rel)?);
+    }
+    Ok(())
+}
+
 /// Runs `gateway restore` into the configured data directory.
 pub fn restore(cfg: &Config, args: &RestoreArgs) -> Result<(), CliError> {
     let src = &args.dir;
     let manifest = read_manifest(src)?;
-    if manifest.format != FORMAT {
-        return Err(CliError::input(format!(
-            "{}: backup format {} is not known to this gateway (it reads {FORMAT})",
-            src.display(),
-            manifest.format
-        )));
-    }
-    // Everything is checked before anything is written.
-    for f in &manifest.files {
-        let rel = safe_relative(&f.path).ok_or_else(|| {
-            CliError::input(format!("{MANIFEST} names an unsafe path: {}", f.path))
-        })?;
-        let (bytes, sha) = hash_file(&src.join(&rel))?;
-        if bytes != f.bytes || sha != f.sha256 {
-            return Err(CliError::input(format!(
-                "{} does not match {MANIFEST} (changed or damaged); nothing restored",
-                src.join(&rel).display()
-            )));
-        }
-    }
+    super::pg_backup_cmd::check_backend(src, &manifest, false)?;
+    verify(src, &manifest)?;
     let db_src = src.join(crate::store::DB_FILE);
     let before = check_database(&db_src)?;
     let target = &cfg.data_dir;
@@ -207,7 +231,32 @@ pub fn restore(cfg: &Config, args: &RestoreArgs) -> Result<(), CliError> {
     )
 }
 
-fn report(
+/// Checks a backup's format and every file against its manifest (before
+/// anything is written).
+pub(super) fn verify(src: &Path, manifest: &Manifest) -> Result<(), CliError> {
+    if manifest.format != FORMAT {
+        return Err(CliError::input(format!(
+            "{}: backup format {} is not known to this gateway (it reads {FORMAT})",
+            src.display(),
+            manifest.format
+        )));
+    }
+    for f in &manifest.files {
+        let rel = safe_relative(&f.path).ok_or_else(|| {
+            CliError::input(format!("{MANIFEST} names an unsafe path: {}", f.path))
+        })?;
+        let (bytes, sha) = hash_file(&src.join(&rel))?;
+        if bytes != f.bytes || sha != f.sha256 {
+            return Err(CliError::input(format!(
+                "{} does not match {MANIFEST} (changed or damaged); nothing restored",
+                src.join(&rel).display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn report(
     json: bool,
     line: &str,
     manifest: &Manifest,
@@ -227,7 +276,7 @@ fn report(
     Ok(())
 }
 
-fn read_manifest(src: &Path) -> Result<Manifest, CliError> {
+pub(super) fn read_manifest(src: &Path) -> Result<Manifest, CliError> {
     let path = src.join(MANIFEST);
     let text = std::fs::read(&path).map_err(|_| {
         CliError::input(format!(
@@ -245,7 +294,7 @@ fn read_manifest(src: &Path) -> Result<Manifest, CliError> {
 }
 
 /// A manifest path as a relative path with no `..`, root or prefix.
-fn safe_relative(p: &str) -> Option<PathBuf> {
+pub(super) fn safe_relative(p: &str) -> Option<PathBuf> {
     let path = PathBuf::from(p);
     let ok = !p.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
     ok.then_some(path)
@@ -253,7 +302,7 @@ fn safe_relative(p: &str) -> Option<PathBuf> {
 
 /// The data directory's files other than the database's own (copied by
 /// the store) and half-written `*.tmp` files, relative, sorted.
-fn walk(root: &Path) -> Result<Vec<String>, CliError> {
+pub(super) fn walk(root: &Path) -> Result<Vec<String>, CliError> {
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
@@ -284,7 +333,7 @@ fn walk(root: &Path) -> Result<Vec<String>, CliError> {
     Ok(out)
 }
 
-fn copy_private(from: &Path, to: &Path) -> Result<(), CliError> {
+pub(super) fn copy_private(from: &Path, to: &Path) -> Result<(), CliError> {
     let mut src = std::fs::File::open(from).map_err(io_err("open", from))?;
     let mut dst = crate::core::fs::private_file_options()
         .open(to)
@@ -294,7 +343,7 @@ fn copy_private(from: &Path, to: &Path) -> Result<(), CliError> {
     dst.sync_all().map_err(io_err("sync", to))
 }
 
-fn entry_of(root: &Path, rel: &str) -> Result<FileEntry, CliError> {
+pub(super) fn entry_of(root: &Path, rel: &str) -> Result<FileEntry, CliError> {
     let (bytes, sha256) = hash_file(&root.join(rel))?;
     Ok(FileEntry {
         path: rel.to_string(),
@@ -303,7 +352,7 @@ fn entry_of(root: &Path, rel: &str) -> Result<FileEntry, CliError> {
     })
 }
 
-fn hash_file(path: &Path) -> Result<(u64, String), CliError> {
+pub(super) fn hash_file(path: &Path) -> Result<(u64, String), CliError> {
     let mut f = std::fs::File::open(path).map_err(io_err("open", path))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];

@@ -12,12 +12,14 @@ mod keys_cmd;
 mod messages_cmd;
 mod model_cmd;
 mod pdu_cmd;
+mod pg_backup_cmd;
 mod pg_cmd;
 mod review_cmd;
 mod review_decide;
 mod review_tui;
 mod sink;
 mod smpp_cmd;
+mod trace_source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -219,7 +221,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Whether a command reads or writes the store (on PostgreSQL, only some can).
+/// Whether a command reads or writes the store (on PostgreSQL, `pg_cmd` routes it).
 fn uses_store(c: &Command) -> bool {
     !matches!(
         c,

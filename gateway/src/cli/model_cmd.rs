@@ -334,8 +334,13 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             if let Some(s) = seed {
                 options.seed = *s;
             }
-            let extra =
-                crate::store::review::decisions_as_labels(&cfg.data_dir).unwrap_or_default();
+            let extra = match cfg.store.backend {
+                // As before on SQLite: a data dir without a database has no decisions.
+                crate::store::config::BackendKind::Sqlite => {
+                    super::trace_source::decisions(cfg).unwrap_or_default()
+                }
+                crate::store::config::BackendKind::Postgres => super::trace_source::decisions(cfg)?,
+            };
             if !extra.is_empty() {
                 eprintln!("using {} operator decisions as labels", extra.len());
             }
@@ -426,7 +431,7 @@ impl StoreSet {
                 clear_numbers: true,
             },
         )?;
-        let decisions = crate::store::review::decisions_as_labels(&cfg.data_dir).map_err(failed)?;
+        let decisions = super::trace_source::decisions(cfg)?;
         let spam = decisions
             .iter()
             .filter(|d| d.1 == classifier::Label::Spam)
@@ -530,6 +535,10 @@ fn promote(cfg: &Config, file: &std::path::Path, json: bool) -> Result<(), CliEr
             "note: [model] path is set in the config and takes precedence over the promoted model"
         );
     }
+    if cfg.store.backend == crate::store::config::BackendKind::Postgres {
+        // The model lives in each node's data dir, like the keys.
+        eprintln!("note: this node only; promote the same file on every node of the cluster");
+    }
     Ok(())
 }
 
@@ -547,7 +556,6 @@ pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
         }
         None => 0,
     };
-    let db = crate::store::open_for_cli(&cfg.data_dir)?;
     // The same key as the service's, so a trace's pseudonyms match the
     // ones the store made of older rows.
     let pseudonyms = crate::core::pseudonym::Pseudonyms::open_or_create(&cfg.data_dir)?;
@@ -575,7 +583,7 @@ pub fn export_trace(cfg: &Config, args: &ExportArgs) -> Result<(), CliError> {
     };
     let mut n = 0u64;
     let mut write_failed = None;
-    db.trace(since, |row| {
+    super::trace_source::each_trace_row(cfg, since, |row| {
         let event = match row {
             TraceRow::Message {
                 at,

@@ -1,9 +1,11 @@
 //! The command line on a PostgreSQL store (`[store] backend = "postgres"`).
 //!
-//! Most commands read the SQLite file in the data directory through the
+//! On SQLite the commands read the file in the data directory through the
 //! synchronous `Db` handle; on PostgreSQL that file is not the store, so
-//! they refuse rather than answer from the wrong database. `keys api
-//! create` runs on PostgreSQL (a node needs a key to be used at all).
+//! each command that reads or writes the store is routed here to the same
+//! operations on PostgreSQL (`backup` and `restore` to `pg_backup_cmd`;
+//! `export-trace` and `model … --from-store` choose their source in
+//! `trace_source`), never answered from the wrong database.
 
 use super::keys_cmd::{ApiCommand, DeadLetterCommand, KeysCommand};
 use super::review_cmd::ReviewCommand;
@@ -19,7 +21,7 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
     if cfg.store.backend != BackendKind::Postgres {
         return None;
     }
-    let name = match &cli.command {
+    match &cli.command {
         Command::Keys(KeysCommand::Api(ApiCommand::Create {
             name,
             tenant,
@@ -27,52 +29,37 @@ pub(super) fn intercept(cli: &Cli, cfg: &Config) -> Option<Result<(), CliError>>
             expires_in_days,
             status_callback,
             json,
-        })) => {
-            return Some(create_api_key(
-                cfg,
-                name,
-                tenant.as_deref(),
-                scope.as_deref(),
-                *expires_in_days,
-                status_callback.as_deref(),
-                *json,
-            ));
-        }
+        })) => Some(create_api_key(
+            cfg,
+            name,
+            tenant.as_deref(),
+            scope.as_deref(),
+            *expires_in_days,
+            status_callback.as_deref(),
+            *json,
+        )),
         Command::Keys(KeysCommand::Api(ApiCommand::Revoke { name, json })) => {
-            return Some(revoke_api_key(cfg, name, *json));
+            Some(revoke_api_key(cfg, name, *json))
         }
         Command::Keys(KeysCommand::Api(ApiCommand::Rotate { name, overlap_secs })) => {
-            return Some(rotate_api_key(cfg, name, *overlap_secs));
+            Some(rotate_api_key(cfg, name, *overlap_secs))
         }
         Command::Keys(KeysCommand::Api(ApiCommand::List { json })) => {
-            return Some(list_api_keys(cfg, *json));
+            Some(list_api_keys(cfg, *json))
         }
         Command::Keys(KeysCommand::Api(ApiCommand::SetCallback { name, url })) => {
-            return Some(set_key_callback(cfg, name, url.as_deref()));
+            Some(set_key_callback(cfg, name, url.as_deref()))
         }
-        Command::Identity(cmd) => return Some(identity(cfg, cmd)),
+        Command::Identity(cmd) => Some(identity(cfg, cmd)),
         Command::Messages(super::messages_cmd::MessagesCommand::Show { id, json }) => {
-            return Some(show_message(cfg, id, *json));
+            Some(show_message(cfg, id, *json))
         }
-        Command::DeadLetters(cmd) => return Some(dead_letters(cfg, cmd)),
-        Command::Replay(_) => "replay",
-        Command::Model(_) => "model",
-        Command::ExportTrace(_) => "export-trace",
-        Command::Review { command } => return Some(review(cfg, command.as_ref())),
-        Command::Smpp(cmd) => return Some(smpp(cfg, cmd)),
-        Command::Backup(_) => "backup",
-        Command::Restore(_) => "restore",
-        _ => return None,
-    };
-    Some(Err(not_available(name)))
-}
-
-fn not_available(command: &str) -> CliError {
-    CliError {
-        code: 2,
-        message: format!(
-            "`gateway {command}` is not yet available on the postgres backend (README, \"PostgreSQL backend\")"
-        ),
+        Command::DeadLetters(cmd) => Some(dead_letters(cfg, cmd)),
+        Command::Review { command } => Some(review(cfg, command.as_ref())),
+        Command::Smpp(cmd) => Some(smpp(cfg, cmd)),
+        Command::Backup(args) => Some(super::pg_backup_cmd::backup(cfg, args)),
+        Command::Restore(args) => Some(super::pg_backup_cmd::restore(cfg, args)),
+        _ => None,
     }
 }
 

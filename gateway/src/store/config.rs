@@ -123,7 +123,11 @@ impl StoreConfig {
                 }
                 if self.max_database_mb.is_some() {
                     problems.push(
-                        "store.max_database_mb is not available with backend = \"postgres\" (size the database server instead)"
+                        "store.max_database_mb is not available with backend = \"postgres\": PostgreSQL \
+                         keeps its files' size after deletes (the space is reused, not returned), so a cap \
+                         on the database's size would go on refusing after retention made room; cap the \
+                         server's disk instead (a tablespace on a volume of that size): a full disk is \
+                         answered 503 storage_full, as on SQLite"
                             .to_string(),
                     );
                 }

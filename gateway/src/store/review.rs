@@ -33,14 +33,19 @@ fn labels(conn: &Connection) -> Result<Vec<(String, classifier::Label)>> {
     let mut out = Vec::new();
     for row in rows {
         let (sender, action) = row?;
-        let label = if action == "mark_spam" {
-            classifier::Label::Spam
-        } else {
-            classifier::Label::Ham
-        };
-        out.push((sender, label));
+        out.push((sender, label_of(&action)));
     }
     Ok(out)
+}
+
+/// The training label of a decision (`mark_spam` or `mark_ham`), on either
+/// backend.
+pub(crate) fn label_of(action: &str) -> classifier::Label {
+    if action == "mark_spam" {
+        classifier::Label::Spam
+    } else {
+        classifier::Label::Ham
+    }
 }
 
 /// Which list an entry is on.
@@ -165,6 +170,59 @@ pub struct QueueFilter {
     pub adapter: Option<String>,
 }
 
+/// One undecided flagged sender as either backend reads it, before the
+/// filter and the countries of its held messages.
+pub(crate) struct FlaggedRow {
+    pub sender: String,
+    pub verdict: String,
+    pub score: f64,
+    /// The reasons as stored (JSON).
+    pub reasons: String,
+    pub adapter: Option<String>,
+    /// First flagged and last seen (Unix ms).
+    pub first: i64,
+    pub last: i64,
+    /// Its messages held now.
+    pub held: i64,
+}
+
+impl QueueFilter {
+    /// Whether `r` passes the filters.
+    pub(crate) fn admits(&self, r: &FlaggedRow) -> bool {
+        !(self.verdict.as_deref().is_some_and(|v| v != r.verdict)
+            || self.min_score.is_some_and(|m| r.score < m)
+            || self.max_score.is_some_and(|m| r.score > m)
+            || self.since.is_some_and(|s| r.last < s)
+            || (self.adapter.is_some() && self.adapter != r.adapter))
+    }
+}
+
+impl FlaggedRow {
+    /// The queue's row, with the countries of the held messages'
+    /// `recipients` (each once, sorted).
+    pub(crate) fn into_queue_row(self, recipients: impl IntoIterator<Item = String>) -> QueueRow {
+        let mut countries: Vec<String> = recipients.into_iter().map(|n| country(&n)).collect();
+        countries.sort();
+        countries.dedup();
+        QueueRow {
+            reasons: reason_words(&self.reasons),
+            sender: self.sender,
+            verdict: self.verdict,
+            score: self.score,
+            held: self.held,
+            adapter: self.adapter,
+            first_seen: crate::core::clock::rfc3339_ms(self.first),
+            last_seen: crate::core::clock::rfc3339_ms(self.last),
+            countries,
+        }
+    }
+}
+
+/// The recipients of a sender's held messages (for their countries), on
+/// either backend (SQLite binds `$1` as its first parameter too).
+pub(crate) const HELD_RECIPIENTS: &str = "SELECT DISTINCT recipient FROM messages WHERE sender = $1 \
+     AND status IN ('held', 'blocked') AND id NOT IN (SELECT message_id FROM pending_drops) LIMIT 200";
+
 pub(crate) fn reason_words(json: &str) -> Vec<String> {
     let v: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
     v.iter()
@@ -196,50 +254,29 @@ pub fn queue(db: &Db, f: &QueueFilter) -> Result<Vec<QueueRow>> {
          FROM flagged_senders s WHERE s.decided IS NULL",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, f64>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, i64>(5)?,
-            r.get::<_, i64>(6)?,
-            r.get::<_, i64>(7)?,
-        ))
+        Ok(FlaggedRow {
+            sender: r.get(0)?,
+            verdict: r.get(1)?,
+            score: r.get(2)?,
+            reasons: r.get(3)?,
+            adapter: r.get(4)?,
+            first: r.get(5)?,
+            last: r.get(6)?,
+            held: r.get(7)?,
+        })
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (sender, verdict, score, reasons, adapter, first, last, held) = row?;
-        if f.verdict.as_deref().is_some_and(|v| v != verdict)
-            || f.min_score.is_some_and(|m| score < m)
-            || f.max_score.is_some_and(|m| score > m)
-            || f.since.is_some_and(|s| last < s)
-            || (f.adapter.is_some() && f.adapter != adapter)
-        {
+        let row = row?;
+        if !f.admits(&row) {
             continue;
         }
-        let mut countries: Vec<String> = conn
-            .prepare_cached(
-                "SELECT DISTINCT recipient FROM messages WHERE sender = ?1 AND status IN ('held', 'blocked') \
-                 AND id NOT IN (SELECT message_id FROM pending_drops) LIMIT 200",
-            )?
-            .query_map([&sender], |r| r.get::<_, String>(0))?
+        let recipients: Vec<String> = conn
+            .prepare_cached(HELD_RECIPIENTS)?
+            .query_map([&row.sender], |r| r.get::<_, String>(0))?
             .filter_map(|r| r.ok())
-            .map(|n| country(&n))
             .collect();
-        countries.sort();
-        countries.dedup();
-        out.push(QueueRow {
-            sender,
-            verdict,
-            score,
-            reasons: reason_words(&reasons),
-            held,
-            adapter,
-            first_seen: crate::core::clock::rfc3339_ms(first),
-            last_seen: crate::core::clock::rfc3339_ms(last),
-            countries,
-        });
+        out.push(row.into_queue_row(recipients));
     }
     Ok(out)
 }
@@ -621,6 +658,53 @@ pub struct Stats {
     pub shadow_would_block: (usize, usize),
 }
 
+impl Stats {
+    /// Counts the operators' decisions, oldest first, as (time, action,
+    /// the model's verdict then): how often they confirmed or overturned
+    /// the model, per day, and the precision of its `spam` verdicts. The
+    /// same on both backends; only the reading differs.
+    pub(crate) fn count_decisions(
+        &mut self,
+        rows: impl IntoIterator<Item = (i64, String, Option<String>)>,
+    ) {
+        let mut days: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for (at, action, model) in rows {
+            self.decisions += 1;
+            let spam = action == "mark_spam";
+            let overturned = match model.as_deref() {
+                Some("spam") if spam => {
+                    self.spam_confirmed += 1;
+                    false
+                }
+                Some("spam") => {
+                    self.spam_overturned += 1;
+                    true
+                }
+                Some("suspect") if spam => {
+                    self.holds_confirmed_spam += 1;
+                    false
+                }
+                Some("suspect") => {
+                    self.holds_overturned += 1;
+                    true
+                }
+                _ => false,
+            };
+            let day: String = crate::core::clock::rfc3339_ms(at)
+                .chars()
+                .take(10)
+                .collect();
+            let e = days.entry(day).or_default();
+            e.0 += 1;
+            e.1 += usize::from(overturned);
+        }
+        let flagged_spam = self.spam_confirmed + self.spam_overturned;
+        self.spam_precision =
+            (flagged_spam > 0).then(|| self.spam_confirmed as f64 / flagged_spam as f64);
+        self.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
+    }
+}
+
 /// Compares the model with the operators over the audit log.
 pub fn stats(db: &Db) -> Result<Stats> {
     let conn = db.conn();
@@ -635,46 +719,12 @@ pub fn stats(db: &Db) -> Result<Stats> {
             r.get::<_, Option<String>>(2)?,
         ))
     })?;
-    let mut days: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for row in rows {
-        let (at, action, model) = row?;
-        s.decisions += 1;
-        let spam = action == "mark_spam";
-        let overturned = match model.as_deref() {
-            Some("spam") if spam => {
-                s.spam_confirmed += 1;
-                false
-            }
-            Some("spam") => {
-                s.spam_overturned += 1;
-                true
-            }
-            Some("suspect") if spam => {
-                s.holds_confirmed_spam += 1;
-                false
-            }
-            Some("suspect") => {
-                s.holds_overturned += 1;
-                true
-            }
-            _ => false,
-        };
-        let day: String = crate::core::clock::rfc3339_ms(at)
-            .chars()
-            .take(10)
-            .collect();
-        let e = days.entry(day).or_default();
-        e.0 += 1;
-        e.1 += usize::from(overturned);
-    }
-    let flagged_spam = s.spam_confirmed + s.spam_overturned;
-    s.spam_precision = (flagged_spam > 0).then(|| s.spam_confirmed as f64 / flagged_spam as f64);
+    s.count_decisions(rows.collect::<rusqlite::Result<Vec<_>>>()?);
     s.pending = conn.query_row(
         "SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL",
         [],
         |r| r.get::<_, i64>(0),
     )? as usize;
-    s.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
     let shadow = |verdict: &str| -> Result<(usize, usize)> {
         Ok(conn.query_row(
             "SELECT COUNT(*), COUNT(DISTINCT sender) FROM messages WHERE verdict = ?1",

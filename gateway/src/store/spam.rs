@@ -132,8 +132,10 @@ mod tests {
             .await
             .unwrap();
         let d = store.decisions_after(0).await.unwrap();
-        let seen: Vec<(bool, bool, Option<f32>)> =
-            d.iter().map(|d| (d.spam, d.undone, d.model_score)).collect();
+        let seen: Vec<(bool, bool, Option<f32>)> = d
+            .iter()
+            .map(|d| (d.spam, d.undone, d.model_score))
+            .collect();
         assert_eq!(
             seen,
             [

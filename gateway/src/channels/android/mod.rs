@@ -111,11 +111,10 @@ impl ChannelConfig for [AndroidRelayConfig] {
             let (http, side) = (ctx.http.clone(), side.clone());
             built.task(move |pipeline, shutdown| async move {
                 let route = side.config.route_name();
-                if let Some(token) =
-                    crate::pipeline::lease::hold(&pipeline, &route, &shutdown).await
-                {
-                    register_webhooks(http, side, token).await;
-                }
+                crate::pipeline::lease::while_held(&pipeline, &route, &shutdown, |token| {
+                    register_webhooks(http.clone(), side.clone(), token)
+                })
+                .await;
             });
         }
         Ok(built)

@@ -135,15 +135,40 @@ impl ChannelConfig for [ModemConfig] {
             built.task(move |pipeline, shutdown| async move {
                 // On a cluster, only the node holding the modem's lease
                 // opens its port.
-                let Some(token) =
-                    crate::pipeline::lease::hold(&pipeline, &cfg.name, &shutdown).await
-                else {
-                    return;
+                // The send queue outlives each run: a lost and retaken
+                // lease starts the modem again on the same queue; while
+                // another node holds the modem, a send handed to this
+                // node's queue (claimed just before the lease was lost) is
+                // answered at once, to be retried where the modem runs.
+                let jobs = tokio::sync::Mutex::new(jobs);
+                let name = cfg.name.clone();
+                let standby = || async {
+                    let mut jobs = jobs.lock().await;
+                    while let Some(job) = jobs.recv().await {
+                        let _ = job.reply.send(SendOutcome::Retry(format!(
+                            "modem {name} runs on another node"
+                        )));
+                    }
                 };
-                let span = tracing::info_span!("modem", modem = %cfg.name);
-                tracing::Instrument::instrument(
-                    task::supervise(pipeline, modems, cfg, pin, jobs, token),
-                    span,
+                crate::pipeline::lease::while_held_or(
+                    &pipeline,
+                    &cfg.name,
+                    &shutdown,
+                    |token| {
+                        let (pipeline, modems, cfg, pin) =
+                            (pipeline.clone(), modems.clone(), cfg.clone(), pin.clone());
+                        let jobs = &jobs;
+                        async move {
+                            let span = tracing::info_span!("modem", modem = %cfg.name);
+                            let mut jobs = jobs.lock().await;
+                            tracing::Instrument::instrument(
+                                task::supervise(pipeline, modems, cfg, pin, &mut jobs, token),
+                                span,
+                            )
+                            .await
+                        }
+                    },
+                    standby,
                 )
                 .await
             });

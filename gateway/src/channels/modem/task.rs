@@ -63,7 +63,7 @@ pub(super) async fn supervise(
     modems: Arc<Modems>,
     cfg: ModemConfig,
     pin: Option<String>,
-    mut jobs: mpsc::Receiver<SendJob>,
+    jobs: &mut mpsc::Receiver<SendJob>,
     shutdown: CancellationToken,
 ) {
     let mut m = Modem {
@@ -91,7 +91,7 @@ pub(super) async fn supervise(
             m.event("reset");
         }
         sessions += 1;
-        let (end, was_up) = m.session(&mut jobs, &shutdown).await;
+        let (end, was_up) = m.session(jobs, &shutdown).await;
         m.set_up(false);
         match end {
             End::Shutdown => return,

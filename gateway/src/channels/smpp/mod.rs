@@ -159,11 +159,16 @@ impl ChannelConfig for SmppConfig {
             built.physical.push(c.route_name());
             built.task(move |pipeline, shutdown| async move {
                 let name = cfg.route_name();
-                let Some(token) = crate::pipeline::lease::hold(&pipeline, &name, &shutdown).await
-                else {
-                    return;
-                };
-                run_client(pipeline, route, cfg, pw, token).await
+                crate::pipeline::lease::while_held(&pipeline, &name, &shutdown, |token| {
+                    run_client(
+                        pipeline.clone(),
+                        route.clone(),
+                        cfg.clone(),
+                        pw.clone(),
+                        token,
+                    )
+                })
+                .await
             });
         }
         let server = match self.server.clone() {

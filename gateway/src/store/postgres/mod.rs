@@ -11,6 +11,7 @@
 //! advisory locks, so two nodes never run them at once.
 
 mod api_keys;
+mod backup;
 mod callbacks;
 pub mod cluster;
 mod edge_key;
@@ -27,7 +28,9 @@ mod review;
 mod review_reads;
 mod schema;
 mod smpp;
+mod trace;
 
+pub use backup::{PgSnapshot, TableDump};
 pub use review_reads::PgReview;
 pub use smpp::PgSmppClients;
 
@@ -65,8 +68,13 @@ pub struct PgStore {
 }
 
 /// The error of a PostgreSQL operation, in words: the SQLSTATE and the
-/// server's message, never its DETAIL (which can quote row values).
+/// server's message, never its DETAIL (which can quote row values). A full
+/// disk on the server (53100) is the same retryable `StorageFull` as a
+/// full SQLite file: the API answers 503 `storage_full`, as on SQLite.
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> Error {
+    if e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL) {
+        return Error::StorageFull;
+    }
     match e.as_db_error() {
         Some(db) => Error::Store(format!("postgres {}: {}", db.code().code(), db.message())),
         None => Error::Store(format!("postgres: {e}")),
@@ -91,6 +99,16 @@ impl PgStore {
     /// Connects (the password from `secret_env` / `secret_file`), migrates
     /// under the cluster's migration lock, and answers a first query.
     pub async fn connect(cfg: &StoreConfig) -> Result<Self> {
+        let this = Self::open(cfg)?;
+        let mut client = this.client().await?;
+        schema::migrate(&mut client).await?;
+        drop(client);
+        Ok(this)
+    }
+
+    /// The pool, not yet connected nor migrated (`connect`; `restore`
+    /// creates the schema itself).
+    fn open(cfg: &StoreConfig) -> Result<Self> {
         let url = cfg.url.as_deref().ok_or_else(|| {
             Error::Config("store.url is required with backend = \"postgres\"".into())
         })?;
@@ -131,8 +149,6 @@ impl PgStore {
             stop: Default::default(),
             leases: cluster::Leases::default(),
         };
-        let mut client = this.client().await?;
-        schema::migrate(&mut client).await?;
         Ok(this)
     }
 

@@ -165,6 +165,21 @@ async fn finalize_due(tx: &Transaction<'_>, now: i64) -> Result<usize> {
 }
 
 impl PgStore {
+    /// Runs one operator decision in its own transaction at the current
+    /// time, committed when `f` succeeds (with its audit entry and cache
+    /// notice, which `f` writes), rolled back otherwise.
+    async fn decision<R>(
+        &self,
+        f: impl AsyncFnOnce(&Transaction<'_>, i64) -> Result<R>,
+    ) -> Result<R> {
+        let now = crate::core::clock::now_ms();
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_error)?;
+        let out = f(&tx, now).await?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(out)
+    }
+
     /// Releases or drops one held message and records the decision.
     pub async fn decide_message(
         &self,
@@ -174,29 +189,28 @@ impl PgStore {
         note: Option<&str>,
         window: i64,
     ) -> Result<bool> {
-        let now = crate::core::clock::now_ms();
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg_error)?;
-        let done = if release {
-            release_one(&tx, id, now).await?
-        } else {
-            drop_after(
-                &tx,
-                actor,
-                id,
-                "dropped by operator; body erased",
-                now,
-                window,
-            )
-            .await?
-        };
-        if done {
-            let action = if release { "release" } else { "drop" };
-            audit(&tx, actor, action, id, note, now).await?;
-            notify(&tx, CacheKind::Reviews).await?;
-        }
-        tx.commit().await.map_err(pg_error)?;
-        Ok(done)
+        self.decision(async |tx, now| {
+            let done = if release {
+                release_one(tx, id, now).await?
+            } else {
+                drop_after(
+                    tx,
+                    actor,
+                    id,
+                    "dropped by operator; body erased",
+                    now,
+                    window,
+                )
+                .await?
+            };
+            if done {
+                let action = if release { "release" } else { "drop" };
+                audit(tx, actor, action, id, note, now).await?;
+                notify(tx, CacheKind::Reviews).await?;
+            }
+            Ok(done)
+        })
+        .await
     }
 
     /// `mark SENDER spam|ham` (as the SQLite store's `review::mark`).
@@ -208,49 +222,48 @@ impl PgStore {
         note: Option<&str>,
         window: i64,
     ) -> Result<usize> {
-        let now = crate::core::clock::now_ms();
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg_error)?;
-        let mut n = 0;
-        for id in held_between(&tx, sender, sender).await? {
-            let done = if spam {
-                let detail = "dropped by operator; body erased";
-                drop_after(&tx, actor, &id, detail, now, window).await?
+        self.decision(async |tx, now| {
+            let mut n = 0;
+            for id in held_between(tx, sender, sender).await? {
+                let done = if spam {
+                    let detail = "dropped by operator; body erased";
+                    drop_after(tx, actor, &id, detail, now, window).await?
+                } else {
+                    release_one(tx, &id, now).await?
+                };
+                n += usize::from(done);
+            }
+            let (kind, other) = if spam {
+                ("block", "allow")
             } else {
-                release_one(&tx, &id, now).await?
+                ("allow", "block")
             };
-            n += usize::from(done);
-        }
-        let (kind, other) = if spam {
-            ("block", "allow")
-        } else {
-            ("allow", "block")
-        };
-        tx.execute(
-            "DELETE FROM lists WHERE kind = $1 AND pattern = $2",
-            &[&other, &sender],
-        )
+            tx.execute(
+                "DELETE FROM lists WHERE kind = $1 AND pattern = $2",
+                &[&other, &sender],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.execute(
+                "INSERT INTO lists (kind, pattern, expires_at, note, created_at) VALUES ($1, $2, NULL, $3, $4) \
+                 ON CONFLICT (kind, pattern) DO UPDATE SET expires_at = NULL, note = $3, created_at = $4",
+                &[&kind, &sender, &note, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.execute(
+                "UPDATE flagged_senders SET decided = $2 WHERE sender = $1",
+                &[&sender, &if spam { "spam" } else { "ham" }],
+            )
+            .await
+            .map_err(pg_error)?;
+            let action = if spam { "mark_spam" } else { "mark_ham" };
+            audit(tx, actor, action, sender, note, now).await?;
+            notify(tx, CacheKind::Lists).await?;
+            notify(tx, CacheKind::Reviews).await?;
+            Ok(n)
+        })
         .await
-        .map_err(pg_error)?;
-        tx.execute(
-            "INSERT INTO lists (kind, pattern, expires_at, note, created_at) VALUES ($1, $2, NULL, $3, $4) \
-             ON CONFLICT (kind, pattern) DO UPDATE SET expires_at = NULL, note = $3, created_at = $4",
-            &[&kind, &sender, &note, &now],
-        )
-        .await
-        .map_err(pg_error)?;
-        tx.execute(
-            "UPDATE flagged_senders SET decided = $2 WHERE sender = $1",
-            &[&sender, &if spam { "spam" } else { "ham" }],
-        )
-        .await
-        .map_err(pg_error)?;
-        let action = if spam { "mark_spam" } else { "mark_ham" };
-        audit(&tx, actor, action, sender, note, now).await?;
-        notify(&tx, CacheKind::Lists).await?;
-        notify(&tx, CacheKind::Reviews).await?;
-        tx.commit().await.map_err(pg_error)?;
-        Ok(n)
     }
 
     /// Adds a list entry; a block entry drops the covered senders' held
@@ -265,56 +278,54 @@ impl PgStore {
         note: Option<&str>,
         window: i64,
     ) -> Result<usize> {
-        let now = crate::core::clock::now_ms();
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg_error)?;
-        tx.execute(
-            "INSERT INTO lists (kind, pattern, expires_at, note, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (kind, pattern) DO UPDATE SET expires_at = $3, note = $4, created_at = $5",
-            &[&kind.as_str(), &pattern, &expires_at, &note, &now],
-        )
-        .await
-        .map_err(pg_error)?;
-        audit(&tx, actor, kind.as_str(), pattern, note, now).await?;
-        let mut n = 0;
-        if kind == ListKind::Block {
-            let (lo, hi) = pattern_range(pattern);
-            let detail = "sender_blocked: the sender was put on the block list; body erased";
-            for id in held_between(&tx, &lo, &hi).await? {
-                n += usize::from(drop_after(&tx, actor, &id, detail, now, window).await?);
-            }
+        self.decision(async |tx, now| {
             tx.execute(
-                "UPDATE flagged_senders SET decided = 'blocked' \
-                 WHERE decided IS NULL AND sender BETWEEN $1 AND $2",
-                &[&lo, &hi],
+                "INSERT INTO lists (kind, pattern, expires_at, note, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (kind, pattern) DO UPDATE SET expires_at = $3, note = $4, created_at = $5",
+                &[&kind.as_str(), &pattern, &expires_at, &note, &now],
             )
             .await
             .map_err(pg_error)?;
-        }
-        notify(&tx, CacheKind::Lists).await?;
-        tx.commit().await.map_err(pg_error)?;
-        Ok(n)
+            audit(tx, actor, kind.as_str(), pattern, note, now).await?;
+            let mut n = 0;
+            if kind == ListKind::Block {
+                let (lo, hi) = pattern_range(pattern);
+                let detail = "sender_blocked: the sender was put on the block list; body erased";
+                for id in held_between(tx, &lo, &hi).await? {
+                    n += usize::from(drop_after(tx, actor, &id, detail, now, window).await?);
+                }
+                tx.execute(
+                    "UPDATE flagged_senders SET decided = 'blocked' \
+                     WHERE decided IS NULL AND sender BETWEEN $1 AND $2",
+                    &[&lo, &hi],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
+            notify(tx, CacheKind::Lists).await?;
+            Ok(n)
+        })
+        .await
     }
 
     /// Removes a list entry; false when there was none.
     pub async fn list_remove(&self, actor: &str, kind: ListKind, pattern: &str) -> Result<bool> {
-        let now = crate::core::clock::now_ms();
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg_error)?;
-        let n = tx
-            .execute(
-                "DELETE FROM lists WHERE kind = $1 AND pattern = $2",
-                &[&kind.as_str(), &pattern],
-            )
-            .await
-            .map_err(pg_error)?;
-        if n > 0 {
-            let action = format!("un{}", kind.as_str());
-            audit(&tx, actor, &action, pattern, None, now).await?;
-            notify(&tx, CacheKind::Lists).await?;
-        }
-        tx.commit().await.map_err(pg_error)?;
-        Ok(n > 0)
+        self.decision(async |tx, now| {
+            let n = tx
+                .execute(
+                    "DELETE FROM lists WHERE kind = $1 AND pattern = $2",
+                    &[&kind.as_str(), &pattern],
+                )
+                .await
+                .map_err(pg_error)?;
+            if n > 0 {
+                let action = format!("un{}", kind.as_str());
+                audit(tx, actor, &action, pattern, None, now).await?;
+                notify(tx, CacheKind::Lists).await?;
+            }
+            Ok(n > 0)
+        })
+        .await
     }
 
     /// Makes due review drops final (any node; rows are claimed with SKIP
@@ -330,42 +341,41 @@ impl PgStore {
     /// Undoes `sender`'s drops still in their window (as the SQLite
     /// store's `undo::undo`). Returns the messages held again.
     pub async fn undo(&self, actor: &str, sender: &str) -> Result<usize> {
-        let now = crate::core::clock::now_ms();
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg_error)?;
-        finalize_due(&tx, now).await?;
-        let n = tx
-            .execute(
-                "DELETE FROM pending_drops WHERE sender = $1 AND final_at > $2",
-                &[&sender, &now],
-            )
-            .await
-            .map_err(pg_error)?;
-        if n > 0 {
-            let was_spam = tx
-                .query_opt(
-                    "SELECT 1 FROM flagged_senders WHERE sender = $1 AND decided = 'spam'",
+        self.decision(async |tx, now| {
+            finalize_due(tx, now).await?;
+            let n = tx
+                .execute(
+                    "DELETE FROM pending_drops WHERE sender = $1 AND final_at > $2",
+                    &[&sender, &now],
+                )
+                .await
+                .map_err(pg_error)?;
+            if n > 0 {
+                let was_spam = tx
+                    .query_opt(
+                        "SELECT 1 FROM flagged_senders WHERE sender = $1 AND decided = 'spam'",
+                        &[&sender],
+                    )
+                    .await
+                    .map_err(pg_error)?
+                    .is_some();
+                tx.execute(
+                    "UPDATE flagged_senders SET decided = NULL WHERE sender = $1 AND decided IN ('spam', 'blocked')",
                     &[&sender],
                 )
                 .await
-                .map_err(pg_error)?
-                .is_some();
-            tx.execute(
-                "UPDATE flagged_senders SET decided = NULL WHERE sender = $1 AND decided IN ('spam', 'blocked')",
-                &[&sender],
-            )
-            .await
-            .map_err(pg_error)?;
-            let action = if was_spam {
-                "undo_mark_spam"
-            } else {
-                "undo_drop"
-            };
-            audit(&tx, actor, action, sender, None, now).await?;
-            notify(&tx, CacheKind::Reviews).await?;
-        }
-        tx.commit().await.map_err(pg_error)?;
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+                .map_err(pg_error)?;
+                let action = if was_spam {
+                    "undo_mark_spam"
+                } else {
+                    "undo_drop"
+                };
+                audit(tx, actor, action, sender, None, now).await?;
+                notify(tx, CacheKind::Reviews).await?;
+            }
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+        .await
     }
 
     /// The drops still undoable, of `sender` (or all), soonest final first.

@@ -9,7 +9,7 @@ use super::{PgStore, pg_error};
 use crate::core::error::Result;
 use crate::store::db::{SenderActivity, SenderMessage};
 use crate::store::review::{
-    AuditEntry, ListKind, QueueFilter, QueueRow, Stats, country, reason_words,
+    AuditEntry, FlaggedRow, HELD_RECIPIENTS, ListKind, QueueFilter, QueueRow, Stats,
 };
 use crate::store::review_ops::{HeldRow, ReviewOps};
 use crate::store::undo::PendingDrop;
@@ -30,41 +30,24 @@ impl PgStore {
             .map_err(pg_error)?;
         let mut out = Vec::new();
         for r in rows {
-            let (sender, verdict, score): (String, String, f64) = (r.get(0), r.get(1), r.get(2));
-            let (reasons, adapter): (String, Option<String>) = (r.get(3), r.get(4));
-            let (first, last, held): (i64, i64, i64) = (r.get(5), r.get(6), r.get(7));
-            if f.verdict.as_deref().is_some_and(|v| v != verdict)
-                || f.min_score.is_some_and(|m| score < m)
-                || f.max_score.is_some_and(|m| score > m)
-                || f.since.is_some_and(|s| last < s)
-                || (f.adapter.is_some() && f.adapter != adapter)
-            {
+            let row = FlaggedRow {
+                sender: r.get(0),
+                verdict: r.get(1),
+                score: r.get(2),
+                reasons: r.get(3),
+                adapter: r.get(4),
+                first: r.get(5),
+                last: r.get(6),
+                held: r.get(7),
+            };
+            if !f.admits(&row) {
                 continue;
             }
-            let mut countries: Vec<String> = c
-                .query(
-                    "SELECT DISTINCT recipient FROM messages WHERE sender = $1 AND status IN ('held', 'blocked') \
-                     AND id NOT IN (SELECT message_id FROM pending_drops) LIMIT 200",
-                    &[&sender],
-                )
+            let recipients = c
+                .query(HELD_RECIPIENTS, &[&row.sender])
                 .await
-                .map_err(pg_error)?
-                .into_iter()
-                .map(|r| country(r.get(0)))
-                .collect();
-            countries.sort();
-            countries.dedup();
-            out.push(QueueRow {
-                sender,
-                verdict,
-                score,
-                reasons: reason_words(&reasons),
-                held,
-                adapter,
-                first_seen: crate::core::clock::rfc3339_ms(first),
-                last_seen: crate::core::clock::rfc3339_ms(last),
-                countries,
-            });
+                .map_err(pg_error)?;
+            out.push(row.into_queue_row(recipients.into_iter().map(|r| r.get(0))));
         }
         Ok(out)
     }
@@ -98,49 +81,15 @@ impl PgStore {
     pub async fn review_stats(&self) -> Result<Stats> {
         let c = self.client().await?;
         let mut s = Stats::default();
-        let mut days: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-        for r in c
+        let rows = c
             .query(
                 "SELECT at, action, model_verdict FROM audit_log \
                  WHERE action IN ('mark_spam', 'mark_ham') ORDER BY id",
                 &[],
             )
             .await
-            .map_err(pg_error)?
-        {
-            let (at, action, model): (i64, String, Option<String>) = (r.get(0), r.get(1), r.get(2));
-            s.decisions += 1;
-            let spam = action == "mark_spam";
-            let overturned = match model.as_deref() {
-                Some("spam") if spam => {
-                    s.spam_confirmed += 1;
-                    false
-                }
-                Some("spam") => {
-                    s.spam_overturned += 1;
-                    true
-                }
-                Some("suspect") if spam => {
-                    s.holds_confirmed_spam += 1;
-                    false
-                }
-                Some("suspect") => {
-                    s.holds_overturned += 1;
-                    true
-                }
-                _ => false,
-            };
-            let day: String = crate::core::clock::rfc3339_ms(at)
-                .chars()
-                .take(10)
-                .collect();
-            let e = days.entry(day).or_default();
-            e.0 += 1;
-            e.1 += usize::from(overturned);
-        }
-        let flagged_spam = s.spam_confirmed + s.spam_overturned;
-        s.spam_precision =
-            (flagged_spam > 0).then(|| s.spam_confirmed as f64 / flagged_spam as f64);
+            .map_err(pg_error)?;
+        s.count_decisions(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
         let pending: i64 = c
             .query_one(
                 "SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL",
@@ -150,7 +99,6 @@ impl PgStore {
             .map_err(pg_error)?
             .get(0);
         s.pending = usize::try_from(pending).unwrap_or(0);
-        s.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
         for (verdict, slot) in [
             ("would_hold", &mut s.shadow_would_hold),
             ("would_block", &mut s.shadow_would_block),

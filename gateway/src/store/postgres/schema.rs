@@ -341,3 +341,24 @@ async fn migrate_locked(client: &mut Client) -> Result<()> {
     }
     Ok(())
 }
+
+/// Creates the schema of `version` (at most [`CURRENT_VERSION`]) inside
+/// `tx` in an empty database: what `restore` loads a backup of that
+/// version into, before the later migrations run as usual.
+pub(super) async fn create_at(tx: &tokio_postgres::Transaction<'_>, version: i64) -> Result<()> {
+    if !(1..=CURRENT_VERSION).contains(&version) {
+        return Err(Error::Config(format!(
+            "a backup of schema version {version} cannot be restored by this gateway (it knows 1 to {CURRENT_VERSION})"
+        )));
+    }
+    tx.batch_execute("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+        .await
+        .map_err(pg_error)?;
+    for sql in MIGRATIONS.iter().take(version as usize) {
+        tx.batch_execute(sql).await.map_err(pg_error)?;
+    }
+    tx.execute("INSERT INTO schema_version VALUES ($1)", &[&version])
+        .await
+        .map_err(pg_error)?;
+    Ok(())
+}
