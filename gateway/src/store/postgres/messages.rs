@@ -1,7 +1,7 @@
 //! Messages on PostgreSQL: the idempotent insert, the one status rule
 //! applied under the message row's lock, and the metadata view.
 
-use tokio_postgres::Transaction;
+use super::cached::{Cached, Tx};
 
 use super::{PgStore, pg_error};
 use crate::core::error::Result;
@@ -13,19 +13,18 @@ use crate::store::status::{MessageStatus, Tally, Transition};
 
 /// Adds one entry to a message's history.
 pub(super) async fn event(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     at: i64,
     status: &str,
     detail: Option<&str>,
     late: bool,
 ) -> Result<()> {
-    tx.execute(
+    tx.run(
         "INSERT INTO message_events (message_id, at, status, detail, late) VALUES ($1, $2, $3, $4, $5)",
         &[&id, &at, &status, &detail, &late],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     Ok(())
 }
 
@@ -41,66 +40,58 @@ fn answer(hash: &str, id: String, i: &Idempotency) -> InsertOutcome {
 /// Records the idempotency key of `m`, or says what it already stands for.
 /// `ON CONFLICT` waits for a concurrent insert of the same key on another
 /// node, so exactly one of two racing requests wins it.
-async fn claim_idempotency(tx: &Transaction<'_>, m: &NewMessage) -> Result<Option<InsertOutcome>> {
+async fn claim_idempotency(tx: &Tx<'_>, m: &NewMessage) -> Result<Option<InsertOutcome>> {
     let Some(i) = &m.idempotency else {
         return Ok(None);
     };
     let claimed = tx
-        .query_opt(
+        .row_opt(
             "INSERT INTO idempotency (scope, key, body_hash, message_id, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO UPDATE SET \
              body_hash = EXCLUDED.body_hash, message_id = EXCLUDED.message_id, created_at = EXCLUDED.created_at \
              WHERE idempotency.created_at <= EXCLUDED.created_at - $6 RETURNING message_id",
             &[&i.scope, &i.key, &i.body_hash, &m.id, &m.created_at, &IDEMPOTENCY_WINDOW_MS],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     if claimed.is_some() {
         return Ok(None);
     }
     let row = tx
-        .query_one(
+        .row(
             "SELECT body_hash, message_id FROM idempotency WHERE scope = $1 AND key = $2",
             &[&i.scope, &i.key],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     Ok(Some(answer(row.get(0), row.get(1), i)))
 }
 
 /// Inserts a message, its history's first entry and its queue entry. The
 /// queue entry is leased to this node from the start: the accepting node
 /// sends it on its fast path, and no other node claims it meanwhile.
-pub(super) async fn insert(
-    pg: &PgStore,
-    tx: &Transaction<'_>,
-    m: &NewMessage,
-) -> Result<InsertOutcome> {
+pub(super) async fn insert(pg: &PgStore, tx: &Tx<'_>, m: &NewMessage) -> Result<InsertOutcome> {
     if let Some(answered) = claim_idempotency(tx, m).await? {
         return Ok(answered);
     }
     if let Some((adapter, cid)) = &m.carrier_id {
         let fresh = tx
-            .execute(
+            .run(
                 "INSERT INTO carrier_ids (adapter, carrier_id, message_id) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
                 &[adapter, cid, &m.id],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
         if fresh == 0 {
             let row = tx
-                .query_one(
+                .row(
                     "SELECT message_id FROM carrier_ids WHERE adapter = $1 AND carrier_id = $2",
                     &[adapter, cid],
                 )
-                .await
-                .map_err(pg_error)?;
+                .await?;
             return Ok(InsertOutcome::Duplicate { id: row.get(0) });
         }
     }
     let sealed = (!m.transit).then_some(&m.sealed);
-    tx.execute(
+    tx.run(
         "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, \
          size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, \
          score, deliver_to, transit, tenant) \
@@ -129,26 +120,23 @@ pub(super) async fn insert(
             &m.tenant,
         ],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     if let (Some(reasons), Some((verdict, score))) = (&m.flag_reasons, m.verdict) {
-        tx.execute(
+        tx.run(
             "INSERT INTO flagged_senders (sender, verdict, score, reasons, adapter, first_flagged_at, last_seen) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (sender) DO UPDATE SET verdict = EXCLUDED.verdict, \
              score = EXCLUDED.score, reasons = EXCLUDED.reasons, last_seen = EXCLUDED.last_seen, decided = NULL",
             &[&m.sender, &verdict.as_str(), &f64::from(score), reasons, &m.adapter, &m.created_at],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     }
     event(tx, &m.id, m.created_at, m.status.as_str(), None, false).await?;
     if let Some(url) = &m.status_callback {
-        tx.execute(
+        tx.run(
             "UPDATE messages SET status_callback = $2 WHERE id = $1",
             &[&m.id, url],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     }
     if let Some(target) = &m.queue {
         // Leased to this node for its fast path, unless the target is a
@@ -158,7 +146,7 @@ pub(super) async fn insert(
             crate::store::Target::Smpp(c) => pg.owns_smpp(c),
             _ => true,
         };
-        tx.execute(
+        tx.run(
             "INSERT INTO queue (message_id, target, next_attempt_at, lease_owner, lease_until) \
              VALUES ($1, $2, $3, $4, $5)",
             &[
@@ -169,44 +157,40 @@ pub(super) async fn insert(
                 &mine.then_some(m.created_at.saturating_add(pg.lease_ms)),
             ],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     }
     Ok(InsertOutcome::Inserted)
 }
 
 /// The status and direction of message `id`, its row locked until the
 /// transaction ends: two nodes applying reports to one message take turns.
-async fn current_locked(tx: &Transaction<'_>, id: &str) -> Result<Option<(MessageStatus, String)>> {
+async fn current_locked(tx: &Tx<'_>, id: &str) -> Result<Option<(MessageStatus, String)>> {
     let row = tx
-        .query_opt(
+        .row_opt(
             "SELECT status, direction FROM messages WHERE id = $1 FOR UPDATE",
             &[&id],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     row.map(|r| Ok((parse_status(r.get(0))?, r.get(1))))
         .transpose()
 }
 
 /// The parts of an Android message (see the SQLite store's `android_tally`).
-async fn android_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
+async fn android_tally(tx: &Tx<'_>, id: &str) -> Result<Tally> {
     let delivered: i64 = tx
-        .query_one(
+        .row(
             "SELECT COUNT(*) FROM message_events WHERE message_id = $1 AND status = 'part_delivered'",
             &[&id],
         )
-        .await
-        .map_err(pg_error)?
+        .await?
         .get(0);
     let total = tx
-        .query_opt(
+        .row_opt(
             "SELECT detail FROM message_events WHERE message_id = $1 AND status = 'sent' \
              AND detail LIKE 'parts=%' ORDER BY seq DESC LIMIT 1",
             &[&id],
         )
-        .await
-        .map_err(pg_error)?
+        .await?
         .and_then(|r| r.get::<_, Option<String>>(0))
         .and_then(|d| d.strip_prefix("parts=").and_then(|n| n.parse().ok()));
     Ok(Tally {
@@ -218,15 +202,14 @@ async fn android_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
 
 /// The parts of a message sent through an SMPP client bind, from their
 /// receipts (see the SQLite store's `smpp_tally`).
-async fn smpp_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
+async fn smpp_tally(tx: &Tx<'_>, id: &str) -> Result<Tally> {
     let r = tx
-        .query_one(
+        .row(
             "SELECT COALESCE(MAX(total), 0), COUNT(*) FILTER (WHERE state = 'delivered'), \
              COUNT(*) FILTER (WHERE state = 'failed') FROM smpp_parts WHERE message_id = $1",
             &[&id],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
     Ok(Tally {
         total: Some(n(r.get(0))),
@@ -238,7 +221,7 @@ async fn smpp_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
 type PartOutcome = Option<(Option<MessageStatus>, Option<String>)>;
 
 async fn record_part(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     report: &StatusReport,
     part: &PartReport,
@@ -255,13 +238,12 @@ async fn record_part(
         PartReport::Delivered { key } => {
             let detail = format!("delivery {}", key.chars().take(64).collect::<String>());
             let seen: i64 = tx
-                .query_one(
+                .row(
                     "SELECT COUNT(*) FROM message_events WHERE message_id = $1 \
                      AND status = 'part_delivered' AND detail = $2",
                     &[&id, &detail],
                 )
-                .await
-                .map_err(pg_error)?
+                .await?
                 .get(0);
             if seen > 0 {
                 return Ok(None);
@@ -272,22 +254,20 @@ async fn record_part(
         }
         PartReport::Smpp { route, smsc_id } => {
             let before = tx
-                .query_opt(
+                .row_opt(
                     "SELECT state FROM smpp_parts WHERE route = $1 AND smsc_id = $2 FOR UPDATE",
                     &[route, smsc_id],
                 )
-                .await
-                .map_err(pg_error)?
+                .await?
                 .map(|r| r.get::<_, Option<String>>(0));
             if !matches!(before, Some(None)) {
                 return Ok(None); // A repeated receipt, or a part we do not know.
             }
-            tx.execute(
+            tx.run(
                 "UPDATE smpp_parts SET state = $3 WHERE route = $1 AND smsc_id = $2",
                 &[route, smsc_id, &report.status.as_str()],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
             Ok(Some((
                 smpp_tally(tx, id).await?.status(),
                 report.detail.clone(),
@@ -299,7 +279,7 @@ async fn record_part(
 /// The one status rule (`MessageStatus::advance`), as the SQLite store's
 /// `apply_status` applies it, under the message row's lock.
 pub(super) async fn apply_status(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     report: &StatusReport,
     now: i64,
@@ -308,17 +288,15 @@ pub(super) async fn apply_status(
         return Ok(None);
     };
     if let Some(cid) = &report.carrier_id {
-        tx.execute(
+        tx.run(
             "UPDATE messages SET carrier_id = $2 WHERE id = $1",
             &[&id, cid],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     }
     if report.finish_queue {
-        tx.execute("DELETE FROM queue WHERE message_id = $1", &[&id])
-            .await
-            .map_err(pg_error)?;
+        tx.run("DELETE FROM queue WHERE message_id = $1", &[&id])
+            .await?;
     }
     let unchanged = |repeated| Applied {
         direction: direction.clone(),
@@ -352,18 +330,16 @@ pub(super) async fn apply_status(
             Ok(Some(unchanged(false)))
         }
         Transition::Moved(after) => {
-            tx.execute(
+            tx.run(
                 "UPDATE messages SET status = $2, updated_at = $3 WHERE id = $1",
                 &[&id, &after.as_str(), &now],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
             let mut detail = detail;
             if after == MessageStatus::Delivered {
                 let cancelled = tx
-                    .execute("DELETE FROM rcs_fallback WHERE message_id = $1", &[&id])
-                    .await
-                    .map_err(pg_error)?;
+                    .run("DELETE FROM rcs_fallback WHERE message_id = $1", &[&id])
+                    .await?;
                 if cancelled > 0 {
                     detail = Some(match detail {
                         Some(d) => format!("{d}; SMS fallback cancelled"),
@@ -387,59 +363,50 @@ pub(super) async fn apply_status(
 
 /// Erases (or schedules the erasure of) an acknowledged message's body,
 /// as the SQLite store's `privacy::settle_body`; true when erased now.
-pub(super) async fn settle_body(
-    tx: &Transaction<'_>,
-    id: &str,
-    now: i64,
-    keep_ms: i64,
-) -> Result<bool> {
+pub(super) async fn settle_body(tx: &Tx<'_>, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
     let settled: bool = tx
-        .query_one(
+        .row(
             "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1 AND m.sealed IS NOT NULL \
              AND m.status IN ('sent', 'delivered', 'failed') \
              AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id) \
              AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = m.id))",
             &[&id],
         )
-        .await
-        .map_err(pg_error)?
+        .await?
         .get(0);
     if !settled {
         return Ok(false);
     }
     if keep_ms > 0 {
-        tx.execute(
+        tx.run(
             "UPDATE messages SET erase_at = $2 WHERE id = $1 AND erase_at IS NULL",
             &[&id, &now.saturating_add(keep_ms)],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
         return Ok(false);
     }
-    tx.execute(
+    tx.run(
         "UPDATE messages SET sealed = NULL, erase_at = NULL WHERE id = $1",
         &[&id],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     Ok(true)
 }
 
 /// Sets a message's status outright, with a history entry.
 pub(super) async fn force_status(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     status: MessageStatus,
     detail: Option<&str>,
     now: i64,
 ) -> Result<bool> {
     let n = tx
-        .execute(
+        .run(
             "UPDATE messages SET status = $2, updated_at = $3 WHERE id = $1",
             &[&id, &status.as_str(), &now],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     if n > 0 {
         event(tx, id, now, status.as_str(), detail, false).await?;
         // An operator's drop ends the message: its client hears of it.
@@ -523,12 +490,11 @@ impl PgStore {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .row_opt(
                 "SELECT body_hash, message_id, created_at FROM idempotency WHERE scope = $1 AND key = $2",
                 &[&i.scope, &i.key],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
         Ok(row.and_then(|r| {
             let at: i64 = r.get(2);
             (now - at < IDEMPOTENCY_WINDOW_MS).then(|| answer(r.get(0), r.get(1), &i))
@@ -565,12 +531,11 @@ impl PgStore {
         Ok(self
             .client()
             .await?
-            .query_opt(
+            .row_opt(
                 "SELECT id FROM messages WHERE carrier_id = $1 AND direction = 'outbound' LIMIT 1",
                 &[&carrier_id],
             )
-            .await
-            .map_err(pg_error)?
+            .await?
             .map(|r| r.get(0)))
     }
 }
@@ -596,13 +561,12 @@ impl PgStore {
         let changes_opt_outs = matches!(kw, Some(Keyword::Stop(_) | Keyword::Start(_)));
         match kw {
             Some(Keyword::Stop(k)) => {
-                tx.execute(
+                tx.run(
                     "INSERT INTO opt_outs (local_address, remote_address, keyword, at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (local_address, remote_address) DO UPDATE SET keyword = $3, at = $4",
                     &[local, remote, &k, &now],
                 )
-                .await
-                .map_err(pg_error)?;
+                .await?;
                 event(
                     &tx,
                     &m.id,
@@ -614,12 +578,11 @@ impl PgStore {
                 .await?;
             }
             Some(Keyword::Start(k)) => {
-                tx.execute(
+                tx.run(
                     "DELETE FROM opt_outs WHERE local_address = $1 AND remote_address = $2",
                     &[local, remote],
                 )
-                .await
-                .map_err(pg_error)?;
+                .await?;
                 event(
                     &tx,
                     &m.id,
@@ -658,15 +621,13 @@ impl PgStore {
         use crate::store::privacy::NOT_RETAINED;
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
-        tx.execute(
+        tx.run(
             "UPDATE messages SET last_error = $2 WHERE id = $1",
             &[&id, &NOT_RETAINED],
         )
-        .await
-        .map_err(pg_error)?;
-        tx.execute("DELETE FROM carrier_ids WHERE message_id = $1", &[&id])
-            .await
-            .map_err(pg_error)?;
+        .await?;
+        tx.run("DELETE FROM carrier_ids WHERE message_id = $1", &[&id])
+            .await?;
         tx.commit().await.map_err(pg_error)
     }
 
@@ -682,13 +643,12 @@ impl PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
         let ids: Vec<String> = tx
-            .query(
+            .rows(
                 "SELECT id FROM messages WHERE transit AND created_at < $1 \
                  AND status IN ('queued', 'sending') LIMIT 10000",
                 &[&before],
             )
-            .await
-            .map_err(pg_error)?
+            .await?
             .iter()
             .map(|r| r.get(0))
             .collect();
@@ -699,12 +659,11 @@ impl PgStore {
                 Some(format!("{NOT_RETAINED}: not handed over in time")),
             );
             let applied = apply_status(&tx, &id, &report, now).await?;
-            tx.execute(
+            tx.run(
                 "UPDATE messages SET last_error = $2 WHERE id = $1",
                 &[&id, &NOT_RETAINED],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
             out.extend(applied.map(|a| (id, a)));
         }
         tx.commit().await.map_err(pg_error)?;

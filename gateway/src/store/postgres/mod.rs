@@ -11,6 +11,7 @@
 //! advisory locks, so two nodes never run them at once.
 
 mod api_keys;
+mod cached;
 mod callbacks;
 pub mod cluster;
 mod edge_key;
