@@ -22,7 +22,7 @@ message. Both sides share the machine's cores, so msgs/s is bounded by
 their sum: read the CPU per message for where the time goes.
 
   python3 bench/cluster.py [--n 5000] [--conc 32] [--setups sqlite,pg1,pg2]
-                           [--statements]
+                           [--statements] [--pg-max-batch N]
 
 --statements (PostgreSQL setups) loads pg_stat_statements into the
 bench's own server and prints, per accepted message, the transactions
@@ -173,9 +173,9 @@ def node_config(work, gw_port, sink_port, key, store):
     return cfg
 
 
-def phase(setup, n, conc, max_s, pg):
+def phase(setup, n, conc, max_s, pg, max_batch=None):
     stats = {}
-    r = _phase(setup, n, conc, max_s, pg, stats)
+    r = _phase(setup, n, conc, max_s, pg, stats, max_batch)
     if "db" in stats and r["accepted"]:
         figures, lines = pg.statement_stats(stats["db"], r["accepted"])
         r.update(figures)
@@ -184,7 +184,7 @@ def phase(setup, n, conc, max_s, pg):
     return r
 
 
-def _phase(setup, n, conc, max_s, pg, stats):
+def _phase(setup, n, conc, max_s, pg, stats, max_batch):
     work = tempfile.mkdtemp(prefix="gw-bench-cluster-")
     env = dict(os.environ, GATEWAY_GENERIC_SECRET=load.SECRET,
                GATEWAY_PRIVATE_SECRET=load.PRIVATE_SECRET, RUST_LOG="warn")
@@ -194,6 +194,8 @@ def _phase(setup, n, conc, max_s, pg, stats):
         url = pg.create_db(f"bench_{setup}_{int(time.time())}")
         store = (f'[store]\nbackend = "postgres"\nurl = "{url}"\nsecret_file = "{pg.pw_file}"\n'
                  f'pool_size = 16\n')
+        if max_batch:
+            store += f"max_batch = {max_batch}\n"
     key = json.loads(subprocess.run([GW, "envelope", "keygen"], capture_output=True, text=True,
                                     check=True).stdout)["public_key"]
     sink_port = load.free_port()
@@ -307,6 +309,8 @@ def main():
     ap.add_argument("--conc", type=int, default=32)
     ap.add_argument("--setups", default="sqlite,pg1,pg2")
     ap.add_argument("--max-seconds", type=int, default=120)
+    ap.add_argument("--pg-max-batch", type=int, default=None,
+                    help="[store] max_batch of the PostgreSQL nodes (1: no group commit)")
     ap.add_argument("--statements", action="store_true",
                     help="pg_stat_statements: statements, commits and WAL flushes per message")
     a = ap.parse_args()
@@ -317,7 +321,7 @@ def main():
     try:
         rows = []
         for s in setups:
-            r = phase(s, a.n, a.conc, a.max_seconds, pg)
+            r = phase(s, a.n, a.conc, a.max_seconds, pg, a.pg_max_batch)
             rows.append(r)
             print("cluster " + " ".join(f"{k}={v}" for k, v in r.items()), flush=True)
         print("\n| setup | msgs/s accepted | msgs/s end to end | p50 ms | p99 ms | gateway CPU µs/msg | PostgreSQL CPU µs/msg |")

@@ -69,6 +69,38 @@ async fn claim_idempotency(tx: &Tx<'_>, m: &NewMessage) -> Result<Option<InsertO
 /// queue entry is leased to this node from the start: the accepting node
 /// sends it on its fast path, and no other node claims it meanwhile.
 pub(super) async fn insert(pg: &PgStore, tx: &Tx<'_>, m: &NewMessage) -> Result<InsertOutcome> {
+    insert_leased(tx, m, pg.queue_lease(m).as_ref()).await
+}
+
+/// Who holds a new message's queue entry from the start, and until when.
+pub(super) type Lease = (String, i64);
+
+impl PgStore {
+    /// The lease a new message's queue entry starts with: this node's, for
+    /// its fast path, unless the target is a physical channel another node
+    /// holds (then it waits, unleased, for the owner).
+    pub(super) fn queue_lease(&self, m: &NewMessage) -> Option<Lease> {
+        let mine = match m.queue.as_ref()? {
+            crate::store::Target::Route(r) => self.owns_route(r),
+            crate::store::Target::Smpp(c) => self.owns_smpp(c),
+            _ => true,
+        };
+        mine.then(|| {
+            (
+                self.node.clone(),
+                m.created_at.saturating_add(self.lease_ms),
+            )
+        })
+    }
+}
+
+/// [`insert`] with the queue entry's lease decided by the caller (the
+/// batcher runs it without the `PgStore`).
+pub(super) async fn insert_leased(
+    tx: &Tx<'_>,
+    m: &NewMessage,
+    lease: Option<&Lease>,
+) -> Result<InsertOutcome> {
     if let Some(answered) = claim_idempotency(tx, m).await? {
         return Ok(answered);
     }
@@ -139,13 +171,6 @@ pub(super) async fn insert(pg: &PgStore, tx: &Tx<'_>, m: &NewMessage) -> Result<
         .await?;
     }
     if let Some(target) = &m.queue {
-        // Leased to this node for its fast path, unless the target is a
-        // physical channel another node holds: then it waits for the owner.
-        let mine = match target {
-            crate::store::Target::Route(r) => pg.owns_route(r),
-            crate::store::Target::Smpp(c) => pg.owns_smpp(c),
-            _ => true,
-        };
         tx.run(
             "INSERT INTO queue (message_id, target, next_attempt_at, lease_owner, lease_until) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -153,8 +178,8 @@ pub(super) async fn insert(pg: &PgStore, tx: &Tx<'_>, m: &NewMessage) -> Result<
                 &m.id,
                 &target.as_db(),
                 &m.created_at,
-                &mine.then_some(pg.node.as_str()),
-                &mine.then_some(m.created_at.saturating_add(pg.lease_ms)),
+                &lease.map(|(node, _)| node.as_str()),
+                &lease.map(|(_, until)| *until),
             ],
         )
         .await?;
@@ -361,6 +386,22 @@ pub(super) async fn apply_status(
     }
 }
 
+/// Applies a reported status and settles the acknowledged body in the
+/// same transaction; returns the outcome and whether a body was erased.
+pub(super) async fn report_and_settle(
+    tx: &Tx<'_>,
+    id: &str,
+    report: &StatusReport,
+    now: i64,
+    keep_ms: i64,
+) -> Result<(Option<Applied>, bool)> {
+    let applied = apply_status(tx, id, report, now).await?;
+    let erased = applied.is_some()
+        && (report.finish_queue || report.status == MessageStatus::Delivered)
+        && settle_body(tx, id, now, keep_ms).await?;
+    Ok((applied, erased))
+}
+
 /// Erases (or schedules the erasure of) an acknowledged message's body,
 /// as the SQLite store's `privacy::settle_body`; true when erased now.
 pub(super) async fn settle_body(tx: &Tx<'_>, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
@@ -476,6 +517,10 @@ pub(super) async fn message_view(
 impl PgStore {
     /// Inserts one message (see [`insert`]).
     pub async fn insert_message(&self, m: NewMessage) -> Result<InsertOutcome> {
+        if let Some(b) = self.batcher() {
+            let lease = self.queue_lease(&m);
+            return b.insert(m, lease).await;
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
         let out = insert(self, &tx, &m).await?;
@@ -510,14 +555,14 @@ impl PgStore {
         keep_ms: i64,
     ) -> Result<(Option<Applied>, bool)> {
         let now = crate::core::clock::now_ms();
+        if let Some(b) = self.batcher() {
+            return b.report_status(id, report, keep_ms, now).await;
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
-        let applied = apply_status(&tx, &id, &report, now).await?;
-        let erased = applied.is_some()
-            && (report.finish_queue || report.status == MessageStatus::Delivered)
-            && settle_body(&tx, &id, now, keep_ms).await?;
+        let out = report_and_settle(&tx, &id, &report, now, keep_ms).await?;
         tx.commit().await.map_err(pg_error)?;
-        Ok((applied, erased))
+        Ok(out)
     }
 
     /// The metadata view of one message.
