@@ -29,7 +29,20 @@ pub(super) async fn on_status(
         .row_opt("SELECT status_callback FROM messages WHERE id = $1", &[&id])
         .await?
         .and_then(|r| r.get(0));
-    let Some(url) = url else {
+    owe(tx, id, url.as_deref(), status, detail, now).await
+}
+
+/// [`on_status`] with the callback URL already read (under the message
+/// row's lock, by the status change).
+pub(super) async fn owe(
+    tx: &Tx<'_>,
+    id: &str,
+    url: Option<&str>,
+    status: MessageStatus,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    let Some(url) = url.filter(|_| notifies(status)) else {
         return Ok(());
     };
     let error = matches!(status, MessageStatus::Failed | MessageStatus::Dead)

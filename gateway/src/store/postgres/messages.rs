@@ -126,8 +126,8 @@ pub(super) async fn insert_leased(
     tx.run(
         "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, \
          size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, \
-         score, deliver_to, transit, tenant) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+         score, deliver_to, transit, tenant, status_callback) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         &[
             &m.id,
             &m.direction,
@@ -150,6 +150,7 @@ pub(super) async fn insert_leased(
             &m.deliver_to.as_ref().map(Target::as_db),
             &m.transit,
             &m.tenant,
+            &m.status_callback,
         ],
     )
     .await?;
@@ -163,13 +164,6 @@ pub(super) async fn insert_leased(
         .await?;
     }
     event(tx, &m.id, m.created_at, m.status.as_str(), None, false).await?;
-    if let Some(url) = &m.status_callback {
-        tx.run(
-            "UPDATE messages SET status_callback = $2 WHERE id = $1",
-            &[&m.id, url],
-        )
-        .await?;
-    }
     if let Some(target) = &m.queue {
         tx.run(
             "INSERT INTO queue (message_id, target, next_attempt_at, lease_owner, lease_until) \
@@ -187,17 +181,33 @@ pub(super) async fn insert_leased(
     Ok(InsertOutcome::Inserted)
 }
 
-/// The status and direction of message `id`, its row locked until the
-/// transaction ends: two nodes applying reports to one message take turns.
-async fn current_locked(tx: &Tx<'_>, id: &str) -> Result<Option<(MessageStatus, String)>> {
+/// What a status change reads of its message, under the row's lock.
+struct Locked {
+    before: MessageStatus,
+    direction: String,
+    /// The client's status callback URL (read here, not again by
+    /// `on_status`: one statement fewer per status change).
+    callback: Option<String>,
+}
+
+/// The status, direction and callback URL of message `id`, its row locked
+/// until the transaction ends: two nodes applying reports to one message
+/// take turns.
+async fn current_locked(tx: &Tx<'_>, id: &str) -> Result<Option<Locked>> {
     let row = tx
         .row_opt(
-            "SELECT status, direction FROM messages WHERE id = $1 FOR UPDATE",
+            "SELECT status, direction, status_callback FROM messages WHERE id = $1 FOR UPDATE",
             &[&id],
         )
         .await?;
-    row.map(|r| Ok((parse_status(r.get(0))?, r.get(1))))
-        .transpose()
+    row.map(|r| {
+        Ok(Locked {
+            before: parse_status(r.get(0))?,
+            direction: r.get(1),
+            callback: r.get(2),
+        })
+    })
+    .transpose()
 }
 
 /// The parts of an Android message (see the SQLite store's `android_tally`).
@@ -309,30 +319,52 @@ pub(super) async fn apply_status(
     report: &StatusReport,
     now: i64,
 ) -> Result<Option<Applied>> {
-    let Some((before, direction)) = current_locked(tx, id).await? else {
+    let Some(locked) = current_locked(tx, id).await? else {
         return Ok(None);
     };
-    if let Some(cid) = &report.carrier_id {
+    if report.finish_queue {
+        tx.run("DELETE FROM queue WHERE message_id = $1", &[&id])
+            .await?;
+    }
+    let (applied, carrier_written) = advance(tx, id, report, locked, now).await?;
+    if let (Some(cid), false) = (&report.carrier_id, carrier_written) {
         tx.run(
             "UPDATE messages SET carrier_id = $2 WHERE id = $1",
             &[&id, cid],
         )
         .await?;
     }
-    if report.finish_queue {
-        tx.run("DELETE FROM queue WHERE message_id = $1", &[&id])
-            .await?;
-    }
-    let unchanged = |repeated| Applied {
-        direction: direction.clone(),
+    Ok(Some(applied))
+}
+
+/// The status rule's step for a locked message; also says whether the
+/// report's carrier id was written with the status (one row version and
+/// one statement instead of two when the status moves).
+async fn advance(
+    tx: &Tx<'_>,
+    id: &str,
+    report: &StatusReport,
+    locked: Locked,
+    now: i64,
+) -> Result<(Applied, bool)> {
+    let Locked {
         before,
-        after: before,
-        repeated,
+        direction,
+        callback,
+    } = locked;
+    let unchanged = |repeated| {
+        let applied = Applied {
+            direction: direction.clone(),
+            before,
+            after: before,
+            repeated,
+        };
+        (applied, false)
     };
     let (wanted, detail) = match &report.part {
         None => (Some(report.status), report.detail.clone()),
         Some(part) => match record_part(tx, id, report, part, now).await? {
-            None => return Ok(Some(unchanged(true))),
+            None => return Ok(unchanged(true)),
             Some((None, _)) if matches!(part, PartReport::Count(_)) => {
                 (Some(report.status), report.detail.clone())
             }
@@ -340,10 +372,10 @@ pub(super) async fn apply_status(
         },
     };
     let Some(wanted) = wanted else {
-        return Ok(Some(unchanged(false)));
+        return Ok(unchanged(false));
     };
     match before.advance(wanted) {
-        Transition::Repeated => Ok(Some(unchanged(report.part.is_none()))),
+        Transition::Repeated => Ok(unchanged(report.part.is_none())),
         Transition::Late => {
             if report.part.is_none() {
                 let why = match detail.as_deref() {
@@ -352,12 +384,13 @@ pub(super) async fn apply_status(
                 };
                 event(tx, id, now, wanted.as_str(), Some(&why), true).await?;
             }
-            Ok(Some(unchanged(false)))
+            Ok(unchanged(false))
         }
         Transition::Moved(after) => {
             tx.run(
-                "UPDATE messages SET status = $2, updated_at = $3 WHERE id = $1",
-                &[&id, &after.as_str(), &now],
+                "UPDATE messages SET status = $2, updated_at = $3, \
+                 carrier_id = COALESCE($4, carrier_id) WHERE id = $1",
+                &[&id, &after.as_str(), &now, &report.carrier_id],
             )
             .await?;
             let mut detail = detail;
@@ -375,13 +408,15 @@ pub(super) async fn apply_status(
             if !(matches!(report.part, Some(PartReport::Count(_))) && after == report.status) {
                 event(tx, id, now, after.as_str(), detail.as_deref(), false).await?;
             }
-            super::callbacks::on_status(tx, id, after, detail.as_deref(), now).await?;
-            Ok(Some(Applied {
+            super::callbacks::owe(tx, id, callback.as_deref(), after, detail.as_deref(), now)
+                .await?;
+            let applied = Applied {
                 direction,
                 before,
                 after,
                 repeated: false,
-            }))
+            };
+            Ok((applied, true))
         }
     }
 }
@@ -405,33 +440,38 @@ pub(super) async fn report_and_settle(
 /// Erases (or schedules the erasure of) an acknowledged message's body,
 /// as the SQLite store's `privacy::settle_body`; true when erased now.
 pub(super) async fn settle_body(tx: &Tx<'_>, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
-    let settled: bool = tx
-        .row(
-            "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1 AND m.sealed IS NOT NULL \
+    // One statement: the condition in the UPDATE's WHERE (it sees this
+    // transaction's own queue and fallback deletions).
+    macro_rules! settled {
+        () => {
+            "m.id = $1 AND m.sealed IS NOT NULL \
              AND m.status IN ('sent', 'delivered', 'failed') \
              AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id) \
-             AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = m.id))",
-            &[&id],
-        )
-        .await?
-        .get(0);
-    if !settled {
-        return Ok(false);
+             AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = m.id)"
+        };
     }
     if keep_ms > 0 {
         tx.run(
-            "UPDATE messages SET erase_at = $2 WHERE id = $1 AND erase_at IS NULL",
+            concat!(
+                "UPDATE messages m SET erase_at = $2 WHERE ",
+                settled!(),
+                " AND m.erase_at IS NULL"
+            ),
             &[&id, &now.saturating_add(keep_ms)],
         )
         .await?;
         return Ok(false);
     }
-    tx.run(
-        "UPDATE messages SET sealed = NULL, erase_at = NULL WHERE id = $1",
-        &[&id],
-    )
-    .await?;
-    Ok(true)
+    let erased = tx
+        .run(
+            concat!(
+                "UPDATE messages m SET sealed = NULL, erase_at = NULL WHERE ",
+                settled!()
+            ),
+            &[&id],
+        )
+        .await?;
+    Ok(erased > 0)
 }
 
 /// Sets a message's status outright, with a history entry.
