@@ -55,7 +55,10 @@ const IN_FLIGHT: usize = 2;
 /// One caller's write.
 enum Work {
     /// Accept a message (see `messages::insert_leased`).
-    Insert { m: NewMessage, lease: Option<Lease> },
+    Insert {
+        m: Box<NewMessage>,
+        lease: Option<Lease>,
+    },
     /// Record a status (see `messages::report_and_settle`).
     Status {
         id: String,
@@ -167,7 +170,11 @@ impl Batcher {
         m: NewMessage,
         lease: Option<Lease>,
     ) -> Result<InsertOutcome> {
-        match self.submit(Work::Insert { m, lease }).await? {
+        let work = Work::Insert {
+            m: Box::new(m),
+            lease,
+        };
+        match self.submit(work).await? {
             Done::Inserted(out) => Ok(out),
             Done::Status(..) => Err(Error::Store("batcher: mismatched answer".into())),
         }
