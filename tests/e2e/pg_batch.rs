@@ -141,7 +141,8 @@ async fn concurrent_writes_share_commits_and_a_failing_one_fails_alone() {
         }
     }
     assert_eq!(ids.len(), 1, "one key, several messages: {ids:?}");
-    assert!(conflicts <= 1, "{conflicts}");
+    // Whichever body claimed the key first, every other request agrees.
+    assert!(conflicts == 1 || conflicts == 10, "{conflicts}");
     assert_eq!(
         pg.sql(
             "batch",
