@@ -111,6 +111,14 @@ async fn concurrent_writes_share_commits_and_a_failing_one_fails_alone() {
         gw.wait_status(id, "sent", WAIT).await;
     }
     assert_eq!(pg.sql("batch", "SELECT COUNT(*) FROM queue"), "0");
+    // Each body erased in the commit that recorded its acknowledgement.
+    assert_eq!(
+        pg.sql(
+            "batch",
+            "SELECT COUNT(*) FROM messages WHERE sealed IS NOT NULL"
+        ),
+        "0"
+    );
     assert!(
         largest_batch(&gw) > 1,
         "no two writes shared a commit: {}",
@@ -183,4 +191,28 @@ async fn concurrent_writes_share_commits_and_a_failing_one_fails_alone() {
     );
     let (status, logs) = gw.terminate();
     assert!(status.success(), "{:?}", logs.lock().unwrap());
+}
+
+/// With `keep_after_delivery_secs`, the acknowledgement's commit (the
+/// status UPDATE that settles the body) schedules the erasure instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_body_is_scheduled_for_erasure_with_its_status() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("keep");
+    let dir = TempDir::new("pg-keep");
+    let sink = Sink::start(0).await;
+    let cfg = node_config(&dir.0, &sink, &pg, &url);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[privacy]\nkeep_after_delivery_secs = 3600\n");
+    std::fs::write(&cfg, text).unwrap();
+    let gw = Gateway::start(&cfg);
+    let id = gw
+        .send_accepted(serde_json::json!({"to": "+14155550101", "text": "keep"}))
+        .await;
+    gw.wait_status(&id, "sent", WAIT).await;
+    let row = pg.sql(
+        "keep",
+        "SELECT sealed IS NOT NULL, erase_at - updated_at FROM messages",
+    );
+    assert_eq!(row, "t|3600000");
 }

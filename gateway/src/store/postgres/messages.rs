@@ -188,6 +188,8 @@ struct Locked {
     /// The client's status callback URL (read here, not again by
     /// `on_status`: one statement fewer per status change).
     callback: Option<String>,
+    /// Whether the body is still stored.
+    has_body: bool,
 }
 
 /// The status, direction and callback URL of message `id`, its row locked
@@ -196,7 +198,8 @@ struct Locked {
 async fn current_locked(tx: &Tx<'_>, id: &str) -> Result<Option<Locked>> {
     let row = tx
         .row_opt(
-            "SELECT status, direction, status_callback FROM messages WHERE id = $1 FOR UPDATE",
+            "SELECT status, direction, status_callback, sealed IS NOT NULL FROM messages \
+             WHERE id = $1 FOR UPDATE",
             &[&id],
         )
         .await?;
@@ -205,6 +208,7 @@ async fn current_locked(tx: &Tx<'_>, id: &str) -> Result<Option<Locked>> {
             before: parse_status(r.get(0))?,
             direction: r.get(1),
             callback: r.get(2),
+            has_body: r.get(3),
         })
     })
     .transpose()
@@ -319,6 +323,22 @@ pub(super) async fn apply_status(
     report: &StatusReport,
     now: i64,
 ) -> Result<Option<Applied>> {
+    Ok(apply_status_settling(tx, id, report, now, None)
+        .await?
+        .map(|(applied, _)| applied))
+}
+
+/// [`apply_status`]; with `settle` (the body's keep time), a status that
+/// moves also settles the body in the same UPDATE (one row version instead
+/// of two), and the second value says whether it did and erased it
+/// (`None`: not settled here, see [`settle_body`]).
+async fn apply_status_settling(
+    tx: &Tx<'_>,
+    id: &str,
+    report: &StatusReport,
+    now: i64,
+    settle: Option<i64>,
+) -> Result<Option<(Applied, Option<bool>)>> {
     let Some(locked) = current_locked(tx, id).await? else {
         return Ok(None);
     };
@@ -326,31 +346,34 @@ pub(super) async fn apply_status(
         tx.run("DELETE FROM queue WHERE message_id = $1", &[&id])
             .await?;
     }
-    let (applied, carrier_written) = advance(tx, id, report, locked, now).await?;
-    if let (Some(cid), false) = (&report.carrier_id, carrier_written) {
+    let (applied, settled) = advance(tx, id, report, locked, now, settle).await?;
+    // A status that moved wrote the carrier id with it.
+    if let (Some(cid), None) = (&report.carrier_id, settled) {
         tx.run(
             "UPDATE messages SET carrier_id = $2 WHERE id = $1",
             &[&id, cid],
         )
         .await?;
     }
-    Ok(Some(applied))
+    Ok(Some((applied, settled.flatten())))
 }
 
-/// The status rule's step for a locked message; also says whether the
-/// report's carrier id was written with the status (one row version and
-/// one statement instead of two when the status moves).
+/// The status rule's step for a locked message. The second value is
+/// `Some` when the status moved: its UPDATE also wrote the report's carrier
+/// id and, with `settle`, settled the body (`Some(Some(erased))`).
 async fn advance(
     tx: &Tx<'_>,
     id: &str,
     report: &StatusReport,
     locked: Locked,
     now: i64,
-) -> Result<(Applied, bool)> {
+    settle: Option<i64>,
+) -> Result<(Applied, Option<Option<bool>>)> {
     let Locked {
         before,
         direction,
         callback,
+        has_body,
     } = locked;
     let unchanged = |repeated| {
         let applied = Applied {
@@ -359,7 +382,7 @@ async fn advance(
             after: before,
             repeated,
         };
-        (applied, false)
+        (applied, None)
     };
     let (wanted, detail) = match &report.part {
         None => (Some(report.status), report.detail.clone()),
@@ -387,13 +410,8 @@ async fn advance(
             Ok(unchanged(false))
         }
         Transition::Moved(after) => {
-            tx.run(
-                "UPDATE messages SET status = $2, updated_at = $3, \
-                 carrier_id = COALESCE($4, carrier_id) WHERE id = $1",
-                &[&id, &after.as_str(), &now, &report.carrier_id],
-            )
-            .await?;
             let mut detail = detail;
+            // Before the UPDATE, whose settling must see it gone.
             if after == MessageStatus::Delivered {
                 let cancelled = tx
                     .run("DELETE FROM rcs_fallback WHERE message_id = $1", &[&id])
@@ -405,6 +423,34 @@ async fn advance(
                     });
                 }
             }
+            let erase_at = settle.map(|keep| now.saturating_add(keep));
+            let body_after: bool = tx
+                .row(
+                    concat!(
+                        "UPDATE messages m SET status = $2, updated_at = $3, \
+                         carrier_id = COALESCE($4, m.carrier_id), \
+                         sealed = CASE WHEN $5::BIGINT = 0 AND ",
+                        settled!("$2"),
+                        " THEN NULL ELSE m.sealed END, \
+                         erase_at = CASE WHEN $5::BIGINT = 0 AND ",
+                        settled!("$2"),
+                        " THEN NULL WHEN $5::BIGINT > 0 AND ",
+                        settled!("$2"),
+                        " THEN COALESCE(m.erase_at, $6) ELSE m.erase_at END \
+                         WHERE m.id = $1 RETURNING m.sealed IS NOT NULL"
+                    ),
+                    &[
+                        &id,
+                        &after.as_str(),
+                        &now,
+                        &report.carrier_id,
+                        &settle,
+                        &erase_at,
+                    ],
+                )
+                .await?
+                .get(0);
+            let settled = settle.map(|_| has_body && !body_after);
             if !(matches!(report.part, Some(PartReport::Count(_))) && after == report.status) {
                 event(tx, id, now, after.as_str(), detail.as_deref(), false).await?;
             }
@@ -416,7 +462,7 @@ async fn advance(
                 after,
                 repeated: false,
             };
-            Ok((applied, true))
+            Ok((applied, Some(settled)))
         }
     }
 }
@@ -430,31 +476,44 @@ pub(super) async fn report_and_settle(
     now: i64,
     keep_ms: i64,
 ) -> Result<(Option<Applied>, bool)> {
-    let applied = apply_status(tx, id, report, now).await?;
-    let erased = applied.is_some()
-        && (report.finish_queue || report.status == MessageStatus::Delivered)
-        && settle_body(tx, id, now, keep_ms).await?;
-    Ok((applied, erased))
+    let acknowledged = report.finish_queue || report.status == MessageStatus::Delivered;
+    let settle = acknowledged.then_some(keep_ms);
+    let Some((applied, settled)) = apply_status_settling(tx, id, report, now, settle).await? else {
+        return Ok((None, false));
+    };
+    let erased = match settled {
+        Some(erased) => erased,
+        None => acknowledged && settle_body(tx, id, now, keep_ms).await?,
+    };
+    Ok((Some(applied), erased))
 }
+
+/// The condition under which an acknowledged message's body is settled,
+/// on row `m` with status `$status` (the one it has, or is being given
+/// in the same UPDATE); it sees this transaction's own queue and fallback
+/// deletions.
+macro_rules! settled {
+    ($status:literal) => {
+        concat!(
+            "(m.sealed IS NOT NULL AND ",
+            $status,
+            " IN ('sent', 'delivered', 'failed') \
+             AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id) \
+             AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = m.id))"
+        )
+    };
+}
+use settled;
 
 /// Erases (or schedules the erasure of) an acknowledged message's body,
 /// as the SQLite store's `privacy::settle_body`; true when erased now.
 pub(super) async fn settle_body(tx: &Tx<'_>, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
-    // One statement: the condition in the UPDATE's WHERE (it sees this
-    // transaction's own queue and fallback deletions).
-    macro_rules! settled {
-        () => {
-            "m.id = $1 AND m.sealed IS NOT NULL \
-             AND m.status IN ('sent', 'delivered', 'failed') \
-             AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id) \
-             AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = m.id)"
-        };
-    }
+    // One statement: the condition in the UPDATE's WHERE.
     if keep_ms > 0 {
         tx.run(
             concat!(
-                "UPDATE messages m SET erase_at = $2 WHERE ",
-                settled!(),
+                "UPDATE messages m SET erase_at = $2 WHERE m.id = $1 AND ",
+                settled!("m.status"),
                 " AND m.erase_at IS NULL"
             ),
             &[&id, &now.saturating_add(keep_ms)],
@@ -465,8 +524,8 @@ pub(super) async fn settle_body(tx: &Tx<'_>, id: &str, now: i64, keep_ms: i64) -
     let erased = tx
         .run(
             concat!(
-                "UPDATE messages m SET sealed = NULL, erase_at = NULL WHERE ",
-                settled!()
+                "UPDATE messages m SET sealed = NULL, erase_at = NULL WHERE m.id = $1 AND ",
+                settled!("m.status")
             ),
             &[&id],
         )
