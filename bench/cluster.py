@@ -22,6 +22,14 @@ message. Both sides share the machine's cores, so msgs/s is bounded by
 their sum: read the CPU per message for where the time goes.
 
   python3 bench/cluster.py [--n 5000] [--conc 32] [--setups sqlite,pg1,pg2]
+                           [--statements] [--pg-max-batch N]
+
+--statements (PostgreSQL setups) loads pg_stat_statements into the
+bench's own server and prints, per accepted message, the transactions
+committed, the WAL flushes and each statement's calls: where the
+server's CPU goes (the extension costs some CPU itself: compare msgs/s
+without it). GATEWAY_BIN=path measures another build (e.g. a copy of
+the previous one, to compare before and after in one session).
 
 Stdlib only; needs wrk and Debian's postgresql package (server binaries in
 /usr/lib/postgresql/*/bin). As root, PostgreSQL runs as `postgres`.
@@ -56,7 +64,8 @@ def pg_bindir():
 class Postgres:
     """A throwaway server: initdb + pg_ctl start; stop() removes it."""
 
-    def __init__(self):
+    def __init__(self, statements=False):
+        self.statements = statements
         self.bindir = pg_bindir()
         self.dir = tempfile.mkdtemp(prefix="gw-bench-pg-")
         self.root = os.geteuid() == 0
@@ -71,9 +80,48 @@ class Postgres:
         self.port = load.free_port()
         opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                 "-c max_connections=200 -c shared_buffers=256MB")
+        if statements:
+            opts += " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=1000"
         self.run("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-o", opts,
                  "-w", "-t", "60", "start")
         self.pw_file = pw
+        if statements:
+            self.sql("postgres", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    def reset_stats(self, db):
+        self.sql(db, "SELECT pg_stat_reset()")
+        self.sql("postgres", "SELECT pg_stat_statements_reset()")
+        self.sql("postgres", "SELECT pg_stat_reset_shared('wal')")
+
+    def statement_stats(self, db, acc):
+        """Per accepted message: commits, WAL flushes, and each statement's
+        calls (the bench's own queue polling left out). Read once the
+        gateways have exited, so their backends have flushed their counts."""
+        time.sleep(1.0)
+        poll = "SELECT COUNT(*) FROM queue"
+        polls = self.sql("postgres", "SELECT COALESCE(SUM(calls), 0) FROM pg_stat_statements s "
+                         f"JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '{db}' "
+                         f"AND s.query = '{poll}'")
+        commits = self.sql("postgres", f"SELECT xact_commit FROM pg_stat_database WHERE datname = '{db}'")
+        wal = self.sql("postgres", "SELECT wal_sync || ' ' || wal_records || ' ' || wal_bytes FROM pg_stat_wal")
+        rows = self.sql("postgres", "SELECT s.calls, round(s.total_exec_time::numeric, 1), "
+                        "regexp_replace(left(s.query, 110), '\\s+', ' ', 'g') FROM pg_stat_statements s "
+                        f"JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = '{db}' "
+                        f"AND s.query <> '{poll}' ORDER BY s.calls DESC LIMIT 40")
+        polls = int(polls or 0)
+        out = {"commits_per_msg": round((int(commits or 0) - polls) / acc, 2) if acc else 0}
+        if wal:
+            sync, records, nbytes = (int(x) for x in wal.split())
+            out.update(wal_flushes_per_msg=round(sync / acc, 3), wal_records_per_msg=round(records / acc, 1),
+                       wal_bytes_per_msg=round(nbytes / acc))
+        total = 0
+        lines = []
+        for line in (rows or "").splitlines():
+            calls, ms, q = line.split("|", 2)
+            total += int(calls)
+            lines.append(f"  {int(calls) / acc:7.3f}/msg {float(ms) / acc * 1000:8.1f} us/msg  {q}")
+        out["statements_per_msg"] = round(total / acc, 2) if acc else 0
+        return out, lines
 
     def run(self, tool, *args):
         cmd = [os.path.join(self.bindir, tool), *args]
@@ -125,7 +173,18 @@ def node_config(work, gw_port, sink_port, key, store):
     return cfg
 
 
-def phase(setup, n, conc, max_s, pg):
+def phase(setup, n, conc, max_s, pg, max_batch=None):
+    stats = {}
+    r = _phase(setup, n, conc, max_s, pg, stats, max_batch)
+    if "db" in stats and r["accepted"]:
+        figures, lines = pg.statement_stats(stats["db"], r["accepted"])
+        r.update(figures)
+        print(f"statements setup={setup} (calls and server time per accepted message, busiest first):")
+        print("\n".join(lines), flush=True)
+    return r
+
+
+def _phase(setup, n, conc, max_s, pg, stats, max_batch):
     work = tempfile.mkdtemp(prefix="gw-bench-cluster-")
     env = dict(os.environ, GATEWAY_GENERIC_SECRET=load.SECRET,
                GATEWAY_PRIVATE_SECRET=load.PRIVATE_SECRET, RUST_LOG="warn")
@@ -135,6 +194,8 @@ def phase(setup, n, conc, max_s, pg):
         url = pg.create_db(f"bench_{setup}_{int(time.time())}")
         store = (f'[store]\nbackend = "postgres"\nurl = "{url}"\nsecret_file = "{pg.pw_file}"\n'
                  f'pool_size = 16\n')
+        if max_batch:
+            store += f"max_batch = {max_batch}\n"
     key = json.loads(subprocess.run([GW, "envelope", "keygen"], capture_output=True, text=True,
                                     check=True).stdout)["public_key"]
     sink_port = load.free_port()
@@ -172,6 +233,9 @@ def phase(setup, n, conc, max_s, pg):
         load.wait_port(sink_port)
         gw_cpu0 = sum(load.proc_cpu_s(g.pid) for g in gws)
         pg_cpu0 = pg.cpu_s() if store else 0.0
+        if store and pg.statements:
+            stats["db"] = url.rsplit("/", 1)[1]
+            pg.reset_stats(stats["db"])
         t0 = time.time()
         wrks = []
         for i, port in enumerate(ports):
@@ -245,15 +309,19 @@ def main():
     ap.add_argument("--conc", type=int, default=32)
     ap.add_argument("--setups", default="sqlite,pg1,pg2")
     ap.add_argument("--max-seconds", type=int, default=120)
+    ap.add_argument("--pg-max-batch", type=int, default=None,
+                    help="[store] max_batch of the PostgreSQL nodes (1: no group commit)")
+    ap.add_argument("--statements", action="store_true",
+                    help="pg_stat_statements: statements, commits and WAL flushes per message")
     a = ap.parse_args()
     if not os.path.exists(GW):
         raise SystemExit(f"{GW} missing: cargo build --release -p gateway")
     setups = a.setups.split(",")
-    pg = Postgres() if any(s.startswith("pg") for s in setups) else None
+    pg = Postgres(a.statements) if any(s.startswith("pg") for s in setups) else None
     try:
         rows = []
         for s in setups:
-            r = phase(s, a.n, a.conc, a.max_seconds, pg)
+            r = phase(s, a.n, a.conc, a.max_seconds, pg, a.pg_max_batch)
             rows.append(r)
             print("cluster " + " ".join(f"{k}={v}" for k, v in r.items()), flush=True)
         print("\n| setup | msgs/s accepted | msgs/s end to end | p50 ms | p99 ms | gateway CPU µs/msg | PostgreSQL CPU µs/msg |")

@@ -50,7 +50,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GW = os.path.join(ROOT, "target", "release", "gateway")
+# GATEWAY_BIN: another build to measure (e.g. a copy of the previous one).
+GW = os.environ.get("GATEWAY_BIN") or os.path.join(ROOT, "target", "release", "gateway")
 LUA = {"mt": os.path.join(ROOT, "bench", "send.lua"),
        "mo": os.path.join(ROOT, "bench", "inbound.lua")}
 SECRET = "bench-secret"

@@ -29,6 +29,7 @@ mod modem;
 mod outage;
 mod pdu_cli;
 mod pg;
+mod pg_batch;
 mod pg_coherence;
 mod pg_console;
 mod pg_data;

@@ -261,7 +261,7 @@ const STORE: &[Key] = &[
         "integer",
         Value("2048"),
         "512",
-        "Write operations folded into one transaction (group commit).",
+        "Write operations folded into one transaction (group commit); on PostgreSQL the messages' inserts and outcomes, at most 64 a transaction (1: each its own).",
     ),
     k(
         "read_connections",

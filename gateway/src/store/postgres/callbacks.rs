@@ -5,7 +5,7 @@
 //! dead node's claims are taken over after the lease (the row id, the
 //! callback's idempotency key, stays the same).
 
-use tokio_postgres::Transaction;
+use super::cached::{Cached, Tx};
 
 use super::{PgStore, pg_error};
 use crate::core::error::Result;
@@ -16,7 +16,7 @@ use crate::store::status::MessageStatus;
 /// and clients hear about the status. Runs in the status change's
 /// transaction.
 pub(super) async fn on_status(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     status: MessageStatus,
     detail: Option<&str>,
@@ -26,23 +26,34 @@ pub(super) async fn on_status(
         return Ok(());
     }
     let url: Option<String> = tx
-        .query_opt("SELECT status_callback FROM messages WHERE id = $1", &[&id])
-        .await
-        .map_err(pg_error)?
+        .row_opt("SELECT status_callback FROM messages WHERE id = $1", &[&id])
+        .await?
         .and_then(|r| r.get(0));
-    let Some(url) = url else {
+    owe(tx, id, url.as_deref(), status, detail, now).await
+}
+
+/// [`on_status`] with the callback URL already read (under the message
+/// row's lock, by the status change).
+pub(super) async fn owe(
+    tx: &Tx<'_>,
+    id: &str,
+    url: Option<&str>,
+    status: MessageStatus,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    let Some(url) = url.filter(|_| notifies(status)) else {
         return Ok(());
     };
     let error = matches!(status, MessageStatus::Failed | MessageStatus::Dead)
         .then(|| detail.map(|d| d.chars().take(128).collect::<String>()))
         .flatten();
-    tx.execute(
+    tx.run(
         "INSERT INTO status_callbacks (message_id, url, status, error, at, next_attempt_at) \
          VALUES ($1, $2, $3, $4, $5, $5)",
         &[&id, &url, &status.as_str(), &error, &now],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     Ok(())
 }
 

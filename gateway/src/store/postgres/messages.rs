@@ -1,7 +1,7 @@
 //! Messages on PostgreSQL: the idempotent insert, the one status rule
 //! applied under the message row's lock, and the metadata view.
 
-use tokio_postgres::Transaction;
+use super::cached::{Cached, Tx};
 
 use super::{PgStore, pg_error};
 use crate::core::error::Result;
@@ -13,19 +13,18 @@ use crate::store::status::{MessageStatus, Tally, Transition};
 
 /// Adds one entry to a message's history.
 pub(super) async fn event(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     at: i64,
     status: &str,
     detail: Option<&str>,
     late: bool,
 ) -> Result<()> {
-    tx.execute(
+    tx.run(
         "INSERT INTO message_events (message_id, at, status, detail, late) VALUES ($1, $2, $3, $4, $5)",
         &[&id, &at, &status, &detail, &late],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     Ok(())
 }
 
@@ -41,70 +40,94 @@ fn answer(hash: &str, id: String, i: &Idempotency) -> InsertOutcome {
 /// Records the idempotency key of `m`, or says what it already stands for.
 /// `ON CONFLICT` waits for a concurrent insert of the same key on another
 /// node, so exactly one of two racing requests wins it.
-async fn claim_idempotency(tx: &Transaction<'_>, m: &NewMessage) -> Result<Option<InsertOutcome>> {
+async fn claim_idempotency(tx: &Tx<'_>, m: &NewMessage) -> Result<Option<InsertOutcome>> {
     let Some(i) = &m.idempotency else {
         return Ok(None);
     };
     let claimed = tx
-        .query_opt(
+        .row_opt(
             "INSERT INTO idempotency (scope, key, body_hash, message_id, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO UPDATE SET \
              body_hash = EXCLUDED.body_hash, message_id = EXCLUDED.message_id, created_at = EXCLUDED.created_at \
              WHERE idempotency.created_at <= EXCLUDED.created_at - $6 RETURNING message_id",
             &[&i.scope, &i.key, &i.body_hash, &m.id, &m.created_at, &IDEMPOTENCY_WINDOW_MS],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     if claimed.is_some() {
         return Ok(None);
     }
     let row = tx
-        .query_one(
+        .row(
             "SELECT body_hash, message_id FROM idempotency WHERE scope = $1 AND key = $2",
             &[&i.scope, &i.key],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     Ok(Some(answer(row.get(0), row.get(1), i)))
 }
 
 /// Inserts a message, its history's first entry and its queue entry. The
 /// queue entry is leased to this node from the start: the accepting node
 /// sends it on its fast path, and no other node claims it meanwhile.
-pub(super) async fn insert(
-    pg: &PgStore,
-    tx: &Transaction<'_>,
+pub(super) async fn insert(pg: &PgStore, tx: &Tx<'_>, m: &NewMessage) -> Result<InsertOutcome> {
+    insert_leased(tx, m, pg.queue_lease(m).as_ref()).await
+}
+
+/// Who holds a new message's queue entry from the start, and until when.
+pub(super) type Lease = (String, i64);
+
+impl PgStore {
+    /// The lease a new message's queue entry starts with: this node's, for
+    /// its fast path, unless the target is a physical channel another node
+    /// holds (then it waits, unleased, for the owner).
+    pub(super) fn queue_lease(&self, m: &NewMessage) -> Option<Lease> {
+        let mine = match m.queue.as_ref()? {
+            crate::store::Target::Route(r) => self.owns_route(r),
+            crate::store::Target::Smpp(c) => self.owns_smpp(c),
+            _ => true,
+        };
+        mine.then(|| {
+            (
+                self.node.clone(),
+                m.created_at.saturating_add(self.lease_ms),
+            )
+        })
+    }
+}
+
+/// [`insert`] with the queue entry's lease decided by the caller (the
+/// batcher runs it without the `PgStore`).
+pub(super) async fn insert_leased(
+    tx: &Tx<'_>,
     m: &NewMessage,
+    lease: Option<&Lease>,
 ) -> Result<InsertOutcome> {
     if let Some(answered) = claim_idempotency(tx, m).await? {
         return Ok(answered);
     }
     if let Some((adapter, cid)) = &m.carrier_id {
         let fresh = tx
-            .execute(
+            .run(
                 "INSERT INTO carrier_ids (adapter, carrier_id, message_id) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
                 &[adapter, cid, &m.id],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
         if fresh == 0 {
             let row = tx
-                .query_one(
+                .row(
                     "SELECT message_id FROM carrier_ids WHERE adapter = $1 AND carrier_id = $2",
                     &[adapter, cid],
                 )
-                .await
-                .map_err(pg_error)?;
+                .await?;
             return Ok(InsertOutcome::Duplicate { id: row.get(0) });
         }
     }
     let sealed = (!m.transit).then_some(&m.sealed);
-    tx.execute(
+    tx.run(
         "INSERT INTO messages (id, direction, channel, adapter, sender, recipient, segments, encoding, \
          size_class, status, created_at, updated_at, expires_at, kid, header, sealed, carrier_id, verdict, \
-         score, deliver_to, transit, tenant) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+         score, deliver_to, transit, tenant, status_callback) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         &[
             &m.id,
             &m.direction,
@@ -127,86 +150,86 @@ pub(super) async fn insert(
             &m.deliver_to.as_ref().map(Target::as_db),
             &m.transit,
             &m.tenant,
+            &m.status_callback,
         ],
     )
-    .await
-    .map_err(pg_error)?;
+    .await?;
     if let (Some(reasons), Some((verdict, score))) = (&m.flag_reasons, m.verdict) {
-        tx.execute(
+        tx.run(
             "INSERT INTO flagged_senders (sender, verdict, score, reasons, adapter, first_flagged_at, last_seen) \
              VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (sender) DO UPDATE SET verdict = EXCLUDED.verdict, \
              score = EXCLUDED.score, reasons = EXCLUDED.reasons, last_seen = EXCLUDED.last_seen, decided = NULL",
             &[&m.sender, &verdict.as_str(), &f64::from(score), reasons, &m.adapter, &m.created_at],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     }
     event(tx, &m.id, m.created_at, m.status.as_str(), None, false).await?;
-    if let Some(url) = &m.status_callback {
-        tx.execute(
-            "UPDATE messages SET status_callback = $2 WHERE id = $1",
-            &[&m.id, url],
-        )
-        .await
-        .map_err(pg_error)?;
-    }
     if let Some(target) = &m.queue {
-        // Leased to this node for its fast path, unless the target is a
-        // physical channel another node holds: then it waits for the owner.
-        let mine = match target {
-            crate::store::Target::Route(r) => pg.owns_route(r),
-            crate::store::Target::Smpp(c) => pg.owns_smpp(c),
-            _ => true,
-        };
-        tx.execute(
+        tx.run(
             "INSERT INTO queue (message_id, target, next_attempt_at, lease_owner, lease_until) \
              VALUES ($1, $2, $3, $4, $5)",
             &[
                 &m.id,
                 &target.as_db(),
                 &m.created_at,
-                &mine.then_some(pg.node.as_str()),
-                &mine.then_some(m.created_at.saturating_add(pg.lease_ms)),
+                &lease.map(|(node, _)| node.as_str()),
+                &lease.map(|(_, until)| *until),
             ],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     }
     Ok(InsertOutcome::Inserted)
 }
 
-/// The status and direction of message `id`, its row locked until the
-/// transaction ends: two nodes applying reports to one message take turns.
-async fn current_locked(tx: &Transaction<'_>, id: &str) -> Result<Option<(MessageStatus, String)>> {
+/// What a status change reads of its message, under the row's lock.
+struct Locked {
+    before: MessageStatus,
+    direction: String,
+    /// The client's status callback URL (read here, not again by
+    /// `on_status`: one statement fewer per status change).
+    callback: Option<String>,
+    /// Whether the body is still stored.
+    has_body: bool,
+}
+
+/// The status, direction and callback URL of message `id`, its row locked
+/// until the transaction ends: two nodes applying reports to one message
+/// take turns.
+async fn current_locked(tx: &Tx<'_>, id: &str) -> Result<Option<Locked>> {
     let row = tx
-        .query_opt(
-            "SELECT status, direction FROM messages WHERE id = $1 FOR UPDATE",
+        .row_opt(
+            "SELECT status, direction, status_callback, sealed IS NOT NULL FROM messages \
+             WHERE id = $1 FOR UPDATE",
             &[&id],
         )
-        .await
-        .map_err(pg_error)?;
-    row.map(|r| Ok((parse_status(r.get(0))?, r.get(1))))
-        .transpose()
+        .await?;
+    row.map(|r| {
+        Ok(Locked {
+            before: parse_status(r.get(0))?,
+            direction: r.get(1),
+            callback: r.get(2),
+            has_body: r.get(3),
+        })
+    })
+    .transpose()
 }
 
 /// The parts of an Android message (see the SQLite store's `android_tally`).
-async fn android_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
+async fn android_tally(tx: &Tx<'_>, id: &str) -> Result<Tally> {
     let delivered: i64 = tx
-        .query_one(
+        .row(
             "SELECT COUNT(*) FROM message_events WHERE message_id = $1 AND status = 'part_delivered'",
             &[&id],
         )
-        .await
-        .map_err(pg_error)?
+        .await?
         .get(0);
     let total = tx
-        .query_opt(
+        .row_opt(
             "SELECT detail FROM message_events WHERE message_id = $1 AND status = 'sent' \
              AND detail LIKE 'parts=%' ORDER BY seq DESC LIMIT 1",
             &[&id],
         )
-        .await
-        .map_err(pg_error)?
+        .await?
         .and_then(|r| r.get::<_, Option<String>>(0))
         .and_then(|d| d.strip_prefix("parts=").and_then(|n| n.parse().ok()));
     Ok(Tally {
@@ -218,15 +241,14 @@ async fn android_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
 
 /// The parts of a message sent through an SMPP client bind, from their
 /// receipts (see the SQLite store's `smpp_tally`).
-async fn smpp_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
+async fn smpp_tally(tx: &Tx<'_>, id: &str) -> Result<Tally> {
     let r = tx
-        .query_one(
+        .row(
             "SELECT COALESCE(MAX(total), 0), COUNT(*) FILTER (WHERE state = 'delivered'), \
              COUNT(*) FILTER (WHERE state = 'failed') FROM smpp_parts WHERE message_id = $1",
             &[&id],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
     Ok(Tally {
         total: Some(n(r.get(0))),
@@ -238,7 +260,7 @@ async fn smpp_tally(tx: &Transaction<'_>, id: &str) -> Result<Tally> {
 type PartOutcome = Option<(Option<MessageStatus>, Option<String>)>;
 
 async fn record_part(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     report: &StatusReport,
     part: &PartReport,
@@ -255,13 +277,12 @@ async fn record_part(
         PartReport::Delivered { key } => {
             let detail = format!("delivery {}", key.chars().take(64).collect::<String>());
             let seen: i64 = tx
-                .query_one(
+                .row(
                     "SELECT COUNT(*) FROM message_events WHERE message_id = $1 \
                      AND status = 'part_delivered' AND detail = $2",
                     &[&id, &detail],
                 )
-                .await
-                .map_err(pg_error)?
+                .await?
                 .get(0);
             if seen > 0 {
                 return Ok(None);
@@ -272,22 +293,20 @@ async fn record_part(
         }
         PartReport::Smpp { route, smsc_id } => {
             let before = tx
-                .query_opt(
+                .row_opt(
                     "SELECT state FROM smpp_parts WHERE route = $1 AND smsc_id = $2 FOR UPDATE",
                     &[route, smsc_id],
                 )
-                .await
-                .map_err(pg_error)?
+                .await?
                 .map(|r| r.get::<_, Option<String>>(0));
             if !matches!(before, Some(None)) {
                 return Ok(None); // A repeated receipt, or a part we do not know.
             }
-            tx.execute(
+            tx.run(
                 "UPDATE smpp_parts SET state = $3 WHERE route = $1 AND smsc_id = $2",
                 &[route, smsc_id, &report.status.as_str()],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
             Ok(Some((
                 smpp_tally(tx, id).await?.status(),
                 report.detail.clone(),
@@ -299,37 +318,76 @@ async fn record_part(
 /// The one status rule (`MessageStatus::advance`), as the SQLite store's
 /// `apply_status` applies it, under the message row's lock.
 pub(super) async fn apply_status(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     report: &StatusReport,
     now: i64,
 ) -> Result<Option<Applied>> {
-    let Some((before, direction)) = current_locked(tx, id).await? else {
+    Ok(apply_status_settling(tx, id, report, now, None)
+        .await?
+        .map(|(applied, _)| applied))
+}
+
+/// [`apply_status`]; with `settle` (the body's keep time), a status that
+/// moves also settles the body in the same UPDATE (one row version instead
+/// of two), and the second value says whether it did and erased it
+/// (`None`: not settled here, see [`settle_body`]).
+async fn apply_status_settling(
+    tx: &Tx<'_>,
+    id: &str,
+    report: &StatusReport,
+    now: i64,
+    settle: Option<i64>,
+) -> Result<Option<(Applied, Option<bool>)>> {
+    let Some(locked) = current_locked(tx, id).await? else {
         return Ok(None);
     };
-    if let Some(cid) = &report.carrier_id {
-        tx.execute(
+    if report.finish_queue {
+        tx.run("DELETE FROM queue WHERE message_id = $1", &[&id])
+            .await?;
+    }
+    let (applied, settled) = advance(tx, id, report, locked, now, settle).await?;
+    // A status that moved wrote the carrier id with it.
+    if let (Some(cid), None) = (&report.carrier_id, settled) {
+        tx.run(
             "UPDATE messages SET carrier_id = $2 WHERE id = $1",
             &[&id, cid],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     }
-    if report.finish_queue {
-        tx.execute("DELETE FROM queue WHERE message_id = $1", &[&id])
-            .await
-            .map_err(pg_error)?;
-    }
-    let unchanged = |repeated| Applied {
-        direction: direction.clone(),
+    Ok(Some((applied, settled.flatten())))
+}
+
+/// The status rule's step for a locked message. The second value is
+/// `Some` when the status moved: its UPDATE also wrote the report's carrier
+/// id and, with `settle`, settled the body (`Some(Some(erased))`).
+async fn advance(
+    tx: &Tx<'_>,
+    id: &str,
+    report: &StatusReport,
+    locked: Locked,
+    now: i64,
+    settle: Option<i64>,
+) -> Result<(Applied, Option<Option<bool>>)> {
+    let Locked {
         before,
-        after: before,
-        repeated,
+        direction,
+        callback,
+        has_body,
+    } = locked;
+    let unchanged = |repeated| {
+        let applied = Applied {
+            direction: direction.clone(),
+            before,
+            after: before,
+            repeated,
+        };
+        (applied, None)
     };
     let (wanted, detail) = match &report.part {
         None => (Some(report.status), report.detail.clone()),
         Some(part) => match record_part(tx, id, report, part, now).await? {
-            None => return Ok(Some(unchanged(true))),
+            None => return Ok(unchanged(true)),
             Some((None, _)) if matches!(part, PartReport::Count(_)) => {
                 (Some(report.status), report.detail.clone())
             }
@@ -337,10 +395,10 @@ pub(super) async fn apply_status(
         },
     };
     let Some(wanted) = wanted else {
-        return Ok(Some(unchanged(false)));
+        return Ok(unchanged(false));
     };
     match before.advance(wanted) {
-        Transition::Repeated => Ok(Some(unchanged(report.part.is_none()))),
+        Transition::Repeated => Ok(unchanged(report.part.is_none())),
         Transition::Late => {
             if report.part.is_none() {
                 let why = match detail.as_deref() {
@@ -349,21 +407,15 @@ pub(super) async fn apply_status(
                 };
                 event(tx, id, now, wanted.as_str(), Some(&why), true).await?;
             }
-            Ok(Some(unchanged(false)))
+            Ok(unchanged(false))
         }
         Transition::Moved(after) => {
-            tx.execute(
-                "UPDATE messages SET status = $2, updated_at = $3 WHERE id = $1",
-                &[&id, &after.as_str(), &now],
-            )
-            .await
-            .map_err(pg_error)?;
             let mut detail = detail;
+            // Before the UPDATE, whose settling must see it gone.
             if after == MessageStatus::Delivered {
                 let cancelled = tx
-                    .execute("DELETE FROM rcs_fallback WHERE message_id = $1", &[&id])
-                    .await
-                    .map_err(pg_error)?;
+                    .run("DELETE FROM rcs_fallback WHERE message_id = $1", &[&id])
+                    .await?;
                 if cancelled > 0 {
                     detail = Some(match detail {
                         Some(d) => format!("{d}; SMS fallback cancelled"),
@@ -371,75 +423,130 @@ pub(super) async fn apply_status(
                     });
                 }
             }
+            let erase_at = settle.map(|keep| now.saturating_add(keep));
+            let body_after: bool = tx
+                .row(
+                    concat!(
+                        "UPDATE messages m SET status = $2, updated_at = $3, \
+                         carrier_id = COALESCE($4, m.carrier_id), \
+                         sealed = CASE WHEN $5::BIGINT = 0 AND ",
+                        settled!("$2"),
+                        " THEN NULL ELSE m.sealed END, \
+                         erase_at = CASE WHEN $5::BIGINT = 0 AND ",
+                        settled!("$2"),
+                        " THEN NULL WHEN $5::BIGINT > 0 AND ",
+                        settled!("$2"),
+                        " THEN COALESCE(m.erase_at, $6) ELSE m.erase_at END \
+                         WHERE m.id = $1 RETURNING m.sealed IS NOT NULL"
+                    ),
+                    &[
+                        &id,
+                        &after.as_str(),
+                        &now,
+                        &report.carrier_id,
+                        &settle,
+                        &erase_at,
+                    ],
+                )
+                .await?
+                .get(0);
+            let settled = settle.map(|_| has_body && !body_after);
             if !(matches!(report.part, Some(PartReport::Count(_))) && after == report.status) {
                 event(tx, id, now, after.as_str(), detail.as_deref(), false).await?;
             }
-            super::callbacks::on_status(tx, id, after, detail.as_deref(), now).await?;
-            Ok(Some(Applied {
+            super::callbacks::owe(tx, id, callback.as_deref(), after, detail.as_deref(), now)
+                .await?;
+            let applied = Applied {
                 direction,
                 before,
                 after,
                 repeated: false,
-            }))
+            };
+            Ok((applied, Some(settled)))
         }
     }
 }
 
-/// Erases (or schedules the erasure of) an acknowledged message's body,
-/// as the SQLite store's `privacy::settle_body`; true when erased now.
-pub(super) async fn settle_body(
-    tx: &Transaction<'_>,
+/// Applies a reported status and settles the acknowledged body in the
+/// same transaction; returns the outcome and whether a body was erased.
+pub(super) async fn report_and_settle(
+    tx: &Tx<'_>,
     id: &str,
+    report: &StatusReport,
     now: i64,
     keep_ms: i64,
-) -> Result<bool> {
-    let settled: bool = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1 AND m.sealed IS NOT NULL \
-             AND m.status IN ('sent', 'delivered', 'failed') \
+) -> Result<(Option<Applied>, bool)> {
+    let acknowledged = report.finish_queue || report.status == MessageStatus::Delivered;
+    let settle = acknowledged.then_some(keep_ms);
+    let Some((applied, settled)) = apply_status_settling(tx, id, report, now, settle).await? else {
+        return Ok((None, false));
+    };
+    let erased = match settled {
+        Some(erased) => erased,
+        None => acknowledged && settle_body(tx, id, now, keep_ms).await?,
+    };
+    Ok((Some(applied), erased))
+}
+
+/// The condition under which an acknowledged message's body is settled,
+/// on row `m` with status `$status` (the one it has, or is being given
+/// in the same UPDATE); it sees this transaction's own queue and fallback
+/// deletions.
+macro_rules! settled {
+    ($status:literal) => {
+        concat!(
+            "(m.sealed IS NOT NULL AND ",
+            $status,
+            " IN ('sent', 'delivered', 'failed') \
              AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id) \
-             AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = m.id))",
-            &[&id],
+             AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = m.id))"
         )
-        .await
-        .map_err(pg_error)?
-        .get(0);
-    if !settled {
-        return Ok(false);
-    }
+    };
+}
+use settled;
+
+/// Erases (or schedules the erasure of) an acknowledged message's body,
+/// as the SQLite store's `privacy::settle_body`; true when erased now.
+pub(super) async fn settle_body(tx: &Tx<'_>, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
+    // One statement: the condition in the UPDATE's WHERE.
     if keep_ms > 0 {
-        tx.execute(
-            "UPDATE messages SET erase_at = $2 WHERE id = $1 AND erase_at IS NULL",
+        tx.run(
+            concat!(
+                "UPDATE messages m SET erase_at = $2 WHERE m.id = $1 AND ",
+                settled!("m.status"),
+                " AND m.erase_at IS NULL"
+            ),
             &[&id, &now.saturating_add(keep_ms)],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
         return Ok(false);
     }
-    tx.execute(
-        "UPDATE messages SET sealed = NULL, erase_at = NULL WHERE id = $1",
-        &[&id],
-    )
-    .await
-    .map_err(pg_error)?;
-    Ok(true)
+    let erased = tx
+        .run(
+            concat!(
+                "UPDATE messages m SET sealed = NULL, erase_at = NULL WHERE m.id = $1 AND ",
+                settled!("m.status")
+            ),
+            &[&id],
+        )
+        .await?;
+    Ok(erased > 0)
 }
 
 /// Sets a message's status outright, with a history entry.
 pub(super) async fn force_status(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     id: &str,
     status: MessageStatus,
     detail: Option<&str>,
     now: i64,
 ) -> Result<bool> {
     let n = tx
-        .execute(
+        .run(
             "UPDATE messages SET status = $2, updated_at = $3 WHERE id = $1",
             &[&id, &status.as_str(), &now],
         )
-        .await
-        .map_err(pg_error)?;
+        .await?;
     if n > 0 {
         event(tx, id, now, status.as_str(), detail, false).await?;
         // An operator's drop ends the message: its client hears of it.
@@ -509,6 +616,10 @@ pub(super) async fn message_view(
 impl PgStore {
     /// Inserts one message (see [`insert`]).
     pub async fn insert_message(&self, m: NewMessage) -> Result<InsertOutcome> {
+        if let Some(b) = self.batcher() {
+            let lease = self.queue_lease(&m);
+            return b.insert(m, lease).await;
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
         let out = insert(self, &tx, &m).await?;
@@ -523,12 +634,11 @@ impl PgStore {
         let row = self
             .client()
             .await?
-            .query_opt(
+            .row_opt(
                 "SELECT body_hash, message_id, created_at FROM idempotency WHERE scope = $1 AND key = $2",
                 &[&i.scope, &i.key],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
         Ok(row.and_then(|r| {
             let at: i64 = r.get(2);
             (now - at < IDEMPOTENCY_WINDOW_MS).then(|| answer(r.get(0), r.get(1), &i))
@@ -544,14 +654,14 @@ impl PgStore {
         keep_ms: i64,
     ) -> Result<(Option<Applied>, bool)> {
         let now = crate::core::clock::now_ms();
+        if let Some(b) = self.batcher() {
+            return b.report_status(id, report, keep_ms, now).await;
+        }
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
-        let applied = apply_status(&tx, &id, &report, now).await?;
-        let erased = applied.is_some()
-            && (report.finish_queue || report.status == MessageStatus::Delivered)
-            && settle_body(&tx, &id, now, keep_ms).await?;
+        let out = report_and_settle(&tx, &id, &report, now, keep_ms).await?;
         tx.commit().await.map_err(pg_error)?;
-        Ok((applied, erased))
+        Ok(out)
     }
 
     /// The metadata view of one message.
@@ -565,12 +675,11 @@ impl PgStore {
         Ok(self
             .client()
             .await?
-            .query_opt(
+            .row_opt(
                 "SELECT id FROM messages WHERE carrier_id = $1 AND direction = 'outbound' LIMIT 1",
                 &[&carrier_id],
             )
-            .await
-            .map_err(pg_error)?
+            .await?
             .map(|r| r.get(0)))
     }
 }
@@ -596,13 +705,12 @@ impl PgStore {
         let changes_opt_outs = matches!(kw, Some(Keyword::Stop(_) | Keyword::Start(_)));
         match kw {
             Some(Keyword::Stop(k)) => {
-                tx.execute(
+                tx.run(
                     "INSERT INTO opt_outs (local_address, remote_address, keyword, at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (local_address, remote_address) DO UPDATE SET keyword = $3, at = $4",
                     &[local, remote, &k, &now],
                 )
-                .await
-                .map_err(pg_error)?;
+                .await?;
                 event(
                     &tx,
                     &m.id,
@@ -614,12 +722,11 @@ impl PgStore {
                 .await?;
             }
             Some(Keyword::Start(k)) => {
-                tx.execute(
+                tx.run(
                     "DELETE FROM opt_outs WHERE local_address = $1 AND remote_address = $2",
                     &[local, remote],
                 )
-                .await
-                .map_err(pg_error)?;
+                .await?;
                 event(
                     &tx,
                     &m.id,
@@ -658,15 +765,13 @@ impl PgStore {
         use crate::store::privacy::NOT_RETAINED;
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
-        tx.execute(
+        tx.run(
             "UPDATE messages SET last_error = $2 WHERE id = $1",
             &[&id, &NOT_RETAINED],
         )
-        .await
-        .map_err(pg_error)?;
-        tx.execute("DELETE FROM carrier_ids WHERE message_id = $1", &[&id])
-            .await
-            .map_err(pg_error)?;
+        .await?;
+        tx.run("DELETE FROM carrier_ids WHERE message_id = $1", &[&id])
+            .await?;
         tx.commit().await.map_err(pg_error)
     }
 
@@ -682,13 +787,12 @@ impl PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_error)?;
         let ids: Vec<String> = tx
-            .query(
+            .rows(
                 "SELECT id FROM messages WHERE transit AND created_at < $1 \
                  AND status IN ('queued', 'sending') LIMIT 10000",
                 &[&before],
             )
-            .await
-            .map_err(pg_error)?
+            .await?
             .iter()
             .map(|r| r.get(0))
             .collect();
@@ -699,12 +803,11 @@ impl PgStore {
                 Some(format!("{NOT_RETAINED}: not handed over in time")),
             );
             let applied = apply_status(&tx, &id, &report, now).await?;
-            tx.execute(
+            tx.run(
                 "UPDATE messages SET last_error = $2 WHERE id = $1",
                 &[&id, &NOT_RETAINED],
             )
-            .await
-            .map_err(pg_error)?;
+            .await?;
             out.extend(applied.map(|a| (id, a)));
         }
         tx.commit().await.map_err(pg_error)?;

@@ -12,6 +12,8 @@
 
 mod api_keys;
 mod backup;
+mod batcher;
+mod cached;
 mod callbacks;
 pub mod cluster;
 mod edge_key;
@@ -65,6 +67,11 @@ pub struct PgStore {
     stop: tokio_util::sync::CancellationToken,
     /// Physical channels and the ones this node holds (`cluster.rs`).
     leases: cluster::Leases,
+    /// Group commit of every message's writes (`batcher.rs`), started on
+    /// first use in the runtime that uses it.
+    batcher: std::sync::OnceLock<batcher::Batcher>,
+    /// `[store] max_batch`: 1 runs each write in its own transaction.
+    max_batch: usize,
 }
 
 /// The error of a PostgreSQL operation, in words: the SQLSTATE and the
@@ -148,6 +155,8 @@ impl PgStore {
             generations: Default::default(),
             stop: Default::default(),
             leases: cluster::Leases::default(),
+            batcher: std::sync::OnceLock::new(),
+            max_batch: cfg.max_batch,
         };
         Ok(this)
     }
@@ -155,6 +164,16 @@ impl PgStore {
     /// A pooled connection.
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// The batcher, started on first use; `None` with `max_batch = 1`
+    /// (each write in its own transaction, on its caller's connection).
+    fn batcher(&self) -> Option<&batcher::Batcher> {
+        (self.max_batch > 1).then(|| {
+            self.batcher.get_or_init(|| {
+                batcher::Batcher::start(self.pool.clone(), self.max_batch, self.stop.clone())
+            })
+        })
     }
 
     /// Claims at most `n` queue entries per poll (the node's send slots).

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use subtle::ConstantTimeEq;
 
+use super::cached::Cached;
 use super::notify::{CacheKind, notify};
 use super::{PgStore, pg_error};
 use crate::core::error::{Error, Result};
@@ -139,12 +140,11 @@ impl PgStore {
         Ok(self
             .client()
             .await?
-            .query_opt(
+            .row_opt(
                 "SELECT keyword FROM opt_outs WHERE local_address = $1 AND remote_address = $2",
                 &[&local, &remote],
             )
-            .await
-            .map_err(pg_error)?
+            .await?
             .map(|r| r.get(0)))
     }
 

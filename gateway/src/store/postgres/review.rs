@@ -4,7 +4,7 @@
 //! each in one transaction that also sends its cache notice, so every
 //! node's spam gate re-reads lists and decisions at once.
 
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
 
 use super::messages::force_status;
 use super::notify::{CacheKind, notify};
