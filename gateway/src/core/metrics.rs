@@ -143,6 +143,8 @@ pub struct Metrics {
     pub commit_batch: Histogram,
     /// Duration of each group commit (including fsync).
     pub commit_seconds: Histogram,
+    /// Duration of each fsync of the store's WAL (the writer's second stage).
+    pub sync_seconds: Histogram,
     /// HTTP handling latency by route.
     pub http_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
     /// Live queue entries (set at scrape time).
@@ -226,6 +228,12 @@ impl Metrics {
             "commit_seconds",
             "Group commit duration including fsync",
             commit_seconds.clone(),
+        );
+        let sync_seconds = latency_histogram();
+        registry.register(
+            "store_sync_seconds",
+            "Duration of each fsync of the store's write-ahead log",
+            sync_seconds.clone(),
         );
         let http_seconds: Family<RouteLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(latency_histogram);
@@ -338,6 +346,7 @@ impl Metrics {
             attempts,
             commit_batch,
             commit_seconds,
+            sync_seconds,
             http_seconds,
             queue_live,
             queue_dead,
@@ -395,6 +404,11 @@ impl Metrics {
     pub fn observe_commit(&self, jobs: usize, took: Duration) {
         self.commit_batch.observe(jobs as f64);
         self.commit_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Records one fsync of the store's WAL.
+    pub fn observe_sync(&self, took: Duration) {
+        self.sync_seconds.observe(took.as_secs_f64());
     }
 
     /// Renders the Prometheus text exposition.

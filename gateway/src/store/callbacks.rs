@@ -79,6 +79,22 @@ pub(super) fn on_status(
         .query_row(params![id], |r| r.get(0))
         .optional()?
         .flatten();
+    owe(tx, id, url.as_deref(), status, detail, now)
+}
+
+/// [`on_status`] for a caller that already read the message's callback
+/// URL (`url`; `None`: it has none), as the status rule does.
+pub(super) fn owe(
+    tx: &Connection,
+    id: &str,
+    url: Option<&str>,
+    status: MessageStatus,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    if !notifies(status) {
+        return Ok(());
+    }
     let Some(url) = url else {
         return Ok(());
     };

@@ -494,12 +494,28 @@ pub(super) fn force_status(
     Ok(n > 0)
 }
 
-fn current(tx: &Connection, id: &str) -> Result<Option<(MessageStatus, String)>> {
-    let row: Option<(String, String)> = tx
-        .prepare_cached("SELECT status, direction FROM messages WHERE id = ?1")?
-        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+/// What the status rule reads of a message, in one lookup: its status,
+/// direction and callback URL (read here rather than again by
+/// `callbacks::on_status`: one row lookup less per recorded outcome).
+struct Current {
+    status: MessageStatus,
+    direction: String,
+    callback: Option<String>,
+}
+
+fn current(tx: &Connection, id: &str) -> Result<Option<Current>> {
+    let row: Option<(String, String, Option<String>)> = tx
+        .prepare_cached("SELECT status, direction, status_callback FROM messages WHERE id = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    row.map(|(s, d)| Ok((parse_status(&s)?, d))).transpose()
+    row.map(|(s, direction, callback)| {
+        Ok(Current {
+            status: parse_status(&s)?,
+            direction,
+            callback,
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn parse_status(s: &str) -> Result<MessageStatus> {
@@ -622,13 +638,23 @@ pub(super) fn apply_status(
     report: &StatusReport,
     now: i64,
 ) -> Result<Option<Applied>> {
-    let Some((before, direction)) = current(tx, id)? else {
+    let Some(Current {
+        status: before,
+        direction,
+        callback,
+    }) = current(tx, id)?
+    else {
         return Ok(None);
     };
-    if let Some(cid) = &report.carrier_id {
-        tx.prepare_cached("UPDATE messages SET carrier_id = ?2 WHERE id = ?1")?
-            .execute(params![id, cid])?;
-    }
+    // The carrier id goes with the status's UPDATE when the status moves
+    // (one row write instead of two); otherwise on its own.
+    let keep_carrier_id = || -> Result<()> {
+        if let Some(cid) = &report.carrier_id {
+            tx.prepare_cached("UPDATE messages SET carrier_id = ?2 WHERE id = ?1")?
+                .execute(params![id, cid])?;
+        }
+        Ok(())
+    };
     if report.finish_queue {
         tx.prepare_cached("DELETE FROM queue WHERE message_id = ?1")?
             .execute(params![id])?;
@@ -643,7 +669,10 @@ pub(super) fn apply_status(
     let (wanted, detail) = match &report.part {
         None => (Some(report.status), report.detail.clone()),
         Some(part) => match record_part(tx, id, report, part, now)? {
-            None => return Ok(Some(unchanged(true))),
+            None => {
+                keep_carrier_id()?;
+                return Ok(Some(unchanged(true)));
+            }
             // A count comes with `sent`; the parts may add up to more.
             Some((None, _)) if matches!(part, PartReport::Count(_)) => {
                 (Some(report.status), report.detail.clone())
@@ -652,12 +681,17 @@ pub(super) fn apply_status(
         },
     };
     let Some(wanted) = wanted else {
+        keep_carrier_id()?;
         return Ok(Some(unchanged(false)));
     };
     let detail = detail.as_deref();
     match before.advance(wanted) {
-        Transition::Repeated => Ok(Some(unchanged(report.part.is_none()))),
+        Transition::Repeated => {
+            keep_carrier_id()?;
+            Ok(Some(unchanged(report.part.is_none())))
+        }
         Transition::Late => {
+            keep_carrier_id()?;
             if report.part.is_none() {
                 let why = match detail {
                     Some(d) => format!("already {before}; {d}"),
@@ -668,8 +702,16 @@ pub(super) fn apply_status(
             Ok(Some(unchanged(false)))
         }
         Transition::Moved(after) => {
-            tx.prepare_cached("UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1")?
-                .execute(params![id, after.as_str(), now])?;
+            match &report.carrier_id {
+                Some(cid) => tx
+                    .prepare_cached(
+                        "UPDATE messages SET status = ?2, updated_at = ?3, carrier_id = ?4 WHERE id = ?1",
+                    )?
+                    .execute(params![id, after.as_str(), now, cid])?,
+                None => tx
+                    .prepare_cached("UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+                    .execute(params![id, after.as_str(), now])?,
+            };
             let mut detail = detail.map(str::to_string);
             if after == MessageStatus::Delivered {
                 let cancelled = tx
@@ -686,7 +728,7 @@ pub(super) fn apply_status(
             if !(matches!(report.part, Some(PartReport::Count(_))) && after == report.status) {
                 event(tx, id, now, after.as_str(), detail.as_deref())?;
             }
-            super::callbacks::on_status(tx, id, after, detail.as_deref(), now)?;
+            super::callbacks::owe(tx, id, callback.as_deref(), after, detail.as_deref(), now)?;
             Ok(Some(Applied {
                 direction: direction.clone(),
                 before,

@@ -34,6 +34,7 @@ mod schema;
 pub mod smpp;
 pub mod spam;
 pub mod status;
+mod syncer;
 mod tenancy;
 pub mod undo;
 mod writer;
@@ -198,7 +199,11 @@ impl Store {
         // (see `checkpointer`), which stops with the writer.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpointer = checkpointer::Checkpointer::start(&path, sync)?;
-        let (writer, handle) = Writer::start(conn, max_batch, metrics, checkpointer)?;
+        let flush: Box<dyn syncer::Flush> = match sync {
+            Synchronous::Full => Box::new(syncer::WalFile::of(&path)),
+            Synchronous::Normal => Box::new(syncer::NoSync),
+        };
+        let (writer, handle) = Writer::start(conn, max_batch, metrics, checkpointer, flush)?;
         Ok((
             Self {
                 backend: Backend::Sqlite(Sqlite {

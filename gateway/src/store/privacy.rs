@@ -21,28 +21,41 @@ use crate::core::error::Result;
 /// erased `keep_ms` from `now`, when nothing can need it any more. Returns
 /// whether it erased.
 pub(super) fn settle_body(tx: &Connection, id: &str, now: i64, keep_ms: i64) -> Result<bool> {
-    let settled: bool = tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = ?1 AND m.sealed IS NOT NULL \
-             AND m.status IN ('sent', 'delivered', 'failed') \
-             AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id) \
-             AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = m.id))",
-        )?
-        .query_row(params![id], |r| r.get(0))?;
-    if !settled {
-        return Ok(false);
-    }
+    // The test and the write in one statement: one row lookup instead of a
+    // SELECT and then an UPDATE of the same row, per delivered message.
     if keep_ms > 0 {
-        tx.prepare_cached("UPDATE messages SET erase_at = ?2 WHERE id = ?1 AND erase_at IS NULL")?
+        tx.prepare_cached(MARK_SETTLED)?
             .execute(params![id, now.saturating_add(keep_ms)])?;
         return Ok(false);
     }
-    erase(tx, id)?;
-    Ok(true)
+    Ok(tx.prepare_cached(ERASE_SETTLED)?.execute(params![id])? > 0)
 }
 
-/// Nulls the body. No history entry: every delivered message would end
-/// with one, and `body_stored` in the message's view already says it.
+/// When nothing can need message `?1`'s body any more: it has one, its
+/// status is final for its content, and no queue entry or RCS fallback
+/// timer will send it again.
+macro_rules! settled {
+    () => {
+        "id = ?1 AND sealed IS NOT NULL AND status IN ('sent', 'delivered', 'failed') \
+         AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = ?1) \
+         AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = ?1)"
+    };
+}
+
+/// Erases a settled body (no history entry: every delivered message would
+/// end with one, and `body_stored` in the message's view already says it).
+const ERASE_SETTLED: &str = concat!(
+    "UPDATE messages SET sealed = NULL, erase_at = NULL WHERE ",
+    settled!()
+);
+
+/// Marks a settled body to be erased at `?2`.
+const MARK_SETTLED: &str = concat!(
+    "UPDATE messages SET erase_at = ?2 WHERE erase_at IS NULL AND ",
+    settled!()
+);
+
+/// Nulls the body.
 fn erase(tx: &Connection, id: &str) -> Result<()> {
     tx.prepare_cached("UPDATE messages SET sealed = NULL, erase_at = NULL WHERE id = ?1")?
         .execute(params![id])?;
