@@ -354,7 +354,19 @@ impl Gateway {
             .json(&body)
             .send()
             .await
-            .unwrap()
+            .unwrap_or_else(|e| self.unreachable(&e))
+    }
+
+    /// Fails the test on a request the gateway did not answer at all, with
+    /// what the gateway last logged (a crash or a reset is otherwise only
+    /// "connection closed").
+    pub fn unreachable(&self, e: &reqwest::Error) -> ! {
+        let logs = self.logs.lock().map(|l| l.clone()).unwrap_or_default();
+        let tail = &logs[logs.len().saturating_sub(40)..];
+        panic!(
+            "the gateway did not answer: {e:?}\nits last log lines:\n{}",
+            tail.join("\n")
+        );
     }
 
     /// Sends `body`, asserts it was accepted (202) and returns the id.
@@ -449,7 +461,7 @@ impl Gateway {
             .body(raw)
             .send()
             .await
-            .unwrap()
+            .unwrap_or_else(|e| self.unreachable(&e))
     }
 
     /// The Prometheus text of `/metrics`.
