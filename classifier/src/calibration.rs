@@ -358,13 +358,16 @@ mod tests {
             c.reviewed(0.4 + i as f32 / 100.0, false);
             c.reviewed(0.8 + i as f32 / 100.0, true);
         }
+        // a ham at 0.6 puts the line between it and the spams
+        c.reviewed(0.6, false);
         let before = c.suspect_line(0.3);
-        // a spam mark far below the hams pulls the line down to it...
-        c.reviewed(0.35, true);
+        assert!(before > 0.6 && before < 0.8, "{before}");
+        // a spam mark at 0.55 pulls the line below it...
+        c.reviewed(0.55, true);
         let marked = c.suspect_line(0.3);
-        assert!(marked < before, "{marked} vs {before}");
+        assert!(marked < 0.55, "{marked} vs {before}");
         // ...and undoing it puts the line back
-        c.unreviewed(0.35, true);
+        c.unreviewed(0.55, true);
         assert_eq!(c.suspect_line(0.3), before);
         // undoing what was never remembered changes nothing
         c.unreviewed(0.11, true);
