@@ -61,14 +61,7 @@ async fn outbound_reaches_the_smsc_signed_and_becomes_delivered() {
     assert_eq!(sent["carrier_id"], "c-1");
 
     // The SMSC reports delivery.
-    let r = gw
-        .post_signed(
-            "/webhooks/generic/status",
-            &serde_json::json!({"id": id, "status": "delivered"}),
-            GENERIC_SECRET,
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    gw.report_generic_status(&id, "delivered").await;
     let done = gw.message(&id).await;
     assert_eq!(done["status"], "delivered");
     let history: Vec<&str> = done["history"]

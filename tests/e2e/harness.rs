@@ -379,18 +379,34 @@ impl Gateway {
             .to_string()
     }
 
-    /// The `cluster` section of the node's detailed `/healthz` (PostgreSQL).
-    pub async fn cluster_health(&self) -> serde_json::Value {
-        let v: serde_json::Value = self
-            .client()
+    /// The node's detailed `/healthz` (the admin listener's).
+    pub async fn health(&self) -> serde_json::Value {
+        self.client()
             .get(self.admin_url("/healthz"))
             .send()
             .await
-            .unwrap()
+            .unwrap_or_else(|e| self.unreachable(&e))
             .json()
             .await
-            .unwrap();
-        v["cluster"].clone()
+            .unwrap()
+    }
+
+    /// The `cluster` section of the node's detailed `/healthz` (PostgreSQL).
+    pub async fn cluster_health(&self) -> serde_json::Value {
+        self.health().await["cluster"].clone()
+    }
+
+    /// The generic SMSC reports `status` for the message it knows as `id`
+    /// (signed with the test secret); asserts it was taken (200).
+    pub async fn report_generic_status(&self, id: &str, status: &str) {
+        let r = self
+            .post_signed(
+                "/webhooks/generic/status",
+                &serde_json::json!({"id": id, "status": status}),
+                GENERIC_SECRET,
+            )
+            .await;
+        assert_eq!(r.status(), 200);
     }
 
     /// Waits (up to `within`) until the node's health lists `n` nodes (it

@@ -80,14 +80,7 @@ async fn list_pages_filters_and_refuses_bad_parameters() {
     // Every third is delivered.
     for id in ids.iter().step_by(3) {
         gw.wait_status(id, "sent", Duration::from_secs(20)).await;
-        let r = gw
-            .post_signed(
-                "/webhooks/generic/status",
-                &serde_json::json!({"id": id, "status": "delivered"}),
-                GENERIC_SECRET,
-            )
-            .await;
-        assert_eq!(r.status(), 200);
+        gw.report_generic_status(id, "delivered").await;
     }
 
     // Default page: 50, newest first, with a cursor.

@@ -211,16 +211,7 @@ fn decode_sent(pdus: &[String]) -> String {
 }
 
 async fn healthz_modem(gw: &Gateway) -> serde_json::Value {
-    let v: serde_json::Value = gw
-        .client()
-        .get(gw.admin_url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["modems"]["sim1"].clone()
+    gw.health().await["modems"]["sim1"].clone()
 }
 
 async fn wait_up(gw: &Gateway) {

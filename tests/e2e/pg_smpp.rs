@@ -75,14 +75,7 @@ async fn delivered_at(gw: &Gateway, sink: &Sink, n: usize) {
     let got = sink.wait_for("/sms", n, WAIT).await;
     assert_eq!(got.len(), n, "the sink did not get message {n}");
     let id = got[n - 1].json()["id"].as_str().unwrap().to_string();
-    let r = gw
-        .post_signed(
-            "/webhooks/generic/status",
-            &serde_json::json!({"id": id, "status": "delivered"}),
-            GENERIC_SECRET,
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    gw.report_generic_status(&id, "delivered").await;
 }
 
 const TEXT: &str = "Hello from an ESME on a cluster: a message long enough to need two SMS parts, submitted to node A and receipted back over SMPP, part by part, by whichever node claims the receipt first.";
@@ -199,15 +192,7 @@ async fn an_esme_on_node_a_gets_its_receipts_once_across_the_cluster() {
     for gw in [&a, &b] {
         let deadline = Instant::now() + WAIT;
         loop {
-            let h: serde_json::Value = gw
-                .client()
-                .get(gw.admin_url("/healthz"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let h = gw.health().await;
             if !h["smpp"]["server"]["clients"]["app-rx"].is_null() {
                 break;
             }

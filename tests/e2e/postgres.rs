@@ -102,14 +102,7 @@ async fn serve_on_postgres_delivers_and_shows_status() {
         .unwrap()
         .to_string();
     assert_eq!(gw.wait_status(&cb_id, "sent", WAIT).await["status"], "sent");
-    let r = gw
-        .post_signed(
-            "/webhooks/generic/status",
-            &serde_json::json!({"id": cb_id, "status": "delivered"}),
-            GENERIC_SECRET,
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    gw.report_generic_status(&cb_id, "delivered").await;
     let got = sink.wait_for("/cb", 2, WAIT).await;
     let statuses: Vec<String> = got
         .iter()

@@ -118,14 +118,7 @@ async fn gateway_client_to_gateway_server_multipart_delivered_by_receipt() {
     let sent = a.wait_status(&id, "sent", Duration::from_secs(10)).await;
     assert_eq!(sent["status"], "sent", "{sent}");
     // B learns it was delivered; the receipts travel back to A over SMPP.
-    let r = b
-        .post_signed(
-            "/webhooks/generic/status",
-            &serde_json::json!({"id": b_id, "status": "delivered"}),
-            GENERIC_SECRET,
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    b.report_generic_status(&b_id, "delivered").await;
     let m = a
         .wait_status(&id, "delivered", Duration::from_secs(20))
         .await;
@@ -207,14 +200,7 @@ async fn smpplib_binds_sends_multipart_and_gets_receipts() {
             ids.iter().all(|i| i.starts_with(&gw_id)),
             "{ids:?} vs {gw_id}"
         );
-        let r = gw
-            .post_signed(
-                "/webhooks/generic/status",
-                &serde_json::json!({"id": gw_id, "status": "delivered"}),
-                GENERIC_SECRET,
-            )
-            .await;
-        assert_eq!(r.status(), 200);
+        gw.report_generic_status(&gw_id, "delivered").await;
         let done: serde_json::Value =
             serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
         let receipts = done["receipts"].as_array().unwrap();
