@@ -140,6 +140,9 @@ pub struct Receipt {
     pub err: Option<String>,
 }
 
+/// The longest value of a receipt field (an SMPP message id's limit).
+const MAX_FIELD_LEN: usize = 65;
+
 const KEYS: [&str; 8] = [
     "id:",
     "sub:",
@@ -203,11 +206,14 @@ impl Receipt {
                 fields[k] = Some(v.to_string());
             }
         }
+        // A message id is at most 65 octets, and the other fields are a few
+        // digits or a word; anything longer is not a receipt (and would not
+        // fit one formatted again).
+        if fields.iter().flatten().any(|v| v.len() > MAX_FIELD_LEN) {
+            return Err(bad("a field longer than 65 octets"));
+        }
         let [id, sub, dlvrd, submit_date, done_date, stat, err, _] = fields;
         let id = id.filter(|v| !v.is_empty()).ok_or(bad("no id field"))?;
-        if id.len() > 65 {
-            return Err(bad("id longer than 65 characters"));
-        }
         let stat = stat.ok_or(bad("no stat field"))?;
         let stat = Stat::parse(&stat).ok_or(bad("unknown stat word"))?;
         Ok(Self {
@@ -333,6 +339,14 @@ mod tests {
         assert!(Receipt::parse(&vec![b'a'; 2000]).is_err());
         let long_id = format!("id:{} stat:DELIVRD", "9".repeat(66));
         assert!(Receipt::parse(long_id.as_bytes()).is_err());
+        // Any field that long (found by the fuzzer: an `err:` of 300 octets,
+        // invalid UTF-8 widening it, parsed but formatted past 1024 octets).
+        let mut long_err = b"id:1 stat:UNDELIV err:".to_vec();
+        long_err.extend(std::iter::repeat_n(0xffu8, 100));
+        assert!(Receipt::parse(&long_err).is_err());
+        let ok_err = format!("id:1 stat:UNDELIV err:{}", "0".repeat(65));
+        let r = Receipt::parse(ok_err.as_bytes()).unwrap();
+        assert_eq!(Receipt::parse(r.format().as_bytes()).unwrap().err, r.err);
     }
 
     #[test]
