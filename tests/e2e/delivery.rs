@@ -132,17 +132,6 @@ async fn a_far_end_failing_everything_sees_max_attempts_per_message_once_each() 
     );
 }
 
-async fn send_keyed(gw: &Gateway, key: &str, body: serde_json::Value) -> reqwest::Response {
-    gw.client()
-        .post(gw.url("/v1/messages"))
-        .bearer_auth(&gw.token)
-        .header("idempotency-key", key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_answers_with_the_first_message_even_across_a_crash() {
     let dir = TempDir::new("idempotent");
@@ -150,35 +139,35 @@ async fn an_idempotency_key_answers_with_the_first_message_even_across_a_crash()
     let cfg = write_config_with_policy(&dir.0, Some(&sink), "", OPEN_POLICY);
     let gw = Gateway::start(&cfg);
     let body = serde_json::json!({"to": "+14155550101", "text": "once"});
-    let r = send_keyed(&gw, "order-42", body.clone()).await;
+    let r = gw.send_keyed("order-42", body.clone()).await;
     assert_eq!(r.status(), 202);
     let first: serde_json::Value = r.json().await.unwrap();
     // the client's retry: same key, same body
-    let r = send_keyed(&gw, "order-42", body.clone()).await;
+    let r = gw.send_keyed("order-42", body.clone()).await;
     assert_eq!(r.status(), 202);
     let again: serde_json::Value = r.json().await.unwrap();
     assert_eq!(again["id"], first["id"]);
     // same key, another body: a conflict, nothing stored
-    let r = send_keyed(
-        &gw,
-        "order-42",
-        serde_json::json!({"to": "+14155550102", "text": "other"}),
-    )
-    .await;
+    let r = gw
+        .send_keyed(
+            "order-42",
+            serde_json::json!({"to": "+14155550102", "text": "other"}),
+        )
+        .await;
     assert_eq!(r.status(), 422);
     let e: serde_json::Value = r.json().await.unwrap();
     assert_eq!(e["error"]["code"], "idempotency_conflict");
     // a malformed key is a 400
-    let r = send_keyed(&gw, &"k".repeat(300), body.clone()).await;
+    let r = gw.send_keyed(&"k".repeat(300), body.clone()).await;
     assert_eq!(r.status(), 400);
     // a crash after the 202: the retry still finds the first message
-    let r = send_keyed(&gw, "order-43", body.clone()).await;
+    let r = gw.send_keyed("order-43", body.clone()).await;
     assert_eq!(r.status(), 202);
     let before_crash: serde_json::Value = r.json().await.unwrap();
     let token = gw.token.clone();
     gw.kill();
     let gw = Gateway::spawn(&cfg, token);
-    let r = send_keyed(&gw, "order-43", body.clone()).await;
+    let r = gw.send_keyed("order-43", body.clone()).await;
     assert_eq!(r.status(), 202);
     let after: serde_json::Value = r.json().await.unwrap();
     assert_eq!(after["id"], before_crash["id"]);

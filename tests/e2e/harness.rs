@@ -369,6 +369,18 @@ impl Gateway {
         );
     }
 
+    /// Sends `body` with an `Idempotency-Key`.
+    pub async fn send_keyed(&self, key: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client()
+            .post(self.url("/v1/messages"))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| self.unreachable(&e))
+    }
+
     /// Sends `body`, asserts it was accepted (202) and returns the id.
     pub async fn send_accepted(&self, body: serde_json::Value) -> String {
         let r = self.send(body).await;

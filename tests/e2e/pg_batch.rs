@@ -17,17 +17,6 @@ use crate::postgres::node_config;
 const WAIT: Duration = Duration::from_secs(60);
 const POISONED: &str = "+14155550666";
 
-async fn send_keyed(gw: &Gateway, key: &str, body: serde_json::Value) -> reqwest::Response {
-    gw.client()
-        .post(gw.url("/v1/messages"))
-        .bearer_auth(&gw.token)
-        .header("idempotency-key", key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// The largest group commit the node logged (debug level).
 fn largest_batch(gw: &Gateway) -> usize {
     gw.logs
@@ -129,10 +118,9 @@ async fn concurrent_writes_share_commits_and_a_failing_one_fails_alone() {
     // same key with another body at the same time: a conflict.
     let body = serde_json::json!({"to": "+14155550777", "text": "once"});
     let mut keyed: Vec<_> = (0..10)
-        .map(|_| send_keyed(&gw, "order-7", body.clone()))
+        .map(|_| gw.send_keyed("order-7", body.clone()))
         .collect();
-    keyed.push(send_keyed(
-        &gw,
+    keyed.push(gw.send_keyed(
         "order-7",
         serde_json::json!({"to": "+14155550777", "text": "other"}),
     ));
