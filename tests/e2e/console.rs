@@ -90,16 +90,33 @@ async fn shot(c: &Client, name: &str) {
 }
 
 /// The text of the element `css`, waiting (bounded) for it to appear: a
-/// click that submits a form returns before the next page is there.
+/// click that submits a form returns before the next page is there, so the
+/// element found may belong to the page being replaced; a stale element is
+/// looked up again on the new page.
 async fn text_of(c: &Client, css: &str) -> String {
-    c.wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match found.text().await {
+            Ok(text) => return text,
+            Err(e) if is_stale(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
+}
+
+/// Whether the browser answered "stale element": the page was replaced
+/// between finding the element and reading it.
+fn is_stale(e: &fantoccini::error::CmdError) -> bool {
+    matches!(e, fantoccini::error::CmdError::Standard(w)
+        if w.error == fantoccini::error::ErrorStatus::StaleElementReference)
 }
 
 /// The element `loc`, waiting (bounded) for it to appear.
@@ -120,6 +137,22 @@ async fn wait_path(c: &Client, path: &str) {
             return;
         }
         assert!(Instant::now() < deadline, "at {at}, want {path}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (bounded) until the browser's query string contains `part`.
+async fn wait_query(c: &Client, part: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let url = c.current_url().await.unwrap();
+        if url.query().is_some_and(|q| q.contains(part)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "at {url}, want a query with {part}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -493,12 +526,14 @@ async fn console_in_a_browser_finds_releases_and_sees_delivered() {
         .await
         .unwrap();
     el(&c, Locator::Css("#find")).await.click().await.unwrap();
+    // The unfiltered page has results too: wait for the search's own page.
+    wait_query(&c, "number=").await;
+    let results = text_of(&c, "#results").await;
     let rows = c
         .find_all(Locator::Css("#results tr td.status"))
         .await
         .unwrap();
     assert_eq!(rows.len(), 30, "every message from the number");
-    let results = text_of(&c, "#results").await;
     assert!(results.contains("held"), "{results}");
     shot(&c, "messages").await;
 
