@@ -74,8 +74,6 @@ const CAMPAIGN_MIN_RECIPIENTS: f32 = 5.0;
 /// two complaints need.
 const STRANGER_RECIPIENTS_PER_REPORT: f32 = 50.0;
 
-fn xp(k: &str, d: f32) -> f32 { std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d) }
-
 /// A set of evidence tags (a bit per [`RuleTag`] that is evidence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Evidence(u16);
@@ -209,8 +207,7 @@ impl Evidence {
             && distinct >= BROADCAST_MIN_RECIPIENTS
             && f[AGE].exp_m1() >= BROADCAST_MIN_HOURS
             && c.failures >= 2
-            && std::env::var("XOFF").is_err()
-            && f[FAILURE] >= xp("XF", BROADCAST_MIN_FAILURE_RATE)
+            && f[FAILURE] >= BROADCAST_MIN_FAILURE_RATE
             && f[KNOWN] <= 0.02
             && f[REPLY] <= 0.02
             && f[INBOUND] <= 0.02
