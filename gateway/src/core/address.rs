@@ -129,11 +129,13 @@ fn cache() -> &'static quick_cache::sync::Cache<(Region, String), Normalised> {
 }
 
 fn normalise(trimmed: &str, region: Region) -> Normalised {
-    let n = phonenumber::parse(Some(region), trimmed).map_err(|_| "is not a phone number")?;
-    if !crate::core::numbers::is_valid(&n) {
-        return Err("is not a valid phone number for its country");
+    match crate::core::numbers::normalise(Some(region), trimmed) {
+        crate::core::numbers::Normalised::Valid(e164) => Ok(e164),
+        crate::core::numbers::Normalised::Invalid => {
+            Err("is not a valid phone number for its country")
+        }
+        crate::core::numbers::Normalised::Unparsable => Err("is not a phone number"),
     }
-    Ok(n.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 /// Parses a region code from the config (checked at load time).
