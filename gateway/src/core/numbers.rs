@@ -97,6 +97,12 @@ pub fn normalise(region: Option<Region>, text: &str) -> Normalised {
     Normalised::Valid(n.format().mode(phonenumber::Mode::E164).to_string())
 }
 
+/// Whether `text` has the shape [`normalise`] parses itself (`+` and
+/// ASCII digits) rather than handing it to `phonenumber`.
+pub fn parsed_here(text: &str) -> bool {
+    fast::strict(text)
+}
+
 /// The region of a number in international form:
 /// `phonenumber::parse(None, text)` then [`region`], with E.164 input
 /// parsed here (see [`normalise`]).

@@ -45,12 +45,9 @@ const MAX_NATIONAL: usize = 17;
 
 /// `phonenumber::parse(region, text)` for `text` = `+` and ASCII digits.
 pub(super) fn parse(region: Option<Region>, text: &str) -> Result<Parse, Uncompiled> {
-    let Some(digits) = text.strip_prefix('+') else {
+    let Some(digits) = text.strip_prefix('+').filter(|_| strict(text)) else {
         return Ok(Parse::NotStrict);
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(Parse::NotStrict);
-    }
     // `is_viable`: a `+` needs three digits after it.
     if digits.len() < 3 {
         return Ok(Parse::Unparsable);
@@ -84,6 +81,12 @@ pub(super) fn parse(region: Option<Region>, text: &str) -> Result<Parse, Uncompi
         code,
         national: national.into_owned(),
     })
+}
+
+/// `+` and at least one ASCII digit, nothing else: the texts parsed here.
+pub(super) fn strict(text: &str) -> bool {
+    text.strip_prefix('+')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A region's patterns for parsing, compiled from `phonenumber`'s sources.
