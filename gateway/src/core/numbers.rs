@@ -139,6 +139,19 @@ impl Pattern {
         })
     }
 
+    /// Matches where any of `members` (all with these possible lengths)
+    /// matches.
+    fn any_of(lengths: &[u16], members: &[&Descriptor]) -> Option<Self> {
+        let alternation: Vec<String> = members
+            .iter()
+            .map(|d| format!("(?:\n{}\n)", d.national_number().as_str()))
+            .collect();
+        Some(Self {
+            re: anchored(&alternation.join("|"))?,
+            lengths: lengths.to_vec(),
+        })
+    }
+
     /// `Descriptor::is_match`.
     fn matches(&self, value: &str) -> bool {
         let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
@@ -178,7 +191,9 @@ struct Compiled {
     general: Pattern,
     /// The types `number_type` tries after the general pattern (premium
     /// rate, toll free, shared cost, VoIP, personal, pager, UAN, voicemail,
-    /// fixed line, mobile); any match means "not Unknown".
+    /// fixed line, mobile); any match means "not Unknown". Types with the
+    /// same possible lengths share one pattern, their alternation (see
+    /// [`Compiled::of`]).
     types: Vec<Pattern>,
     leading_digits: Option<Regex>,
 }
@@ -186,7 +201,12 @@ struct Compiled {
 impl Compiled {
     fn of(meta: &Metadata) -> Option<Self> {
         let d = meta.descriptors();
-        let mut types = Vec::new();
+        // Grouped by possible lengths, in `number_type`'s order. Only "does
+        // any type match" is asked, so one alternation per group answers
+        // it: a US number used to be tried against up to ten patterns
+        // (fixed line and mobile come last), each a regex call with its
+        // cache checkout; now against one or two.
+        let mut groups: Vec<(&[u16], Vec<&Descriptor>)> = Vec::new();
         for t in [
             d.premium_rate(),
             d.toll_free(),
@@ -202,7 +222,22 @@ impl Compiled {
         .into_iter()
         .flatten()
         {
-            types.push(Pattern::of(t)?);
+            match groups.iter_mut().find(|(l, _)| *l == t.possible_length()) {
+                Some((_, members)) => members.push(t),
+                None => groups.push((t.possible_length(), vec![t])),
+            }
+        }
+        let mut types = Vec::new();
+        for (lengths, members) in groups {
+            match Pattern::any_of(lengths, &members) {
+                Some(p) => types.push(p),
+                // Too big together (the regex size limit): one by one.
+                None => {
+                    for t in members {
+                        types.push(Pattern::of(t)?);
+                    }
+                }
+            }
         }
         let leading_digits = match meta.leading_digits() {
             Some(ld) => Some(anchored(ld.as_str())?),

@@ -27,7 +27,7 @@ use phonenumber::country::Id as Region;
 use phonenumber::metadata::Metadata;
 use regex::Regex;
 
-use super::{Pattern, Uncompiled, compile, entry, source_for, table};
+use super::{Pattern, Uncompiled, anchored, entry, source_for, table};
 
 /// What `phonenumber::parse` would answer for a strict E.164 text.
 pub(super) enum Parse {
@@ -95,6 +95,10 @@ pub(super) struct Parsing {
     idd: Option<Regex>,
     /// `national_prefix_for_parsing`, with its number of capture groups.
     for_parsing: Option<(Regex, usize)>,
+    // Both anchored: `phonenumber` uses the leftmost match only when it
+    // starts at 0, and when a match at 0 exists the anchored search finds
+    // that same match (same end, same groups), without scanning the rest
+    // of the number for one (see `super::anchored`).
     /// The general descriptor (`Descriptor::is_match`) and its lengths.
     general: Pattern,
     local_lengths: Vec<u16>,
@@ -103,12 +107,12 @@ pub(super) struct Parsing {
 impl Parsing {
     pub(super) fn of(meta: &Metadata) -> Option<Self> {
         let idd = match meta.international_prefix() {
-            Some(re) => Some(compile(re.as_str())?),
+            Some(re) => Some(anchored(re.as_str())?),
             None => None,
         };
         let for_parsing = match meta.national_prefix_for_parsing() {
             Some(re) => {
-                let re = compile(re.as_str())?;
+                let re = anchored(re.as_str())?;
                 let groups = re.captures_len();
                 Some((re, groups))
             }
@@ -185,6 +189,10 @@ fn national_number<'a>(meta: &Metadata, p: &Parsing, national: &'a str) -> Cow<'
             _ => Cow::Borrowed(national),
         };
     };
+    // Most numbers do not start with it: answer that without `captures`.
+    if !parsing.is_match(national) {
+        return Cow::Borrowed(national);
+    }
     let Some(caps) = parsing.captures(national) else {
         return Cow::Borrowed(national);
     };
