@@ -671,6 +671,23 @@ mod tests {
         assert!(compared > 15_000, "{compared}");
     }
 
+    /// Every region's patterns compile here, so no number silently falls
+    /// back to `phonenumber` (same answers, but the cost this module exists
+    /// to avoid).
+    #[test]
+    fn every_region_compiles_here() {
+        let t = table();
+        assert!(t.by_id.len() > 200, "{}", t.by_id.len());
+        for (id, e) in t.by_id.iter() {
+            assert!(e.compiled().is_ok(), "validity patterns of {id}");
+            assert!(e.parsing().is_ok(), "parsing patterns of {id}");
+        }
+        for (code, e) in t.by_code.iter() {
+            assert!(e.compiled().is_ok(), "validity patterns of +{code}");
+            assert!(e.parsing().is_ok(), "parsing patterns of +{code}");
+        }
+    }
+
     #[test]
     fn bench_shaped_and_plan_sharing_numbers() {
         for (s, valid, reg) in [
