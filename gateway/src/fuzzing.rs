@@ -88,3 +88,60 @@ pub fn api_body(data: &[u8]) {
         );
     }
 }
+
+/// Normalises a phone number text built from `data` (the first byte picks
+/// the default region; then either the bytes as text, or, when the second
+/// byte is even, the bytes mapped to digits and `+`, which is the shape the
+/// fast path parses): never a panic, and for `+` and digits the answer and
+/// the region are `phonenumber`'s own (`core::numbers` parses that shape
+/// itself and must agree with it).
+pub fn numbers(data: &[u8]) {
+    use crate::core::numbers::{Normalised, normalise, region_of};
+    use phonenumber::country::Id as Region;
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    if rest.len() > 40 {
+        return;
+    }
+    // Sorted: the database iterates a hash map, so a crash must not depend
+    // on the process's hash seed.
+    let mut regions: Vec<Region> = phonenumber::metadata::DATABASE
+        .iter()
+        .filter_map(|m| m.id().parse().ok())
+        .collect();
+    regions.sort_by_key(|r| r.as_ref().to_string());
+    let region = regions
+        .get(usize::from(pick) % regions.len().max(1))
+        .copied();
+    let text: String = match rest.split_first() {
+        Some((&mode, tail)) if mode % 2 == 0 => tail
+            .iter()
+            .map(|b| {
+                if b % 16 >= 10 {
+                    '+'
+                } else {
+                    char::from(b'0' + b % 16)
+                }
+            })
+            .collect(),
+        _ => match std::str::from_utf8(rest) {
+            Ok(t) => t.to_string(),
+            Err(_) => return,
+        },
+    };
+    let answer = normalise(region, &text);
+    if !crate::core::numbers::parsed_here(&text) {
+        return;
+    }
+    let theirs = match phonenumber::parse(region, &text) {
+        Err(_) => Normalised::Unparsable,
+        Ok(n) if !phonenumber::is_valid(&n) => Normalised::Invalid,
+        Ok(n) => Normalised::Valid(n.format().mode(phonenumber::Mode::E164).to_string()),
+    };
+    assert_eq!(answer, theirs, "normalise {text:?} in {region:?}");
+    let theirs = phonenumber::parse(None, &text)
+        .ok()
+        .and_then(|n| n.country().id());
+    assert_eq!(region_of(&text), theirs, "region_of {text:?}");
+}

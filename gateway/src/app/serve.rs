@@ -84,7 +84,10 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     let service = super::registry::build(&config, store, keys, metrics)?;
     let pipeline = service.pipeline.clone();
     // Number metadata loads lazily: load it before taking requests.
-    let _ = tokio::task::spawn_blocking(|| crate::core::numbers::warm_up("+14155550100")).await;
+    let region = pipeline.region;
+    let _ =
+        tokio::task::spawn_blocking(move || crate::core::numbers::warm_up(region, "+14155550100"))
+            .await;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::io("bind", config.listen.to_string(), e))?;

@@ -48,13 +48,17 @@ impl Address {
                 "a phone number has only digits, a leading +, spaces and ()-.",
             ));
         }
-        let key = (region, trimmed.to_string());
-        let normalised = match cache().get(&key) {
-            Some(hit) => hit,
-            None => {
-                let fresh = normalise(trimmed, region);
-                cache().insert(key, fresh.clone());
-                fresh
+        let normalised = if crate::core::numbers::parsed_here(trimmed) {
+            normalise(trimmed, region)
+        } else {
+            let key = (region, trimmed.to_string());
+            match cache().get(&key) {
+                Some(hit) => hit,
+                None => {
+                    let fresh = normalise(trimmed, region);
+                    cache().insert(key, fresh.clone());
+                    fresh
+                }
             }
         };
         match normalised {
@@ -122,6 +126,10 @@ type Normalised = std::result::Result<String, &'static str>;
 /// numbers (a route's sender, a conversation's two ends, a sender's
 /// recipients), so the answers are memoised in a bounded concurrent cache;
 /// a pure function, so a hit answers exactly what a fresh parse would.
+/// E.164 texts skip it: `core::numbers` parses those itself in about the
+/// time of a lookup, and the insert of every new recipient (a write lock,
+/// an eviction) cost more than the parse (perf: a third of what was left
+/// of number handling).
 fn cache() -> &'static quick_cache::sync::Cache<(Region, String), Normalised> {
     static CACHE: OnceLock<quick_cache::sync::Cache<(Region, String), Normalised>> =
         OnceLock::new();
@@ -129,11 +137,13 @@ fn cache() -> &'static quick_cache::sync::Cache<(Region, String), Normalised> {
 }
 
 fn normalise(trimmed: &str, region: Region) -> Normalised {
-    let n = phonenumber::parse(Some(region), trimmed).map_err(|_| "is not a phone number")?;
-    if !crate::core::numbers::is_valid(&n) {
-        return Err("is not a valid phone number for its country");
+    match crate::core::numbers::normalise(Some(region), trimmed) {
+        crate::core::numbers::Normalised::Valid(e164) => Ok(e164),
+        crate::core::numbers::Normalised::Invalid => {
+            Err("is not a valid phone number for its country")
+        }
+        crate::core::numbers::Normalised::Unparsable => Err("is not a phone number"),
     }
-    Ok(n.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 /// Parses a region code from the config (checked at load time).

@@ -17,8 +17,7 @@ use crate::envelope::{Content, Envelope, Header};
 
 /// ISO region of an E.164 number, via `phonenumber`'s metadata.
 fn country_of(e164: &str) -> Option<String> {
-    let n = phonenumber::parse(None, e164).ok()?;
-    crate::core::numbers::region(&n).map(|id| id.as_ref().to_string())
+    crate::core::numbers::region_of(e164).map(|id| id.as_ref().to_string())
 }
 
 /// What a route gets for one attempt: the clear header, the envelope, and

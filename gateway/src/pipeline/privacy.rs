@@ -133,10 +133,7 @@ impl Transit {
         if !address.starts_with('+') {
             return false;
         }
-        phonenumber::parse(None, address)
-            .ok()
-            .and_then(|n| crate::core::numbers::region(&n))
-            .is_some_and(|r| self.regions.contains(&r))
+        crate::core::numbers::region_of(address).is_some_and(|r| self.regions.contains(&r))
     }
 
     /// How long such a message may wait for its next hop.

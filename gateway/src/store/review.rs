@@ -238,9 +238,8 @@ pub(crate) fn reason_words(json: &str) -> Vec<String> {
 
 /// ISO region of an E.164 number, or `??`.
 pub fn country(number: &str) -> String {
-    phonenumber::parse(None, number)
-        .ok()
-        .and_then(|n| crate::core::numbers::region(&n).map(|id| id.as_ref().to_string()))
+    crate::core::numbers::region_of(number)
+        .map(|id| id.as_ref().to_string())
         .unwrap_or_else(|| "??".into())
 }
 
