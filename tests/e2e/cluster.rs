@@ -236,15 +236,7 @@ async fn an_android_phone_runs_on_one_node_and_moves_when_it_dies() {
     let sink = Sink::start(0).await;
     let a = Gateway::start(&phone_node(&da.0, &sink, &pg, &url, &mock.url()));
     // A holds the phone before B starts.
-    let deadline = Instant::now() + WAIT;
-    while !a.holds_channel("android:phone1").await && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        a.holds_channel("android:phone1").await,
-        "{}",
-        a.cluster_health().await
-    );
+    a.wait_holds_channel("android:phone1", WAIT).await;
     copy_keys(&da.0, &db.0);
     let b = Gateway::spawn(
         &phone_node(&db.0, &sink, &pg, &url, &mock.url()),
@@ -276,16 +268,9 @@ async fn an_android_phone_runs_on_one_node_and_moves_when_it_dies() {
     // A dies: B takes the phone over within the lease (11 s) and a heartbeat.
     let killed = Instant::now();
     drop(a.kill());
-    let deadline = Instant::now() + Duration::from_secs(25);
-    while !b.holds_channel("android:phone1").await && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    b.wait_holds_channel("android:phone1", Duration::from_secs(25))
+        .await;
     let took = killed.elapsed();
-    assert!(
-        b.holds_channel("android:phone1").await,
-        "{}",
-        b.cluster_health().await
-    );
     assert!(took <= Duration::from_secs(16), "took over after {took:?}");
     let id = send(&b, "+14155550199").await;
     assert_eq!(b.wait_status(&id, "sent", WAIT).await["status"], "sent");

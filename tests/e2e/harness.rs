@@ -449,6 +449,22 @@ impl Gateway {
             })
     }
 
+    /// Waits (bounded by `within`) until the node holds the lease of
+    /// `channel`, failing with its cluster health if it never does; returns
+    /// how long that took.
+    pub async fn wait_holds_channel(&self, channel: &str, within: Duration) -> Duration {
+        let start = Instant::now();
+        while !self.holds_channel(channel).await && start.elapsed() < within {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            self.holds_channel(channel).await,
+            "{}",
+            self.cluster_health().await
+        );
+        start.elapsed()
+    }
+
     pub async fn message(&self, id: &str) -> serde_json::Value {
         self.client()
             .get(self.url(&format!("/v1/messages/{id}")))

@@ -22,13 +22,14 @@ fn ok(out: &std::process::Output) -> String {
 
 /// Posts one inbound SMS to `gw` from `from`; returns its id.
 async fn inbound(gw: &Gateway, n: usize, from: &str) -> String {
-    let sms = serde_json::json!({"id": format!("pgdata-{n}"), "from": from, "to": "+14155550100", "text": "hello there"});
-    let r = gw
-        .post_signed("/webhooks/generic", &sms, GENERIC_SECRET)
-        .await;
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = r.json().await.unwrap();
-    v["id"].as_str().unwrap().to_string()
+    crate::smpp::inbound(
+        gw,
+        &format!("pgdata-{n}"),
+        from,
+        "+14155550100",
+        "hello there",
+    )
+    .await
 }
 
 /// A synthetic labelled world (metadata only) for training beside the

@@ -14,16 +14,7 @@ const PHONE: &str = "android:phone1";
 
 /// Waits until `gw` holds the phone (or `within` passes); returns how long.
 async fn until_held(gw: &Gateway, within: Duration) -> Duration {
-    let start = Instant::now();
-    while !gw.holds_channel(PHONE).await && start.elapsed() < within {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(
-        gw.holds_channel(PHONE).await,
-        "{}",
-        gw.cluster_health().await
-    );
-    start.elapsed()
+    gw.wait_holds_channel(PHONE, within).await
 }
 
 /// The mock phone's webhook listings: one per start of the channel.
@@ -164,15 +155,7 @@ async fn a_stalled_node_opens_its_modem_again_when_the_lease_comes_back() {
     let (da, db) = (TempDir::new("pg-mback-a"), TempDir::new("pg-mback-b"));
     let sink = Sink::start(0).await;
     let a = Gateway::start(&modem_node(&da.0, &sink, &pg, &url, sim.tcp));
-    let start = Instant::now();
-    while !a.holds_channel("sim1").await && start.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(
-        a.holds_channel("sim1").await,
-        "{}",
-        a.cluster_health().await
-    );
+    a.wait_holds_channel("sim1", WAIT).await;
     send(&a, "+14155550123").await;
     sent_by_modem(&sim, 1).await;
     copy_keys(&da.0, &db.0);
@@ -182,15 +165,7 @@ async fn a_stalled_node_opens_its_modem_again_when_the_lease_comes_back() {
     );
 
     signal(&a, "-STOP");
-    let start = Instant::now();
-    while !b.holds_channel("sim1").await && start.elapsed() < WAIT {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(
-        b.holds_channel("sim1").await,
-        "{}",
-        b.cluster_health().await
-    );
+    b.wait_holds_channel("sim1", WAIT).await;
     signal(&a, "-CONT");
     let deadline = Instant::now() + WAIT;
     while !a
@@ -210,15 +185,7 @@ async fn a_stalled_node_opens_its_modem_again_when_the_lease_comes_back() {
     assert_eq!(b.wait_status(&id, "sent", WAIT).await["status"], "sent");
 
     drop(b.kill());
-    let start = Instant::now();
-    while !a.holds_channel("sim1").await && start.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(
-        a.holds_channel("sim1").await,
-        "{}",
-        a.cluster_health().await
-    );
+    a.wait_holds_channel("sim1", WAIT).await;
     let id = send(&a, "+14155550125").await;
     sent_by_modem(&sim, 3).await;
     assert_eq!(a.wait_status(&id, "sent", WAIT).await["status"], "sent");

@@ -98,9 +98,7 @@ pub(super) fn owe(
     let Some(url) = url else {
         return Ok(());
     };
-    let error = matches!(status, MessageStatus::Failed | MessageStatus::Dead)
-        .then(|| detail.map(|d| d.chars().take(128).collect::<String>()))
-        .flatten();
+    let error = callback_error(status, detail);
     tx.prepare_cached(
         "INSERT INTO status_callbacks (message_id, url, status, error, at, next_attempt_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
@@ -109,9 +107,18 @@ pub(super) fn owe(
     Ok(())
 }
 
+/// The error a callback for `status` carries: the failure's detail (at
+/// most 128 characters) for `failed` and `dead`, nothing otherwise. Both
+/// backends record it so.
+pub(crate) fn callback_error(status: MessageStatus, detail: Option<&str>) -> Option<String> {
+    matches!(status, MessageStatus::Failed | MessageStatus::Dead)
+        .then(|| detail.map(|d| d.chars().take(128).collect::<String>()))
+        .flatten()
+}
+
 /// The head of each message's callbacks: only the oldest row of a message
-/// is ever due, which is what keeps them in order.
-const HEAD: &str =
+/// is ever due, which is what keeps them in order (both backends).
+pub(crate) const HEAD: &str =
     "c.id = (SELECT MIN(d.id) FROM status_callbacks d WHERE d.message_id = c.message_id)";
 
 impl Store {

@@ -9,7 +9,7 @@ use super::cached::{Cached, Tx};
 
 use super::{PgStore, pg_error};
 use crate::core::error::Result;
-use crate::store::callbacks::{PendingCallback, notifies};
+use crate::store::callbacks::{HEAD, PendingCallback, callback_error, notifies};
 use crate::store::status::MessageStatus;
 
 /// Owes message `id`'s callback for `status`, if it has a callback URL
@@ -45,9 +45,7 @@ pub(super) async fn owe(
     let Some(url) = url.filter(|_| notifies(status)) else {
         return Ok(());
     };
-    let error = matches!(status, MessageStatus::Failed | MessageStatus::Dead)
-        .then(|| detail.map(|d| d.chars().take(128).collect::<String>()))
-        .flatten();
+    let error = callback_error(status, detail);
     tx.run(
         "INSERT INTO status_callbacks (message_id, url, status, error, at, next_attempt_at) \
          VALUES ($1, $2, $3, $4, $5, $5)",
@@ -56,10 +54,6 @@ pub(super) async fn owe(
     .await?;
     Ok(())
 }
-
-/// The head of each message's callbacks: only its oldest row is ever due.
-const HEAD: &str =
-    "c.id = (SELECT MIN(d.id) FROM status_callbacks d WHERE d.message_id = c.message_id)";
 
 impl PgStore {
     /// Claims due callbacks (at most one per message, its oldest) for this
