@@ -215,13 +215,19 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
                         && worst
                             .get(&m.from)
                             .is_none_or(|w| w.0 != classifier::VerdictKind::Spam)
-                        && by
-                            .get(m.from.as_str())
-                            .is_some_and(|l| l.label == classifier::Label::Ham)
+                        && by.get(m.from.as_str()).is_some_and(|l| {
+                            l.label == classifier::Label::Ham
+                                || std::env::var_os("WHY_TRUE").is_some()
+                        })
                     {
                         let tags: Vec<&str> = dec.verdict.tags.iter().map(|t| t.as_str()).collect();
+                        let kind = if by[m.from.as_str()].label == classifier::Label::Ham {
+                            "false"
+                        } else {
+                            "true"
+                        };
                         println!(
-                            "false block: {} {} at msg {:?} score {:.2} tags {:?}",
+                            "{kind} block: {} {} at msg {:?} score {:.2} tags {:?}",
                             by[m.from.as_str()].category,
                             m.from,
                             at,
