@@ -258,6 +258,14 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
                             dec.verdict.verdict,
                             at.unix_millis()
                         );
+                        if let Some(f) = engine.sender_features(&m.from, at) {
+                            let shown: Vec<String> = classifier::features::FEATURES
+                                .iter()
+                                .zip(f.iter())
+                                .map(|(n, x)| format!("{}={x:.2}", n.name))
+                                .collect();
+                            println!("    {}", shown.join(" "));
+                        }
                     }
                     let w = worst
                         .entry(m.from.clone())
