@@ -175,6 +175,18 @@ fn main() {
 
 /// For each world: the missed spammers and the held legitimate senders,
 /// counted by category, peak score bucket and evidence at the end.
+/// Prints a sender's features as of `at` on one indented line.
+fn print_features(engine: &classifier::Engine, sender: &str, at: classifier::Timestamp) {
+    if let Some(f) = engine.sender_features(sender, at) {
+        let shown: Vec<String> = classifier::features::FEATURES
+            .iter()
+            .zip(f.iter())
+            .map(|(n, x)| format!("{}={x:.2}", n.name))
+            .collect();
+        println!("    {}", shown.join(" "));
+    }
+}
+
 fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<String>) {
     use std::io::Write;
     let mut dump = dump.map(|p| std::io::BufWriter::new(File::create(p).unwrap()));
@@ -234,14 +246,7 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
                             dec.verdict.score,
                             tags
                         );
-                        if let Some(f) = engine.sender_features(&m.from, at) {
-                            let shown: Vec<String> = classifier::features::FEATURES
-                                .iter()
-                                .zip(f.iter())
-                                .map(|(n, x)| format!("{}={x:.2}", n.name))
-                                .collect();
-                            println!("    {}", shown.join(" "));
-                        }
+                        print_features(&engine, &m.from, at);
                     }
                     if dec.verdict.verdict != classifier::VerdictKind::Ok
                         && worst
@@ -258,14 +263,7 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
                             dec.verdict.verdict,
                             at.unix_millis()
                         );
-                        if let Some(f) = engine.sender_features(&m.from, at) {
-                            let shown: Vec<String> = classifier::features::FEATURES
-                                .iter()
-                                .zip(f.iter())
-                                .map(|(n, x)| format!("{}={x:.2}", n.name))
-                                .collect();
-                            println!("    {}", shown.join(" "));
-                        }
+                        print_features(&engine, &m.from, at);
                     }
                     let w = worst
                         .entry(m.from.clone())
