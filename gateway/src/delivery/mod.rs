@@ -16,7 +16,6 @@
 
 pub mod batch;
 pub mod callbacks;
-pub mod coalesce;
 pub mod config;
 pub mod http;
 pub mod interwork;
@@ -339,8 +338,6 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
         .lease_renewal()
         .map(|every| tokio::spawn(renew_leases(w.clone(), claims.clone(), every)));
     let mut tasks = JoinSet::new();
-    // Single sends' outcomes, a commit's worth per store job.
-    let coalescer = coalesce::Coalescer::start(w.outcomes.clone());
     let mut next_poll = tokio::time::Instant::now();
     let mut pending: VecDeque<QueueItem> = VecDeque::new();
     'outer: loop {
@@ -387,12 +384,11 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
             let (w, claims) = (w.clone(), claims.clone());
             if batching.max <= 1 {
                 dispatched += 1;
-                let coalescer = coalescer.clone();
                 tasks.spawn(async move {
                     let id = first.message_id.clone();
                     let span =
                         tracing::debug_span!("deliver", msg_id = %id, attempt = first.attempts + 1);
-                    deliver(&w, first, Some(&coalescer)).instrument(span).await;
+                    deliver(&w, first).instrument(span).await;
                     // the outcome is committed: a poll that starts from now on sees it
                     claims.finished(&id, clock::now_ms());
                     drop(permit);
@@ -475,29 +471,15 @@ async fn renew_leases(w: Arc<Worker>, claims: Arc<Claims>, every: Duration) {
 }
 
 /// One attempt of `item` and what it came to: a status through the status
-/// path (the queue entry goes with it), a retry later, or a dead letter;
-/// recorded with other sends' outcomes through `coalescer` when given.
-async fn deliver(w: &Worker, item: QueueItem, coalescer: Option<&coalesce::Coalescer>) {
+/// path (the queue entry goes with it), a retry later, or a dead letter.
+async fn deliver(w: &Worker, item: QueueItem) {
     let target = route_of(&item.target).into_owned();
     let outcome = match attempt(w, &target, &item).await {
         Ok(o) => o,
         Err(e) => failed(e),
     };
     let decided = decide(w, &target, &item, outcome);
-    let id = item.message_id.clone();
-    let recorded = match coalescer {
-        Some(c) => {
-            let reschedule = matches!(decided, Outcome::Reschedule { .. });
-            let r = c.record(id, decided).await;
-            if reschedule {
-                // The poller may be sleeping past the retry: let it recompute its wait.
-                w.notify.notify_one();
-            }
-            r
-        }
-        None => record(w, id, decided).await,
-    };
-    if let Err(e) = recorded {
+    if let Err(e) = record(w, item.message_id.clone(), decided).await {
         tracing::error!(error = %e, msg_id = %item.message_id, "recording a delivery outcome failed; it will be retried");
     }
 }
@@ -787,7 +769,7 @@ mod tests {
                 header: env.header_bytes().to_vec(),
                 sealed: Some(env.sealed_bytes()),
             };
-            deliver(&w, item, None).await;
+            deliver(&w, item).await;
         }
         assert_eq!(
             *outcomes.0.lock().unwrap(),
