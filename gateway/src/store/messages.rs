@@ -501,23 +501,18 @@ struct Current {
     status: MessageStatus,
     direction: String,
     callback: Option<String>,
-    /// The sealed body is still stored.
-    had_body: bool,
 }
 
 fn current(tx: &Connection, id: &str) -> Result<Option<Current>> {
-    let row: Option<(String, String, Option<String>, bool)> = tx
-        .prepare_cached(
-            "SELECT status, direction, status_callback, sealed IS NOT NULL FROM messages WHERE id = ?1",
-        )?
-        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+    let row: Option<(String, String, Option<String>)> = tx
+        .prepare_cached("SELECT status, direction, status_callback FROM messages WHERE id = ?1")?
+        .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    row.map(|(s, direction, callback, had_body)| {
+    row.map(|(s, direction, callback)| {
         Ok(Current {
             status: parse_status(&s)?,
             direction,
             callback,
-            had_body,
         })
     })
     .transpose()
@@ -643,41 +638,13 @@ pub(super) fn apply_status(
     report: &StatusReport,
     now: i64,
 ) -> Result<Option<Applied>> {
-    apply_status_settling(tx, id, report, now, false).map(|(applied, _)| applied)
-}
-
-/// [`apply_status`], and with `settle` (the worker's success, the body to
-/// go at once: the queue entry is deleted here, so the only other thing
-/// that can still need the body is an RCS fallback timer) the body's
-/// erasure folded into the status's own UPDATE when the status moves.
-/// The second element says whether that UPDATE erased a body; `None` when
-/// it did not try (the status did not move, or no `settle`), and the
-/// caller settles the body by [`super::privacy::settle_body`] as before.
-///
-/// Why one UPDATE is the same as two: SQLite rewrites the whole row on
-/// every UPDATE, so the status's UPDATE used to write the sealed body back
-/// and the erasure's UPDATE then rewrote the row without it (measured: two
-/// fifths of recording a delivery outcome). Folded, the row is rewritten
-/// once, without the body, in the same transaction and under the same
-/// test as `privacy::settle_body`'s (a status final for the content, no
-/// queue entry, no fallback timer; the status tested is the new one, as
-/// the separate UPDATE saw it). `secure_delete` zeroes the freed bytes
-/// either way: what is on disk after the commit is the same.
-pub(super) fn apply_status_settling(
-    tx: &Connection,
-    id: &str,
-    report: &StatusReport,
-    now: i64,
-    settle: bool,
-) -> Result<(Option<Applied>, Option<bool>)> {
     let Some(Current {
         status: before,
         direction,
         callback,
-        had_body,
     }) = current(tx, id)?
     else {
-        return Ok((None, None));
+        return Ok(None);
     };
     // The carrier id goes with the status's UPDATE when the status moves
     // (one row write instead of two); otherwise on its own.
@@ -704,7 +671,7 @@ pub(super) fn apply_status_settling(
         Some(part) => match record_part(tx, id, report, part, now)? {
             None => {
                 keep_carrier_id()?;
-                return Ok((Some(unchanged(true)), None));
+                return Ok(Some(unchanged(true)));
             }
             // A count comes with `sent`; the parts may add up to more.
             Some((None, _)) if matches!(part, PartReport::Count(_)) => {
@@ -715,13 +682,13 @@ pub(super) fn apply_status_settling(
     };
     let Some(wanted) = wanted else {
         keep_carrier_id()?;
-        return Ok((Some(unchanged(false)), None));
+        return Ok(Some(unchanged(false)));
     };
     let detail = detail.as_deref();
     match before.advance(wanted) {
         Transition::Repeated => {
             keep_carrier_id()?;
-            Ok((Some(unchanged(report.part.is_none())), None))
+            Ok(Some(unchanged(report.part.is_none())))
         }
         Transition::Late => {
             keep_carrier_id()?;
@@ -732,11 +699,19 @@ pub(super) fn apply_status_settling(
                 };
                 late_event(tx, id, now, wanted.as_str(), &why)?;
             }
-            Ok((Some(unchanged(false)), None))
+            Ok(Some(unchanged(false)))
         }
         Transition::Moved(after) => {
-            // Before the status's UPDATE, whose erasure test reads the
-            // fallback timers (nothing else depends on the order).
+            match &report.carrier_id {
+                Some(cid) => tx
+                    .prepare_cached(
+                        "UPDATE messages SET status = ?2, updated_at = ?3, carrier_id = ?4 WHERE id = ?1",
+                    )?
+                    .execute(params![id, after.as_str(), now, cid])?,
+                None => tx
+                    .prepare_cached("UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+                    .execute(params![id, after.as_str(), now])?,
+            };
             let mut detail = detail.map(str::to_string);
             if after == MessageStatus::Delivered {
                 let cancelled = tx
@@ -749,42 +724,17 @@ pub(super) fn apply_status_settling(
                     });
                 }
             }
-            let erased = if settle && report.finish_queue && report.part.is_none() {
-                let emptied: bool = tx
-                    .prepare_cached(super::privacy::STATUS_AND_ERASE)?
-                    .query_row(params![id, after.as_str(), now, report.carrier_id], |r| {
-                        r.get(0)
-                    })?;
-                Some(had_body && emptied)
-            } else {
-                match &report.carrier_id {
-                    Some(cid) => tx
-                        .prepare_cached(
-                            "UPDATE messages SET status = ?2, updated_at = ?3, carrier_id = ?4 WHERE id = ?1",
-                        )?
-                        .execute(params![id, after.as_str(), now, cid])?,
-                    None => tx
-                        .prepare_cached(
-                            "UPDATE messages SET status = ?2, updated_at = ?3 WHERE id = ?1",
-                        )?
-                        .execute(params![id, after.as_str(), now])?,
-                };
-                None
-            };
             // A count event already holds the `sent`; record only a move past it.
             if !(matches!(report.part, Some(PartReport::Count(_))) && after == report.status) {
                 event(tx, id, now, after.as_str(), detail.as_deref())?;
             }
             super::callbacks::owe(tx, id, callback.as_deref(), after, detail.as_deref(), now)?;
-            Ok((
-                Some(Applied {
-                    direction: direction.clone(),
-                    before,
-                    after,
-                    repeated: false,
-                }),
-                erased,
-            ))
+            Ok(Some(Applied {
+                direction: direction.clone(),
+                before,
+                after,
+                repeated: false,
+            }))
         }
     }
 }
@@ -798,18 +748,11 @@ pub(super) fn report_and_settle(
     now: i64,
     privacy: &super::Privacy,
 ) -> Result<Option<Applied>> {
-    // Erased by the status's own UPDATE when the body goes at once.
-    let inline = privacy.keep_after_delivery_ms <= 0;
-    let (applied, erased) = apply_status_settling(tx, id, report, now, inline)?;
-    let erased = match erased {
-        Some(erased) => erased,
-        None => {
-            applied.is_some()
-                && (report.finish_queue || report.status == MessageStatus::Delivered)
-                && super::privacy::settle_body(tx, id, now, privacy.keep_after_delivery_ms)?
-        }
-    };
-    if erased {
+    let applied = apply_status(tx, id, report, now)?;
+    if applied.is_some()
+        && (report.finish_queue || report.status == MessageStatus::Delivered)
+        && super::privacy::settle_body(tx, id, now, privacy.keep_after_delivery_ms)?
+    {
         privacy
             .erased
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

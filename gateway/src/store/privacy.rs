@@ -49,32 +49,6 @@ const ERASE_SETTLED: &str = concat!(
     settled!()
 );
 
-/// `settled!` for a row whose status becomes `?2` in the same UPDATE.
-macro_rules! settled_new {
-    () => {
-        "?2 IN ('sent', 'delivered', 'failed') \
-         AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = ?1) \
-         AND NOT EXISTS (SELECT 1 FROM rcs_fallback f WHERE f.message_id = ?1)"
-    };
-}
-
-/// The worker's success in one row write: status `?2`, `updated_at` `?3`,
-/// the carrier id `?4` when there is one, and the body erased when
-/// `settled!` holds for the new status (the queue entry is already
-/// deleted). SET expressions read the row as it was, hence `?2` for the
-/// status and the body's own test in `erase_at`'s. Answers whether the row
-/// has no body now (see `messages::apply_status_settling`).
-pub(super) const STATUS_AND_ERASE: &str = concat!(
-    "UPDATE messages SET status = ?2, updated_at = ?3, carrier_id = COALESCE(?4, carrier_id), ",
-    "sealed = CASE WHEN ",
-    settled_new!(),
-    " THEN NULL ELSE sealed END, ",
-    "erase_at = CASE WHEN sealed IS NOT NULL AND ",
-    settled_new!(),
-    " THEN NULL ELSE erase_at END ",
-    "WHERE id = ?1 RETURNING sealed IS NULL"
-);
-
 /// Marks a settled body to be erased at `?2`.
 const MARK_SETTLED: &str = concat!(
     "UPDATE messages SET erase_at = ?2 WHERE erase_at IS NULL AND ",
@@ -246,97 +220,6 @@ mod tests {
             )
             .unwrap();
         assert_eq!(at, 5_010);
-    }
-
-    /// The worker's success erases the body in the status's own UPDATE
-    /// exactly where the separate erasure would: not while an RCS fallback
-    /// timer may still need it, yes once `delivered` cancelled that timer,
-    /// and by the separate test when the status did not move.
-    #[test]
-    fn the_workers_success_erases_in_its_status_update_where_settling_would() {
-        use crate::store::MessageStatus;
-        use crate::store::messages::{StatusReport, report_and_settle};
-        let db = crate::store::Db::open_in_memory().unwrap();
-        let c = db.conn();
-        for (id, status) in [
-            ("plain", "queued"),
-            ("rcs", "queued"),
-            ("rcs-delivered", "queued"),
-            ("already-final", "delivered"),
-        ] {
-            row(c, id, status);
-            c.execute(
-                "INSERT INTO queue (message_id, target, next_attempt_at) VALUES (?1, 'sms', 0)",
-                [id],
-            )
-            .unwrap();
-        }
-        for id in ["rcs", "rcs-delivered"] {
-            c.execute(
-                "INSERT INTO rcs_fallback (message_id, sms_route, due_at) VALUES (?1, 'sms', 0)",
-                [id],
-            )
-            .unwrap();
-        }
-        let privacy = crate::store::Privacy {
-            keep_after_delivery_ms: 0,
-            erased: Default::default(),
-        };
-        let success = |status, carrier: Option<&str>| StatusReport {
-            status,
-            detail: Some("attempt 1".into()),
-            carrier_id: carrier.map(str::to_string),
-            part: None,
-            finish_queue: true,
-        };
-        for (id, status) in [
-            ("plain", MessageStatus::Sent),
-            ("rcs", MessageStatus::Sent),
-            ("rcs-delivered", MessageStatus::Delivered),
-            ("already-final", MessageStatus::Sent),
-        ] {
-            report_and_settle(c, id, &success(status, Some("c-1")), 10, &privacy)
-                .unwrap()
-                .unwrap();
-        }
-        assert!(!sealed(c, "plain"));
-        assert!(sealed(c, "rcs"), "a fallback timer may still need it");
-        assert!(!sealed(c, "rcs-delivered"));
-        assert!(!sealed(c, "already-final"));
-        assert_eq!(privacy.erased.load(Ordering::Relaxed), 3);
-        let row_of = |id: &str| -> (String, Option<String>, i64) {
-            c.query_row(
-                "SELECT status, carrier_id, updated_at FROM messages WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap()
-        };
-        assert_eq!(row_of("plain"), ("sent".into(), Some("c-1".into()), 10));
-        assert_eq!(row_of("rcs").0, "sent");
-        assert_eq!(row_of("rcs-delivered").0, "delivered");
-        let left: i64 = c
-            .query_row("SELECT COUNT(*) FROM queue", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(left, 0);
-        // A success without a carrier id keeps the one already known.
-        row(c, "no-cid", "queued");
-        c.execute(
-            "UPDATE messages SET carrier_id = 'old' WHERE id = 'no-cid'",
-            [],
-        )
-        .unwrap();
-        report_and_settle(
-            c,
-            "no-cid",
-            &success(MessageStatus::Sent, None),
-            11,
-            &privacy,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(row_of("no-cid"), ("sent".into(), Some("old".into()), 11));
-        assert!(!sealed(c, "no-cid"));
     }
 
     #[test]
