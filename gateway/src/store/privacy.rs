@@ -222,6 +222,97 @@ mod tests {
         assert_eq!(at, 5_010);
     }
 
+    /// The worker's success (through the status rule) erases the body
+    /// where nothing can need it: not while an RCS fallback timer may still
+    /// need it, yes once `delivered` cancelled that timer, and also when
+    /// the status did not move (already final); the erasures are counted.
+    #[test]
+    fn the_workers_success_erases_a_body_nothing_needs() {
+        use crate::store::MessageStatus;
+        use crate::store::messages::{StatusReport, report_and_settle};
+        let db = crate::store::Db::open_in_memory().unwrap();
+        let c = db.conn();
+        for (id, status) in [
+            ("plain", "queued"),
+            ("rcs", "queued"),
+            ("rcs-delivered", "queued"),
+            ("already-final", "delivered"),
+        ] {
+            row(c, id, status);
+            c.execute(
+                "INSERT INTO queue (message_id, target, next_attempt_at) VALUES (?1, 'sms', 0)",
+                [id],
+            )
+            .unwrap();
+        }
+        for id in ["rcs", "rcs-delivered"] {
+            c.execute(
+                "INSERT INTO rcs_fallback (message_id, sms_route, due_at) VALUES (?1, 'sms', 0)",
+                [id],
+            )
+            .unwrap();
+        }
+        let privacy = crate::store::Privacy {
+            keep_after_delivery_ms: 0,
+            erased: Default::default(),
+        };
+        let success = |status, carrier: Option<&str>| StatusReport {
+            status,
+            detail: Some("attempt 1".into()),
+            carrier_id: carrier.map(str::to_string),
+            part: None,
+            finish_queue: true,
+        };
+        for (id, status) in [
+            ("plain", MessageStatus::Sent),
+            ("rcs", MessageStatus::Sent),
+            ("rcs-delivered", MessageStatus::Delivered),
+            ("already-final", MessageStatus::Sent),
+        ] {
+            report_and_settle(c, id, &success(status, Some("c-1")), 10, &privacy)
+                .unwrap()
+                .unwrap();
+        }
+        assert!(!sealed(c, "plain"));
+        assert!(sealed(c, "rcs"), "a fallback timer may still need it");
+        assert!(!sealed(c, "rcs-delivered"));
+        assert!(!sealed(c, "already-final"));
+        assert_eq!(privacy.erased.load(Ordering::Relaxed), 3);
+        let row_of = |id: &str| -> (String, Option<String>, i64) {
+            c.query_row(
+                "SELECT status, carrier_id, updated_at FROM messages WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(row_of("plain"), ("sent".into(), Some("c-1".into()), 10));
+        assert_eq!(row_of("rcs").0, "sent");
+        assert_eq!(row_of("rcs-delivered").0, "delivered");
+        let left: i64 = c
+            .query_row("SELECT COUNT(*) FROM queue", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+        // A success without a carrier id keeps the one already known.
+        row(c, "no-cid", "queued");
+        c.execute(
+            "UPDATE messages SET carrier_id = 'old' WHERE id = 'no-cid'",
+            [],
+        )
+        .unwrap();
+        report_and_settle(
+            c,
+            "no-cid",
+            &success(MessageStatus::Sent, None),
+            11,
+            &privacy,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(row_of("no-cid"), ("sent".into(), Some("old".into()), 11));
+        assert!(!sealed(c, "no-cid"));
+    }
+
     #[test]
     fn every_connection_zeroes_freed_content() {
         let dir = crate::core::fs::test_dir("secure-delete");
