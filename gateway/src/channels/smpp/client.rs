@@ -17,7 +17,6 @@
 //! That is inherent to the protocol (Kannel and Jasmin behave the same).
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -152,16 +151,10 @@ pub struct SmppRoute {
     store: Store,
     /// Message id -> SMSC ids of the parts already accepted.
     progress: Mutex<HashMap<String, Vec<String>>>,
+    /// Concatenation references held by long messages in flight.
+    references: super::references::References,
     /// The TLS connector when `tls = true` (roots: `tls_ca` or the web PKI).
     tls: Option<tokio_rustls::TlsConnector>,
-}
-
-/// A concatenation reference derived from the message id, so every attempt
-/// of a message uses the same one.
-pub(super) fn concat_reference(id: &str) -> u16 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish() as u16
 }
 
 /// TON/NPI and digits of an address as SMPP wants it.
@@ -270,6 +263,7 @@ impl SmppRoute {
             sms,
             store,
             progress: Mutex::new(HashMap::new()),
+            references: Default::default(),
         })
     }
 
@@ -337,15 +331,38 @@ impl SmppRoute {
     // accepted for the retry; split, that progress would travel through
     // every helper.
     async fn send_message(&self, msg: OutboundSms<'_>) -> SendOutcome {
-        let text = msg.text();
-        let (_, parts) = match concat::encode(
-            text,
-            &self.sms,
-            self.cfg.concatenation,
-            concat_reference(msg.id),
-        ) {
+        let outcome = self.attempt(&msg).await;
+        if !matches!(outcome, SendOutcome::Retry(_)) {
+            self.references.release(msg.id, &msg.header.to);
+        }
+        outcome
+    }
+
+    /// The parts of a message, with a concatenation reference no other long
+    /// message in flight to the same recipient holds (see `references`).
+    fn encode(&self, msg: &OutboundSms<'_>) -> Result<Vec<SmPart>, SendOutcome> {
+        let encode = |reference| {
+            concat::encode(msg.text(), &self.sms, self.cfg.concatenation, reference)
+                .map(|(_, parts)| parts)
+                .map_err(|e| SendOutcome::Permanent(format!("encoding for SMPP: {e}")))
+        };
+        let hashed = super::references::hashed(msg.id);
+        let parts = encode(hashed)?;
+        if parts.len() < 2 {
+            return Ok(parts);
+        }
+        let wide = self.sms.wide_concat_reference
+            || self.cfg.concatenation == adapters::smpp::Concatenation::Sar;
+        match self.references.hold(msg.id, &msg.header.to, wide) {
+            r if r == hashed => Ok(parts),
+            r => encode(r),
+        }
+    }
+
+    async fn attempt(&self, msg: &OutboundSms<'_>) -> SendOutcome {
+        let parts = match self.encode(msg) {
             Ok(p) => p,
-            Err(e) => return SendOutcome::Permanent(format!("encoding for SMPP: {e}")),
+            Err(outcome) => return outcome,
         };
         let from = if msg.header.from.is_empty() {
             self.cfg.from.clone().unwrap_or_default()

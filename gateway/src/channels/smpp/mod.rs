@@ -33,6 +33,7 @@ pub mod credentials;
 mod outgoing;
 pub mod owners;
 mod parts;
+mod references;
 pub mod server;
 pub mod session;
 pub mod wire;

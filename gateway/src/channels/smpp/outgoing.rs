@@ -218,7 +218,7 @@ pub(super) async fn deliver_inbound(
         text,
         sms,
         Concatenation::Udh,
-        super::client::concat_reference(msg_id),
+        super::references::hashed(msg_id),
     ) {
         Ok(p) => p,
         Err(e) => return SendOutcome::Permanent(format!("encoding for SMPP: {e}")),
