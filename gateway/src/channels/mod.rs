@@ -135,3 +135,14 @@ pub fn unconfigured(paths: &[&'static str], name: &'static str) -> axum::Router 
     }
     r
 }
+
+/// The concatenation reference a message id hashes to: the same in every
+/// attempt of a message, so a resumed one continues with matching parts.
+/// The SMPP client moves off it when another long message to the same
+/// recipient holds it (`smpp/references.rs`).
+pub(crate) fn concat_reference(id: &str) -> u16 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish() as u16
+}

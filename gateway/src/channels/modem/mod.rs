@@ -21,7 +21,6 @@ mod conn;
 mod task;
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -185,19 +184,11 @@ pub struct ModemRoute {
     params: adapters::sms::SubmitParams,
 }
 
-/// A concatenation reference derived from the message id, so every attempt
-/// of a message (and a resumed one) uses the same reference.
-fn concat_reference(id: &str) -> u16 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish() as u16
-}
-
 impl Route for ModemRoute {
     fn send<'a>(&'a self, msg: OutboundSms<'a>) -> SendFuture<'a> {
         Box::pin(async move {
             let mut params = self.params.clone();
-            params.concat_reference = concat_reference(msg.id);
+            params.concat_reference = crate::channels::concat_reference(msg.id);
             let pdus = match adapters::sms::encode_submit(&msg.header.to, msg.text(), &params) {
                 Ok((_, p)) => p,
                 Err(e) => return SendOutcome::Permanent(format!("encoding the PDU: {e}")),

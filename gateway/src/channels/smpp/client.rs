@@ -326,10 +326,6 @@ impl SmppRoute {
         }
     }
 
-    // Long on purpose: one attempt is one pass over the parts, and each early
-    // return (pace, window, every status class) keeps the parts already
-    // accepted for the retry; split, that progress would travel through
-    // every helper.
     async fn send_message(&self, msg: OutboundSms<'_>) -> SendOutcome {
         let outcome = self.attempt(&msg).await;
         if !matches!(outcome, SendOutcome::Retry(_)) {
@@ -359,6 +355,10 @@ impl SmppRoute {
         }
     }
 
+    // Long on purpose: one attempt is one pass over the parts, and each early
+    // return (pace, window, every status class) keeps the parts already
+    // accepted for the retry; split, that progress would travel through
+    // every helper.
     async fn attempt(&self, msg: &OutboundSms<'_>) -> SendOutcome {
         let parts = match self.encode(msg) {
             Ok(p) => p,

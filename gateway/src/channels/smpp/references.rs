@@ -14,7 +14,6 @@
 //! refused for good.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
 /// Recipients tracked before the table is cleared (a bound on memory; the
@@ -27,12 +26,7 @@ pub(super) struct References {
     held: Mutex<HashMap<String, Vec<(String, u16)>>>,
 }
 
-/// The reference a message id hashes to.
-pub(super) fn hashed(id: &str) -> u16 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish() as u16
-}
+pub(super) use crate::channels::concat_reference as hashed;
 
 impl References {
     /// The reference for message `id` to `to`: the one it already holds
