@@ -21,7 +21,7 @@ use crate::Error;
 use crate::calibration::{Calibration, CalibrationState, NO_BIN, bin_of};
 use crate::countries::country_index;
 use crate::event::{EventView, MessageView, MetadataEvent};
-use crate::evidence::{BROADCAST_MIN_HOURS, Evidence};
+use crate::evidence::{BROADCAST_MIN_HOURS, Evidence, THIN_BROADCAST_MIN_HOURS};
 use crate::features::{FeatureVector, MessageFacts, SenderState};
 use crate::model::Model;
 use crate::policy::{Config, Decision, IdList, RuleTag, TrackingConfig, Verdict, VerdictKind};
@@ -48,8 +48,12 @@ const SWEEP_EVERY_MS: i64 = 3_600_000;
 /// When a new personal number is looked at again without an event of its
 /// own: just after it is old enough for [`crate::evidence`]'s broadcast
 /// rule (which waits for answers), since a snowshoe number often sends its
-/// whole share in the first minutes and then falls silent.
-const QUIET_RECHECK_MS: i64 = (BROADCAST_MIN_HOURS * 3_600_000.0) as i64 + 1_000;
+/// whole share in the first minutes and then falls silent; and again when
+/// a single failed delivery starts to count (the thin broadcast).
+const QUIET_RECHECKS_MS: [i64; 2] = [
+    (BROADCAST_MIN_HOURS * 3_600_000.0) as i64 + 1_000,
+    (THIN_BROADCAST_MIN_HOURS * 3_600_000.0) as i64 + 1_000,
+];
 /// Rechecked senders kept for [`Detector::take_rechecked`]; beyond this the
 /// oldest are dropped (their state is kept; only the report is lost).
 const MAX_RECHECKED: usize = 4096;
@@ -149,7 +153,7 @@ pub struct Detector {
 }
 
 /// A sender judged again without an event of its own (see
-/// [`QUIET_RECHECK_MS`]).
+/// [`QUIET_RECHECKS_MS`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Rechecked {
     /// The sender id.
@@ -515,12 +519,15 @@ impl Detector {
         if is_new {
             let mut st = SenderState::new(now, kind, country_index(m.from));
             st.block = block;
-            if !st.counts(false).bulk_sender {
-                self.rechecks.push(Reverse((
-                    now.unix_millis().saturating_add(QUIET_RECHECK_MS),
-                    hf,
-                    m.from.into(),
-                )));
+            // the numbers the broadcast rules judge (toll-free ones too)
+            if kind == SenderKind::TollFree || !st.counts(false).bulk_sender {
+                for after in QUIET_RECHECKS_MS {
+                    self.rechecks.push(Reverse((
+                        now.unix_millis().saturating_add(after),
+                        hf,
+                        m.from.into(),
+                    )));
+                }
             }
             self.senders.insert(hf, st);
         }

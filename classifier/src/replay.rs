@@ -291,18 +291,17 @@ mod tests {
         );
     }
 
-    /// A personal number that sends its share to strangers in ten minutes,
-    /// sees a few fail and falls silent is judged again once it is old
-    /// enough for the broadcast rule, on that moment (here while another
-    /// sender's message moves the trace's clock past it).
-    #[test]
-    fn a_silent_broadcaster_is_judged_when_old_enough() {
+    /// A trace of a personal number sending `n` messages to scattered
+    /// strangers, 40 s apart, where the messages `failed` says fail, and a
+    /// function giving another sender's message at a second after the start
+    /// (it moves the trace's clock).
+    fn silent_broadcast(n: i64, failed: impl Fn(i64) -> bool) -> (String, impl Fn(i64) -> String) {
         let line = |at_s: i64, body: String| {
             let at = Timestamp::from_unix_millis(1_772_366_400_000 + at_s * 1000);
             format!("{{\"at\": \"{at}\", {body}}}\n")
         };
         let mut trace = String::new();
-        for i in 0..15i64 {
+        for i in 0..n {
             let to = format!("+1415{:07}", (i * 7_919_113 + 12_345) % 10_000_000);
             trace += &line(
                 i * 40,
@@ -310,15 +309,21 @@ mod tests {
                     "\"event\": \"message\", \"id\": \"b-{i}\", \"from\": \"+12125550100\", \"to\": \"{to}\", \"channel\": \"sms\", \"segments\": 1, \"encoding\": \"gsm7\", \"bytes\": 40"
                 ),
             );
-            let status = if i % 5 == 0 { "failed" } else { "delivered" };
+            let status = if failed(i) { "failed" } else { "delivered" };
             trace += &line(
                 i * 40 + 5,
                 format!("\"event\": \"status\", \"id\": \"b-{i}\", \"status\": \"{status}\""),
             );
         }
-        let later = |at_s: i64| {
+        let later = move |at_s: i64| {
             line(at_s, "\"event\": \"message\", \"id\": \"o-1\", \"from\": \"+13125550111\", \"to\": \"+13125550112\", \"channel\": \"sms\", \"segments\": 1, \"encoding\": \"gsm7\", \"bytes\": 40".into())
         };
+        (trace, later)
+    }
+
+    /// The verdicts of `trace` with both lines at zero: only the evidence
+    /// rules decide.
+    fn evidence_only(trace: String) -> Vec<SenderVerdict> {
         let cfg = Config {
             thresholds: crate::policy::Thresholds {
                 suspect: Some(0.0),
@@ -327,24 +332,40 @@ mod tests {
             ..Config::default()
         };
         let model = Model::default_model().unwrap();
-        let before = run(
-            format!("{trace}{}", later(20 * 60)).as_bytes(),
-            &model,
-            &cfg,
-        )
-        .unwrap();
+        run(trace.as_bytes(), &model, &cfg).unwrap()
+    }
+
+    /// Minutes from the trace's first message to `at`.
+    fn minutes_in(at: Timestamp) -> f64 {
+        at.seconds_since(Timestamp::from_unix_millis(1_772_366_400_000)) / 60.0
+    }
+
+    /// A personal number that sends its share to strangers in ten minutes,
+    /// sees a few fail and falls silent is judged again once it is old
+    /// enough for the broadcast rule, on that moment (here while another
+    /// sender's message moves the trace's clock past it).
+    #[test]
+    fn a_silent_broadcaster_is_judged_when_old_enough() {
+        let (trace, later) = silent_broadcast(15, |i| i % 5 == 0);
+        let before = evidence_only(format!("{trace}{}", later(20 * 60)));
         assert_eq!(before[0].first_spam_at, None, "not old enough yet");
-        let after = run(
-            format!("{trace}{}", later(45 * 60)).as_bytes(),
-            &model,
-            &cfg,
-        )
-        .unwrap();
+        let after = evidence_only(format!("{trace}{}", later(45 * 60)));
         assert_eq!(after[0].verdict, VerdictKind::Spam);
-        let first_message = Timestamp::from_unix_millis(1_772_366_400_000);
-        let judged = after[0].first_spam_at.unwrap();
-        let minutes = judged.seconds_since(first_message) / 60.0;
+        let minutes = minutes_in(after[0].first_spam_at.unwrap());
         assert!((30.0..31.0).contains(&minutes), "judged at {minutes} min");
         assert_eq!(after[0].messages, 15);
+    }
+
+    /// One failed delivery in ten silent messages is not enough at half an
+    /// hour; the second quiet recheck, at two hours, blocks it.
+    #[test]
+    fn a_thin_broadcast_is_judged_at_two_hours() {
+        let (trace, later) = silent_broadcast(10, |i| i == 3);
+        let early = evidence_only(format!("{trace}{}", later(90 * 60)));
+        assert_eq!(early[0].first_spam_at, None, "one failure, 90 minutes");
+        let after = evidence_only(format!("{trace}{}", later(150 * 60)));
+        assert_eq!(after[0].verdict, VerdictKind::Spam);
+        let minutes = minutes_in(after[0].first_spam_at.unwrap());
+        assert!((120.0..121.0).contains(&minutes), "judged at {minutes} min");
     }
 }
