@@ -214,15 +214,55 @@ pub(super) async fn deliver_inbound(
             "SMPP client {system_id} has no receiver or transceiver bind up"
         ));
     };
-    let (_, parts) = match concat::encode(
-        text,
-        sms,
-        Concatenation::Udh,
-        super::references::hashed(msg_id),
-    ) {
+    let parts = match inbound_parts(sms, server, msg_id, to, text) {
         Ok(p) => p,
         Err(e) => return SendOutcome::Permanent(format!("encoding for SMPP: {e}")),
     };
+    let outcome = deliver_parts(server, &bind, system_id, msg_id, from, to, &parts).await;
+    if !matches!(outcome, SendOutcome::Retry(_)) {
+        server.references.release(msg_id, to);
+    }
+    outcome
+}
+
+/// The `deliver_sm` parts of an inbound message, with a concatenation
+/// reference no other long message in flight to the same recipient holds
+/// (the client reassembles by sender, recipient and reference).
+fn inbound_parts(
+    sms: &adapters::sms::SmsOptions,
+    server: &Server,
+    msg_id: &str,
+    to: &str,
+    text: &str,
+) -> Result<Vec<SmPart>, adapters::Error> {
+    let encode = |reference| {
+        concat::encode(text, sms, Concatenation::Udh, reference).map(|(_, parts)| parts)
+    };
+    let hashed = super::references::hashed(msg_id);
+    let parts = encode(hashed)?;
+    if parts.len() < 2 {
+        return Ok(parts);
+    }
+    match server
+        .references
+        .hold(msg_id, to, sms.wide_concat_reference)
+    {
+        r if r == hashed => Ok(parts),
+        r => encode(r),
+    }
+}
+
+/// Sends the parts of one inbound message not yet acknowledged, and keeps
+/// the acknowledged ones for the retry.
+async fn deliver_parts(
+    server: &Server,
+    bind: &Bound,
+    system_id: &str,
+    msg_id: &str,
+    from: &str,
+    to: &str,
+    parts: &[SmPart],
+) -> SendOutcome {
     let mut done = lock(&server.progress)
         .remove(msg_id)
         .filter(|d| d.len() == parts.len())
@@ -239,7 +279,7 @@ pub(super) async fn deliver_inbound(
         }
     }
     let timeout = Duration::from_secs(server.cfg.response_timeout_secs);
-    let answers = send_windowed(&bind, pdus, timeout).await;
+    let answers = send_windowed(bind, pdus, timeout).await;
     let outcome = attempt_outcome(system_id, &mut done, todo.into_iter().zip(answers));
     if matches!(outcome, SendOutcome::Retry(_)) && done.iter().any(|d| *d) {
         let mut p = lock(&server.progress);

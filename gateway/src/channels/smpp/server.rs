@@ -185,6 +185,9 @@ pub struct Server {
     pub(super) receipts: Arc<ReceiptHints>,
     /// Inbound message id → parts already acknowledged by the client.
     pub(super) progress: Mutex<HashMap<String, Vec<bool>>>,
+    /// Concatenation references held by long inbound messages in flight to
+    /// a client (see `super::references`).
+    pub(super) references: super::references::References,
     /// Held while the unbound clients are computed and published (a
     /// cluster), so a stale list never overwrites a newer one.
     publishing: Mutex<()>,
@@ -228,6 +231,7 @@ impl Server {
             listening: Mutex::new(None),
             receipts: Arc::default(),
             progress: Mutex::new(HashMap::new()),
+            references: Default::default(),
             publishing: Mutex::new(()),
             removed: store.is_postgres().then(Mutex::default),
             metrics,
