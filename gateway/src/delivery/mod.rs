@@ -19,6 +19,7 @@ pub mod callbacks;
 pub mod config;
 pub mod http;
 pub mod interwork;
+pub mod lean;
 pub mod private;
 pub mod route;
 #[cfg(test)]
