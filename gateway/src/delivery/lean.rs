@@ -21,8 +21,6 @@
 //! worker's own retry would send). https URLs (and URLs with credentials)
 //! stay with reqwest and its rustls setup ([`super::http::Endpoint`]).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -57,23 +55,9 @@ impl LeanOptions {
     }
 }
 
-/// One connection: its sending half and the connection itself, which the
-/// exchange using it drives (no task of its own; see [`driven`]).
-struct Conn {
-    sender: SendRequest<Full<Bytes>>,
-    /// `None` once it ended (closed by either side).
-    io: Option<Io>,
-}
-
-/// A connection's reading and writing half, driven by [`driven`].
-type Io = http1::Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>;
-
-impl Conn {
-    /// Still usable for another request.
-    fn reusable(&self) -> bool {
-        self.io.is_some() && !self.sender.is_closed()
-    }
-}
+/// One idle or busy connection's sending half (its connection task runs
+/// on its own and ends when the connection closes).
+type Sender = SendRequest<Full<Bytes>>;
 
 /// A keep-alive HTTP/1 client for one `http://` URL.
 pub struct LeanClient {
@@ -86,7 +70,7 @@ pub struct LeanClient {
     /// The signature header's name.
     signature: HeaderName,
     /// Idle connections, the most recently used on top.
-    idle: Mutex<Vec<Conn>>,
+    idle: Mutex<Vec<Sender>>,
     /// Largest answer body read.
     max_answer: usize,
     opts: LeanOptions,
@@ -99,28 +83,6 @@ enum Failure {
     NoAnswer,
     /// The answer began and then failed.
     Broken,
-}
-
-/// Awaits `fut` while driving the connection `io` in this task: the
-/// request is written and the answer read when the exchange's own task
-/// polls, instead of in a connection task that hands the answer over
-/// through a channel and a wake-up (hyper's connection task was ~8 % of
-/// the samples with one request per message). An idle pooled connection
-/// is not polled at all; a far end's close is noticed at its next use,
-/// which then fails before an answer and goes to a new connection.
-async fn driven<F: Future>(io: &mut Option<Io>, fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        if let Some(conn) = io.as_mut() {
-            if Pin::new(conn).poll(cx).is_ready() {
-                // Ended: what it delivered stays readable; a request still
-                // waiting fails on its own.
-                *io = None;
-            }
-        }
-        fut.as_mut().poll(cx)
-    })
-    .await
 }
 
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -224,30 +186,30 @@ impl LeanClient {
     }
 
     /// The most recently used idle connection that is still open.
-    fn take_idle(&self) -> Option<Conn> {
+    fn take_idle(&self) -> Option<Sender> {
         let mut idle = self.idle.lock().ok()?;
-        while let Some(conn) = idle.pop() {
-            if conn.reusable() {
-                return Some(conn);
+        while let Some(sender) = idle.pop() {
+            if !sender.is_closed() {
+                return Some(sender);
             }
         }
         None
     }
 
     /// Keeps a connection whose exchange ended cleanly for the next one.
-    fn put_back(&self, conn: Conn) {
-        if !conn.reusable() {
+    fn put_back(&self, sender: Sender) {
+        if sender.is_closed() {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < self.opts.max_idle {
-                idle.push(conn);
+                idle.push(sender);
             }
         }
     }
 
-    /// A new connection.
-    async fn connect(&self) -> Result<Conn, String> {
+    /// A new connection, its driving task spawned.
+    async fn connect(&self) -> Result<Sender, String> {
         let tcp = tokio::time::timeout(
             self.opts.connect_timeout,
             tokio::net::TcpStream::connect(self.addr.as_str()),
@@ -260,27 +222,30 @@ impl LeanClient {
         let (sender, conn) = http1::handshake(TokioIo::new(tcp))
             .await
             .map_err(|_| "transport error".to_string())?;
-        Ok(Conn {
-            sender,
-            io: Some(conn),
-        })
+        tokio::spawn(async move {
+            // Ends when the far end or the last sender closes it.
+            let _ = conn.await;
+        });
+        Ok(sender)
     }
 
     /// One exchange on `sender`; the connection goes back to the pool when
     /// the answer was read to its end.
-    async fn once(&self, mut conn: Conn, request: Request<Full<Bytes>>) -> Result<Answer, Failure> {
-        let Conn { sender, io } = &mut conn;
-        driven(io, sender.ready())
-            .await
-            .map_err(|_| Failure::NoAnswer)?;
-        let resp = driven(io, sender.send_request(request))
+    async fn once(
+        &self,
+        mut sender: Sender,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Answer, Failure> {
+        sender.ready().await.map_err(|_| Failure::NoAnswer)?;
+        let resp = sender
+            .send_request(request)
             .await
             .map_err(|_| Failure::NoAnswer)?;
         let status = resp.status();
         let mut body = resp.into_body();
         let mut bytes = Vec::new();
         let mut complete = true;
-        while let Some(frame) = driven(io, body.frame()).await {
+        while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| Failure::Broken)?;
             if let Ok(data) = frame.into_data() {
                 if bytes.len() + data.len() > self.max_answer {
@@ -294,7 +259,7 @@ impl LeanClient {
         }
         drop(body);
         if complete {
-            self.put_back(conn);
+            self.put_back(sender);
         }
         if status.is_success() {
             return Ok(Answer::Ok(bytes));
