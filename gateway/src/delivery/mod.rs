@@ -387,7 +387,7 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
                 .unwrap_or(batch::Batching::SINGLE);
             if batching.max <= 1 {
                 dispatched += 1;
-                if let Err((first, permit)) = workers.hand(first, permit) {
+                if let Some((first, permit)) = workers.hand(first, permit) {
                     // No idle worker (cannot happen: one per permit): a task of its own.
                     let (w, claims) = (w.clone(), claims.clone());
                     tasks.spawn(async move {

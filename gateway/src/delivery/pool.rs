@@ -65,12 +65,16 @@ impl Pool {
         &self,
         item: QueueItem,
         permit: OwnedSemaphorePermit,
-    ) -> Result<(), (QueueItem, OwnedSemaphorePermit)> {
-        let worker = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let Some(tx) = worker.and_then(|n| self.senders.get(n)) else {
-            return Err((item, permit));
+    ) -> Option<(QueueItem, OwnedSemaphorePermit)> {
+        let Some(n) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) else {
+            return Some((item, permit));
         };
-        tx.try_send(Job { item, permit }).map_err(|e| {
+        let Some(tx) = self.senders.get(n) else {
+            return Some((item, permit));
+        };
+        // A worker is idle only while its channel is empty, and its task
+        // runs until the pool closes: neither error happens before that.
+        tx.try_send(Job { item, permit }).err().map(|e| {
             let job = e.into_inner();
             (job.item, job.permit)
         })
