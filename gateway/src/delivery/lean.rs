@@ -2,8 +2,9 @@
 //! message (or one batch) to a route's plain `http://` far end.
 //!
 //! Why not reqwest here: with one request per message the delivery client
-//! was a third of the gateway's CPU per message (README "Performance"):
-//! per request reqwest turns its `Url` into a `Uri`, builds a header map
+//! was a third of the gateway's CPU per message (README "Performance"),
+//! reqwest's own part ~17 µs of 151 µs per message (MT, 64 connections;
+//! this client's ~2 µs): per request reqwest turns its `Url` into a `Uri`, builds a header map
 //! through its builder, looks the host up in hyper-util's pool (a mutex,
 //! a hash of scheme and authority, a checkout future), arms its own
 //! timeout and wraps the answer in its decoders. Everything here that does
