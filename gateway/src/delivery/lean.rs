@@ -19,8 +19,13 @@
 //! pooled connection the far end closed while it sat idle fails before an
 //! answer arrives: the request is sent once more on a new connection (the
 //! same signed body with the same `Idempotency-Key`, which is what the
-//! worker's own retry would send). https URLs (and URLs with credentials)
-//! stay with reqwest and its rustls setup ([`super::http::Endpoint`]).
+//! worker's own retry would send). https URLs, URLs with credentials and
+//! a proxy set in the environment stay with reqwest and its rustls setup
+//! ([`super::http::Endpoint`]).
+//!
+//! Not kept: redirects. reqwest followed a 3xx, turning the signed POST
+//! into a bodiless GET on 301–303; here a 3xx is what it says, a refusal
+//! (`HTTP 3xx`, given up like any other 4xx-class answer).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -86,13 +91,31 @@ enum Failure {
     Broken,
 }
 
+/// Whether the environment names a proxy for plain HTTP, as reqwest reads
+/// it: such a deployment keeps reqwest, which goes through the proxy.
+fn proxy_configured() -> bool {
+    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 impl LeanClient {
-    /// A client for `url` when it is plain `http://` without credentials;
-    /// `None` for anything else (the caller keeps reqwest for it).
+    /// A client for `url` when it is plain `http://` without credentials
+    /// and no proxy is set in the environment; `None` for anything else
+    /// (the caller keeps reqwest for it, which honours `HTTP_PROXY` /
+    /// `ALL_PROXY` and `NO_PROXY`).
     pub fn new(url: &str, max_answer: usize, opts: LeanOptions) -> Option<Self> {
+        if proxy_configured() {
+            return None;
+        }
+        Self::direct(url, max_answer, opts)
+    }
+
+    /// [`LeanClient::new`] without the proxy check.
+    fn direct(url: &str, max_answer: usize, opts: LeanOptions) -> Option<Self> {
         let parsed = reqwest::Url::parse(url).ok()?;
         if parsed.scheme() != "http" || !parsed.username().is_empty() || parsed.password().is_some()
         {
@@ -376,7 +399,7 @@ mod tests {
             }
         })
         .await;
-        let client = LeanClient::new(&url, 1024, opts(5000)).unwrap();
+        let client = LeanClient::direct(&url, 1024, opts(5000)).unwrap();
         for i in 0..3 {
             let key = format!("m{i}#1");
             let answer = client
@@ -427,7 +450,7 @@ mod tests {
             }
         })
         .await;
-        let client = LeanClient::new(&url, 1024, opts(5000)).unwrap();
+        let client = LeanClient::direct(&url, 1024, opts(5000)).unwrap();
         for i in 0..3 {
             let key = format!("m{i}#1");
             let answer = client.post("t=1,v1=ab", Some(&key), b"{}".to_vec()).await;
@@ -457,7 +480,7 @@ mod tests {
             }
         })
         .await;
-        let client = LeanClient::new(&url, 16, opts(5000)).unwrap();
+        let client = LeanClient::direct(&url, 16, opts(5000)).unwrap();
         for _ in 0..2 {
             match client.post("s", None, b"{}".to_vec()).await {
                 Ok(Answer::Ok(body)) => assert!(body.is_empty()),
@@ -475,7 +498,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(30)).await;
         })
         .await;
-        let client = LeanClient::new(&url, 1024, opts(200)).unwrap();
+        let client = LeanClient::direct(&url, 1024, opts(200)).unwrap();
         let started = std::time::Instant::now();
         let answer = client.post("s", Some("m#1"), b"{}".to_vec()).await;
         assert_eq!(answer.err().as_deref(), Some("timeout"));
@@ -500,7 +523,7 @@ mod tests {
             }
         })
         .await;
-        let client = LeanClient::new(&url, 1024, opts(5000)).unwrap();
+        let client = LeanClient::direct(&url, 1024, opts(5000)).unwrap();
         let a = client.post("s", None, b"{}".to_vec()).await;
         assert!(
             matches!(a, Ok(Answer::Failed { transient: true, ref reason }) if reason == "HTTP 503")
@@ -519,7 +542,7 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let client =
-            LeanClient::new(&format!("http://127.0.0.1:{port}/"), 1024, opts(2000)).unwrap();
+            LeanClient::direct(&format!("http://127.0.0.1:{port}/"), 1024, opts(2000)).unwrap();
         let answer = client.post("s", None, b"{}".to_vec()).await;
         assert_eq!(
             answer.err().as_deref(),
@@ -530,13 +553,13 @@ mod tests {
     #[test]
     fn only_plain_http_urls_without_credentials() {
         let o = opts(1000);
-        assert!(LeanClient::new("https://example.com/sms", 1, o).is_none());
-        assert!(LeanClient::new("http://u:p@example.com/sms", 1, o).is_none());
-        assert!(LeanClient::new("not a url", 1, o).is_none());
-        let c = LeanClient::new("http://example.com/sms", 1, o).unwrap();
+        assert!(LeanClient::direct("https://example.com/sms", 1, o).is_none());
+        assert!(LeanClient::direct("http://u:p@example.com/sms", 1, o).is_none());
+        assert!(LeanClient::direct("not a url", 1, o).is_none());
+        let c = LeanClient::direct("http://example.com/sms", 1, o).unwrap();
         assert_eq!(c.addr, "example.com:80");
         assert_eq!(c.host, "example.com");
-        let c = LeanClient::new("http://[::1]:8080/a/b?c=d", 1, o).unwrap();
+        let c = LeanClient::direct("http://[::1]:8080/a/b?c=d", 1, o).unwrap();
         assert_eq!(c.addr, "[::1]:8080");
         assert_eq!(c.host, "[::1]:8080");
         assert_eq!(c.uri, "/a/b?c=d");
