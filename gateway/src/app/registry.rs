@@ -97,6 +97,7 @@ fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<
         routes.add_family(&prefix, r);
     }
     let private = &config.private_side;
+    let lean = delivery::lean::LeanOptions::of(&config.delivery);
     let secret = private.secret.resolve(PRIVATE_SECRET_ENV)?;
     if let Some(url) = &private.webhook_url {
         let secret = secret.ok_or_else(|| {
@@ -107,7 +108,7 @@ fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<
         routes.add_unrouted(
             delivery::private::ROUTE,
             Arc::new(
-                PrivateRoute::new(http.clone(), url.clone(), secret).batching(
+                PrivateRoute::new(http.clone(), lean, url.clone(), secret).batching(
                     delivery::batch::Batching::new(private.batch_max, private.batch_linger_ms),
                 ),
             ),
@@ -142,9 +143,10 @@ fn tenant_routes(config: &Config, http: &reqwest::Client, routes: &mut Routes) -
                 t.name
             ))
         })?;
+        let lean = delivery::lean::LeanOptions::of(&config.delivery);
         routes.add_unrouted(
             &delivery::private::tenant_route(&t.name),
-            Arc::new(PrivateRoute::new(http.clone(), url.clone(), secret)),
+            Arc::new(PrivateRoute::new(http.clone(), lean, url.clone(), secret)),
         );
     }
     Ok(())
@@ -181,6 +183,7 @@ pub fn build(
     let region = address::region(&config.default_region);
     let ctx = BuildContext {
         http: &http,
+        lean: delivery::lean::LeanOptions::of(&config.delivery),
         sms: &config.sms,
         region,
         store: &store,

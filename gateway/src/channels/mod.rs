@@ -36,6 +36,8 @@ use crate::store::Store;
 pub struct BuildContext<'a> {
     /// The shared HTTP client (connection pools) for outgoing requests.
     pub http: &'a reqwest::Client,
+    /// The lean client's settings, for routes that POST per message.
+    pub lean: crate::delivery::lean::LeanOptions,
     /// How text becomes SMS (`[sms]`).
     pub sms: &'a adapters::sms::SmsOptions,
     /// Region for national numbers.

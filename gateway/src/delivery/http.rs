@@ -39,20 +39,40 @@ pub fn accepted_body(answer: Result<Answer, String>) -> Result<Vec<u8>, super::r
 /// a result per message of a batch.
 const MAX_ANSWER: usize = 1024 * 1024;
 
-/// A far end's URL, parsed once when the route is built instead of on
-/// every POST (the parse was ~2 % of the CPU per message at high rates).
-pub struct Endpoint(Result<reqwest::Url, String>);
+/// A route's far end: parsed once when the route is built instead of on
+/// every POST (the parse was ~2 % of the CPU per message at high rates),
+/// with the [lean client](super::lean) for a plain `http://` URL and the
+/// shared reqwest client for anything else (https, credentials).
+pub struct Endpoint {
+    url: Result<reqwest::Url, String>,
+    http: reqwest::Client,
+    lean: Option<super::lean::LeanClient>,
+}
 
 impl Endpoint {
     /// Parses `url`; a bad one fails each send as a retry, as it did when
     /// every send parsed it (the config checks catch it before).
-    pub fn new(url: &str) -> Self {
-        Self(reqwest::Url::parse(url).map_err(|_| "invalid URL".to_string()))
+    pub fn new(http: reqwest::Client, url: &str, lean: super::lean::LeanOptions) -> Self {
+        Self {
+            url: reqwest::Url::parse(url).map_err(|_| "invalid URL".to_string()),
+            http,
+            lean: super::lean::LeanClient::new(url, MAX_ANSWER, lean),
+        }
     }
 
-    /// The URL for one request (a clone: cheaper than a parse).
-    pub fn url(&self) -> Result<reqwest::Url, String> {
-        self.0.clone()
+    /// [`post_signed_keyed`] to this far end.
+    pub async fn post_signed(
+        &self,
+        secret: &[u8],
+        body: Vec<u8>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, String> {
+        let Some(lean) = &self.lean else {
+            let url = self.url.clone()?;
+            return post_signed_keyed(&self.http, url, secret, body, idempotency_key).await;
+        };
+        let sig = adapters::signing::sign(secret, clock::now_secs(), &body);
+        lean.post(&sig, idempotency_key, body).await
     }
 }
 

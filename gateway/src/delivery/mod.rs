@@ -19,6 +19,8 @@ pub mod callbacks;
 pub mod config;
 pub mod http;
 pub mod interwork;
+pub mod lean;
+mod pool;
 pub mod private;
 pub mod route;
 #[cfg(test)]
@@ -323,7 +325,8 @@ async fn poll(w: &Worker, claims: &Claims, next_poll: &mut tokio::time::Instant)
 /// Runs until `shutdown` fires, then waits for in-flight sends to finish.
 ///
 /// Each send (one message, or a batch for a route that takes batches)
-/// holds one of `[delivery] concurrency` permits. Entries wait in
+/// holds one of `[delivery] concurrency` permits. A single send goes to
+/// one of a fixed pool of workers ([`pool`]), a batch to a task of its own. Entries wait in
 /// `pending` in arrival order; a batch takes the first waiting entry and
 /// the next ones for the same route, so while every permit is out, entries
 /// pile up and the next batch is fuller (see [`batch`]).
@@ -338,6 +341,7 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
         .lease_renewal()
         .map(|every| tokio::spawn(renew_leases(w.clone(), claims.clone(), every)));
     let mut tasks = JoinSet::new();
+    let workers = pool::Pool::start(&w, &claims, w.config.concurrency);
     let mut next_poll = tokio::time::Instant::now();
     let mut pending: VecDeque<QueueItem> = VecDeque::new();
     'outer: loop {
@@ -381,20 +385,21 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
                 .get(&target)
                 .map(|r| r.batching())
                 .unwrap_or(batch::Batching::SINGLE);
-            let (w, claims) = (w.clone(), claims.clone());
             if batching.max <= 1 {
                 dispatched += 1;
-                tasks.spawn(async move {
-                    let id = first.message_id.clone();
-                    let span =
-                        tracing::debug_span!("deliver", msg_id = %id, attempt = first.attempts + 1);
-                    deliver(&w, first).instrument(span).await;
-                    // the outcome is committed: a poll that starts from now on sees it
-                    claims.finished(&id, clock::now_ms());
-                    drop(permit);
-                });
+                if let Some((first, permit)) = workers.hand(first, permit) {
+                    // No idle worker (cannot happen: one per permit): a task of its own.
+                    let (w, claims) = (w.clone(), claims.clone());
+                    tasks.spawn(async move {
+                        let id = first.message_id.clone();
+                        deliver(&w, first).await;
+                        claims.finished(&id, clock::now_ms());
+                        drop(permit);
+                    });
+                }
                 continue;
             }
+            let (w, claims) = (w.clone(), claims.clone());
             let items = batch::gather(
                 first,
                 &target,
@@ -427,11 +432,15 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
     }
     // Graceful shutdown: in-flight sends finish and record their outcome;
     // anything not started stays queued in the database for the next start.
-    let pending = tasks.len();
+    let pending = tasks.len() + workers.busy();
     if pending > 0 {
         tracing::info!(pending, "waiting for in-flight deliveries");
     }
-    let drain = async { while tasks.join_next().await.is_some() {} };
+    let mut workers = workers.close();
+    let drain = async {
+        while tasks.join_next().await.is_some() {}
+        while workers.join_next().await.is_some() {}
+    };
     if tokio::time::timeout(
         Duration::from_secs(w.config.request_timeout_secs + 2),
         drain,

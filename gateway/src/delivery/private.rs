@@ -6,7 +6,8 @@
 use adapters::generic::SubmitBatch;
 
 use super::batch::{self, Batching};
-use super::http::{Endpoint, accepted_body, post_signed, post_signed_keyed};
+use super::http::{Endpoint, accepted_body};
+use super::lean::LeanOptions;
 use super::route::{BatchFuture, OutboundSms, Route, SendFuture, SendOutcome};
 use crate::store::MessageStatus;
 
@@ -20,7 +21,6 @@ pub fn tenant_route(tenant: &str) -> String {
 
 /// Delivers inbound envelopes to the private side's webhook.
 pub struct PrivateRoute {
-    http: reqwest::Client,
     url: Endpoint,
     secret: Vec<u8>,
     batching: Batching,
@@ -50,11 +50,11 @@ const DELIVERED: SendOutcome = SendOutcome::Accepted {
 };
 
 impl PrivateRoute {
-    /// POSTs to `url`, signed with `secret`.
-    pub fn new(http: reqwest::Client, url: String, secret: Vec<u8>) -> Self {
+    /// POSTs to `url`, signed with `secret` (a plain `http://` URL through
+    /// the lean client, see [`super::lean`]).
+    pub fn new(http: reqwest::Client, lean: LeanOptions, url: String, secret: Vec<u8>) -> Self {
         Self {
-            http,
-            url: Endpoint::new(&url),
+            url: Endpoint::new(http, &url, lean),
             secret,
             batching: Batching::SINGLE,
         }
@@ -78,10 +78,10 @@ impl Route for PrivateRoute {
                 Ok(b) => b,
                 Err(e) => return SendOutcome::Permanent(e.to_string()),
             };
-            let answer = match self.url.url() {
-                Ok(url) => post_signed(&self.http, url, &self.secret, body, msg.attempt_id).await,
-                Err(e) => Err(e),
-            };
+            let answer = self
+                .url
+                .post_signed(&self.secret, body, Some(msg.attempt_id))
+                .await;
             match accepted_body(answer) {
                 Ok(_) => DELIVERED,
                 Err(outcome) => outcome,
@@ -107,10 +107,7 @@ impl Route for PrivateRoute {
                 }
             };
             drop(wire);
-            let answer = match self.url.url() {
-                Ok(url) => post_signed_keyed(&self.http, url, &self.secret, body, None).await,
-                Err(e) => Err(e),
-            };
+            let answer = self.url.post_signed(&self.secret, body, None).await;
             batch::results(&ids, answer)
                 .into_iter()
                 .map(|r| r.map_or_else(|outcome| outcome, |_| DELIVERED))

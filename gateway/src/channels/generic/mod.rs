@@ -25,6 +25,7 @@ impl ChannelConfig for GenericConfig {
             Arc::new(
                 route::GenericRoute::new(
                     ctx.http.clone(),
+                    ctx.lean,
                     self.url.clone(),
                     secret.clone(),
                     ctx.sms.clone(),

@@ -4,7 +4,8 @@
 use adapters::generic::{OutboundSms as Wire, SubmitAnswer, SubmitBatch};
 
 use crate::delivery::batch::{self, Batching};
-use crate::delivery::http::{Endpoint, accepted_body, post_signed, post_signed_keyed};
+use crate::delivery::http::{Endpoint, accepted_body};
+use crate::delivery::lean::LeanOptions;
 use crate::delivery::route::{BatchFuture, OutboundSms, Route, SendFuture, SendOutcome};
 use crate::store::MessageStatus;
 
@@ -13,7 +14,6 @@ pub const NAME: &str = "generic";
 
 /// Sends to a generic HTTP SMSC.
 pub struct GenericRoute {
-    http: reqwest::Client,
     url: Endpoint,
     secret: Vec<u8>,
     sms: adapters::sms::SmsOptions,
@@ -21,16 +21,17 @@ pub struct GenericRoute {
 }
 
 impl GenericRoute {
-    /// A route POSTing to `url`, signing with `secret`.
+    /// A route POSTing to `url`, signing with `secret` (a plain `http://`
+    /// URL through the lean client, see [`crate::delivery::lean`]).
     pub fn new(
         http: reqwest::Client,
+        lean: LeanOptions,
         url: String,
         secret: Vec<u8>,
         sms: adapters::sms::SmsOptions,
     ) -> Self {
         Self {
-            http,
-            url: Endpoint::new(&url),
+            url: Endpoint::new(http, &url, lean),
             secret,
             sms,
             batching: Batching::SINGLE,
@@ -78,10 +79,10 @@ impl Route for GenericRoute {
                 Err(e) => return SendOutcome::Permanent(format!("encoding the request: {e}")),
             };
             drop(wire);
-            let answer = match self.url.url() {
-                Ok(url) => post_signed(&self.http, url, &self.secret, body, msg.attempt_id).await,
-                Err(e) => Err(e),
-            };
+            let answer = self
+                .url
+                .post_signed(&self.secret, body, Some(msg.attempt_id))
+                .await;
             let bytes = match accepted_body(answer) {
                 Ok(bytes) => bytes,
                 Err(outcome) => return outcome,
@@ -110,10 +111,7 @@ impl Route for GenericRoute {
             };
             // The text leaves memory before the request waits on the far end.
             drop(wire);
-            let answer = match self.url.url() {
-                Ok(url) => post_signed_keyed(&self.http, url, &self.secret, body, None).await,
-                Err(e) => Err(e),
-            };
+            let answer = self.url.post_signed(&self.secret, body, None).await;
             batch::results(&ids, answer)
                 .into_iter()
                 .map(|r| match r {
