@@ -109,12 +109,15 @@ async fn carry(w: &Worker, mut job: TransitJob) {
                 code = NOT_RETAINED,
                 "transit message not handed over before its deadline"
             );
+            // The reason first: whoever sees `failed` sees why (in the
+            // other order a status poll could find `failed` with no
+            // `last_error` yet; CI did once).
+            record(w.store.not_retained(id.clone()).await);
             let report = StatusReport::new(
                 MessageStatus::Failed,
                 Some(format!("{NOT_RETAINED}: {error}")),
             );
-            record(w.outcomes.report(id.clone(), report).await);
-            record(w.store.not_retained(id).await);
+            record(w.outcomes.report(id, report).await);
             false
         }
     };
