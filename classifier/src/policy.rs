@@ -295,7 +295,7 @@ impl RuleTag {
             RuleTag::RecipientComplaints => "recipients complained",
             RuleTag::FanOutWithoutReplies => "many new recipients, nobody replies",
             RuleTag::OneWayBroadcast => {
-                "a personal number messaging only strangers, each once, with no answer"
+                "a personal or toll-free number messaging only strangers, each once, with no answer, some of them dead"
             }
         }
     }
