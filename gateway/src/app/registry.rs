@@ -83,7 +83,7 @@ fn absent(paths: &'static [&'static str], name: &'static str) -> RouterFactory {
 }
 
 /// Every route: the channels', the private side's, and the routing rules.
-fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<Routes> {
+fn routes(config: &Config, ctx: &BuildContext, built: &mut Built) -> Result<Routes> {
     let mut routes = Routes::default();
     for (name, r) in built.routes.drain(..) {
         routes.add(&name, r);
@@ -97,7 +97,6 @@ fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<
         routes.add_family(&prefix, r);
     }
     let private = &config.private_side;
-    let lean = delivery::lean::LeanOptions::of(&config.delivery);
     let secret = private.secret.resolve(PRIVATE_SECRET_ENV)?;
     if let Some(url) = &private.webhook_url {
         let secret = secret.ok_or_else(|| {
@@ -108,13 +107,13 @@ fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<
         routes.add_unrouted(
             delivery::private::ROUTE,
             Arc::new(
-                PrivateRoute::new(http.clone(), lean, url.clone(), secret).batching(
+                PrivateRoute::new(ctx.http.clone(), ctx.lean, url.clone(), secret).batching(
                     delivery::batch::Batching::new(private.batch_max, private.batch_linger_ms),
                 ),
             ),
         );
     }
-    tenant_routes(config, http, &mut routes)?;
+    tenant_routes(config, ctx, &mut routes)?;
     if let Some(r) = config.rbm.as_ref().and_then(|r| r.sms_route.as_ref()) {
         if routes.get(r).is_none() {
             return Err(Error::Config(format!(
@@ -127,7 +126,7 @@ fn routes(config: &Config, http: &reqwest::Client, built: &mut Built) -> Result<
 
 /// Each tenant's private side: a route of its own (`private:<name>`), to
 /// its webhook, signed with its own secret, which it must name.
-fn tenant_routes(config: &Config, http: &reqwest::Client, routes: &mut Routes) -> Result<()> {
+fn tenant_routes(config: &Config, ctx: &BuildContext, routes: &mut Routes) -> Result<()> {
     for t in &config.tenants {
         let Some(url) = &t.webhook_url else { continue };
         if t.secret.secret_env.is_none() && t.secret.secret_file.is_none() {
@@ -143,10 +142,14 @@ fn tenant_routes(config: &Config, http: &reqwest::Client, routes: &mut Routes) -
                 t.name
             ))
         })?;
-        let lean = delivery::lean::LeanOptions::of(&config.delivery);
         routes.add_unrouted(
             &delivery::private::tenant_route(&t.name),
-            Arc::new(PrivateRoute::new(http.clone(), lean, url.clone(), secret)),
+            Arc::new(PrivateRoute::new(
+                ctx.http.clone(),
+                ctx.lean,
+                url.clone(),
+                secret,
+            )),
         );
     }
     Ok(())
@@ -193,7 +196,7 @@ pub fn build(
     let mut built = channels(config, &ctx)?;
     // Physical channels belong to one node at a time (PostgreSQL leases).
     store.set_physical(built.physical.clone());
-    let routes = Arc::new(routes(config, &http, &mut built)?);
+    let routes = Arc::new(routes(config, &ctx, &mut built)?);
     let callbacks = callback_worker(config, &store, &http, &metrics, &mut built)?;
     let hold_notifier = hold_notifier(config, &http, &metrics, &mut built)?;
     let (pipeline, worker, dispatch) = wire(

@@ -391,9 +391,7 @@ pub async fn run(w: Arc<Worker>, mut fast: DispatchRx, shutdown: CancellationTok
                     // No idle worker (cannot happen: one per permit): a task of its own.
                     let (w, claims) = (w.clone(), claims.clone());
                     tasks.spawn(async move {
-                        let id = first.message_id.clone();
-                        deliver(&w, first).await;
-                        claims.finished(&id, clock::now_ms());
+                        pool::send_one(&w, &claims, first).await;
                         drop(permit);
                     });
                 }

@@ -104,14 +104,19 @@ async fn work(
     idle: Arc<Mutex<Vec<usize>>>,
 ) {
     while let Some(Job { item, permit }) = rx.recv().await {
-        let id = item.message_id.clone();
-        let span = tracing::debug_span!("deliver", msg_id = %id, attempt = item.attempts + 1);
-        deliver(&w, item).instrument(span).await;
-        // the outcome is committed: a poll that starts from now on sees it
-        claims.finished(&id, clock::now_ms());
+        send_one(&w, &claims, item).await;
         if let Ok(mut idle) = idle.lock() {
             idle.push(n);
         }
         drop(permit);
     }
+}
+
+/// Sends one message, records its outcome and ends its claim.
+pub(super) async fn send_one(w: &Worker, claims: &Claims, item: QueueItem) {
+    let id = item.message_id.clone();
+    let span = tracing::debug_span!("deliver", msg_id = %id, attempt = item.attempts + 1);
+    deliver(w, item).instrument(span).await;
+    // the outcome is committed: a poll that starts from now on sees it
+    claims.finished(&id, clock::now_ms());
 }

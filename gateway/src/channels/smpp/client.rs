@@ -342,17 +342,9 @@ impl SmppRoute {
                 .map(|(_, parts)| parts)
                 .map_err(|e| SendOutcome::Permanent(format!("encoding for SMPP: {e}")))
         };
-        let hashed = super::references::hashed(msg.id);
-        let parts = encode(hashed)?;
-        if parts.len() < 2 {
-            return Ok(parts);
-        }
         let wide = self.sms.wide_concat_reference
             || self.cfg.concatenation == adapters::smpp::Concatenation::Sar;
-        match self.references.hold(msg.id, &msg.header.to, wide) {
-            r if r == hashed => Ok(parts),
-            r => encode(r),
-        }
+        self.references.parts(msg.id, &msg.header.to, wide, encode)
     }
 
     // Long on purpose: one attempt is one pass over the parts, and each early

@@ -238,18 +238,9 @@ fn inbound_parts(
     let encode = |reference| {
         concat::encode(text, sms, Concatenation::Udh, reference).map(|(_, parts)| parts)
     };
-    let hashed = super::references::hashed(msg_id);
-    let parts = encode(hashed)?;
-    if parts.len() < 2 {
-        return Ok(parts);
-    }
-    match server
+    server
         .references
-        .hold(msg_id, to, sms.wide_concat_reference)
-    {
-        r if r == hashed => Ok(parts),
-        r => encode(r),
-    }
+        .parts(msg_id, to, sms.wide_concat_reference, encode)
 }
 
 /// Sends the parts of one inbound message not yet acknowledged, and keeps

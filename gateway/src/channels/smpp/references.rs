@@ -16,6 +16,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use adapters::smpp::SmPart;
+
 /// Recipients tracked before the table is cleared (a bound on memory; the
 /// messages then in flight fall back to their hashed references).
 const MAX_RECIPIENTS: usize = 4096;
@@ -29,6 +31,28 @@ pub(super) struct References {
 pub(super) use crate::channels::concat_reference as hashed;
 
 impl References {
+    /// The parts of message `id` to `to`, made by `encode` from a
+    /// concatenation reference: a single part keeps the hashed one (it
+    /// travels without a header), a long message the one [`Self::hold`]
+    /// gives it (re-encoded only when that differs from the hash).
+    pub(super) fn parts<E>(
+        &self,
+        id: &str,
+        to: &str,
+        wide: bool,
+        encode: impl Fn(u16) -> Result<Vec<SmPart>, E>,
+    ) -> Result<Vec<SmPart>, E> {
+        let start = hashed(id);
+        let parts = encode(start)?;
+        if parts.len() < 2 {
+            return Ok(parts);
+        }
+        match self.hold(id, to, wide) {
+            r if r == start => Ok(parts),
+            r => encode(r),
+        }
+    }
+
     /// The reference for message `id` to `to`: the one it already holds
     /// (a retry), else the first value from its hash on that no other
     /// message to `to` holds. `wide` is a 16-bit reference (SAR TLVs or
