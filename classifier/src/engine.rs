@@ -67,6 +67,19 @@ pub(crate) enum ListHit {
 }
 
 /// Decayed counters of one sender-number block.
+/// A sent message waiting for its delivery outcome (a slot of a small
+/// direct-mapped table: an outcome that comes after its slot was reused
+/// is not counted).
+#[derive(Debug, Clone, Copy, Default)]
+struct PendingStatus {
+    /// Hash of the message id.
+    id: u64,
+    /// Hash of its sender.
+    sender: u64,
+    /// Whether it was the sender's first message to that recipient.
+    first_contact: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct BlockStats {
     /// New senders first seen in the block.
@@ -138,7 +151,7 @@ pub struct Detector {
     /// number looks small while its block does not (the "same network
     /// location, same time" clustering of Jiang et al., RAID 2013).
     blocks: HashMap<u64, BlockStats, FxBuildHasher>,
-    pending: Vec<(u64, u64)>,
+    pending: Vec<PendingStatus>,
     pending_mask: usize,
     limiter: Limiter,
     tracking: TrackingConfig,
@@ -197,7 +210,7 @@ impl Detector {
             graph: ContactGraph::new(config.tracking.contact_graph_log2_words),
             active: ContactGraph::new(config.tracking.contact_graph_log2_words.saturating_sub(3)),
             blocks: HashMap::with_hasher(FxBuildHasher),
-            pending: vec![(0, 0); slots],
+            pending: vec![PendingStatus::default(); slots],
             pending_mask: slots - 1,
             limiter: Limiter::new(&config.rate_limits, ManualClock::new())?,
             tracking: config.tracking,
@@ -392,11 +405,13 @@ impl Detector {
             EventView::Status { id, status, .. } => {
                 let h = hash_str(id);
                 let slot = self.pending.get(h as usize & self.pending_mask).copied();
-                let sender = match slot {
-                    Some((id_hash, sender)) if id_hash == h => sender,
+                let (sender, first_contact) = match slot {
+                    Some(p) if p.id == h => (p.sender, p.first_contact),
                     _ => return None,
                 };
-                self.senders.get_mut(&sender)?.on_status(now, status);
+                self.senders
+                    .get_mut(&sender)?
+                    .on_status(now, status, first_contact);
                 let r = self.rescore(sender, now, false)?;
                 Some(Observed {
                     sender,
@@ -560,7 +575,11 @@ impl Detector {
         });
         let id = hash_str(m.id);
         if let Some(slot) = self.pending.get_mut(id as usize & self.pending_mask) {
-            *slot = (id, hf);
+            *slot = PendingStatus {
+                id,
+                sender: hf,
+                first_contact: new_recipient,
+            };
         }
         let r = self.rescore(hf, now, !rate.allowed).unwrap_or(Rescored {
             features: [0.0; crate::features::NUM_FEATURES],
@@ -951,6 +970,37 @@ mod tests {
         let d = denied.unwrap();
         assert!(d.rate.retry_after.unwrap() > std::time::Duration::ZERO);
         assert!(d.verdict.tags.contains(&RuleTag::BurstOverRateLimit));
+    }
+
+    fn failed(at_s: i64, id: &str) -> MetadataEvent {
+        MetadataEvent::Status(crate::event::StatusMeta {
+            at: t(at_s),
+            id: id.into(),
+            status: crate::event::DeliveryStatus::Failed,
+        })
+    }
+
+    /// Sends `n` messages from `from`, to `to(i)`, every one failing;
+    /// returns the tags of the last verdict.
+    fn send_failing(e: &Engine, from: &str, n: i64, to: impl Fn(i64) -> String) -> Vec<RuleTag> {
+        for i in 0..n {
+            let id = format!("{from}-{i}");
+            e.observe(&msg(i * 60, &id, from, &to(i)), t(i * 60));
+            e.observe(&failed(i * 60 + 5, &id), t(i * 60 + 5));
+        }
+        e.sender_verdict(from, t(n * 60)).unwrap().tags
+    }
+
+    #[test]
+    fn failures_count_once_per_dead_number() {
+        // A person texting a friend whose phone is off fails twenty times
+        // to one number: that says nothing about a list. Twenty failures
+        // to twenty numbers do.
+        let e = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
+        let one_friend = send_failing(&e, "+12125550100", 20, |_| "+14155550101".into());
+        assert!(!one_friend.contains(&RuleTag::HighFailureRate));
+        let list = send_failing(&e, "+13125550100", 20, |i| format!("+1646555{:04}", i * 7));
+        assert!(list.contains(&RuleTag::HighFailureRate));
     }
 
     #[test]

@@ -154,6 +154,10 @@ pub struct SenderState {
     msgs: u32,
     statuses: u32,
     failures: u32,
+    /// Failed first messages to a recipient: dead numbers, counted once
+    /// each (a person texting a friend whose phone is off fails again and
+    /// again to one number; a bought list fails once per dead number).
+    failed_first_contacts: u32,
     repliers: u32,
     reports: u32,
     inbound_events: u32,
@@ -234,6 +238,7 @@ impl SenderState {
             msgs: 0,
             statuses: 0,
             failures: 0,
+            failed_first_contacts: 0,
             repliers: 0,
             reports: 0,
             inbound_events: 0,
@@ -299,6 +304,7 @@ impl SenderState {
             messages: self.msgs,
             statuses: self.statuses,
             failures: self.failures,
+            failed_first_contacts: self.failed_first_contacts,
             reports: self.reports,
             limited_now,
             bulk_sender: matches!(
@@ -404,11 +410,15 @@ impl SenderState {
         self.repliers = self.repliers.saturating_add(1);
     }
 
-    /// Records a delivery outcome of one of this sender's messages.
-    pub(crate) fn on_status(&mut self, at: Timestamp, status: DeliveryStatus) {
+    /// Records a delivery outcome of one of this sender's messages;
+    /// `first_contact` when that message was its first to the recipient.
+    pub(crate) fn on_status(&mut self, at: Timestamp, status: DeliveryStatus, first_contact: bool) {
         self.statuses = self.statuses.saturating_add(1);
         if status == DeliveryStatus::Failed {
             self.failures = self.failures.saturating_add(1);
+            if first_contact {
+                self.failed_first_contacts = self.failed_first_contacts.saturating_add(1);
+            }
         }
         // the prior counts as one observation
         ew(
@@ -570,7 +580,7 @@ mod tests {
         let at = facts(0, 0).at;
         assert!((s.features(at, (0.0, 0.0))[10] - PRIOR_FAILURE).abs() < 1e-6);
         for _ in 0..10 {
-            s.on_status(at, DeliveryStatus::Failed);
+            s.on_status(at, DeliveryStatus::Failed, true);
         }
         assert!(s.features(at, (0.0, 0.0))[10] > 0.8);
     }
