@@ -6,12 +6,13 @@ Three independently built worlds to train and choose on:
   tg  fixtures/trafficgen (Rust)
   b   fixtures/world_b    (Python, shares no code or parameters with tg)
   c   fixtures/world_c    (Python, shares no code or parameters with tg or b)
-and five judged only, never trained on:
+and six judged only, never trained on:
   d   fixtures/world_d    (Python, shares nothing with the others)
   e   fixtures/world_e    (Python, shares nothing with the others)
   f   fixtures/world_f    (Python, shares nothing with the others)
   g   fixtures/world_g    (Python, shares nothing with the others)
-  h   fixtures/world_h    (Python, shares nothing with the others; nothing chosen on it)
+  h   fixtures/world_h    (Python, shares nothing with the others)
+  i   fixtures/world_i    (Python, shares nothing with the others; nothing chosen on it)
 
 Each 24 h and about 11 000 senders. For every training set (one world, or two
 worlds leaving the third out) a model is trained on seed 1 and judged on
@@ -43,9 +44,10 @@ WORLDS = ("tg", "b", "c")
 # and then used to choose the complaint rules (README, Judged across
 # worlds); E was untouched through that and is looked at since; F was
 # measured first and then two rules were chosen on it; G was looked at
-# while choosing since; H (added 2026-12-06, late) is the one nothing was
-# chosen on.
-HOLDOUT = ("d", "e", "f", "g", "h")
+# while choosing since; H (added 2026-12-06, late) was measured first and
+# then one rule was chosen on it; I (added the same evening) is the one
+# nothing was chosen on.
+HOLDOUT = ("d", "e", "f", "g", "h", "i")
 TRAIN_SETS = (("tg",), ("b",), ("c",), ("tg", "b"), ("tg", "c"), ("b", "c"), ("tg", "b", "c"))
 
 
