@@ -20,7 +20,7 @@ use rustc_hash::FxBuildHasher;
 use crate::Error;
 use crate::calibration::{Calibration, CalibrationState, NO_BIN, bin_of};
 use crate::countries::country_index;
-use crate::event::{EventView, MessageView, MetadataEvent};
+use crate::event::{DeliveryStatus, EventView, MessageView, MetadataEvent};
 use crate::evidence::{BROADCAST_MIN_HOURS, Evidence, THIN_BROADCAST_MIN_HOURS};
 use crate::features::{FeatureVector, MessageFacts, SenderState};
 use crate::model::Model;
@@ -66,7 +66,6 @@ pub(crate) enum ListHit {
     Block,
 }
 
-/// Decayed counters of one sender-number block.
 /// A sent message waiting for its delivery outcome (a slot of a small
 /// direct-mapped table: an outcome that comes after its slot was reused
 /// is not counted).
@@ -80,12 +79,17 @@ struct PendingStatus {
     first_contact: bool,
 }
 
+/// Decayed counters of one sender-number block.
 #[derive(Debug, Clone, Copy)]
 struct BlockStats {
     /// New senders first seen in the block.
     new_senders: f32,
     /// Messages sent by all senders of the block.
     messages: f32,
+    /// Outcomes of the block's first messages to a recipient, and how
+    /// many of them failed (see [`crate::evidence::Counts::block_outcomes`]).
+    first_outcomes: f32,
+    first_failures: f32,
     /// When the counters were last decayed (ms).
     at: i64,
     /// When a sender of the block was last blocked on strong evidence (ms;
@@ -95,15 +99,37 @@ struct BlockStats {
 
 impl BlockStats {
     fn decayed(&self, now_ms: i64) -> (f32, f32) {
-        let k = (-((now_ms - self.at).max(0) as f32) / BLOCK_TAU_MS).exp();
+        let k = self.decay_factor(now_ms);
         (self.new_senders * k, self.messages * k)
     }
 
+    fn decay_factor(&self, now_ms: i64) -> f32 {
+        (-((now_ms - self.at).max(0) as f32) / BLOCK_TAU_MS).exp()
+    }
+
     fn add(&mut self, now_ms: i64, new_senders: f32, messages: f32) {
-        let (n, m) = self.decayed(now_ms);
+        self.add_all(now_ms, new_senders, messages, 0.0, 0.0);
+    }
+
+    /// Records the outcome of one of the block's first messages to a
+    /// recipient.
+    fn add_first_outcome(&mut self, now_ms: i64, failed: bool) {
+        self.add_all(now_ms, 0.0, 0.0, 1.0, if failed { 1.0 } else { 0.0 });
+    }
+
+    /// Decayed first-contact outcomes and failures.
+    fn first_contacts(&self, now_ms: i64) -> (f32, f32) {
+        let k = self.decay_factor(now_ms);
+        (self.first_outcomes * k, self.first_failures * k)
+    }
+
+    fn add_all(&mut self, now_ms: i64, new: f32, msgs: f32, outcomes: f32, failures: f32) {
+        let k = self.decay_factor(now_ms);
         *self = BlockStats {
-            new_senders: n + new_senders,
-            messages: m + messages,
+            new_senders: self.new_senders * k + new,
+            messages: self.messages * k + msgs,
+            first_outcomes: self.first_outcomes * k + outcomes,
+            first_failures: self.first_failures * k + failures,
             at: now_ms.max(self.at),
             caught_at: self.caught_at,
         };
@@ -244,6 +270,13 @@ impl Detector {
     }
 
     /// (new senders, messages) of a block as of `now`, decayed.
+    /// Decayed first-contact outcomes and failures of a number block.
+    fn block_first_contacts(&self, block: u64, now: Timestamp) -> (f32, f32) {
+        self.blocks
+            .get(&block)
+            .map_or((0.0, 0.0), |b| b.first_contacts(now.unix_millis()))
+    }
+
     fn block_counts(&self, block: u64, now: Timestamp) -> (f32, f32) {
         self.blocks
             .get(&block)
@@ -255,6 +288,7 @@ impl Detector {
     fn rescore(&mut self, sender: u64, now: Timestamp, limited_now: bool) -> Option<Rescored> {
         let block = self.senders.get(&sender)?.block;
         let bc = self.block_counts(block, now);
+        let pool = self.block_first_contacts(block, now);
         let st = self.senders.get_mut(&sender)?;
         let features = st.features(now, bc);
         let raw = self.model.score(&features);
@@ -267,7 +301,7 @@ impl Detector {
         Some(Rescored {
             features,
             score: st.score,
-            evidence: Evidence::of(&features, st.counts(limited_now)),
+            evidence: Evidence::of(&features, st.counts(limited_now).with_block(pool)),
         })
     }
 
@@ -279,10 +313,11 @@ impl Detector {
     fn peek_hash(&self, h: u64, sender: &str, now: Timestamp) -> Option<Observed> {
         let st = self.senders.get(&h)?;
         let features = st.features(now, self.block_counts(st.block, now));
+        let pool = self.block_first_contacts(st.block, now);
         Some(Observed {
             sender: h,
             score: st.score,
-            evidence: Evidence::of(&features, st.counts(false)),
+            evidence: Evidence::of(&features, st.counts(false).with_block(pool)),
             campaign: false,
             features,
             rate: RateDecision {
@@ -409,9 +444,14 @@ impl Detector {
                     Some(p) if p.id == h => (p.sender, p.first_contact),
                     _ => return None,
                 };
-                self.senders
-                    .get_mut(&sender)?
-                    .on_status(now, status, first_contact);
+                let st = self.senders.get_mut(&sender)?;
+                st.on_status(now, status, first_contact);
+                let block = st.block;
+                if first_contact && st.one_way() {
+                    if let Some(b) = self.blocks.get_mut(&block) {
+                        b.add_first_outcome(now.unix_millis(), status == DeliveryStatus::Failed);
+                    }
+                }
                 let r = self.rescore(sender, now, false)?;
                 Some(Observed {
                     sender,
@@ -526,6 +566,8 @@ impl Detector {
                 .or_insert(BlockStats {
                     new_senders: 0.0,
                     messages: 0.0,
+                    first_outcomes: 0.0,
+                    first_failures: 0.0,
                     at: t,
                     caught_at: i64::MIN,
                 })
@@ -976,7 +1018,7 @@ mod tests {
         MetadataEvent::Status(crate::event::StatusMeta {
             at: t(at_s),
             id: id.into(),
-            status: crate::event::DeliveryStatus::Failed,
+            status: DeliveryStatus::Failed,
         })
     }
 

@@ -158,6 +158,8 @@ pub struct SenderState {
     /// each (a person texting a friend whose phone is off fails again and
     /// again to one number; a bought list fails once per dead number).
     failed_first_contacts: u32,
+    /// Outcomes of first messages to a recipient (failed or not).
+    first_contact_outcomes: u32,
     repliers: u32,
     reports: u32,
     inbound_events: u32,
@@ -239,6 +241,7 @@ impl SenderState {
             statuses: 0,
             failures: 0,
             failed_first_contacts: 0,
+            first_contact_outcomes: 0,
             repliers: 0,
             reports: 0,
             inbound_events: 0,
@@ -283,6 +286,14 @@ impl SenderState {
         self.kind
     }
 
+    /// Whether nobody has written to this sender nor answered it: the
+    /// senders whose failures its number block pools (see
+    /// [`crate::evidence::Counts::broadcast_failure_rate`]); ordinary
+    /// people in the same block talk to others and are left out.
+    pub(crate) fn one_way(&self) -> bool {
+        self.inbound_events == 0 && self.repliers == 0
+    }
+
     /// Messages sent so far.
     pub fn messages(&self) -> u32 {
         self.msgs
@@ -305,6 +316,9 @@ impl SenderState {
             statuses: self.statuses,
             failures: self.failures,
             failed_first_contacts: self.failed_first_contacts,
+            first_contact_outcomes: self.first_contact_outcomes,
+            block_first_outcomes: 0.0,
+            block_first_failures: 0.0,
             reports: self.reports,
             limited_now,
             bulk_sender: matches!(
@@ -414,6 +428,9 @@ impl SenderState {
     /// `first_contact` when that message was its first to the recipient.
     pub(crate) fn on_status(&mut self, at: Timestamp, status: DeliveryStatus, first_contact: bool) {
         self.statuses = self.statuses.saturating_add(1);
+        if first_contact {
+            self.first_contact_outcomes = self.first_contact_outcomes.saturating_add(1);
+        }
         if status == DeliveryStatus::Failed {
             self.failures = self.failures.saturating_add(1);
             if first_contact {
