@@ -227,7 +227,7 @@ impl Writer {
                     to_sync,
                     metrics,
                 };
-                run(conn, &stages, max_batch.max(1));
+                run(conn, &stages, max_batch.max(1), &checkpointer);
                 // Its sender gone, the sync stage ends after the last batch.
                 drop(stages);
                 // The last batches are answered once durable.
@@ -327,7 +327,12 @@ struct Flow {
     backlog: VecDeque<Box<dyn Job>>,
 }
 
-fn run(mut conn: Connection, stages: &Stages, max_batch: usize) {
+fn run(
+    mut conn: Connection,
+    stages: &Stages,
+    max_batch: usize,
+    checkpointer: &super::checkpointer::Checkpointer,
+) {
     let mut flow = Flow::default();
     loop {
         let first = match flow.backlog.pop_front() {
@@ -365,6 +370,11 @@ fn run(mut conn: Connection, stages: &Stages, max_batch: usize) {
             Err(unsent) => unsent
                 .0
                 .settle(Err("the store's sync stage stopped".into())),
+        }
+        // While that fsync runs: finish the checkpoint thread's last pass,
+        // so the WAL is reused instead of growing (see `checkpointer`).
+        if checkpointer.catch_up() {
+            super::checkpointer::finish_pass(&conn);
         }
     }
     tracing::debug!("store writer stopped");
