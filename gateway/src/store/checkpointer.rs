@@ -106,3 +106,26 @@ impl Drop for Checkpointer {
         }
     }
 }
+
+/// How long a truncating checkpoint waits for readers still on the WAL
+/// before it gives up (the sweep tries again a second later): the writer
+/// runs it, and every commit waits while it does.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(20);
+
+/// Checkpoints the WAL into the database file and truncates it, on the
+/// writer's connection between two batches. Returns whether it completed.
+pub(super) fn truncate(conn: &rusqlite::Connection) -> bool {
+    let _ = conn.busy_timeout(TRUNCATE_WAIT);
+    // One row: (busy, frames in the WAL, frames checkpointed).
+    let done = match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(busy) => busy == 0,
+        Err(e) => {
+            tracing::debug!(error = %e, "truncating WAL checkpoint failed; retried");
+            false
+        }
+    };
+    let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
+    done
+}

@@ -173,6 +173,9 @@ enum Msg {
     Close,
     /// The sync stage made the last handed-over batch durable.
     Synced,
+    /// Checkpoint the WAL into the database and truncate it, between two
+    /// batches; answers whether it completed (see [`Writer::truncate_wal`]).
+    Truncate(oneshot::Sender<bool>),
 }
 
 /// Handle used to submit writes; cheap to clone.
@@ -263,6 +266,23 @@ impl Writer {
         let _ = self.tx.send(Msg::Close);
     }
 
+    /// Checkpoints the WAL into the database file and truncates it, on the
+    /// writer's own connection between two batches. Returns whether it
+    /// completed (false: a reader kept it from completing; try again).
+    ///
+    /// On the writer's thread because a TRUNCATE checkpoint takes the write
+    /// lock: run from another connection (as it was) it stalled the writer
+    /// in SQLite's busy handler, whose sleeps (1, 2, 5, 10, 15, 20, 25 ms)
+    /// rounded each stall up to the next step, and every waiting request
+    /// with it. Here commits wait only for the checkpoint itself.
+    pub(super) async fn truncate_wal(&self) -> Result<bool> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Truncate(reply))
+            .map_err(|_| Error::StoreClosed)?;
+        rx.await.map_err(|_| Error::StoreClosed)
+    }
+
     /// Runs `work` in the next group commit and returns its result once the
     /// commit is durable.
     pub(super) async fn write<F, R>(&self, work: F) -> Result<R>
@@ -325,6 +345,8 @@ struct Flow {
     closing: bool,
     /// Jobs that arrived while a full batch waited for the sync stage.
     backlog: VecDeque<Box<dyn Job>>,
+    /// Truncating checkpoints asked for while a batch was open.
+    truncate: Vec<oneshot::Sender<bool>>,
 }
 
 fn run(
@@ -344,6 +366,10 @@ fn run(
                 Ok(Msg::Job(_)) => continue,
                 Ok(Msg::Synced) => {
                     flow.in_flight = false;
+                    continue;
+                }
+                Ok(Msg::Truncate(reply)) => {
+                    let _ = reply.send(super::checkpointer::truncate(&conn));
                     continue;
                 }
                 Ok(Msg::Close) | Err(_) => {
@@ -373,8 +399,11 @@ fn run(
         }
         // While that fsync runs: finish the checkpoint thread's last pass,
         // so the WAL is reused instead of growing (see `checkpointer`).
-        if checkpointer.catch_up() {
+        if checkpointer.catch_up() && flow.truncate.is_empty() {
             super::checkpointer::finish_pass(&conn);
+        }
+        for reply in flow.truncate.drain(..) {
+            let _ = reply.send(super::checkpointer::truncate(&conn));
         }
     }
     tracing::debug!("store writer stopped");
@@ -431,6 +460,7 @@ fn gather_and_commit(
             }
             Some(Msg::Job(job)) => flow.backlog.push_back(job),
             Some(Msg::Synced) => flow.in_flight = false,
+            Some(Msg::Truncate(reply)) => flow.truncate.push(reply),
             Some(Msg::Close) => flow.closing = true,
         }
     }
