@@ -605,6 +605,72 @@ mod tests {
         panic!("timed out waiting for {what}");
     }
 
+    /// Under a steady stream of concurrent writes the WAL is reused from
+    /// its start (the checkpoint passes, finished by the writer, let the
+    /// next transaction restart it), so the file stays far smaller than
+    /// what was written; and `truncate_wal` checkpoints and empties it
+    /// between two batches while the writes go on, none of them failing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_steady_concurrent_writes_the_wal_is_reused_and_truncated_on_request() {
+        let (w, h, _m, path) = open("wal-reused");
+        let wal = path.with_file_name("t.db-wal");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for t in 0..8i64 {
+            let (w, stop, written) = (w.clone(), stop.clone(), written.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut i = 0i64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let k = t * 1_000_000 + i;
+                    i += 1;
+                    w.write(move |tx| {
+                        tx.execute(
+                            "INSERT INTO t (k, v) VALUES (?1, ?2)",
+                            rusqlite::params![k, "x".repeat(3000)],
+                        )?;
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+                    written.fetch_add(3000, std::sync::atomic::Ordering::Relaxed);
+                }
+            }));
+        }
+        // Several checkpoint periods (200 ms) of writes.
+        let mut largest = 0;
+        for _ in 0..150 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
+        let total = written.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            largest < total / 2,
+            "the WAL reached {largest} bytes for {total} bytes of rows: it was never reused"
+        );
+        // Truncated on request, writes still flowing.
+        assert!(w.truncate_wal().await.unwrap());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(w.truncate_wal().await.unwrap());
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let rows: u64 = c
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            rows * 3000,
+            written.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        w.close();
+        drop(w);
+        tokio::task::spawn_blocking(move || h.join().unwrap())
+            .await
+            .unwrap();
+    }
+
     /// The durability rule of the two-stage commit: a write is answered
     /// only after a WAL fsync that began after its COMMIT, while the next
     /// batch already commits during that fsync; a failed fsync fails the
