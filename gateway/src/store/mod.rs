@@ -78,6 +78,9 @@ pub(crate) fn is_disk_full(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
+/// How long a connection waits for a lock another one holds.
+pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens a connection with the pragmas every connection needs.
 pub(crate) fn open_connection(path: &Path, sync: Synchronous) -> Result<Connection> {
     let conn = Connection::open_with_flags(
@@ -98,7 +101,7 @@ pub(crate) fn open_connection(path: &Path, sync: Synchronous) -> Result<Connecti
     // Erased bodies are overwritten with zeros, not just unlinked from the b-tree.
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
 }
 
@@ -412,20 +415,12 @@ impl Store {
     /// Checkpoints the WAL into the main file and truncates it, so erased
     /// bodies do not linger in the WAL. Returns whether it completed: with
     /// a reader open (a backup, `gateway review`) SQLite answers busy and
-    /// leaves frames in the WAL, and the caller must try again.
+    /// leaves frames in the WAL, and the caller must try again. Runs on the
+    /// writer's thread between two batches (see `Writer::truncate_wal`).
     pub async fn checkpoint(&self) -> Result<bool> {
-        self.write(|tx| {
-            // A checkpoint cannot run inside a transaction; the writer
-            // runs it right after this (empty) job's batch instead.
-            let _ = tx;
-            Ok(())
-        })
-        .await?;
-        self.read(|c| {
-            // one row: (busy, frames in the WAL, frames checkpointed)
-            let busy: i64 = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-            Ok(busy == 0)
-        })
-        .await
+        match &self.backend {
+            Backend::Sqlite(s) => s.writer.truncate_wal().await,
+            Backend::Postgres(_) => Err(postgres::not_ported("checkpoint")),
+        }
     }
 }

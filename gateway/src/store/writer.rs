@@ -173,6 +173,9 @@ enum Msg {
     Close,
     /// The sync stage made the last handed-over batch durable.
     Synced,
+    /// Checkpoint the WAL into the database and truncate it, between two
+    /// batches; answers whether it completed (see [`Writer::truncate_wal`]).
+    Truncate(oneshot::Sender<bool>),
 }
 
 /// Handle used to submit writes; cheap to clone.
@@ -227,7 +230,7 @@ impl Writer {
                     to_sync,
                     metrics,
                 };
-                run(conn, &stages, max_batch.max(1));
+                run(conn, &stages, max_batch.max(1), &checkpointer);
                 // Its sender gone, the sync stage ends after the last batch.
                 drop(stages);
                 // The last batches are answered once durable.
@@ -261,6 +264,23 @@ impl Writer {
     /// Asks the thread to commit the writes already queued and stop.
     pub(super) fn close(&self) {
         let _ = self.tx.send(Msg::Close);
+    }
+
+    /// Checkpoints the WAL into the database file and truncates it, on the
+    /// writer's own connection between two batches. Returns whether it
+    /// completed (false: a reader kept it from completing; try again).
+    ///
+    /// On the writer's thread because a TRUNCATE checkpoint takes the write
+    /// lock: run from another connection (as it was) it stalled the writer
+    /// in SQLite's busy handler, whose sleeps (1, 2, 5, 10, 15, 20, 25 ms)
+    /// rounded each stall up to the next step, and every waiting request
+    /// with it. Here commits wait only for the checkpoint itself.
+    pub(super) async fn truncate_wal(&self) -> Result<bool> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Truncate(reply))
+            .map_err(|_| Error::StoreClosed)?;
+        rx.await.map_err(|_| Error::StoreClosed)
     }
 
     /// Runs `work` in the next group commit and returns its result once the
@@ -325,9 +345,16 @@ struct Flow {
     closing: bool,
     /// Jobs that arrived while a full batch waited for the sync stage.
     backlog: VecDeque<Box<dyn Job>>,
+    /// Truncating checkpoints asked for while a batch was open.
+    truncate: Vec<oneshot::Sender<bool>>,
 }
 
-fn run(mut conn: Connection, stages: &Stages, max_batch: usize) {
+fn run(
+    mut conn: Connection,
+    stages: &Stages,
+    max_batch: usize,
+    checkpointer: &super::checkpointer::Checkpointer,
+) {
     let mut flow = Flow::default();
     loop {
         let first = match flow.backlog.pop_front() {
@@ -339,6 +366,10 @@ fn run(mut conn: Connection, stages: &Stages, max_batch: usize) {
                 Ok(Msg::Job(_)) => continue,
                 Ok(Msg::Synced) => {
                     flow.in_flight = false;
+                    continue;
+                }
+                Ok(Msg::Truncate(reply)) => {
+                    let _ = reply.send(super::checkpointer::truncate(&conn));
                     continue;
                 }
                 Ok(Msg::Close) | Err(_) => {
@@ -365,6 +396,14 @@ fn run(mut conn: Connection, stages: &Stages, max_batch: usize) {
             Err(unsent) => unsent
                 .0
                 .settle(Err("the store's sync stage stopped".into())),
+        }
+        // While that fsync runs: finish the checkpoint thread's last pass,
+        // so the WAL is reused instead of growing (see `checkpointer`).
+        if checkpointer.catch_up() && flow.truncate.is_empty() {
+            super::checkpointer::finish_pass(&conn);
+        }
+        for reply in flow.truncate.drain(..) {
+            let _ = reply.send(super::checkpointer::truncate(&conn));
         }
     }
     tracing::debug!("store writer stopped");
@@ -421,6 +460,7 @@ fn gather_and_commit(
             }
             Some(Msg::Job(job)) => flow.backlog.push_back(job),
             Some(Msg::Synced) => flow.in_flight = false,
+            Some(Msg::Truncate(reply)) => flow.truncate.push(reply),
             Some(Msg::Close) => flow.closing = true,
         }
     }
@@ -563,6 +603,72 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         panic!("timed out waiting for {what}");
+    }
+
+    /// Under a steady stream of concurrent writes the WAL is reused from
+    /// its start (the checkpoint passes, finished by the writer, let the
+    /// next transaction restart it), so the file stays far smaller than
+    /// what was written; and `truncate_wal` checkpoints and empties it
+    /// between two batches while the writes go on, none of them failing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_steady_concurrent_writes_the_wal_is_reused_and_truncated_on_request() {
+        let (w, h, _m, path) = open("wal-reused");
+        let wal = path.with_file_name("t.db-wal");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for t in 0..8i64 {
+            let (w, stop, written) = (w.clone(), stop.clone(), written.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut i = 0i64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let k = t * 1_000_000 + i;
+                    i += 1;
+                    w.write(move |tx| {
+                        tx.execute(
+                            "INSERT INTO t (k, v) VALUES (?1, ?2)",
+                            rusqlite::params![k, "x".repeat(3000)],
+                        )?;
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+                    written.fetch_add(3000, std::sync::atomic::Ordering::Relaxed);
+                }
+            }));
+        }
+        // Several checkpoint periods (200 ms) of writes.
+        let mut largest = 0;
+        for _ in 0..150 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
+        let total = written.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            largest < total / 2,
+            "the WAL reached {largest} bytes for {total} bytes of rows: it was never reused"
+        );
+        // Truncated on request, writes still flowing.
+        assert!(w.truncate_wal().await.unwrap());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(w.truncate_wal().await.unwrap());
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let rows: u64 = c
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            rows * 3000,
+            written.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        w.close();
+        drop(w);
+        tokio::task::spawn_blocking(move || h.join().unwrap())
+            .await
+            .unwrap();
     }
 
     /// The durability rule of the two-stage commit: a write is answered
