@@ -87,7 +87,7 @@ struct BlockStats {
     /// Messages sent by all senders of the block.
     messages: f32,
     /// Outcomes of the block's first messages to a recipient, and how
-    /// many of them failed (see [`crate::evidence::Counts::block_outcomes`]).
+    /// many of them failed (see [`crate::evidence::Counts::broadcast_failure_rate`]).
     first_outcomes: f32,
     first_failures: f32,
     /// When the counters were last decayed (ms).
