@@ -32,7 +32,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -341,67 +341,12 @@ struct Stages {
 struct Flow {
     /// A batch is with the sync stage (no `Synced` yet).
     in_flight: bool,
-    /// When the batch in flight was handed to the sync stage.
-    handed: Option<Instant>,
-    /// Recent batch sizes and fsync times, for the linger.
-    pace: Pace,
     /// `Close` arrived: commit what came before it, then stop.
     closing: bool,
     /// Jobs that arrived while a full batch waited for the sync stage.
     backlog: VecDeque<Box<dyn Job>>,
     /// Truncating checkpoints asked for while a batch was open.
     truncate: Vec<oneshot::Sender<bool>>,
-}
-
-/// Longest a batch waits for more jobs once the sync stage is idle.
-const LINGER_CAP: Duration = Duration::from_millis(1);
-
-/// Recent batch sizes and fsync times (moving averages, weight 1/8), which
-/// decide whether a batch waits a little for more jobs before it commits.
-///
-/// Why: with a closed loop of few clients (16 connections, one request
-/// each) the commits alternated between a full batch and a tiny one
-/// (measured: 22 % of the commits had one or two jobs, 1.5 % of the jobs):
-/// when an fsync ended with nothing queued, the first job to arrive was
-/// committed alone, and the others, arriving a moment later, waited for its
-/// whole fsync before their own. Each tiny commit cost a full fsync's CPU
-/// (~130 µs in the kernel) and the stragglers an fsync of latency. Now a
-/// batch smaller than half the recent average waits for more while the
-/// sync stage is idle, at most one recent fsync's time (capped at
-/// [`LINGER_CAP`]) from its first job: no longer than the stragglers would
-/// have waited for its fsync. A lone client (recent batches of one or two
-/// jobs) never waits.
-#[derive(Default)]
-struct Pace {
-    /// Jobs per batch, times 8.
-    jobs8: u64,
-    /// Microseconds per fsync (handed over to `Synced`), times 8.
-    sync_us8: u64,
-}
-
-impl Pace {
-    fn committed(&mut self, jobs: usize) {
-        let jobs = u64::try_from(jobs).unwrap_or(u64::MAX / 16).min(1 << 20);
-        self.jobs8 = self.jobs8 - self.jobs8 / 8 + jobs;
-    }
-
-    fn synced(&mut self, took: Duration) {
-        let us = u64::try_from(took.as_micros())
-            .unwrap_or(u64::MAX / 16)
-            .min(1 << 30);
-        self.sync_us8 = self.sync_us8 - self.sync_us8 / 8 + us;
-    }
-
-    /// Whether a batch of `jobs` is small enough to wait for more.
-    fn wants_more(&self, jobs: usize) -> bool {
-        // jobs < average / 2, in eighths
-        (jobs as u64).saturating_mul(16) < self.jobs8
-    }
-
-    /// How long after its first job a small batch may wait.
-    fn linger(&self) -> Duration {
-        Duration::from_micros(self.sync_us8 / 8).min(LINGER_CAP)
-    }
 }
 
 fn run(
@@ -420,7 +365,7 @@ fn run(
                 // After `Close`: dropped, its caller hears `StoreClosed`.
                 Ok(Msg::Job(_)) => continue,
                 Ok(Msg::Synced) => {
-                    flow.synced();
+                    flow.in_flight = false;
                     continue;
                 }
                 Ok(Msg::Truncate(reply)) => {
@@ -435,8 +380,7 @@ fn run(
         };
         let started = Instant::now();
         let mut jobs = vec![first];
-        let commit = gather_and_commit(&mut conn, &mut jobs, stages, &mut flow, max_batch, started);
-        flow.pace.committed(jobs.len());
+        let commit = gather_and_commit(&mut conn, &mut jobs, stages, &mut flow, max_batch);
         let pending = Pending {
             jobs,
             commit,
@@ -446,10 +390,7 @@ fn run(
         };
         // The sync stage is idle here (no batch in flight): no wait.
         match stages.to_sync.send(pending) {
-            Ok(()) => {
-                flow.in_flight = true;
-                flow.handed = Some(Instant::now());
-            }
+            Ok(()) => flow.in_flight = true,
             // The sync thread is gone (it panicked): nothing can be made
             // durable any more, so nothing is acknowledged.
             Err(unsent) => unsent
@@ -468,16 +409,6 @@ fn run(
     tracing::debug!("store writer stopped");
 }
 
-impl Flow {
-    /// The sync stage settled the batch in flight.
-    fn synced(&mut self) {
-        self.in_flight = false;
-        if let Some(at) = self.handed.take() {
-            self.pace.synced(at.elapsed());
-        }
-    }
-}
-
 /// How the open batch is doing.
 #[derive(PartialEq)]
 enum Batch {
@@ -492,17 +423,13 @@ enum Batch {
 /// Runs `jobs` and every job that arrives in one transaction until the
 /// sync stage is idle (or the batch is full), then commits it: plainly
 /// when every job succeeded, else by a replay with one savepoint per job.
-/// A batch much smaller than recent ones waits a little longer for more
-/// (see [`Pace`]), counted from `started`, its first job's arrival.
 fn gather_and_commit(
     conn: &mut Connection,
     jobs: &mut Vec<Box<dyn Job>>,
     stages: &Stages,
     flow: &mut Flow,
     max_batch: usize,
-    started: Instant,
 ) -> std::result::Result<(), CommitFailure> {
-    let linger_until = started + flow.pace.linger();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut state = Batch::Plain;
     run_job(&tx, &mut jobs[0], &mut state);
@@ -522,18 +449,6 @@ fn gather_and_commit(
                 // more work, whichever comes first.
                 stages.rx.recv().ok()
             }
-            Err(TryRecvError::Empty)
-                if !flow.closing && flow.backlog.is_empty() && flow.pace.wants_more(jobs.len()) =>
-            {
-                // The sync stage is idle but the batch is small: others
-                // are likely a moment away (see `Pace`).
-                let left = linger_until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    None
-                } else {
-                    stages.rx.recv_timeout(left).ok()
-                }
-            }
             Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
         };
         match next {
@@ -544,7 +459,7 @@ fn gather_and_commit(
                 jobs.push(job);
             }
             Some(Msg::Job(job)) => flow.backlog.push_back(job),
-            Some(Msg::Synced) => flow.synced(),
+            Some(Msg::Synced) => flow.in_flight = false,
             Some(Msg::Truncate(reply)) => flow.truncate.push(reply),
             Some(Msg::Close) => flow.closing = true,
         }
@@ -653,35 +568,6 @@ mod tests {
         let (w, h) =
             Writer::start(conn, 1024, metrics.clone(), checkpointer, flush(&path)).unwrap();
         (w, h, metrics, path)
-    }
-
-    #[test]
-    fn a_small_batch_waits_only_after_bigger_ones_and_at_most_one_fsync() {
-        let mut pace = Pace::default();
-        // A lone client: batches of one or two jobs never wait.
-        for n in [1, 2, 1, 2, 1, 1, 2, 2, 1, 2, 1, 2, 1, 2, 1, 2] {
-            pace.committed(n);
-        }
-        pace.synced(Duration::from_micros(400));
-        assert!(!pace.wants_more(1));
-        // After batches of ~30 jobs, a batch of 2 waits, one of 15 or more not.
-        for _ in 0..40 {
-            pace.committed(30);
-            pace.synced(Duration::from_micros(400));
-        }
-        assert!(pace.wants_more(2));
-        assert!(pace.wants_more(14));
-        assert!(!pace.wants_more(15));
-        // At most about one recent fsync's time, and never past the cap.
-        let l = pace.linger();
-        assert!(
-            l > Duration::from_micros(300) && l <= Duration::from_micros(400),
-            "{l:?}"
-        );
-        for _ in 0..40 {
-            pace.synced(Duration::from_millis(50));
-        }
-        assert_eq!(pace.linger(), LINGER_CAP);
     }
 
     /// A flush that reports each call and waits for the test's word.
