@@ -62,13 +62,8 @@ impl Checkpointer {
                     std::thread::sleep(PERIOD);
                     // Busy (a TRUNCATE checkpoint or a backup holds it) or
                     // failed: the next period tries again.
-                    // One row: (busy, frames in the WAL, frames copied).
-                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                    }) {
-                        Ok((log, _)) if log > 0 => ask.store(true, Ordering::Relaxed),
-                        Ok(_) => {}
-                        Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed; retried"),
+                    if passive(&conn).is_some_and(|frames| frames > 0) {
+                        ask.store(true, Ordering::Relaxed);
                     }
                 }
             })
@@ -93,8 +88,19 @@ impl Checkpointer {
 /// its start. PASSIVE: it waits for no one; a reader still on an old
 /// snapshot just leaves the rest to the next pass.
 pub(super) fn finish_pass(conn: &rusqlite::Connection) {
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0)) {
-        tracing::debug!(error = %e, "the writer's WAL checkpoint failed; retried");
+    let _ = passive(conn);
+}
+
+/// One PASSIVE checkpoint pass: the frames in the WAL when it ended, or
+/// none when it failed (logged; the next pass tries again).
+fn passive(conn: &rusqlite::Connection) -> Option<i64> {
+    // One row: (busy, frames in the WAL, frames copied).
+    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+        Ok(frames) => Some(frames),
+        Err(e) => {
+            tracing::debug!(error = %e, "WAL checkpoint failed; retried");
+            None
+        }
     }
 }
 
