@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+pub use crate::json::WebhookError;
 pub use crate::signing::SignatureProblem;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -328,31 +329,10 @@ pub struct Payload {
     pub reason: Option<String>,
 }
 
-/// Why a webhook body was refused (never quotes values).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebhookError {
-    /// Not the expected JSON; position only.
-    Json(String),
-    /// A field is missing or impossible; names it.
-    Invalid(&'static str),
-}
-
-impl std::fmt::Display for WebhookError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Json(e) => write!(f, "invalid JSON body: {e}"),
-            Self::Invalid(n) => write!(f, "invalid field {n}"),
-        }
-    }
-}
-
-impl std::error::Error for WebhookError {}
-
 impl Event {
     /// Parses and sanity-checks a webhook body.
     pub fn parse(body: &[u8]) -> Result<Self, WebhookError> {
-        let e: Self = serde_json::from_slice(body)
-            .map_err(|e| WebhookError::Json(format!("line {} column {}", e.line(), e.column())))?;
+        let e: Self = serde_json::from_slice(body).map_err(|e| WebhookError::json(&e))?;
         if e.id.is_empty() || e.id.len() > 128 {
             return Err(WebhookError::Invalid("id"));
         }

@@ -39,3 +39,32 @@ pub fn describe_error(e: &serde_json::Error) -> String {
         head
     }
 }
+
+/// Why a carrier's JSON webhook body was refused (Telnyx, the Android
+/// relay). Never quotes values: a body may carry message text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookError {
+    /// Not the expected JSON; where it went wrong, by position only.
+    Json(String),
+    /// A field is missing or has an impossible value; names it.
+    Invalid(&'static str),
+}
+
+impl WebhookError {
+    /// A serde error by its position alone (serde_json's messages may
+    /// quote a string value).
+    pub fn json(e: &serde_json::Error) -> Self {
+        Self::Json(format!("line {} column {}", e.line(), e.column()))
+    }
+}
+
+impl std::fmt::Display for WebhookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Json(e) => write!(f, "invalid JSON body: {e}"),
+            Self::Invalid(n) => write!(f, "invalid field {n}"),
+        }
+    }
+}
+
+impl std::error::Error for WebhookError {}

@@ -15,6 +15,7 @@ pub use ed25519_dalek::VerifyingKey;
 use ed25519_dalek::{Signature, Verifier};
 use serde::{Deserialize, Serialize};
 
+pub use crate::json::WebhookError;
 pub use crate::signing::SignatureProblem;
 
 /// Header with the base64 Ed25519 signature.
@@ -164,32 +165,10 @@ impl std::fmt::Debug for MessagePayload {
     }
 }
 
-/// Why a webhook body was refused (never quotes values).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WebhookError {
-    /// Not the expected JSON shape; serde's message names field and position.
-    Json(String),
-    /// A field has an impossible value; names it.
-    Invalid(&'static str),
-}
-
-impl std::fmt::Display for WebhookError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Json(e) => write!(f, "invalid JSON body: {e}"),
-            Self::Invalid(n) => write!(f, "invalid field {n}"),
-        }
-    }
-}
-
-impl std::error::Error for WebhookError {}
-
 impl Webhook {
     /// Parses and sanity-checks a webhook body.
     pub fn parse(body: &[u8]) -> Result<Self, WebhookError> {
-        // serde_json errors name the position and expectation, never a string value.
-        let w: Self = serde_json::from_slice(body)
-            .map_err(|e| WebhookError::Json(format!("line {} column {}", e.line(), e.column())))?;
+        let w: Self = serde_json::from_slice(body).map_err(|e| WebhookError::json(&e))?;
         let p = &w.data.payload;
         if p.id.is_empty() || p.id.len() > 128 {
             return Err(WebhookError::Invalid("data.payload.id"));
