@@ -6,7 +6,9 @@
 //! Detection delay is measured from a spammer's first spam message (its
 //! first message, or its first at/after `spam_from` for hijacked accounts)
 //! to the first message or event that made it `spam`, in messages
-//! (inclusive: flagged on the first message = 1) and minutes.
+//! (inclusive: flagged on the first message = 1) and minutes. A hijacked
+//! account that has not turned by the trace's end counts as legitimate,
+//! in a category of its own (`hijacked (not yet turned)`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -90,6 +92,16 @@ pub struct EvalReport {
     pub flagged_before_turning: usize,
     /// Per labeled sender: (is spam, highest score), for the plots.
     pub sender_scores: Vec<(bool, f32)>,
+}
+
+/// Whether a spam-labelled sender sent spam in the trace: an account
+/// labelled as turning at `spam_from` that sent nothing from then on
+/// behaved legitimately in every message the trace holds, so it is judged
+/// as a legitimate sender (a verdict of `spam` on it is a false positive).
+/// Trafficgen's one-day worlds are such a case: their hijacked accounts
+/// turn after the first day.
+fn turned(label: &LabelRecord, track: Option<&Track>) -> bool {
+    label.spam_from.is_none() || track.is_some_and(|t| t.started.is_some())
 }
 
 fn median(v: &mut [f64], q: f64) -> Option<f64> {
@@ -202,7 +214,7 @@ pub fn evaluate(
             unlabeled += 1;
             continue;
         };
-        let is_spam = label.label == Label::Spam;
+        let is_spam = label.label == Label::Spam && turned(label, tracks.get(i));
         let flagged = row.verdict == VerdictKind::Spam;
         if !is_spam {
             legit_senders += 1;
@@ -212,10 +224,15 @@ pub fn evaluate(
         }
         sender_scores.push((is_spam, row.score));
         let map = if is_spam { &mut spam } else { &mut legit };
+        let category = if is_spam || label.label == Label::Ham {
+            label.category.clone()
+        } else {
+            format!("{} (not yet turned)", label.category)
+        };
         let c = map
-            .entry(label.category.clone())
+            .entry(category.clone())
             .or_insert_with(|| CategoryStats {
-                category: label.category.clone(),
+                category,
                 ..CategoryStats::default()
             });
         c.senders += 1;
@@ -230,7 +247,7 @@ pub fn evaluate(
             (true, false) => fneg += 1,
             _ => {}
         }
-        if let Some(t) = tracks.get(i) {
+        if let Some(t) = tracks.get(i).filter(|_| is_spam) {
             if t.early {
                 early += 1;
             } else if let Some((m, min)) = t.delay {
@@ -444,6 +461,53 @@ mod tests {
             flagged_before_turning: 0,
             sender_scores: scores,
         }
+    }
+
+    #[test]
+    fn an_account_that_turns_after_the_trace_is_judged_legitimate() {
+        let msg = |at: &str, id: &str, from: &str, to: &str| {
+            format!(
+                "{{\"at\":\"{at}\",\"event\":\"message\",\"id\":\"{id}\",\"from\":\"{from}\",\"to\":\"{to}\",\"channel\":\"sms\",\"segments\":1,\"encoding\":\"gsm7\",\"bytes\":40}}\n"
+            )
+        };
+        let (a, b) = ("+14155550101", "+14155550102");
+        let trace = [
+            msg("2026-03-01T10:00:00.000Z", "m1", a, b),
+            msg("2026-03-01T10:05:00.000Z", "m2", b, a),
+            msg("2026-03-01T11:00:00.000Z", "m3", a, b),
+        ]
+        .concat();
+        let label = |sender: &str, spam_from: Option<i64>| LabelRecord {
+            sender: sender.into(),
+            label: if spam_from.is_some() {
+                Label::Spam
+            } else {
+                Label::Ham
+            },
+            category: if spam_from.is_some() {
+                "hijacked".into()
+            } else {
+                "person".into()
+            },
+            spam_from: spam_from.map(Timestamp::from_unix_millis),
+        };
+        let model = Model::default_model().unwrap();
+        let after_the_trace = 1_900_000_000_000;
+        let labels = [label(a, Some(after_the_trace)), label(b, None)];
+        let r = evaluate(trace.as_bytes(), &labels, &model, &Config::default()).unwrap();
+        assert_eq!(r.legit_senders, 2);
+        assert!(r.spam.is_empty(), "{:?}", r.spam);
+        let cats: Vec<&str> = r.legit.iter().map(|c| c.category.as_str()).collect();
+        assert_eq!(cats, ["hijacked (not yet turned)", "person"]);
+        // Turning within the trace, it is a spam sender again.
+        let before_the_last = Timestamp::parse("2026-03-01T10:30:00.000Z")
+            .unwrap()
+            .unix_millis();
+        let labels = [label(a, Some(before_the_last)), label(b, None)];
+        let r = evaluate(trace.as_bytes(), &labels, &model, &Config::default()).unwrap();
+        assert_eq!(r.legit_senders, 1);
+        assert_eq!(r.spam.len(), 1);
+        assert_eq!(r.spam[0].category, "hijacked");
     }
 
     #[test]
