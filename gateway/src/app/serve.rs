@@ -58,6 +58,9 @@ pub async fn run(config: Config) -> Result<()> {
 pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()> {
     crate::core::fs::create_private_dir(&config.data_dir)?;
     let keys = Keyring::open_or_create(&config.data_dir)?;
+    // Made before the service logs that it listens: whoever then copies
+    // this node's keys to another node of a cluster finds this one whole.
+    let pseudonyms = Arc::new(Pseudonyms::open_or_create(&config.data_dir)?);
     let metrics = Arc::new(Metrics::new());
     let (store, writer_thread) = match config.store.backend {
         BackendKind::Sqlite => Store::open(
@@ -133,7 +136,7 @@ pub async fn run_until(config: Config, shutdown: CancellationToken) -> Result<()
     let privacy = PrivacySweep {
         transit_stale_ms,
         pseudonymise_after_ms: (config.privacy.pseudonymise_after_secs as i64).saturating_mul(1000),
-        pseudonyms: Arc::new(Pseudonyms::open_or_create(&config.data_dir)?),
+        pseudonyms,
     };
     if let Some(cb) = service.callbacks {
         tasks.spawn(crate::delivery::callbacks::run(cb, shutdown.clone()));

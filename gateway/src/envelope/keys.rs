@@ -215,10 +215,7 @@ impl Keyring {
 
     /// Points `current` at `kid` (atomically: a reader never sees half).
     pub(super) fn set_current(dir: &Path, kid: &str) -> Result<()> {
-        let cur = dir.join("current");
-        let tmp = dir.join("current.tmp");
-        crate::core::fs::write_private_file(&tmp, format!("{kid}\n").as_bytes())?;
-        fs::rename(&tmp, &cur).map_err(|e| Error::io("rename", &cur, e))
+        crate::core::fs::write_private_file(&dir.join("current"), format!("{kid}\n").as_bytes())
     }
 
     /// Creates a new key and makes it current; old keys are kept.
