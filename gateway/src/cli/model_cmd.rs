@@ -511,10 +511,9 @@ fn promote(cfg: &Config, file: &std::path::Path, json: bool) -> Result<(), CliEr
     if target.exists() {
         std::fs::copy(&target, dir.join("previous.json")).map_err(failed)?;
     }
-    // write then rename: a serve starting meanwhile reads the old or the new file, never half
-    let tmp = dir.join("active.json.tmp");
-    std::fs::write(&tmp, model.to_json().map_err(failed)?).map_err(failed)?;
-    std::fs::rename(&tmp, &target).map_err(failed)?;
+    // Written whole: a serve starting meanwhile reads the old or the new file, never half.
+    crate::core::fs::write_private_file(&target, model.to_json().map_err(failed)?.as_bytes())
+        .map_err(failed)?;
     let t = model.thresholds();
     super::keys_cmd::emit(
         json,
