@@ -207,6 +207,71 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
     }
 }
 
+/// A pool of numbers held at once (a passcode provider's consecutive long
+/// codes look like a campaign): one `review allow PREFIX*` releases every
+/// held message of the pool (held by the model or over the sender rate
+/// limit, which an allow entry does not lift), they are delivered by the
+/// running gateway, and the senders leave the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_listing_a_prefix_releases_the_pool_it_covers() {
+    let dir = TempDir::new("review-allow");
+    let sink = Sink::start(0).await;
+    let (_, service_pk) = keys::generate();
+    let cfg = write_config_with_policy(
+        &dir.0,
+        Some(&sink),
+        "",
+        "[classifier]\nmode = \"enforce\"\n",
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[private_side]\n",
+        &format!(
+            "[private_side]\nservice_public_key = \"{}\"\n",
+            keys::public_key_b64(&service_pk)
+        ),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let gw = Gateway::start(&cfg);
+    let mut canaries = Vec::new();
+    let pool = ["+12125550300", "+12125550301", "+12125550302"];
+    for from in pool {
+        assert_eq!(burst(&gw, from, 30, &mut canaries).await, 30);
+    }
+    let held_sql = "SELECT COUNT(*) FROM messages WHERE sender LIKE '+121255503%' AND status IN ('held', 'blocked')";
+    let held = gw.count(held_sql);
+    assert!(held >= 10, "the pool's bursts are held ({held})");
+    let delivered_before = sink
+        .wait_for("/private", 90 - held as usize, WAIT)
+        .await
+        .len();
+
+    let out = review(&cfg, &["allow", "+121255503*", "--json"]);
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["released"], held, "{answer}");
+    assert_eq!(answer["dropped"], 0);
+    assert_eq!(gw.count(held_sql), 0);
+    let got = sink.wait_for("/private", 90, WAIT).await;
+    assert_eq!(got.len(), 90, "every released message delivered");
+    assert!(delivered_before < 90);
+    let queue = review(&cfg, &["list", "--json"]);
+    let queue: Vec<serde_json::Value> = serde_json::from_slice(&queue.stdout).unwrap();
+    assert!(
+        queue
+            .iter()
+            .all(|r| !r["sender"].as_str().unwrap().starts_with("+121255503")),
+        "the pool left the queue: {queue:?}"
+    );
+    // Allow-listing is not a training label (`mark ham` is, one sender each).
+    let labels = gateway::store::review::decisions_as_labels(&gw.data_dir).unwrap();
+    assert!(labels.iter().all(|(s, _)| !s.starts_with("+121255503")));
+
+    let (_, logs) = gw.terminate();
+    let logs = logs.lock().unwrap().join("\n");
+    for c in &canaries {
+        assert!(!logs.contains(c.as_str()));
+    }
+}
+
 #[test]
 fn interactive_review_falls_back_to_plain_output_without_a_terminal() {
     let dir = TempDir::new("review-plain");

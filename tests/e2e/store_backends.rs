@@ -676,7 +676,13 @@ fn review_path(ops: &mut dyn gateway::store::review_ops::ReviewOps) {
     senders.sort();
     assert_eq!(
         senders,
-        [("+15550001", 2), ("+15550002", 1), ("+15550003", 1)]
+        [
+            ("+15550001", 2),
+            ("+15550002", 1),
+            ("+15550003", 1),
+            ("+16660001", 1),
+            ("+16660002", 1)
+        ]
     );
     assert_eq!(q[0].verdict, "suspect");
     assert_eq!(q[0].reasons, ["many recipients (3.00)"]);
@@ -712,6 +718,20 @@ fn review_path(ops: &mut dyn gateway::store::review_ops::ReviewOps) {
     assert!(ops.list_remove("op", ListKind::Block, "+1555000*").unwrap());
     assert!(!ops.list_remove("op", ListKind::Block, "+1555000*").unwrap());
     let q = ops.queue(&QueueFilter::default()).unwrap();
+    assert!(
+        q.iter()
+            .all(|r| ["+15550001", "+16660001", "+16660002"].contains(&r.sender.as_str())),
+        "{q:?}"
+    );
+    // An allow on a prefix releases the held messages it covers (a pool of
+    // numbers the campaign rule blocked) and takes them out of the queue.
+    assert_eq!(
+        ops.list_add("op", ListKind::Allow, "+1666*", None, None)
+            .unwrap(),
+        2
+    );
+    assert!(ops.held_of("+16660002").unwrap().is_empty());
+    let q = ops.queue(&QueueFilter::default()).unwrap();
     assert!(q.iter().all(|r| r.sender == "+15550001"), "{q:?}");
 
     let actions: Vec<String> = ops
@@ -729,7 +749,8 @@ fn review_path(ops: &mut dyn gateway::store::review_ops::ReviewOps) {
             "mark_spam",
             "mark_ham",
             "block",
-            "unblock"
+            "unblock",
+            "allow"
         ]
     );
     let log = ops.log(100).unwrap();
@@ -748,6 +769,8 @@ async fn seed_held(store: &Store) {
         ("r2", "+15550001"),
         ("r3", "+15550002"),
         ("r4", "+15550003"),
+        ("r5", "+16660001"),
+        ("r6", "+16660002"),
     ] {
         store.insert_message(held(id, sender, t)).await.unwrap();
     }
@@ -786,7 +809,7 @@ async fn review_path_postgres() {
         .unwrap();
     // Released messages are queue rows any node claims; pending drops
     // are made final by any node's sweep once their window passed.
-    assert_eq!(pg.sql("review", "SELECT COUNT(*) FROM queue"), "2");
+    assert_eq!(pg.sql("review", "SELECT COUNT(*) FROM queue"), "4");
     assert_eq!(store.finalize_drops(now() + 31_000).await.unwrap(), 2);
     assert_eq!(
         pg.sql(

@@ -92,7 +92,9 @@ pub enum ReviewCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Put a number or prefix (`+1900*`) on the allow list.
+    /// Put a number or prefix (`+1900*`) on the allow list; the matching
+    /// senders' held messages are released (as `mark ham` does for one
+    /// sender) and leave the queue.
     Allow(ListArgs),
     /// Put a number or prefix (`+1900*`) on the block list; the matching
     /// senders' held messages leave the queue (dropped, bodies erased,

@@ -65,22 +65,27 @@ pub(super) fn run(
                 .map(duration)
                 .transpose()?
                 .map(|d| crate::core::clock::now_ms() + d.as_millis() as i64);
-            let dropped = d.list_add(&actor(), kind, &a.pattern, expires, a.note.as_deref())?;
-            let human = if kind == ListKind::Block {
-                format!(
-                    "block {}: {dropped} held message(s) dropped (sender_blocked){}",
+            let n = d.list_add(&actor(), kind, &a.pattern, expires, a.note.as_deref())?;
+            let (human, dropped, released) = if kind == ListKind::Block {
+                let h = format!(
+                    "block {}: {n} held message(s) dropped (sender_blocked){}",
                     a.pattern,
-                    undo_hint(cfg, dropped > 0, "SENDER")
-                )
+                    undo_hint(cfg, n > 0, "SENDER")
+                );
+                (h, n, 0)
             } else {
-                format!("{} {}", kind.as_str(), a.pattern)
+                (
+                    format!("allow {}: {n} held message(s) released", a.pattern),
+                    0,
+                    n,
+                )
             };
             emit(
                 a.json,
                 serde_json::json!({
                     "list": kind.as_str(), "pattern": a.pattern,
                     "expires_at": expires.map(crate::core::clock::rfc3339_ms),
-                    "dropped": dropped,
+                    "dropped": dropped, "released": released,
                 }),
                 &human,
             )?;

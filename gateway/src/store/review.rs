@@ -495,12 +495,15 @@ pub fn mark(
     })
 }
 
-/// Adds a list entry (number or `prefix*`), optionally expiring. A block
-/// entry also takes the matching senders' held messages out of the review
-/// queue (dropped, bodies erased, detail `sender_blocked`) and closes their
-/// queue entries: blocking a sender is the decision about what it already
-/// sent, and leaving its messages waiting would invite a later release.
-/// Returns the messages dropped.
+/// Adds a list entry (number or `prefix*`), optionally expiring. A list
+/// entry is also the decision about what the matching senders already sent:
+/// a block entry takes their held messages out of the review queue
+/// (dropped, bodies erased, detail `sender_blocked`; leaving them waiting
+/// would invite a later release), an allow entry releases them (an
+/// operator who allow-lists a pool of passcode numbers that the campaign
+/// rule blocked should not have to `mark ham` each of them). Either closes
+/// the matching senders' review entries. Returns the messages dropped or
+/// released.
 pub fn list_add(
     db: &mut Db,
     actor: &str,
@@ -517,10 +520,9 @@ pub fn list_add(
             params![kind.as_str(), pattern, expires_at, note, now],
         )?;
         audit(tx, actor, kind.as_str(), pattern, note, now)?;
-        if kind == ListKind::Block {
-            drop_held_of_blocked(tx, actor, pattern, now, window)
-        } else {
-            Ok(0)
+        match kind {
+            ListKind::Block => drop_held_of_blocked(tx, actor, pattern, now, window),
+            ListKind::Allow => release_held_of_allowed(tx, pattern, now),
         }
     })
 }
@@ -545,14 +547,7 @@ fn drop_held_of_blocked(
     window: i64,
 ) -> Result<usize> {
     let (lo, hi) = pattern_range(pattern);
-    let ids: Vec<String> = tx
-        .prepare(
-            "SELECT id FROM messages WHERE sender BETWEEN ?1 AND ?2 \
-             AND status IN ('held', 'blocked') \
-             AND id NOT IN (SELECT message_id FROM pending_drops) ORDER BY created_at",
-        )?
-        .query_map(params![lo, hi], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let ids = held_between(tx, &lo, &hi)?;
     let mut n = 0;
     for id in &ids {
         let detail = "sender_blocked: the sender was put on the block list; body erased";
@@ -565,6 +560,36 @@ fn drop_held_of_blocked(
         params![lo, hi],
     )?;
     Ok(n)
+}
+
+/// Releases the held (and spam-blocked) messages of the senders `pattern`
+/// covers and closes those senders' review entries (`decided = 'allowed'`,
+/// not a ham label: the model learns from `mark` decisions, one sender
+/// each, not from list entries).
+fn release_held_of_allowed(tx: &Connection, pattern: &str, now: i64) -> Result<usize> {
+    let (lo, hi) = pattern_range(pattern);
+    let mut n = 0;
+    for id in &held_between(tx, &lo, &hi)? {
+        n += usize::from(release_one(tx, id, now)?);
+    }
+    tx.execute(
+        "UPDATE flagged_senders SET decided = 'allowed' WHERE decided IS NULL AND sender BETWEEN ?1 AND ?2",
+        params![lo, hi],
+    )?;
+    Ok(n)
+}
+
+/// The held (not pending-drop) messages of senders in `[lo, hi]`, oldest
+/// first.
+fn held_between(tx: &Connection, lo: &str, hi: &str) -> Result<Vec<String>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT id FROM messages WHERE sender BETWEEN ?1 AND ?2 \
+             AND status IN ('held', 'blocked') \
+             AND id NOT IN (SELECT message_id FROM pending_drops) ORDER BY created_at, id",
+        )?
+        .query_map(params![lo, hi], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// Removes a list entry.

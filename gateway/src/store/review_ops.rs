@@ -35,7 +35,7 @@ pub trait ReviewOps: Send {
     fn decide(&mut self, actor: &str, id: &str, release: bool, note: Option<&str>) -> Result<bool>;
     /// `mark SENDER spam|ham`; the messages affected.
     fn mark(&mut self, actor: &str, sender: &str, spam: bool, note: Option<&str>) -> Result<usize>;
-    /// Adds a list entry; the messages a block dropped.
+    /// Adds a list entry; the messages a block dropped or an allow released.
     fn list_add(
         &mut self,
         actor: &str,

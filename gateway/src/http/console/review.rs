@@ -173,8 +173,8 @@ fn apply(
             ))
         }
         "allow" => {
-            db.list_add(actor, ListKind::Allow, sender, None, note)?;
-            Ok("allow-listed".into())
+            let n = db.list_add(actor, ListKind::Allow, sender, None, note)?;
+            Ok(format!("allow-listed; {n} held message(s) released"))
         }
         "block" => {
             let n = db.list_add(actor, ListKind::Block, sender, None, note)?;

@@ -267,8 +267,8 @@ impl PgStore {
     }
 
     /// Adds a list entry; a block entry drops the covered senders' held
-    /// messages (as the SQLite store's `review::list_add`). Returns the
-    /// messages dropped.
+    /// messages, an allow entry releases them (as the SQLite store's
+    /// `review::list_add`). Returns the messages dropped or released.
     pub async fn list_add(
         &self,
         actor: &str,
@@ -287,21 +287,31 @@ impl PgStore {
             .await
             .map_err(pg_error)?;
             audit(tx, actor, kind.as_str(), pattern, note, now).await?;
+            let (lo, hi) = pattern_range(pattern);
             let mut n = 0;
-            if kind == ListKind::Block {
-                let (lo, hi) = pattern_range(pattern);
-                let detail = "sender_blocked: the sender was put on the block list; body erased";
-                for id in held_between(tx, &lo, &hi).await? {
-                    n += usize::from(drop_after(tx, actor, &id, detail, now, window).await?);
+            let decided = match kind {
+                ListKind::Block => {
+                    let detail =
+                        "sender_blocked: the sender was put on the block list; body erased";
+                    for id in held_between(tx, &lo, &hi).await? {
+                        n += usize::from(drop_after(tx, actor, &id, detail, now, window).await?);
+                    }
+                    "blocked"
                 }
-                tx.execute(
-                    "UPDATE flagged_senders SET decided = 'blocked' \
-                     WHERE decided IS NULL AND sender BETWEEN $1 AND $2",
-                    &[&lo, &hi],
-                )
-                .await
-                .map_err(pg_error)?;
-            }
+                ListKind::Allow => {
+                    for id in held_between(tx, &lo, &hi).await? {
+                        n += usize::from(release_one(tx, &id, now).await?);
+                    }
+                    "allowed"
+                }
+            };
+            tx.execute(
+                "UPDATE flagged_senders SET decided = $3 \
+                 WHERE decided IS NULL AND sender BETWEEN $1 AND $2",
+                &[&lo, &hi, &decided],
+            )
+            .await
+            .map_err(pg_error)?;
             notify(tx, CacheKind::Lists).await?;
             Ok(n)
         })
