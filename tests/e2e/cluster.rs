@@ -31,21 +31,13 @@ const FLOOD_POLICY: &str = "[classifier]\nmode = \"enforce\"\n\
     route = { per_second = 1000.0, burst = 10000 }\n";
 
 fn flood_node(dir: &Path, sink: &Sink, pg: &Postgres, url: &str) -> std::path::PathBuf {
-    let (_, service_pk) = gateway::envelope::keys::generate();
     let store = format!(
         "{}[delivery]\nrequest_timeout_secs = 3\n",
         pg.store_section(url)
             .replace("lease_secs = 15\n", "lease_secs = 11\n")
     );
     let cfg = write_config_with_policy(dir, Some(sink), &store, FLOOD_POLICY);
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[private_side]\n",
-        &format!(
-            "[private_side]\nservice_public_key = \"{}\"\n",
-            gateway::envelope::keys::public_key_b64(&service_pk)
-        ),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    with_service_key(&cfg);
     cfg
 }
 

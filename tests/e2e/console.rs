@@ -13,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use gateway::envelope::keys;
 
 use crate::harness::*;
 
@@ -163,21 +162,13 @@ async fn wait_query(c: &Client, part: &str) {
 /// held sender.
 async fn held_sender(dir: &TempDir, undo_secs: u64) -> (Gateway, Sink, String, &'static str) {
     let sink = Sink::start(0).await;
-    let (_, service_pk) = keys::generate();
     let cfg = write_config_with_policy(
         &dir.0,
         Some(&sink),
         "",
         &format!("[review]\nundo_window_secs = {undo_secs}\n[classifier]\nmode = \"enforce\"\n"),
     );
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[private_side]\n",
-        &format!(
-            "[private_side]\nservice_public_key = \"{}\"\n",
-            keys::public_key_b64(&service_pk)
-        ),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    with_service_key(&cfg);
     let gw = Gateway::start(&cfg);
     let out = cli(&cfg, &["keys", "api", "create", "ops", "--scope", "admin"]);
     assert!(

@@ -232,6 +232,21 @@ pub fn write_config_with_policy(
     path
 }
 
+/// Sets a fresh service key on the private side of a config written by
+/// [`write_config_with_policy`] with a sink, so inbound messages for anyone
+/// can be sealed (the spam tests hold inbound bursts).
+pub fn with_service_key(cfg: &Path) {
+    let (_, service_pk) = gateway::envelope::keys::generate();
+    let text = std::fs::read_to_string(cfg).unwrap().replace(
+        "[private_side]\n",
+        &format!(
+            "[private_side]\nservice_public_key = \"{}\"\n",
+            gateway::envelope::keys::public_key_b64(&service_pk)
+        ),
+    );
+    std::fs::write(cfg, text).unwrap();
+}
+
 /// Runs a CLI command against the config and returns stdout.
 pub fn cli(config: &Path, args: &[&str]) -> std::process::Output {
     Command::new(bin())

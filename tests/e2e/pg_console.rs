@@ -6,12 +6,10 @@ use std::time::Duration;
 use crate::harness::*;
 use crate::pg::Postgres;
 use crate::postgres::copy_keys;
-use gateway::envelope::keys;
 
 /// A node's config on `url`: enforce mode, drops final at once, the
 /// private side's service key set (inbound is sealed to it).
 fn config(dir: &TempDir, sink: &Sink, pg: &Postgres, url: &str) -> std::path::PathBuf {
-    let (_, service_pk) = keys::generate();
     let cfg = write_config_with_policy(
         &dir.0,
         Some(sink),
@@ -21,14 +19,7 @@ fn config(dir: &TempDir, sink: &Sink, pg: &Postgres, url: &str) -> std::path::Pa
         ),
         "[review]\nundo_window_secs = 0\n[classifier]\nmode = \"enforce\"\n",
     );
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[private_side]\n",
-        &format!(
-            "[private_side]\nservice_public_key = \"{}\"\n",
-            keys::public_key_b64(&service_pk)
-        ),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    with_service_key(&cfg);
     cfg
 }
 

@@ -4,8 +4,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use gateway::envelope::keys;
-
 use crate::harness::*;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -50,7 +48,6 @@ async fn burst(gw: &Gateway, from: &str, n: usize, canaries: &mut Vec<String>) -
 async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
     let dir = TempDir::new("review");
     let sink = Sink::start(0).await;
-    let (_, service_pk) = keys::generate();
     // The default spam policy (no allow list, default rate limits) in
     // enforce mode (a fresh data dir would start in shadow mode), and a
     // service key so inbound messages for anyone can be sealed.
@@ -60,14 +57,7 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
         "",
         "[review]\nundo_window_secs = 2\n[classifier]\nmode = \"enforce\"\n",
     );
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[private_side]\n",
-        &format!(
-            "[private_side]\nservice_public_key = \"{}\"\n",
-            keys::public_key_b64(&service_pk)
-        ),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    with_service_key(&cfg);
     let gw = Gateway::start(&cfg);
     let mut canaries = Vec::new();
 
@@ -216,21 +206,13 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
 async fn allow_listing_a_prefix_releases_the_pool_it_covers() {
     let dir = TempDir::new("review-allow");
     let sink = Sink::start(0).await;
-    let (_, service_pk) = keys::generate();
     let cfg = write_config_with_policy(
         &dir.0,
         Some(&sink),
         "",
         "[classifier]\nmode = \"enforce\"\n",
     );
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[private_side]\n",
-        &format!(
-            "[private_side]\nservice_public_key = \"{}\"\n",
-            keys::public_key_b64(&service_pk)
-        ),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    with_service_key(&cfg);
     let gw = Gateway::start(&cfg);
     let mut canaries = Vec::new();
     let pool = ["+12125550300", "+12125550301", "+12125550302"];

@@ -94,16 +94,8 @@ async fn sim_farm_burst(gw: &Gateway) -> usize {
 async fn enforce_mode_stops_a_sim_farm_walking_numbers() {
     let dir = TempDir::new("spam-farm");
     let sink = Sink::start(0).await;
-    let (_, service_pk) = gateway::envelope::keys::generate();
     let cfg = config(&dir, &sink, Some("enforce"));
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[private_side]\n",
-        &format!(
-            "[private_side]\nservice_public_key = \"{}\"\n",
-            gateway::envelope::keys::public_key_b64(&service_pk)
-        ),
-    );
-    std::fs::write(&cfg, text).unwrap();
+    with_service_key(&cfg);
     let gw = Gateway::start(&cfg);
     assert_eq!(
         sim_farm_burst(&gw).await,
@@ -142,17 +134,12 @@ async fn enforce_mode_stops_a_sim_farm_walking_numbers() {
 async fn a_new_deployment_shadows_holds_nothing_and_records_what_it_would_have() {
     let dir = TempDir::new("spam-shadow");
     let sink = Sink::start(0).await;
-    let (_, service_pk) = gateway::envelope::keys::generate();
     // no mode: a fresh data dir starts in shadow mode
     let cfg = config(&dir, &sink, None);
+    with_service_key(&cfg);
     // generous limits: what shadow mode records is the model's judgement
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "[private_side]\n",
-        &format!(
-            "[private_side]\nservice_public_key = \"{}\"\n",
-            gateway::envelope::keys::public_key_b64(&service_pk)
-        ),
-    ) + "\n[classifier.rate_limits]\nlong_code = { per_second = 1000.0, burst = 10000 }\n\
+    let text = std::fs::read_to_string(&cfg).unwrap()
+        + "\n[classifier.rate_limits]\nlong_code = { per_second = 1000.0, burst = 10000 }\n\
          pair = { per_second = 1000.0, burst = 10000 }\n\
          recipient = { per_second = 1000.0, burst = 10000 }\n";
     std::fs::write(&cfg, text).unwrap();
