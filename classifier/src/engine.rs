@@ -318,7 +318,7 @@ impl Detector {
             sender: h,
             score: st.score,
             evidence: Evidence::of(&features, st.counts(false).with_block(pool)),
-            campaign: false,
+            campaign: self.campaign_marked(st.block, now.unix_millis()),
             features,
             rate: RateDecision {
                 allowed: true,
@@ -390,7 +390,15 @@ impl Detector {
         if o.list == ListHit::None && o.score >= self.spam_at && o.evidence.strong() {
             b.caught_at = t;
         }
-        o.campaign = b.caught_at != i64::MIN && t - b.caught_at <= CAMPAIGN_WINDOW_MS;
+        o.campaign = self.campaign_marked(block, t);
+    }
+
+    /// Whether a sender of number block `block` was blocked on strong
+    /// evidence within the campaign window before `t_ms`.
+    fn campaign_marked(&self, block: u64, t_ms: i64) -> bool {
+        self.blocks
+            .get(&block)
+            .is_some_and(|b| b.caught_at != i64::MIN && t_ms - b.caught_at <= CAMPAIGN_WINDOW_MS)
     }
 
     /// Looks again at the senders whose quiet recheck is due by `now`,
@@ -768,6 +776,11 @@ fn rule_tags(o: &Observed) -> Vec<RuleTag> {
         ListHit::None => {}
     }
     tags.extend(o.evidence.tags());
+    // The campaign link's own evidence (a handful of silent strangers) is
+    // no reason alone; inside a campaign it is the reason shown.
+    if o.campaign && o.evidence.in_campaign() {
+        tags.push(RuleTag::CampaignNeighbour);
+    }
     tags
 }
 
@@ -1031,6 +1044,41 @@ mod tests {
             e.observe(&failed(i * 60 + 5, &id), t(i * 60 + 5));
         }
         e.sender_verdict(from, t(n * 60)).unwrap().tags
+    }
+
+    #[test]
+    fn a_campaign_takes_its_silent_neighbours_and_says_so() {
+        let e = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
+        // One number of the block fails at scattered numbers: caught.
+        let caught = send_failing(&e, "+13125550100", 20, |i| format!("+1646555{:04}", i * 7));
+        assert!(caught.contains(&RuleTag::HighFailureRate), "{caught:?}");
+        let at = t(20 * 60);
+        assert_eq!(
+            e.sender_verdict("+13125550100", at).unwrap().verdict,
+            VerdictKind::Spam
+        );
+        // A neighbour writing to a few strangers, none failing, none
+        // answering: part of the campaign, with the reason named.
+        const N: i64 = 15;
+        let quiet = |from: &str, base: i64| {
+            let mut last = None;
+            for i in 0..N {
+                let to = format!("+1718{:07}", base + i * 10_007);
+                let s = 1300 + i * 20;
+                last = e.observe(&msg(s, &format!("{from}-{i}"), from, &to), t(s));
+            }
+            last.unwrap().verdict
+        };
+        let neighbour = quiet("+13125550107", 0);
+        assert!(
+            neighbour.tags.contains(&RuleTag::CampaignNeighbour),
+            "{neighbour:?}"
+        );
+        assert_eq!(neighbour.verdict, VerdictKind::Spam, "{neighbour:?}");
+        // The same behaviour in another block is nobody's campaign.
+        let elsewhere = quiet("+13125550907", 500);
+        assert!(!elsewhere.tags.contains(&RuleTag::CampaignNeighbour));
+        assert_eq!(elsewhere.verdict, VerdictKind::Ok);
     }
 
     #[test]

@@ -265,6 +265,11 @@ pub enum RuleTag {
     /// A personal number that only broadcasts: every message to a new
     /// stranger, nobody answers, nobody writes to it.
     OneWayBroadcast,
+    /// A number of the sender's 100-number block was blocked on strong
+    /// evidence within the last day, and this one too writes to strangers
+    /// who do not answer: numbers bought together for one campaign (or a
+    /// pool of passcode numbers; `review allow PREFIX*` releases a pool).
+    CampaignNeighbour,
 }
 
 impl RuleTag {
@@ -280,6 +285,7 @@ impl RuleTag {
             RuleTag::RecipientComplaints => "RECIPIENT_COMPLAINTS",
             RuleTag::FanOutWithoutReplies => "FAN_OUT_WITHOUT_REPLIES",
             RuleTag::OneWayBroadcast => "ONE_WAY_BROADCAST",
+            RuleTag::CampaignNeighbour => "CAMPAIGN_NEIGHBOUR",
         }
     }
 
@@ -296,6 +302,9 @@ impl RuleTag {
             RuleTag::FanOutWithoutReplies => "many new recipients, nobody replies",
             RuleTag::OneWayBroadcast => {
                 "a personal or toll-free number messaging only strangers, each once, with no answer, some of them dead"
+            }
+            RuleTag::CampaignNeighbour => {
+                "a neighbouring number was blocked within a day, and this one also writes to strangers who do not answer"
             }
         }
     }
