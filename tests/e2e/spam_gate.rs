@@ -128,6 +128,24 @@ async fn enforce_mode_stops_a_sim_farm_walking_numbers() {
         "{metrics}"
     );
     assert!(metrics.contains("gateway_review_queue_depth"));
+    // The review queue names the rule in words before the model's
+    // features, and keeps the model's block though later messages of the
+    // same numbers only hit a rate limit (held at score 0).
+    let out = cli(&cfg, &["review", "list", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let farm: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| r["sender"].as_str().unwrap().starts_with("+13125557"))
+        .collect();
+    assert!(!farm.is_empty(), "{rows:?}");
+    for r in farm {
+        assert_eq!(
+            r["reasons"][0],
+            classifier::RuleTag::SequentialRecipients.words(),
+            "{r}"
+        );
+        assert!(r["score"].as_f64().unwrap() > 0.5, "{r}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -762,6 +762,108 @@ fn review_path(ops: &mut dyn gateway::store::review_ops::ReviewOps) {
     );
 }
 
+/// A flag from `sender` with `verdict`, `score` and reasons `words`.
+fn flag(
+    id: &str,
+    sender: &str,
+    at: i64,
+    verdict: gateway::store::Verdict,
+    score: f32,
+    words: &str,
+) -> NewMessage {
+    let mut m = held(id, sender, at);
+    m.verdict = Some((verdict, score));
+    m.flag_reasons = Some(format!(r#"[{{"words":"{words}"}}]"#));
+    m
+}
+
+/// A sender's review entry keeps the strongest judgement until it is
+/// decided: the model's block is not overwritten by a later rate-limit
+/// hold (score 0), a stronger flag replaces a weaker one, and a decided
+/// entry opens again with whatever comes next.
+async fn strongest_flag_path(
+    store: &Store,
+    ops: impl FnOnce() -> Box<dyn gateway::store::review_ops::ReviewOps> + Send + Clone + 'static,
+) {
+    use gateway::store::Verdict::{Spam, Suspect};
+    use gateway::store::review::{ListKind, QueueFilter};
+    let t = now();
+    for m in [
+        flag("s1", "+15559001", t, Spam, 0.93, "broadcast"),
+        flag("s2", "+15559001", t + 1, Suspect, 0.0, "over a rate limit"),
+        flag("s3", "+15559002", t, Suspect, 0.6, "fan-out"),
+        flag("s4", "+15559002", t + 1, Spam, 0.9, "failures"),
+    ] {
+        store.insert_message(m).await.unwrap();
+    }
+    let open = ops.clone();
+    let rows = tokio::task::spawn_blocking(move || {
+        let mut ops = open();
+        let q = ops.queue(&QueueFilter::default()).unwrap();
+        // decided: the entry closes (blocked), and is taken off the list again
+        ops.list_add("op", ListKind::Block, "+15559002", None, None)
+            .unwrap();
+        ops.list_remove("op", ListKind::Block, "+15559002").unwrap();
+        q
+    })
+    .await
+    .unwrap();
+    let entry = |q: &[gateway::store::review::QueueRow], s: &str| {
+        q.iter().find(|r| r.sender == s).map(|r| {
+            (
+                r.verdict.clone(),
+                (r.score * 100.0).round() / 100.0,
+                r.reasons.clone(),
+            )
+        })
+    };
+    assert_eq!(
+        entry(&rows, "+15559001"),
+        Some(("spam".into(), 0.93, vec!["broadcast".to_string()]))
+    );
+    assert_eq!(
+        entry(&rows, "+15559002"),
+        Some(("spam".into(), 0.9, vec!["failures".to_string()]))
+    );
+    store
+        .insert_message(flag("s5", "+15559002", t + 2, Suspect, 0.55, "fan-out"))
+        .await
+        .unwrap();
+    let rows = tokio::task::spawn_blocking(move || ops().queue(&QueueFilter::default()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        entry(&rows, "+15559002"),
+        Some(("suspect".into(), 0.55, vec!["fan-out".to_string()])),
+        "a decided entry opens again with the new flag"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strongest_flag_sqlite() {
+    let dir = TempDir::new("flag-sqlite");
+    let (store, writer) = sqlite(&dir).await;
+    let path = dir.0.clone();
+    strongest_flag_path(&store, move || {
+        Box::new(gateway::store::open_for_cli(&path).unwrap())
+    })
+    .await;
+    store.close();
+    writer.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strongest_flag_postgres() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.create_db("flags");
+    let (store, _) = Store::open_postgres(&pg.store_config(&url, 15))
+        .await
+        .unwrap();
+    let handle = tokio::runtime::Handle::current();
+    let s2 = store.clone();
+    strongest_flag_path(&store, move || Box::new(s2.pg_review(handle, 30).unwrap())).await;
+}
+
 async fn seed_held(store: &Store) {
     let t = now();
     for (id, sender) in [

@@ -402,7 +402,7 @@ impl SpamGate {
                 score,
             });
         }
-        let reasons = serde_json::to_string(&d.verdict.reasons).unwrap_or_else(|_| "[]".into());
+        let reasons = review_reasons(&d.verdict);
         let verdict = match d.verdict.verdict {
             VerdictKind::Spam => "spam",
             _ => "suspect",
@@ -552,9 +552,48 @@ impl SpamGate {
     }
 }
 
+/// The reasons the review queue shows for a flag (JSON, stored with the
+/// flagged sender): the rules that let the score hold or block first, in
+/// words only (`ONE_WAY_BROADCAST`, `CAMPAIGN_NEIGHBOUR`, ...: what an
+/// operator decides on), then the model's top features with their values.
+fn review_reasons(v: &classifier::Verdict) -> String {
+    let rules = v
+        .tags
+        .iter()
+        .map(|t| serde_json::json!({"tag": t.as_str(), "words": t.words()}));
+    let model = v
+        .reasons
+        .iter()
+        .filter_map(|r| serde_json::to_value(r).ok());
+    serde_json::Value::Array(rules.chain(model).collect()).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn review_reasons_put_the_rules_first_in_words() {
+        let v = classifier::Verdict {
+            score: 0.9,
+            verdict: VerdictKind::Spam,
+            reasons: vec![classifier::Reason {
+                tag: "FAN_OUT",
+                words: "distinct recipients per message",
+                value: 1.0,
+                contribution: 2.0,
+            }],
+            tags: vec![classifier::RuleTag::CampaignNeighbour],
+        };
+        let words = crate::store::review::reason_words(&review_reasons(&v));
+        assert_eq!(
+            words,
+            [
+                classifier::RuleTag::CampaignNeighbour.words().to_string(),
+                "distinct recipients per message (1.00)".to_string()
+            ]
+        );
+    }
 
     #[test]
     fn list_patterns() {

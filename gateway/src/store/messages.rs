@@ -454,11 +454,11 @@ pub(super) fn insert(tx: &Connection, m: &NewMessage) -> Result<InsertOutcome> {
         m.tenant,
     ])?;
     if let (Some(reasons), Some((verdict, score))) = (&m.flag_reasons, m.verdict) {
-        tx.prepare_cached(
+        tx.prepare_cached(concat!(
             "INSERT INTO flagged_senders (sender, verdict, score, reasons, adapter, first_flagged_at, last_seen) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(sender) DO UPDATE SET verdict = excluded.verdict, \
-             score = excluded.score, reasons = excluded.reasons, last_seen = excluded.last_seen, decided = NULL",
-        )?
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT(sender) DO UPDATE SET ",
+            super::review::flag_upsert_set!()
+        ))?
         .execute(params![m.sender, verdict.as_str(), f64::from(score), reasons, m.adapter, m.created_at])?;
     }
     event(tx, &m.id, m.created_at, m.status.as_str(), None)?;

@@ -218,6 +218,27 @@ impl FlaggedRow {
     }
 }
 
+/// How a new flag updates a sender's review entry, on either backend (the
+/// `SET` of an upsert; `excluded` is the new flag): the entry opens again,
+/// and keeps the strongest judgement since it was last decided. A sender
+/// the model blocked at 0.93 whose next message only hit a rate limit (a
+/// hold at score 0 with the words "over a rate limit") stays `spam` at 0.93
+/// with the model's reasons: shown as a suspect at 0 it would fall out of
+/// `review list --verdict spam` and `--min-score`. A macro, so that each
+/// backend's statement is one literal (no formatting per flagged message).
+macro_rules! flag_upsert_set {
+    () => {
+        "verdict = CASE WHEN flagged_senders.decided IS NOT NULL OR excluded.score >= flagged_senders.score \
+                   THEN excluded.verdict ELSE flagged_senders.verdict END, \
+         reasons = CASE WHEN flagged_senders.decided IS NOT NULL OR excluded.score >= flagged_senders.score \
+                   THEN excluded.reasons ELSE flagged_senders.reasons END, \
+         score = CASE WHEN flagged_senders.decided IS NOT NULL OR excluded.score >= flagged_senders.score \
+                 THEN excluded.score ELSE flagged_senders.score END, \
+         last_seen = excluded.last_seen, decided = NULL"
+    };
+}
+pub(crate) use flag_upsert_set;
+
 /// The recipients of a sender's held messages (for their countries), on
 /// either backend (SQLite binds `$1` as its first parameter too).
 pub(crate) const HELD_RECIPIENTS: &str = "SELECT DISTINCT recipient FROM messages WHERE sender = $1 \

@@ -156,9 +156,11 @@ pub(super) async fn insert_leased(
     .await?;
     if let (Some(reasons), Some((verdict, score))) = (&m.flag_reasons, m.verdict) {
         tx.run(
-            "INSERT INTO flagged_senders (sender, verdict, score, reasons, adapter, first_flagged_at, last_seen) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (sender) DO UPDATE SET verdict = EXCLUDED.verdict, \
-             score = EXCLUDED.score, reasons = EXCLUDED.reasons, last_seen = EXCLUDED.last_seen, decided = NULL",
+            concat!(
+                "INSERT INTO flagged_senders (sender, verdict, score, reasons, adapter, first_flagged_at, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (sender) DO UPDATE SET ",
+                crate::store::review::flag_upsert_set!()
+            ),
             &[&m.sender, &verdict.as_str(), &f64::from(score), reasons, &m.adapter, &m.created_at],
         )
         .await?;
