@@ -227,6 +227,19 @@ async fn allow_listing_a_prefix_releases_the_pool_it_covers() {
         .await
         .len();
 
+    // The queue folded by block shows the pool as one line, with the
+    // pattern to decide it by.
+    let out = review(&cfg, &["list", "--by-block", "--json"]);
+    let blocks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let pool_row = blocks
+        .iter()
+        .find(|b| b["pattern"] == "+121255503*")
+        .unwrap_or_else(|| panic!("{blocks:?}"));
+    assert_eq!(pool_row["senders"], 3);
+    assert_eq!(pool_row["held"], held);
+    let table = review(&cfg, &["list", "--by-block"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("+121255503*"));
+
     let out = review(&cfg, &["allow", "+121255503*", "--json"]);
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["released"], held, "{answer}");

@@ -14,6 +14,7 @@ mod model_cmd;
 mod pdu_cmd;
 mod pg_backup_cmd;
 mod pg_cmd;
+mod review_blocks;
 mod review_cmd;
 mod review_decide;
 mod review_tui;

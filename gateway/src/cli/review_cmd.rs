@@ -40,6 +40,11 @@ pub enum ReviewCommand {
         /// Sort by `score` (default), `held` or `last_seen`.
         #[arg(long, default_value = "score")]
         sort: String,
+        /// One line per 100-number block with its pattern for `review
+        /// allow` / `review block` (a campaign or a passcode pool of
+        /// consecutive numbers), most held first.
+        #[arg(long)]
+        by_block: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -252,6 +257,7 @@ pub(super) fn run_on(
             since,
             adapter,
             sort,
+            by_block,
             json,
         } => {
             let filter = QueueFilter {
@@ -267,10 +273,13 @@ pub(super) fn run_on(
                 "last_seen" => rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen)),
                 _ => rows.sort_by(|a, b| b.score.total_cmp(&a.score)),
             }
-            if *json {
-                print_json(&rows)?
-            } else {
-                print_queue(&rows)
+            match (*by_block, *json) {
+                (true, true) => print_json(&super::review_blocks::by_block(&rows))?,
+                (true, false) => {
+                    super::review_blocks::print(&super::review_blocks::by_block(&rows))
+                }
+                (false, true) => print_json(&rows)?,
+                (false, false) => print_queue(&rows),
             }
         }
         ReviewCommand::Show { target, json } => {
