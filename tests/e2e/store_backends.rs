@@ -760,6 +760,13 @@ fn review_path(ops: &mut dyn gateway::store::review_ops::ReviewOps) {
         (s.decisions, s.holds_confirmed_spam, s.holds_overturned),
         (2, 1, 1)
     );
+    // by the rule the flag named first (none recorded for +15550002's)
+    let by_rule: Vec<(&str, usize, usize)> = s
+        .by_rule
+        .iter()
+        .map(|r| (r.rule.as_str(), r.spam, r.ham))
+        .collect();
+    assert_eq!(by_rule, [("-", 1, 0), ("ONE_WAY_BROADCAST", 0, 1)]);
 }
 
 /// A flag from `sender` with `verdict`, `score` and reasons `words`.
@@ -874,7 +881,15 @@ async fn seed_held(store: &Store) {
         ("r5", "+16660001"),
         ("r6", "+16660002"),
     ] {
-        store.insert_message(held(id, sender, t)).await.unwrap();
+        let mut m = held(id, sender, t);
+        if sender == "+15550003" {
+            // a flag that names its rule first, as the spam gate stores it
+            m.flag_reasons = Some(
+                r#"[{"tag":"ONE_WAY_BROADCAST","words":"only strangers"},{"tag":"FAN_OUT","words":"many recipients","value":3.0}]"#
+                    .into(),
+            );
+        }
+        store.insert_message(m).await.unwrap();
     }
 }
 

@@ -318,6 +318,12 @@ pub(super) fn run_on(
                 for (day, n, o) in &s.by_day {
                     println!("  {day}: {n} decisions, {o} overturned");
                 }
+                for r in &s.by_rule {
+                    println!(
+                        "  flagged by {}: {} marked spam, {} marked ham",
+                        r.rule, r.spam, r.ham
+                    );
+                }
                 let (hold, hold_senders) = s.shadow_would_hold;
                 let (block, block_senders) = s.shadow_would_block;
                 println!(

@@ -87,6 +87,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_first_rule_is_the_first_reason_without_a_value() {
+        let stored = r#"[{"tag":"CAMPAIGN_NEIGHBOUR","words":"w"},{"tag":"FAN_OUT","words":"f","value":1.0}]"#;
+        assert_eq!(first_rule(stored).as_deref(), Some("CAMPAIGN_NEIGHBOUR"));
+        // flags stored before rules were recorded: the model's features only
+        assert_eq!(
+            first_rule(r#"[{"tag":"FAN_OUT","words":"f","value":1.0}]"#),
+            None
+        );
+        assert_eq!(first_rule("not json"), None);
+    }
+
+    #[test]
     fn block_patterns_cover_the_number_or_the_prefix() {
         let (lo, hi) = pattern_range("+1900*");
         assert!(lo.as_str() <= "+19005551234" && "+19005551234" <= hi.as_str());
@@ -701,21 +713,61 @@ pub struct Stats {
     /// Shadow mode: messages delivered that enforce mode would have
     /// blocked (`spam`) and from how many senders.
     pub shadow_would_block: (usize, usize),
+    /// Decisions by the first rule the sender's flag named (`-` for flags
+    /// stored before rules were recorded): which rule the operators keep
+    /// overturning on this deployment's traffic (a pool of passcode
+    /// numbers shows as `CAMPAIGN_NEIGHBOUR` marked ham again and again).
+    pub by_rule: Vec<RuleDecisions>,
+}
+
+/// The operators' decisions on the senders one rule flagged.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RuleDecisions {
+    /// Rule tag (`ONE_WAY_BROADCAST`, `RATE_LIMITED`, ...).
+    pub rule: String,
+    /// Marked spam.
+    pub spam: usize,
+    /// Marked ham.
+    pub ham: usize,
+}
+
+/// The first rule named in a flag's stored reasons (rules are stored before
+/// the model's features, as `{"tag", "words"}` without a value).
+fn first_rule(reasons: &str) -> Option<String> {
+    let v: Vec<serde_json::Value> = serde_json::from_str(reasons).ok()?;
+    v.iter()
+        .find(|r| r.get("value").is_none())
+        .and_then(|r| r.get("tag")?.as_str().map(str::to_string))
 }
 
 impl Stats {
     /// Counts the operators' decisions, oldest first, as (time, action,
-    /// the model's verdict then): how often they confirmed or overturned
-    /// the model, per day, and the precision of its `spam` verdicts. The
-    /// same on both backends; only the reading differs.
+    /// the model's verdict then, the sender's flag reasons): how often they
+    /// confirmed or overturned the model, per day and per rule, and the
+    /// precision of its `spam` verdicts. The same on both backends; only the
+    /// reading differs.
     pub(crate) fn count_decisions(
         &mut self,
-        rows: impl IntoIterator<Item = (i64, String, Option<String>)>,
+        rows: impl IntoIterator<Item = (i64, String, Option<String>, Option<String>)>,
     ) {
         let mut days: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-        for (at, action, model) in rows {
+        let mut rules: std::collections::BTreeMap<String, RuleDecisions> = Default::default();
+        for (at, action, model, reasons) in rows {
             self.decisions += 1;
             let spam = action == "mark_spam";
+            let rule = reasons
+                .as_deref()
+                .and_then(first_rule)
+                .unwrap_or_else(|| "-".into());
+            let r = rules.entry(rule.clone()).or_insert_with(|| RuleDecisions {
+                rule,
+                ..RuleDecisions::default()
+            });
+            if spam {
+                r.spam += 1;
+            } else {
+                r.ham += 1;
+            }
             let overturned = match model.as_deref() {
                 Some("spam") if spam => {
                     self.spam_confirmed += 1;
@@ -747,21 +799,27 @@ impl Stats {
         self.spam_precision =
             (flagged_spam > 0).then(|| self.spam_confirmed as f64 / flagged_spam as f64);
         self.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
+        self.by_rule = rules.into_values().collect();
     }
 }
+
+/// The operators' sender decisions, oldest first, with the model's verdict
+/// then and the sender's flag reasons (either backend).
+pub(crate) const DECISIONS: &str = "SELECT a.at, a.action, a.model_verdict, f.reasons FROM audit_log a \
+     LEFT JOIN flagged_senders f ON f.sender = a.target \
+     WHERE a.action IN ('mark_spam', 'mark_ham') ORDER BY a.id";
 
 /// Compares the model with the operators over the audit log.
 pub fn stats(db: &Db) -> Result<Stats> {
     let conn = db.conn();
     let mut s = Stats::default();
-    let mut stmt = conn.prepare(
-        "SELECT at, action, model_verdict FROM audit_log WHERE action IN ('mark_spam', 'mark_ham') ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare(DECISIONS)?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, Option<String>>(2)?,
+            r.get::<_, Option<String>>(3)?,
         ))
     })?;
     s.count_decisions(rows.collect::<rusqlite::Result<Vec<_>>>()?);

@@ -82,14 +82,13 @@ impl PgStore {
         let c = self.client().await?;
         let mut s = Stats::default();
         let rows = c
-            .query(
-                "SELECT at, action, model_verdict FROM audit_log \
-                 WHERE action IN ('mark_spam', 'mark_ham') ORDER BY id",
-                &[],
-            )
+            .query(crate::store::review::DECISIONS, &[])
             .await
             .map_err(pg_error)?;
-        s.count_decisions(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
+        s.count_decisions(
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
+        );
         let pending: i64 = c
             .query_one(
                 "SELECT COUNT(*) FROM flagged_senders WHERE decided IS NULL",
