@@ -44,20 +44,25 @@ async fn burst(gw: &Gateway, from: &str, n: usize, canaries: &mut Vec<String>) -
     ok
 }
 
+/// The default spam policy (no allow list, default rate limits) in enforce
+/// mode (a fresh data dir would start in shadow mode), `extra` added, and a
+/// service key so inbound messages for anyone can be sealed.
+fn enforcing(dir: &TempDir, sink: &Sink, extra: &str) -> std::path::PathBuf {
+    let cfg = write_config_with_policy(
+        &dir.0,
+        Some(sink),
+        "",
+        &format!("{extra}[classifier]\nmode = \"enforce\"\n"),
+    );
+    with_service_key(&cfg);
+    cfg
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
     let dir = TempDir::new("review");
     let sink = Sink::start(0).await;
-    // The default spam policy (no allow list, default rate limits) in
-    // enforce mode (a fresh data dir would start in shadow mode), and a
-    // service key so inbound messages for anyone can be sealed.
-    let cfg = write_config_with_policy(
-        &dir.0,
-        Some(&sink),
-        "",
-        "[review]\nundo_window_secs = 2\n[classifier]\nmode = \"enforce\"\n",
-    );
-    with_service_key(&cfg);
+    let cfg = enforcing(&dir, &sink, "[review]\nundo_window_secs = 2\n");
     let gw = Gateway::start(&cfg);
     let mut canaries = Vec::new();
 
@@ -206,13 +211,7 @@ async fn burst_is_held_reviewed_released_or_blocked_and_nothing_leaks() {
 async fn allow_listing_a_prefix_releases_the_pool_it_covers() {
     let dir = TempDir::new("review-allow");
     let sink = Sink::start(0).await;
-    let cfg = write_config_with_policy(
-        &dir.0,
-        Some(&sink),
-        "",
-        "[classifier]\nmode = \"enforce\"\n",
-    );
-    with_service_key(&cfg);
+    let cfg = enforcing(&dir, &sink, "");
     let gw = Gateway::start(&cfg);
     let mut canaries = Vec::new();
     let pool = ["+12125550300", "+12125550301", "+12125550302"];

@@ -721,7 +721,7 @@ pub struct Stats {
 }
 
 /// The operators' decisions on the senders one rule flagged.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RuleDecisions {
     /// Rule tag (`ONE_WAY_BROADCAST`, `RATE_LIMITED`, ...).
     pub rule: String,
@@ -751,7 +751,7 @@ impl Stats {
         rows: impl IntoIterator<Item = (i64, String, Option<String>, Option<String>)>,
     ) {
         let mut days: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-        let mut rules: std::collections::BTreeMap<String, RuleDecisions> = Default::default();
+        let mut rules: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
         for (at, action, model, reasons) in rows {
             self.decisions += 1;
             let spam = action == "mark_spam";
@@ -759,14 +759,11 @@ impl Stats {
                 .as_deref()
                 .and_then(first_rule)
                 .unwrap_or_else(|| "-".into());
-            let r = rules.entry(rule.clone()).or_insert_with(|| RuleDecisions {
-                rule,
-                ..RuleDecisions::default()
-            });
+            let r = rules.entry(rule).or_default();
             if spam {
-                r.spam += 1;
+                r.0 += 1;
             } else {
-                r.ham += 1;
+                r.1 += 1;
             }
             let overturned = match model.as_deref() {
                 Some("spam") if spam => {
@@ -799,7 +796,10 @@ impl Stats {
         self.spam_precision =
             (flagged_spam > 0).then(|| self.spam_confirmed as f64 / flagged_spam as f64);
         self.by_day = days.into_iter().map(|(d, (n, o))| (d, n, o)).collect();
-        self.by_rule = rules.into_values().collect();
+        self.by_rule = rules
+            .into_iter()
+            .map(|(rule, (spam, ham))| RuleDecisions { rule, spam, ham })
+            .collect();
     }
 }
 
