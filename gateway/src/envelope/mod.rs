@@ -197,12 +197,25 @@ impl Envelope {
         header.size_class = size_class_for(body.len())?;
         header.kid = keys::kid_of(recipient);
         header.v = VERSION;
+        let plain = pad(&body, header.size_class);
+        Self::seal_padded(header, plain, recipient, rng)
+    }
+
+    /// Seals `plain` as it is, as the padded plaintext `header` describes.
+    /// [`Envelope::seal`] pads real content; the `envelope` fuzz target
+    /// seals any bytes, as anyone holding the edge key's public half can,
+    /// to reach what [`Envelope::open`] parses once a body authenticates.
+    pub(crate) fn seal_padded<R: RngCore + CryptoRng>(
+        header: Header,
+        mut plain: Vec<u8>,
+        recipient: &PublicKey,
+        rng: &mut R,
+    ) -> Result<Self> {
         let header_bytes =
             serde_json::to_vec(&header).map_err(|e| Error::Envelope(e.to_string()))?;
         if header_bytes.len() > MAX_HEADER_LEN {
             return Err(Error::invalid("header", "longer than 8 KiB"));
         }
-        let mut plain = pad(&body, header.size_class);
         let (enc, tag) = hpke::single_shot_seal_in_place_detached::<Aead, Kdf, Kem, _>(
             &OpModeS::Base,
             recipient,
