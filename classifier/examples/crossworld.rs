@@ -19,6 +19,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use classifier::crossworld::Figures;
 use classifier::labels::read_labels;
 use classifier::train::{TrainOptions, train_files};
 use classifier::{Config, Model, eval};
@@ -122,24 +123,18 @@ fn main() {
                     &config,
                 )
                 .unwrap();
-                let spam_in = |cat: &str| -> usize {
-                    r.legit
-                        .iter()
-                        .filter(|c| c.category.contains(cat))
-                        .map(|c| c.spam)
-                        .sum()
-                };
-                let (auc, ham_q, spam_q) = ranking(&r.sender_scores);
+                let fig = Figures::of(&r, "", &d.display().to_string());
+                let (ham_q, spam_q) = quantiles(&r.sender_scores);
                 if args.iter().any(|a| a == "--json") {
                     let line = serde_json::json!({
-                        "world": d.display().to_string(),
-                        "precision": r.precision,
-                        "recall": r.recall,
-                        "legit_held_share": r.legit_held_share(),
-                        "legit_messages_after_flag_share": r.legit_messages_after_flag_share(),
-                        "otp_spam": spam_in("otp"),
-                        "reminder_spam": spam_in("remind"),
-                        "auc": auc,
+                        "world": fig.judged_on,
+                        "precision": fig.precision,
+                        "recall": fig.recall,
+                        "legit_held_share": fig.legit_held_share,
+                        "legit_messages_after_flag_share": fig.legit_messages_after_flag_share,
+                        "otp_spam": fig.otp_spam,
+                        "reminder_spam": fig.reminder_spam,
+                        "auc": fig.auc,
                         "legit": r.legit,
                         "spam": r.spam,
                     });
@@ -148,14 +143,14 @@ fn main() {
                 }
                 println!(
                     "{:<28} {:>6.3} {:>6.3} {:>8.2} {:>9.3} {:>5} {:>5} {:>7.4}  {:.2}/{:.2}/{:.2}/{:.2}  {:.2}/{:.2}",
-                    d.display(),
-                    r.precision,
-                    r.recall,
-                    r.legit_held_share() * 100.0,
-                    r.legit_messages_after_flag_share() * 100.0,
-                    spam_in("otp"),
-                    spam_in("remind"),
-                    auc,
+                    fig.judged_on,
+                    fig.precision,
+                    fig.recall,
+                    fig.legit_held_share * 100.0,
+                    fig.legit_messages_after_flag_share * 100.0,
+                    fig.otp_spam,
+                    fig.reminder_spam,
+                    fig.auc,
                     ham_q[0],
                     ham_q[1],
                     ham_q[2],
@@ -389,7 +384,9 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
 
 /// Sender-level AUC of the peak scores, ham quantiles (50, 90, 99, 99.9)
 /// and spam quantiles (10, 50).
-fn ranking(scores: &[(bool, f32)]) -> (f64, [f32; 4], [f32; 2]) {
+/// Peak-score quantiles of legitimate senders (p50, p90, p99, p99.9) and
+/// of spammers (p10, p50).
+fn quantiles(scores: &[(bool, f32)]) -> ([f32; 4], [f32; 2]) {
     let mut ham: Vec<f32> = scores.iter().filter(|s| !s.0).map(|s| s.1).collect();
     let mut spam: Vec<f32> = scores.iter().filter(|s| s.0).map(|s| s.1).collect();
     ham.sort_by(f32::total_cmp);
@@ -399,16 +396,7 @@ fn ranking(scores: &[(bool, f32)]) -> (f64, [f32; 4], [f32; 2]) {
             .copied()
             .unwrap_or(0.0)
     };
-    // AUC: probability a random spammer outscores a random ham (ties half)
-    let mut wins = 0.0f64;
-    for s in &spam {
-        let below = ham.partition_point(|h| h < s);
-        let le = ham.partition_point(|h| h <= s);
-        wins += below as f64 + (le - below) as f64 / 2.0;
-    }
-    let auc = wins / (ham.len().max(1) * spam.len().max(1)) as f64;
     (
-        auc,
         [q(&ham, 0.5), q(&ham, 0.9), q(&ham, 0.99), q(&ham, 0.999)],
         [q(&spam, 0.1), q(&spam, 0.5)],
     )

@@ -31,6 +31,7 @@
 pub mod calibration;
 pub mod cluster;
 pub mod countries;
+pub mod crossworld;
 pub mod engine;
 mod error;
 pub mod eval;

@@ -14,6 +14,7 @@ mod cluster;
 mod config_reference;
 mod console;
 mod crash;
+mod cross_world;
 mod delivery;
 mod demo;
 mod errors;

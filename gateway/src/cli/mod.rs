@@ -3,6 +3,7 @@
 
 mod backup_cmd;
 mod config_cmd;
+mod crossworld_cmd;
 mod demo_cmd;
 mod demo_sim;
 mod envelope_cmd;

@@ -78,16 +78,29 @@ pub enum ModelCommand {
     /// With `--from-store`, the trace is this deployment's own recent traffic
     /// and the labels its operators' decisions, and the report compares
     /// `--model` (the candidate) with the running model, before `promote`.
+    ///
+    /// With `--world` (two worlds or more), across worlds: each world's own
+    /// model, trained on its first directory with the lines of the model
+    /// under test, is judged on every directory of every other world (both
+    /// directions), then the model under test on every directory, with what
+    /// it was trained on. A figure measured on the world a model was fitted
+    /// to describes that world, not the defense.
     Eval {
         /// The trace (`-`: standard input).
-        #[arg(long, required_unless_present = "from_store")]
+        #[arg(long, required_unless_present_any = ["from_store", "worlds"])]
         trace: Option<PathBuf>,
         /// Its labels (`-`: standard input, when the trace is a file).
-        #[arg(long, required_unless_present = "from_store")]
+        #[arg(long, required_unless_present_any = ["from_store", "worlds"])]
         labels: Option<PathBuf>,
         /// Judge on this deployment's own traffic and decisions instead.
         #[arg(long, conflicts_with_all = ["trace", "labels"])]
         from_store: bool,
+        /// A labelled world for the cross-world evaluation: a directory
+        /// holding `trace.jsonl` and `labels.jsonl`, as `DIR` (its world is
+        /// the directory's name without trailing digits: `b1`, `b2` are seeds
+        /// of `b`) or `NAME=DIR`. Repeat it: two worlds at least.
+        #[arg(long = "world", value_name = "[NAME=]DIR", conflicts_with_all = ["trace", "labels", "from_store"])]
+        worlds: Vec<String>,
         /// Model file instead of the configured or bundled one.
         #[arg(long)]
         model: Option<PathBuf>,
@@ -364,12 +377,16 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
             trace,
             labels,
             from_store,
+            worlds,
             model: m,
             svg_dir,
             json,
         } => {
             if *from_store {
                 return compare_on_store(cfg, m.as_ref(), *json);
+            }
+            if !worlds.is_empty() {
+                return super::crossworld_cmd::run(&cfg.classifier, &model(cfg, m)?, worlds, *json);
             }
             let (Some(trace), Some(labels)) = (trace, labels) else {
                 return Err(CliError::input(
