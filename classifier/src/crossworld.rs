@@ -85,14 +85,16 @@ impl Figures {
 }
 
 /// Evaluates `model` on one seed.
+/// Errors name the file they came from.
 pub fn judge(model: &Model, seed: &WorldSeed, config: &Config) -> Result<EvalReport, Error> {
-    let labels = read_labels(BufReader::new(std::fs::File::open(&seed.labels)?))?;
-    evaluate(
-        BufReader::new(std::fs::File::open(&seed.trace)?),
-        &labels,
-        model,
-        config,
-    )
+    let labels = std::fs::File::open(&seed.labels)
+        .map_err(Error::from)
+        .and_then(|f| read_labels(BufReader::new(f)))
+        .map_err(|e| e.within(seed.labels.display()))?;
+    let trace = std::fs::File::open(&seed.trace)
+        .map_err(|e| Error::from(e).within(seed.trace.display()))?;
+    evaluate(BufReader::new(trace), &labels, model, config)
+        .map_err(|e| e.within(seed.trace.display()))
 }
 
 /// For each world (in the order they first appear): a model trained on its
@@ -133,7 +135,8 @@ pub fn cross_world(
             &[],
             config,
             &options,
-        )?;
+        )
+        .map_err(|e| e.within(format!("training on {}", first.label)))?;
         let mut file = trained.file().clone();
         file.thresholds = lines;
         let model = Model::from_file(file)?;

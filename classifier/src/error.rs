@@ -46,13 +46,39 @@ pub enum Error {
     /// Serializing an output value failed.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+
+    /// One of several inputs failed: which one (a file), then why.
+    #[error("{input}: {source}")]
+    In {
+        /// The input, as the caller named it.
+        input: String,
+        /// What went wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
     /// Whether retrying the same operation might succeed (only OS-level I/O
     /// can be transient; everything else is a property of the input).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Io(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
+        match self {
+            Error::Io(e) => matches!(
+                e.kind(),
+                io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            Error::In { source, .. } => source.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// This error, naming the input it came from (`b2/trace.jsonl: line
+    /// 5: …`): for functions that read several files.
+    pub fn within(self, input: impl std::fmt::Display) -> Self {
+        Error::In {
+            input: input.to_string(),
+            source: Box::new(self),
+        }
     }
 
     /// The opposite of [`Error::is_transient`].

@@ -144,4 +144,26 @@ fn model_eval_judges_each_world_by_the_model_of_another() {
     );
     assert_eq!(one.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&one.stderr).contains("two worlds"));
+
+    // A broken line in one world's trace: exit 2, naming the file and the line.
+    let bad = dir.0.join("broken");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(c5.join("labels.jsonl"), bad.join("labels.jsonl")).unwrap();
+    let mut trace = std::fs::read_to_string(c5.join("trace.jsonl")).unwrap();
+    trace.insert_str(trace.find('\n').unwrap() + 1, "{\"at\": not json\n");
+    std::fs::write(bad.join("trace.jsonl"), trace).unwrap();
+    let broken = cli(
+        &cfg,
+        &[
+            "model",
+            "eval",
+            "--world",
+            b5.to_str().unwrap(),
+            "--world",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(broken.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&broken.stderr);
+    assert!(said.contains("broken/trace.jsonl: line 2:"), "{said}");
 }
