@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::Error;
-use crate::eval::{EvalReport, evaluate};
+use crate::eval::{CategoryStats, EvalReport, evaluate};
 use crate::labels::read_labels;
 use crate::model::{Model, ModelThresholds};
 use crate::policy::Config;
@@ -57,6 +57,8 @@ pub struct Figures {
     pub reminder_spam: usize,
     /// How well the scores rank, apart from the lines.
     pub auc: f64,
+    /// Legitimate senders by category: how many, how many blocked, held.
+    pub legit: Vec<CategoryStats>,
 }
 
 impl Figures {
@@ -80,6 +82,7 @@ impl Figures {
             otp_spam: blocked_in("otp"),
             reminder_spam: blocked_in("remind"),
             auc: report.auc(),
+            legit: report.legit.clone(),
         }
     }
 }
@@ -147,4 +150,79 @@ pub fn cross_world(
         }
     }
     Ok(rows)
+}
+
+/// Legitimate senders held or blocked per (judged world, category), summed
+/// over `rows` (every seed of a world, every model judged on it):
+/// `(world, category, held, senders)`, sorted. The README's table of who
+/// pays for the defense.
+pub fn held_by_category(
+    rows: &[Figures],
+    world_of: impl Fn(&str) -> String,
+) -> Vec<(String, String, usize, usize)> {
+    let mut sums: std::collections::BTreeMap<(String, String), (usize, usize)> = Default::default();
+    for r in rows {
+        for c in &r.legit {
+            let e = sums
+                .entry((world_of(&r.judged_on), c.category.clone()))
+                .or_default();
+            e.0 += c.spam + c.suspect;
+            e.1 += c.senders;
+        }
+    }
+    sums.into_iter()
+        .map(|((w, c), (held, senders))| (w, c, held, senders))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(judged_on: &str, legit: &[(&str, usize, usize, usize)]) -> Figures {
+        Figures {
+            trained_on: "x".into(),
+            judged_on: judged_on.into(),
+            precision: 1.0,
+            recall: 1.0,
+            legit_held_share: 0.0,
+            legit_messages_after_flag_share: 0.0,
+            otp_spam: 0,
+            reminder_spam: 0,
+            auc: 1.0,
+            legit: legit
+                .iter()
+                .map(|&(category, senders, spam, suspect)| CategoryStats {
+                    category: category.into(),
+                    senders,
+                    spam,
+                    suspect,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn held_senders_are_summed_per_world_and_category_over_its_seeds() {
+        let rows = [
+            row("b1", &[("otp", 10, 1, 2), ("person", 100, 0, 0)]),
+            row("b2", &[("otp", 12, 0, 1)]),
+            row("c1", &[("otp", 5, 5, 0)]),
+        ];
+        let world = |label: &str| {
+            label
+                .trim_end_matches(|c: char| c.is_ascii_digit())
+                .to_string()
+        };
+        let got = held_by_category(&rows, world);
+        let want = [
+            ("b", "otp", 4, 22),
+            ("b", "person", 0, 100),
+            ("c", "otp", 5, 5),
+        ];
+        assert_eq!(got.len(), want.len());
+        for ((w, c, h, n), (ww, wc, wh, wn)) in got.iter().zip(want) {
+            assert_eq!((w.as_str(), c.as_str(), *h, *n), (ww, wc, wh, wn));
+        }
+    }
 }

@@ -78,6 +78,8 @@ fn model_eval_judges_each_world_by_the_model_of_another() {
             for key in ["precision", "recall", "legit_held_share", "auc"] {
                 share(r, key);
             }
+            // per legitimate category, as the README's table has them
+            assert!(!r["legit"].as_array().unwrap().is_empty(), "{r}");
             (
                 r["trained_on"].as_str().unwrap().to_string(),
                 r["judged_on"].as_str().unwrap().to_string(),

@@ -11,7 +11,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use classifier::crossworld::{Figures, WorldSeed, cross_world, judge};
+use classifier::crossworld::{Figures, WorldSeed, cross_world, held_by_category, judge};
 
 use super::CliError;
 
@@ -83,6 +83,13 @@ pub fn run(
         println!("{out}");
         return Ok(());
     }
+    let world_of = |label: &str| {
+        seeds
+            .iter()
+            .find(|s| s.label == label)
+            .map_or_else(|| label.to_string(), |s| s.world.clone())
+    };
+    let by_category = held_by_category(&rows, world_of);
     rows.extend(own);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -109,6 +116,19 @@ pub fn run(
             r.auc
         );
     }
+    let _ = writeln!(
+        out,
+        "legitimate senders held or blocked by the other worlds' models, by category (held / senders):"
+    );
+    let mut none_held = 0;
+    for (world, category, held, senders) in &by_category {
+        if *held == 0 {
+            none_held += 1;
+            continue;
+        }
+        let _ = writeln!(out, "  {world:<16} {category:<30} {held} / {senders}");
+    }
+    let _ = writeln!(out, "  ({none_held} more categories: none held)");
     let _ = writeln!(
         out,
         "model under test: trained on {}",
