@@ -105,7 +105,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "model eval",
-        "gateway model eval --model new.json --trace t.jsonl --labels l.jsonl\n  gateway model eval --from-store --model new.json --json",
+        "gateway model eval --model new.json --trace t.jsonl --labels l.jsonl\n  gateway model eval --from-store --model new.json --json\n  gateway model eval --world worlds/b1 --world worlds/b2 --world worlds/c1",
     ),
     ("model promote", "gateway model promote new.json"),
     (
