@@ -39,6 +39,20 @@ fn world(dir: &Path, name: &str, seed: u32) -> PathBuf {
     out
 }
 
+/// `gateway model eval [--json] --world DIR …` on `dirs`.
+fn eval_worlds(cfg: &Path, json: bool, dirs: &[&Path]) -> std::process::Output {
+    let mut args = vec!["model".to_string(), "eval".to_string()];
+    if json {
+        args.push("--json".into());
+    }
+    for d in dirs {
+        args.push("--world".into());
+        args.push(d.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    cli(cfg, &args)
+}
+
 fn share(v: &serde_json::Value, key: &str) -> f64 {
     let x = v[key].as_f64().unwrap_or(-1.0);
     assert!((0.0..=1.0).contains(&x), "{key} = {x} in {v}");
@@ -54,13 +68,7 @@ fn model_eval_judges_each_world_by_the_model_of_another() {
         world(&dir.0, "c", 5),
         world(&dir.0, "c", 6),
     );
-    let worlds: Vec<String> = [&b5, &c5, &c6]
-        .iter()
-        .flat_map(|d| ["--world".to_string(), d.display().to_string()])
-        .collect();
-    let mut args = vec!["model", "eval", "--json"];
-    args.extend(worlds.iter().map(String::as_str));
-    let out = cli(&cfg, &args);
+    let out = eval_worlds(&cfg, true, &[&b5, &c5, &c6]);
     assert!(
         out.status.success(),
         "{}",
@@ -115,35 +123,18 @@ fn model_eval_judges_each_world_by_the_model_of_another() {
         .collect();
     assert_eq!(judged, ["b5", "c5", "c6"]);
 
-    // The table names the goals; one world alone is refused, by name.
-    let text = cli(
-        &cfg,
-        &[
-            "model",
-            "eval",
-            "--world",
-            b5.to_str().unwrap(),
-            "--world",
-            c5.to_str().unwrap(),
-        ],
-    );
+    // The table shows the categories and names the goals; one world alone
+    // is refused, by name.
+    let text = eval_worlds(&cfg, false, &[&b5, &c5]);
     assert!(text.status.success());
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
-        text.contains("trained on") && text.contains("goals (issue 14)"),
+        text.contains("trained on")
+            && text.contains("by category")
+            && text.contains("goals (issue 14)"),
         "{text}"
     );
-    let one = cli(
-        &cfg,
-        &[
-            "model",
-            "eval",
-            "--world",
-            c5.to_str().unwrap(),
-            "--world",
-            c6.to_str().unwrap(),
-        ],
-    );
+    let one = eval_worlds(&cfg, false, &[&c5, &c6]);
     assert_eq!(one.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&one.stderr).contains("two worlds"));
 
@@ -154,17 +145,7 @@ fn model_eval_judges_each_world_by_the_model_of_another() {
     let mut trace = std::fs::read_to_string(c5.join("trace.jsonl")).unwrap();
     trace.insert_str(trace.find('\n').unwrap() + 1, "{\"at\": not json\n");
     std::fs::write(bad.join("trace.jsonl"), trace).unwrap();
-    let broken = cli(
-        &cfg,
-        &[
-            "model",
-            "eval",
-            "--world",
-            b5.to_str().unwrap(),
-            "--world",
-            bad.to_str().unwrap(),
-        ],
-    );
+    let broken = eval_worlds(&cfg, false, &[&b5, &bad]);
     assert_eq!(broken.status.code(), Some(2));
     let said = String::from_utf8_lossy(&broken.stderr);
     assert!(said.contains("broken/trace.jsonl: line 2:"), "{said}");
