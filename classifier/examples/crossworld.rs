@@ -330,7 +330,6 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
                         | T::SequentialRecipients
                         | T::PremiumDestinations
                         | T::OneWayBroadcast
-                        | T::SteadyCadence
                 )
             });
             let class = if strong {

@@ -14,7 +14,6 @@
 //! | `SEQUENTIAL_RECIPIENTS` | strong | recipients are adjacent numbers (a dialer) |
 //! | `PREMIUM_DESTINATIONS` | strong | traffic goes to high-risk (pumping) ranges |
 //! | `ONE_WAY_BROADCAST` | strong | a person-to-person number, sending for half an hour or more, whose every message went to a new stranger (5 or more; at most one repeat in 33 messages), with no answer, no inbound message and at least two failed deliveries (8 % or more, also when pooled with the one-way senders of its number block); after two hours one failed delivery (8 % or more) is enough at the model's spam line, but is no evidence about the list; so are two failed deliveries from a toll-free number |
-//! | `STEADY_CADENCE` | strong | a person-to-person number that has written to 100 or more strangers, each once, nobody answering or writing to it, at a machine's steady pace: 20 s or more between messages on average, the deviation of the log-gaps under 0.7 (a SIM box spacing out the traffic it terminates); at the model's spam line only, and no evidence about the list |
 //! | `FAN_OUT_WITHOUT_REPLIES` | weak | 30 or more recipients it never talked to, fewer than one in thirty answering after half an hour (person-to-person numbers only: short codes, alphanumeric ids and toll-free numbers exist to do that; and nobody can have answered a passcode burst's first minutes) |
 //! | `BURST_OVER_RATE_LIMIT` | weak | it keeps sending over its rate limit |
 //!
@@ -99,36 +98,6 @@ pub(crate) const THIN_BROADCAST_MIN_HOURS: f32 = 2.0;
 /// any world: this evidence holds, it never blocks).
 const FAN_OUT_MIN_RECIPIENTS: f32 = 30.0;
 
-/// Strangers a personal number must have written to, each once and
-/// nobody answering, before a steady cadence counts
-/// ([`RuleTag::SteadyCadence`]). SIM boxes terminate other people's
-/// traffic (passcodes, notices, smishing) on cheap local SIMs; they send
-/// one-way to hundreds of strangers, fail no more often than a clean list
-/// (2-3 %) and draw no complaints, so the broadcast rule's failures never
-/// come, and in every other way they are a passcode pool. What no person
-/// and no passcode pool does is keep a machine's steady pace for a hundred
-/// messages: a pool sends when its users ask (the gaps of independent
-/// requests, log-gap deviation 1.3-1.9 in every world), people broadcast
-/// in bursts. Fifty recipients instead of a hundred: world J precision
-/// -4 points (0.92 -> 0.88; its people with a new SIM and school notices,
-/// then their number blocks through the campaign link).
-const STEADY_MIN_RECIPIENTS: f32 = 100.0;
-
-/// Mean time between a steady sender's messages, at least (the feature is
-/// the decayed mean of ln(1 + seconds)). Someone working through a list by
-/// hand or in an app taps send every few seconds (world G's political
-/// volunteers ~10 s, organisers, schools and people with a new phone 2-19
-/// s); a SIM box spaces its messages out (28-37 s median in worlds F and
-/// I). At 10 s, world G precision -0.4 to -0.6 points (4-8 more of its 80
-/// volunteers blocked per seed).
-const STEADY_MIN_GAP_SECS: f32 = 20.0;
-
-/// Largest deviation of the log-gaps that counts as steady. Independent
-/// requests (a Poisson stream: a passcode pool) give about 1.28; the SIM
-/// boxes of worlds F, I and L 0.40-0.58 (median), people's one-way lists
-/// mostly more than 0.7. At 0.6, recall -0.4 to -1.3 points in F, I and L.
-const STEADY_MAX_LOG_GAP_DEVIATION: f32 = 0.7;
-
 /// Recipients a personal number must have messaged, all strangers and
 /// none answering, to count as part of a campaign already caught next to
 /// it (see [`Evidence::in_campaign`]). Three since 2026-12-07 (five
@@ -188,14 +157,9 @@ const TALKED_BACK_COMPLAINTS: u16 = 1 << 8;
 /// evidence about the list ([`Evidence::strong_list`]) nor a kind of its
 /// own for [`Evidence::corroborated`]: one failure can be bad luck.
 const THIN_BROADCAST: u16 = 1 << 9;
-/// A steady machine cadence to a hundred silent strangers
-/// ([`STEADY_MIN_RECIPIENTS`]): strong at the model's spam line, but no
-/// evidence about the list nor a kind of its own for corroboration.
-const STEADY: u16 = 1 << 10;
-const STRONG: u16 =
-    COMPLAINTS | FAILURES | SEQUENTIAL | PREMIUM | BROADCAST | THIN_BROADCAST | STEADY;
+const STRONG: u16 = COMPLAINTS | FAILURES | SEQUENTIAL | PREMIUM | BROADCAST | THIN_BROADCAST;
 
-const ALL: [(u16, RuleTag); 10] = [
+const ALL: [(u16, RuleTag); 9] = [
     (COMPLAINTS, RuleTag::RecipientComplaints),
     (TALKED_BACK_COMPLAINTS, RuleTag::RecipientComplaints),
     (FAILURES, RuleTag::HighFailureRate),
@@ -203,7 +167,6 @@ const ALL: [(u16, RuleTag); 10] = [
     (PREMIUM, RuleTag::PremiumDestinations),
     (BROADCAST, RuleTag::OneWayBroadcast),
     (THIN_BROADCAST, RuleTag::OneWayBroadcast),
-    (STEADY, RuleTag::SteadyCadence),
     (STRANGERS, RuleTag::FanOutWithoutReplies),
     (LIMITED, RuleTag::BurstOverRateLimit),
 ];
@@ -288,8 +251,6 @@ impl Evidence {
         const FAN: usize = feature_const("FAN_OUT");
         const NEW: usize = feature_const("NEW_RECIPIENT_SHARE");
         const TOLL_FREE: usize = feature_const("KIND_TOLL_FREE");
-        const GAP_MEAN: usize = feature_const("GAP_LOG_MEAN");
-        const GAP_DEVIATION: usize = feature_const("GAP_LOG_STD");
         let distinct = f[DISTINCT].exp_m1().max(1.0);
         let mut bits = 0u16;
         // People report a friend by mistake, a shop's customers forget they
@@ -391,17 +352,6 @@ impl Evidence {
                 (false, _) => 0,
             };
         }
-        if !c.bulk_sender
-            && distinct >= STEADY_MIN_RECIPIENTS
-            && f[KNOWN] <= 0.02
-            && f[REPLY] <= 0.02
-            && f[INBOUND] <= 0.02
-            && f[NEW] >= BROADCAST_MIN_NEW_SHARE
-            && f[GAP_MEAN] >= STEADY_MIN_GAP_SECS.ln_1p()
-            && f[GAP_DEVIATION] < STEADY_MAX_LOG_GAP_DEVIATION
-        {
-            bits |= STEADY;
-        }
         if c.limited_now || (c.messages >= 5 && f[LIMITED_SHARE] >= 0.2) {
             bits |= LIMITED;
         }
@@ -430,7 +380,7 @@ impl Evidence {
     /// numbers, premium ranges, a silent broadcast with failures (not
     /// complaints, which a small business's customers also send).
     pub fn strong_list(self) -> bool {
-        self.0 & (STRONG & !COMPLAINTS & !THIN_BROADCAST & !STEADY) != 0
+        self.0 & (STRONG & !COMPLAINTS & !THIN_BROADCAST) != 0
     }
 
     /// Strong evidence of two independent kinds (complaints, failed
@@ -778,49 +728,6 @@ mod tests {
         let mut resent = broadcast(2.0, 0.1, 0.0);
         resent[feature_const("NEW_RECIPIENT_SHARE")] = 0.95;
         assert!(!Evidence::of(&resent, counts(3)).strong());
-    }
-
-    #[test]
-    fn a_steady_machine_cadence_to_silent_strangers_counts_at_the_spam_line() {
-        // mean gap in seconds, deviation of the log-gaps, recipients
-        let sender = |gap: f32, deviation: f32, recipients: f32, reply: f32| {
-            v(&[
-                ("DISTINCT_RECIPIENTS", recipients.ln_1p()),
-                ("FAN_OUT", 1.0),
-                ("NEW_RECIPIENT_SHARE", 1.0),
-                ("REPLY_RATE", reply),
-                ("AGE_HOURS", 2f32.ln_1p()),
-                ("FAILURE_RATE", 0.02),
-                ("GAP_LOG_MEAN", gap.ln_1p()),
-                ("GAP_LOG_STD", deviation),
-            ])
-        };
-        // two of 150 failed: no broadcast rule, no failure rule
-        let counts = Counts {
-            messages: 150,
-            statuses: 150,
-            failures: 2,
-            failed_first_contacts: 2,
-            first_contact_outcomes: 150,
-            ..Counts::default()
-        };
-        let sim_box = Evidence::of(&sender(30.0, 0.4, 150.0, 0.0), counts);
-        assert!(sim_box.tags().any(|t| t == RuleTag::SteadyCadence));
-        assert!(sim_box.strong() && !sim_box.strong_list() && !sim_box.corroborated());
-        // a passcode pool: its users ask independently (Poisson gaps)
-        assert!(!Evidence::of(&sender(30.0, 1.3, 150.0, 0.0), counts).strong());
-        // someone tapping through a list in an app, seconds apart
-        assert!(!Evidence::of(&sender(8.0, 0.4, 150.0, 0.0), counts).strong());
-        // a receptionist's fifty reminders, however regular
-        assert!(!Evidence::of(&sender(60.0, 0.4, 50.0, 0.0), counts).strong());
-        // people answer it
-        assert!(!Evidence::of(&sender(30.0, 0.4, 150.0, 0.05), counts).strong());
-        // short codes and sender ids are provisioned to send like this
-        let bulk = Counts {
-            bulk_sender: true,
-            ..counts
-        };
-        assert!(!Evidence::of(&sender(30.0, 0.4, 150.0, 0.0), bulk).any());
     }
 
     #[test]

@@ -265,9 +265,6 @@ pub enum RuleTag {
     /// A personal number that only broadcasts: every message to a new
     /// stranger, nobody answers, nobody writes to it.
     OneWayBroadcast,
-    /// A personal number writing to a hundred or more strangers, each
-    /// once, nobody answering, at a machine's steady pace (a SIM box).
-    SteadyCadence,
     /// A number of the sender's 100-number block was blocked on strong
     /// evidence within the last day, and this one too writes to strangers
     /// who do not answer: numbers bought together for one campaign (or a
@@ -288,7 +285,6 @@ impl RuleTag {
             RuleTag::RecipientComplaints => "RECIPIENT_COMPLAINTS",
             RuleTag::FanOutWithoutReplies => "FAN_OUT_WITHOUT_REPLIES",
             RuleTag::OneWayBroadcast => "ONE_WAY_BROADCAST",
-            RuleTag::SteadyCadence => "STEADY_CADENCE",
             RuleTag::CampaignNeighbour => "CAMPAIGN_NEIGHBOUR",
         }
     }
@@ -306,9 +302,6 @@ impl RuleTag {
             RuleTag::FanOutWithoutReplies => "many new recipients, nobody replies",
             RuleTag::OneWayBroadcast => {
                 "a personal or toll-free number messaging only strangers, each once, with no answer, some of them dead"
-            }
-            RuleTag::SteadyCadence => {
-                "a personal number messaging 100 or more strangers, each once, with no answer, at a machine's steady pace"
             }
             RuleTag::CampaignNeighbour => {
                 "a neighbouring number was blocked within a day, and this one also writes to strangers who do not answer"
