@@ -29,6 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
 use crate::Error;
+use crate::confusion::Confusion;
 use crate::event::MetadataEvent;
 use crate::labels::{Label, LabelRecord};
 use crate::model::Model;
@@ -211,7 +212,7 @@ pub fn evaluate_split(
     let senders = replay_split(trace, model, config, split)?;
     let by: HashMap<&str, &LabelRecord> = labels.iter().map(|l| (l.sender.as_str(), l)).collect();
     let mut r = SplitReport::default();
-    let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
+    let mut confusion = Confusion::default();
     for (sender, s) in &senders {
         let Some(label) = by.get(sender.as_str()) else {
             continue;
@@ -226,11 +227,6 @@ pub fn evaluate_split(
             r.spam_senders += 1;
             r.spam_messages += s.messages;
             r.spam_rate_limited += s.rate_limited;
-            if flagged {
-                tp += 1;
-            } else {
-                fneg += 1;
-            }
         } else {
             r.legit_senders += 1;
             r.legit_messages += s.messages;
@@ -238,21 +234,11 @@ pub fn evaluate_split(
             if verdict != VerdictKind::Ok {
                 r.legit_held += 1;
             }
-            if flagged {
-                fp += 1;
-            }
         }
+        confusion.count(spam, flagged);
     }
-    r.precision = if tp + fp == 0 {
-        1.0
-    } else {
-        tp as f64 / (tp + fp) as f64
-    };
-    r.recall = if tp + fneg == 0 {
-        0.0
-    } else {
-        tp as f64 / (tp + fneg) as f64
-    };
+    r.precision = confusion.precision();
+    r.recall = confusion.recall();
     Ok(r)
 }
 

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::Error;
+use crate::confusion::Confusion;
 use crate::labels::{Label, LabelRecord};
 use crate::model::Model;
 use crate::policy::{Config, VerdictKind};
@@ -200,7 +201,7 @@ pub fn evaluate(
         }
     }
     let rows = replay.finish();
-    let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
+    let mut confusion = Confusion::default();
     let mut legit: BTreeMap<String, CategoryStats> = BTreeMap::new();
     let mut spam: BTreeMap<String, CategoryStats> = BTreeMap::new();
     let mut delays_msgs = Vec::new();
@@ -241,12 +242,7 @@ pub fn evaluate(
             VerdictKind::Suspect => c.suspect += 1,
             VerdictKind::Ok => {}
         }
-        match (is_spam, flagged) {
-            (true, true) => tp += 1,
-            (false, true) => fp += 1,
-            (true, false) => fneg += 1,
-            _ => {}
-        }
+        confusion.count(is_spam, flagged);
         if let Some(t) = tracks.get(i).filter(|_| is_spam) {
             if t.early {
                 early += 1;
@@ -256,29 +252,14 @@ pub fn evaluate(
             }
         }
     }
-    let precision = if tp + fp == 0 {
-        1.0
-    } else {
-        tp as f64 / (tp + fp) as f64
-    };
-    let recall = if tp + fneg == 0 {
-        0.0
-    } else {
-        tp as f64 / (tp + fneg) as f64
-    };
-    let f1 = if precision + recall == 0.0 {
-        0.0
-    } else {
-        2.0 * precision * recall / (precision + recall)
-    };
     Ok(EvalReport {
         events,
         senders: sender_scores.len(),
         unlabeled,
         thresholds,
-        precision,
-        recall,
-        f1,
+        precision: confusion.precision(),
+        recall: confusion.recall(),
+        f1: confusion.f1(),
         legit_senders,
         legit_held,
         legit_messages,

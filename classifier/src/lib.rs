@@ -30,6 +30,7 @@
 
 pub mod calibration;
 pub mod cluster;
+pub mod confusion;
 pub mod countries;
 pub mod crossworld;
 pub mod engine;
