@@ -32,6 +32,7 @@ use ndarray::{Array1, Array2};
 use serde::Serialize;
 
 use crate::Error;
+use crate::confusion::Confusion;
 use crate::engine::{Detector, SCORE_SMOOTHING};
 use crate::event::EventView;
 use crate::features::{FEATURES, FeatureVector, NUM_FEATURES};
@@ -397,6 +398,17 @@ fn fit_logistic(
     })
 }
 
+/// Weight of a spam sample in a linfa tree (ham weighs 1). linfa-trees
+/// names each node's class by the heavier weight and, once fitted, merges
+/// sibling leaves that name the same class; on an exact tie it takes the
+/// class its `HashMap` (seeded at random in every process) yields first, so
+/// the same data gave different trees, and different models, from one run
+/// of `model train` to the next. A hair more weight on spam means two class
+/// weights are never equal below a few thousand samples a node, so every
+/// run fits the same trees; the minimum-leaf checks are unchanged below
+/// 4 096 samples.
+const SPAM_TIE_BREAK_WEIGHT: f32 = 1.0 + 1.0 / 4096.0;
+
 /// Fits one linfa tree on the given rows and feature columns of the
 /// standardized matrix, flattens it in pre-order (so every child index
 /// exceeds its parent's, which the loader checks) with feature indices
@@ -422,11 +434,21 @@ fn fit_one_tree(
         .iter()
         .map(|&r| usize::from(y.get(r).copied().unwrap_or(false)))
         .collect();
+    let weights: Array1<f32> = targets
+        .iter()
+        .map(|&spam| {
+            if spam == 1 {
+                SPAM_TIE_BREAK_WEIGHT
+            } else {
+                1.0
+            }
+        })
+        .collect();
     let tree = DecisionTree::params()
         .max_depth(Some(max_depth))
         .min_weight_leaf(min_leaf)
         .min_weight_split(min_leaf * 2.0)
-        .fit(&Dataset::new(sub, targets))
+        .fit(&Dataset::new(sub, targets).with_weights(weights))
         .map_err(|e| Error::Training(format!("decision tree: {e}")))?;
     fn flatten(
         n: &linfa_trees::TreeNode<f64, usize>,
@@ -546,31 +568,11 @@ fn fit_forest(
 
 /// Sender-level precision/recall/F1 of max scores at threshold `t`.
 fn prf(senders: &[(bool, f32)], t: f32) -> (f32, f32, f32) {
-    let (mut tp, mut fp, mut fneg) = (0u32, 0u32, 0u32);
+    let mut c = Confusion::default();
     for &(spam, s) in senders {
-        match (spam, s >= t) {
-            (true, true) => tp += 1,
-            (false, true) => fp += 1,
-            (true, false) => fneg += 1,
-            _ => {}
-        }
+        c.count(spam, s >= t);
     }
-    let p = if tp + fp == 0 {
-        1.0
-    } else {
-        tp as f32 / (tp + fp) as f32
-    };
-    let r = if tp + fneg == 0 {
-        0.0
-    } else {
-        tp as f32 / (tp + fneg) as f32
-    };
-    let f = if p + r == 0.0 {
-        0.0
-    } else {
-        2.0 * p * r / (p + r)
-    };
-    (p, r, f)
+    (c.precision() as f32, c.recall() as f32, c.f1() as f32)
 }
 
 /// The lowest threshold keeping precision ≥ `target` (maximizing recall);

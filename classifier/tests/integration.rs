@@ -223,6 +223,32 @@ fn training_learns_from_traces_and_review_labels() {
     );
 }
 
+/// The same traces and labels give the same model, byte for byte: linfa's
+/// trees broke exact class-weight ties by a randomly seeded hash map's
+/// order, so until 2026-12-07 two runs of `model train` could disagree.
+#[test]
+fn training_twice_gives_the_same_model() {
+    let (trace, labels, _) = generate_to_vecs(&Params {
+        days: 1.0,
+        ..Params::with_seed(21).scaled(0.5)
+    })
+    .unwrap();
+    let labels = read_labels(&labels[..]).unwrap();
+    let options = TrainOptions::default();
+    let fit = || {
+        let sets: Vec<(Box<dyn std::io::BufRead>, Vec<classifier::LabelRecord>)> = vec![(
+            Box::new(std::io::Cursor::new(trace.clone())),
+            labels.clone(),
+        )];
+        let (model, _) = train(sets, &[], &Config::default(), &options).unwrap();
+        model.to_json().unwrap()
+    };
+    let first = fit();
+    for _ in 0..7 {
+        assert!(fit() == first, "a second training gave another model");
+    }
+}
+
 #[test]
 fn training_without_both_classes_is_an_error() {
     let (t, l, _) = generate_to_vecs(&Params {
