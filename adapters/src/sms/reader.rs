@@ -106,6 +106,19 @@ impl<'a> Reader<'a> {
             })
         }
     }
+
+    /// Decodes exactly one value from `b` with `decode`, refusing bytes
+    /// left after it (they are blamed on the user data, the last field of
+    /// every TPDU).
+    pub fn decode_exactly<T>(
+        b: &'a [u8],
+        decode: impl FnOnce(&mut Reader<'a>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut r = Reader::new(b);
+        let v = decode(&mut r)?;
+        r.expect_end("TP-UD")?;
+        Ok(v)
+    }
 }
 
 #[cfg(test)]

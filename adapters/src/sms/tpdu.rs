@@ -106,10 +106,7 @@ impl Deliver {
 
     /// Decodes exactly one TPDU from `b`.
     pub fn decode_bytes(b: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(b);
-        let v = Self::decode(&mut r)?;
-        r.expect_end("TP-UD")?;
-        Ok(v)
+        Reader::decode_exactly(b, Self::decode)
     }
 }
 
@@ -201,10 +198,7 @@ impl Submit {
 
     /// Decodes exactly one TPDU from `b`.
     pub fn decode_bytes(b: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(b);
-        let v = Self::decode(&mut r)?;
-        r.expect_end("TP-UD")?;
-        Ok(v)
+        Reader::decode_exactly(b, Self::decode)
     }
 }
 
@@ -400,10 +394,7 @@ impl StatusReport {
 
     /// Decodes exactly one TPDU from `b`.
     pub fn decode_bytes(b: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(b);
-        let v = Self::decode(&mut r)?;
-        r.expect_end("TP-UD")?;
-        Ok(v)
+        Reader::decode_exactly(b, Self::decode)
     }
 }
 
@@ -448,10 +439,7 @@ impl Tpdu {
 
     /// Decodes exactly one TPDU from `b`.
     pub fn decode_bytes(b: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(b);
-        let v = Self::decode(&mut r)?;
-        r.expect_end("TP-UD")?;
-        Ok(v)
+        Reader::decode_exactly(b, Self::decode)
     }
 
     /// The user data, if the TPDU carries any.
@@ -489,10 +477,7 @@ impl ModemPdu {
 
     /// Decodes exactly one modem PDU from `b`, rejecting trailing bytes.
     pub fn decode_bytes(b: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader::new(b);
-        let v = Self::decode(&mut r)?;
-        r.expect_end("TP-UD")?;
-        Ok(v)
+        Reader::decode_exactly(b, Self::decode)
     }
 
     /// The encoded PDU as uppercase hex.
