@@ -115,6 +115,32 @@ macro_rules! secret_keys {
     };
 }
 
+/// The batch form's two keys (the generic adapter's and the private
+/// side's), `items` naming what a request carries.
+macro_rules! batch_keys {
+    ($items:expr) => {
+        [
+            k(
+                "batch_max",
+                "integer",
+                Value("1"),
+                "100",
+                concat!(
+                    $items,
+                    " per request at most (1..=1000); above 1 the batch form (see The generic HTTP adapter)."
+                ),
+            ),
+            k(
+                "batch_linger_ms",
+                "integer",
+                Value("0"),
+                "2",
+                "How long a batch that is not full may wait for more (at most 1000).",
+            ),
+        ]
+    };
+}
+
 const fn secret_table(doc: &'static str, var: &'static str, example: &'static str) -> Key {
     k(
         "",
@@ -402,20 +428,8 @@ const GENERIC: &[Key] = &[
         "\"+14155550199\"",
         "Sender used when a message names none.",
     ),
-    k(
-        "batch_max",
-        "integer",
-        Value("1"),
-        "100",
-        "Messages per request at most (1..=1000); above 1 the batch form (see The generic HTTP adapter).",
-    ),
-    k(
-        "batch_linger_ms",
-        "integer",
-        Value("0"),
-        "2",
-        "How long a batch that is not full may wait for more (at most 1000).",
-    ),
+    batch_keys!("Messages")[0],
+    batch_keys!("Messages")[1],
     secret_keys!("GATEWAY_GENERIC_SECRET")[0],
     secret_keys!("GATEWAY_GENERIC_SECRET")[1],
 ];
@@ -435,20 +449,8 @@ const PRIVATE_SIDE: &[Key] = &[
         "\"base64…\"",
         "X25519 public key (base64) for recipients that registered no identity.",
     ),
-    k(
-        "batch_max",
-        "integer",
-        Value("1"),
-        "100",
-        "Envelopes per request at most (1..=1000); above 1 the batch form (see The generic HTTP adapter).",
-    ),
-    k(
-        "batch_linger_ms",
-        "integer",
-        Value("0"),
-        "2",
-        "How long a batch that is not full may wait for more (at most 1000).",
-    ),
+    batch_keys!("Envelopes")[0],
+    batch_keys!("Envelopes")[1],
     secret_keys!("GATEWAY_PRIVATE_SECRET")[0],
     secret_keys!("GATEWAY_PRIVATE_SECRET")[1],
 ];
