@@ -424,19 +424,7 @@ async fn console_needs_a_session_and_a_csrf_token() {
     );
 
     // Revoking the key ends its open sessions at the next request.
-    let r = http
-        .post(gw.admin_url("/console/login"))
-        .form(&[("key", admin.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let session = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let session = console_session(&http, gw.admin_url("/console/login"), &admin).await;
     let page = |s: String| {
         http.get(gw.admin_url("/console/review"))
             .header("cookie", s)
@@ -688,19 +676,7 @@ async fn console_shows_failing_health_and_retries_a_dead_letter() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = http
-        .post(gw.admin_url("/console/login"))
-        .form(&[("key", admin.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let session = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let session = console_session(&http, gw.admin_url("/console/login"), &admin).await;
     let get = |path: &str| {
         http.get(gw.admin_url(path))
             .header("cookie", &session)

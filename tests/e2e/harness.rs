@@ -598,3 +598,23 @@ pub fn file_contains(path: &Path, needle: &str) -> bool {
         Err(_) => false,
     }
 }
+
+/// Logs in to the web console at `login_url` with an admin key and returns
+/// the session cookie (`name=value`) for later requests. `http` must not
+/// follow redirects: the login answers 303 with the cookie.
+pub async fn console_session(http: &reqwest::Client, login_url: String, key: &str) -> String {
+    let r = http
+        .post(login_url)
+        .form(&[("key", key)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the console login answers 303");
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}

@@ -70,20 +70,7 @@ async fn console_review_pages_run_on_the_shared_database() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let r = http
-        .post(b.admin_url("/console/login"))
-        .form(&[("key", admin.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let session = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let session = console_session(&http, b.admin_url("/console/login"), &admin).await;
     let get = |path: &str| {
         http.get(b.admin_url(path))
             .header("cookie", &session)
