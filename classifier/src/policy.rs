@@ -295,7 +295,9 @@ impl RuleTag {
             RuleTag::AllowListed => "sender is on the allow list",
             RuleTag::BlockListed => "sender is on the block list",
             RuleTag::BurstOverRateLimit => "sent faster than its rate limit",
-            RuleTag::SequentialRecipients => "recipients are adjacent numbers",
+            RuleTag::SequentialRecipients => {
+                "recipients are adjacent numbers that do not write back"
+            }
             RuleTag::PremiumDestinations => "sends to high-risk premium destinations",
             RuleTag::HighFailureRate => "many deliveries fail",
             RuleTag::RecipientComplaints => "recipients complained",
