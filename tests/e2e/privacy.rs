@@ -127,25 +127,7 @@ async fn outbound_body_is_kept_through_retries_and_erased_once_the_smsc_accepts(
     );
     let gw = Gateway::start(&cfg);
     // Sealed here, to the edge key: the exact bytes the store keeps.
-    let out = cli(
-        &cfg,
-        &[
-            "envelope",
-            "seal",
-            "--to",
-            "+14155550102",
-            "--from",
-            "+14155550199",
-            "--text",
-            &canary(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let b64 = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let b64 = presealed(&cfg, "+14155550102");
     let chunks = ciphertext_chunks(&b64);
     let r = gw.send(serde_json::json!({"envelope": b64})).await;
     assert_eq!(r.status(), 202, "{:?}", r.text().await);
