@@ -200,7 +200,7 @@ struct SenderLabel {
 }
 
 fn collect(
-    traces: Vec<Box<dyn BufRead + '_>>,
+    traces: Vec<(String, Box<dyn BufRead + '_>)>,
     labels: &HashMap<String, (Label, Option<Timestamp>)>,
     config: &Config,
     options: &TrainOptions,
@@ -238,7 +238,7 @@ fn collect(
     // keyed by (trace number, sender hash): the same id in two traces is two senders
     let mut train_map: HashMap<(usize, u64), SenderSamples> = HashMap::new();
     let mut holdout_map: HashMap<(usize, u64), Holdout> = HashMap::new();
-    for (n, trace) in traces.into_iter().enumerate() {
+    for (n, (name, trace)) in traces.into_iter().enumerate() {
         let mut det = Detector::new(Model::neutral(), config)?;
         let mut reader = TraceReader::new(trace);
         let mut step = |ev: EventView<'_>| {
@@ -283,7 +283,11 @@ fn collect(
                 }
             }
         };
-        while reader.next_view(&mut step)?.is_some() {}
+        while reader
+            .next_view(&mut step)
+            .map_err(|e| e.within(&name))?
+            .is_some()
+        {}
     }
     let mut train = Vec::new();
     let mut train_senders = (0, 0);
@@ -658,13 +662,37 @@ pub fn train<'a>(
     config: &Config,
     options: &TrainOptions,
 ) -> Result<(Model, TrainReport), Error> {
+    let count = sets.len();
+    let named = sets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (trace, labels))| {
+            let name = if count == 1 {
+                "the trace".to_string()
+            } else {
+                format!("trace {} of {count}", i + 1)
+            };
+            (name, trace, labels)
+        })
+        .collect();
+    train_named(named, extra, config, options)
+}
+
+/// [`train`] with a name for each trace (its path, say), which errors in
+/// it are reported under (`b2/trace.jsonl: line 5: …`).
+pub fn train_named<'a>(
+    sets: Vec<(String, Box<dyn BufRead + 'a>, Vec<LabelRecord>)>,
+    extra: &[(String, Label)],
+    config: &Config,
+    options: &TrainOptions,
+) -> Result<(Model, TrainReport), Error> {
     let mut labels: HashMap<String, (Label, Option<Timestamp>)> = HashMap::new();
     let mut traces = Vec::new();
-    for (trace, recs) in sets {
+    for (name, trace, recs) in sets {
         for r in recs {
             labels.insert(r.sender, (r.label, r.spam_from));
         }
-        traces.push(trace);
+        traces.push((name, trace));
     }
     for (sender, label) in extra {
         labels.insert(sender.clone(), (*label, None));
@@ -738,15 +766,17 @@ pub fn train_files(
     config: &Config,
     options: &TrainOptions,
 ) -> Result<(Model, TrainReport), Error> {
-    let mut inputs: Vec<(Box<dyn BufRead>, Vec<LabelRecord>)> = Vec::new();
+    let mut inputs: Vec<(String, Box<dyn BufRead>, Vec<LabelRecord>)> = Vec::new();
     for (trace, labels) in sets {
-        let labels = read_labels(std::io::BufReader::new(std::fs::File::open(labels)?))?;
-        inputs.push((
-            Box::new(std::io::BufReader::new(std::fs::File::open(trace)?)),
-            labels,
-        ));
+        let labels = std::fs::File::open(labels)
+            .map_err(Error::from)
+            .and_then(|f| read_labels(std::io::BufReader::new(f)))
+            .map_err(|e| e.within(labels.display()))?;
+        let name = trace.display().to_string();
+        let file = std::fs::File::open(trace).map_err(|e| Error::from(e).within(&name))?;
+        inputs.push((name, Box::new(std::io::BufReader::new(file)), labels));
     }
-    train(inputs, extra, config, options)
+    train_named(inputs, extra, config, options)
 }
 
 #[cfg(test)]

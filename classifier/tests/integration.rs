@@ -267,6 +267,30 @@ fn training_without_both_classes_is_an_error() {
     assert!(matches!(err, classifier::Error::Training(_)), "{err}");
 }
 
+/// A broken line in one of several traces is reported under that trace's
+/// name: "line 101" alone does not say which file to open.
+#[test]
+fn a_broken_trace_line_names_its_trace() {
+    let (t, l, _) = generate_to_vecs(&Params {
+        days: 0.2,
+        ..Params::with_seed(23).scaled(0.1)
+    })
+    .unwrap();
+    let labels = read_labels(&l[..]).unwrap();
+    let mut broken = br#"{"at":"noon","event":"message"}"#.to_vec();
+    broken.push(b'\n');
+    broken.extend_from_slice(&t);
+    let sets: Vec<(Box<dyn std::io::BufRead>, _)> = vec![
+        (Box::new(std::io::Cursor::new(t.clone())), labels.clone()),
+        (Box::new(std::io::Cursor::new(broken)), labels),
+    ];
+    let err = train(sets, &[], &Config::default(), &TrainOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("trace 2 of 2: line 1:"),
+        "{err}"
+    );
+}
+
 #[test]
 fn engine_is_shared_across_threads() {
     let (trace, _, _) = generate_to_vecs(&Params {

@@ -142,10 +142,13 @@ fn open(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>, CliError> {
 /// Opens each (trace, labels) pair; at most one of all the files may be
 /// `-` (standard input can be read once).
 #[allow(clippy::type_complexity)]
+/// Opens each (trace, labels) pair, each trace named by its path so that
+/// an error in it says which one.
 fn open_sets(
     sets: &[(PathBuf, PathBuf)],
 ) -> Result<
     Vec<(
+        String,
         Box<dyn std::io::BufRead>,
         Vec<classifier::labels::LabelRecord>,
     )>,
@@ -165,7 +168,7 @@ fn open_sets(
     for (trace, labels) in sets {
         let labels = classifier::labels::read_labels(open(labels)?)
             .map_err(|e| CliError::input(format!("{}: {e}", super::input::name(labels))))?;
-        out.push((open(trace)?, labels));
+        out.push((super::input::name(trace), open(trace)?, labels));
     }
     Ok(out)
 }
@@ -358,9 +361,13 @@ pub fn run(cfg: &Config, cmd: &ModelCommand) -> Result<(), CliError> {
                 eprintln!("using {} operator decisions as labels", extra.len());
             }
             eprintln!("training on {} trace(s)…", sets.len());
-            let (model, report) =
-                classifier::train::train(open_sets(&sets)?, &extra, &cfg.classifier, &options)
-                    .map_err(failed)?;
+            let (model, report) = classifier::train::train_named(
+                open_sets(&sets)?,
+                &extra,
+                &cfg.classifier,
+                &options,
+            )
+            .map_err(failed)?;
             let file = model.to_json().map_err(failed)?;
             std::fs::write(out, file)
                 .map_err(|e| CliError::input(format!("{}: {e}", out.display())))?;
