@@ -678,10 +678,14 @@ pub fn train<'a>(
     train_named(named, extra, config, options)
 }
 
-/// [`train`] with a name for each trace (its path, say), which errors in
-/// it are reported under (`b2/trace.jsonl: line 5: …`).
-pub fn train_named<'a>(
-    sets: Vec<(String, Box<dyn BufRead + 'a>, Vec<LabelRecord>)>,
+/// A trace to train on: its name (its path, say: errors in it are reported
+/// under it, `b2/trace.jsonl: line 5: …`), a reader over its JSON lines,
+/// and its labels.
+pub type NamedSet<'a> = (String, Box<dyn BufRead + 'a>, Vec<LabelRecord>);
+
+/// [`train`] with a name for each trace ([`NamedSet`]).
+pub fn train_named(
+    sets: Vec<NamedSet<'_>>,
     extra: &[(String, Label)],
     config: &Config,
     options: &TrainOptions,
@@ -766,7 +770,7 @@ pub fn train_files(
     config: &Config,
     options: &TrainOptions,
 ) -> Result<(Model, TrainReport), Error> {
-    let mut inputs: Vec<(String, Box<dyn BufRead>, Vec<LabelRecord>)> = Vec::new();
+    let mut inputs: Vec<NamedSet<'static>> = Vec::new();
     for (trace, labels) in sets {
         let labels = std::fs::File::open(labels)
             .map_err(Error::from)

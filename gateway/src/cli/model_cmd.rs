@@ -139,21 +139,12 @@ fn open(path: &std::path::Path) -> Result<Box<dyn std::io::BufRead>, CliError> {
     super::input::open(path)
 }
 
-/// Opens each (trace, labels) pair; at most one of all the files may be
-/// `-` (standard input can be read once).
-#[allow(clippy::type_complexity)]
 /// Opens each (trace, labels) pair, each trace named by its path so that
-/// an error in it says which one.
+/// an error in it says which one; at most one of all the files may be `-`
+/// (standard input can be read once).
 fn open_sets(
     sets: &[(PathBuf, PathBuf)],
-) -> Result<
-    Vec<(
-        String,
-        Box<dyn std::io::BufRead>,
-        Vec<classifier::labels::LabelRecord>,
-    )>,
-    CliError,
-> {
+) -> Result<Vec<classifier::train::NamedSet<'static>>, CliError> {
     let stdin_uses = sets
         .iter()
         .flat_map(|(t, l)| [t, l])
