@@ -27,8 +27,8 @@
 //! are what a bought or generated list is, whatever the sender looks like.
 //! Otherwise a `spam` verdict needs the spam line and strong evidence, or
 //! weak evidence (or three or more strangers messaged with no answer, which
-//! is no evidence on its own) while a neighbour in the sender's number
-//! block was blocked on strong evidence (a campaign spread thin over
+//! is no evidence on its own) while neighbours in the sender's number
+//! block were blocked on strong evidence (a campaign spread thin over
 //! consecutive numbers, each with fewer recipients than the fan-out rule
 //! asks for; see the engine). Weak
 //! evidence alone can hold (`suspect`, within the hold budget of
@@ -63,6 +63,12 @@ pub(crate) const BROADCAST_MIN_HOURS: f32 = 0.5;
 /// numbers in it. Below the strong failure rule's 25 %, on purpose: this
 /// applies only together with the silence above.
 const BROADCAST_MIN_FAILURE_RATE: f32 = 0.08;
+
+/// Whether first messages to a recipient fail at a bought or scraped
+/// list's rate ([`BROADCAST_MIN_FAILURE_RATE`]): `failures` of `outcomes`.
+pub(crate) fn fails_like_a_list(outcomes: f32, failures: f32) -> bool {
+    outcomes > 0.0 && failures >= BROADCAST_MIN_FAILURE_RATE * outcomes
+}
 
 /// Share of a broadcast's messages that must go to someone it never wrote
 /// to before. A list is worked through once; a passcode service's users

@@ -306,7 +306,7 @@ impl RuleTag {
                 "a personal or toll-free number messaging only strangers, each once, with no answer, some of them dead"
             }
             RuleTag::CampaignNeighbour => {
-                "a neighbouring number was blocked within a day, and this one also writes to strangers who do not answer"
+                "neighbouring numbers were blocked within a day, and this one also writes to strangers who do not answer"
             }
         }
     }
