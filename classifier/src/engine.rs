@@ -21,9 +21,7 @@ use crate::Error;
 use crate::calibration::{Calibration, CalibrationState, NO_BIN, bin_of};
 use crate::countries::country_index;
 use crate::event::{DeliveryStatus, EventView, MessageView, MetadataEvent};
-use crate::evidence::{
-    BROADCAST_MIN_HOURS, Evidence, THIN_BROADCAST_MIN_HOURS, fails_like_a_list,
-};
+use crate::evidence::{BROADCAST_MIN_HOURS, Evidence, THIN_BROADCAST_MIN_HOURS, fails_like_a_list};
 use crate::features::{FeatureVector, MessageFacts, SenderState};
 use crate::model::Model;
 use crate::policy::{Config, Decision, IdList, RuleTag, TrackingConfig, Verdict, VerdictKind};
@@ -1157,7 +1155,10 @@ mod tests {
         for i in 0..n {
             let s = start_s + i * 60;
             let id = format!("{from}-{i}");
-            e.observe(&msg(s, &id, from, &format!("+1646{:07}", base + i * 7)), t(s));
+            e.observe(
+                &msg(s, &id, from, &format!("+1646{:07}", base + i * 7)),
+                t(s),
+            );
             e.observe(&delivered(s + 5, &id), t(s + 5));
         }
         let end = start_s + n * 60;
