@@ -105,9 +105,11 @@ struct BlockStats {
 /// different number must be caught within [`CAMPAIGN_WINDOW_MS`]. Until
 /// 2026-12-07 one was enough, and a single false block took a whole pool
 /// of consecutive numbers with it: a passcode service's pool, whose users
-/// mistype a number now and then (1-6 % of its first messages fail, where
-/// the worlds' snowshoe blocks fail 4-48 %), lost every number that had
-/// written to three strangers once one of them drew a complaint. Judged
+/// mistype a number now and then, lost every number that had written to
+/// three strangers once one of them drew a complaint (in worlds H, I, M, N
+/// and O 2-6 % of such a pool's first messages fail, median; the worlds'
+/// snowshoe blocks fail 4-48 %; pools that fail more, as in D, J, K and L,
+/// are linked as before). Judged
 /// on every world, three seeds each (worlds M and O had not been chosen
 /// on before): precision M +0.7 to +1.9 points, O +0 to +7.5, N +0 to
 /// +1.9, I +0 to +0.7, H +0.2 to +0.7; passcode numbers blocked 1 221 ->
@@ -431,11 +433,11 @@ impl Detector {
 
     /// Campaign evidence through the sender's number block: senders blocked
     /// on strong evidence mark their block (two of them, or one where the
-    /// block's first messages fail like a list: [`Caught`]), and a neighbour
-    /// that shows weak
-    /// evidence of its own (fan-out to strangers, bursts) while the mark
-    /// lasts is judged as part of the same campaign. The block alone never
-    /// counts: the neighbour must behave like spam itself.
+    /// block's first messages fail like a list: [`Caught`]), and a
+    /// neighbour that shows weak evidence of its own (fan-out to strangers,
+    /// bursts) while the mark lasts is judged as part of the same campaign.
+    /// The block alone never counts: the neighbour must behave like spam
+    /// itself.
     fn link_campaign(&mut self, o: &mut Observed, now: Timestamp) {
         let Some(block) = self.senders.get(&o.sender).map(|s| s.block) else {
             return;
