@@ -1096,15 +1096,15 @@ mod tests {
         })
     }
 
-    /// Sends `n` messages from `from`, to `to(i)`, every one failing;
-    /// returns the tags of the last verdict.
+    /// Sends `n` messages from `from`, to `to(i)`, one every two minutes,
+    /// every one failing; returns the tags of the last verdict.
     fn send_failing(e: &Engine, from: &str, n: i64, to: impl Fn(i64) -> String) -> Vec<RuleTag> {
         for i in 0..n {
             let id = format!("{from}-{i}");
-            e.observe(&msg(i * 60, &id, from, &to(i)), t(i * 60));
-            e.observe(&failed(i * 60 + 5, &id), t(i * 60 + 5));
+            e.observe(&msg(i * 120, &id, from, &to(i)), t(i * 120));
+            e.observe(&failed(i * 120 + 5, &id), t(i * 120 + 5));
         }
-        e.sender_verdict(from, t(n * 60)).unwrap().tags
+        e.sender_verdict(from, t(n * 120)).unwrap().tags
     }
 
     #[test]
@@ -1113,7 +1113,7 @@ mod tests {
         // One number of the block fails at scattered numbers: caught.
         let caught = send_failing(&e, "+13125550100", 20, |i| format!("+1646555{:04}", i * 7));
         assert!(caught.contains(&RuleTag::HighFailureRate), "{caught:?}");
-        let at = t(20 * 60);
+        let at = t(20 * 120);
         assert_eq!(
             e.sender_verdict("+13125550100", at).unwrap().verdict,
             VerdictKind::Spam
@@ -1125,7 +1125,7 @@ mod tests {
             let mut last = None;
             for i in 0..N {
                 let to = format!("+1718{:07}", base + i * 10_007);
-                let s = 1300 + i * 20;
+                let s = 2500 + i * 20;
                 last = e.observe(&msg(s, &format!("{from}-{i}"), from, &to), t(s));
             }
             last.unwrap().verdict
