@@ -6,7 +6,7 @@ Three independently built worlds to train and choose on:
   tg  fixtures/trafficgen (Rust)
   b   fixtures/world_b    (Python, shares no code or parameters with tg)
   c   fixtures/world_c    (Python, shares no code or parameters with tg or b)
-and thirteen judged only, never trained on:
+and fourteen judged only, never trained on:
   d   fixtures/world_d    (Python, shares nothing with the others)
   e   fixtures/world_e    (Python, shares nothing with the others)
   f   fixtures/world_f    (Python, shares nothing with the others)
@@ -19,7 +19,8 @@ and thirteen judged only, never trained on:
   m   fixtures/world_m    (Python, shares nothing with the others; nothing chosen on it)
   n   fixtures/world_n    (Python, shares nothing with the others; one rule chosen on it)
   o   fixtures/world_o    (Python, shares nothing with the others; nothing chosen on it)
-  p   fixtures/world_p    (Python, shares nothing with the others; nothing chosen on it)
+  p   fixtures/world_p    (Python, shares nothing with the others; one rule chosen looking at it)
+  q   fixtures/world_q    (Python, shares nothing with the others; nothing chosen on it)
 
 Each 24 h and about 11 000 senders. For every training set (one world, or two
 worlds leaving the third out) a model is trained on seed 1 and judged on
@@ -58,8 +59,9 @@ WORLDS = ("tg", "b", "c")
 # on F, I and L) and O are the ones nothing was chosen on; N (2026-12-07)
 # was measured first and then one rule was chosen on it, checked on O; P
 # (2026-12-07, sixth session) checked the campaign link's two-number rule,
-# chosen looking at M and O.
-HOLDOUT = ("d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p")
+# chosen looking at M and O; Q (the same session) checked that rule and the
+# receipts wait for failures, chosen looking at N and P.
+HOLDOUT = ("d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q")
 TRAIN_SETS = (("tg",), ("b",), ("c",), ("tg", "b"), ("tg", "c"), ("b", "c"), ("tg", "b", "c"))
 
 
