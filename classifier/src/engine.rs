@@ -120,7 +120,10 @@ struct BlockStats {
 /// the recall (D -0.7 to -1.9, trafficgen's shifted preset up to -1.3).
 /// Then world P, written afterwards and not looked at before: precision
 /// +0 to +1.4 points, recall unchanged, passcode numbers blocked on its
-/// third seed 32 -> 12.
+/// third seed 32 -> 12; and world Q the other way: recall -1.5 to -2.7
+/// points (snowshoe numbers and fake-chat rings of blocks that fail
+/// little), precision -0.2 to -0.5. Kept: a passcode pool lost whole to
+/// one false block is the larger harm.
 #[derive(Debug, Clone, Copy)]
 struct Caught {
     /// The sender last caught (its hash) and when (ms; `i64::MIN` if never).

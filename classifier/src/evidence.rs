@@ -88,7 +88,8 @@ const BROADCAST_MIN_FAILURE_RATE: f32 = 0.08;
 /// to P hold at most 1 % of their legitimate senders. Waiting for answers
 /// too (failures counting only while <= 10 % answer) gave the same
 /// precision for 0.2 points more recall lost. Bulk ids (short codes,
-/// alphanumerics) are judged at once as before.
+/// alphanumerics) are judged at once as before. Then world Q, not looked
+/// at before: precision +0.8 to +1.1 points, recall unchanged.
 const FAILURES_MIN_HOURS: f32 = BROADCAST_MIN_HOURS;
 
 /// Whether first messages to a recipient fail at a bought or scraped
