@@ -538,13 +538,7 @@ mod tests {
             ..Counts::default()
         };
         assert!(!Evidence::of(&f, one).any());
-        let five = Counts {
-            messages: 10,
-            statuses: 10,
-            failures: 5,
-            failed_first_contacts: 5,
-            ..Counts::default()
-        };
+        let five = five_of_ten_failed();
         let e = Evidence::of(&f, five);
         assert!(e.strong());
         assert_eq!(e.tags().collect::<Vec<_>>(), [RuleTag::HighFailureRate]);
