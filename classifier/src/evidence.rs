@@ -528,6 +528,17 @@ mod tests {
         );
     }
 
+    /// Ten messages with an outcome, five failed, each to its own number.
+    fn five_of_ten_failed() -> Counts {
+        Counts {
+            messages: 10,
+            statuses: 10,
+            failures: 5,
+            failed_first_contacts: 5,
+            ..Counts::default()
+        }
+    }
+
     #[test]
     fn failures_need_a_count_and_a_rate() {
         let f = v(&[("FAILURE_RATE", 0.6), ("AGE_HOURS", 1f32.ln_1p())]);
@@ -559,13 +570,7 @@ mod tests {
             ("FAILURE_RATE", 0.6),
             ("AGE_HOURS", (5.0f32 / 60.0).ln_1p()),
         ]);
-        let five = Counts {
-            messages: 10,
-            statuses: 10,
-            failures: 5,
-            failed_first_contacts: 5,
-            ..Counts::default()
-        };
+        let five = five_of_ten_failed();
         assert!(!Evidence::of(&early, five).strong());
         let later = v(&[("FAILURE_RATE", 0.6), ("AGE_HOURS", 0.6f32.ln_1p())]);
         assert!(Evidence::of(&later, five).strong());
