@@ -149,11 +149,13 @@ impl Caught {
         self.last_at = t_ms;
     }
 
-    /// Whether the block is marked at `t_ms`, given whether its first
-    /// messages fail like a bought list.
-    fn marks_campaign(&self, t_ms: i64, list_failures: bool) -> bool {
+    /// Whether the block is marked at `t_ms`; `list_failures` says whether
+    /// its first messages fail like a bought list, asked only when one
+    /// number alone was caught (it decays the block's counters: most
+    /// blocks never had a number caught, and this runs on every event).
+    fn marks_campaign(&self, t_ms: i64, list_failures: impl FnOnce() -> bool) -> bool {
         let within = |at: i64| at != i64::MIN && t_ms - at <= CAMPAIGN_WINDOW_MS;
-        within(self.other_at) || (list_failures && within(self.last_at))
+        within(self.other_at) || (within(self.last_at) && list_failures())
     }
 }
 
@@ -459,9 +461,10 @@ impl Detector {
     /// (see [`Caught`]).
     fn campaign_marked(&self, block: u64, t_ms: i64) -> bool {
         self.blocks.get(&block).is_some_and(|b| {
-            let (outcomes, failures) = b.first_contacts(t_ms);
-            b.caught
-                .marks_campaign(t_ms, fails_like_a_list(outcomes, failures))
+            b.caught.marks_campaign(t_ms, || {
+                let (outcomes, failures) = b.first_contacts(t_ms);
+                fails_like_a_list(outcomes, failures)
+            })
         })
     }
 

@@ -347,8 +347,8 @@ impl Evidence {
         // at one number (world H: 140 people per seed were blocked so;
         // counting numbers took H's precision from 0.664-0.688 to
         // 0.732-0.740 and moved no figure of the other seven worlds).
-        // A personal number's count once it has been sending for
-        // FAILURES_MIN_HOURS (receipts lag failures).
+        // A personal number's failures count once it has been sending
+        // for FAILURES_MIN_HOURS (receipts lag failures).
         if c.failed_first_contacts >= 5
             && c.statuses >= 10
             && f[FAILURE] >= 0.25
