@@ -202,58 +202,69 @@ fn why(dirs: &[PathBuf], config: &Config, model: Option<String>, dump: Option<St
             labels.iter().map(|r| (r.sender.as_str(), r)).collect();
         let engine = classifier::Engine::new(model.clone(), config).unwrap();
         let mut last = None;
+        let mut ids: std::collections::HashMap<String, String> = Default::default();
         let mut worst: std::collections::HashMap<String, (classifier::VerdictKind, f32)> =
             Default::default();
         for ev in TraceReader::new(BufReader::new(File::open(&t).unwrap())) {
             let ev = ev.unwrap();
             let at = ev.at();
             last = Some(at);
+            // Whose event it is: statuses and complaints judge the sender
+            // too, and a block that starts there is named by its trigger.
+            let (from, trigger): (Option<String>, &str) = match &ev {
+                classifier::MetadataEvent::Message(m) => {
+                    ids.insert(m.id.clone(), m.from.clone());
+                    (Some(m.from.clone()), "msg")
+                }
+                classifier::MetadataEvent::Status(s) => (ids.get(&s.id).cloned(), "status"),
+                classifier::MetadataEvent::Report(r) => (Some(r.sender.clone()), "report"),
+            };
             if let Some(dec) = engine.observe(&ev, at) {
-                if let classifier::MetadataEvent::Message(m) = &ev {
+                if let Some(from) = from {
                     if dec.verdict.verdict == classifier::VerdictKind::Spam
                         && worst
-                            .get(&m.from)
+                            .get(&from)
                             .is_none_or(|w| w.0 != classifier::VerdictKind::Spam)
-                        && by.get(m.from.as_str()).is_some_and(|l| {
+                        && by.get(from.as_str()).is_some_and(|l| {
                             l.label == classifier::Label::Ham
                                 || std::env::var_os("WHY_TRUE").is_some()
                         })
                     {
                         let tags: Vec<&str> = dec.verdict.tags.iter().map(|t| t.as_str()).collect();
-                        let kind = if by[m.from.as_str()].label == classifier::Label::Ham {
+                        let kind = if by[from.as_str()].label == classifier::Label::Ham {
                             "false"
                         } else {
                             "true"
                         };
                         println!(
-                            "{kind} block: {} {} at msg {:?} score {:.2} tags {:?}",
-                            by[m.from.as_str()].category,
-                            m.from,
+                            "{kind} block: {} {} at {trigger} {:?} score {:.2} tags {:?}",
+                            by[from.as_str()].category,
+                            from,
                             at,
                             dec.verdict.score,
                             tags
                         );
-                        print_features(&engine, &m.from, at);
+                        print_features(&engine, &from, at);
                     }
                     if dec.verdict.verdict != classifier::VerdictKind::Ok
                         && worst
-                            .get(&m.from)
+                            .get(&from)
                             .is_none_or(|w| w.0 == classifier::VerdictKind::Ok)
                         && by
-                            .get(m.from.as_str())
+                            .get(from.as_str())
                             .is_some_and(|l| l.label == classifier::Label::Ham)
                     {
                         println!(
                             "first flag: {} {} {:?} at_ms {}",
-                            by[m.from.as_str()].category,
-                            m.from,
+                            by[from.as_str()].category,
+                            from,
                             dec.verdict.verdict,
                             at.unix_millis()
                         );
-                        print_features(&engine, &m.from, at);
+                        print_features(&engine, &from, at);
                     }
                     let w = worst
-                        .entry(m.from.clone())
+                        .entry(from.clone())
                         .or_insert((classifier::VerdictKind::Ok, 0.0));
                     w.0 = w.0.max(dec.verdict.verdict);
                     w.1 = w.1.max(dec.verdict.score);

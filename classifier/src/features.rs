@@ -160,6 +160,9 @@ pub struct SenderState {
     failed_first_contacts: u32,
     /// Outcomes of first messages to a recipient (failed or not).
     first_contact_outcomes: u32,
+    /// Messages to a recipient another number of its block had just
+    /// written to.
+    block_resends: u32,
     repliers: u32,
     reports: u32,
     inbound_events: u32,
@@ -210,6 +213,9 @@ pub(crate) struct MessageFacts {
     pub recipient_country: Option<usize>,
     pub new_recipient: bool,
     pub known_contact: bool,
+    /// Another number of the sender's block wrote to this recipient a
+    /// moment before (see [`crate::evidence::Counts::block_resends`]).
+    pub block_resend: bool,
     pub segments: u16,
     pub encoding: Encoding,
     pub channel: Channel,
@@ -242,6 +248,7 @@ impl SenderState {
             failures: 0,
             failed_first_contacts: 0,
             first_contact_outcomes: 0,
+            block_resends: 0,
             repliers: 0,
             reports: 0,
             inbound_events: 0,
@@ -317,8 +324,10 @@ impl SenderState {
             failures: self.failures,
             failed_first_contacts: self.failed_first_contacts,
             first_contact_outcomes: self.first_contact_outcomes,
+            block_resends: self.block_resends,
             block_first_outcomes: 0.0,
             block_first_failures: 0.0,
+            block_answers_requests: false,
             reports: self.reports,
             limited_now,
             bulk_sender: matches!(
@@ -359,6 +368,7 @@ impl SenderState {
             self.distinct_est = self.distinct.estimate();
         }
         ew(&mut self.ew_new, n, b(m.new_recipient));
+        self.block_resends += u32::from(m.block_resend);
         ew(&mut self.ew_known, n, b(m.known_contact));
         self.inbound_push(false);
 
@@ -524,6 +534,7 @@ mod tests {
             recipient_country: Some(0),
             new_recipient: true,
             known_contact: false,
+            block_resend: false,
             segments: 1,
             encoding: Encoding::Gsm7,
             channel: Channel::Sms,

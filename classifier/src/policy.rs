@@ -113,6 +113,11 @@ pub struct TrackingConfig {
     /// Default 18 (262 144 slots, 4 MiB).
     #[serde(default = "default_pending_log2")]
     pub pending_status_log2_slots: u32,
+    /// log2 of the slots remembering which number of a block last wrote to
+    /// a recipient (a passcode pool's resends; see the engine). Default
+    /// 20 (1 048 576 slots of 12 bytes, 12 MiB).
+    #[serde(default = "default_block_contacts_log2")]
+    pub block_contacts_log2_slots: u32,
 }
 
 const fn default_max_senders() -> usize {
@@ -127,6 +132,9 @@ const fn default_graph_log2() -> u32 {
 const fn default_pending_log2() -> u32 {
     18
 }
+const fn default_block_contacts_log2() -> u32 {
+    20
+}
 
 impl Default for TrackingConfig {
     fn default() -> Self {
@@ -135,6 +143,7 @@ impl Default for TrackingConfig {
             idle_hours: default_idle_hours(),
             contact_graph_log2_words: default_graph_log2(),
             pending_status_log2_slots: default_pending_log2(),
+            block_contacts_log2_slots: default_block_contacts_log2(),
         }
     }
 }

@@ -201,6 +201,80 @@ impl ContactGraph {
     }
 }
 
+/// Who of a number block last wrote to a recipient, and when: a
+/// direct-mapped table of the last minutes' messages, fixed in size, that
+/// answers "did another number of this sender's block write to this
+/// recipient a moment ago?" (see [`RecentBlockContacts::record`]).
+///
+/// A slot holds 32 bits of the (block, recipient) key, 32 bits of the
+/// sender and the second it wrote; a newer message whose key lands on the
+/// slot takes it. So under load the table forgets early (at 2^20 slots and
+/// 20 000 messages a second, after about a minute), and forgetting only
+/// ever loses a match: two keys or two senders are taken for one with odds
+/// of 2^-32.
+#[derive(Clone)]
+pub struct RecentBlockContacts {
+    slots: Vec<BlockContact>,
+    shift: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct BlockContact {
+    key: u32,
+    sender: u32,
+    at_s: u32,
+}
+
+impl std::fmt::Debug for RecentBlockContacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecentBlockContacts")
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
+impl RecentBlockContacts {
+    /// A table of `2^log2_slots` slots (12 bytes each).
+    pub fn new(log2_slots: u32) -> Self {
+        let log2_slots = log2_slots.clamp(4, 28);
+        RecentBlockContacts {
+            slots: vec![BlockContact::default(); 1 << log2_slots],
+            shift: 64 - log2_slots,
+        }
+    }
+
+    /// Records that `sender` of number block `block` wrote to `recipient`
+    /// at `at_ms`, and returns whether a *different* number of the block
+    /// wrote to the same recipient at most `window_s` seconds before.
+    pub fn record(
+        &mut self,
+        block: u64,
+        recipient: u64,
+        sender: u64,
+        at_ms: i64,
+        window_s: u32,
+    ) -> bool {
+        let h = pair_hash(fmix64(block), recipient);
+        let key = h as u32;
+        let sender = sender as u32;
+        let at_s = u32::try_from(at_ms.max(0) / 1000).unwrap_or(u32::MAX);
+        let Some(slot) = self.slots.get_mut((h >> self.shift) as usize) else {
+            return false;
+        };
+        let other_just_now = slot.key == key
+            && slot.sender != sender
+            && slot.at_s <= at_s
+            && at_s - slot.at_s <= window_s;
+        *slot = BlockContact { key, sender, at_s };
+        other_just_now
+    }
+
+    /// Heap bytes owned.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<BlockContact>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +311,21 @@ mod tests {
             .filter(|i| g.contains(fmix64(*i)))
             .count();
         assert!(fp < 300, "fp={fp}");
+    }
+
+    #[test]
+    fn a_block_neighbour_writing_to_the_same_recipient_just_before_is_seen() {
+        let mut t = RecentBlockContacts::new(10);
+        let (block, r) = (141_555_501, hash_str("+14155559999"));
+        let (a, b) = (hash_str("+14155550101"), hash_str("+14155550102"));
+        assert!(!t.record(block, r, a, 1_000_000, 300));
+        // the same number again is no other number
+        assert!(!t.record(block, r, a, 1_030_000, 300));
+        // another number of the block a minute later
+        assert!(t.record(block, r, b, 1_090_000, 300));
+        // another block, or too long after, is not
+        assert!(!t.record(block + 1, r, a, 1_091_000, 300));
+        assert!(!t.record(block, r, a, 1_500_000, 300));
+        assert_eq!(t.heap_bytes(), 1024 * 12, "fixed size");
     }
 }

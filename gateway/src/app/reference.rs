@@ -712,6 +712,13 @@ const TRACKING: &[Key] = &[
         "12",
         "log2 of the slots remembering ids awaiting a delivery status (4 MiB).",
     ),
+    k(
+        "block_contacts_log2_slots",
+        "integer",
+        Value("20"),
+        "12",
+        "log2 of the slots remembering which number of a block last wrote to a recipient (12 MiB).",
+    ),
 ];
 
 const MODEL: &[Key] = &[k(
