@@ -6,7 +6,7 @@ Three independently built worlds to train and choose on:
   tg  fixtures/trafficgen (Rust)
   b   fixtures/world_b    (Python, shares no code or parameters with tg)
   c   fixtures/world_c    (Python, shares no code or parameters with tg or b)
-and fourteen judged only, never trained on:
+and fifteen judged only, never trained on:
   d   fixtures/world_d    (Python, shares nothing with the others)
   e   fixtures/world_e    (Python, shares nothing with the others)
   f   fixtures/world_f    (Python, shares nothing with the others)
@@ -15,12 +15,13 @@ and fourteen judged only, never trained on:
   i   fixtures/world_i    (Python, shares nothing with the others)
   j   fixtures/world_j    (Python, shares nothing with the others; nothing chosen on it)
   k   fixtures/world_k    (Python, shares nothing with the others; nothing chosen on it)
-  l   fixtures/world_l    (Python, shares nothing with the others; nothing chosen on it)
-  m   fixtures/world_m    (Python, shares nothing with the others; nothing chosen on it)
+  l   fixtures/world_l    (Python, shares nothing with the others; one rule chosen looking at it)
+  m   fixtures/world_m    (Python, shares nothing with the others; two rules chosen looking at it)
   n   fixtures/world_n    (Python, shares nothing with the others; one rule chosen on it)
-  o   fixtures/world_o    (Python, shares nothing with the others; nothing chosen on it)
+  o   fixtures/world_o    (Python, shares nothing with the others; two rules chosen looking at it)
   p   fixtures/world_p    (Python, shares nothing with the others; one rule chosen looking at it)
   q   fixtures/world_q    (Python, shares nothing with the others; nothing chosen on it)
+  r   fixtures/world_r    (Python, shares nothing with the others; one rule chosen on it)
 
 Each 24 h and about 11 000 senders. For every training set (one world, or two
 worlds leaving the third out) a model is trained on seed 1 and judged on
@@ -60,8 +61,11 @@ WORLDS = ("tg", "b", "c")
 # was measured first and then one rule was chosen on it, checked on O; P
 # (2026-12-07, sixth session) checked the campaign link's two-number rule,
 # chosen looking at M and O; Q (the same session) checked that rule and the
-# receipts wait for failures, chosen looking at N and P.
-HOLDOUT = ("d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q")
+# receipts wait for failures, chosen looking at N and P. The passcode pool's
+# resends (seventh session) were chosen looking at H, I, L, M, N and O; R
+# (the same session) was neutral on them, and then the premium ranges a
+# deployment serves were chosen on it.
+HOLDOUT = ("d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r")
 TRAIN_SETS = (("tg",), ("b",), ("c",), ("tg", "b"), ("tg", "c"), ("b", "c"), ("tg", "b", "c"))
 
 

@@ -19,7 +19,7 @@ use rustc_hash::FxBuildHasher;
 
 use crate::Error;
 use crate::calibration::{Calibration, CalibrationState, NO_BIN, bin_of};
-use crate::countries::country_index;
+use crate::countries::{DestinationMix, country_index};
 use crate::event::{DeliveryStatus, EventView, MessageView, MetadataEvent};
 use crate::evidence::{
     BROADCAST_MIN_HOURS, BlockFacts, Evidence, THIN_BROADCAST_MIN_HOURS, fails_like_a_list,
@@ -273,6 +273,9 @@ pub struct Detector {
     /// Which number of a block last wrote to a recipient, for the
     /// passcode pool's resends (see [`BLOCK_RESEND_WINDOW_S`]).
     block_contacts: RecentBlockContacts,
+    /// Where the deployment's messages go (which flagged countries it
+    /// serves; see [`DestinationMix`]).
+    destinations: DestinationMix,
     pending: Vec<PendingStatus>,
     pending_mask: usize,
     limiter: Limiter,
@@ -333,6 +336,7 @@ impl Detector {
             active: ContactGraph::new(config.tracking.contact_graph_log2_words.saturating_sub(3)),
             blocks: HashMap::with_hasher(FxBuildHasher),
             block_contacts: RecentBlockContacts::new(config.tracking.block_contacts_log2_slots),
+            destinations: DestinationMix::new(),
             pending: vec![PendingStatus::default(); slots],
             pending_mask: slots - 1,
             limiter: Limiter::new(&config.rate_limits, ManualClock::new())?,
@@ -629,6 +633,10 @@ impl Detector {
         let known_contact = self.graph.contains(backward);
         let new_recipient = self.graph.insert(forward);
         let recipient_country = country_index(m.to);
+        if let Some(c) = recipient_country {
+            self.destinations.add(c, now.unix_millis());
+        }
+        let premium_destination = recipient_country.is_some_and(|c| self.destinations.premium(c));
         let inactive_recipient = !self.active.contains(ht);
         self.active.insert(hf);
 
@@ -729,6 +737,7 @@ impl Detector {
             recipient_hash: ht,
             recipient_value: e164_value(m.to),
             recipient_country,
+            premium_destination,
             new_recipient,
             known_contact,
             block_resend,
@@ -1230,6 +1239,49 @@ mod tests {
         let pool_number = quiet("+13125551107", 500);
         assert!(!pool_number.tags.contains(&RuleTag::CampaignNeighbour));
         assert_eq!(pool_number.verdict, VerdictKind::Ok, "{pool_number:?}");
+    }
+
+    #[test]
+    fn premium_ranges_count_abroad_where_the_deployment_does_not_serve() {
+        /// `from` writes to twelve numbers `to(i)` from second 5000 on,
+        /// each answering when `answered`; the tags of its verdict after.
+        fn send(
+            e: &Engine,
+            from: &str,
+            to: impl Fn(i64) -> String,
+            answered: bool,
+        ) -> Vec<RuleTag> {
+            for i in 0..12 {
+                let (s, to) = (5000 + i * 60, to(i));
+                e.observe(&msg(s, &format!("{from}-{i}"), from, &to), t(s));
+                if answered {
+                    e.observe(&msg(s + 20, &format!("{to}-{i}"), &to, from), t(s + 20));
+                }
+            }
+            e.sender_verdict(from, t(5800)).unwrap().tags
+        }
+        let premium = |tags: Vec<RuleTag>| tags.contains(&RuleTag::PremiumDestinations);
+        let fresh = || Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
+        let satellite = |i| format!("+8816{:07}", i * 7919);
+        let jamaica = |i| format!("+1876{:07}", 5_550_000 + i * 37);
+        // a US number pumping satellite ranges; an alphanumeric id too
+        assert!(premium(send(&fresh(), "+14155550100", satellite, false)));
+        assert!(premium(send(&fresh(), "ACME", satellite, false)));
+        // a Jamaican number texting at home (a flagged range, but its own)
+        assert!(!premium(send(&fresh(), "+18762220100", jamaica, false)));
+        // an emigrant texting family in Jamaica, who answer
+        assert!(!premium(send(&fresh(), "+17185550100", jamaica, true)));
+        // the same number whose Jamaican recipients never answer ...
+        assert!(premium(send(&fresh(), "+17185550100", jamaica, false)));
+        // ... unless the gateway serves Jamaica: a tenth or more of its
+        // messages go there
+        let caribbean = fresh();
+        for i in 0..2000 {
+            let from = format!("+1876333{:04}", i % 500);
+            caribbean.observe(&msg(i, &format!("j{i}"), &from, &jamaica(i)), t(i));
+        }
+        assert!(!premium(send(&caribbean, "+17185550100", jamaica, false)));
+        assert!(premium(send(&caribbean, "+14155550100", satellite, false)));
     }
 
     fn delivered(at_s: i64, id: &str) -> MetadataEvent {

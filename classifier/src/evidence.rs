@@ -12,7 +12,7 @@
 //! | `RECIPIENT_COMPLAINTS` | strong | recipients it messaged reported it (three, and one per 100 recipients; or one in fifty strangers, fewer than one in thirty answering); weak when its recipients talk to it (known contacts, inbound traffic, or one in thirty answering: a shop's customers forget they asked, a volunteer's voters answer or report), but a kind of its own for corroboration |
 //! | `HIGH_FAILURE_RATE` | strong | many deliveries fail, at five or more numbers (dead numbers of a bought list; a friend's phone that is off fails again and again at one) |
 //! | `SEQUENTIAL_RECIPIENTS` | strong | recipients are adjacent numbers that do not write to it (a dialer; adjacent numbers that answer are a pool of masked proxy numbers) |
-//! | `PREMIUM_DESTINATIONS` | strong | traffic goes to high-risk (pumping) ranges |
+//! | `PREMIUM_DESTINATIONS` | strong | traffic goes to high-risk (pumping) ranges abroad, in countries the deployment does not serve, and they do not talk back (`crate::countries::DestinationMix`) |
 //! | `ONE_WAY_BROADCAST` | strong | a person-to-person number, sending for half an hour or more, whose every message went to a new stranger (5 or more; at most one repeat in 33 messages), with no answer, no inbound message and at least two failed deliveries (8 % or more, also when pooled with the one-way senders of its number block); a message to someone another number of its block wrote to within five minutes is a repeat, and a block whose numbers do that often is a passcode pool, whose numbers are not broadcasts (`Counts::block_resends`); after two hours one failed delivery (8 % or more) is enough at the model's spam line, but is no evidence about the list; so are two failed deliveries from a toll-free number |
 //! | `FAN_OUT_WITHOUT_REPLIES` | weak | 30 or more recipients it never talked to, fewer than one in thirty answering after half an hour (person-to-person numbers only: short codes, alphanumeric ids and toll-free numbers exist to do that; and nobody can have answered a passcode burst's first minutes) |
 //! | `BURST_OVER_RATE_LIMIT` | weak | it keeps sending over its rate limit |
@@ -412,9 +412,16 @@ impl Evidence {
         {
             bits |= SEQUENTIAL;
         }
-        // an international passcode service reaches a few high-risk
-        // ranges too, so the share must hold over ten messages
-        if c.messages >= 10 && f[PREM] >= 0.3 {
+        // An international passcode service reaches a few high-risk
+        // ranges too, so the share must hold over ten messages; and pumped
+        // numbers are the fraudster's, they do not talk back: an emigrant
+        // texting family at home in a flagged country does (the dialer
+        // rule's limit, SEQUENTIAL_MAX_TALK_BACK).
+        if c.messages >= 10
+            && f[PREM] >= 0.3
+            && f[INBOUND] <= SEQUENTIAL_MAX_TALK_BACK
+            && f[KNOWN] <= SEQUENTIAL_MAX_TALK_BACK
+        {
             bits |= PREMIUM;
         }
         if strangers

@@ -197,6 +197,9 @@ pub struct SenderState {
     recent_len: u8,
     recent_pos: u8,
     home_country: u8,
+    /// Whether `home_country` is the sender's own number's country (not
+    /// guessed from its first recipient, as for an alphanumeric id).
+    home_is_own: bool,
     kind: SenderKind,
     /// Cached estimate of `distinct`, refreshed only when a register grows
     /// (estimating walks all 256 registers; most inserts change none).
@@ -211,6 +214,9 @@ pub(crate) struct MessageFacts {
     pub recipient_hash: u64,
     pub recipient_value: Option<u64>,
     pub recipient_country: Option<usize>,
+    /// A flagged range in a country the deployment does not serve (see
+    /// [`crate::countries::DestinationMix`]).
+    pub premium_destination: bool,
     pub new_recipient: bool,
     pub known_contact: bool,
     /// Another number of the sender's block wrote to this recipient a
@@ -282,6 +288,7 @@ impl SenderState {
             home_country: home_country
                 .and_then(|c| u8::try_from(c).ok())
                 .unwrap_or(u8::MAX),
+            home_is_own: home_country.is_some(),
             kind,
             distinct_est: 0.0,
             distinct: DistinctCounter::default(),
@@ -392,12 +399,21 @@ impl SenderState {
                 self.home_country = c;
             }
         }
+        // A high-risk range is premium only abroad and where the deployment
+        // does not serve (`premium_destination`): pumping and revenue share
+        // fraud send from where numbers are cheap to where termination fees
+        // are high, and for the people of a flagged country its own numbers
+        // are everyday traffic. Abroad is known only for a sender with a
+        // number of its own: an alphanumeric id's country is guessed from
+        // its first recipient, which for a pumping bot is a premium range
+        // itself (world C).
         let (foreign, premium) = match m.recipient_country {
             Some(c) => {
                 self.countries |= 1u128 << (c % 128);
+                let foreign = c != usize::from(self.home_country);
                 (
-                    c != usize::from(self.home_country),
-                    COUNTRIES.get(c).is_some_and(|x| x.high_risk),
+                    foreign,
+                    (foreign || !self.home_is_own) && m.premium_destination,
                 )
             }
             None => (false, false),
@@ -532,6 +548,7 @@ mod tests {
             recipient_hash: hash_str(&to.to_string()),
             recipient_value: Some(to),
             recipient_country: Some(0),
+            premium_destination: false,
             new_recipient: true,
             known_contact: false,
             block_resend: false,
