@@ -6,7 +6,7 @@ Three independently built worlds to train and choose on:
   tg  fixtures/trafficgen (Rust)
   b   fixtures/world_b    (Python, shares no code or parameters with tg)
   c   fixtures/world_c    (Python, shares no code or parameters with tg or b)
-and fifteen judged only, never trained on:
+and sixteen judged only, never trained on:
   d   fixtures/world_d    (Python, shares nothing with the others)
   e   fixtures/world_e    (Python, shares nothing with the others)
   f   fixtures/world_f    (Python, shares nothing with the others)
@@ -22,6 +22,7 @@ and fifteen judged only, never trained on:
   p   fixtures/world_p    (Python, shares nothing with the others; one rule chosen looking at it)
   q   fixtures/world_q    (Python, shares nothing with the others; nothing chosen on it)
   r   fixtures/world_r    (Python, shares nothing with the others; one rule chosen on it)
+  s   fixtures/world_s    (Python, shares nothing with the others; two rules chosen on it)
 
 Each 24 h and about 11 000 senders. For every training set (one world, or two
 worlds leaving the third out) a model is trained on seed 1 and judged on
@@ -64,8 +65,9 @@ WORLDS = ("tg", "b", "c")
 # receipts wait for failures, chosen looking at N and P. The passcode pool's
 # resends (seventh session) were chosen looking at H, I, L, M, N and O; R
 # (the same session) was neutral on them, and then the premium ranges a
-# deployment serves were chosen on it.
-HOLDOUT = ("d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r")
+# deployment serves were chosen on it; S (the same session) checked both,
+# and then the mix's warm-up and the premium run were chosen on it.
+HOLDOUT = ("d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s")
 TRAIN_SETS = (("tg",), ("b",), ("c",), ("tg", "b"), ("tg", "c"), ("b", "c"), ("tg", "b", "c"))
 
 

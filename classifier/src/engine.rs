@@ -1261,12 +1261,26 @@ mod tests {
             e.sender_verdict(from, t(5800)).unwrap().tags
         }
         let premium = |tags: Vec<RuleTag>| tags.contains(&RuleTag::PremiumDestinations);
-        let fresh = || Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
-        let satellite = |i| format!("+8816{:07}", i * 7919);
+        // an engine that has seen 1 200 messages within the US (a new one
+        // does not know yet which countries it serves, and judges none
+        // premium)
+        let fresh = || {
+            let e = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
+            for i in 0..1200 {
+                let (from, to) = (format!("+1212444{:04}", i % 300), format!("+1646444{i:04}"));
+                e.observe(&msg(i, &format!("w{i}"), &from, &to), t(i));
+            }
+            e
+        };
+        // a pumped range is a run of numbers; a flagged country's people
+        // are spread over its numbering plan
+        let satellite = |i| format!("+8816555{:04}", i * 37);
+        let spread = |i| format!("+8816{:07}", i * 79_193);
         let jamaica = |i| format!("+1876{:07}", 5_550_000 + i * 37);
         // a US number pumping satellite ranges; an alphanumeric id too
         assert!(premium(send(&fresh(), "+14155550100", satellite, false)));
         assert!(premium(send(&fresh(), "ACME", satellite, false)));
+        assert!(!premium(send(&fresh(), "ACME", spread, false)));
         // a Jamaican number texting at home (a flagged range, but its own)
         assert!(!premium(send(&fresh(), "+18762220100", jamaica, false)));
         // an emigrant texting family in Jamaica, who answer
@@ -1276,7 +1290,7 @@ mod tests {
         // ... unless the gateway serves Jamaica: a tenth or more of its
         // messages go there
         let caribbean = fresh();
-        for i in 0..2000 {
+        for i in 1200..3200 {
             let from = format!("+1876333{:04}", i % 500);
             caribbean.observe(&msg(i, &format!("j{i}"), &from, &jamaica(i)), t(i));
         }
