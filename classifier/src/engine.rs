@@ -370,8 +370,7 @@ impl Detector {
             .map(|s| s.features(now, self.block_counts(s.block, now)))
     }
 
-    /// (new senders, messages) of a block as of `now`, decayed.
-    /// Decayed first-contact outcomes and failures of a number block.
+    /// What number block `block` shows as of `now` (decayed).
     fn block_facts(&self, block: u64, now: Timestamp) -> BlockFacts {
         self.blocks.get(&block).map_or(BlockFacts::default(), |b| {
             let (first_outcomes, first_failures) = b.first_contacts(now.unix_millis());
@@ -383,6 +382,7 @@ impl Detector {
         })
     }
 
+    /// (new senders, messages) of a block as of `now`, decayed.
     fn block_counts(&self, block: u64, now: Timestamp) -> (f32, f32) {
         self.blocks
             .get(&block)
