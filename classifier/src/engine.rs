@@ -158,12 +158,19 @@ impl Caught {
         self.last_at = t_ms;
     }
 
-    /// Whether the block is marked at `t_ms`; `list_failures` says whether
-    /// its first messages fail like a bought list, asked only when one
-    /// number alone was caught (it decays the block's counters: most
-    /// blocks never had a number caught, and this runs on every event).
-    fn marks_campaign(&self, t_ms: i64, list_failures: impl FnOnce() -> bool) -> bool {
+    /// Whether the block is marked at `t_ms` as a campaign `sender` is
+    /// part of: a number caught alone is nobody's neighbour, so its own
+    /// mark does not count for it (its verdict rests on its own evidence,
+    /// and a review would otherwise read `CAMPAIGN_NEIGHBOUR` on a number
+    /// with no neighbour caught). `list_failures` says whether the block's
+    /// first messages fail like a bought list, asked only when one number
+    /// alone was caught (it decays the block's counters: most blocks
+    /// never had a number caught, and this runs on every event).
+    fn marks_campaign(&self, sender: u64, t_ms: i64, list_failures: impl FnOnce() -> bool) -> bool {
         let within = |at: i64| at != i64::MIN && t_ms - at <= CAMPAIGN_WINDOW_MS;
+        if self.last == sender && !within(self.other_at) {
+            return false;
+        }
         within(self.other_at) || (within(self.last_at) && list_failures())
     }
 }
@@ -424,7 +431,7 @@ impl Detector {
             sender: h,
             score: st.score,
             evidence: Evidence::of(&features, st.counts(false).with_block(pool)),
-            campaign: self.campaign_marked(st.block, now.unix_millis()),
+            campaign: self.campaign_marked(st.block, h, now.unix_millis()),
             features,
             rate: RateDecision {
                 allowed: true,
@@ -500,15 +507,15 @@ impl Detector {
         if o.list == ListHit::None && o.score >= self.spam_at && o.evidence.strong() {
             b.caught.record(o.sender, t);
         }
-        o.campaign = self.campaign_marked(block, t);
+        o.campaign = self.campaign_marked(block, o.sender, t);
     }
 
-    /// Whether number block `block` is marked as a campaign's at `t_ms`
-    /// (see [`Caught`]).
-    fn campaign_marked(&self, block: u64, t_ms: i64) -> bool {
+    /// Whether number block `block` is marked at `t_ms` as a campaign
+    /// `sender` is part of (see [`Caught`]).
+    fn campaign_marked(&self, block: u64, sender: u64, t_ms: i64) -> bool {
         self.blocks.get(&block).is_some_and(|b| {
             !b.answers_requests()
-                && b.caught.marks_campaign(t_ms, || {
+                && b.caught.marks_campaign(sender, t_ms, || {
                     let (outcomes, failures) = b.first_contacts(t_ms);
                     fails_like_a_list(outcomes, failures)
                 })
@@ -1177,6 +1184,8 @@ mod tests {
         // One number of the block fails at scattered numbers: caught.
         let caught = send_failing(&e, "+13125550100", 20, |i| format!("+1646555{:04}", i * 7));
         assert!(caught.contains(&RuleTag::HighFailureRate), "{caught:?}");
+        // alone, it is nobody's neighbour
+        assert!(!caught.contains(&RuleTag::CampaignNeighbour), "{caught:?}");
         let at = t(20 * 120);
         assert_eq!(
             e.sender_verdict("+13125550100", at).unwrap().verdict,
