@@ -375,7 +375,7 @@ impl SenderState {
             self.distinct_est = self.distinct.estimate();
         }
         ew(&mut self.ew_new, n, b(m.new_recipient));
-        self.block_resends += u32::from(m.block_resend);
+        self.block_resends = self.block_resends.saturating_add(u32::from(m.block_resend));
         ew(&mut self.ew_known, n, b(m.known_contact));
         self.inbound_push(false);
 
