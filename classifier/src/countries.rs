@@ -229,16 +229,15 @@ impl DestinationMix {
 
     /// Counts a message to country `c` at `now_ms`.
     pub(crate) fn add(&mut self, c: usize, now_ms: i64) {
-        if self.at_ms != i64::MIN && now_ms > self.at_ms {
-            let k = (-((now_ms - self.at_ms) as f32) / MIX_TAU_MS).exp();
-            // decaying every count on every message would cost a pass over
-            // the table; decay only when it moved by a percent
-            if k < 0.99 {
-                self.counts.iter_mut().for_each(|x| *x *= k);
-                self.total *= k;
-                self.at_ms = now_ms;
-            }
-        } else if self.at_ms == i64::MIN {
+        if self.at_ms == i64::MIN {
+            self.at_ms = now_ms;
+        }
+        let k = (-((now_ms - self.at_ms).max(0) as f32) / MIX_TAU_MS).exp();
+        // decaying every count on every message would cost a pass over the
+        // table; decay only when it moved by a percent
+        if k < 0.99 {
+            self.counts.iter_mut().for_each(|x| *x *= k);
+            self.total *= k;
             self.at_ms = now_ms;
         }
         if let Some(x) = self.counts.get_mut(c) {

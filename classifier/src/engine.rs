@@ -692,12 +692,12 @@ impl Detector {
             Some(st) => st.block,
             None => e164_value(m.from).map_or(u64::MAX, |v| v / 100),
         };
-        let block_resend = block != u64::MAX
-            && self
-                .block_contacts
-                .record(block, ht, hf, now.unix_millis(), BLOCK_RESEND_WINDOW_S);
+        let mut block_resend = false;
         if block != u64::MAX {
             let t = now.unix_millis();
+            block_resend = self
+                .block_contacts
+                .record(block, ht, hf, t, BLOCK_RESEND_WINDOW_S);
             self.blocks
                 .entry(block)
                 .or_insert(BlockStats {

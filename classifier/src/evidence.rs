@@ -266,14 +266,10 @@ pub(crate) struct Counts {
     /// exemptions alone (no repeat per number) kept H's and L's pools
     /// blocked; the repeats alone kept the campaign link taking them.
     pub block_resends: u32,
-    /// The same for the whole number block the sender is in (itself
-    /// included), decayed: see [`Counts::broadcast_failure_rate`].
-    pub block_first_outcomes: f32,
-    /// Of those, failed.
-    pub block_first_failures: f32,
-    /// Whether the sender's number block answers requests like a
-    /// passcode pool (see [`BlockFacts::answers_requests`]).
-    pub block_answers_requests: bool,
+    /// What the sender's number block shows (itself included): its
+    /// first-contact outcomes for [`Counts::broadcast_failure_rate`], and
+    /// whether it answers requests like a passcode pool.
+    pub block: BlockFacts,
     /// Complaints from recipients it messaged.
     pub reports: u32,
     /// Whether the message just observed was over a rate limit.
@@ -293,12 +289,7 @@ impl Counts {
 
     /// The counts with what the sender's number block shows.
     pub(crate) fn with_block(self, block: BlockFacts) -> Counts {
-        Counts {
-            block_first_outcomes: block.first_outcomes,
-            block_first_failures: block.first_failures,
-            block_answers_requests: block.answers_requests,
-            ..self
-        }
+        Counts { block, ..self }
     }
 
     /// The failure rate of the sender's first messages, pooled with its
@@ -312,8 +303,8 @@ impl Counts {
     pub(crate) fn broadcast_failure_rate(&self) -> f32 {
         let own_n = self.first_contact_outcomes as f32;
         let own_f = self.failed_first_contacts as f32;
-        let others_n = (self.block_first_outcomes - own_n).max(0.0);
-        let others_f = (self.block_first_failures - own_f).max(0.0).min(others_n);
+        let others_n = (self.block.first_outcomes - own_n).max(0.0);
+        let others_f = (self.block.first_failures - own_f).max(0.0).min(others_n);
         if others_n < 1.0 {
             return own_f / own_n.max(1.0);
         }
@@ -467,7 +458,7 @@ impl Evidence {
             && f[REPLY] <= 0.02
             && f[INBOUND] <= 0.02
             && f[FAN] >= 0.95
-            && !c.block_answers_requests
+            && !c.block.answers_requests
             && f[NEW] - c.block_resend_share() >= BROADCAST_MIN_NEW_SHARE;
         if one_way_broadcast {
             bits |= match (c.failures >= 2, toll_free) {
@@ -888,10 +879,10 @@ mod tests {
         assert!(!Evidence::of(&broadcast(2.0, 0.1, 0.0), resends(2)).strong());
         assert!(Evidence::of(&broadcast(2.0, 0.1, 0.0), resends(0)).strong());
         // ... or its pool's other numbers answer such users
-        let pool = Counts {
-            block_answers_requests: true,
-            ..counts(3)
-        };
+        let pool = counts(3).with_block(BlockFacts {
+            answers_requests: true,
+            ..BlockFacts::default()
+        });
         assert!(!Evidence::of(&broadcast(2.0, 0.1, 0.0), pool).strong());
     }
 

@@ -332,9 +332,7 @@ impl SenderState {
             failed_first_contacts: self.failed_first_contacts,
             first_contact_outcomes: self.first_contact_outcomes,
             block_resends: self.block_resends,
-            block_first_outcomes: 0.0,
-            block_first_failures: 0.0,
-            block_answers_requests: false,
+            block: crate::evidence::BlockFacts::default(),
             reports: self.reports,
             limited_now,
             bulk_sender: matches!(
