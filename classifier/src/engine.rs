@@ -24,7 +24,7 @@ use crate::event::{DeliveryStatus, EventView, MessageView, MetadataEvent};
 use crate::evidence::{
     BROADCAST_MIN_HOURS, BlockFacts, Evidence, THIN_BROADCAST_MIN_HOURS, fails_like_a_list,
 };
-use crate::features::{FeatureVector, MessageFacts, SenderState};
+use crate::features::{DEAD_NUMBER_SECS, FeatureVector, MessageFacts, Outcome, SenderState};
 use crate::model::Model;
 use crate::policy::{Config, Decision, IdList, RuleTag, TrackingConfig, Verdict, VerdictKind};
 use crate::ratelimit::{LimitKeys, Limiter, ManualClock, RateDecision};
@@ -64,6 +64,16 @@ const QUIET_RECHECKS_MS: [i64; 2] = [
 /// oldest are dropped (their state is kept; only the report is lost).
 const MAX_RECHECKED: usize = 4096;
 
+fn unix_secs(t: Timestamp) -> i64 {
+    t.unix_millis().div_euclid(1000)
+}
+
+/// Unix seconds in a pending slot's four bytes (until 2106; an earlier or
+/// later clock is clamped, and its failures time out as late).
+fn unix_secs_u32(t: Timestamp) -> u32 {
+    u32::try_from(unix_secs(t).max(0)).unwrap_or(u32::MAX)
+}
+
 /// Whether an allow/block list decided the verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ListHit {
@@ -83,6 +93,10 @@ struct PendingStatus {
     sender: u64,
     /// Whether it was the sender's first message to that recipient.
     first_contact: bool,
+    /// When it left the gateway (unix seconds): when it was observed, or
+    /// when a carrier took it ([`Engine::handed_over`]). A failure within
+    /// [`crate::features::DEAD_NUMBER_SECS`] of that is a dead number.
+    sent_s: u32,
 }
 
 /// Decayed counters of one sender-number block.
@@ -553,6 +567,16 @@ impl Detector {
         }
     }
 
+    /// Message `id` left the gateway at `now` (see [`Engine::handed_over`]).
+    fn handed_over(&mut self, id: &str, now: Timestamp) {
+        let h = hash_str(id);
+        if let Some(p) = self.pending.get_mut(h as usize & self.pending_mask) {
+            if p.id == h {
+                p.sent_s = unix_secs_u32(now);
+            }
+        }
+    }
+
     /// The senders rechecked since the last call (see [`Self::run_rechecks`]).
     pub(crate) fn take_rechecked(&mut self) -> VecDeque<Rechecked> {
         std::mem::take(&mut self.rechecked)
@@ -569,16 +593,22 @@ impl Detector {
             EventView::Status { id, status, .. } => {
                 let h = hash_str(id);
                 let slot = self.pending.get(h as usize & self.pending_mask).copied();
-                let (sender, first_contact) = match slot {
-                    Some(p) if p.id == h => (p.sender, p.first_contact),
+                let p = match slot {
+                    Some(p) if p.id == h => p,
                     _ => return None,
                 };
+                let (sender, first_contact) = (p.sender, p.first_contact);
+                let outcome = Outcome {
+                    failed: status == DeliveryStatus::Failed,
+                    quickly: unix_secs(now) - i64::from(p.sent_s) <= DEAD_NUMBER_SECS,
+                    first_contact,
+                };
                 let st = self.senders.get_mut(&sender)?;
-                st.on_status(now, status, first_contact);
+                st.on_status(now, outcome);
                 let block = st.block;
                 if first_contact && st.one_way() {
                     if let Some(b) = self.blocks.get_mut(&block) {
-                        b.add_first_outcome(now.unix_millis(), status == DeliveryStatus::Failed);
+                        b.add_first_outcome(now.unix_millis(), outcome.dead_number());
                     }
                 }
                 let r = self.rescore(sender, now, false)?;
@@ -761,6 +791,7 @@ impl Detector {
                 id,
                 sender: hf,
                 first_contact: new_recipient,
+                sent_s: unix_secs_u32(now),
             };
         }
         let r = self.rescore(hf, now, !rate.allowed).unwrap_or(Rescored {
@@ -1030,6 +1061,15 @@ impl Engine {
         self.lock()
             .limiter
             .charge_route(now, hash_str(route), segments);
+    }
+
+    /// Message `id`, observed earlier, left the gateway now: a carrier or a
+    /// phone took it. Its failure is timed from here, so a queue or a
+    /// retry in the gateway does not make a dead number look like a phone
+    /// that was switched off (see [`crate::features::DEAD_NUMBER_SECS`]).
+    /// Without this call a failure is timed from the observation.
+    pub fn handed_over(&self, id: &str, now: Timestamp) {
+        self.lock().handed_over(id, now);
     }
 
     /// Records an operator's review decision on a sender the model scored
@@ -1383,6 +1423,40 @@ mod tests {
         assert!(!one_friend.contains(&RuleTag::HighFailureRate));
         let list = send_failing(&e, "+13125550100", 20, |i| format!("+1646555{:04}", i * 7));
         assert!(list.contains(&RuleTag::HighFailureRate));
+    }
+
+    #[test]
+    fn failures_that_come_when_the_message_expires_are_no_dead_numbers() {
+        // Twenty passcodes to scattered numbers, every one failing ten
+        // minutes later (the phones were off and the codes expired): no
+        // list of dead numbers. The same twenty failing five seconds after
+        // a carrier took them, five minutes after the gateway saw them (a
+        // queue), are one.
+        let e = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
+        let send = |from: &str, fail: &dyn Fn(i64) -> i64, handed_over: &dyn Fn(i64) -> i64| {
+            let mut events = Vec::new();
+            for i in 0..20 {
+                let id = format!("{from}-{i}");
+                let to = format!("+1646555{:04}", i * 7);
+                events.push((i * 20, 0, msg(i * 20, &id, from, &to)));
+                events.push((fail(i * 20), 2, failed(fail(i * 20), &id)));
+                events.push((handed_over(i * 20), 1, msg(0, &id, from, &to)));
+            }
+            events.sort_by_key(|(at, order, _)| (*at, *order));
+            for (at, order, ev) in &events {
+                match (order, ev) {
+                    (1, MetadataEvent::Message(m)) => e.handed_over(&m.id, t(*at)),
+                    _ => {
+                        e.observe(ev, t(*at));
+                    }
+                }
+            }
+            e.sender_verdict(from, t(2400)).unwrap().tags
+        };
+        let expired = send("+12125550100", &|s| s + 600, &|s| s);
+        assert!(!expired.contains(&RuleTag::HighFailureRate), "{expired:?}");
+        let queued = send("+13125550100", &|s| s + 305, &|s| s + 300);
+        assert!(queued.contains(&RuleTag::HighFailureRate), "{queued:?}");
     }
 
     #[test]

@@ -239,10 +239,16 @@ pub(crate) struct Counts {
     pub messages: u32,
     /// Delivery outcomes seen.
     pub statuses: u32,
-    /// Of those, failed.
+    /// Of those, failed quickly: dead numbers (see
+    /// [`crate::features::DEAD_NUMBER_SECS`]; a failure that came later
+    /// was a phone switched off, which a passcode service's users have
+    /// too, and counts for nothing here).
     pub failures: u32,
-    /// Failed first messages to a recipient (dead numbers, each once).
+    /// Dead numbers among first messages to a recipient (each once).
     pub failed_first_contacts: u32,
+    /// The share of outcomes that were dead numbers (smoothed from a prior
+    /// like the model's `FAILURE_RATE`, which counts every failure).
+    pub failure_rate: f32,
     /// Outcomes of first messages to a recipient.
     pub first_contact_outcomes: u32,
     /// Messages to a recipient that another number of the sender's block
@@ -319,7 +325,6 @@ impl Evidence {
 
     /// Derives the evidence from a sender's features and counts.
     pub(crate) fn of(f: &FeatureVector, c: Counts) -> Evidence {
-        const FAILURE: usize = feature_const("FAILURE_RATE");
         const SEQ: usize = feature_const("SEQUENTIAL_SHARE");
         const PREM: usize = feature_const("PREMIUM_SHARE");
         const SAME_BLOCK: usize = feature_const("SAME_BLOCK_SHARE");
@@ -385,7 +390,7 @@ impl Evidence {
         // for FAILURES_MIN_HOURS (receipts lag failures).
         if c.failed_first_contacts >= 5
             && c.statuses >= 10
-            && f[FAILURE] >= 0.25
+            && c.failure_rate >= 0.25
             && (c.bulk_sender || f[AGE].exp_m1() >= FAILURES_MIN_HOURS)
         {
             bits |= FAILURES;
@@ -452,7 +457,7 @@ impl Evidence {
             && distinct >= BROADCAST_MIN_RECIPIENTS
             && f[AGE].exp_m1() >= BROADCAST_MIN_HOURS
             && c.failures >= 1
-            && f[FAILURE] >= BROADCAST_MIN_FAILURE_RATE
+            && c.failure_rate >= BROADCAST_MIN_FAILURE_RATE
             && c.broadcast_failure_rate() >= BROADCAST_MIN_FAILURE_RATE
             && f[KNOWN] <= 0.02
             && f[REPLY] <= 0.02
@@ -587,17 +592,19 @@ mod tests {
             statuses: 10,
             failures: 5,
             failed_first_contacts: 5,
+            failure_rate: 0.6,
             ..Counts::default()
         }
     }
 
     #[test]
     fn failures_need_a_count_and_a_rate() {
-        let f = v(&[("FAILURE_RATE", 0.6), ("AGE_HOURS", 1f32.ln_1p())]);
+        let f = v(&[("AGE_HOURS", 1f32.ln_1p())]);
         let one = Counts {
             messages: 2,
             statuses: 2,
             failures: 1,
+            failure_rate: 0.6,
             ..Counts::default()
         };
         assert!(!Evidence::of(&f, one).any());
@@ -618,13 +625,10 @@ mod tests {
     fn a_personal_numbers_failures_wait_for_the_receipts() {
         // Five minutes into a send, dead numbers have failed and the live
         // phones' receipts are still coming: the share says little yet.
-        let early = v(&[
-            ("FAILURE_RATE", 0.6),
-            ("AGE_HOURS", (5.0f32 / 60.0).ln_1p()),
-        ]);
+        let early = v(&[("AGE_HOURS", (5.0f32 / 60.0).ln_1p())]);
         let five = five_of_ten_failed();
         assert!(!Evidence::of(&early, five).strong());
-        let later = v(&[("FAILURE_RATE", 0.6), ("AGE_HOURS", 0.6f32.ln_1p())]);
+        let later = v(&[("AGE_HOURS", 0.6f32.ln_1p())]);
         assert!(Evidence::of(&later, five).strong());
         // a bulk id's failures count at once
         let bulk = Counts {
@@ -704,7 +708,6 @@ mod tests {
         assert!(reported.strong() && !reported.strong_list());
         let failing = v(&[
             ("DISTINCT_RECIPIENTS", 40f32.ln_1p()),
-            ("FAILURE_RATE", 0.4),
             ("AGE_HOURS", 1f32.ln_1p()),
         ]);
         let dead = Evidence::of(
@@ -714,6 +717,7 @@ mod tests {
                 statuses: 40,
                 failures: 16,
                 failed_first_contacts: 16,
+                failure_rate: 0.4,
                 ..Counts::default()
             },
         );
@@ -744,7 +748,6 @@ mod tests {
             ("DISTINCT_RECIPIENTS", 200f32.ln_1p()),
             ("INBOUND_SHARE", 0.25),
             ("KNOWN_CONTACT_SHARE", 0.15),
-            ("FAILURE_RATE", 0.3),
             ("AGE_HOURS", 1f32.ln_1p()),
         ]);
         let e = Evidence::of(
@@ -752,6 +755,7 @@ mod tests {
             Counts {
                 failures: 60,
                 failed_first_contacts: 60,
+                failure_rate: 0.3,
                 ..reported
             },
         );
@@ -833,42 +837,42 @@ mod tests {
 
     #[test]
     fn one_way_broadcast_needs_silence_time_and_failures() {
-        let broadcast = |hours: f32, failure_rate: f32, reply: f32| {
+        let broadcast = |hours: f32, reply: f32| {
             v(&[
                 ("DISTINCT_RECIPIENTS", 30f32.ln_1p()),
                 ("FAN_OUT", 1.0),
                 ("NEW_RECIPIENT_SHARE", 1.0),
                 ("REPLY_RATE", reply),
                 ("AGE_HOURS", hours.ln_1p()),
-                ("FAILURE_RATE", failure_rate),
             ])
         };
-        let counts = |failures| Counts {
+        let counts = |failures: u32| Counts {
             messages: 30,
             statuses: 30,
             failures,
             failed_first_contacts: failures,
+            failure_rate: if failures > 0 { 0.1 } else { 0.0 },
             // one in ten of its first messages failed
             first_contact_outcomes: (failures * 10).max(10),
             ..Counts::default()
         };
-        let e = Evidence::of(&broadcast(2.0, 0.1, 0.0), counts(3));
+        let e = Evidence::of(&broadcast(2.0, 0.0), counts(3));
         assert!(e.strong());
         assert!(e.tags().any(|t| t == RuleTag::OneWayBroadcast));
         // a reminder service whose recipients have not answered yet
-        assert!(!Evidence::of(&broadcast(2.0, 0.0, 0.0), counts(0)).strong());
+        assert!(!Evidence::of(&broadcast(2.0, 0.0), counts(0)).strong());
         // answers arrive later than the first messages go out
-        assert!(!Evidence::of(&broadcast(0.2, 0.1, 0.0), counts(3)).strong());
+        assert!(!Evidence::of(&broadcast(0.2, 0.0), counts(3)).strong());
         // someone answered
-        assert!(!Evidence::of(&broadcast(2.0, 0.1, 0.2), counts(3)).strong());
+        assert!(!Evidence::of(&broadcast(2.0, 0.2), counts(3)).strong());
         // one unlucky failure is not a bought list early on
-        assert!(!Evidence::of(&broadcast(1.0, 0.1, 0.0), counts(1)).strong());
+        assert!(!Evidence::of(&broadcast(1.0, 0.0), counts(1)).strong());
         // after two hours it counts at the spam line, never as list evidence
-        let thin = Evidence::of(&broadcast(2.0, 0.1, 0.0), counts(1));
+        let thin = Evidence::of(&broadcast(2.0, 0.0), counts(1));
         assert!(thin.strong() && !thin.strong_list() && !thin.corroborated());
         assert!(thin.tags().any(|t| t == RuleTag::OneWayBroadcast));
         // a passcode service: one user in twenty asked for the code again
-        let mut resent = broadcast(2.0, 0.1, 0.0);
+        let mut resent = broadcast(2.0, 0.0);
         resent[feature_const("NEW_RECIPIENT_SHARE")] = 0.95;
         assert!(!Evidence::of(&resent, counts(3)).strong());
         // ... or asked again and got it from another number of the pool
@@ -876,14 +880,14 @@ mod tests {
             block_resends,
             ..counts(3)
         };
-        assert!(!Evidence::of(&broadcast(2.0, 0.1, 0.0), resends(2)).strong());
-        assert!(Evidence::of(&broadcast(2.0, 0.1, 0.0), resends(0)).strong());
+        assert!(!Evidence::of(&broadcast(2.0, 0.0), resends(2)).strong());
+        assert!(Evidence::of(&broadcast(2.0, 0.0), resends(0)).strong());
         // ... or its pool's other numbers answer such users
         let pool = counts(3).with_block(BlockFacts {
             answers_requests: true,
             ..BlockFacts::default()
         });
-        assert!(!Evidence::of(&broadcast(2.0, 0.1, 0.0), pool).strong());
+        assert!(!Evidence::of(&broadcast(2.0, 0.0), pool).strong());
     }
 
     #[test]
@@ -894,7 +898,6 @@ mod tests {
                 ("FAN_OUT", 1.0),
                 ("NEW_RECIPIENT_SHARE", 1.0),
                 ("AGE_HOURS", 1f32.ln_1p()),
-                ("FAILURE_RATE", 0.15),
                 (kind, 1.0),
             ])
         };
@@ -903,6 +906,7 @@ mod tests {
             statuses: 20,
             failures,
             failed_first_contacts: failures,
+            failure_rate: 0.15,
             first_contact_outcomes: 20,
             bulk_sender: true,
             ..Counts::default()
@@ -924,7 +928,6 @@ mod tests {
                 ("FAN_OUT", 1.0),
                 ("NEW_RECIPIENT_SHARE", 1.0),
                 ("AGE_HOURS", 1f32.ln_1p()),
-                ("FAILURE_RATE", 2.0 / n),
             ])
         };
         let counts = |n: u32| Counts {
@@ -932,6 +935,7 @@ mod tests {
             statuses: n,
             failures: 2,
             failed_first_contacts: 2,
+            failure_rate: 2.0 / n as f32,
             first_contact_outcomes: n,
             ..Counts::default()
         };
@@ -949,13 +953,13 @@ mod tests {
             ("FAN_OUT", 1.0),
             ("NEW_RECIPIENT_SHARE", 1.0),
             ("AGE_HOURS", 1f32.ln_1p()),
-            ("FAILURE_RATE", 2.0 / 12.0),
         ]);
         let own = Counts {
             messages: 12,
             statuses: 12,
             failures: 2,
             failed_first_contacts: 2,
+            failure_rate: 2.0 / 12.0,
             first_contact_outcomes: 12,
             ..Counts::default()
         };
@@ -1007,15 +1011,13 @@ mod tests {
 
     #[test]
     fn two_independent_kinds_corroborate() {
-        let blaster = v(&[
-            ("DISTINCT_RECIPIENTS", 1000f32.ln_1p()),
-            ("FAILURE_RATE", 0.4),
-        ]);
+        let blaster = v(&[("DISTINCT_RECIPIENTS", 1000f32.ln_1p())]);
         let counts = |reports| Counts {
             messages: 1000,
             statuses: 1000,
             failures: 400,
             failed_first_contacts: 400,
+            failure_rate: 0.4,
             reports,
             bulk_sender: true,
             ..Counts::default()

@@ -17,7 +17,7 @@
 //! a few dozen messages, which lifetime ratios would hide.
 
 use crate::countries::COUNTRIES;
-use crate::event::{Channel, DeliveryStatus, Encoding};
+use crate::event::{Channel, Encoding};
 use crate::sender::SenderKind;
 use crate::sketch::DistinctCounter;
 use crate::timestamp::Timestamp;
@@ -154,9 +154,12 @@ pub struct SenderState {
     msgs: u32,
     statuses: u32,
     failures: u32,
-    /// Failed first messages to a recipient: dead numbers, counted once
-    /// each (a person texting a friend whose phone is off fails again and
-    /// again to one number; a bought list fails once per dead number).
+    /// Of those, failures that came quickly ([`Outcome::dead_number`]).
+    dead_numbers: u32,
+    /// First messages to a recipient that failed quickly: dead numbers,
+    /// counted once each (a person texting a friend whose phone is off
+    /// fails again and again to one number; a bought list fails once per
+    /// dead number).
     failed_first_contacts: u32,
     /// Outcomes of first messages to a recipient (failed or not).
     first_contact_outcomes: u32,
@@ -173,6 +176,9 @@ pub struct SenderState {
     ew_known: f32,
     ew_inbound: f32,
     ew_fail: f32,
+    /// The share of outcomes that were dead numbers, for the evidence (the
+    /// model's `FAILURE_RATE` counts every failure, as it was trained).
+    ew_dead: f32,
     ew_seq: f32,
     ew_block: f32,
     ew_foreign: f32,
@@ -230,6 +236,35 @@ pub(crate) struct MessageFacts {
     pub inactive_recipient: bool,
 }
 
+/// One delivery outcome of a sender's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The message failed.
+    pub failed: bool,
+    /// It failed within [`DEAD_NUMBER_SECS`] of leaving the gateway.
+    pub quickly: bool,
+    /// It was the sender's first message to that recipient.
+    pub first_contact: bool,
+}
+
+/// How soon after a message left the gateway its failure says the number
+/// does not exist. A network refuses a number nobody holds (unallocated,
+/// disconnected) at once, with the submission or within seconds; a phone
+/// that is switched off or out of coverage keeps the message waiting at the
+/// carrier until it expires: minutes for a passcode, sent with a short
+/// validity period, hours or days for anything else. Only the first kind
+/// is what a bought or made-up list is; the second is what any sender
+/// whose recipients are real people meets. Every world's failures show the
+/// same split: between one minute and the validity period none arrive.
+pub(crate) const DEAD_NUMBER_SECS: i64 = 60;
+
+impl Outcome {
+    /// A failure that says the number does not exist.
+    pub fn dead_number(self) -> bool {
+        self.failed && self.quickly
+    }
+}
+
 #[inline]
 fn ew(avg: &mut f32, n: u32, x: f32) {
     let a = (1.0 / n.max(1) as f32).max(EW_FLOOR);
@@ -252,6 +287,7 @@ impl SenderState {
             msgs: 0,
             statuses: 0,
             failures: 0,
+            dead_numbers: 0,
             failed_first_contacts: 0,
             first_contact_outcomes: 0,
             block_resends: 0,
@@ -265,6 +301,7 @@ impl SenderState {
             ew_known: 0.0,
             ew_inbound: 0.0,
             ew_fail: PRIOR_FAILURE,
+            ew_dead: PRIOR_FAILURE,
             ew_seq: 0.0,
             ew_block: 0.0,
             ew_foreign: 0.0,
@@ -328,8 +365,9 @@ impl SenderState {
         crate::evidence::Counts {
             messages: self.msgs,
             statuses: self.statuses,
-            failures: self.failures,
+            failures: self.dead_numbers,
             failed_first_contacts: self.failed_first_contacts,
+            failure_rate: self.ew_dead,
             first_contact_outcomes: self.first_contact_outcomes,
             block_resends: self.block_resends,
             block: crate::evidence::BlockFacts::default(),
@@ -448,25 +486,24 @@ impl SenderState {
         self.repliers = self.repliers.saturating_add(1);
     }
 
-    /// Records a delivery outcome of one of this sender's messages;
-    /// `first_contact` when that message was its first to the recipient.
-    pub(crate) fn on_status(&mut self, at: Timestamp, status: DeliveryStatus, first_contact: bool) {
+    /// Records a delivery outcome of one of this sender's messages.
+    pub(crate) fn on_status(&mut self, at: Timestamp, o: Outcome) {
         self.statuses = self.statuses.saturating_add(1);
-        if first_contact {
+        if o.first_contact {
             self.first_contact_outcomes = self.first_contact_outcomes.saturating_add(1);
         }
-        if status == DeliveryStatus::Failed {
+        if o.failed {
             self.failures = self.failures.saturating_add(1);
-            if first_contact {
+        }
+        if o.dead_number() {
+            self.dead_numbers = self.dead_numbers.saturating_add(1);
+            if o.first_contact {
                 self.failed_first_contacts = self.failed_first_contacts.saturating_add(1);
             }
         }
         // the prior counts as one observation
-        ew(
-            &mut self.ew_fail,
-            self.statuses + 1,
-            b(status == DeliveryStatus::Failed),
-        );
+        ew(&mut self.ew_fail, self.statuses + 1, b(o.failed));
+        ew(&mut self.ew_dead, self.statuses + 1, b(o.dead_number()));
         self.last_event = self.last_event.max(at.unix_millis());
     }
 
@@ -622,8 +659,13 @@ mod tests {
         let mut s = SenderState::new(facts(0, 0).at, SenderKind::LongCode, Some(0));
         let at = facts(0, 0).at;
         assert!((s.features(at, (0.0, 0.0))[10] - PRIOR_FAILURE).abs() < 1e-6);
+        let failed = Outcome {
+            failed: true,
+            quickly: true,
+            first_contact: true,
+        };
         for _ in 0..10 {
-            s.on_status(at, DeliveryStatus::Failed, true);
+            s.on_status(at, failed);
         }
         assert!(s.features(at, (0.0, 0.0))[10] > 0.8);
     }

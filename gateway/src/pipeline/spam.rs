@@ -486,6 +486,11 @@ impl SpamGate {
         );
     }
 
+    /// Message `id` left the gateway now: its failure is timed from here.
+    pub fn handed_over(&self, id: &str) {
+        self.engine.handed_over(id, Timestamp::now());
+    }
+
     /// Feeds a delivery outcome back (failure rates are a spam signal).
     pub fn observe_status(&self, id: &str, delivered: bool) {
         let event = MetadataEvent::Status(classifier::StatusMeta {

@@ -25,21 +25,35 @@ use crate::store::{Applied, MessageStatus, PartReport, StatusReport, Store};
 
 /// Something that wants to know when a message's status moved.
 pub trait StatusObserver: Send + Sync {
-    /// Message `id` (`outbound` or not) moved to `status`.
-    fn status_moved(&self, id: &str, outbound: bool, status: MessageStatus);
+    /// Message `id` (`outbound` or not) moved to `status` from `before`.
+    fn status_moved(&self, id: &str, outbound: bool, before: MessageStatus, status: MessageStatus);
 }
 
 /// The classifier learns from outbound delivery outcomes: a sender whose
-/// messages fail (or are given up on) looks like one that sends to made-up
-/// numbers.
+/// messages fail at once looks like one that sends to made-up numbers.
+///
+/// It times a failure from the moment the message left the gateway (see
+/// `classifier::Engine::handed_over`): when the far end accepted it
+/// (`sent`), or, for a message the far end refused when it was handed
+/// over (`failed` straight from the queue), the refusal itself. A message
+/// the gateway gave up on (`dead`: attempts or age, a route that was down)
+/// is timed from when it was accepted, so it says nothing about its number
+/// unless that was moments ago.
 impl StatusObserver for super::spam::SpamGate {
-    fn status_moved(&self, id: &str, outbound: bool, status: MessageStatus) {
+    fn status_moved(&self, id: &str, outbound: bool, before: MessageStatus, status: MessageStatus) {
         if !outbound {
             return;
         }
         match status {
+            MessageStatus::Sent => self.handed_over(id),
             MessageStatus::Delivered => self.observe_status(id, true),
-            MessageStatus::Failed | MessageStatus::Dead => self.observe_status(id, false),
+            MessageStatus::Failed => {
+                if before != MessageStatus::Sent {
+                    self.handed_over(id);
+                }
+                self.observe_status(id, false)
+            }
+            MessageStatus::Dead => self.observe_status(id, false),
             _ => {}
         }
     }
@@ -48,7 +62,13 @@ impl StatusObserver for super::spam::SpamGate {
 /// A status a client may hear about moved: the callback worker looks for
 /// the callback the store owes now (the store wrote it with the status).
 impl StatusObserver for crate::delivery::callbacks::Wake {
-    fn status_moved(&self, _id: &str, outbound: bool, status: MessageStatus) {
+    fn status_moved(
+        &self,
+        _id: &str,
+        outbound: bool,
+        _before: MessageStatus,
+        status: MessageStatus,
+    ) {
         if outbound && crate::store::callbacks::notifies(status) {
             self.0.notify_one();
         }
@@ -108,7 +128,7 @@ impl StatusPath {
             status.as_str(),
         );
         for o in &self.observers {
-            o.status_moved(id, outbound, status);
+            o.status_moved(id, outbound, a.before, status);
         }
     }
 }
@@ -217,7 +237,13 @@ mod tests {
     struct Heard(Mutex<Vec<(String, MessageStatus)>>);
 
     impl StatusObserver for Heard {
-        fn status_moved(&self, id: &str, _outbound: bool, status: MessageStatus) {
+        fn status_moved(
+            &self,
+            id: &str,
+            _outbound: bool,
+            _before: MessageStatus,
+            status: MessageStatus,
+        ) {
             self.0.lock().unwrap().push((id.to_string(), status));
         }
     }

@@ -163,7 +163,13 @@ impl ReceiptHints {
 
 /// A final status of an outbound message may owe a server client its receipt.
 impl StatusObserver for ReceiptHints {
-    fn status_moved(&self, id: &str, outbound: bool, status: crate::store::MessageStatus) {
+    fn status_moved(
+        &self,
+        id: &str,
+        outbound: bool,
+        _before: crate::store::MessageStatus,
+        status: crate::store::MessageStatus,
+    ) {
         if outbound && status.is_final() {
             self.note(id);
         }
