@@ -710,7 +710,7 @@ const TRACKING: &[Key] = &[
         "integer",
         Value("18"),
         "12",
-        "log2 of the slots remembering ids awaiting a delivery status (4 MiB).",
+        "log2 of the slots remembering ids awaiting a delivery status, with when each left the gateway (6 MiB).",
     ),
     k(
         "block_contacts_log2_slots",
