@@ -1432,23 +1432,27 @@ mod tests {
         // list of dead numbers. The same twenty failing five seconds after
         // a carrier took them, five minutes after the gateway saw them (a
         // queue), are one.
+        enum Step {
+            Observe(MetadataEvent),
+            HandOver(String),
+        }
         let e = Engine::new(Model::default_model().unwrap(), &Config::default()).unwrap();
         let send = |from: &str, fail: &dyn Fn(i64) -> i64, handed_over: &dyn Fn(i64) -> i64| {
-            let mut events = Vec::new();
+            let mut steps = Vec::new();
             for i in 0..20 {
-                let id = format!("{from}-{i}");
+                let (sent, id) = (i * 20, format!("{from}-{i}"));
                 let to = format!("+1646555{:04}", i * 7);
-                events.push((i * 20, 0, msg(i * 20, &id, from, &to)));
-                events.push((fail(i * 20), 2, failed(fail(i * 20), &id)));
-                events.push((handed_over(i * 20), 1, msg(0, &id, from, &to)));
+                steps.push((sent, 0, Step::Observe(msg(sent, &id, from, &to))));
+                steps.push((handed_over(sent), 1, Step::HandOver(id.clone())));
+                steps.push((fail(sent), 2, Step::Observe(failed(fail(sent), &id))));
             }
-            events.sort_by_key(|(at, order, _)| (*at, *order));
-            for (at, order, ev) in &events {
-                match (order, ev) {
-                    (1, MetadataEvent::Message(m)) => e.handed_over(&m.id, t(*at)),
-                    _ => {
+            steps.sort_by_key(|(at, order, _)| (*at, *order));
+            for (at, _, step) in &steps {
+                match step {
+                    Step::Observe(ev) => {
                         e.observe(ev, t(*at));
                     }
+                    Step::HandOver(id) => e.handed_over(id, t(*at)),
                 }
             }
             e.sender_verdict(from, t(2400)).unwrap().tags
@@ -1457,6 +1461,12 @@ mod tests {
         assert!(!expired.contains(&RuleTag::HighFailureRate), "{expired:?}");
         let queued = send("+13125550100", &|s| s + 305, &|s| s + 300);
         assert!(queued.contains(&RuleTag::HighFailureRate), "{queued:?}");
+    }
+
+    #[test]
+    fn a_pending_status_slot_is_24_bytes() {
+        // `pending_status_log2_slots` = 18 is documented as 6 MiB
+        assert_eq!(std::mem::size_of::<PendingStatus>(), 24);
     }
 
     #[test]
