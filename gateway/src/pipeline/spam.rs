@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use classifier::{Channel, Encoding, MessageMeta, MetadataEvent, Mode, Timestamp, VerdictKind};
 
 use super::hold_notify::{HoldNotice, HoldNotifier};
-use super::spam_share::{OwnRouteCharge, Shared};
+use super::spam_share::{HandOver, OwnRouteCharge, Shared};
 use crate::core::error::{Error, Result};
 use crate::core::metrics::Metrics;
 use crate::store::{CacheKind, Store};
@@ -486,8 +486,21 @@ impl SpamGate {
         );
     }
 
-    /// Message `id` left the gateway now: its failure is timed from here.
+    /// Message `id` left the gateway now: its failure is timed from here,
+    /// here and on the other nodes of a cluster.
     pub fn handed_over(&self, id: &str) {
+        let now = Timestamp::now();
+        self.engine.handed_over(id, now);
+        self.share.push(Shared::HandedOver(HandOver {
+            handed_over: id.to_string(),
+            at_ms: now.unix_millis(),
+        }));
+    }
+
+    /// Another node handed message `id` over (see [`Self::handed_over`]);
+    /// timed by this node's clock, as the message itself was when it
+    /// arrived here.
+    pub fn handed_over_remote(&self, id: &str) {
         self.engine.handed_over(id, Timestamp::now());
     }
 

@@ -5,7 +5,8 @@
 //! Every [`EXCHANGE`], a node appends the metadata events its gate
 //! observed since the last round (messages and delivery statuses, as
 //! `classifier::MetadataEvent` trace lines: addresses, times, segments,
-//! sizes; never text) to the shared `spam_events` table, and reads the
+//! sizes; never text; and when a carrier took an outbound message, which
+//! times its failure) to the shared `spam_events` table, and reads the
 //! other nodes' rows after the last id it saw. Those go through
 //! `classifier::Engine::observe_remote`: features *and* rate limits are
 //! charged as if the message had come to this node (a message the other
@@ -57,6 +58,19 @@ pub enum Shared {
     /// route: only the route's ceiling is charged (own traffic is not
     /// judged), so a route's limit is one limit across the nodes.
     OwnRoute(OwnRouteCharge),
+    /// A message this node observed left the gateway (a carrier took it):
+    /// the other nodes time its failure from here too, so a dead number
+    /// is one on every node (see `classifier::Engine::handed_over`).
+    HandedOver(HandOver),
+}
+
+/// The line of a [`Shared::HandedOver`] in `spam_events`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct HandOver {
+    /// The message's id.
+    pub handed_over: String,
+    /// When (ms since the epoch).
+    pub at_ms: i64,
 }
 
 /// The line of an [`Shared::OwnRoute`] in `spam_events` (its first field
@@ -79,6 +93,7 @@ impl Shared {
                 Some((e.at().unix_millis(), *ok, serde_json::to_string(e).ok()?))
             }
             Shared::OwnRoute(c) => Some((c.at_ms, true, serde_json::to_string(c).ok()?)),
+            Shared::HandedOver(h) => Some((h.at_ms, true, serde_json::to_string(h).ok()?)),
         }
     }
 }
@@ -199,9 +214,46 @@ fn feed(p: &Pipeline, allowed: bool, line: &str) -> Result<(), serde_json::Error
     if line.starts_with("{\"own_route\"") {
         let c: OwnRouteCharge = serde_json::from_str(line)?;
         p.spam.charge_own_remote(&c);
+    } else if line.starts_with("{\"handed_over\"") {
+        let h: HandOver = serde_json::from_str(line)?;
+        p.spam.handed_over_remote(&h.handed_over);
     } else {
         let ev: MetadataEvent = serde_json::from_str(line)?;
         p.spam.observe_remote(&ev, allowed);
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_row_is_told_apart_by_its_first_field() {
+        // `feed` dispatches on how the line starts: a hand-over must not
+        // be read as an observation, nor an observation as a hand-over
+        let h = Shared::HandedOver(HandOver {
+            handed_over: "m-1".into(),
+            at_ms: 1_000,
+        });
+        let (at, passed, line) = h.row().unwrap();
+        assert_eq!((at, passed), (1_000, true));
+        assert!(line.starts_with("{\"handed_over\""), "{line}");
+        let back: HandOver = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.handed_over, "m-1");
+        let c = Shared::OwnRoute(OwnRouteCharge {
+            own_route: "r".into(),
+            segments: 1,
+            at_ms: 1_000,
+        });
+        assert!(c.row().unwrap().2.starts_with("{\"own_route\""));
+        let status = MetadataEvent::Status(classifier::StatusMeta {
+            at: classifier::Timestamp::from_unix_millis(1_000),
+            id: "m-1".into(),
+            status: classifier::DeliveryStatus::Failed,
+        });
+        let line = Shared::Observed(status, true).row().unwrap().2;
+        assert!(line.starts_with("{\"event\""), "{line}");
+    }
 }
