@@ -308,7 +308,7 @@ impl RuleTag {
                 "recipients are adjacent numbers that do not write back"
             }
             RuleTag::PremiumDestinations => "sends to high-risk premium destinations",
-            RuleTag::HighFailureRate => "many deliveries fail",
+            RuleTag::HighFailureRate => "many messages fail at once: numbers that do not exist",
             RuleTag::RecipientComplaints => "recipients complained",
             RuleTag::FanOutWithoutReplies => "many new recipients, nobody replies",
             RuleTag::OneWayBroadcast => {
